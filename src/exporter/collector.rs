@@ -1,0 +1,248 @@
+//! The collector contract and the one list of collectors.
+//!
+//! Every collector implements [`Collector`]; [`Name`] lists them all and
+//! drives the `--collector.NAME` flags, the `collector` label and the docs.
+//! [`Registry`] runs the enabled ones and wraps each with
+//! `node_scrape_collector_success` / `node_scrape_collector_duration_seconds`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::metrics::Metrics;
+
+/// Where the readers look. Every file a collector reads lives below one of
+/// these, so tests point them at fixture trees.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub procfs: PathBuf,
+    pub sysfs: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            procfs: "/proc".into(),
+            sysfs: "/sys".into(),
+            rootfs: "/".into(),
+        }
+    }
+}
+
+impl Paths {
+    pub fn proc(&self, rel: &str) -> PathBuf {
+        self.procfs.join(rel)
+    }
+    pub fn sys(&self, rel: &str) -> PathBuf {
+        self.sysfs.join(rel)
+    }
+    /// A path on the host's root filesystem (`/etc/os-release`, a mount point).
+    pub fn root(&self, abs: &str) -> PathBuf {
+        self.rootfs.join(abs.trim_start_matches('/'))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parsing {what}: {reason}")]
+    Parse { what: String, reason: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CollectError {
+    pub fn parse(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        CollectError::Parse {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Reads a whole file, naming it in the error.
+pub fn read(path: &Path) -> Result<String, CollectError> {
+    std::fs::read_to_string(path).map_err(|source| CollectError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads a small sysfs attribute, trimmed; `None` when absent or unreadable.
+pub fn read_attr(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+/// One source of metrics. `update` reads and parses everything first and
+/// only then adds to `out`; on error the registry discards `out`.
+pub trait Collector: Send + Sync {
+    fn update(&self, out: &mut Metrics) -> Result<(), CollectError>;
+}
+
+macro_rules! collectors {
+    ($( $variant:ident => $name:literal, default $on:literal, $help:literal; )*) => {
+        /// Every collector, by its flag name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Name { $($variant),* }
+
+        impl Name {
+            pub const ALL: &'static [Name] = &[$(Name::$variant),*];
+            pub fn as_str(self) -> &'static str {
+                match self { $(Name::$variant => $name),* }
+            }
+            pub fn enabled_by_default(self) -> bool {
+                match self { $(Name::$variant => $on),* }
+            }
+            pub fn help(self) -> &'static str {
+                match self { $(Name::$variant => $help),* }
+            }
+        }
+    };
+}
+
+collectors! {
+    Arp => "arp", default true, "ARP table entries per device from /proc/net/arp";
+    Conntrack => "conntrack", default true, "netfilter connection-tracking table size and statistics";
+    Cpu => "cpu", default true, "CPU seconds per mode, guest seconds, throttles";
+    Diskstats => "diskstats", default true, "block device I/O from /proc/diskstats";
+    Entropy => "entropy", default true, "available kernel entropy";
+    Filefd => "filefd", default true, "allocated and maximum file descriptors";
+    Filesystem => "filesystem", default true, "size, free and inode counts per mounted filesystem";
+    Loadavg => "loadavg", default true, "1, 5 and 15 minute load averages";
+    Meminfo => "meminfo", default true, "memory statistics from /proc/meminfo";
+    Netclass => "netclass", default true, "network interface attributes from /sys/class/net";
+    Netdev => "netdev", default true, "network interface counters from /proc/net/dev";
+    Netstat => "netstat", default true, "network protocol statistics from /proc/net/{netstat,snmp,snmp6}";
+    Os => "os", default true, "operating system release from os-release";
+    Pressure => "pressure", default true, "pressure stall information from /proc/pressure";
+    Sockstat => "sockstat", default true, "socket statistics from /proc/net/sockstat{,6}";
+    Softnet => "softnet", default true, "softirq network statistics from /proc/net/softnet_stat";
+    Stat => "stat", default true, "boot time, context switches, interrupts, forks, running and blocked processes";
+    Textfile => "textfile", default true, "metrics from *.prom files in --collector.textfile.directory";
+    Time => "time", default true, "the system clock, time zone and clock sources";
+    Timex => "timex", default true, "kernel clock discipline state (adjtimex)";
+    UdpQueues => "udp_queues", default true, "UDP receive and transmit queue lengths";
+    Uname => "uname", default true, "kernel and host names (uname)";
+    Vmstat => "vmstat", default true, "virtual memory statistics from /proc/vmstat";
+}
+
+/// The enabled collectors, each ready to run.
+pub struct Registry {
+    collectors: Vec<(Name, Arc<dyn Collector>)>,
+}
+
+impl Registry {
+    pub fn new(collectors: Vec<(Name, Arc<dyn Collector>)>) -> Self {
+        Registry { collectors }
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = Name> + '_ {
+        self.collectors.iter().map(|(n, _)| *n)
+    }
+
+    /// Runs every collector once. A failing collector reports
+    /// `node_scrape_collector_success 0` and contributes nothing else.
+    pub fn gather(&self) -> Metrics {
+        let mut all = Metrics::new();
+        let mut outcomes = Vec::with_capacity(self.collectors.len());
+        for (name, collector) in &self.collectors {
+            let started = Instant::now();
+            let mut scratch = Metrics::new();
+            let result = collector.update(&mut scratch);
+            let elapsed = started.elapsed();
+            let ok = match result {
+                Ok(()) => {
+                    all.merge(scratch);
+                    true
+                }
+                Err(err) => {
+                    tracing::warn!(collector = name.as_str(), error = %err, "collector failed");
+                    false
+                }
+            };
+            outcomes.push((*name, ok, elapsed));
+        }
+        record_outcomes(&mut all, &outcomes);
+        all
+    }
+}
+
+fn record_outcomes(out: &mut Metrics, outcomes: &[(Name, bool, Duration)]) {
+    let duration = out.gauge(
+        "node_scrape_collector_duration_seconds",
+        "node_exporter: Duration of a collector scrape.",
+    );
+    for (name, _, elapsed) in outcomes {
+        duration.add(&[("collector", name.as_str())], elapsed.as_secs_f64());
+    }
+    let success = out.gauge(
+        "node_scrape_collector_success",
+        "node_exporter: Whether a collector succeeded.",
+    );
+    for (name, ok, _) in outcomes {
+        success.add(&[("collector", name.as_str())], if *ok { 1.0 } else { 0.0 });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fails;
+    impl Collector for Fails {
+        fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
+            out.gauge("node_half_written", "must not appear")
+                .add(&[], 1.0);
+            Err(CollectError::parse("test", "broken"))
+        }
+    }
+    struct Works;
+    impl Collector for Works {
+        fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
+            out.gauge("node_fine", "fine").add(&[], 2.0);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_collector_reports_zero_and_leaves_the_rest() {
+        let reg = Registry::new(vec![
+            (Name::Cpu, Arc::new(Fails)),
+            (Name::Stat, Arc::new(Works)),
+        ]);
+        let m = reg.gather();
+        assert!(m.get("node_half_written").is_none());
+        assert_eq!(m.get("node_fine").unwrap().samples[0].value, 2.0);
+        let success = m.get("node_scrape_collector_success").unwrap();
+        let by = |c: &str| {
+            success
+                .samples
+                .iter()
+                .find(|s| s.labels[0].1 == c)
+                .unwrap()
+                .value
+        };
+        assert_eq!(by("cpu"), 0.0);
+        assert_eq!(by("stat"), 1.0);
+    }
+
+    #[test]
+    fn collector_names_are_unique_and_flag_safe() {
+        let mut seen = std::collections::HashSet::new();
+        for n in Name::ALL {
+            assert!(seen.insert(n.as_str()));
+            assert!(n
+                .as_str()
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! `cpu`: seconds spent per CPU and mode (`node_cpu_seconds_total`), guest
+//! time (`node_cpu_guest_seconds_total`), and thermal throttle counters where
+//! sysfs has them.
+//!
+//! As in node_exporter, `user` and `nice` exclude guest time, which the
+//! kernel counts in both.
+
+use super::collector::{read, read_attr, CollectError, Collector, Paths};
+use super::metrics::Metrics;
+
+/// Kernel clock ticks per second (`USER_HZ`): 100 on every Linux ABI.
+const USER_HZ: f64 = 100.0;
+
+const MODES: [&str; 8] = [
+    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
+];
+
+pub struct Cpu {
+    paths: Paths,
+}
+
+impl Cpu {
+    pub fn new(paths: Paths) -> Self {
+        Cpu { paths }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub struct CpuTimes {
+    pub cpu: String,
+    /// Seconds in the order of [`MODES`].
+    pub modes: [f64; 8],
+    pub guest: f64,
+    pub guest_nice: f64,
+}
+
+/// Parses the per-CPU `cpuN` lines of `/proc/stat` into seconds.
+pub fn parse(text: &str) -> Result<Vec<CpuTimes>, CollectError> {
+    let mut cpus = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("cpu") else {
+            continue;
+        };
+        if rest.starts_with(' ') {
+            continue; // the aggregate line
+        }
+        let mut parts = rest.split_whitespace();
+        let id = parts.next().unwrap_or("");
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CollectError::parse(
+                "/proc/stat",
+                format!("bad cpu line {line:?}"),
+            ));
+        }
+        let vals: Vec<f64> = parts
+            .map(|v| v.parse::<f64>().map(|t| t / USER_HZ))
+            .collect::<Result<_, _>>()
+            .map_err(|_| CollectError::parse("/proc/stat", format!("bad cpu line {line:?}")))?;
+        if vals.len() < 8 {
+            return Err(CollectError::parse(
+                "/proc/stat",
+                format!("short cpu line {line:?}"),
+            ));
+        }
+        let guest = vals.get(8).copied().unwrap_or(0.0);
+        let guest_nice = vals.get(9).copied().unwrap_or(0.0);
+        let mut modes = [0.0; 8];
+        modes.copy_from_slice(&vals[..8]);
+        modes[0] = (modes[0] - guest).max(0.0);
+        modes[1] = (modes[1] - guest_nice).max(0.0);
+        cpus.push(CpuTimes {
+            cpu: id.to_owned(),
+            modes,
+            guest,
+            guest_nice,
+        });
+    }
+    if cpus.is_empty() {
+        return Err(CollectError::parse("/proc/stat", "no per-CPU lines"));
+    }
+    Ok(cpus)
+}
+
+impl Collector for Cpu {
+    fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
+        let cpus = parse(&read(&self.paths.proc("stat"))?)?;
+        // Throttle counters are optional: absent on VMs and most ARM boards.
+        let mut core_throttles = Vec::new();
+        let mut package_throttles = std::collections::BTreeMap::new();
+        for c in &cpus {
+            let base = self.paths.sys(&format!("devices/system/cpu/cpu{}", c.cpu));
+            let Some(core) = read_attr(&base.join("thermal_throttle/core_throttle_count")) else {
+                continue;
+            };
+            let core_id = read_attr(&base.join("topology/core_id")).unwrap_or_default();
+            let pkg = read_attr(&base.join("topology/physical_package_id")).unwrap_or_default();
+            if let Ok(v) = core.parse::<f64>() {
+                core_throttles.push((pkg.clone(), core_id, v));
+            }
+            if let Some(v) = read_attr(&base.join("thermal_throttle/package_throttle_count"))
+                .and_then(|v| v.parse::<f64>().ok())
+            {
+                package_throttles.insert(pkg, v);
+            }
+        }
+
+        let secs = out.counter(
+            "node_cpu_seconds_total",
+            "Seconds the CPUs spent in each mode.",
+        );
+        for c in &cpus {
+            for (mode, v) in MODES.iter().zip(c.modes) {
+                secs.add(&[("cpu", &c.cpu), ("mode", mode)], v);
+            }
+        }
+        let guest = out.counter(
+            "node_cpu_guest_seconds_total",
+            "Seconds the CPUs spent in guests (VMs) for each mode.",
+        );
+        for c in &cpus {
+            guest.add(&[("cpu", &c.cpu), ("mode", "user")], c.guest);
+            guest.add(&[("cpu", &c.cpu), ("mode", "nice")], c.guest_nice);
+        }
+        if !core_throttles.is_empty() {
+            let f = out.counter(
+                "node_cpu_core_throttles_total",
+                "Number of times this CPU core has been throttled.",
+            );
+            let mut seen = std::collections::HashSet::new();
+            for (pkg, core, v) in core_throttles {
+                if seen.insert((pkg.clone(), core.clone())) {
+                    f.add(&[("package", &pkg), ("core", &core)], v);
+                }
+            }
+            let f = out.counter(
+                "node_cpu_package_throttles_total",
+                "Number of times this CPU package has been throttled.",
+            );
+            for (pkg, v) in package_throttles {
+                f.add(&[("package", &pkg)], v);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_time_is_taken_out_of_user_and_nice() {
+        let text =
+            "cpu  10 10 10 10 10 10 10 10 10 10\ncpu0 500 200 100 1000 5 1 2 3 100 50\nintr 1\n";
+        let cpus = parse(text).unwrap();
+        assert_eq!(cpus.len(), 1);
+        assert_eq!(cpus[0].cpu, "0");
+        assert_eq!(cpus[0].modes, [4.0, 1.5, 1.0, 10.0, 0.05, 0.01, 0.02, 0.03]);
+        assert_eq!((cpus[0].guest, cpus[0].guest_nice), (1.0, 0.5));
+    }
+
+    #[test]
+    fn malformed_lines_are_errors() {
+        assert!(parse("cpu0 1 2 x 4 5 6 7 8\n").is_err());
+        assert!(parse("cpu0 1 2\n").is_err());
+        assert!(parse("intr 1\n").is_err());
+    }
+}

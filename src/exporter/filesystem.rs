@@ -1,0 +1,365 @@
+//! `filesystem`: size, free space and inodes per mount, from the mount table
+//! and `statfs`.
+//!
+//! A dead network filesystem can make `statfs` block forever. Each scrape
+//! stats mounts on a worker thread and waits at most `mount_timeout` in all;
+//! a mount whose call has not returned is *stuck*: it is reported with
+//! `node_filesystem_device_error 1` and not stat'ed again until that call
+//! returns, so there is never more than one blocked thread per mount.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use regex_lite::Regex;
+
+use super::collector::{read, CollectError, Collector, Paths};
+use super::metrics::Metrics;
+
+pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mount_points_exclude: Regex,
+    pub fs_types_exclude: Regex,
+    pub mount_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mount_points_exclude: Regex::new(DEFAULT_MOUNT_POINTS_EXCLUDE).expect("valid default"),
+            fs_types_exclude: Regex::new(DEFAULT_FS_TYPES_EXCLUDE).expect("valid default"),
+            mount_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What `statfs` tells about one mount, in bytes and inodes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FsStats {
+    pub size: f64,
+    pub free: f64,
+    pub avail: f64,
+    pub files: f64,
+    pub files_free: f64,
+}
+
+/// The `statfs` call, behind a trait so tests can inject one that hangs.
+pub trait StatFs: Send + Sync + 'static {
+    fn statfs(&self, path: &Path) -> io::Result<FsStats>;
+}
+
+/// The real `statvfs(2)`.
+pub struct SysStatFs;
+
+impl StatFs for SysStatFs {
+    fn statfs(&self, path: &Path) -> io::Result<FsStats> {
+        let st = nix::sys::statvfs::statvfs(path).map_err(io::Error::from)?;
+        let frag = st.fragment_size() as f64;
+        Ok(FsStats {
+            size: st.blocks() as f64 * frag,
+            free: st.blocks_free() as f64 * frag,
+            avail: st.blocks_available() as f64 * frag,
+            files: st.files() as f64,
+            files_free: st.files_free() as f64,
+        })
+    }
+}
+
+/// One line of the mount table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    pub device: String,
+    pub mount_point: String,
+    pub fs_type: String,
+    pub read_only: bool,
+}
+
+/// Parses `/proc/*/mounts`, decoding the kernel's octal escapes (`\040`).
+pub fn parse_mounts(text: &str) -> Result<Vec<Mount>, CollectError> {
+    let mut mounts = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 4 {
+            return Err(CollectError::parse(
+                "mounts",
+                format!("malformed line {line:?}"),
+            ));
+        }
+        mounts.push(Mount {
+            device: unescape(f[0]),
+            mount_point: unescape(f[1]),
+            fs_type: unescape(f[2]),
+            read_only: f[3].split(',').any(|o| o == "ro"),
+        });
+    }
+    Ok(mounts)
+}
+
+fn unescape(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_owned();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub struct Filesystem {
+    paths: Paths,
+    options: Options,
+    stat: Arc<dyn StatFs>,
+    /// Mount points whose `statfs` has not returned yet.
+    in_flight: Arc<Mutex<HashSet<PathBuf>>>,
+}
+
+enum Outcome {
+    Stats(FsStats),
+    Error,
+}
+
+impl Filesystem {
+    pub fn new(paths: Paths, options: Options) -> Self {
+        Self::with_statfs(paths, options, Arc::new(SysStatFs))
+    }
+
+    pub fn with_statfs(paths: Paths, options: Options, stat: Arc<dyn StatFs>) -> Self {
+        Filesystem {
+            paths,
+            options,
+            stat,
+            in_flight: Arc::default(),
+        }
+    }
+
+    fn mounts(&self) -> Result<Vec<Mount>, CollectError> {
+        let primary = self.paths.proc("1/mounts");
+        let text = match read(&primary) {
+            Ok(t) => t,
+            Err(_) => read(&self.paths.proc("self/mounts"))?,
+        };
+        let rootfs = self
+            .paths
+            .rootfs
+            .to_string_lossy()
+            .trim_end_matches('/')
+            .to_owned();
+        let mut seen = HashSet::new();
+        let mut out: Vec<Mount> = Vec::new();
+        for mut m in parse_mounts(&text)?.into_iter().rev() {
+            // Inside a container the host's mounts appear below --path.rootfs.
+            if !rootfs.is_empty() {
+                match m.mount_point.strip_prefix(&rootfs) {
+                    Some("") => m.mount_point = "/".into(),
+                    Some(rest) if rest.starts_with('/') => m.mount_point = rest.to_owned(),
+                    _ => continue,
+                }
+            }
+            if self.options.mount_points_exclude.is_match(&m.mount_point)
+                || self.options.fs_types_exclude.is_match(&m.fs_type)
+            {
+                continue;
+            }
+            // The last mount on a point hides the earlier ones.
+            if seen.insert(m.mount_point.clone()) {
+                out.push(m);
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Stats `mounts` in order on worker threads, giving up at `deadline`.
+    /// Returns one outcome per mount; `None` where no answer came in time.
+    fn stat_all(&self, mounts: &[Mount], deadline: Instant) -> Vec<Option<Outcome>> {
+        let mut results: Vec<Option<Outcome>> = (0..mounts.len()).map(|_| None).collect();
+        let targets: Vec<(usize, PathBuf)> = {
+            let in_flight = self.in_flight.lock().expect("in_flight lock");
+            mounts
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (i, self.paths.root(&m.mount_point)))
+                .filter(|(_, p)| !in_flight.contains(p))
+                .collect()
+        };
+        if targets.is_empty() {
+            return results;
+        }
+        let (tx, rx) = mpsc::channel();
+        let abandoned = Arc::new(AtomicBool::new(false));
+        {
+            let stat = Arc::clone(&self.stat);
+            let in_flight = Arc::clone(&self.in_flight);
+            let abandoned = Arc::clone(&abandoned);
+            let spawned = std::thread::Builder::new()
+                .name("statfs".into())
+                .spawn(move || {
+                    for (i, path) in targets {
+                        if abandoned.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        in_flight.lock().expect("in_flight lock").insert(path.clone());
+                        let r = stat.statfs(&path);
+                        in_flight.lock().expect("in_flight lock").remove(&path);
+                        let outcome = match r {
+                            Ok(s) => Outcome::Stats(s),
+                            Err(err) => {
+                                tracing::debug!(path = %path.display(), error = %err, "statfs failed");
+                                Outcome::Error
+                            }
+                        };
+                        if tx.send((i, outcome)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            if let Err(err) = spawned {
+                tracing::warn!(error = %err, "cannot start statfs worker");
+                return results;
+            }
+        }
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            match rx.recv_timeout(deadline - now) {
+                Ok((i, outcome)) => results[i] = Some(outcome),
+                Err(_) => break, // done, or out of time
+            }
+        }
+        abandoned.store(true, Ordering::Relaxed);
+        results
+    }
+}
+
+impl Collector for Filesystem {
+    fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
+        let mounts = self.mounts()?;
+        let deadline = Instant::now() + self.options.mount_timeout;
+        let results = self.stat_all(&mounts, deadline);
+
+        let mut rows = Vec::with_capacity(mounts.len());
+        for (m, r) in mounts.iter().zip(results) {
+            match r {
+                Some(Outcome::Stats(s)) => rows.push((m, Some(s))),
+                Some(Outcome::Error) => rows.push((m, None)),
+                None => {
+                    tracing::warn!(mountpoint = %m.mount_point, timeout = ?self.options.mount_timeout, "statfs did not return in time; mount marked stuck");
+                    rows.push((m, None));
+                }
+            }
+        }
+
+        let error = out.gauge(
+            "node_filesystem_device_error",
+            "Whether an error occurred while getting statistics for the given device.",
+        );
+        for (m, s) in &rows {
+            error.add(&labels(m), if s.is_some() { 0.0 } else { 1.0 });
+        }
+        let ro = out.gauge("node_filesystem_readonly", "Filesystem read-only status.");
+        for (m, _) in &rows {
+            ro.add(&labels(m), if m.read_only { 1.0 } else { 0.0 });
+        }
+        type Pick = fn(&FsStats) -> f64;
+        let fields: [(&'static str, &'static str, Pick); 5] = [
+            (
+                "node_filesystem_size_bytes",
+                "Filesystem size in bytes.",
+                |s| s.size,
+            ),
+            (
+                "node_filesystem_free_bytes",
+                "Filesystem free space in bytes.",
+                |s| s.free,
+            ),
+            (
+                "node_filesystem_avail_bytes",
+                "Filesystem space available to non-root users in bytes.",
+                |s| s.avail,
+            ),
+            (
+                "node_filesystem_files",
+                "Filesystem total file nodes.",
+                |s| s.files,
+            ),
+            (
+                "node_filesystem_files_free",
+                "Filesystem total free file nodes.",
+                |s| s.files_free,
+            ),
+        ];
+        for (name, help, pick) in fields {
+            let fam = out.gauge(name, help);
+            for (m, s) in &rows {
+                if let Some(s) = s {
+                    fam.add(&labels(m), pick(s));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn labels(m: &Mount) -> [(&'static str, &str); 3] {
+    [
+        ("device", &m.device),
+        ("fstype", &m.fs_type),
+        ("mountpoint", &m.mount_point),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_table_parsing_decodes_escapes_and_ro() {
+        let m = parse_mounts(
+            "/dev/sda1 / ext4 rw,relatime 0 0\nserver:/x /mnt/my\\040share nfs4 ro,vers=4 0 0\n",
+        )
+        .unwrap();
+        assert_eq!(m[1].mount_point, "/mnt/my share");
+        assert!(m[1].read_only);
+        assert!(!m[0].read_only);
+        assert!(parse_mounts("garbage\n").is_err());
+    }
+
+    #[test]
+    fn default_excludes_match_node_exporter() {
+        let o = Options::default();
+        assert!(o.mount_points_exclude.is_match("/proc"));
+        assert!(o.mount_points_exclude.is_match("/sys/fs/cgroup"));
+        assert!(o
+            .mount_points_exclude
+            .is_match("/var/lib/docker/overlay2/x"));
+        assert!(!o.mount_points_exclude.is_match("/"));
+        assert!(!o.mount_points_exclude.is_match("/devices"));
+        assert!(o.fs_types_exclude.is_match("cgroup2"));
+        assert!(!o.fs_types_exclude.is_match("ext4"));
+    }
+}

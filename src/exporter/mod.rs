@@ -1,0 +1,359 @@
+//! `outpost exporter`: host metrics under node_exporter's names on
+//! `/metrics`, served over HTTP (optionally TLS and basic auth).
+//!
+//! Flow: clap args → [`Config`] (validated once) → [`run`] with a bound
+//! listener and a shutdown future. The collectors are listed in
+//! [`collector::Name`]; [`build_registry`] turns the enabled ones into a
+//! [`collector::Registry`].
+
+pub mod collector;
+pub mod encode;
+pub mod metrics;
+pub mod process;
+pub mod web;
+
+pub mod cpu;
+pub mod filesystem;
+pub mod loadavg;
+pub mod meminfo;
+pub mod stat;
+
+use std::future::Future;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use regex_lite::Regex;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::cli::ExporterArgs;
+use collector::{Collector, Name, Paths, Registry};
+use encode::Format;
+use metrics::Metrics;
+
+/// The exporter's validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub telemetry_path: String,
+    pub web: Option<web::WebConfig>,
+    pub paths: Paths,
+    pub collectors: Vec<Name>,
+    pub filesystem: filesystem::Options,
+    pub textfile_directory: Option<PathBuf>,
+    pub max_requests: usize,
+}
+
+/// A configuration problem. `Usage` errors exit 2, the rest 1.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "invalid --web.listen-address {0:?}: expected [host]:port, e.g. :9100 or 127.0.0.1:9100"
+    )]
+    ListenAddress(String),
+    #[error("invalid --web.telemetry-path {0:?}: must start with / and not be /")]
+    TelemetryPath(String),
+    #[error("invalid regular expression for {flag}: {reason}")]
+    Regex { flag: &'static str, reason: String },
+    #[error(transparent)]
+    Web(#[from] web::WebConfigError),
+}
+
+impl ConfigError {
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, ConfigError::Web(_))
+    }
+}
+
+/// Parses node_exporter-style listen addresses: `:9100`, `host:9100`, `[::1]:9100`.
+pub fn parse_listen_address(s: &str) -> Result<SocketAddr, ConfigError> {
+    let err = || ConfigError::ListenAddress(s.to_owned());
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_owned()
+    };
+    if let Ok(a) = full.parse() {
+        return Ok(a);
+    }
+    // A host name: resolve it once, at startup.
+    use std::net::ToSocketAddrs;
+    full.to_socket_addrs()
+        .map_err(|_| err())?
+        .next()
+        .ok_or_else(err)
+}
+
+fn regex(flag: &'static str, pattern: &str) -> Result<Regex, ConfigError> {
+    Regex::new(pattern).map_err(|e| ConfigError::Regex {
+        flag,
+        reason: e.to_string(),
+    })
+}
+
+impl TryFrom<ExporterArgs> for Config {
+    type Error = ConfigError;
+
+    fn try_from(a: ExporterArgs) -> Result<Self, Self::Error> {
+        let listen = parse_listen_address(&a.listen_address)?;
+        if !a.telemetry_path.starts_with('/') || a.telemetry_path == "/" {
+            return Err(ConfigError::TelemetryPath(a.telemetry_path));
+        }
+        let web = a
+            .web_config_file
+            .as_deref()
+            .map(web::WebConfig::load)
+            .transpose()?;
+        let mut collectors: Vec<Name> = Name::ALL
+            .iter()
+            .copied()
+            .filter(|n| n.enabled_by_default() && !a.disable_defaults)
+            .collect();
+        for (name, on) in a.collectors.explicit {
+            collectors.retain(|n| *n != name);
+            if on {
+                collectors.push(name);
+            }
+        }
+        collectors.sort();
+        Ok(Config {
+            listen,
+            telemetry_path: a.telemetry_path,
+            web,
+            paths: Paths {
+                procfs: a.procfs,
+                sysfs: a.sysfs,
+                rootfs: a.rootfs,
+            },
+            collectors,
+            filesystem: filesystem::Options {
+                mount_points_exclude: regex(
+                    "--collector.filesystem.mount-points-exclude",
+                    &a.fs_mount_points_exclude,
+                )?,
+                fs_types_exclude: regex(
+                    "--collector.filesystem.fs-types-exclude",
+                    &a.fs_types_exclude,
+                )?,
+                mount_timeout: a.fs_mount_timeout,
+            },
+            textfile_directory: a.textfile_directory,
+            max_requests: a.max_requests,
+        })
+    }
+}
+
+/// Builds the collector for `name` from the config.
+fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
+    let p = config.paths.clone();
+    match name {
+        Name::Cpu => Arc::new(cpu::Cpu::new(p)),
+        Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),
+        Name::Loadavg => Arc::new(loadavg::Loadavg::new(p)),
+        Name::Meminfo => Arc::new(meminfo::Meminfo::new(p)),
+        Name::Stat => Arc::new(stat::Stat::new(p)),
+        other => Arc::new(NotYet(other)),
+    }
+}
+
+/// Placeholder for collectors not written yet: reports failure honestly.
+struct NotYet(Name);
+impl Collector for NotYet {
+    fn update(&self, _: &mut Metrics) -> Result<(), collector::CollectError> {
+        Err(collector::CollectError::Other(format!(
+            "collector {} is not implemented",
+            self.0.as_str()
+        )))
+    }
+}
+
+pub fn build_registry(config: &Config) -> Registry {
+    Registry::new(
+        config
+            .collectors
+            .iter()
+            .map(|&n| (n, build_collector(n, config)))
+            .collect(),
+    )
+}
+
+/// What the HTTP handlers share.
+pub struct AppState {
+    pub registry: Registry,
+    pub paths: Paths,
+    pub telemetry_path: String,
+    pub limit: Option<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(config: &Config) -> Self {
+        AppState {
+            registry: build_registry(config),
+            paths: config.paths.clone(),
+            telemetry_path: config.telemetry_path.clone(),
+            limit: (config.max_requests > 0).then(|| Semaphore::new(config.max_requests)),
+        }
+    }
+
+    /// One full scrape: every collector plus the process metrics.
+    pub fn gather(&self) -> Metrics {
+        let mut m = self.registry.gather();
+        let boot = boot_time(&self.paths).unwrap_or(0.0);
+        if let Ok(st) = process::read_self(&self.paths.procfs, boot) {
+            process::encode(&st, &mut m);
+        }
+        m
+    }
+}
+
+fn boot_time(paths: &Paths) -> Option<f64> {
+    let text = std::fs::read_to_string(paths.proc("stat")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let path = state.telemetry_path.clone();
+    Router::new()
+        .route("/", get(landing))
+        .route(&path, get(metrics_handler))
+        .with_state(state)
+}
+
+async fn landing(State(state): State<Arc<AppState>>) -> Html<String> {
+    Html(format!(
+        "<html><head><title>Outpost exporter</title></head><body><h1>Outpost exporter</h1>\
+         <p><a href=\"{0}\">{0}</a></p><p><a href=\"/probe?target=localhost:22\">/probe?target=HOST:PORT</a></p></body></html>",
+        state.telemetry_path
+    ))
+}
+
+async fn metrics_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let _permit = match &state.limit {
+        Some(sem) => match sem.try_acquire() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many concurrent scrapes\n",
+                )
+                    .into_response();
+            }
+        },
+        None => None,
+    };
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip);
+    let st = Arc::clone(&state);
+    let body = tokio::task::spawn_blocking(move || {
+        let families = st.gather().into_sorted();
+        let text = encode::encode(&families, format);
+        if gzip {
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(text.len() / 4),
+                flate2::Compression::default(),
+            );
+            enc.write_all(text.as_bytes()).map(|_| enc.finish())
+        } else {
+            Ok(Ok(text.into_bytes()))
+        }
+    })
+    .await;
+    match body {
+        Ok(Ok(Ok(bytes))) => {
+            let mut resp = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, format.content_type())],
+                bytes,
+            )
+                .into_response();
+            if gzip {
+                resp.headers_mut().insert(
+                    header::CONTENT_ENCODING,
+                    "gzip".parse().expect("static header"),
+                );
+            }
+            resp
+        }
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "scrape failed\n").into_response(),
+    }
+}
+
+fn accepts_gzip(v: &str) -> bool {
+    v.split(',').any(|part| {
+        let mut it = part.split(';').map(str::trim);
+        let enc = it.next().unwrap_or("");
+        let q_zero = it.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
+        (enc == "gzip" || enc == "*") && !q_zero
+    })
+}
+
+/// `outpost exporter`: validate flags, bind, serve until SIGINT/SIGTERM.
+pub fn main(args: ExporterArgs) -> anyhow::Result<()> {
+    let config = match Config::try_from(args) {
+        Ok(c) => c,
+        Err(e) if e.is_usage() => return Err(crate::UsageError(e.to_string()).into()),
+        Err(e) => return Err(e.into()),
+    };
+    // One scheduler thread is plenty: scrapes run on the blocking pool.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(16)
+        .build()?;
+    rt.block_on(async move {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("listening on {}: {e}", config.listen))?;
+        run(config, listener, crate::shutdown_signal()).await
+    })
+}
+
+/// Serves the exporter on `listener` until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = Arc::new(AppState::new(&config));
+    let names: Vec<&str> = state.registry.names().map(Name::as_str).collect();
+    tracing::info!(address = %listener.local_addr()?, collectors = ?names, tls = config.web.as_ref().is_some_and(|w| w.tls.is_some()), "exporter listening");
+    let app = router(state);
+    web::serve(listener, app, config.web, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_parse_like_node_exporter() {
+        assert_eq!(
+            parse_listen_address(":9100").unwrap(),
+            "0.0.0.0:9100".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen_address("[::1]:9100").unwrap(),
+            "[::1]:9100".parse().unwrap()
+        );
+        assert!(parse_listen_address("nonsense").is_err());
+        assert!(parse_listen_address(":99999").is_err());
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        assert!(accepts_gzip("gzip"));
+        assert!(accepts_gzip("deflate, gzip;q=1.0, *;q=0.5"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("identity"));
+    }
+}

@@ -1,0 +1,61 @@
+//! Outpost: host metrics under node_exporter's names, TCP probes,
+//! Prometheus/Alertmanager/Grafana config generation and a Telegram alert
+//! bridge, in one binary.
+//!
+//! # Layout
+//! - [`cli`]: clap structs only; every subcommand's flags.
+//! - [`logging`]: the tracing subscriber.
+//! - [`exporter`]: `outpost exporter`.
+//!   - `collector.rs`: the [`exporter::collector::Collector`] trait, the one
+//!     list of collectors ([`exporter::collector::Name`]) and the registry
+//!     that wraps each with `node_scrape_collector_*`.
+//!   - one file per collector (`cpu.rs`, `meminfo.rs`, `filesystem.rs`, …).
+//!   - `metrics.rs` (the metric model), `encode.rs` (text 0.0.4 and
+//!     OpenMetrics), `process.rs` (`process_*` self metrics), `web.rs`
+//!     (exporter-toolkit web config: TLS, basic auth; the server loop).
+//!
+//! `main.rs` only parses flags, runs a subcommand and maps errors to exit
+//! codes: 2 for usage errors ([`UsageError`]), 1 for everything else.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod exporter;
+pub mod logging;
+
+/// An error in how the program was invoked (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit code for an error returned by a subcommand.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<UsageError>().is_some() {
+        2
+    } else {
+        1
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

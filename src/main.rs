@@ -1,0 +1,25 @@
+//! The `outpost` binary: parse flags, set up logging, run one subcommand,
+//! map its error to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use outpost::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    outpost::logging::init(&cli.log_level, &cli.log_format);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("outpost: {err:#}");
+            ExitCode::from(outpost::exit_code(&err))
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Exporter(args) => outpost::exporter::main(args),
+    }
+}
