@@ -1,0 +1,80 @@
+//! Shared test support: the real upstream programs and loopback ports.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// The path of an upstream program the tests need. Fails the test, naming
+/// the Debian package, when it is missing: never a silent skip.
+pub fn require(binary: &str, package: &str) -> PathBuf {
+    let candidates = [
+        format!("/usr/bin/{binary}"),
+        format!("/usr/local/bin/{binary}"),
+        format!("/usr/sbin/{binary}"),
+    ];
+    for c in &candidates {
+        let p = PathBuf::from(c);
+        if p.exists() {
+            return p;
+        }
+    }
+    if let Ok(out) = Command::new("which").arg(binary).output() {
+        if out.status.success() {
+            return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        }
+    }
+    panic!("{binary} not found: install the Debian package `{package}` (apt-get install -y {package}); the README's test command does this");
+}
+
+/// A free loopback port (bound and released; fine for tests on one host).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The built `outpost` binary.
+pub fn outpost_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_outpost"))
+}
+
+/// A child process killed when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `f` until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until something accepts TCP connections on `port`.
+pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    wait_for(timeout, || std::net::TcpStream::connect(("127.0.0.1", port)).ok()).is_some()
+}
+
+/// A plain HTTP GET with a timeout; the body as text.
+pub fn http_get(url: &str) -> Result<(u16, String), String> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resp = client.get(url).send().map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.text().map_err(|e| e.to_string())?))
+}
