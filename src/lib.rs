@@ -13,12 +13,21 @@
 //!   - `metrics.rs` (the metric model), `encode.rs` (text 0.0.4 and
 //!     OpenMetrics), `process.rs` (`process_*` self metrics), `web.rs`
 //!     (exporter-toolkit web config: TLS, basic auth; the server loop).
+//! - [`bridge`]: `outpost bridge`, Alertmanager webhooks to Telegram.
+//!   - `mod.rs` (Config, `run`), `webhook.rs` (HTTP: /alert, /metrics,
+//!     health), `payload.rs` (webhook v4 types, dedup key), `store.rs`
+//!     (SQLite state, group commit), `outbox.rs` (rows and batches),
+//!     `message.rs` (HTML rendering, splitting, coalescing), `telegram.rs`
+//!     (Bot API transport, outcome classification), `sender.rs` (pacing,
+//!     retries), `watchdog.rs` (dead man's switch), `metrics.rs`,
+//!     `secret.rs` (redacting token type).
 //!
 //! `main.rs` only parses flags, runs a subcommand and maps errors to exit
 //! codes: 2 for usage errors ([`UsageError`]), 1 for everything else.
 
 #![forbid(unsafe_code)]
 
+pub mod bridge;
 pub mod cli;
 pub mod exporter;
 pub mod logging;
