@@ -127,6 +127,7 @@ pub fn coalesce(notifications: &[Notification]) -> (Vec<Alert>, u64) {
 /// then resolved ones, each under its header, split between alert blocks.
 /// `now_ms` is the Unix time in milliseconds, for "for 5m" durations.
 pub fn render(alerts: &[Alert], truncated: u64, now_ms: i64, layout: Layout) -> Vec<Rendered> {
+    let compact = alerts.len() > COMPACT_OVER;
     let firing: Vec<&Alert> = alerts.iter().filter(|a| a.is_firing()).collect();
     let resolved: Vec<&Alert> = alerts.iter().filter(|a| !a.is_firing()).collect();
     let mut out: Vec<Rendered> = Vec::new();
@@ -150,7 +151,7 @@ pub fn render(alerts: &[Alert], truncated: u64, now_ms: i64, layout: Layout) -> 
         let header = section_header(is_firing, list.len());
         let header_len = visible_len(&header).max(visible_len(&section_header_cont(is_firing)));
         for (i, a) in list.iter().enumerate() {
-            let block = render_block(a, now_ms, budget - header_len - 2);
+            let block = render_block(a, now_ms, budget - header_len - 2, compact);
             let block_len = visible_len(&block);
             let add_len = block_len + 2 + if section_open { 0 } else { header_len + 2 };
             if !current.html.is_empty() && current_len + add_len > budget {
@@ -232,14 +233,22 @@ fn severity_mark(sev: &str) -> &'static str {
     }
 }
 
+/// Batches with more alerts than this use the two-line layout, so a
+/// backlog arrives in a few messages.
+pub const COMPACT_OVER: usize = 10;
+
 /// Labels shown in their own line rather than in the "labels" list.
 const SHOWN: &[&str] = &["alertname", "severity", "agent"];
 
 /// One alert as a self-contained HTML fragment (balanced tags) whose
 /// visible length fits `budget`; long values are cut until it does.
-fn render_block(a: &Alert, now_ms: i64, budget: usize) -> String {
+fn render_block(a: &Alert, now_ms: i64, budget: usize, compact: bool) -> String {
     for cap in [usize::MAX, 1000, 300, 100, 40, 10] {
-        let b = render_block_capped(a, now_ms, cap);
+        let b = if compact {
+            render_compact(a, now_ms, cap.min(160))
+        } else {
+            render_block_capped(a, now_ms, cap)
+        };
         if visible_len(&b) <= budget {
             return b;
         }
@@ -255,6 +264,57 @@ fn cut(s: &str, cap: usize) -> String {
         let mut t: String = s.chars().take(cap).collect();
         t.push('…');
         t
+    }
+}
+
+/// Two lines: what and where; since when and the link.
+fn render_compact(a: &Alert, now_ms: i64, cap: usize) -> String {
+    let e = |s: &str| escape(&cut(s, cap));
+    let sev = a.labels.get("severity").map_or("", String::as_str);
+    let mark = if a.is_firing() {
+        severity_mark(sev)
+    } else {
+        "✅"
+    };
+    let mut first = format!("{mark} <b>{}</b>", e(a.name()));
+    if !sev.is_empty() {
+        first.push_str(&format!(" · {}", e(sev)));
+    }
+    if let Some(agent) = a.labels.get("agent").or_else(|| a.labels.get("instance")) {
+        first.push_str(&format!(" · {}", e(agent)));
+    }
+    if let Some(s) = a
+        .annotations
+        .get("summary")
+        .or_else(|| a.annotations.get("description"))
+    {
+        first.push_str(&format!(" — {}", e(s)));
+    }
+    let mut second = Vec::new();
+    let start = parse_rfc3339_ms(&a.starts_at);
+    let end = parse_rfc3339_ms(&a.ends_at).filter(|&t| t > 0);
+    match (a.is_firing(), start, end) {
+        (true, Some(s), _) => second.push(format!(
+            "since {} (for {})",
+            format_utc(s),
+            format_duration_ms(now_ms - s)
+        )),
+        (false, Some(s), Some(t)) => second.push(format!(
+            "resolved {} after {}",
+            format_utc(t),
+            format_duration_ms(t - s)
+        )),
+        (false, None, Some(t)) => second.push(format!("resolved {}", format_utc(t))),
+        _ => {}
+    }
+    let url = a.generator_url.trim();
+    if url.starts_with("http://") || url.starts_with("https://") {
+        second.push(format!("<a href=\"{}\">source</a>", escape(url)));
+    }
+    if second.is_empty() {
+        first
+    } else {
+        format!("{first}\n{}", second.join(" · "))
     }
 }
 
@@ -636,6 +696,25 @@ mod tests {
         assert!(visible_len(&msgs[0].html) <= 4096);
         assert!(to_plain(&msgs[0].html).contains("<x><x>"));
         assert!(msgs[0].html.contains('…'));
+    }
+
+    #[test]
+    fn big_batches_use_the_compact_layout() {
+        let alerts: Vec<Alert> = (0..500)
+            .map(|i| {
+                let mut a = alert(&format!("Alert{i}"), "firing", &format!("fp{i}"));
+                a.labels.insert("agent".into(), format!("web{i}"));
+                a.labels.insert("severity".into(), "warning".into());
+                a.annotations.insert("summary".into(), format!("disk {i} <full>"));
+                a.generator_url = "http://prom/graph?g0.expr=up".into();
+                a
+            })
+            .collect();
+        let msgs = render(&alerts, 0, NOW, Layout::default());
+        assert!(msgs.len() <= 15, "{} messages", msgs.len());
+        let plain = to_plain(&msgs[0].html);
+        assert!(plain.contains("🟠 Alert0 · warning · web0 — disk 0 <full>\nsince "), "{plain}");
+        assert_eq!(msgs.iter().map(|m| m.firing.len()).sum::<usize>(), 500);
     }
 
     #[test]

@@ -283,7 +283,10 @@ impl<T: Transport> Sender<T> {
                     let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
                     p.reserve(out.chat, Instant::now())
                 };
-                tokio::time::sleep_until(slot).await;
+                tokio::select! {
+                    _ = tokio::time::sleep_until(slot) => {}
+                    _ = stop.changed() => return Delivery::Interrupted,
+                }
                 match self.transport.send(&out).await {
                     Outcome::Sent { message_id } => {
                         Counters::add(&self.counters.sent, 1);

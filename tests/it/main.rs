@@ -2,3 +2,5 @@
 //! holds what they share (locating the real upstream programs, ports).
 
 mod support;
+mod bridge;
+mod fake_telegram;
