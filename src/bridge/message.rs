@@ -705,7 +705,8 @@ mod tests {
                 let mut a = alert(&format!("Alert{i}"), "firing", &format!("fp{i}"));
                 a.labels.insert("agent".into(), format!("web{i}"));
                 a.labels.insert("severity".into(), "warning".into());
-                a.annotations.insert("summary".into(), format!("disk {i} <full>"));
+                a.annotations
+                    .insert("summary".into(), format!("disk {i} <full>"));
                 a.generator_url = "http://prom/graph?g0.expr=up".into();
                 a
             })
@@ -713,7 +714,10 @@ mod tests {
         let msgs = render(&alerts, 0, NOW, Layout::default());
         assert!(msgs.len() <= 15, "{} messages", msgs.len());
         let plain = to_plain(&msgs[0].html);
-        assert!(plain.contains("🟠 Alert0 · warning · web0 — disk 0 <full>\nsince "), "{plain}");
+        assert!(
+            plain.contains("🟠 Alert0 · warning · web0 — disk 0 <full>\nsince "),
+            "{plain}"
+        );
         assert_eq!(msgs.iter().map(|m| m.firing.len()).sum::<usize>(), 500);
     }
 

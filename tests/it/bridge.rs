@@ -174,25 +174,41 @@ fn fixtures_arrive_readable_and_resolution_replies_to_the_firing_message() {
         "since 2026-11-22 05:09:04 UTC",
         "instance=127.0.0.1:19100, job=node",
     ] {
-        assert!(firing.visible.contains(want), "{want:?} not in {}", firing.visible);
+        assert!(
+            firing.visible.contains(want),
+            "{want:?} not in {}",
+            firing.visible
+        );
     }
-    assert!(firing.raw.contains(
-        "<a href=\"http://127.0.0.1:19090/graph?g0.expr=100+-+avg+by%28instance%29"
-    ));
+    assert!(firing
+        .raw
+        .contains("<a href=\"http://127.0.0.1:19090/graph?g0.expr=100+-+avg+by%28instance%29"));
 
     let (s, _) = post(&c, &b.url("/alert"), &fixture("firing-grouped"), &[]).unwrap();
     assert_eq!(s, 200);
     assert!(fake.wait_until(Duration::from_secs(10), |r| r.len() >= 2));
     let grouped = fake.messages_in(1001)[1].clone();
-    assert!(grouped.visible.contains("FIRING (2)"), "{}", grouped.visible);
-    assert!(grouped.visible.contains("Disk almost full on 127.0.0.1:19100"));
-    assert!(grouped.visible.contains("Disk almost full on 127.0.0.1:19101"));
+    assert!(
+        grouped.visible.contains("FIRING (2)"),
+        "{}",
+        grouped.visible
+    );
+    assert!(grouped
+        .visible
+        .contains("Disk almost full on 127.0.0.1:19100"));
+    assert!(grouped
+        .visible
+        .contains("Disk almost full on 127.0.0.1:19101"));
 
     let (s, _) = post(&c, &b.url("/alert"), &fixture("resolved"), &[]).unwrap();
     assert_eq!(s, 200);
     assert!(fake.wait_until(Duration::from_secs(10), |r| r.len() >= 3));
     let resolved = fake.messages_in(1001)[2].clone();
-    assert!(resolved.visible.starts_with("✅ RESOLVED (1)"), "{}", resolved.visible);
+    assert!(
+        resolved.visible.starts_with("✅ RESOLVED (1)"),
+        "{}",
+        resolved.visible
+    );
     assert!(resolved
         .visible
         .contains("resolved 2026-11-22 05:10:04 UTC after 1m 0s"));
@@ -227,14 +243,26 @@ fn hostile_labels_arrive_intact() {
     assert_eq!(s, 200);
     assert!(fake.wait_until(Duration::from_secs(10), |r| !r.is_empty()));
     let m = &fake.received()[0];
-    assert_eq!(m.parse_mode.as_deref(), Some("HTML"), "sent as HTML, not the fallback");
-    assert!(m.visible.contains(&format!("Nasty{nasty}")), "{}", m.visible);
+    assert_eq!(
+        m.parse_mode.as_deref(),
+        Some("HTML"),
+        "sent as HTML, not the fallback"
+    );
+    assert!(
+        m.visible.contains(&format!("Nasty{nasty}")),
+        "{}",
+        m.visible
+    );
     assert!(m.visible.contains(&format!("agent: {nasty}")));
     assert!(m.visible.contains(&format!("{nasty}={nasty}")));
     assert!(m.visible.contains(&format!("d{nasty}")));
     assert!(m.visible.matches(nasty).count() >= 6, "{}", m.visible);
     // Telegram accepted it on the first try: no 400 in the log.
-    assert!(fake.log().iter().all(|(_, s)| *s == 200), "{:?}", fake.log());
+    assert!(
+        fake.log().iter().all(|(_, s)| *s == 200),
+        "{:?}",
+        fake.log()
+    );
 }
 
 #[test]
@@ -262,7 +290,11 @@ fn a_burst_of_500_alerts_to_one_chat_all_arrive_without_429() {
         mentions(r, &names).values().all(|&c| c > 0)
     });
     let counts = mentions(&fake.received(), &names);
-    let missing: Vec<_> = counts.iter().filter(|(_, &c)| c == 0).map(|(n, _)| n).collect();
+    let missing: Vec<_> = counts
+        .iter()
+        .filter(|(_, &c)| c == 0)
+        .map(|(n, _)| n)
+        .collect();
     assert!(all_there, "missing {} alerts: {missing:?}", missing.len());
     let dups = counts.values().filter(|&&c| c > 1).count();
     let msgs = fake.messages_in(777);
@@ -274,7 +306,11 @@ fn a_burst_of_500_alerts_to_one_chat_all_arrive_without_429() {
     );
     assert_eq!(fake.rate_limited(), 0, "the bridge provoked 429s");
     assert_eq!(dups, 0);
-    assert!(msgs.len() < 100, "backlog was not coalesced: {} messages", msgs.len());
+    assert!(
+        msgs.len() < 100,
+        "backlog was not coalesced: {} messages",
+        msgs.len()
+    );
     for m in &msgs {
         assert!(m.visible.encode_utf16().count() <= 4096);
     }
@@ -293,7 +329,12 @@ fn kill_9_mid_burst_with_a_flaky_telegram_loses_no_acknowledged_alert() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("s.db");
     let port = free_port();
-    let mut first = Bridge::start(&fake.url(), &state, port, &["--retry-initial-backoff", "100ms"]);
+    let mut first = Bridge::start(
+        &fake.url(),
+        &state,
+        port,
+        &["--retry-initial-backoff", "100ms"],
+    );
     let chats = [501i64, 502, 503];
     let names: Vec<String> = (0..400).map(|i| format!("Crash{i}")).collect();
     let acked = std::sync::Mutex::new(Vec::<String>::new());
@@ -317,7 +358,9 @@ fn kill_9_mid_burst_with_a_flaky_telegram_loses_no_acknowledged_alert() {
             });
         }
         // Kill -9 once about half the burst is acknowledged.
-        wait_for(Duration::from_secs(20), || (acked.lock().unwrap().len() >= 200).then_some(()));
+        wait_for(Duration::from_secs(20), || {
+            (acked.lock().unwrap().len() >= 200).then_some(())
+        });
         first.proc.0.kill().unwrap(); // SIGKILL
         killed.store(true, std::sync::atomic::Ordering::SeqCst);
         first.proc.0.wait().unwrap();
@@ -325,7 +368,12 @@ fn kill_9_mid_burst_with_a_flaky_telegram_loses_no_acknowledged_alert() {
     let acked_before = acked.lock().unwrap().clone();
     let delivered_before = fake.received().len();
     // Restart on the same state; post what was not acknowledged.
-    let second = Bridge::start(&fake.url(), &state, port, &["--retry-initial-backoff", "100ms"]);
+    let second = Bridge::start(
+        &fake.url(),
+        &state,
+        port,
+        &["--retry-initial-backoff", "100ms"],
+    );
     let c = client();
     for (i, n) in names.iter().enumerate() {
         if !acked_before.contains(n) {
@@ -341,7 +389,11 @@ fn kill_9_mid_burst_with_a_flaky_telegram_loses_no_acknowledged_alert() {
         mentions(r, &acked).values().all(|&c| c > 0)
     });
     let counts = mentions(&fake.received(), &acked);
-    let missing: Vec<_> = counts.iter().filter(|(_, &c)| c == 0).map(|(n, _)| n.clone()).collect();
+    let missing: Vec<_> = counts
+        .iter()
+        .filter(|(_, &c)| c == 0)
+        .map(|(n, _)| n.clone())
+        .collect();
     let dups: usize = counts.values().map(|&c| c.saturating_sub(1)).sum();
     let log = fake.log();
     eprintln!(
@@ -368,19 +420,62 @@ fn bad_webhooks_get_the_right_4xx() {
         &fake.url(),
         &dir.path().join("s.db"),
         free_port(),
-        &["--webhook-token", "hook-secret", "--webhook-max-body", "2000"],
+        &[
+            "--webhook-token",
+            "hook-secret",
+            "--webhook-max-body",
+            "2000",
+        ],
     );
     let c = client();
     let good = one_alert("Good", "firing");
     let auth = ("authorization", "Bearer hook-secret");
-    let cases: Vec<(&str, String, Vec<(&str, &str)>, u16, &str)> = vec![
+    // (path, body, headers, status, reason)
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("/alert", good.clone(), vec![], 401, "bearer token"),
-        ("/alert", good.clone(), vec![("authorization", "Bearer nope")], 401, "bearer token"),
-        ("/alert", good.clone(), vec![auth, ("content-type", "text/plain")], 415, "application/json"),
-        ("/alert", "{\"alerts\": [".into(), vec![auth], 400, "invalid Alertmanager webhook JSON"),
-        ("/alert", "[1,2,3]".into(), vec![auth], 400, "invalid Alertmanager webhook JSON"),
-        ("/alert", format!("{{\"pad\":\"{}\"}}", "x".repeat(3000)), vec![auth], 413, "larger than 2000"),
-        ("/alert/chat", good.clone(), vec![auth], 400, "chat id must be an integer"),
+        (
+            "/alert",
+            good.clone(),
+            vec![("authorization", "Bearer nope")],
+            401,
+            "bearer token",
+        ),
+        (
+            "/alert",
+            good.clone(),
+            vec![auth, ("content-type", "text/plain")],
+            415,
+            "application/json",
+        ),
+        (
+            "/alert",
+            "{\"alerts\": [".into(),
+            vec![auth],
+            400,
+            "invalid Alertmanager webhook JSON",
+        ),
+        (
+            "/alert",
+            "[1,2,3]".into(),
+            vec![auth],
+            400,
+            "invalid Alertmanager webhook JSON",
+        ),
+        (
+            "/alert",
+            format!("{{\"pad\":\"{}\"}}", "x".repeat(3000)),
+            vec![auth],
+            413,
+            "larger than 2000",
+        ),
+        (
+            "/alert/chat",
+            good.clone(),
+            vec![auth],
+            400,
+            "chat id must be an integer",
+        ),
         ("/alert/5/x", good.clone(), vec![auth], 400, "thread id"),
     ];
     for (path, body, headers, status, reason) in cases {
@@ -456,7 +551,13 @@ fn the_token_never_appears_in_logs_errors_or_metrics() {
         free_port(),
         &["--log.level", "debug"],
     );
-    let (s, _) = post(&client(), &b.url("/alert"), &one_alert("Unsent", "firing"), &[]).unwrap();
+    let (s, _) = post(
+        &client(),
+        &b.url("/alert"),
+        &one_alert("Unsent", "firing"),
+        &[],
+    )
+    .unwrap();
     assert_eq!(s, 200);
     let failed = wait_for(Duration::from_secs(15), || {
         (b.metric("outpost_bridge_send_failures_total{reason=\"network\"}") >= 2.0).then_some(())
@@ -474,8 +575,19 @@ fn the_token_never_appears_in_logs_errors_or_metrics() {
     // And with a reachable (fake) Telegram, at debug level.
     let fake = FakeTelegram::start(TOKEN);
     let dir2 = tempfile::tempdir().unwrap();
-    let b2 = Bridge::start(&fake.url(), &dir2.path().join("s.db"), free_port(), &["--log.level", "debug"]);
-    post(&client(), &b2.url("/alert"), &one_alert("Sent", "firing"), &[]).unwrap();
+    let b2 = Bridge::start(
+        &fake.url(),
+        &dir2.path().join("s.db"),
+        free_port(),
+        &["--log.level", "debug"],
+    );
+    post(
+        &client(),
+        &b2.url("/alert"),
+        &one_alert("Sent", "firing"),
+        &[],
+    )
+    .unwrap();
     assert!(fake.wait_until(Duration::from_secs(10), |r| !r.is_empty()));
     assert!(!b2.logs().contains("DoNotLeak"), "{}", b2.logs());
 }
@@ -490,7 +602,13 @@ fn migration_entity_fallback_and_permanent_failures() {
     let b = Bridge::start(&fake.url(), &dir.path().join("s.db"), free_port(), &[]);
     let c = client();
     for (chat, name) in [(-500, "Mig1"), (-600, "Plain1"), (700, "Blocked1")] {
-        let (s, _) = post(&c, &b.url(&format!("/alert/{chat}")), &one_alert(name, "firing"), &[]).unwrap();
+        let (s, _) = post(
+            &c,
+            &b.url(&format!("/alert/{chat}")),
+            &one_alert(name, "firing"),
+            &[],
+        )
+        .unwrap();
         assert_eq!(s, 200);
     }
     assert!(fake.wait_until(Duration::from_secs(10), |r| r.len() >= 2));
@@ -499,18 +617,27 @@ fn migration_entity_fallback_and_permanent_failures() {
     assert!(migrated[0].visible.contains("Mig1"));
     let plain = fake.messages_in(-600);
     assert_eq!(plain[0].parse_mode, None, "re-sent as plain text");
-    assert!(plain[0].raw.contains("🟠 Plain1 · warning"), "{}", plain[0].raw);
+    assert!(
+        plain[0].raw.contains("🟠 Plain1 · warning"),
+        "{}",
+        plain[0].raw
+    );
     assert!(!plain[0].raw.contains("<b>"));
     wait_for(Duration::from_secs(5), || {
         (b.metric("outpost_bridge_queue_failed") >= 1.0).then_some(())
     });
     assert_eq!(b.metric("outpost_bridge_queue_failed"), 1.0);
-    assert_eq!(b.metric("outpost_bridge_send_failures_total{reason=\"forbidden\"}"), 1.0);
+    assert_eq!(
+        b.metric("outpost_bridge_send_failures_total{reason=\"forbidden\"}"),
+        1.0
+    );
     assert_eq!(b.metric("outpost_bridge_chat_migrations_total"), 1.0);
     // The migration is remembered: the old id is not tried again.
     let before = fake.log().len();
     post(&c, &b.url("/alert/-500"), &one_alert("Mig2", "firing"), &[]).unwrap();
-    assert!(fake.wait_until(Duration::from_secs(10), |r| r.iter().any(|m| m.visible.contains("Mig2"))));
+    assert!(fake.wait_until(Duration::from_secs(10), |r| r
+        .iter()
+        .any(|m| m.visible.contains("Mig2"))));
     assert_eq!(fake.log().len(), before + 1, "{:?}", fake.log());
     assert_eq!(fake.messages_in(-100500).len(), 2);
 }
@@ -531,13 +658,22 @@ fn watchdog_silence_and_recovery_reach_the_chat() {
     assert_eq!((s, body.as_str()), (200, "{\"status\":\"heartbeat\"}"));
     assert!(fake.wait_until(Duration::from_secs(8), |r| !r.is_empty()));
     let silent = &fake.received()[0];
-    assert!(silent.visible.starts_with("🚨 Alerting pipeline is silent"), "{}", silent.visible);
-    assert!(!silent.visible.contains("Watchdog ·"), "heartbeat was forwarded");
+    assert!(
+        silent.visible.starts_with("🚨 Alerting pipeline is silent"),
+        "{}",
+        silent.visible
+    );
+    assert!(
+        !silent.visible.contains("Watchdog ·"),
+        "heartbeat was forwarded"
+    );
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(fake.received().len(), 1, "silence is reported once");
     post(&c, &b.url("/alert"), &beat, &[]).unwrap();
     assert!(fake.wait_until(Duration::from_secs(8), |r| r.len() >= 2));
-    assert!(fake.received()[1].visible.starts_with("✅ Alerting pipeline is back"));
+    assert!(fake.received()[1]
+        .visible
+        .starts_with("✅ Alerting pipeline is back"));
     assert_eq!(b.metric("outpost_bridge_watchdog_heartbeats_total"), 2.0);
 }
 
@@ -557,11 +693,22 @@ fn sigterm_finishes_gracefully_and_keeps_the_queue() {
         post(&c, &b.url("/alert/42"), &one_alert(n, "firing"), &[]).unwrap();
     }
     let pid = b.proc.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let status = wait_for(Duration::from_secs(10), || b.proc.0.try_wait().unwrap());
     assert_eq!(status.map(|s| s.code()), Some(Some(0)), "{}", b.logs());
-    assert!(b.logs().contains("queued notifications kept"), "{}", b.logs());
-    let names: Vec<String> = ["Term1", "Term2", "Term3"].iter().map(|s| s.to_string()).collect();
+    assert!(
+        b.logs().contains("queued notifications kept"),
+        "{}",
+        b.logs()
+    );
+    let names: Vec<String> = ["Term1", "Term2", "Term3"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     // After a restart whatever was left is delivered.
     let _b2 = Bridge::start(&fake.url(), &state, port, &[]);
     assert!(fake.wait_until(Duration::from_secs(10), |r| {

@@ -327,7 +327,10 @@ fn parse_params(ctype: &str, query: &str, body: &[u8]) -> HashMap<String, Value>
                     out.insert(format!("{name}#bytes"), json!(data.len()));
                     out.insert(name, Value::String("<file>".into()));
                 } else {
-                    out.insert(name, Value::String(String::from_utf8_lossy(&data).into_owned()));
+                    out.insert(
+                        name,
+                        Value::String(String::from_utf8_lossy(&data).into_owned()),
+                    );
                 }
             }
         }
@@ -456,7 +459,9 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
         return Ok(Response::builder()
             .status(502)
             .header("content-type", "text/html")
-            .body(Full::new(Bytes::from_static(b"<html><body>502 Bad Gateway</body></html>")))
+            .body(Full::new(Bytes::from_static(
+                b"<html><body>502 Bad Gateway</body></html>",
+            )))
             .unwrap());
     }
     if hit(inner.faults.drop_every) {
@@ -507,7 +512,10 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
             match parse_html(&raw) {
                 Ok(v) => v,
                 Err(e) => {
-                    return Ok(error(400, &format!("Bad Request: can't parse entities: {e}")))
+                    return Ok(error(
+                        400,
+                        &format!("Bad Request: can't parse entities: {e}"),
+                    ))
                 }
             }
         }
@@ -543,7 +551,12 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
     let message_id = if method == "editMessageText" {
         match as_i64(params.get("message_id")) {
             Some(id) => id,
-            None => return Ok(error(400, "Bad Request: message identifier is not specified")),
+            None => {
+                return Ok(error(
+                    400,
+                    "Bad Request: message identifier is not specified",
+                ))
+            }
         }
     } else {
         inner.last_accepted.insert(chat, now);
@@ -574,7 +587,8 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
     });
     if method == "sendPhoto" {
         result["caption"] = json!(visible);
-        result["photo"] = json!([{"file_id": "fake-photo", "file_unique_id": "u", "width": 800, "height": 400}]);
+        result["photo"] =
+            json!([{"file_id": "fake-photo", "file_unique_id": "u", "width": 800, "height": 400}]);
     } else {
         result["text"] = json!(visible);
     }
@@ -585,8 +599,22 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
 }
 
 const TAGS: &[&str] = &[
-    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "code",
-    "pre", "blockquote", "tg-emoji",
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "tg-emoji",
 ];
 
 /// Parses Telegram's HTML subset; the visible text, or the error the real
@@ -622,7 +650,9 @@ pub fn parse_html(html: &str) -> Result<String, String> {
                     }
                     let attrs = &inner[name.len()..];
                     if name == "a" && !attrs.trim_start().starts_with("href=") {
-                        return Err(format!("Can't find end of href attribute at byte offset {i}"));
+                        return Err(format!(
+                            "Can't find end of href attribute at byte offset {i}"
+                        ));
                     }
                     if attrs.contains('<') {
                         return Err(format!("Unsupported start tag at byte offset {i}"));
@@ -642,7 +672,9 @@ pub fn parse_html(html: &str) -> Result<String, String> {
                         "amp" => Some('&'),
                         "quot" => Some('"'),
                         _ if ent.starts_with("#x") || ent.starts_with("#X") => {
-                            u32::from_str_radix(&ent[2..], 16).ok().and_then(char::from_u32)
+                            u32::from_str_radix(&ent[2..], 16)
+                                .ok()
+                                .and_then(char::from_u32)
                         }
                         _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
                         _ => None,
@@ -678,12 +710,24 @@ pub fn parse_html(html: &str) -> Result<String, String> {
 
 #[test]
 fn the_fake_parses_html_like_telegram() {
-    assert_eq!(parse_html("<b>a &lt;b&gt; &amp; &quot;</b>").unwrap(), "a <b> & \"");
-    assert_eq!(parse_html("<a href=\"http://x/?a=1&amp;b=2\">link</a>").unwrap(), "link");
-    assert!(parse_html("a < b > c").unwrap_err().starts_with("Unsupported start tag"));
+    assert_eq!(
+        parse_html("<b>a &lt;b&gt; &amp; &quot;</b>").unwrap(),
+        "a <b> & \""
+    );
+    assert_eq!(
+        parse_html("<a href=\"http://x/?a=1&amp;b=2\">link</a>").unwrap(),
+        "link"
+    );
+    assert!(parse_html("a < b > c")
+        .unwrap_err()
+        .starts_with("Unsupported start tag"));
     assert!(parse_html("a < b").is_err());
-    assert!(parse_html("<b>x").unwrap_err().contains("Can't find end tag"));
-    assert!(parse_html("<b>x</i>").unwrap_err().contains("Unexpected end tag"));
+    assert!(parse_html("<b>x")
+        .unwrap_err()
+        .contains("Can't find end tag"));
+    assert!(parse_html("<b>x</i>")
+        .unwrap_err()
+        .contains("Unexpected end tag"));
     assert!(parse_html("<br>").is_err());
     assert!(parse_html("<script>x</script>").is_err());
     assert_eq!(parse_html("&#60;&#x3e;").unwrap(), "<>");

@@ -1,6 +1,6 @@
 //! The one integration-test binary. Each module covers one part; `support`
 //! holds what they share (locating the real upstream programs, ports).
 
-mod support;
 mod bridge;
 mod fake_telegram;
+mod support;
