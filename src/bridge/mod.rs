@@ -31,13 +31,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::cli::BridgeArgs;
 use message::Layout;
 use metrics::Counters;
 use secret::Secret;
-use sender::{Backoff, Limits, Pacer, Sender};
+use sender::{Backoff, Doorbell, Limits, Pacer, Sender};
 use store::Store;
 use telegram::Telegram;
 use webhook::AppState;
@@ -203,14 +203,14 @@ pub async fn run(
         config.send_timeout,
     )?;
     let counters = Arc::new(Counters::default());
-    let wake = Arc::new(Notify::new());
+    let doorbell = Arc::new(Doorbell::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let started = now_ms();
 
     let state = Arc::new(AppState {
         store: store.clone(),
         counters: Arc::clone(&counters),
-        wake: Arc::clone(&wake),
+        doorbell: Arc::clone(&doorbell),
         default_chat: config.chat_id,
         default_thread: config.message_thread_id,
         webhook_token: config.webhook_token.clone(),
@@ -222,7 +222,7 @@ pub async fn run(
         store: store.clone(),
         transport: telegram,
         counters: Arc::clone(&counters),
-        wake: Arc::clone(&wake),
+        doorbell: Arc::clone(&doorbell),
         pacer: Mutex::new(Pacer::new(config.limits)),
         backoff: config.backoff,
         layout: Layout::default(),
@@ -232,7 +232,7 @@ pub async fn run(
         store.clone(),
         config.watchdog_timeout,
         started,
-        Arc::clone(&wake),
+        Arc::clone(&doorbell),
         stop_rx.clone(),
     ));
     let prune_task = tokio::spawn(prune(store.clone(), config.dedup_window, stop_rx.clone()));

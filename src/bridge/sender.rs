@@ -151,12 +151,35 @@ impl Pacer {
     }
 }
 
+/// How the webhook and the watchdog tell the sender which chats have new
+/// rows, without the sender scanning the outbox on every webhook.
+#[derive(Default)]
+pub struct Doorbell {
+    chats: Mutex<HashSet<i64>>,
+    notify: Notify,
+}
+
+impl Doorbell {
+    /// Something was queued for `chat`.
+    pub fn ring(&self, chat: i64) {
+        self.chats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(chat);
+        self.notify.notify_one();
+    }
+
+    fn take(&self) -> HashSet<i64> {
+        std::mem::take(&mut *self.chats.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 /// What the sender needs.
 pub struct Sender<T: Transport> {
     pub store: Store,
     pub transport: T,
     pub counters: Arc<Counters>,
-    pub wake: Arc<Notify>,
+    pub doorbell: Arc<Doorbell>,
     pub pacer: Mutex<Pacer>,
     pub backoff: Backoff,
     pub layout: Layout,
@@ -179,33 +202,51 @@ impl<T: Transport> Sender<T> {
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut tasks: JoinSet<i64> = JoinSet::new();
         let mut in_flight: HashSet<i64> = HashSet::new();
+        // Chats rung while their drain was running: looked at again when
+        // it ends (it may have found its queue empty just before).
+        let mut dirty: HashSet<i64> = HashSet::new();
+        // Everything queued (at start, and every few seconds as a safety
+        // net), then only the chats the doorbell names.
+        let mut full_scan = true;
+        let mut rescan = tokio::time::interval(Duration::from_secs(5));
+        rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if *stop.borrow() {
                 break;
             }
-            match self.store.queued_chats().await {
-                Ok(chats) => {
-                    for chat in chats {
-                        if in_flight.insert(chat) {
-                            let me = Arc::clone(&self);
-                            let stop = stop.clone();
-                            tasks.spawn(async move {
-                                me.drain_chat(chat, stop).await;
-                                chat
-                            });
-                        }
-                    }
+            let mut chats: Vec<i64> = self.doorbell.take().into_iter().collect();
+            if full_scan {
+                full_scan = false;
+                match self.store.queued_chats().await {
+                    Ok(c) => chats.extend(c),
+                    Err(e) => tracing::error!(error = %e, "reading the outbox"),
                 }
-                Err(e) => tracing::error!(error = %e, "reading the outbox"),
+            }
+            for chat in chats {
+                if in_flight.insert(chat) {
+                    let me = Arc::clone(&self);
+                    let stop = stop.clone();
+                    tasks.spawn(async move {
+                        me.drain_chat(chat, stop).await;
+                        chat
+                    });
+                } else {
+                    dirty.insert(chat);
+                }
             }
             tokio::select! {
-                _ = self.wake.notified() => {}
+                _ = self.doorbell.notify.notified() => {}
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     if let Ok(chat) = done {
                         in_flight.remove(&chat);
+                        if dirty.remove(&chat) {
+                            self.doorbell.ring(chat);
+                        }
+                    } else {
+                        full_scan = true;
                     }
                 }
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = rescan.tick() => full_scan = true,
                 _ = stop.changed() => {}
             }
         }
@@ -481,7 +522,7 @@ mod tests {
             store: store.clone(),
             transport,
             counters: Arc::new(Counters::default()),
-            wake: Arc::new(Notify::new()),
+            doorbell: Arc::new(Doorbell::default()),
             pacer: Mutex::new(Pacer::new(Limits::default())),
             backoff: Backoff {
                 initial: Duration::from_millis(500),

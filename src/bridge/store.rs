@@ -53,8 +53,9 @@ pub struct Store {
 /// How an incoming notification was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Intake {
-    /// Stored in the outbox (row id).
-    Queued(i64),
+    /// Stored in the outbox (row id, and the chat after remembered
+    /// migrations).
+    Queued { id: i64, chat: i64 },
     /// Seen within the dedup window: not stored again.
     Duplicate,
     /// Nothing to deliver (only heartbeats, or no alerts).
@@ -230,7 +231,7 @@ impl Store {
                 params![dedup_key, now_ms],
             )?;
             let id = insert_row(c, chat, thread, &Content::Alerts(notification), now_ms)?;
-            Ok(Intake::Queued(id))
+            Ok(Intake::Queued { id, chat })
         })
         .await
     }
@@ -628,7 +629,7 @@ mod tests {
                 )
                 .await
                 .unwrap();
-            assert!(matches!(r, Intake::Queued(_)));
+            assert!(matches!(r, Intake::Queued { .. }));
             let again = s
                 .intake(
                     1,
@@ -648,7 +649,7 @@ mod tests {
                 .intake(1, None, n, key, 60_000, 0, String::new(), 200_000)
                 .await
                 .unwrap();
-            assert!(matches!(later, Intake::Queued(_)));
+            assert!(matches!(later, Intake::Queued { .. }));
         });
         rt().block_on(async {
             let s = Store::open(&path, Duration::from_secs(1)).unwrap();

@@ -13,10 +13,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use super::message::{escape, format_duration_ms};
 use super::now_ms;
+use super::sender::Doorbell;
 use super::store::Store;
 
 /// The notice queued when the heartbeat stops.
@@ -45,7 +46,7 @@ pub async fn run(
     store: Store,
     timeout: Duration,
     started_ms: i64,
-    wake: Arc<Notify>,
+    doorbell: Arc<Doorbell>,
     mut stop: watch::Receiver<bool>,
 ) {
     let notice = silent_notice(timeout);
@@ -70,7 +71,9 @@ pub async fn run(
         {
             Ok(chats) if !chats.is_empty() => {
                 tracing::warn!(chats = ?chats, timeout = ?timeout, "no Watchdog heartbeat: alerting pipeline is silent");
-                wake.notify_one();
+                for chat in chats {
+                    doorbell.ring(chat);
+                }
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "checking the watchdog"),

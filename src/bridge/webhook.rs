@@ -18,11 +18,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::sync::Notify;
 
 use super::metrics::{self, Counters};
 use super::payload::Notification;
 use super::secret::Secret;
+use super::sender::Doorbell;
 use super::store::{Intake, Store, StoreError};
 use super::{now_ms, watchdog};
 
@@ -30,8 +30,8 @@ use super::{now_ms, watchdog};
 pub struct AppState {
     pub store: Store,
     pub counters: Arc<Counters>,
-    /// Wakes the sender when something was queued.
-    pub wake: Arc<Notify>,
+    /// Tells the sender which chat has something new.
+    pub doorbell: Arc<Doorbell>,
     pub default_chat: Option<i64>,
     pub default_thread: Option<i64>,
     pub webhook_token: Option<Secret>,
@@ -257,14 +257,14 @@ async fn intake(
         .await
         .map_err(WebhookError::Storage)?;
     let (label, body) = match outcome {
-        Intake::Queued(id) => {
-            st.wake.notify_one();
+        Intake::Queued { id, chat } => {
+            st.doorbell.ring(chat);
             ("queued", format!("{{\"status\":\"queued\",\"id\":{id}}}"))
         }
         Intake::Duplicate => ("duplicate", "{\"status\":\"duplicate\"}".to_owned()),
         Intake::Nothing if heartbeats > 0 => {
             // A recovery notice may have been queued.
-            st.wake.notify_one();
+            st.doorbell.ring(chat);
             ("heartbeat", "{\"status\":\"heartbeat\"}".to_owned())
         }
         Intake::Nothing => ("empty", "{\"status\":\"empty\"}".to_owned()),
@@ -317,7 +317,7 @@ mod tests {
         Arc::new(AppState {
             store: Store::open(&dir.join("s.db"), Duration::from_millis(200)).unwrap(),
             counters: Arc::new(Counters::default()),
-            wake: Arc::new(Notify::new()),
+            doorbell: Arc::new(Doorbell::default()),
             default_chat: Some(42),
             default_thread: None,
             webhook_token: token.map(Secret::new),

@@ -43,7 +43,7 @@ impl Bridge {
             .unwrap();
         let proc = Proc(child);
         assert!(
-            wait_for_port(port, Duration::from_secs(10)),
+            wait_for_port(port, Duration::from_secs(30)),
             "bridge did not listen; log:\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
