@@ -141,13 +141,23 @@ impl Store {
                 "cannot switch to WAL (journal_mode={mode})"
             )));
         }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-            .and_then(|_| conn.execute_batch(SCHEMA))
-            .map_err(|e| open_err(e.to_string()))?;
+        // Checkpoints run in their own thread (see `checkpointer`), not in
+        // whichever commit happens to cross the WAL size threshold.
+        conn.execute_batch(
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;",
+        )
+        .and_then(|_| conn.execute_batch(SCHEMA))
+        .map_err(|e| open_err(e.to_string()))?;
+        let checkpoint_conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
         let (tx, rx) = mpsc::channel::<Job>(4096);
+        let (alive_tx, alive_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("outpost-checkpoint".into())
+            .spawn(move || checkpointer(checkpoint_conn, alive_rx))
+            .map_err(|e| open_err(e.to_string()))?;
         std::thread::Builder::new()
             .name("outpost-store".into())
-            .spawn(move || writer(conn, rx))
+            .spawn(move || writer(conn, rx, alive_tx))
             .map_err(|e| open_err(e.to_string()))?;
         Ok(Store { jobs: tx })
     }
@@ -191,6 +201,15 @@ impl Store {
         recovery: String,
         now_ms: i64,
     ) -> Result<Intake, StoreError> {
+        // Serialised here, not in the store thread.
+        let payload = if notification.alerts.is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::to_string(&notification)
+                    .map_err(|e| StoreError::Sqlite(e.to_string()))?,
+            )
+        };
         self.call(move |c| {
             let chat = resolve_chat(c, chat)?;
             if heartbeats > 0 {
@@ -210,9 +229,9 @@ impl Store {
                     insert_row(c, chat, thread, &Content::Text(recovery), now_ms)?;
                 }
             }
-            if notification.alerts.is_empty() {
+            let Some(payload) = payload else {
                 return Ok(Intake::Nothing);
-            }
+            };
             let seen: Option<i64> = c
                 .query_row(
                     "SELECT first_seen_ms FROM dedup WHERE key=?1",
@@ -230,7 +249,7 @@ impl Store {
                  ON CONFLICT(key) DO UPDATE SET first_seen_ms=excluded.first_seen_ms",
                 params![dedup_key, now_ms],
             )?;
-            let id = insert_row(c, chat, thread, &Content::Alerts(notification), now_ms)?;
+            let id = insert_raw(c, chat, thread, "alerts", &payload, now_ms)?;
             Ok(Intake::Queued { id, chat })
         })
         .await
@@ -262,26 +281,33 @@ impl Store {
         .await
     }
 
-    /// The first `limit` queued rows of `chat`, oldest first.
+    /// The first `limit` queued rows of `chat`, oldest first. The JSON is
+    /// parsed here, outside the store thread, so a big read does not hold
+    /// up the commits webhooks wait for.
     pub async fn queued(&self, chat: i64, limit: usize) -> Result<Vec<Row>, StoreError> {
-        self.call(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT id, chat_id, thread_id, kind, payload, received_ms FROM outbox
-                 WHERE state='queued' AND chat_id=?1 ORDER BY id LIMIT ?2",
-            )?;
-            let rows = st.query_map(params![chat, limit as i64], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, i64>(5)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, chat, thread, kind, payload, received_ms) = row?;
+        type Raw = (i64, i64, Option<i64>, String, String, i64);
+        let raw: Vec<Raw> = self
+            .call(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT id, chat_id, thread_id, kind, payload, received_ms FROM outbox
+                     WHERE state='queued' AND chat_id=?1 ORDER BY id LIMIT ?2",
+                )?;
+                let rows = st.query_map(params![chat, limit as i64], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })?;
+                Ok(rows.collect::<Result<Vec<Raw>, _>>()?)
+            })
+            .await?;
+        Ok(raw
+            .into_iter()
+            .map(|(id, chat, thread, kind, payload, received_ms)| {
                 let content = if kind == "text" {
                     Content::Text(payload)
                 } else {
@@ -289,17 +315,15 @@ impl Store {
                     // notification rather than blocking the queue.
                     Content::Alerts(serde_json::from_str(&payload).unwrap_or_default())
                 };
-                out.push(Row {
+                Row {
                     id,
                     chat,
                     thread,
                     received_ms,
                     content,
-                });
-            }
-            Ok(out)
-        })
-        .await
+                }
+            })
+            .collect())
     }
 
     /// Marks rows delivered.
@@ -524,15 +548,40 @@ fn insert_row(
         }
         Content::Text(t) => t.clone(),
     };
+    insert_raw(c, chat, thread, content.kind(), &payload, now_ms)
+}
+
+fn insert_raw(
+    c: &Connection,
+    chat: i64,
+    thread: Option<i64>,
+    kind: &str,
+    payload: &str,
+    now_ms: i64,
+) -> Result<i64, StoreError> {
     c.prepare_cached(
         "INSERT INTO outbox(chat_id, thread_id, kind, payload, received_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![chat, thread, content.kind(), payload, now_ms])?;
+    .execute(params![chat, thread, kind, payload, now_ms])?;
     Ok(c.last_insert_rowid())
 }
 
+/// Copies the WAL back into the database every second (PASSIVE: never
+/// waits for the writer, never blocks it), so commits stay one fsync of
+/// the WAL and the latency of a webhook does not include a checkpoint.
+/// Ends when the writer ends (its `alive` sender is dropped).
+fn checkpointer(conn: Connection, alive: std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    while let Err(RecvTimeoutError::Timeout) = alive.recv_timeout(Duration::from_secs(1)) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "WAL checkpoint");
+        }
+    }
+    let _ = conn.close();
+}
+
 /// The store thread: group commit of everything waiting.
-fn writer(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+fn writer(conn: Connection, mut rx: mpsc::Receiver<Job>, alive: std::sync::mpsc::Sender<()>) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -577,7 +626,10 @@ fn writer(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             done(commit.as_ref().err());
         }
     }
-    // All handles dropped: close, checkpointing the WAL.
+    // All handles dropped: stop the checkpointer, then close (the last
+    // connection to close checkpoints the WAL).
+    drop(alive);
+    std::thread::sleep(Duration::from_millis(50));
     let _ = conn.close();
 }
 
