@@ -138,6 +138,12 @@ pub struct BridgeArgs {
     )]
     pub state: PathBuf,
 
+    /// `full`: every acknowledged webhook is fsynced (survives power loss).
+    /// `normal`: no fsync per commit; survives a crash of the bridge but
+    /// the last acknowledged webhooks can be lost on power loss.
+    #[arg(long, env = "OUTPOST_STATE_SYNC", default_value = "full", value_parser = ["full", "normal"], value_name = "MODE")]
+    pub state_sync: String,
+
     /// After a Watchdog heartbeat was seen, silence this long is reported
     /// to the chat as "alerting pipeline is silent".
     #[arg(long, env = "OUTPOST_WATCHDOG_TIMEOUT", default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]

@@ -277,30 +277,40 @@ async fn main() {
         .prefix("bridge-bench")
         .tempdir_in(".")
         .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(&outpost)
-        .args(["bridge", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--telegram-api-url", &format!("http://{tg}")])
-        .args(["--chat-id", "1", "--log.level", "warn"])
-        .arg("--state")
-        .arg(dir.path().join("state.db"))
-        .env("OUTPOST_TELEGRAM_TOKEN", token)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
+    let start_bridge = |sync: &str| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&outpost)
+            .args(["bridge", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--telegram-api-url", &format!("http://{tg}")])
+            .args([
+                "--chat-id",
+                "1",
+                "--log.level",
+                "warn",
+                "--state-sync",
+                sync,
+            ])
+            .arg("--state")
+            .arg(dir.path().join(format!("state-{sync}.db")))
+            .env("OUTPOST_TELEGRAM_TOKEN", token)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let bridge = format!("http://127.0.0.1:{port}");
+        (child, format!("http://127.0.0.1:{port}"))
+    };
+    let (mut child, bridge) = start_bridge("full");
+    let pid = child.id();
     println!("disk for --state: {}", dir.path().display());
 
     // 1. End to end when not rate-limited: each webhook to its own chat,
@@ -340,14 +350,20 @@ async fn main() {
 
     // 2. Steady 200/s.
     let bridge_steady = steady(&format!("{bridge}/alert"), "Steady", 200, dur).await;
-    println!("{}", bridge_steady.report("bridge   200/s steady"));
+    println!(
+        "{}",
+        bridge_steady.report("bridge (full sync) 200/s steady")
+    );
     let null_steady = steady(&format!("http://{null}/alert"), "Steady", 200, dur).await;
     println!("{}", null_steady.report("anchor   200/s steady"));
 
     // 3. Saturation with 32 concurrent clients (all to one chat: the
     //    sender is busy coalescing the backlog meanwhile, as in a storm).
     let bridge_sat = saturate(&format!("{bridge}/alert"), "Sat", 32, dur).await;
-    println!("{}", bridge_sat.report("bridge   saturated (32 clients)"));
+    println!(
+        "{}",
+        bridge_sat.report("bridge (full sync) saturated (32 clients)")
+    );
     let (rss, hwm) = rss_kib(pid);
     let null_sat = saturate(&format!("http://{null}/alert"), "Sat", 32, dur).await;
     println!("{}", null_sat.report("anchor   saturated (32 clients)"));
@@ -377,4 +393,19 @@ async fn main() {
     );
     let _ = child.kill();
     let _ = child.wait();
+
+    // The same with --state-sync normal (no fsync per commit), for scale.
+    let (mut normal, nb) = start_bridge("normal");
+    let n_steady = steady(&format!("{nb}/alert"), "Steady", 200, dur).await;
+    println!(
+        "{}",
+        n_steady.report("bridge --state-sync normal, 200/s steady")
+    );
+    let n_sat = saturate(&format!("{nb}/alert"), "Sat", 32, dur).await;
+    println!(
+        "{}",
+        n_sat.report("bridge --state-sync normal, saturated (32 clients)")
+    );
+    let _ = normal.kill();
+    let _ = normal.wait();
 }

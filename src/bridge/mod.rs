@@ -59,6 +59,7 @@ pub struct Config {
     pub agents: Option<PathBuf>,
     pub webhook_token: Option<Secret>,
     pub state: PathBuf,
+    pub state_sync: store::Durability,
     pub watchdog_timeout: Duration,
     pub dedup_window: Duration,
     pub max_body: usize,
@@ -145,6 +146,11 @@ impl TryFrom<BridgeArgs> for Config {
             agents: a.agents,
             webhook_token: a.webhook_token.filter(|t| !t.is_empty()).map(Secret::new),
             state: a.state,
+            state_sync: if a.state_sync == "normal" {
+                store::Durability::Normal
+            } else {
+                store::Durability::Full
+            },
             watchdog_timeout: a.watchdog_timeout,
             dedup_window: a.dedup_window,
             max_body: a.webhook_max_body,
@@ -196,7 +202,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = Store::open(&config.state, Duration::from_secs(2))?;
+    let store = Store::open_with(&config.state, Duration::from_secs(2), config.state_sync)?;
     let telegram = Telegram::new(
         &config.telegram_api_url,
         config.telegram_token.clone(),

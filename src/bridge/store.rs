@@ -118,11 +118,31 @@ CREATE TABLE IF NOT EXISTS watchdog (
 /// Most jobs in one transaction.
 const MAX_GROUP: usize = 512;
 
+/// How hard a commit pushes to the disk (`--state-sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: every commit is fsynced; survives power loss.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: survives a killed process (the WAL is in the
+    /// page cache), not a power cut; commits skip the fsync.
+    Normal,
+}
+
 impl Store {
-    /// Opens (creating when missing) the database and starts its thread.
-    /// `busy` is how long a write waits for a lock held elsewhere before
-    /// failing (which the webhook turns into a 5xx).
+    /// Opens (creating when missing) the database with [`Durability::Full`]
+    /// and starts its thread. `busy` is how long a write waits for a lock
+    /// held elsewhere before failing (which the webhook turns into a 5xx).
     pub fn open(path: &Path, busy: Duration) -> Result<Store, StoreError> {
+        Self::open_with(path, busy, Durability::Full)
+    }
+
+    /// [`Store::open`] with a chosen durability.
+    pub fn open_with(
+        path: &Path,
+        busy: Duration,
+        durability: Durability,
+    ) -> Result<Store, StoreError> {
         let open_err = |reason: String| StoreError::Open {
             path: path.to_owned(),
             reason,
@@ -143,9 +163,13 @@ impl Store {
         }
         // Checkpoints run in their own thread (see `checkpointer`), not in
         // whichever commit happens to cross the WAL size threshold.
-        conn.execute_batch(
-            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;",
-        )
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;"
+        ))
         .and_then(|_| conn.execute_batch(SCHEMA))
         .map_err(|e| open_err(e.to_string()))?;
         let checkpoint_conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
