@@ -144,6 +144,15 @@ impl Pacer {
         t
     }
 
+    /// A request to `chat` finished at `at`: the next may start no sooner
+    /// than `per_chat` later. Counting from the answer rather than the
+    /// slot keeps the spacing Telegram sees at least `per_chat` however
+    /// the network delays vary.
+    pub fn finished(&mut self, chat: i64, at: Instant) {
+        let until = at + self.limits.per_chat;
+        self.hold(chat, until);
+    }
+
     /// Holds `chat` until `until` (a 429's `retry_after`).
     pub fn hold(&mut self, chat: i64, until: Instant) {
         let pace = self.chats.entry(chat).or_default();
@@ -328,7 +337,12 @@ impl<T: Transport> Sender<T> {
                     _ = tokio::time::sleep_until(slot) => {}
                     _ = stop.changed() => return Delivery::Interrupted,
                 }
-                match self.transport.send(&out).await {
+                let outcome = self.transport.send(&out).await;
+                self.pacer
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .finished(out.chat, Instant::now());
+                match outcome {
                     Outcome::Sent { message_id } => {
                         Counters::add(&self.counters.sent, 1);
                         if !msg.firing.is_empty() {
@@ -463,6 +477,17 @@ mod tests {
         let slots: Vec<Instant> = (0..31).map(|c| p.reserve(c, t0)).collect();
         assert!(slots[..30].iter().all(|s| *s == t0));
         assert_eq!(slots[30], t0 + SECOND);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn spacing_counts_from_the_answer() {
+        let mut p = Pacer::new(Limits::default());
+        let t0 = Instant::now();
+        assert_eq!(p.reserve(1, t0), t0);
+        // The answer came 300 ms later: the next send waits a full second
+        // from then.
+        p.finished(1, t0 + Duration::from_millis(300));
+        assert_eq!(p.reserve(1, t0), t0 + Duration::from_millis(1300));
     }
 
     #[tokio::test(start_paused = true)]

@@ -14,6 +14,21 @@ use crate::support::{free_port, outpost_bin, wait_for, wait_for_port, Proc};
 
 const TOKEN: &str = "123456:TEST-token-DoNotLeak";
 
+/// A private copy of the built binary, taken once: helpers building in a
+/// shared target directory can replace `target/debug/outpost` while these
+/// tests run.
+fn bridge_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("outpost-bridge-it-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join("outpost");
+        std::fs::copy(outpost_bin(), &copy).unwrap();
+        copy
+    })
+    .clone()
+}
+
 /// A running `outpost bridge` child, its stderr in a file.
 struct Bridge {
     proc: Proc,
@@ -27,7 +42,7 @@ impl Bridge {
     fn start(api_url: &str, state: &Path, port: u16, extra: &[&str]) -> Bridge {
         let log = state.with_extension(format!("{port}.{}.log", rand_suffix()));
         let stderr = std::fs::File::create(&log).unwrap();
-        let child = Command::new(outpost_bin())
+        let child = Command::new(bridge_bin())
             .arg("bridge")
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--telegram-api-url", api_url])
@@ -521,7 +536,7 @@ fn storage_failure_is_a_5xx_and_an_unusable_state_path_stops_startup() {
     );
 
     // --state naming a directory: the bridge refuses to start, saying why.
-    let out = Command::new(outpost_bin())
+    let out = Command::new(bridge_bin())
         .args(["bridge", "--listen", "127.0.0.1:0", "--state"])
         .arg(dir.path())
         .env("OUTPOST_TELEGRAM_TOKEN", TOKEN)
@@ -532,7 +547,7 @@ fn storage_failure_is_a_5xx_and_an_unusable_state_path_stops_startup() {
     assert!(err.contains("opening state database"), "{err}");
     assert!(!err.contains(TOKEN));
     // No token at all is a usage error.
-    let out = Command::new(outpost_bin())
+    let out = Command::new(bridge_bin())
         .args(["bridge", "--listen", "127.0.0.1:0"])
         .env_remove("OUTPOST_TELEGRAM_TOKEN")
         .output()
