@@ -308,6 +308,25 @@ impl<T: Transport> Sender<T> {
 
     async fn deliver(&self, batch: Batch, mut stop: watch::Receiver<bool>) -> Delivery {
         let mut chat = batch.chat;
+        // Which alerts each row carries, so a row can be marked sent as
+        // soon as every one of its alerts was in an accepted message: a
+        // crash in the middle of a long batch then resends only the rest.
+        let row_alerts: Vec<(i64, Vec<String>)> = match &batch.content {
+            BatchContent::Alerts(list) => batch
+                .ids
+                .iter()
+                .zip(list)
+                .map(|(id, n)| {
+                    (
+                        *id,
+                        n.alerts.iter().map(|a| a.fingerprint.clone()).collect(),
+                    )
+                })
+                .collect(),
+            BatchContent::Text(_) => Vec::new(),
+        };
+        let mut shown: HashSet<String> = HashSet::new();
+        let mut marked: HashSet<i64> = HashSet::new();
         for msg in self.render(&batch) {
             if *stop.borrow() {
                 return Delivery::Interrupted;
@@ -353,6 +372,19 @@ impl<T: Transport> Sender<T> {
                             {
                                 tracing::warn!(error = %e, "remembering the firing message");
                             }
+                        }
+                        shown.extend(msg.firing.iter().chain(&msg.resolved).cloned());
+                        let done: Vec<i64> = row_alerts
+                            .iter()
+                            .filter(|(id, fps)| {
+                                !marked.contains(id) && fps.iter().all(|f| shown.contains(f))
+                            })
+                            .map(|(id, _)| *id)
+                            .collect();
+                        if !done.is_empty()
+                            && self.store.mark_sent(done.clone(), now_ms()).await.is_ok()
+                        {
+                            marked.extend(done);
                         }
                         break;
                     }
@@ -408,7 +440,16 @@ impl<T: Transport> Sender<T> {
                 }
             }
         }
-        match self.store.mark_sent(batch.ids.clone(), now_ms()).await {
+        let rest: Vec<i64> = batch
+            .ids
+            .iter()
+            .copied()
+            .filter(|id| !marked.contains(id))
+            .collect();
+        if rest.is_empty() {
+            return Delivery::Delivered;
+        }
+        match self.store.mark_sent(rest, now_ms()).await {
             Ok(()) => Delivery::Delivered,
             Err(e) => {
                 tracing::error!(error = %e, "marking rows sent");

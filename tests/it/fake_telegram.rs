@@ -38,6 +38,8 @@ pub struct Received {
     pub reply_to: Option<i64>,
     pub photo_bytes: Option<usize>,
     pub at: Instant,
+    /// Delivered, but the reply was never sent (`Faults::lost_reply_every`).
+    pub reply_lost: bool,
 }
 
 /// How the fake misbehaves. Counters count the "send" requests
@@ -576,6 +578,7 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
         reply_to,
         photo_bytes,
         at: now,
+        reply_lost: lose_reply,
     });
     if lose_reply {
         return Err(DropConnection);
