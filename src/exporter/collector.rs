@@ -193,6 +193,23 @@ fn record_outcomes(out: &mut Metrics, outcomes: &[(Name, bool, Duration)]) {
 }
 
 #[cfg(test)]
+pub(crate) mod tests_support {
+    use std::time::{Duration, Instant};
+
+    /// Polls `f` every 10 ms until it holds or `timeout` passes.
+    pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        f()
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -192,11 +192,18 @@ impl Filesystem {
         Ok(out)
     }
 
-    /// Stats `mounts` in order on worker threads, giving up at `deadline`.
-    /// Returns one outcome per mount; `None` where no answer came in time.
-    fn stat_all(&self, mounts: &[Mount], deadline: Instant) -> Vec<Option<Outcome>> {
+    /// Stats `mounts` on worker threads. Returns one outcome per mount;
+    /// `None` where no answer came in time.
+    ///
+    /// A worker stats mounts in order. When the first round's deadline
+    /// passes, the mount it is blocked on is stuck; a second worker gets the
+    /// mounts queued behind it, with `grace` more time. A scrape therefore
+    /// waits at most `timeout + grace`, and a healthy mount is not blamed for
+    /// a neighbour that hangs.
+    fn stat_all(&self, mounts: &[Mount], timeout: Duration) -> Vec<Option<Outcome>> {
+        let start = Instant::now();
         let mut results: Vec<Option<Outcome>> = (0..mounts.len()).map(|_| None).collect();
-        let targets: Vec<(usize, PathBuf)> = {
+        let mut pending: Vec<(usize, PathBuf)> = {
             let in_flight = self.in_flight.lock().expect("in_flight lock");
             mounts
                 .iter()
@@ -205,62 +212,78 @@ impl Filesystem {
                 .filter(|(_, p)| !in_flight.contains(p))
                 .collect()
         };
-        if targets.is_empty() {
-            return results;
-        }
-        let (tx, rx) = mpsc::channel();
-        let abandoned = Arc::new(AtomicBool::new(false));
-        {
-            let stat = Arc::clone(&self.stat);
-            let in_flight = Arc::clone(&self.in_flight);
-            let abandoned = Arc::clone(&abandoned);
-            let spawned = std::thread::Builder::new()
-                .name("statfs".into())
-                .spawn(move || {
-                    for (i, path) in targets {
-                        if abandoned.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        in_flight.lock().expect("in_flight lock").insert(path.clone());
-                        let r = stat.statfs(&path);
-                        in_flight.lock().expect("in_flight lock").remove(&path);
-                        let outcome = match r {
-                            Ok(s) => Outcome::Stats(s),
-                            Err(err) => {
-                                tracing::debug!(path = %path.display(), error = %err, "statfs failed");
-                                Outcome::Error
-                            }
-                        };
-                        if tx.send((i, outcome)).is_err() {
-                            return;
-                        }
-                    }
-                });
-            if let Err(err) = spawned {
-                tracing::warn!(error = %err, "cannot start statfs worker");
-                return results;
-            }
-        }
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
+        let deadlines = [start + timeout, start + timeout + timeout / 2];
+        for deadline in deadlines {
+            if pending.is_empty() {
                 break;
             }
-            match rx.recv_timeout(deadline - now) {
-                Ok((i, outcome)) => results[i] = Some(outcome),
-                Err(_) => break, // done, or out of time
+            let (tx, rx) = mpsc::channel();
+            let abandoned = Arc::new(AtomicBool::new(false));
+            if let Err(err) = self.spawn_worker(pending.clone(), tx, Arc::clone(&abandoned)) {
+                tracing::warn!(error = %err, "cannot start statfs worker");
+                break;
             }
+            loop {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                match rx.recv_timeout(deadline - now) {
+                    Ok((i, outcome)) => results[i] = Some(outcome),
+                    Err(_) => break, // all answered, or out of time
+                }
+            }
+            abandoned.store(true, Ordering::SeqCst);
+            let in_flight = self.in_flight.lock().expect("in_flight lock");
+            pending.retain(|(i, p)| results[*i].is_none() && !in_flight.contains(p));
         }
-        abandoned.store(true, Ordering::Relaxed);
         results
+    }
+
+    fn spawn_worker(
+        &self,
+        targets: Vec<(usize, PathBuf)>,
+        tx: mpsc::Sender<(usize, Outcome)>,
+        abandoned: Arc<AtomicBool>,
+    ) -> io::Result<()> {
+        let stat = Arc::clone(&self.stat);
+        let in_flight = Arc::clone(&self.in_flight);
+        std::thread::Builder::new()
+            .name("statfs".into())
+            .spawn(move || {
+                for (i, path) in targets {
+                    {
+                        // Claim the mount: never two calls in flight on one mount.
+                        let mut g = in_flight.lock().expect("in_flight lock");
+                        if abandoned.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        if !g.insert(path.clone()) {
+                            continue;
+                        }
+                    }
+                    let r = stat.statfs(&path);
+                    in_flight.lock().expect("in_flight lock").remove(&path);
+                    let outcome = match r {
+                        Ok(s) => Outcome::Stats(s),
+                        Err(err) => {
+                            tracing::debug!(path = %path.display(), error = %err, "statfs failed");
+                            Outcome::Error
+                        }
+                    };
+                    if tx.send((i, outcome)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map(|_| ())
     }
 }
 
 impl Collector for Filesystem {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let mounts = self.mounts()?;
-        let deadline = Instant::now() + self.options.mount_timeout;
-        let results = self.stat_all(&mounts, deadline);
+        let results = self.stat_all(&mounts, self.options.mount_timeout);
 
         let mut rows = Vec::with_capacity(mounts.len());
         for (m, r) in mounts.iter().zip(results) {
@@ -361,5 +384,141 @@ mod tests {
         assert!(!o.mount_points_exclude.is_match("/devices"));
         assert!(o.fs_types_exclude.is_match("cgroup2"));
         assert!(!o.fs_types_exclude.is_match("ext4"));
+    }
+
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Condvar;
+
+    /// Answers at once, except for paths containing "dead", which block
+    /// until released, counting how many calls are in flight at once.
+    struct HangingStat {
+        released: Mutex<bool>,
+        cv: Condvar,
+        dead_in_flight: AtomicUsize,
+        dead_max_in_flight: AtomicUsize,
+        dead_calls: AtomicUsize,
+    }
+
+    impl HangingStat {
+        fn new() -> Arc<Self> {
+            Arc::new(HangingStat {
+                released: Mutex::new(false),
+                cv: Condvar::new(),
+                dead_in_flight: AtomicUsize::new(0),
+                dead_max_in_flight: AtomicUsize::new(0),
+                dead_calls: AtomicUsize::new(0),
+            })
+        }
+        fn release(&self) {
+            *self.released.lock().unwrap() = true;
+            self.cv.notify_all();
+        }
+    }
+
+    impl StatFs for HangingStat {
+        fn statfs(&self, path: &Path) -> io::Result<FsStats> {
+            if path.to_string_lossy().contains("dead") {
+                self.dead_calls.fetch_add(1, Ordering::SeqCst);
+                let now = self.dead_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                self.dead_max_in_flight.fetch_max(now, Ordering::SeqCst);
+                let mut r = self.released.lock().unwrap();
+                while !*r {
+                    r = self.cv.wait(r).unwrap();
+                }
+                self.dead_in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+            Ok(FsStats {
+                size: 1000.0,
+                free: 500.0,
+                avail: 400.0,
+                files: 10.0,
+                files_free: 5.0,
+            })
+        }
+    }
+
+    fn value(m: &Metrics, name: &str, mountpoint: &str) -> Option<f64> {
+        m.get(name)?
+            .samples
+            .iter()
+            .find(|s| {
+                s.labels
+                    .iter()
+                    .any(|(k, v)| k == "mountpoint" && v == mountpoint)
+            })
+            .map(|s| s.value)
+    }
+
+    #[test]
+    fn a_hanging_statfs_is_bounded_reported_and_never_piles_up() {
+        let proc = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(proc.path().join("1")).unwrap();
+        std::fs::write(
+            proc.path().join("1/mounts"),
+            "/dev/sda1 / ext4 rw 0 0\nnfs:/x /mnt/dead nfs4 rw 0 0\n/dev/sda2 /home ext4 ro 0 0\n",
+        )
+        .unwrap();
+        let paths = Paths {
+            procfs: proc.path().into(),
+            sysfs: "/nonexistent".into(),
+            rootfs: "/".into(),
+        };
+        let timeout = Duration::from_millis(200);
+        let stat = HangingStat::new();
+        let fs = Filesystem::with_statfs(
+            paths,
+            Options {
+                mount_timeout: timeout,
+                ..Options::default()
+            },
+            stat.clone(),
+        );
+
+        for scrape in 0..5 {
+            let started = Instant::now();
+            let mut m = Metrics::new();
+            fs.update(&mut m).unwrap();
+            let took = started.elapsed();
+            assert!(took < timeout * 2, "scrape {scrape} took {took:?}");
+            assert_eq!(
+                value(&m, "node_filesystem_device_error", "/mnt/dead"),
+                Some(1.0)
+            );
+            assert_eq!(value(&m, "node_filesystem_size_bytes", "/mnt/dead"), None);
+            // Healthy mounts on both sides of the stuck one are still reported.
+            assert_eq!(value(&m, "node_filesystem_device_error", "/"), Some(0.0));
+            assert_eq!(
+                value(&m, "node_filesystem_device_error", "/home"),
+                Some(0.0)
+            );
+            assert_eq!(
+                value(&m, "node_filesystem_avail_bytes", "/home"),
+                Some(400.0)
+            );
+            assert_eq!(value(&m, "node_filesystem_readonly", "/home"), Some(1.0));
+            if scrape > 0 {
+                // Later scrapes skip the stuck mount without waiting.
+                assert!(
+                    took < timeout / 2,
+                    "scrape {scrape} waited on a stuck mount: {took:?}"
+                );
+            }
+        }
+        assert_eq!(
+            stat.dead_calls.load(Ordering::SeqCst),
+            1,
+            "the stuck mount was stat'ed again"
+        );
+        assert_eq!(stat.dead_max_in_flight.load(Ordering::SeqCst), 1);
+
+        // Once the call returns, the mount is reported normally again.
+        stat.release();
+        let ok =
+            crate::exporter::collector::tests_support::wait_until(Duration::from_secs(2), || {
+                let mut m = Metrics::new();
+                fs.update(&mut m).unwrap();
+                value(&m, "node_filesystem_device_error", "/mnt/dead") == Some(0.0)
+            });
+        assert!(ok, "the mount did not recover after its statfs returned");
     }
 }
