@@ -67,11 +67,19 @@ impl CollectError {
 }
 
 /// Reads a whole file, naming it in the error.
+///
+/// procfs files report size 0, so the buffer starts at a size that holds
+/// most of them in one read instead of growing from nothing.
 pub fn read(path: &Path) -> Result<String, CollectError> {
-    std::fs::read_to_string(path).map_err(|source| CollectError::Read {
+    use std::io::Read;
+    let err = |source| CollectError::Read {
         path: path.to_owned(),
         source,
-    })
+    };
+    let mut f = std::fs::File::open(path).map_err(err)?;
+    let mut s = String::with_capacity(8192);
+    f.read_to_string(&mut s).map_err(err)?;
+    Ok(s)
 }
 
 /// Reads a small sysfs attribute, trimmed; `None` when absent or unreadable.

@@ -8,6 +8,7 @@
 
 pub mod collector;
 pub mod encode;
+pub mod gzip;
 pub mod metrics;
 pub mod process;
 pub mod web;
@@ -19,7 +20,6 @@ pub mod meminfo;
 pub mod stat;
 
 use std::future::Future;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -190,6 +190,7 @@ pub struct AppState {
     pub paths: Paths,
     pub telemetry_path: String,
     pub limit: Option<Semaphore>,
+    pub gzip: gzip::GzipPool,
 }
 
 impl AppState {
@@ -199,6 +200,7 @@ impl AppState {
             paths: config.paths.clone(),
             telemetry_path: config.telemetry_path.clone(),
             limit: (config.max_requests > 0).then(|| Semaphore::new(config.max_requests)),
+            gzip: gzip::GzipPool::new(flate2::Compression::fast()),
         }
     }
 
@@ -259,18 +261,14 @@ async fn metrics_handler(State(state): State<Arc<AppState>>, headers: HeaderMap)
         let families = st.gather().into_sorted();
         let text = encode::encode(&families, format);
         if gzip {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(text.len() / 4),
-                flate2::Compression::default(),
-            );
-            enc.write_all(text.as_bytes()).map(|_| enc.finish())
+            st.gzip.compress(text.as_bytes())
         } else {
-            Ok(Ok(text.into_bytes()))
+            text.into_bytes()
         }
     })
     .await;
     match body {
-        Ok(Ok(Ok(bytes))) => {
+        Ok(bytes) => {
             let mut resp = (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, format.content_type())],
