@@ -301,3 +301,51 @@ fn bad_input_gets_a_one_line_error_and_the_right_exit_code() {
         assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
     }
 }
+
+#[test]
+fn a_broken_proc_file_fails_only_its_collector() {
+    let proc = tempfile::tempdir().unwrap();
+    let p = proc.path();
+    std::fs::write(p.join("loadavg"), "0.50 0.25 0.10 1/100 4242\n").unwrap();
+    std::fs::write(
+        p.join("meminfo"),
+        "MemTotal:       1000 kB\nthis line is garbage\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("stat"),
+        "cpu  1 2 3 4 5 6 7 8 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\nintr 5\nctxt 6\nbtime 1700000000\nprocesses 7\nprocs_running 1\nprocs_blocked 0\n",
+    )
+    .unwrap();
+    let (_p, port) = start_exporter(&[
+        "--path.procfs",
+        p.to_str().unwrap(),
+        "--collector.disable-defaults",
+        "--collector.loadavg",
+        "--collector.meminfo",
+        "--collector.stat",
+        "--collector.cpu",
+    ]);
+    let (status, body) =
+        crate::support::http_get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
+    assert_eq!(status, 200);
+    let f = crate::exposition::parse(&body);
+    let success = |c: &str| {
+        f["node_scrape_collector_success"]
+            .samples
+            .iter()
+            .find(|(l, _)| l["collector"] == c)
+            .map(|s| s.1)
+    };
+    assert_eq!(success("meminfo"), Some(0.0));
+    assert_eq!(success("loadavg"), Some(1.0));
+    assert_eq!(success("stat"), Some(1.0));
+    assert_eq!(success("cpu"), Some(1.0));
+    assert!(
+        !f.contains_key("node_memory_MemTotal_bytes"),
+        "half of a failed collector leaked out"
+    );
+    assert_eq!(f["node_load1"].samples[0].1, 0.5);
+    assert_eq!(f["node_boot_time_seconds"].samples[0].1, 1.7e9);
+    assert_eq!(f["node_scrape_collector_success"].samples.len(), 4);
+}
