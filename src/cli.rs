@@ -98,6 +98,23 @@ pub struct ExporterArgs {
     #[arg(long = "collector.filesystem.mount-timeout", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub fs_mount_timeout: Duration,
 
+    /// Regexp of block devices to leave out of the diskstats collector.
+    #[arg(
+        long = "collector.diskstats.device-exclude",
+        default_value = crate::exporter::diskstats::DEFAULT_DEVICE_EXCLUDE,
+        value_name = "REGEX"
+    )]
+    pub diskstats_device_exclude: String,
+
+    /// Regexp of network devices to leave out of the netdev collector
+    /// (empty: keep all).
+    #[arg(
+        long = "collector.netdev.device-exclude",
+        default_value = crate::exporter::netdev::DEFAULT_DEVICE_EXCLUDE,
+        value_name = "REGEX"
+    )]
+    pub netdev_device_exclude: String,
+
     /// Directory to read `*.prom` text files from (textfile collector).
     #[arg(long = "collector.textfile.directory", value_name = "DIR")]
     pub textfile_directory: Option<PathBuf>,

@@ -13,11 +13,29 @@ pub mod metrics;
 pub mod process;
 pub mod web;
 
+pub mod arp;
+pub mod conntrack;
 pub mod cpu;
+pub mod diskstats;
+pub mod entropy;
+pub mod filefd;
 pub mod filesystem;
 pub mod loadavg;
 pub mod meminfo;
+pub mod netclass;
+pub mod netdev;
+pub mod netstat;
+pub mod os;
+pub mod pressure;
+pub mod sockstat;
+pub mod softnet;
 pub mod stat;
+pub mod textfile;
+pub mod time;
+pub mod timex;
+pub mod udp_queues;
+pub mod uname;
+pub mod vmstat;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -48,6 +66,8 @@ pub struct Config {
     pub collectors: Vec<Name>,
     pub filesystem: filesystem::Options,
     pub textfile_directory: Option<PathBuf>,
+    pub diskstats_device_exclude: Regex,
+    pub netdev_device_exclude: Option<Regex>,
     pub max_requests: usize,
 }
 
@@ -145,6 +165,14 @@ impl TryFrom<ExporterArgs> for Config {
                 mount_timeout: a.fs_mount_timeout,
             },
             textfile_directory: a.textfile_directory,
+            diskstats_device_exclude: regex(
+                "--collector.diskstats.device-exclude",
+                &a.diskstats_device_exclude,
+            )?,
+            netdev_device_exclude: match a.netdev_device_exclude.as_str() {
+                "" => None,
+                re => Some(regex("--collector.netdev.device-exclude", re)?),
+            },
             max_requests: a.max_requests,
         })
     }
@@ -154,23 +182,32 @@ impl TryFrom<ExporterArgs> for Config {
 fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
     let p = config.paths.clone();
     match name {
+        Name::Arp => Arc::new(arp::Arp::new(p)),
+        Name::Conntrack => Arc::new(conntrack::Conntrack::new(p)),
         Name::Cpu => Arc::new(cpu::Cpu::new(p)),
+        Name::Diskstats => Arc::new(diskstats::Diskstats::new(
+            p,
+            config.diskstats_device_exclude.clone(),
+        )),
+        Name::Entropy => Arc::new(entropy::Entropy::new(p)),
+        Name::Filefd => Arc::new(filefd::Filefd::new(p)),
         Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),
         Name::Loadavg => Arc::new(loadavg::Loadavg::new(p)),
         Name::Meminfo => Arc::new(meminfo::Meminfo::new(p)),
+        Name::Netclass => Arc::new(netclass::Netclass::new(p)),
+        Name::Netdev => Arc::new(netdev::Netdev::new(p, config.netdev_device_exclude.clone())),
+        Name::Netstat => Arc::new(netstat::Netstat::new(p)),
+        Name::Os => Arc::new(os::Os::new(p)),
+        Name::Pressure => Arc::new(pressure::Pressure::new(p)),
+        Name::Sockstat => Arc::new(sockstat::Sockstat::new(p)),
+        Name::Softnet => Arc::new(softnet::Softnet::new(p)),
         Name::Stat => Arc::new(stat::Stat::new(p)),
-        other => Arc::new(NotYet(other)),
-    }
-}
-
-/// Placeholder for collectors not written yet: reports failure honestly.
-struct NotYet(Name);
-impl Collector for NotYet {
-    fn update(&self, _: &mut Metrics) -> Result<(), collector::CollectError> {
-        Err(collector::CollectError::Other(format!(
-            "collector {} is not implemented",
-            self.0.as_str()
-        )))
+        Name::Textfile => Arc::new(textfile::Textfile::new(config.textfile_directory.clone())),
+        Name::Time => Arc::new(time::Time::new(p)),
+        Name::Timex => Arc::new(timex::TimexCollector),
+        Name::UdpQueues => Arc::new(udp_queues::UdpQueues::new(p)),
+        Name::Uname => Arc::new(uname::UnameCollector::new(p)),
+        Name::Vmstat => Arc::new(vmstat::Vmstat::new(p)),
     }
 }
 
