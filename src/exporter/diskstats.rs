@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use regex_lite::Regex;
+use super::matcher::Matcher;
 
 use super::collector::{read, CollectError, Collector, Paths};
 use super::metrics::Metrics;
@@ -195,11 +195,11 @@ pub fn parse_udev(text: &str) -> HashMap<String, String> {
 
 pub struct Diskstats {
     paths: Paths,
-    exclude: Regex,
+    exclude: Matcher,
 }
 
 impl Diskstats {
-    pub fn new(paths: Paths, exclude: Regex) -> Self {
+    pub fn new(paths: Paths, exclude: Matcher) -> Self {
         Diskstats { paths, exclude }
     }
 }
@@ -303,7 +303,7 @@ mod tests {
 
     #[test]
     fn default_exclude_matches_node_exporter() {
-        let re = Regex::new(DEFAULT_DEVICE_EXCLUDE).unwrap();
+        let re = Matcher::new(DEFAULT_DEVICE_EXCLUDE).unwrap();
         for skip in ["loop0", "ram1", "sda1", "vda2", "xvda1", "nvme0n1p1", "fd0"] {
             assert!(re.is_match(skip), "{skip}");
         }
@@ -336,7 +336,7 @@ mod tests {
             rootfs: dir.path().into(),
         };
         let mut m = Metrics::new();
-        Diskstats::new(paths, Regex::new(DEFAULT_DEVICE_EXCLUDE).unwrap())
+        Diskstats::new(paths, Matcher::new(DEFAULT_DEVICE_EXCLUDE).unwrap())
             .update(&mut m)
             .unwrap();
         let read = m.get("node_disk_read_bytes_total").unwrap();

@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use regex_lite::Regex;
+use super::matcher::Matcher;
 
 use super::collector::{read, CollectError, Collector, Paths};
 use super::metrics::Metrics;
@@ -26,16 +26,17 @@ pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|co
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub mount_points_exclude: Regex,
-    pub fs_types_exclude: Regex,
+    pub mount_points_exclude: Matcher,
+    pub fs_types_exclude: Matcher,
     pub mount_timeout: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            mount_points_exclude: Regex::new(DEFAULT_MOUNT_POINTS_EXCLUDE).expect("valid default"),
-            fs_types_exclude: Regex::new(DEFAULT_FS_TYPES_EXCLUDE).expect("valid default"),
+            mount_points_exclude: Matcher::new(DEFAULT_MOUNT_POINTS_EXCLUDE)
+                .expect("valid default"),
+            fs_types_exclude: Matcher::new(DEFAULT_FS_TYPES_EXCLUDE).expect("valid default"),
             mount_timeout: Duration::from_secs(5),
         }
     }

@@ -9,6 +9,7 @@
 pub mod collector;
 pub mod encode;
 pub mod gzip;
+pub mod matcher;
 pub mod metrics;
 pub mod process;
 pub mod web;
@@ -47,7 +48,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use regex_lite::Regex;
+use matcher::Matcher;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -66,8 +67,8 @@ pub struct Config {
     pub collectors: Vec<Name>,
     pub filesystem: filesystem::Options,
     pub textfile_directory: Option<PathBuf>,
-    pub diskstats_device_exclude: Regex,
-    pub netdev_device_exclude: Option<Regex>,
+    pub diskstats_device_exclude: Matcher,
+    pub netdev_device_exclude: Option<Matcher>,
     pub max_requests: usize,
 }
 
@@ -111,8 +112,8 @@ pub fn parse_listen_address(s: &str) -> Result<SocketAddr, ConfigError> {
         .ok_or_else(err)
 }
 
-fn regex(flag: &'static str, pattern: &str) -> Result<Regex, ConfigError> {
-    Regex::new(pattern).map_err(|e| ConfigError::Regex {
+fn regex(flag: &'static str, pattern: &str) -> Result<Matcher, ConfigError> {
+    Matcher::new(pattern).map_err(|e| ConfigError::Regex {
         flag,
         reason: e.to_string(),
     })

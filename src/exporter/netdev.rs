@@ -7,7 +7,7 @@
 //! Interfaces matching `--collector.netdev.device-exclude` (default `^lo$`,
 //! as node_exporter 1.5 ships it) are left out.
 
-use regex_lite::Regex;
+use super::matcher::Matcher;
 
 use super::collector::{read, read_attr, CollectError, Collector, Paths};
 use super::metrics::Metrics;
@@ -68,11 +68,11 @@ pub fn parse(text: &str) -> Result<Vec<DeviceStats>, CollectError> {
 
 pub struct Netdev {
     paths: Paths,
-    exclude: Option<Regex>,
+    exclude: Option<Matcher>,
 }
 
 impl Netdev {
-    pub fn new(paths: Paths, exclude: Option<Regex>) -> Self {
+    pub fn new(paths: Paths, exclude: Option<Matcher>) -> Self {
         Netdev { paths, exclude }
     }
 }
@@ -143,7 +143,7 @@ eth0: 1000 10 1 2 3 4 5 6 2000 20 7 8 9 10 11 12\n";
             rootfs: dir.path().into(),
         };
         let mut m = Metrics::new();
-        Netdev::new(paths, Some(Regex::new(DEFAULT_DEVICE_EXCLUDE).unwrap()))
+        Netdev::new(paths, Some(Matcher::new(DEFAULT_DEVICE_EXCLUDE).unwrap()))
             .update(&mut m)
             .unwrap();
         let fam = m.get("node_network_transmit_carrier_total").unwrap();

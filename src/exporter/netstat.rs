@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use regex_lite::Regex;
+use super::matcher::Matcher;
 
 use super::collector::{read, CollectError, Collector, Paths};
 use super::metrics::Metrics;
@@ -14,9 +14,9 @@ use super::metrics::Metrics;
 /// node_exporter 1.5's default `--collector.netstat.fields`.
 pub const DEFAULT_FIELDS: &str = r"^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
 
-fn fields_filter() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(DEFAULT_FIELDS).expect("static regex"))
+fn fields_filter() -> &'static Matcher {
+    static RE: OnceLock<Matcher> = OnceLock::new();
+    RE.get_or_init(|| Matcher::new(DEFAULT_FIELDS).expect("static regex"))
 }
 
 /// One counter: protocol (`TcpExt`, `Ip6`), field (`ListenDrops`) and value.

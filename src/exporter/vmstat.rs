@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use regex_lite::Regex;
+use super::matcher::Matcher;
 
 use super::collector::{read, CollectError, Collector, Paths};
 use super::metrics::Metrics;
@@ -12,9 +12,9 @@ use super::metrics::Metrics;
 /// node_exporter 1.5's default `--collector.vmstat.fields`.
 pub const DEFAULT_FIELDS: &str = r"^(oom_kill|pgpg|pswp|pg.*fault).*";
 
-fn fields_filter() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(DEFAULT_FIELDS).expect("static regex"))
+fn fields_filter() -> &'static Matcher {
+    static RE: OnceLock<Matcher> = OnceLock::new();
+    RE.get_or_init(|| Matcher::new(DEFAULT_FIELDS).expect("static regex"))
 }
 
 /// Parses every `name value` line.
