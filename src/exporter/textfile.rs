@@ -60,7 +60,7 @@ fn parse_value(s: &str) -> Option<f64> {
 }
 
 /// Which declared family a sample name belongs to.
-fn family_of<'a>(families: &'a [ParsedFamily], sample: &str) -> Option<usize> {
+fn family_of(families: &[ParsedFamily], sample: &str) -> Option<usize> {
     if let Some(i) = families.iter().position(|f| f.name == sample) {
         return Some(i);
     }
@@ -77,9 +77,11 @@ fn family_of<'a>(families: &'a [ParsedFamily], sample: &str) -> Option<usize> {
     None
 }
 
+type Labels = Vec<(String, String)>;
+
 /// Parses `{a="1",b="x\"y"}` starting after the `{`; returns the labels and
 /// the rest of the line after `}`.
-fn parse_labels(s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn parse_labels(s: &str) -> Result<(Labels, &str), String> {
     let mut labels = Vec::new();
     let mut rest = s.trim_start();
     loop {
