@@ -22,7 +22,11 @@ fn fixtures() -> PathBuf {
 /// The exporter config a user would get from these flags, pointed at the
 /// fixture tree.
 fn fixture_config() -> Config {
-    let f = fixtures();
+    config_for(&fixtures())
+}
+
+/// The config for a fixture tree rooted at `f`.
+fn config_for(f: &Path) -> Config {
     let arg = |flag: &str, rel: &str| format!("--{flag}={}", f.join(rel).display());
     let cli = Cli::try_parse_from([
         "outpost".to_owned(),
@@ -311,4 +315,59 @@ fn matches_node_exporter_on_the_same_tree() {
         .map(|(k, v)| format!("{k}: node_exporter {v:?}, ours {:?}", got.meta.get(k)))
         .collect();
     assert!(meta_diff.is_empty(), "HELP/TYPE differ: {meta_diff:#?}");
+}
+
+/// Copies a directory tree of plain files.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_malformed_file_fails_only_its_collector() {
+    let cases = [
+        ("proc/net/arp", "arp"),
+        ("proc/net/stat/nf_conntrack", "conntrack"),
+        ("proc/diskstats", "diskstats"),
+        ("proc/sys/kernel/random/entropy_avail", "entropy"),
+        ("proc/sys/fs/file-nr", "filefd"),
+        ("proc/meminfo", "meminfo"),
+        ("proc/net/dev", "netdev"),
+        ("proc/net/netstat", "netstat"),
+        ("rootfs/etc/os-release", "os"),
+        ("proc/pressure/io", "pressure"),
+        ("proc/net/sockstat", "sockstat"),
+        ("proc/net/softnet_stat", "softnet"),
+        ("proc/net/udp", "udp_queues"),
+        ("proc/vmstat", "vmstat"),
+    ];
+    for (file, broken) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&fixtures(), dir.path());
+        let path = dir.path().join(file);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("malformed line\n");
+        std::fs::write(&path, text).unwrap();
+
+        let families = build_registry(&config_for(dir.path()))
+            .gather()
+            .into_sorted();
+        let success = families
+            .iter()
+            .find(|f| f.name == "node_scrape_collector_success")
+            .unwrap();
+        for s in &success.samples {
+            let collector = &s.labels[0].1;
+            let want = if collector == broken { 0.0 } else { 1.0 };
+            assert_eq!(s.value, want, "{collector} with a malformed {file}");
+        }
+    }
 }
