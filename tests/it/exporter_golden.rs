@@ -248,6 +248,10 @@ fn matches_node_exporter_on_the_same_tree() {
             "--collector.textfile.directory={}",
             f.join("textfile").display()
         ))
+        .arg(format!(
+            "--path.udev.data={}",
+            f.join("rootfs/run/udev/data").display()
+        ))
         .arg("--collector.disable-defaults")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
