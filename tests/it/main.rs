@@ -2,4 +2,5 @@
 //! holds what they share (locating the real upstream programs, ports).
 
 mod exporter_golden;
+mod exporter_textfile;
 mod support;
