@@ -112,12 +112,18 @@ fn accepts_and_rejects_the_same_files_as_node_exporter() {
     assert!(theirs.contains("node_textfile_scrape_error 1"));
     assert!(ours.contains("node_textfile_scrape_error 1"));
     // And what was accepted carries the same series and HELP.
-    for line in theirs.lines().filter(|l| {
-        (l.starts_with("ok_m")
-            || l.starts_with("he_m")
-            || l.starts_with("u_m")
-            || l.starts_with("# HELP he_m"))
-    }) {
+    let compared = [
+        "ok_m",
+        "he_m",
+        "u_m",
+        "# HELP he_m",
+        "c_total",
+        "# HELP c_total",
+    ];
+    for line in theirs
+        .lines()
+        .filter(|l| compared.iter().any(|p| l.starts_with(p)))
+    {
         assert!(
             ours.lines().any(|o| o == line),
             "missing {line:?} in ours:\n{ours}"
