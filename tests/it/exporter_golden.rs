@@ -27,15 +27,24 @@ fn fixture_config() -> Config {
 
 /// The config for a fixture tree rooted at `f`.
 fn config_for(f: &Path) -> Config {
+    config_with(f, &[]).expect("valid config")
+}
+
+/// The config for a fixture tree rooted at `f`, with extra flags.
+fn config_with(f: &Path, extra: &[&str]) -> Result<Config, outpost::exporter::ConfigError> {
     let arg = |flag: &str, rel: &str| format!("--{flag}={}", f.join(rel).display());
-    let cli = Cli::try_parse_from([
-        "outpost".to_owned(),
-        "exporter".to_owned(),
-        arg("path.procfs", "proc"),
-        arg("path.sysfs", "sys"),
-        arg("path.rootfs", "rootfs"),
-        arg("collector.textfile.directory", "textfile"),
-    ])
+    let cli = Cli::try_parse_from(
+        [
+            "outpost".to_owned(),
+            "exporter".to_owned(),
+            arg("path.procfs", "proc"),
+            arg("path.sysfs", "sys"),
+            arg("path.rootfs", "rootfs"),
+            arg("collector.textfile.directory", "textfile"),
+        ]
+        .into_iter()
+        .chain(extra.iter().map(|e| e.to_string())),
+    )
     .expect("flags parse");
     // Other subcommands exist on other branches: stay a `match`.
     #[allow(unreachable_patterns)]
@@ -43,7 +52,7 @@ fn config_for(f: &Path) -> Config {
         Sub::Exporter(args) => args,
         _ => panic!("not the exporter subcommand"),
     };
-    Config::try_from(args).expect("valid config")
+    Config::try_from(args)
 }
 
 /// Families whose values depend on the machine or the moment, not on the
@@ -374,4 +383,44 @@ fn a_malformed_file_fails_only_its_collector() {
             assert_eq!(s.value, want, "{collector} with a malformed {file}");
         }
     }
+}
+
+/// The devices a scrape with `flags` reports in `family`.
+fn devices(flags: &[&str], family: &str) -> Vec<String> {
+    let config = config_with(&fixtures(), flags).unwrap();
+    let families = build_registry(&config).gather().into_sorted();
+    let fam = families.iter().find(|f| f.name == family).unwrap();
+    fam.samples
+        .iter()
+        .map(|s| {
+            s.labels
+                .iter()
+                .find(|(k, _)| k == "device")
+                .unwrap()
+                .1
+                .clone()
+        })
+        .collect()
+}
+
+#[test]
+fn device_exclude_flags_reach_the_collectors() {
+    let net = "node_network_receive_bytes_total";
+    assert!(
+        !devices(&[], net).contains(&"lo".to_owned()),
+        "lo excluded by default"
+    );
+    assert!(devices(&["--collector.netdev.device-exclude="], net).contains(&"lo".to_owned()));
+    assert_eq!(
+        devices(&["--collector.netdev.device-exclude=^(lo|ifb.*)$"], net),
+        ["eth0"]
+    );
+
+    let disk = "node_disk_reads_completed_total";
+    assert_eq!(devices(&[], disk), ["vda", "zram0"]);
+    let all = devices(&["--collector.diskstats.device-exclude=^zram"], disk);
+    assert!(all.contains(&"loop0".to_owned()) && !all.contains(&"zram0".to_owned()));
+
+    let bad = config_with(&fixtures(), &["--collector.diskstats.device-exclude=("]);
+    assert!(matches!(bad, Err(ref e) if e.is_usage()), "{:?}", bad.err());
 }
