@@ -16,17 +16,17 @@ impl Conntrack {
     }
 }
 
-/// The statistics node_exporter exposes: column name in the kernel's table,
-/// metric suffix, help text.
-const STATS: [(&str, &str, &str); 8] = [
-    ("found", "found", "Number of searched entries which were successful."),
-    ("invalid", "invalid", "Number of packets seen which can not be tracked."),
-    ("ignore", "ignore", "Number of packets seen which are already connected to a conntrack entry."),
-    ("insert", "insert", "Number of entries inserted into the list."),
-    ("insert_failed", "insert_failed", "Number of entries for which list insertion was attempted but failed."),
-    ("drop", "drop", "Number of packets dropped due to conntrack failure."),
-    ("early_drop", "early_drop", "Number of dropped conntrack entries to make room for new ones, if maximum table size was reached."),
-    ("search_restart", "search_restart", "Number of conntrack table lookups which had to be restarted due to hashtable resizes."),
+/// The statistics node_exporter exposes: the column name in the kernel's
+/// table (also the metric suffix) and the help text.
+const STATS: [(&str, &str); 8] = [
+    ("found", "Number of searched entries which were successful."),
+    ("invalid", "Number of packets seen which can not be tracked."),
+    ("ignore", "Number of packets seen which are already connected to a conntrack entry."),
+    ("insert", "Number of entries inserted into the list."),
+    ("insert_failed", "Number of entries for which list insertion was attempted but failed."),
+    ("drop", "Number of packets dropped due to conntrack failure."),
+    ("early_drop", "Number of dropped conntrack entries to make room for new ones, if maximum table size was reached."),
+    ("search_restart", "Number of conntrack table lookups which had to be restarted due to hashtable resizes."),
 ];
 
 /// Parses a file holding one unsigned integer.
@@ -50,7 +50,7 @@ pub fn parse_stat(text: &str) -> Result<[f64; 8], CollectError> {
         .collect();
     let columns = STATS
         .iter()
-        .map(|(col, _, _)| {
+        .map(|(col, _)| {
             header
                 .iter()
                 .position(|h| h == col)
@@ -99,7 +99,7 @@ impl Collector for Conntrack {
         )
         .add(&[], max);
         if let Some(stats) = stats {
-            for ((_, suffix, help), value) in STATS.iter().zip(stats) {
+            for ((suffix, help), value) in STATS.iter().zip(stats) {
                 out.gauge(format!("node_nf_conntrack_stat_{suffix}"), *help)
                     .add(&[], value);
             }

@@ -1,7 +1,8 @@
 //! `diskstats`: block device I/O counters from `/proc/diskstats`
 //! (`node_disk_*`), plus `node_disk_info` (and, where udev has recorded
-//! them, `node_disk_filesystem_info` / `node_disk_device_mapper_info`) from
-//! udev's database under `<rootfs>/run/udev/data`.
+//! them, `node_disk_filesystem_info`, `node_disk_device_mapper_info` and
+//! `node_disk_ata_*`) from udev's database under `<rootfs>/run/udev/data`
+//! (node_exporter's `--path.udev.data` default, seen through the rootfs).
 //!
 //! Devices matching the exclude regex (node_exporter's default skips
 //! partitions, loop, ram and floppy devices) are left out. Sector counts
@@ -145,6 +146,25 @@ const COLUMNS: [Column; 17] = [
     ),
 ];
 
+/// ATA properties udev records: key, metric, help.
+const ATA: &[(&str, &str, &str)] = &[
+    (
+        "ID_ATA_WRITE_CACHE",
+        "node_disk_ata_write_cache",
+        "ATA disk has a write cache.",
+    ),
+    (
+        "ID_ATA_WRITE_CACHE_ENABLED",
+        "node_disk_ata_write_cache_enabled",
+        "ATA disk has its write cache enabled.",
+    ),
+    (
+        "ID_ATA_ROTATION_RATE_RPM",
+        "node_disk_ata_rotation_rate_rpm",
+        "ATA disk rotation rate in RPMs (0 for SSDs).",
+    ),
+];
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Device {
     pub major: u32,
@@ -267,6 +287,12 @@ impl Collector for Diskstats {
                     ],
                     1.0,
                 );
+            }
+            for (key, name, help) in ATA {
+                // Unparseable udev values are skipped, as node_exporter does.
+                if let Some(v) = props.get(*key).and_then(|v| v.parse::<f64>().ok()) {
+                    out.gauge(*name, *help).add(&[("device", &d.name)], v);
+                }
             }
             for (c, value) in COLUMNS.iter().zip(&d.stats) {
                 let name = format!("node_disk_{}", c.name);

@@ -8,11 +8,12 @@
 //! Differences from node_exporter 1.5, decided here: histogram and summary
 //! families are passed through as untyped series under their sample names
 //! (`x_bucket`, `x_sum`, `x_count`), because the metric model has no such
-//! types. As in node_exporter, a family without `# HELP` gets
+//! types; and a file repeating a series (same name and labels) is rejected
+//! whole, where node_exporter would fail that metric at gather time. As in node_exporter, a family without `# HELP` gets
 //! `Metric read from <path>`, and samples of one family missing a label
 //! that others have get it with an empty value.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -26,6 +27,8 @@ pub struct ParsedFamily {
     pub help: Option<String>,
     /// `None` for `histogram` and `summary`.
     pub kind: Option<Kind>,
+    /// Whether a `# TYPE` line declared the kind (a second one is an error).
+    pub typed: bool,
     pub samples: Vec<ParsedSample>,
 }
 
@@ -60,7 +63,7 @@ fn parse_value(s: &str) -> Option<f64> {
 }
 
 /// Which declared family a sample name belongs to.
-fn family_of<'a>(families: &'a [ParsedFamily], sample: &str) -> Option<usize> {
+fn family_of(families: &[ParsedFamily], sample: &str) -> Option<usize> {
     if let Some(i) = families.iter().position(|f| f.name == sample) {
         return Some(i);
     }
@@ -77,9 +80,11 @@ fn family_of<'a>(families: &'a [ParsedFamily], sample: &str) -> Option<usize> {
     None
 }
 
+type Labels = Vec<(String, String)>;
+
 /// Parses `{a="1",b="x\"y"}` starting after the `{`; returns the labels and
 /// the rest of the line after `}`.
-fn parse_labels(s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn parse_labels(s: &str) -> Result<(Labels, &str), String> {
     let mut labels = Vec::new();
     let mut rest = s.trim_start();
     loop {
@@ -110,6 +115,9 @@ fn parse_labels(s: &str) -> Result<(Vec<(String, String)>, &str), String> {
                 Some((_, c)) => value.push(c),
             }
         };
+        if name == "__name__" {
+            return Err("label name \"__name__\" is reserved".into());
+        }
         if labels.iter().any(|(n, _)| n == name) {
             return Err(format!("duplicate label {name:?}"));
         }
@@ -123,28 +131,28 @@ fn parse_labels(s: &str) -> Result<(Vec<(String, String)>, &str), String> {
     }
 }
 
-fn unescape_help(s: &str) -> String {
+/// Undoes HELP escaping; only `\\` and `\n` are valid, as in Go's parser.
+fn unescape_help(s: &str) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
-        match (c, chars.clone().next()) {
-            ('\\', Some('n')) => {
-                out.push('\n');
-                chars.next();
-            }
-            ('\\', Some('\\')) => {
-                out.push('\\');
-                chars.next();
-            }
-            _ => out.push(c),
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('\\') => out.push('\\'),
+            other => return Err(format!("invalid escape sequence {other:?} in HELP")),
         }
     }
-    out
+    Ok(out)
 }
 
 /// Parses one file in the text exposition format.
 pub fn parse(text: &str) -> Result<Vec<ParsedFamily>, ParseError> {
     let mut families: Vec<ParsedFamily> = Vec::new();
+    let mut seen: HashSet<(String, Labels)> = HashSet::new();
     for (n, raw) in text.lines().enumerate() {
         let line_no = n + 1;
         let err = |reason: String| ParseError::Syntax {
@@ -173,6 +181,7 @@ pub fn parse(text: &str) -> Result<Vec<ParsedFamily>, ParseError> {
                         name: name.to_owned(),
                         help: None,
                         kind: Some(Kind::Untyped),
+                        typed: false,
                         samples: Vec::new(),
                     });
                     families.len() - 1
@@ -183,11 +192,14 @@ pub fn parse(text: &str) -> Result<Vec<ParsedFamily>, ParseError> {
                 if fam.help.is_some() {
                     return Err(err(format!("second HELP line for {name}")));
                 }
-                fam.help = Some(unescape_help(arg));
+                fam.help = Some(unescape_help(arg).map_err(err)?);
             } else {
-                if !fam.samples.is_empty() {
-                    return Err(err(format!("TYPE line for {name} after its samples")));
+                if fam.typed || !fam.samples.is_empty() {
+                    return Err(err(format!(
+                        "second TYPE line for {name}, or TYPE after its samples"
+                    )));
                 }
+                fam.typed = true;
                 fam.kind = match arg {
                     "counter" => Some(Kind::Counter),
                     "gauge" => Some(Kind::Gauge),
@@ -231,11 +243,17 @@ pub fn parse(text: &str) -> Result<Vec<ParsedFamily>, ParseError> {
                     name: name.to_owned(),
                     help: None,
                     kind: Some(Kind::Untyped),
+                    typed: false,
                     samples: Vec::new(),
                 });
                 families.len() - 1
             }
         };
+        let mut key = labels.clone();
+        key.sort();
+        if !seen.insert((name.to_owned(), key)) {
+            return Err(err(format!("duplicate series for {name}")));
+        }
         families[at].samples.push(ParsedSample {
             name: name.to_owned(),
             labels,
@@ -423,6 +441,10 @@ mod tests {
             "# TYPE m summaryish\nm 1\n",
             "m 1\n# TYPE m counter\n",
             "# HELP m a\n# HELP m b\nm 1\n",
+            "# HELP m tab \\t\nm 1\n",
+            "# TYPE m counter\n# TYPE m gauge\nm 1\n",
+            "m{__name__=\"x\"} 1\n",
+            "m{a=\"1\"} 1\nm{a=\"1\"} 2\n",
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }

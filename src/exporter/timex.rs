@@ -41,6 +41,8 @@ pub struct Timex {
 }
 
 /// Reads the clock state without changing it.
+// `c_long` fields are i64 here but i32 on 32-bit targets: the casts stay.
+#[allow(clippy::unnecessary_cast)]
 pub fn read() -> std::io::Result<Timex> {
     // SAFETY: `libc::timex` is a plain C struct of integers (and a timeval),
     // for which all-zero bytes are a valid value; zero `modes` asks the

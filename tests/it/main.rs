@@ -2,6 +2,8 @@
 //! holds what they share (locating the real upstream programs, ports).
 
 mod exporter_compat;
+mod exporter_golden;
+mod exporter_textfile;
 mod exporter_web;
 mod exposition;
 mod support;
