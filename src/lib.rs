@@ -11,8 +11,11 @@
 //!     that wraps each with `node_scrape_collector_*`.
 //!   - one file per collector (`cpu.rs`, `meminfo.rs`, `filesystem.rs`,
 //!     `diskstats.rs`, `netdev.rs`, `textfile.rs`, …), named as in
-//!     [`exporter::collector::Name`]; `timex.rs` holds the crate's only
-//!     `unsafe` block (adjtimex(2)).
+//!     [`exporter::collector::Name`]; `timex.rs` holds one of the crate's
+//!     two `unsafe` blocks (adjtimex(2)).
+//!   - `scrape.rs`: the one thread that gathers, encodes and gzips scrapes
+//!     (the other `unsafe` block: `malloc_trim` after each scrape);
+//!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters).
 //!   - `metrics.rs` (the metric model), `encode.rs` (text 0.0.4 and
 //!     OpenMetrics), `process.rs` (`process_*` self metrics), `web.rs`
 //!     (exporter-toolkit web config: TLS, basic auth; the server loop).
@@ -20,9 +23,10 @@
 //! `main.rs` only parses flags, runs a subcommand and maps errors to exit
 //! codes: 2 for usage errors ([`UsageError`]), 1 for everything else.
 
-// `deny` rather than `forbid`: exactly one reviewed `unsafe` block is allowed,
-// the adjtimex(2) call in `exporter/timex.rs`, which neither nix nor rustix
-// wraps. Everything else stays free of `unsafe`.
+// `deny` rather than `forbid`: exactly two reviewed `unsafe` blocks are
+// allowed: the adjtimex(2) call in `exporter/timex.rs`, which neither nix nor
+// rustix wraps, and `malloc_trim` in `exporter/scrape.rs` (see there for why).
+// Everything else stays free of `unsafe`.
 #![deny(unsafe_code)]
 
 pub mod cli;

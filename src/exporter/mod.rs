@@ -12,6 +12,7 @@ pub mod gzip;
 pub mod matcher;
 pub mod metrics;
 pub mod process;
+pub mod scrape;
 pub mod web;
 
 pub mod arp;
@@ -229,6 +230,7 @@ pub struct AppState {
     pub telemetry_path: String,
     pub limit: Option<Semaphore>,
     pub gzip: gzip::GzipPool,
+    scraper: std::sync::OnceLock<scrape::Scraper>,
 }
 
 impl AppState {
@@ -239,7 +241,24 @@ impl AppState {
             telemetry_path: config.telemetry_path.clone(),
             limit: (config.max_requests > 0).then(|| Semaphore::new(config.max_requests)),
             gzip: gzip::GzipPool::new(flate2::Compression::fast()),
+            scraper: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The scrape thread, started on first use.
+    fn scraper(self: &Arc<Self>) -> Option<&scrape::Scraper> {
+        if self.scraper.get().is_none() {
+            match scrape::Scraper::start(Arc::downgrade(self)) {
+                Ok(s) => {
+                    let _ = self.scraper.set(s);
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot start the scrape thread");
+                    return None;
+                }
+            }
+        }
+        self.scraper.get()
     }
 
     /// One full scrape: every collector plus the process metrics.
@@ -294,19 +313,12 @@ async fn metrics_handler(State(state): State<Arc<AppState>>, headers: HeaderMap)
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(accepts_gzip);
-    let st = Arc::clone(&state);
-    let body = tokio::task::spawn_blocking(move || {
-        let families = st.gather().into_sorted();
-        let text = encode::encode(&families, format);
-        if gzip {
-            st.gzip.compress(text.as_bytes())
-        } else {
-            text.into_bytes()
-        }
-    })
-    .await;
+    let body = match state.scraper() {
+        Some(scraper) => scraper.scrape(format, gzip).await,
+        None => None,
+    };
     match body {
-        Ok(bytes) => {
+        Some(bytes) => {
             let mut resp = (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, format.content_type())],
