@@ -146,6 +146,9 @@ pub struct AlertSpec {
     pub expr: String,
     pub for_: Duration,
     pub severity: &'static str,
+    /// Rule labels besides `severity` (they keep rules that share an alert
+    /// name distinct, e.g. `failures` on `TcpTargetDown`).
+    pub extra_labels: BTreeMap<String, String>,
     pub summary: Annotation,
     pub description: Annotation,
     pub scenario: Scenario,
@@ -157,7 +160,11 @@ impl AlertSpec {
             alert: Some(self.name.to_string()),
             expr: self.expr.clone(),
             for_: (!self.for_.is_zero()).then(|| prom_duration(self.for_)),
-            labels: BTreeMap::from([("severity".into(), self.severity.into())]),
+            labels: {
+                let mut l = self.extra_labels.clone();
+                l.insert("severity".into(), self.severity.into());
+                l
+            },
             annotations: BTreeMap::from([
                 ("summary".into(), self.summary.template()),
                 ("description".into(), self.description.template()),
@@ -233,6 +240,7 @@ fn agent_down(s: &Settings) -> AlertSpec {
         expr: format!("up{{job=\"{AGENTS_JOB}\"}} == 0"),
         for_: s.agent_down_for,
         severity: "critical",
+        extra_labels: BTreeMap::new(),
         summary: annotation!("Agent ", label("agent"), " is down"),
         description: annotation!(
             "Prometheus has not been able to scrape ",
@@ -271,6 +279,7 @@ fn high_cpu(s: &Settings) -> AlertSpec {
         expr: format!("{CPU_RECORD} > {}", number(s.cpu_percent)),
         for_: s.cpu_for,
         severity: "warning",
+        extra_labels: BTreeMap::new(),
         summary: annotation!("High CPU usage on ", label("agent"), ": ", VALUE, "%"),
         description: annotation!(
             "CPU usage on ",
@@ -327,6 +336,7 @@ fn memory_alert(
         expr: memory_expr(threshold),
         for_,
         severity,
+        extra_labels: BTreeMap::new(),
         summary: annotation!(format!("{what} memory usage on "), label("agent"), ": ", VALUE, "%"),
         description: annotation!(
             "Memory in use on ",
@@ -398,6 +408,7 @@ fn high_disk(s: &Settings) -> AlertSpec {
         ),
         for_: s.disk_for,
         severity: "critical",
+        extra_labels: BTreeMap::new(),
         summary: annotation!(
             "Disk ",
             label("mountpoint"),
@@ -504,6 +515,7 @@ fn high_load(s: &Settings) -> AlertSpec {
         ),
         for_: s.load_for,
         severity: "warning",
+        extra_labels: BTreeMap::new(),
         summary: annotation!("High load on ", label("agent"), ": ", VALUE, " per core"),
         description: annotation!(
             "The 1-minute load average on ",
@@ -549,6 +561,7 @@ fn tcp_down(s: &Settings, failures: u32) -> AlertSpec {
         expr: format!("probe_success{{job=~\"{TCP_JOB_PREFIX}.+\",failures=\"{n}\"}} == 0"),
         for_,
         severity: "critical",
+        extra_labels: labels(&[("failures", n.as_str())]),
         summary: annotation!(
             "TCP check ",
             label("check"),
@@ -625,6 +638,7 @@ fn cpu_anomaly(s: &Settings) -> AlertSpec {
         ),
         for_: s.anomaly_for,
         severity: "warning",
+        extra_labels: BTreeMap::new(),
         summary: annotation!("Unusual CPU usage on ", label("agent"), ": ", VALUE, "%"),
         description: annotation!(
             "CPU usage on ",
@@ -658,6 +672,7 @@ fn watchdog() -> AlertSpec {
         expr: "vector(1)".into(),
         for_: Duration::ZERO,
         severity: "none",
+        extra_labels: BTreeMap::new(),
         summary: annotation!("Watchdog: the alerting pipeline is alive"),
         description: annotation!(
             "This alert always fires. The Outpost bridge treats it as a heartbeat: when it stops arriving, Prometheus, its rule evaluation, Alertmanager or the path to the bridge is broken."
