@@ -576,10 +576,13 @@ fn tcp_down(s: &Settings, failures: u32) -> AlertSpec {
             label("instance"),
             " (check ",
             label("check"),
-            format!(
-                "): {failures} consecutive probes, {} apart, have failed. The service is down, not listening, or blocked by a firewall.",
-                prom_duration(s.scrape_interval)
-            ),
+            match failures {
+                1 => "): the last probe failed. The service is down, not listening, or blocked by a firewall.".to_string(),
+                n => format!(
+                    "): {n} consecutive probes, {} apart, have failed. The service is down, not listening, or blocked by a firewall.",
+                    prom_duration(s.scrape_interval)
+                ),
+            },
         ),
         scenario: Scenario {
             lead_steps: 0,
