@@ -43,8 +43,8 @@ pub enum Command {
 }
 
 /// `outpost generate`. Every threshold and duration is optional; unset ones
-/// take the defaults in `generate::settings::Settings::default()` (given in
-/// brackets below).
+/// take the defaults of `generate::settings::Settings::default()`, given
+/// with each flag.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// The inventory: `NAME HOST:PORT [KEY=VALUE ...]` and
@@ -60,108 +60,108 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub check: bool,
 
-    /// Base URL of `outpost bridge`; alerts go to BRIDGE/alert [http://127.0.0.1:9187].
+    /// Base URL of `outpost bridge`; alerts go to BRIDGE/alert (default: http://127.0.0.1:9187).
     #[arg(long, value_name = "URL")]
     pub bridge_url: Option<String>,
 
-    /// Alertmanager that Prometheus sends alerts to [http://127.0.0.1:9093].
+    /// Alertmanager that Prometheus sends alerts to (default: http://127.0.0.1:9093).
     #[arg(long, value_name = "URL")]
     pub alertmanager_url: Option<String>,
 
-    /// Prometheus URL for the Grafana datasource [http://127.0.0.1:9090].
+    /// Prometheus URL for the Grafana datasource (default: http://127.0.0.1:9090).
     #[arg(long, value_name = "URL")]
     pub prometheus_url: Option<String>,
 
     /// File with the bridge's webhook token, written as Alertmanager's
-    /// `credentials_file` (relative paths are relative to alertmanager.yml) [webhook-token].
+    /// `credentials_file` (relative paths are relative to alertmanager.yml) (default: webhook-token).
     #[arg(long, value_name = "PATH")]
     pub webhook_token_file: Option<String>,
 
-    /// Scrape and probe interval [15s].
+    /// Scrape and probe interval (default: 15s).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub scrape_interval: Option<Duration>,
 
-    /// Rule evaluation interval (also the step of the rule unit tests) [15s].
+    /// Rule evaluation interval (also the step of the rule unit tests) (default: 15s).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub evaluation_interval: Option<Duration>,
 
-    /// rate() window of the CPU recording rule [1m].
+    /// rate() window of the CPU recording rule (default: 1m).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub rate_window: Option<Duration>,
 
-    /// AgentDown: how long an agent must be unreachable [1m].
+    /// AgentDown: how long an agent must be unreachable (default: 1m).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub agent_down_for: Option<Duration>,
 
-    /// AgentHighCPU threshold, percent [80].
+    /// AgentHighCPU threshold, percent (default: 80).
     #[arg(long, value_name = "PERCENT")]
     pub cpu_threshold: Option<f64>,
 
-    /// AgentHighCPU duration [2m].
+    /// AgentHighCPU duration (default: 2m).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub cpu_for: Option<Duration>,
 
-    /// AgentHighMemory (warning) threshold, percent [85].
+    /// AgentHighMemory (warning) threshold, percent (default: 85).
     #[arg(long, value_name = "PERCENT")]
     pub memory_threshold: Option<f64>,
 
-    /// AgentHighMemory duration [2m].
+    /// AgentHighMemory duration (default: 2m).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub memory_for: Option<Duration>,
 
-    /// HighMemoryUsage (critical) threshold, percent [95].
+    /// HighMemoryUsage (critical) threshold, percent (default: 95).
     #[arg(long, value_name = "PERCENT")]
     pub memory_critical_threshold: Option<f64>,
 
-    /// HighMemoryUsage duration [1m].
+    /// HighMemoryUsage duration (default: 1m).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub memory_critical_for: Option<Duration>,
 
-    /// AgentHighDisk threshold, percent used [90].
+    /// AgentHighDisk threshold, percent used (default: 90).
     #[arg(long, value_name = "PERCENT")]
     pub disk_threshold: Option<f64>,
 
-    /// AgentHighDisk duration [1m].
+    /// AgentHighDisk duration (default: 1m).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub disk_for: Option<Duration>,
 
-    /// HighLoad threshold: 1-minute load average per CPU core [2].
+    /// HighLoad threshold: 1-minute load average per CPU core (default: 2).
     #[arg(long, value_name = "LOAD")]
     pub load_threshold: Option<f64>,
 
-    /// HighLoad duration [5m].
+    /// HighLoad duration (default: 5m).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub load_for: Option<Duration>,
 
-    /// CpuAnomaly: sliding window for mean and standard deviation [1h].
+    /// CpuAnomaly: sliding window for mean and standard deviation (default: 1h).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub anomaly_window: Option<Duration>,
 
-    /// CpuAnomaly duration [5m].
+    /// CpuAnomaly duration (default: 5m).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub anomaly_for: Option<Duration>,
 
-    /// CpuAnomaly stays quiet below this CPU usage, percent [10].
+    /// CpuAnomaly stays quiet below this CPU usage, percent (default: 10).
     #[arg(long, value_name = "PERCENT")]
     pub anomaly_min_cpu: Option<f64>,
 
-    /// Alertmanager group_wait [30s].
+    /// Alertmanager group_wait (default: 30s).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub group_wait: Option<Duration>,
 
-    /// Alertmanager group_interval [5m].
+    /// Alertmanager group_interval (default: 5m).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub group_interval: Option<Duration>,
 
-    /// Alertmanager repeat_interval [4h].
+    /// Alertmanager repeat_interval (default: 4h).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub repeat_interval: Option<Duration>,
 
-    /// How often the Watchdog heartbeat is re-sent to the bridge [1m].
+    /// How often the Watchdog heartbeat is re-sent to the bridge (default: 1m).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub heartbeat_interval: Option<Duration>,
 
-    /// Directory Grafana loads the provisioned dashboard from [/var/lib/grafana/dashboards/outpost].
+    /// Directory Grafana loads the provisioned dashboard from (default: /var/lib/grafana/dashboards/outpost).
     #[arg(long, value_name = "DIR")]
     pub grafana_dashboards_path: Option<String>,
 
@@ -170,7 +170,7 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "N")]
     pub shards: Option<u32>,
 
-    /// host:port of each shard for global.yml, comma-separated [prometheus-shard-K:9090].
+    /// host:port of each shard for global.yml, comma-separated (default: prometheus-shard-K:9090).
     #[arg(long, value_delimiter = ',', value_name = "ADDRS")]
     pub shard_targets: Vec<String>,
 

@@ -389,6 +389,39 @@ mod tests {
     }
 
     #[test]
+    fn documented_defaults_are_the_real_defaults() {
+        use crate::cli::{Cli, Command};
+        use clap::{CommandFactory, Parser};
+        let cmd = Cli::command();
+        let generate = cmd.find_subcommand("generate").unwrap();
+        let mut checked = 0;
+        for arg in generate.get_arguments() {
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            let Some(value) = help
+                .split("(default: ")
+                .nth(1)
+                .and_then(|rest| rest.rsplit_once(')'))
+                .map(|(v, _)| v.to_string())
+            else {
+                continue;
+            };
+            if arg.get_id() == "shard_targets" {
+                continue; // a pattern, not a value
+            }
+            let flag = format!("--{}", arg.get_long().unwrap());
+            let cli = Cli::try_parse_from(["outpost", "generate", flag.as_str(), value.as_str()])
+                .unwrap_or_else(|e| panic!("{flag} {value}: {e}"));
+            let Command::Generate(args) = cli.command else {
+                panic!("not generate")
+            };
+            let config = Config::try_from(args).unwrap();
+            assert_eq!(config.settings, Settings::default(), "{flag} {value}");
+            checked += 1;
+        }
+        assert!(checked >= 25, "only {checked} documented defaults");
+    }
+
+    #[test]
     fn settings_are_validated() {
         let ok = Settings::default();
         assert!(validate(&ok).is_ok());

@@ -1,5 +1,5 @@
 //! `prometheus/tests/*.yml`: promtool unit tests, one file per alert, built
-//! from each alert's [`Scenario`]: the alert does not fire before its `for`,
+//! from each alert's [`Scenario`](super::rules::Scenario): the alert does not fire before its `for`,
 //! fires with the expected labels and annotations, resolves, and stays quiet
 //! below its threshold. Plus a test of the CPU recording rule.
 
