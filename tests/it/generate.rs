@@ -569,7 +569,8 @@ fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (hook_port, log) = start_receiver(&rt);
     let tmp = tempfile::tempdir().unwrap();
-    let (exp_port, bb_port, prom_port, am_port) = (
+    let (exp_port, bb_port, prom_port, am_port, closed_port) = (
+        support::free_port(),
         support::free_port(),
         support::free_port(),
         support::free_port(),
@@ -582,7 +583,7 @@ fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
     std::fs::write(
         &agents,
         format!(
-            "local 127.0.0.1:{exp_port} env=test\nprober 127.0.0.1:{bb_port}\ncheck prometheus 127.0.0.1:{prom_port} from prober failures=2\n"
+            "local 127.0.0.1:{exp_port} env=test\nprober 127.0.0.1:{bb_port}\ncheck prometheus 127.0.0.1:{prom_port} from prober failures=2\ncheck closed 127.0.0.1:{closed_port} from prober failures=2\n"
         ),
     )
     .unwrap();
@@ -730,6 +731,12 @@ fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
         .filter(|e| query(prom_port, e).is_empty())
         .collect();
     assert!(all_data.is_some(), "panel queries without data: {empty:?}");
+    // The recording rule behind AgentHighCPU and CpuAnomaly has data too.
+    let recorded = support::wait_for(Duration::from_secs(20), || {
+        let r = query(prom_port, "agent:cpu_usage:percent{agent=\"local\"}");
+        (r.len() == 1).then_some(r)
+    });
+    assert!(recorded.is_some(), "no agent:cpu_usage:percent for local");
     // The variable's query lists both agents.
     let agents_seen = query(prom_port, "group by (agent) (up{job=\"outpost-agents\"})");
     assert_eq!(agents_seen.len(), 2);
@@ -740,6 +747,28 @@ fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
     });
     let (d, _) = hb.expect("no Watchdog heartbeat at the webhook");
     assert_eq!(d.auth.as_deref(), Some("Bearer s3cret-token"));
+
+    // A check of a closed port fails through the vantage agent's /probe.
+    let tcp = support::wait_for(Duration::from_secs(30), || {
+        delivered(
+            &log,
+            &[("alertname", "TcpTargetDown"), ("check", "closed")],
+            "firing",
+        )
+    });
+    let (_, alert) = tcp.expect("TcpTargetDown never reached the webhook");
+    assert_eq!(alert["labels"]["agent"], "prober");
+    assert_eq!(alert["labels"]["failures"], "2");
+    assert_eq!(
+        alert["labels"]["instance"],
+        format!("127.0.0.1:{closed_port}")
+    );
+    assert!(delivered(
+        &log,
+        &[("alertname", "TcpTargetDown"), ("check", "prometheus")],
+        "firing"
+    )
+    .is_none());
 
     // Stop the exporter: AgentDown{agent="local"} arrives …
     drop(exporter);
