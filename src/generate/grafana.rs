@@ -101,19 +101,13 @@ pub struct Variable {
     pub kind: String,
     pub datasource: DatasourceRef,
     pub definition: String,
-    pub query: VariableQuery,
+    /// A plain string: every Grafana version's Prometheus datasource reads it.
+    pub query: String,
     pub refresh: u32,
     pub include_all: bool,
     pub multi: bool,
     pub all_value: String,
     pub sort: u32,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VariableQuery {
-    pub query: String,
-    pub ref_id: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -415,10 +409,7 @@ pub fn dashboard() -> Dashboard {
                 kind: "query".into(),
                 datasource: ds(),
                 definition: var_query.clone(),
-                query: VariableQuery {
-                    query: var_query,
-                    ref_id: "agent".into(),
-                },
+                query: var_query,
                 refresh: 2,
                 include_all: true,
                 multi: true,
