@@ -19,6 +19,13 @@
 //!   - `metrics.rs` (the metric model), `encode.rs` (text 0.0.4 and
 //!     OpenMetrics), `process.rs` (`process_*` self metrics), `web.rs`
 //!     (exporter-toolkit web config: TLS, basic auth; the server loop).
+//! - [`generate`]: `outpost generate` (agents.txt → Prometheus, Alertmanager,
+//!   Grafana config).
+//!   - `mod.rs`: the only I/O (read agents.txt, atomic writes, `--check`).
+//!   - `inventory.rs` (agents.txt parser), `settings.rs` (thresholds,
+//!     durations, URLs), `prometheus.rs` (prometheus.yml, file_sd targets,
+//!     shards), `rules.rs` (alert and recording rules), `rule_tests.rs`
+//!     (promtool unit tests), `alertmanager.rs`, `grafana.rs`.
 //!
 //! `main.rs` only parses flags, runs a subcommand and maps errors to exit
 //! codes: 2 for usage errors ([`UsageError`]), 1 for everything else.
@@ -31,6 +38,7 @@
 
 pub mod cli;
 pub mod exporter;
+pub mod generate;
 pub mod logging;
 
 /// An error in how the program was invoked (exit code 2).

@@ -6,4 +6,5 @@ mod exporter_golden;
 mod exporter_textfile;
 mod exporter_web;
 mod exposition;
+mod generate;
 mod support;
