@@ -84,7 +84,7 @@ impl Collector for Conntrack {
         )?;
         // The statistics table is optional (older kernels, restricted
         // namespaces): absent means no stat metrics, garbled is an error.
-        let stats = match std::fs::read_to_string(self.paths.proc("net/stat/nf_conntrack")) {
+        let stats = match super::collector::read_text(self.paths.proc("net/stat/nf_conntrack")) {
             Ok(text) => Some(parse_stat(&text)?),
             Err(_) => None,
         };

@@ -235,7 +235,7 @@ impl Collector for Diskstats {
             .iter()
             .map(|d| {
                 let file = format!("/run/udev/data/b{}:{}", d.major, d.minor);
-                std::fs::read_to_string(self.paths.root(&file))
+                super::collector::read_text(self.paths.root(&file))
                     .map(|t| parse_udev(&t))
                     .unwrap_or_default()
             })

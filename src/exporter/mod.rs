@@ -273,7 +273,7 @@ impl AppState {
 }
 
 fn boot_time(paths: &Paths) -> Option<f64> {
-    let text = std::fs::read_to_string(paths.proc("stat")).ok()?;
+    let text = collector::read_text(&paths.proc("stat")).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
 }

@@ -112,7 +112,7 @@ impl Collector for Netstat {
             "/proc/net/snmp",
             &read(&self.paths.proc("net/snmp"))?,
         )?);
-        if let Ok(text) = std::fs::read_to_string(self.paths.proc("net/snmp6")) {
+        if let Ok(text) = super::collector::read_text(self.paths.proc("net/snmp6")) {
             stats.extend(parse_snmp6(&text)?);
         }
         let filter = fields_filter();

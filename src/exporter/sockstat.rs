@@ -100,7 +100,7 @@ impl Collector for Sockstat {
             "/proc/net/sockstat",
             &read(&self.paths.proc("net/sockstat"))?,
         )?;
-        let v6 = match std::fs::read_to_string(self.paths.proc("net/sockstat6")) {
+        let v6 = match super::collector::read_text(self.paths.proc("net/sockstat6")) {
             Ok(text) => parse("/proc/net/sockstat6", &text)?,
             Err(_) => Vec::new(),
         };

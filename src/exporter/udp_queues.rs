@@ -44,7 +44,7 @@ impl UdpQueues {
 impl Collector for UdpQueues {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let v4 = parse("/proc/net/udp", &read(&self.paths.proc("net/udp"))?)?;
-        let v6 = match std::fs::read_to_string(self.paths.proc("net/udp6")) {
+        let v6 = match super::collector::read_text(self.paths.proc("net/udp6")) {
             Ok(text) => Some(parse("/proc/net/udp6", &text)?),
             Err(_) => None,
         };
