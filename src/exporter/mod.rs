@@ -12,6 +12,7 @@ pub mod gzip;
 pub mod matcher;
 pub mod metrics;
 pub mod process;
+pub mod residency;
 pub mod scrape;
 pub mod web;
 
@@ -362,6 +363,7 @@ pub fn main(args: ExporterArgs) -> anyhow::Result<()> {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("listening on {}: {e}", config.listen))?;
+        residency::shed_startup_code();
         run(config, listener, crate::shutdown_signal()).await
     })
 }
