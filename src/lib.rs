@@ -13,6 +13,12 @@
 //!   - `metrics.rs` (the metric model), `encode.rs` (text 0.0.4 and
 //!     OpenMetrics), `process.rs` (`process_*` self metrics), `web.rs`
 //!     (exporter-toolkit web config: TLS, basic auth; the server loop).
+//!   - `probe/`: TCP probes. `mod.rs` (the one probe: resolve, connect,
+//!     optional TLS, [`exporter::probe::ProbeOutcome`]), `target.rs`
+//!     (strict `HOST:PORT` parsing), `cert.rs` (certificate expiry from DER),
+//!     `handler.rs` (blackbox-compatible `GET /probe`), `targets.rs`
+//!     (`--probe.target` flags and the re-read targets file), `scheduler.rs`
+//!     (the background prober and its results on `/metrics`).
 //!
 //! `main.rs` only parses flags, runs a subcommand and maps errors to exit
 //! codes: 2 for usage errors ([`UsageError`]), 1 for everything else.

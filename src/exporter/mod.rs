@@ -9,6 +9,7 @@
 pub mod collector;
 pub mod encode;
 pub mod metrics;
+pub mod probe;
 pub mod process;
 pub mod web;
 
@@ -49,6 +50,7 @@ pub struct Config {
     pub filesystem: filesystem::Options,
     pub textfile_directory: Option<PathBuf>,
     pub max_requests: usize,
+    pub probe: probe::Options,
 }
 
 /// A configuration problem. `Usage` errors exit 2, the rest 1.
@@ -64,6 +66,13 @@ pub enum ConfigError {
     Regex { flag: &'static str, reason: String },
     #[error(transparent)]
     Web(#[from] web::WebConfigError),
+    #[error(transparent)]
+    ProbeTarget(#[from] probe::targets::ListError),
+    #[error("invalid {flag}: {reason}")]
+    Probe {
+        flag: &'static str,
+        reason: &'static str,
+    },
 }
 
 impl ConfigError {
@@ -123,6 +132,7 @@ impl TryFrom<ExporterArgs> for Config {
             }
         }
         collectors.sort();
+        let probe = probe_options(&a.probe)?;
         Ok(Config {
             listen,
             telemetry_path: a.telemetry_path,
@@ -146,8 +156,41 @@ impl TryFrom<ExporterArgs> for Config {
             },
             textfile_directory: a.textfile_directory,
             max_requests: a.max_requests,
+            probe,
         })
     }
+}
+
+fn probe_options(a: &crate::cli::ProbeArgs) -> Result<probe::Options, ConfigError> {
+    let targets = a
+        .targets
+        .iter()
+        .map(|t| probe::targets::parse_flag(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    probe::targets::check_flags(&targets)?;
+    let positive = |flag, d: std::time::Duration| {
+        if d.is_zero() {
+            Err(ConfigError::Probe {
+                flag,
+                reason: "must be greater than zero",
+            })
+        } else {
+            Ok(d)
+        }
+    };
+    if a.concurrency == 0 {
+        return Err(ConfigError::Probe {
+            flag: "--probe.concurrency",
+            reason: "must be at least 1",
+        });
+    }
+    Ok(probe::Options {
+        targets,
+        targets_file: a.targets_file.clone(),
+        interval: positive("--probe.interval", a.interval)?,
+        concurrency: a.concurrency,
+        timeout: positive("--probe.timeout", a.timeout)?,
+    })
 }
 
 /// Builds the collector for `name` from the config.
@@ -190,6 +233,7 @@ pub struct AppState {
     pub paths: Paths,
     pub telemetry_path: String,
     pub limit: Option<Semaphore>,
+    pub probes: probe::Probes,
 }
 
 impl AppState {
@@ -199,6 +243,7 @@ impl AppState {
             paths: config.paths.clone(),
             telemetry_path: config.telemetry_path.clone(),
             limit: (config.max_requests > 0).then(|| Semaphore::new(config.max_requests)),
+            probes: probe::Probes::new(&config.probe),
         }
     }
 
@@ -209,6 +254,7 @@ impl AppState {
         if let Ok(st) = process::read_self(&self.paths.procfs, boot) {
             process::encode(&st, &mut m);
         }
+        self.probes.board.encode(&mut m);
         m
     }
 }
@@ -224,6 +270,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(landing))
         .route(&path, get(metrics_handler))
+        .route("/probe", get(probe::handler::probe))
         .with_state(state)
 }
 
@@ -305,6 +352,16 @@ pub fn main(args: ExporterArgs) -> anyhow::Result<()> {
         Err(e) if e.is_usage() => return Err(crate::UsageError(e.to_string()).into()),
         Err(e) => return Err(e.into()),
     };
+    // Thousands of probes in flight need as many sockets.
+    match probe::raise_nofile_limit() {
+        Ok(limit) if (limit as usize) < config.probe.concurrency + 128 => tracing::warn!(
+            limit,
+            concurrency = config.probe.concurrency,
+            "open-file limit is low for --probe.concurrency; probes may fail with reason error"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     // One scheduler thread is plenty: scrapes run on the blocking pool.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -327,8 +384,17 @@ pub async fn run(
     let state = Arc::new(AppState::new(&config));
     let names: Vec<&str> = state.registry.names().map(Name::as_str).collect();
     tracing::info!(address = %listener.local_addr()?, collectors = ?names, tls = config.web.as_ref().is_some_and(|w| w.tls.is_some()), "exporter listening");
+    let prober = state
+        .probes
+        .start()
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the background prober: {e}"))?;
     let app = router(state);
-    web::serve(listener, app, config.web, shutdown).await
+    let served = web::serve(listener, app, config.web, shutdown).await;
+    if let Some(task) = prober {
+        task.abort();
+    }
+    served
 }
 
 #[cfg(test)]

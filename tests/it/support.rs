@@ -31,7 +31,11 @@ pub fn require(binary: &str, package: &str) -> PathBuf {
 
 /// A free loopback port (bound and released; fine for tests on one host).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The built `outpost` binary.
@@ -65,7 +69,10 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
 
 /// Waits until something accepts TCP connections on `port`.
 pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
-    wait_for(timeout, || std::net::TcpStream::connect(("127.0.0.1", port)).ok()).is_some()
+    wait_for(timeout, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .is_some()
 }
 
 /// A plain HTTP GET with a timeout; the body as text.
