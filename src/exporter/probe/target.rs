@@ -200,7 +200,8 @@ mod tests {
     fn bad_targets_are_refused_with_the_reason() {
         use TargetError as E;
         let long = format!("{}.com:80", "a".repeat(260));
-        let cases: &[(&str, fn(&TargetError) -> bool)] = &[
+        type Check = fn(&TargetError) -> bool;
+        let cases: &[(&str, Check)] = &[
             ("", |e| *e == E::Empty),
             (&long, |e| *e == E::TooLong),
             ("http://example.com:80", |e| *e == E::Url),
