@@ -52,12 +52,7 @@ fn args() -> Result<Args> {
         match flag.as_str() {
             "--outpost" => a.outpost = v.into(),
             "--blackbox" => a.blackbox = v.into(),
-            "--sizes" => {
-                a.sizes = v
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?
-            }
+            "--sizes" => a.sizes = v.split(',').map(str::parse).collect::<Result<_, _>>()?,
             "--concurrency" => a.concurrency = v.parse()?,
             "--min-probes" => a.min_probes = v.parse()?,
             _ => bail!("unknown flag {flag}"),
@@ -90,6 +85,19 @@ fn cpu_seconds(pid: u32) -> f64 {
         }
     }
     ns as f64 / 1e9
+}
+
+/// CPU seconds of `pid` from `/proc/PID/stat` (utime + stime, including
+/// exited threads; 10 ms resolution, USER_HZ = 100): a cross-check.
+fn cpu_seconds_stat(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = after.split_whitespace().collect();
+            Some((f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?) as f64 / 100.0)
+        })
+        .unwrap_or(f64::NAN)
 }
 
 /// Resident set size of `pid` in MiB.
@@ -143,6 +151,7 @@ struct Run {
     probes: usize,
     wall: f64,
     cpu: f64,
+    cpu_stat: f64,
     rss: f64,
     failed: usize,
 }
@@ -178,6 +187,7 @@ async fn drive(
     let next = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let cpu0 = cpu_seconds(pid);
+    let stat0 = cpu_seconds_stat(pid);
     let t0 = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
@@ -209,10 +219,12 @@ async fn drive(
     }
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid) - cpu0;
+    let cpu_stat = cpu_seconds_stat(pid) - stat0;
     Ok(Run {
         probes: urls.len(),
         wall,
         cpu,
+        cpu_stat,
         rss: rss_mib(pid),
         failed: failed.load(Ordering::Relaxed),
     })
@@ -254,7 +266,7 @@ fn exporter_side(bin: &Path, targets: &[SocketAddr], dir: &Path) -> Result<(Run,
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if line.contains("probe round finished") {
-                let _ = tx.send((line, cpu_seconds(pid)));
+                let _ = tx.send((line, cpu_seconds(pid), cpu_seconds_stat(pid)));
             }
         }
     });
@@ -262,15 +274,15 @@ fn exporter_side(bin: &Path, targets: &[SocketAddr], dir: &Path) -> Result<(Run,
         let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
         v["fields"][name].as_f64().unwrap_or(f64::NAN)
     };
-    let (l1, _cpu1) = rx.recv_timeout(Duration::from_secs(120))?;
-    let cpu_start_2 = cpu_seconds(pid);
-    let (l2, cpu2) = rx.recv_timeout(Duration::from_secs(120))?;
+    let (l1, cpu1, stat1) = rx.recv_timeout(Duration::from_secs(120))?;
+    let (l2, cpu2, stat2) = rx.recv_timeout(Duration::from_secs(120))?;
     let round1 = field(&l1, "seconds");
     let round2 = field(&l2, "seconds");
     let run = Run {
         probes: targets.len(),
         wall: round2,
-        cpu: cpu2 - cpu_start_2,
+        cpu: cpu2 - cpu1,
+        cpu_stat: stat2 - stat1,
         rss: rss_mib(pid),
         failed: field(&l2, "failed") as usize,
     };
@@ -280,11 +292,12 @@ fn exporter_side(bin: &Path, targets: &[SocketAddr], dir: &Path) -> Result<(Run,
 
 fn row(name: &str, r: &Run) -> String {
     format!(
-        "| {name} | {} | {:.2} | {:.0} | {:.1} | {:.1} | {} |",
+        "| {name} | {} | {:.2} | {:.0} | {:.1} | {:.0} | {:.1} | {} |",
         r.probes,
         r.wall,
         r.probes as f64 / r.wall,
         r.cpu_us_per_probe(),
+        r.cpu_stat / r.probes as f64 * 1e6,
         r.rss,
         r.failed
     )
@@ -313,10 +326,17 @@ fn main() -> Result<()> {
     for &n in &a.sizes {
         let targets = rt.block_on(farm(n))?;
         let passes = a.min_probes.div_ceil(n);
-        println!("\n## N = {n} listeners; /probe driven {passes}x over all of them, concurrency {}", a.concurrency);
+        println!(
+            "\n## N = {n} listeners; /probe driven {passes}x over all of them, concurrency {}",
+            a.concurrency
+        );
 
         let port = free_port();
-        let op = Proc(outpost_cmd(&a.outpost, port).stderr(Stdio::null()).spawn()?);
+        let op = Proc(
+            outpost_cmd(&a.outpost, port)
+                .stderr(Stdio::null())
+                .spawn()?,
+        );
         wait_port(port)?;
         let outpost_probe = rt.block_on(drive(
             &format!("http://127.0.0.1:{port}/probe?target="),
@@ -348,8 +368,8 @@ fn main() -> Result<()> {
 
         let (side, round1) = exporter_side(&a.outpost, &targets, dir.path())?;
 
-        println!("| way | probes | wall s | probes/s | exporter CPU µs/probe | RSS MiB after | failed |");
-        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        println!("| way | probes | wall s | probes/s | exporter CPU µs/probe (schedstat) | (stat ticks) | RSS MiB after | failed |");
+        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         println!("{}", row("outpost `/probe`", &outpost_probe));
         println!("{}", row("blackbox_exporter `/probe`", &blackbox));
         println!("{}", row("outpost exporter-side list (round 2)", &side));
