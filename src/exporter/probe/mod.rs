@@ -6,7 +6,10 @@
 //! returns (its RFC 6724 order, so `/etc/gai.conf` decides between IPv4 and
 //! IPv6), and, when TLS is asked for, completes a TLS handshake and reads
 //! the expiry of every certificate the server presents. One deadline covers
-//! all of it. The result is a [`ProbeOutcome`]: success, timings, the IP
+//! all of it. Name resolution runs `getaddrinfo` on tokio's blocking pool,
+//! which scrapes share; at most [`DNS_PARALLELISM`] resolutions run at once
+//! (waiting for a slot counts against the deadline), so a hanging resolver
+//! can never occupy the whole pool and stall `/metrics`. The result is a [`ProbeOutcome`]: success, timings, the IP
 //! protocol used and, on failure, a [`FailureReason`].
 //!
 //! # Asking for TLS
@@ -176,9 +179,14 @@ pub struct ProbeOutcome {
     pub tls: Option<TlsInfo>,
 }
 
+/// Resolutions in flight at once: half of the exporter's 16 blocking
+/// threads, leaving the rest for scrapes.
+pub const DNS_PARALLELISM: usize = 8;
+
 /// Everything a probe needs besides its target: built once, shared.
 pub struct Prober {
     tls: tokio_rustls::TlsConnector,
+    dns_slots: tokio::sync::Semaphore,
 }
 
 impl Default for Prober {
@@ -201,6 +209,7 @@ impl Prober {
             .with_no_client_auth();
         Prober {
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            dns_slots: tokio::sync::Semaphore::new(DNS_PARALLELISM),
         }
     }
 
@@ -238,10 +247,10 @@ impl Prober {
             Host::V6(ip) => SocketAddr::new((*ip).into(), target.port),
             Host::Name(name) => {
                 let started = Instant::now();
-                let found = timeout_at(
-                    deadline,
-                    tokio::net::lookup_host((name.as_str(), target.port)),
-                )
+                let found = timeout_at(deadline, async {
+                    let _slot = self.dns_slots.acquire().await;
+                    tokio::net::lookup_host((name.as_str(), target.port)).await
+                })
                 .await;
                 out.dns_lookup = started.elapsed();
                 match found {
