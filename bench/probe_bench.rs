@@ -232,7 +232,10 @@ async fn drive(
 
 fn outpost_cmd(bin: &Path, port: u16) -> Command {
     let mut c = Command::new(bin);
+    // The `probe round finished` line is a debug event.
     c.args([
+        "--log.level",
+        "outpost=debug",
         "--log.format",
         "json",
         "exporter",

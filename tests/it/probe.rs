@@ -292,6 +292,7 @@ async fn tls_module_reports_certificate_expiry() {
         Some(1.0),
         "{body}"
     );
+    promtool_check(&body);
 
     // A plain TCP port is not a TLS server.
     let plain = open_port("127.0.0.1:0").await;
@@ -459,6 +460,7 @@ async fn targets_file_is_reloaded_and_a_broken_one_keeps_the_last_list() {
     assert_eq!(value(&body, &reason), Some(1.0), "{body}");
     assert_eq!(value(&body, "outpost_tcp_probe_targets_file_ok"), Some(1.0));
     assert!(value(&body, "outpost_tcp_probe_last_run_timestamp_seconds").unwrap() > 1.7e9);
+    promtool_check(&body);
 
     // A broken file: the last good list stays, and the metric says so.
     std::fs::write(&path, format!("up {open}\nbroken 127.0.0.1:99999\n")).unwrap();
@@ -495,6 +497,32 @@ async fn targets_file_is_reloaded_and_a_broken_one_keeps_the_last_list() {
         "{body}"
     );
     assert!(!body.contains("name=\"down\""), "{body}");
+}
+
+/// `promtool check metrics` accepts `body` (format and lint).
+fn promtool_check(body: &str) {
+    use std::io::Write;
+    let promtool = support::require("promtool", "prometheus");
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{body}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn wait_for_metrics(at: SocketAddr, ok: impl Fn(&str) -> bool) -> String {

@@ -269,7 +269,7 @@ async fn run(round: Round, mut reload: Reload, interval: Duration) {
         ticker.tick().await;
         reload.apply(&round.board).await;
         let (count, failed, took) = round.run_once().await;
-        tracing::info!(
+        tracing::debug!(
             targets = count,
             failed,
             seconds = took.as_secs_f64(),
