@@ -109,9 +109,10 @@ pub const DEFAULT_CONCURRENCY: usize = 1024;
 /// Why a probe failed. `as_str` is the `reason` label value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FailureReason {
-    /// The name did not resolve (or resolved to no address).
+    /// The name did not resolve, resolved to no address, or did not
+    /// resolve before the deadline.
     Dns,
-    /// The deadline passed (while resolving, connecting or in TLS).
+    /// The deadline passed while connecting or in the TLS handshake.
     Timeout,
     /// The port is closed (RST).
     Refused,
