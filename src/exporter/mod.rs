@@ -1,5 +1,6 @@
 //! `outpost exporter`: host metrics under node_exporter's names on
-//! `/metrics`, served over HTTP (optionally TLS and basic auth).
+//! `/metrics`, served over HTTP (optionally TLS and basic auth), and TCP
+//! probes ([`probe`]: blackbox-style `/probe` and a background prober).
 //!
 //! Flow: clap args → [`Config`] (validated once) → [`run`] with a bound
 //! listener and a shutdown future. The collectors are listed in
