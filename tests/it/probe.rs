@@ -424,11 +424,12 @@ async fn background_prober_is_bounded_and_never_blocks_a_scrape() {
 async fn targets_file_is_reloaded_and_a_broken_one_keeps_the_last_list() {
     let open = open_port("127.0.0.1:0").await;
     let closed = closed_port().await;
+    let tls = tls_port().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("targets.txt");
     std::fs::write(
         &path,
-        format!("# two targets\nup {open}\n\ndown {closed}\n"),
+        format!("# three targets\nup {open}\n\ndown {closed}  # expected down\ncert {tls} tls\n"),
     )
     .unwrap();
     let p = path.to_str().unwrap().to_owned();
@@ -450,7 +451,10 @@ async fn targets_file_is_reloaded_and_a_broken_one_keeps_the_last_list() {
         "outpost_tcp_probe_success{{name=\"v6\",target=\"[::1]:{}\"}}",
         open6.port()
     );
-    let body = wait_for_metrics(at, |b| value(b, &down).is_some() && value(b, &v6).is_some()).await;
+    let body = wait_for_metrics(at, |b| {
+        value(b, &down).is_some() && value(b, &v6).is_some() && b.contains("name=\"cert\"")
+    })
+    .await;
     assert_eq!(value(&body, &up), Some(1.0), "{body}");
     assert_eq!(value(&body, &down), Some(0.0), "{body}");
     assert_eq!(value(&body, &v6), Some(1.0), "{body}");
@@ -458,6 +462,9 @@ async fn targets_file_is_reloaded_and_a_broken_one_keeps_the_last_list() {
         "outpost_tcp_probe_failed_due_to{{name=\"down\",reason=\"refused\",target=\"{closed}\"}}"
     );
     assert_eq!(value(&body, &reason), Some(1.0), "{body}");
+    let expiry =
+        format!("outpost_tcp_probe_ssl_earliest_cert_expiry{{name=\"cert\",target=\"{tls}\"}}");
+    assert_eq!(value(&body, &expiry), Some(1_936_742_400.0), "{body}");
     assert_eq!(value(&body, "outpost_tcp_probe_targets_file_ok"), Some(1.0));
     assert!(value(&body, "outpost_tcp_probe_last_run_timestamp_seconds").unwrap() > 1.7e9);
     promtool_check(&body);
@@ -470,7 +477,7 @@ async fn targets_file_is_reloaded_and_a_broken_one_keeps_the_last_list() {
     .await;
     assert_eq!(
         value(&body, "outpost_tcp_probe_targets"),
-        Some(3.0),
+        Some(4.0),
         "{body}"
     );
     assert_eq!(value(&body, &down), Some(0.0), "{body}");

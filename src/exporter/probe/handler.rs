@@ -12,7 +12,7 @@
 //! Metrics: `probe_success`, `probe_duration_seconds`,
 //! `probe_dns_lookup_time_seconds`, `probe_ip_protocol` (as blackbox), plus
 //! `probe_failed_due_to{reason}` (1, only when the probe failed; reason is
-//! one of [`FailureReason::as_str`]) and, for TLS,
+//! one of [`super::FailureReason::as_str`]) and, for TLS,
 //! `probe_ssl_earliest_cert_expiry` and `probe_tls_version_info{version}`.
 
 use std::sync::Arc;
