@@ -266,6 +266,35 @@ pub struct ExporterArgs {
 
     #[command(flatten)]
     pub collectors: CollectorFlags,
+
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+}
+
+/// TCP probe flags (see `exporter::probe` for the target syntax).
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// Probe this target in the background, `NAME=HOST:PORT`, or
+    /// `NAME=HOST:PORT,tls` for a TLS handshake and certificate expiry (repeatable).
+    #[arg(long = "probe.target", value_name = "NAME=HOST:PORT")]
+    pub targets: Vec<String>,
+
+    /// File of targets to probe in the background, one `NAME HOST:PORT [tls]`
+    /// per line; re-read when it changes.
+    #[arg(long = "probe.targets-file", value_name = "FILE")]
+    pub targets_file: Option<PathBuf>,
+
+    /// How often to probe the background targets.
+    #[arg(long = "probe.interval", default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+
+    /// At most this many background probes in flight (and `/probe` requests at once).
+    #[arg(long = "probe.concurrency", default_value_t = crate::exporter::probe::DEFAULT_CONCURRENCY, value_name = "N")]
+    pub concurrency: usize,
+
+    /// Deadline of one probe (resolution, connect and TLS together).
+    #[arg(long = "probe.timeout", default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
 }
 
 /// `--collector.NAME` / `--no-collector.NAME` for every collector in

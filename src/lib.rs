@@ -12,13 +12,20 @@
 //!   - one file per collector (`cpu.rs`, `meminfo.rs`, `filesystem.rs`,
 //!     `diskstats.rs`, `netdev.rs`, `textfile.rs`, …), named as in
 //!     [`exporter::collector::Name`]; `timex.rs` holds one of the crate's
-//!     two `unsafe` blocks (adjtimex(2)).
+//!     three `unsafe` blocks (adjtimex(2)).
 //!   - `scrape.rs`: the one thread that gathers, encodes and gzips scrapes
 //!     (the other `unsafe` block: `malloc_trim` after each scrape);
 //!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters).
 //!   - `metrics.rs` (the metric model), `encode.rs` (text 0.0.4 and
 //!     OpenMetrics), `process.rs` (`process_*` self metrics), `web.rs`
-//!     (exporter-toolkit web config: TLS, basic auth; the server loop).
+//!     (exporter-toolkit web config: TLS, basic auth; the server loop),
+//!     `residency.rs` (drops startup-only code pages once listening).
+//!   - `probe/`: TCP probes. `mod.rs` (the one probe: resolve, connect,
+//!     optional TLS, [`exporter::probe::ProbeOutcome`]), `target.rs`
+//!     (strict `HOST:PORT` parsing), `cert.rs` (certificate expiry from DER),
+//!     `handler.rs` (blackbox-compatible `GET /probe`), `targets.rs`
+//!     (`--probe.target` flags and the re-read targets file), `scheduler.rs`
+//!     (the background prober and its results on `/metrics`).
 //! - [`generate`]: `outpost generate` (agents.txt → Prometheus, Alertmanager,
 //!   Grafana config).
 //!   - `mod.rs`: the only I/O (read agents.txt, atomic writes, `--check`).
@@ -30,10 +37,11 @@
 //! `main.rs` only parses flags, runs a subcommand and maps errors to exit
 //! codes: 2 for usage errors ([`UsageError`]), 1 for everything else.
 
-// `deny` rather than `forbid`: exactly two reviewed `unsafe` blocks are
+// `deny` rather than `forbid`: exactly three reviewed `unsafe` blocks are
 // allowed: the adjtimex(2) call in `exporter/timex.rs`, which neither nix nor
-// rustix wraps, and `malloc_trim` in `exporter/scrape.rs` (see there for why).
-// Everything else stays free of `unsafe`.
+// rustix wraps; `malloc_trim` in `exporter/scrape.rs`; and `madvise` on code
+// mappings in `exporter/residency.rs` (see each for why). Everything else
+// stays free of `unsafe`.
 #![deny(unsafe_code)]
 
 pub mod cli;

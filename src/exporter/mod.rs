@@ -1,5 +1,6 @@
 //! `outpost exporter`: host metrics under node_exporter's names on
-//! `/metrics`, served over HTTP (optionally TLS and basic auth).
+//! `/metrics`, served over HTTP (optionally TLS and basic auth), and TCP
+//! probes ([`probe`]: blackbox-style `/probe` and a background prober).
 //!
 //! Flow: clap args → [`Config`] (validated once) → [`run`] with a bound
 //! listener and a shutdown future. The collectors are listed in
@@ -11,6 +12,7 @@ pub mod encode;
 pub mod gzip;
 pub mod matcher;
 pub mod metrics;
+pub mod probe;
 pub mod process;
 pub mod residency;
 pub mod scrape;
@@ -72,6 +74,7 @@ pub struct Config {
     pub diskstats_device_exclude: Matcher,
     pub netdev_device_exclude: Option<Matcher>,
     pub max_requests: usize,
+    pub probe: probe::Options,
 }
 
 /// A configuration problem. `Usage` errors exit 2, the rest 1.
@@ -87,6 +90,13 @@ pub enum ConfigError {
     Regex { flag: &'static str, reason: String },
     #[error(transparent)]
     Web(#[from] web::WebConfigError),
+    #[error(transparent)]
+    ProbeTarget(#[from] probe::targets::ListError),
+    #[error("invalid {flag}: {reason}")]
+    Probe {
+        flag: &'static str,
+        reason: &'static str,
+    },
 }
 
 impl ConfigError {
@@ -146,6 +156,7 @@ impl TryFrom<ExporterArgs> for Config {
             }
         }
         collectors.sort();
+        let probe = probe_options(&a.probe)?;
         Ok(Config {
             listen,
             telemetry_path: a.telemetry_path,
@@ -177,8 +188,41 @@ impl TryFrom<ExporterArgs> for Config {
                 re => Some(regex("--collector.netdev.device-exclude", re)?),
             },
             max_requests: a.max_requests,
+            probe,
         })
     }
+}
+
+fn probe_options(a: &crate::cli::ProbeArgs) -> Result<probe::Options, ConfigError> {
+    let targets = a
+        .targets
+        .iter()
+        .map(|t| probe::targets::parse_flag(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    probe::targets::check_flags(&targets)?;
+    let positive = |flag, d: std::time::Duration| {
+        if d.is_zero() {
+            Err(ConfigError::Probe {
+                flag,
+                reason: "must be greater than zero",
+            })
+        } else {
+            Ok(d)
+        }
+    };
+    if a.concurrency == 0 {
+        return Err(ConfigError::Probe {
+            flag: "--probe.concurrency",
+            reason: "must be at least 1",
+        });
+    }
+    Ok(probe::Options {
+        targets,
+        targets_file: a.targets_file.clone(),
+        interval: positive("--probe.interval", a.interval)?,
+        concurrency: a.concurrency,
+        timeout: positive("--probe.timeout", a.timeout)?,
+    })
 }
 
 /// Builds the collector for `name` from the config.
@@ -232,6 +276,7 @@ pub struct AppState {
     pub limit: Option<Semaphore>,
     pub gzip: gzip::GzipPool,
     scraper: std::sync::OnceLock<scrape::Scraper>,
+    pub probes: probe::Probes,
 }
 
 impl AppState {
@@ -243,6 +288,7 @@ impl AppState {
             limit: (config.max_requests > 0).then(|| Semaphore::new(config.max_requests)),
             gzip: gzip::GzipPool::new(flate2::Compression::fast()),
             scraper: std::sync::OnceLock::new(),
+            probes: probe::Probes::new(&config.probe),
         }
     }
 
@@ -269,12 +315,13 @@ impl AppState {
         if let Ok(st) = process::read_self(&self.paths.procfs, boot) {
             process::encode(&st, &mut m);
         }
+        self.probes.board.encode(&mut m);
         m
     }
 }
 
 fn boot_time(paths: &Paths) -> Option<f64> {
-    let text = collector::read_text(&paths.proc("stat")).ok()?;
+    let text = collector::read_text(paths.proc("stat")).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
 }
@@ -284,6 +331,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(landing))
         .route(&path, get(metrics_handler))
+        .route("/probe", get(probe::handler::probe))
         .with_state(state)
 }
 
@@ -354,6 +402,16 @@ pub fn main(args: ExporterArgs) -> anyhow::Result<()> {
         Err(e) if e.is_usage() => return Err(crate::UsageError(e.to_string()).into()),
         Err(e) => return Err(e.into()),
     };
+    // Thousands of probes in flight need as many sockets.
+    match probe::raise_nofile_limit() {
+        Ok(limit) if (limit as usize) < config.probe.concurrency + 128 => tracing::warn!(
+            limit,
+            concurrency = config.probe.concurrency,
+            "open-file limit is low for --probe.concurrency; probes may fail with reason error"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     // One scheduler thread is plenty: scrapes run on the blocking pool.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -377,8 +435,17 @@ pub async fn run(
     let state = Arc::new(AppState::new(&config));
     let names: Vec<&str> = state.registry.names().map(Name::as_str).collect();
     tracing::info!(address = %listener.local_addr()?, collectors = ?names, tls = config.web.as_ref().is_some_and(|w| w.tls.is_some()), "exporter listening");
+    let prober = state
+        .probes
+        .start()
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the background prober: {e}"))?;
     let app = router(state);
-    web::serve(listener, app, config.web, shutdown).await
+    let served = web::serve(listener, app, config.web, shutdown).await;
+    if let Some(task) = prober {
+        task.abort();
+    }
+    served
 }
 
 #[cfg(test)]
