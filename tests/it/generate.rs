@@ -561,10 +561,6 @@ fn query(prom: u16, expr: &str) -> Vec<Value> {
 fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
     let prometheus = support::require("prometheus", "prometheus");
     let alertmanager = support::require("prometheus-alertmanager", "prometheus-alertmanager");
-    let blackbox = support::require(
-        "prometheus-blackbox-exporter",
-        "prometheus-blackbox-exporter",
-    );
     let promtool = support::require("promtool", "prometheus");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (hook_port, log) = start_receiver(&rt);
@@ -576,9 +572,8 @@ fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
         support::free_port(),
         support::free_port(),
     );
-    // `local` is a live outpost exporter; `prober` answers /probe like
-    // blackbox_exporter's tcp module (the contract of `outpost exporter`'s
-    // /probe) and probes Prometheus's own port.
+    // `local` and `prober` are live outpost exporters; `prober` also answers
+    // the TCP checks' /probe and probes Prometheus's own port.
     let agents = tmp.path().join("agents.txt");
     std::fs::write(
         &agents,
@@ -642,17 +637,7 @@ fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
         .collect();
     run_tool(Command::new(&promtool).args(["test", "rules"]).args(&tests));
 
-    let bb_config = tmp.path().join("blackbox.yml");
-    std::fs::write(
-        &bb_config,
-        "modules:\n  tcp_connect:\n    prober: tcp\n    timeout: 1s\n",
-    )
-    .unwrap();
-    let _bb = spawn(
-        Command::new(&blackbox)
-            .arg(format!("--config.file={}", bb_config.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{bb_port}")),
-    );
+    let _prober = start_exporter(bb_port);
     let _am = spawn(
         Command::new(&alertmanager)
             .arg(format!(
@@ -683,7 +668,7 @@ fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
     );
     let exporter = start_exporter(exp_port);
     for (port, what) in [
-        (bb_port, "blackbox"),
+        (bb_port, "prober exporter"),
         (am_port, "alertmanager"),
         (prom_port, "prometheus"),
     ] {
