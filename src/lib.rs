@@ -12,9 +12,8 @@
 //!   - one file per collector (`cpu.rs`, `meminfo.rs`, `filesystem.rs`,
 //!     `diskstats.rs`, `netdev.rs`, `textfile.rs`, …), named as in
 //!     [`exporter::collector::Name`]; `timex.rs` holds one of the crate's
-//!     three `unsafe` blocks (adjtimex(2)).
-//!   - `scrape.rs`: the one thread that gathers, encodes and gzips scrapes
-//!     (the other `unsafe` block: `malloc_trim` after each scrape);
+//!     two `unsafe` blocks (adjtimex(2)).
+//!   - `scrape.rs`: the one thread that gathers, encodes and gzips scrapes;
 //!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters).
 //!   - `metrics.rs` (the metric model), `encode.rs` (text 0.0.4 and
 //!     OpenMetrics), `process.rs` (`process_*` self metrics), `web.rs`
@@ -37,11 +36,10 @@
 //! `main.rs` only parses flags, runs a subcommand and maps errors to exit
 //! codes: 2 for usage errors ([`UsageError`]), 1 for everything else.
 
-// `deny` rather than `forbid`: exactly three reviewed `unsafe` blocks are
+// `deny` rather than `forbid`: exactly two reviewed `unsafe` blocks are
 // allowed: the adjtimex(2) call in `exporter/timex.rs`, which neither nix nor
-// rustix wraps; `malloc_trim` in `exporter/scrape.rs`; and `madvise` on code
-// mappings in `exporter/residency.rs` (see each for why). Everything else
-// stays free of `unsafe`.
+// rustix wraps, and `madvise` on code mappings in `exporter/residency.rs`
+// (see each for why). Everything else stays free of `unsafe`.
 #![deny(unsafe_code)]
 
 pub mod cli;

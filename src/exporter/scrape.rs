@@ -40,7 +40,6 @@ impl Scraper {
                     let body = render(&state, job.format, job.gzip);
                     drop(state);
                     let _ = job.reply.send(body);
-                    release_free_memory();
                 }
             })?;
         Ok(Scraper {
@@ -62,25 +61,6 @@ impl Scraper {
             })
             .ok()?;
         rx.await.ok()
-    }
-}
-
-/// Hands the memory a scrape freed back to the kernel.
-///
-/// A scrape builds a few hundred KiB of short-lived structures; glibc keeps
-/// the freed pages in the thread's arena, so an exporter idling between
-/// scrapes would hold them resident forever. `malloc_trim(0)` returns free
-/// pages (at the top of each arena and, via `MADV_DONTNEED`, inside it) for
-/// a few microseconds per scrape. The exporter lives on every host, so its
-/// resident size matters more than those microseconds.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim takes a plain integer, touches only the
-    // allocator's own free lists under its own locks, and is documented
-    // thread-safe; it cannot invalidate any live allocation.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 
