@@ -13,12 +13,23 @@
 //!   - `metrics.rs` (the metric model), `encode.rs` (text 0.0.4 and
 //!     OpenMetrics), `process.rs` (`process_*` self metrics), `web.rs`
 //!     (exporter-toolkit web config: TLS, basic auth; the server loop).
+//! - [`chat`]: the chat command engine (transport-independent) and
+//!   `outpost ask`.
+//!   - `commands.rs`: the one command list, `/help` and the pure parser.
+//!   - `engine.rs`: [`chat::Engine`] — access control, validation, answers,
+//!     button presses; `reply.rs`: reply type and pure HTML texts;
+//!     `buttons.rs`: inline buttons and their callback data.
+//!   - `promql.rs` (Prometheus client, escaping), `queries.rs` (PromQL
+//!     expressions), `alertmanager.rs` (API v2 client, matchers).
+//!   - `chart.rs`: PNG line charts with the bundled font; `audit.rs`: audit
+//!     log and refusal memory in SQLite; `agents.rs`: minimal agents.txt reader.
 //!
 //! `main.rs` only parses flags, runs a subcommand and maps errors to exit
 //! codes: 2 for usage errors ([`UsageError`]), 1 for everything else.
 
 #![forbid(unsafe_code)]
 
+pub mod chat;
 pub mod cli;
 pub mod exporter;
 pub mod logging;

@@ -10,8 +10,14 @@ use crate::exposition::{parse, Family};
 use crate::support::{free_port, http_get, outpost_bin, require, wait_for_port, Proc};
 
 fn shared_fixture(name: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(name);
-    assert!(p.exists(), "missing {}: the shared/ folder must sit beside the repository", p.display());
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(name);
+    assert!(
+        p.exists(),
+        "missing {}: the shared/ folder must sit beside the repository",
+        p.display()
+    );
     p
 }
 
@@ -41,7 +47,8 @@ fn dashboard_metric_names() -> BTreeSet<String> {
         let mut i = 0;
         while let Some(at) = e[i..].find("node_") {
             let start = i + at;
-            let boundary = start == 0 || !(b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'_');
+            let boundary =
+                start == 0 || !(b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'_');
             let end = e[start..]
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .map_or(e.len(), |n| start + n);
@@ -60,7 +67,11 @@ fn scrape(port: u16) -> std::collections::BTreeMap<String, Family> {
     parse(&body)
 }
 
-fn value(f: &std::collections::BTreeMap<String, Family>, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+fn value(
+    f: &std::collections::BTreeMap<String, Family>,
+    name: &str,
+    label: Option<(&str, &str)>,
+) -> Option<f64> {
     f.get(name)?
         .samples
         .iter()
@@ -82,29 +93,48 @@ fn covers_the_node_exporter_full_dashboard_and_agrees_on_values() {
     );
     let _op = Proc(
         Command::new(outpost_bin())
-            .args(["exporter", "--web.listen-address", &format!("127.0.0.1:{op_port}")])
+            .args([
+                "exporter",
+                "--web.listen-address",
+                &format!("127.0.0.1:{op_port}"),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    assert!(wait_for_port(ne_port, Duration::from_secs(10)), "node_exporter did not start");
-    assert!(wait_for_port(op_port, Duration::from_secs(10)), "outpost exporter did not start");
+    assert!(
+        wait_for_port(ne_port, Duration::from_secs(10)),
+        "node_exporter did not start"
+    );
+    assert!(
+        wait_for_port(op_port, Duration::from_secs(10)),
+        "outpost exporter did not start"
+    );
 
     let ne = scrape(ne_port);
     let op = scrape(op_port);
 
-    let wanted: Vec<String> = dashboard_metric_names().into_iter().filter(|n| ne.contains_key(n)).collect();
-    assert!(wanted.len() > 100, "node_exporter exposes only {} dashboard names here", wanted.len());
+    let wanted: Vec<String> = dashboard_metric_names()
+        .into_iter()
+        .filter(|n| ne.contains_key(n))
+        .collect();
+    assert!(
+        wanted.len() > 100,
+        "node_exporter exposes only {} dashboard names here",
+        wanted.len()
+    );
     let mut missing = Vec::new();
     let mut mismatched = Vec::new();
     for name in &wanted {
         match op.get(name) {
             None => missing.push(name.clone()),
-            Some(f) if f.kind != ne[name].kind || f.label_names != ne[name].label_names => mismatched.push(format!(
-                "{name}: outpost {} {:?} vs node_exporter {} {:?}",
-                f.kind, f.label_names, ne[name].kind, ne[name].label_names
-            )),
+            Some(f) if f.kind != ne[name].kind || f.label_names != ne[name].label_names => {
+                mismatched.push(format!(
+                    "{name}: outpost {} {:?} vs node_exporter {} {:?}",
+                    f.kind, f.label_names, ne[name].kind, ne[name].label_names
+                ))
+            }
             Some(_) => {}
         }
     }
@@ -114,11 +144,18 @@ fn covers_the_node_exporter_full_dashboard_and_agrees_on_values() {
         "dashboard coverage: {covered}/{} = {pct:.1}%\nmissing: {missing:?}\nmismatched: {mismatched:#?}",
         wanted.len()
     );
-    assert!(pct >= 95.0, "coverage {pct:.1}% < 95%; missing {missing:?}; mismatched {mismatched:?}");
+    assert!(
+        pct >= 95.0,
+        "coverage {pct:.1}% < 95%; missing {missing:?}; mismatched {mismatched:?}"
+    );
 
     // Values that must agree exactly.
     for name in ["node_memory_MemTotal_bytes", "node_boot_time_seconds"] {
-        assert_eq!(value(&op, name, None), value(&ne, name, None), "{name} differs");
+        assert_eq!(
+            value(&op, name, None),
+            value(&ne, name, None),
+            "{name} differs"
+        );
     }
     let ne_fs = &ne["node_filesystem_size_bytes"];
     let mut compared = 0;
@@ -134,9 +171,17 @@ fn covers_the_node_exporter_full_dashboard_and_agrees_on_values() {
     // CPU seconds: within 2% per mode summed over CPUs (scraped moments apart).
     for mode in ["user", "system", "idle"] {
         let sum = |f: &std::collections::BTreeMap<String, Family>| -> f64 {
-            f["node_cpu_seconds_total"].samples.iter().filter(|(l, _)| l["mode"] == mode).map(|s| s.1).sum()
+            f["node_cpu_seconds_total"]
+                .samples
+                .iter()
+                .filter(|(l, _)| l["mode"] == mode)
+                .map(|s| s.1)
+                .sum()
         };
         let (a, b) = (sum(&op), sum(&ne));
-        assert!(((a - b) / b.max(1.0)).abs() <= 0.02, "cpu {mode}: outpost {a} vs node_exporter {b}");
+        assert!(
+            ((a - b) / b.max(1.0)).abs() <= 0.02,
+            "cpu {mode}: outpost {a} vs node_exporter {b}"
+        );
     }
 }

@@ -19,7 +19,10 @@ fn start_exporter(args: &[&str]) -> (Proc, u16) {
         .spawn()
         .expect("start outpost exporter");
     let proc = Proc(child);
-    assert!(wait_for_port(port, Duration::from_secs(10)), "exporter did not listen on {port}");
+    assert!(
+        wait_for_port(port, Duration::from_secs(10)),
+        "exporter did not listen on {port}"
+    );
     (proc, port)
 }
 
@@ -38,11 +41,16 @@ fn tls_setup() -> Tls {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Outpost test CA");
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Outpost test CA");
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    params.distinguished_name.push(rcgen::DnType::CommonName, "127.0.0.1");
+    let mut params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "127.0.0.1");
     let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
     std::fs::write(dir.path().join("server.crt"), cert.pem()).unwrap();
     std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
@@ -55,7 +63,12 @@ fn tls_setup() -> Tls {
         format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  alice: '{hash}'\n"),
     )
     .unwrap();
-    Tls { ca_pem: ca.pem(), ca_path, web_config, _dir: dir }
+    Tls {
+        ca_pem: ca.pem(),
+        ca_path,
+        web_config,
+        _dir: dir,
+    }
 }
 
 fn tls_client(ca_pem: &str) -> reqwest::blocking::Client {
@@ -77,22 +90,45 @@ fn tls_and_basic_auth_with_real_clients() {
     assert_eq!(resp.status().as_u16(), 401);
     assert_eq!(resp.headers()["www-authenticate"], "Basic");
 
-    let resp = client.get(&url).basic_auth("alice", Some("s3cret")).send().unwrap();
+    let resp = client
+        .get(&url)
+        .basic_auth("alice", Some("s3cret"))
+        .send()
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    assert!(resp.text().unwrap().contains("node_scrape_collector_success{collector=\"cpu\"} 1"));
+    assert!(resp
+        .text()
+        .unwrap()
+        .contains("node_scrape_collector_success{collector=\"cpu\"} 1"));
 
     for (user, pass) in [("alice", "wrong"), ("mallory", "s3cret"), ("", "")] {
-        let resp = client.get(&url).basic_auth(user, Some(pass)).send().unwrap();
+        let resp = client
+            .get(&url)
+            .basic_auth(user, Some(pass))
+            .send()
+            .unwrap();
         assert_eq!(resp.status().as_u16(), 401, "{user}:{pass} was let in");
     }
 
     // OpenSSL-based client: curl.
     let curl = require("curl", "curl");
     let out = Command::new(curl)
-        .args(["-sS", "--fail", "--cacert", tls.ca_path.to_str().unwrap(), "-u", "alice:s3cret", &url])
+        .args([
+            "-sS",
+            "--fail",
+            "--cacert",
+            tls.ca_path.to_str().unwrap(),
+            "-u",
+            "alice:s3cret",
+            &url,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("# TYPE node_load1 gauge"));
 
     // Plain HTTP to the TLS port gets no metrics.
@@ -114,7 +150,11 @@ fn wrong_password_and_unknown_user_take_the_same_time() {
         let mut v: Vec<Duration> = (0..7)
             .map(|_| {
                 let t = Instant::now();
-                let r = client.get(&url).basic_auth(user, Some("nope")).send().unwrap();
+                let r = client
+                    .get(&url)
+                    .basic_auth(user, Some("nope"))
+                    .send()
+                    .unwrap();
                 assert_eq!(r.status().as_u16(), 401);
                 t.elapsed()
             })
@@ -138,28 +178,46 @@ fn wrong_password_and_unknown_user_take_the_same_time() {
 fn negotiates_openmetrics_and_gzip() {
     let (_p, port) = start_exporter(&[]);
     let url = format!("http://127.0.0.1:{port}/metrics");
-    let client = reqwest::blocking::Client::builder().gzip(false).build().unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .gzip(false)
+        .build()
+        .unwrap();
 
     let resp = client.get(&url).send().unwrap();
-    assert_eq!(resp.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    assert_eq!(
+        resp.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
     let text = resp.text().unwrap();
     assert!(text.contains("# TYPE node_context_switches_total counter"));
 
     let resp = client
         .get(&url)
-        .header("Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+        .header(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
         .send()
         .unwrap();
-    assert_eq!(resp.headers()["content-type"], "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
     let om = resp.text().unwrap();
     assert!(om.contains("# TYPE node_context_switches counter\n"));
     assert!(om.ends_with("# EOF\n"));
 
-    let resp = client.get(&url).header("Accept-Encoding", "gzip").send().unwrap();
+    let resp = client
+        .get(&url)
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .unwrap();
     assert_eq!(resp.headers()["content-encoding"], "gzip");
     let bytes = resp.bytes().unwrap();
     let mut plain = String::new();
-    flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut plain).unwrap();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut plain)
+        .unwrap();
     assert!(plain.contains("# TYPE node_load1 gauge"));
     assert!(bytes.len() * 3 < plain.len(), "gzip did not compress");
 }
@@ -176,7 +234,12 @@ fn run_exporter_expecting_failure(args: &[&str]) -> (i32, String) {
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             return (status.code().unwrap_or(-1), err);
         }
         if Instant::now() > deadline {
@@ -195,24 +258,46 @@ fn bad_input_gets_a_one_line_error_and_the_right_exit_code() {
         std::fs::write(&p, text).unwrap();
         p.to_str().unwrap().to_owned()
     };
-    let bad_hash = write("badhash.yml", "basic_auth_users:\n  alice: not-a-bcrypt-hash\n");
+    let bad_hash = write(
+        "badhash.yml",
+        "basic_auth_users:\n  alice: not-a-bcrypt-hash\n",
+    );
     let bad_yaml = write("bad.yml", "tls_server_config: [\n");
     let unknown_key = write("unknown.yml", "basic_auth: {}\n");
     let missing = dir.path().join("missing.yml");
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (vec!["--collector.nosuch"], 2, "--collector.nosuch"),
-        (vec!["--web.listen-address", "not-an-address"], 2, "listen-address"),
-        (vec!["--web.listen-address", "127.0.0.1:99999"], 2, "listen-address"),
-        (vec!["--web.config.file", missing.to_str().unwrap()], 1, "missing.yml"),
+        (
+            vec!["--web.listen-address", "not-an-address"],
+            2,
+            "listen-address",
+        ),
+        (
+            vec!["--web.listen-address", "127.0.0.1:99999"],
+            2,
+            "listen-address",
+        ),
+        (
+            vec!["--web.config.file", missing.to_str().unwrap()],
+            1,
+            "missing.yml",
+        ),
         (vec!["--web.config.file", &bad_hash], 1, "bcrypt"),
         (vec!["--web.config.file", &bad_yaml], 1, "bad.yml"),
         (vec!["--web.config.file", &unknown_key], 1, "basic_auth"),
-        (vec!["--collector.filesystem.mount-points-exclude", "("], 2, "mount-points-exclude"),
+        (
+            vec!["--collector.filesystem.mount-points-exclude", "("],
+            2,
+            "mount-points-exclude",
+        ),
     ];
     for (args, code, needle) in cases {
         let (got, stderr) = run_exporter_expecting_failure(&args);
         assert_eq!(got, code, "{args:?}: stderr {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: error does not mention {needle:?}: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: error does not mention {needle:?}: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
     }
 }

@@ -39,7 +39,9 @@ pub fn parse(text: &str) -> BTreeMap<String, Family> {
         let value = match value {
             "+Inf" => f64::INFINITY,
             "-Inf" => f64::NEG_INFINITY,
-            v => v.parse().unwrap_or_else(|_| panic!("bad value in {line:?}")),
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
         };
         let fam = out.entry(name.to_owned()).or_default();
         fam.label_names.extend(labels.keys().cloned());
