@@ -152,8 +152,8 @@ impl Alertmanager {
     /// Creates a silence; returns its id.
     pub async fn create_silence(&self, s: &NewSilence) -> Result<String, AmError> {
         #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
         struct Created {
+            #[serde(rename = "silenceID")]
             silence_id: String,
         }
         let req = self
