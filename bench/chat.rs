@@ -42,7 +42,10 @@ fn chart_of(points: usize) -> Chart {
             points: (0..points)
                 .map(|i| {
                     let x = i as f64;
-                    (start + x * step, 40.0 + 30.0 * (x / 20.0).sin() + 5.0 * (x / 3.0).cos())
+                    (
+                        start + x * step,
+                        40.0 + 30.0 * (x / 20.0).sin() + 5.0 * (x / 3.0).cos(),
+                    )
                 })
                 .collect(),
         }],
@@ -99,7 +102,10 @@ fn roundtrip(iterations: usize, prom: &str, am: &str, agents: &str, state: &str)
     };
     once();
     let samples = (0..iterations).map(|_| once()).collect();
-    report("engine round trip /mon_cpu_picture web1 (5 min window)", samples);
+    report(
+        "engine round trip /mon_cpu_picture web1 (5 min window)",
+        samples,
+    );
 }
 
 fn main() {

@@ -150,7 +150,7 @@ pub static SPECS: &[Spec] = &[
     Spec { name: "mon_cpu", args: "[agent]", about: "Current CPU usage", parse: |a| mon(Metric::Cpu, a) },
     Spec { name: "mon_mem", args: "[agent]", about: "Current memory usage", parse: |a| mon(Metric::Mem, a) },
     Spec { name: "mon_disk", args: "[agent]", about: "Current disk usage per mount point", parse: |a| mon(Metric::Disk, a) },
-    Spec { name: "mon_cpu_picture", args: "[agent] [minutes] [hhmm]", about: "CPU chart: last 5 minutes, or `minutes` around `hhmm` today", parse: |a| picture(Metric::Cpu, a) },
+    Spec { name: "mon_cpu_picture", args: "[agent] [minutes] [hhmm]", about: "CPU chart: last 5 minutes, or minutes around hhmm today", parse: |a| picture(Metric::Cpu, a) },
     Spec { name: "mon_mem_picture", args: "[agent] [minutes] [hhmm]", about: "Memory chart", parse: |a| picture(Metric::Mem, a) },
     Spec { name: "mon_disk_picture", args: "[agent] [minutes] [hhmm]", about: "Disk chart", parse: |a| picture(Metric::Disk, a) },
     Spec { name: "alerts", args: "", about: "Firing alerts (from Alertmanager)", parse: |a| none(a, Command::Alerts) },

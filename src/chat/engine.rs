@@ -79,8 +79,9 @@ const ALERT_CHART_WINDOW: i64 = 3600;
 const CHART_POINTS: f64 = 300.0;
 
 /// A failure while answering; its text becomes the reply and the audit result.
+/// Each variant names the part that failed (Prometheus, Alertmanager, …).
 #[derive(Debug, thiserror::Error)]
-enum Failure {
+pub enum Failure {
     #[error(transparent)]
     Prometheus(#[from] PromError),
     #[error(transparent)]
@@ -140,8 +141,15 @@ impl Engine {
     /// Answers a chat message. `None` means send nothing: text that is not a
     /// command, or a stranger who was already refused within the hour.
     pub async fn handle(&self, caller: &Caller, text: &str) -> Option<Reply> {
+        self.answer(caller, text).await.map(|(reply, _)| reply)
+    }
+
+    /// [`Engine::handle`], also returning the audit result (`ok…`, `usage`,
+    /// `unknown agent`, `refused`, `error: …`) for front ends that report
+    /// success, like `outpost ask`'s exit code.
+    pub async fn answer(&self, caller: &Caller, text: &str) -> Option<(Reply, String)> {
         if let Some(refusal) = self.gate(caller, text) {
-            return refusal;
+            return refusal.map(|r| (r, "refused".to_string()));
         }
         let outcome = match commands::parse(text) {
             Err(UsageError::NotACommand) => return None,
@@ -149,21 +157,28 @@ impl Engine {
             Ok(cmd) => self.run(caller, cmd).await,
         };
         self.record(caller, text, &outcome.result);
-        Some(outcome.reply)
+        Some((fitted(outcome.reply), outcome.result))
     }
 
     /// Answers a button press (`callback_data`). `None`: send nothing.
     pub async fn press(&self, caller: &Caller, data: &str) -> Option<Reply> {
+        self.answer_press(caller, data)
+            .await
+            .map(|(reply, _)| reply)
+    }
+
+    /// [`Engine::press`] with the audit result, like [`Engine::answer`].
+    pub async fn answer_press(&self, caller: &Caller, data: &str) -> Option<(Reply, String)> {
         let action_text = format!("button:{data}");
         if let Some(refusal) = self.gate(caller, &action_text) {
-            return refusal;
+            return refusal.map(|r| (r, "refused".to_string()));
         }
         let outcome = match buttons::decode(data) {
             None => Outcome::usage("This button is not valid (any more).".into()),
             Some(action) => self.run_action(caller, action).await,
         };
         self.record(caller, &action_text, &outcome.result);
-        Some(outcome.reply)
+        Some((fitted(outcome.reply), outcome.result))
     }
 
     /// Access control. `None` when the caller may go on; otherwise the
@@ -671,22 +686,41 @@ impl Engine {
                 "That alert is no longer known to Alertmanager; nothing to chart.".into(),
             ));
         };
-        let Some(expr) = generator_expr(&alert.generator_url) else {
-            return Ok(Outcome::usage(
+        match self
+            .alert_picture(&alert.labels, &alert.generator_url)
+            .await
+        {
+            Ok(Some(picture)) => Ok(Outcome::ok(Reply {
+                chart: Some(picture),
+                ..Reply::default()
+            })),
+            Ok(None) => Ok(Outcome::usage(
                 "That alert carries no expression (generatorURL) to chart.".into(),
-            ));
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The chart of an alert's own expression (the `g0.expr` of its
+    /// `generatorURL`, a trailing `> N` drawn as the threshold) over the last
+    /// hour. `Ok(None)` when the alert carries no expression. Used by the
+    /// chart button and by the bridge's `--attach-charts`; the expression
+    /// comes from Alertmanager or the webhook payload, never from chat.
+    pub async fn alert_picture(
+        &self,
+        labels: &std::collections::BTreeMap<String, String>,
+        generator_url: &str,
+    ) -> Result<Option<Picture>, Failure> {
+        let Some(expr) = generator_expr(generator_url) else {
+            return Ok(None);
         };
         let (expr, threshold) = queries::split_threshold(&expr);
         let end = Utc::now().timestamp() as f64;
         let start = end - ALERT_CHART_WINDOW as f64;
         let step = Duration::from_secs_f64((ALERT_CHART_WINDOW as f64 / CHART_POINTS).max(1.0));
         let series = self.prometheus.query_range(&expr, start, end, step).await?;
-        let name = alert
-            .labels
-            .get("alertname")
-            .cloned()
-            .unwrap_or_else(|| "alert".into());
-        let agent = alert.labels.get("agent").cloned().unwrap_or_default();
+        let name = labels.get("alertname").map_or("alert", String::as_str);
+        let agent = labels.get("agent").map_or("", String::as_str);
         let lines = series
             .into_iter()
             .map(|s| Line {
@@ -704,20 +738,29 @@ impl Engine {
             tz: self.config.timezone,
             percent: false,
         })?;
-        let caption = format!(
-            "<b>{}</b> {} — last hour\n<code>{}</code>",
-            reply::escape(&name),
-            reply::escape(&agent),
-            reply::escape(&reply::truncate(&expr, 700))
+        let head = format!(
+            "<b>{}</b> {} — last hour",
+            reply::escape(name),
+            reply::escape(agent)
         );
-        Ok(Outcome::ok(Reply {
-            chart: Some(Picture {
-                png,
-                caption: reply::truncate(&caption, reply::CAPTION_LIMIT),
-            }),
-            ..Reply::default()
-        }))
+        let with_expr = format!(
+            "{head}\n<code>{}</code>",
+            reply::escape(&reply::truncate(&expr, 300))
+        );
+        // Never cut HTML: drop the expression rather than truncate markup.
+        let caption = if with_expr.chars().count() <= reply::CAPTION_LIMIT {
+            with_expr
+        } else {
+            head
+        };
+        Ok(Some(Picture { png, caption }))
     }
+}
+
+/// A reply whose text fits one Telegram message.
+fn fitted(mut reply: Reply) -> Reply {
+    reply.text = reply::fit(&reply.text, reply::TEXT_LIMIT);
+    reply
 }
 
 /// The `g0.expr` query parameter of a Prometheus `generatorURL`.

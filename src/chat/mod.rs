@@ -51,6 +51,8 @@ pub fn config(args: &ChatArgs, allowed_users: &[i64]) -> anyhow::Result<Config> 
 
 /// `outpost ask`: one command (or `--press` button) through the engine as
 /// the local operator; prints the reply as plain text and writes any chart.
+/// Exit code 0 when the command worked, 2 for usage errors and unknown
+/// agents, 1 when Prometheus, Alertmanager or the store failed.
 pub fn main(args: AskArgs) -> anyhow::Result<()> {
     let text = args.command.join(" ");
     if text.trim().is_empty() {
@@ -68,14 +70,14 @@ pub fn main(args: AskArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let reply = runtime.block_on(async {
+    let answer = runtime.block_on(async {
         if args.press {
-            engine.press(&caller, text.trim()).await
+            engine.answer_press(&caller, text.trim()).await
         } else {
-            engine.handle(&caller, &text).await
+            engine.answer(&caller, &text).await
         }
     });
-    let Some(reply) = reply else {
+    let Some((reply, result)) = answer else {
         return Err(UsageError(format!(
             "{text:?} is not a command: commands start with /, see /help"
         ))
@@ -93,6 +95,16 @@ pub fn main(args: AskArgs) -> anyhow::Result<()> {
     }
     for b in &reply.buttons {
         writeln!(out, "[{}] outpost ask --press {}", b.text, b.data)?;
+    }
+    // The reply is printed either way; the exit code tells scripts whether
+    // the command worked (2: usage or unknown agent, 1: a failure).
+    if result.starts_with("error") {
+        return Err(anyhow::anyhow!("the command failed (see the reply above)"));
+    }
+    if result == "usage" || result == "unknown agent" {
+        return Err(
+            UsageError("the command was not understood (see the reply above)".into()).into(),
+        );
     }
     Ok(())
 }

@@ -77,6 +77,33 @@ pub fn to_plain(html: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// Telegram's limit for message text.
+pub const TEXT_LIMIT: usize = 4096;
+
+/// Keeps whole lines of `text` within `limit` characters, ending with
+/// "+N more lines" when some are dropped. Every line the builders here write
+/// closes its own tags, so cutting between lines never breaks the HTML.
+pub fn fit(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_string();
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::new();
+    let mut used = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let more = format!("+{} more lines", lines.len() - i);
+        let len = line.chars().count() + 1;
+        if used + len + more.chars().count() > limit {
+            out.push_str(&more);
+            return out;
+        }
+        out.push_str(line);
+        out.push('\n');
+        used += len;
+    }
+    out
+}
+
 /// Cuts text to `max` characters, marking the cut.
 pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -456,11 +483,11 @@ pub fn audit(entries: &[Entry], now: DateTime<Utc>, tz: Tz) -> String {
             .single()
             .map(|t| when(t, now, tz))
             .unwrap_or_default();
-        let who = e
-            .username
-            .as_deref()
-            .map(|u| format!("@{u}"))
-            .unwrap_or_else(|| e.user_id.to_string());
+        let who = match (e.username.as_deref(), e.user_id) {
+            (Some(u), 0) => format!("{u} (ask)"),
+            (Some(u), _) => format!("@{u}"),
+            (None, id) => id.to_string(),
+        };
         s.push_str(&format!(
             "{} {} in {}: <code>{}</code> → {}\n",
             escape(&at),
@@ -493,6 +520,29 @@ mod tests {
         assert_eq!(escape(hostile), "&lt;b&gt;&amp;&quot;x&quot;&lt;/b&gt;");
         assert_eq!(to_plain(&format!("<b>{}</b>", escape(hostile))), hostile);
         assert_eq!(truncate("abcdef", 4), "abc…");
+        let long: String = (0..1000).map(|i| format!("<b>line {i}</b>\n")).collect();
+        let fitted = fit(&long, TEXT_LIMIT);
+        assert!(fitted.chars().count() <= TEXT_LIMIT);
+        assert!(
+            fitted.ends_with(" more lines"),
+            "{}",
+            &fitted[fitted.len() - 40..]
+        );
+        assert_eq!(
+            fitted.matches("<b>").count(),
+            fitted.matches("</b>").count()
+        );
+        let n: usize = fitted
+            .rsplit('+')
+            .next()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(fitted.lines().count() - 1 + n, 1000);
+        assert_eq!(fit("short", 10), "short");
     }
 
     #[test]
