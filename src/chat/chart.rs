@@ -5,7 +5,7 @@
 
 use std::sync::Once;
 
-use chrono::{TimeZone, Utc};
+use chrono::{Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
@@ -127,7 +127,9 @@ fn draw(chart: &Chart, rgb: &mut [u8]) -> Result<(), ChartError> {
     let (ylo, yhi) = y_range(chart);
     let window = end - start;
     let tz = chart.tz;
-    let time_fmt = if window <= 600.0 { "%H:%M:%S" } else { "%H:%M" };
+    let ticks = time_ticks(start, end, tz);
+    let sub_minute = ticks.windows(2).next().is_some_and(|w| w[1] - w[0] < 60.0) || window < 60.0;
+    let time_fmt = if sub_minute { "%H:%M:%S" } else { "%H:%M" };
     let day = Utc
         .timestamp_opt(end as i64, 0)
         .single()
@@ -143,7 +145,7 @@ fn draw(chart: &Chart, rgb: &mut [u8]) -> Result<(), ChartError> {
         .build_cartesian_2d(start..end, ylo..yhi)
         .map_err(draw_err)?;
     let x_fmt = |x: &f64| {
-        Utc.timestamp_opt(*x as i64, 0)
+        Utc.timestamp_opt(x.round() as i64, 0)
             .single()
             .map(|t| t.with_timezone(&tz).format(time_fmt).to_string())
             .unwrap_or_default()
@@ -155,10 +157,31 @@ fn draw(chart: &Chart, rgb: &mut [u8]) -> Result<(), ChartError> {
             format!("{y:.2}")
         }
     };
+    // plotters' own x ticks fall on decimal seconds (14:03:20); the time axis
+    // gets grid lines and labels on round clock times instead.
+    let label_font: TextStyle = (FAMILY, 20).into_font().into();
+    for t in ticks {
+        ctx.draw_series(std::iter::once(PathElement::new(
+            vec![(t, ylo), (t, yhi)],
+            RGBColor(210, 210, 210),
+        )))
+        .map_err(draw_err)?;
+        let text = x_fmt(&t);
+        let (w, _) = root
+            .estimate_text_size(&text, &label_font)
+            .map_err(draw_err)?;
+        let (px, py) = ctx.backend_coord(&(t, ylo));
+        root.draw(&Text::new(
+            text,
+            (px - w as i32 / 2, py + 10),
+            label_font.clone(),
+        ))
+        .map_err(draw_err)?;
+    }
     ctx.configure_mesh()
-        .x_labels(7)
+        .disable_x_mesh()
+        .x_labels(0)
         .y_labels(6)
-        .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
         .x_desc(format!("{day} ({tz})"))
         .y_desc(&chart.unit)
@@ -209,6 +232,39 @@ fn draw(chart: &Chart, rgb: &mut [u8]) -> Result<(), ChartError> {
     }
     root.present().map_err(draw_err)?;
     Ok(())
+}
+
+/// Tick positions on round clock times (every 10 s … 6 h, in `tz`), about
+/// six across the window, so labels read 14:05, 14:10 … rather than 14:03:20.
+pub fn time_ticks(start: f64, end: f64, tz: Tz) -> Vec<f64> {
+    const STEPS: [f64; 14] = [
+        10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 10800.0,
+        21600.0, 43200.0,
+    ];
+    let window = (end - start).max(1.0);
+    let step = STEPS
+        .iter()
+        .copied()
+        .find(|s| window / s <= 7.0)
+        .unwrap_or(86400.0);
+    let offset = Utc
+        .timestamp_opt(start as i64, 0)
+        .single()
+        .map(|t| {
+            f64::from(
+                tz.offset_from_utc_datetime(&t.naive_utc())
+                    .fix()
+                    .local_minus_utc(),
+            )
+        })
+        .unwrap_or(0.0);
+    let mut t = ((start + offset) / step).ceil() * step - offset;
+    let mut ticks = Vec::new();
+    while t <= end {
+        ticks.push(t);
+        t += step;
+    }
+    ticks
 }
 
 fn encode_png(rgb: &[u8]) -> Result<Vec<u8>, ChartError> {
@@ -334,6 +390,21 @@ pub(crate) mod tests {
         }
         let png_bytes = render(&c).unwrap();
         assert!(coloured_plot_pixels(&png_bytes) > 2000);
+    }
+
+    #[test]
+    fn ticks_fall_on_round_local_times() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let india: Tz = "Asia/Kolkata".parse().unwrap(); // UTC+5:30
+        let start = 1_700_000_000.0; // 22:13:20 UTC
+        let t = time_ticks(start, start + 300.0, berlin);
+        assert_eq!(t.len(), 5, "{t:?}"); // every minute
+        assert!(t.iter().all(|x| (*x as i64) % 60 == 0));
+        let t = time_ticks(start, start + 6.0 * 3600.0, india);
+        // hourly in Kolkata = half past the hour in UTC
+        assert!(t.iter().all(|x| (*x as i64 + 19800) % 3600 == 0), "{t:?}");
+        assert!((5..=7).contains(&t.len()));
+        assert!(time_ticks(start, start + 1440.0 * 60.0, berlin).len() <= 7);
     }
 
     #[test]
