@@ -4,6 +4,22 @@
 //! chart rendering (`chart`), reply texts (`reply`), inline buttons
 //! (`buttons`), the audit log (`audit`) and the agents list (`agents`).
 //! This file turns flags into an engine [`Config`] and runs `outpost ask`.
+//!
+//! # What a front end does (Telegram, `ask`)
+//! 1. Build once: `Engine::new(chat::config(&chat_args, &allowed_users)?, Audit::open(&state)?)`
+//!    and share it (`Arc<Engine>`; its methods take `&self`).
+//! 2. A message: `engine.handle(&Caller { user_id: from.id, chat_id: chat.id,
+//!    username: from.username }, &text).await` → `None`: send nothing;
+//!    `Some(reply)`: if `reply.chart` is set, `sendPhoto` its `png` with its
+//!    `caption` (HTML parse mode) and `reply.buttons` as one inline-keyboard
+//!    row, then `sendMessage` `reply.text` if not empty; otherwise
+//!    `sendMessage` `reply.text` (HTML parse mode, already within 4096) with
+//!    the buttons.
+//! 3. A button: `engine.press(&caller, &callback_query.data).await`, same
+//!    reply handling; answer the callback query either way.
+//! 4. Under each firing alert message: `buttons::alert_buttons(&alert.fingerprint)`;
+//!    with `--attach-charts`: `engine.alert_picture(&alert.labels, &alert.generator_url)`.
+//! 5. Command menu (`setMyCommands`): `commands::SPECS` (`name`, `about`).
 
 pub mod agents;
 pub mod alertmanager;
