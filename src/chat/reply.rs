@@ -132,7 +132,8 @@ pub fn help() -> String {
     }
     s.push_str(
         "\nAn agent is named by its name or HOST:PORT; without one, all agents. \
-         Pictures: minutes 1–1440 (default 5), hhmm or hh:mm centres the window on that time today.",
+         Pictures: minutes 1–1440 (default 5); a time (hhmm after the minutes, or hh:mm anywhere) \
+         centres the window on that time today, e.g. /mon_cpu_picture web1 30 14:05.",
     );
     s
 }
