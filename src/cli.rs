@@ -32,12 +32,16 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve host metrics (node_exporter-compatible) and TCP probes over HTTP.
     Exporter(ExporterArgs),
     /// Run one chat command (e.g. "/mon_cpu web1") through the chat engine and print the reply.
     Ask(AskArgs),
+    /// Generate Prometheus, Alertmanager and Grafana config from agents.txt.
+    Generate(GenerateArgs),
 }
 
 /// Flags of the chat engine, shared by `ask` and the bridge's chat front end.
@@ -120,6 +124,143 @@ pub struct AskArgs {
     pub chat: ChatArgs,
 }
 
+/// `outpost generate`. Every threshold and duration is optional; unset ones
+/// take the defaults of `generate::settings::Settings::default()`, given
+/// with each flag.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The inventory: `NAME HOST:PORT [KEY=VALUE ...]` and
+    /// `check NAME HOST:PORT from AGENT [failures=N]` lines (docs/agents-txt.md).
+    #[arg(long, default_value = "agents.txt", value_name = "FILE")]
+    pub agents: PathBuf,
+
+    /// Directory that receives prometheus/, alertmanager/ and grafana/.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Write nothing; exit 1 listing the files that differ from what would be written.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Base URL of `outpost bridge`; alerts go to BRIDGE/alert (default: http://127.0.0.1:9187).
+    #[arg(long, value_name = "URL")]
+    pub bridge_url: Option<String>,
+
+    /// Alertmanager that Prometheus sends alerts to (default: http://127.0.0.1:9093).
+    #[arg(long, value_name = "URL")]
+    pub alertmanager_url: Option<String>,
+
+    /// Prometheus URL for the Grafana datasource (default: http://127.0.0.1:9090).
+    #[arg(long, value_name = "URL")]
+    pub prometheus_url: Option<String>,
+
+    /// File with the bridge's webhook token, written as Alertmanager's
+    /// `credentials_file` (relative paths are relative to alertmanager.yml) (default: webhook-token).
+    #[arg(long, value_name = "PATH")]
+    pub webhook_token_file: Option<String>,
+
+    /// Scrape and probe interval (default: 15s).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub scrape_interval: Option<Duration>,
+
+    /// Rule evaluation interval (also the step of the rule unit tests) (default: 15s).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub evaluation_interval: Option<Duration>,
+
+    /// rate() window of the CPU recording rule (default: 1m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub rate_window: Option<Duration>,
+
+    /// AgentDown: how long an agent must be unreachable (default: 1m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub agent_down_for: Option<Duration>,
+
+    /// AgentHighCPU threshold, percent (default: 80).
+    #[arg(long, value_name = "PERCENT")]
+    pub cpu_threshold: Option<f64>,
+
+    /// AgentHighCPU duration (default: 2m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub cpu_for: Option<Duration>,
+
+    /// AgentHighMemory (warning) threshold, percent (default: 85).
+    #[arg(long, value_name = "PERCENT")]
+    pub memory_threshold: Option<f64>,
+
+    /// AgentHighMemory duration (default: 2m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub memory_for: Option<Duration>,
+
+    /// HighMemoryUsage (critical) threshold, percent (default: 95).
+    #[arg(long, value_name = "PERCENT")]
+    pub memory_critical_threshold: Option<f64>,
+
+    /// HighMemoryUsage duration (default: 1m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub memory_critical_for: Option<Duration>,
+
+    /// AgentHighDisk threshold, percent used (default: 90).
+    #[arg(long, value_name = "PERCENT")]
+    pub disk_threshold: Option<f64>,
+
+    /// AgentHighDisk duration (default: 1m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub disk_for: Option<Duration>,
+
+    /// HighLoad threshold: 1-minute load average per CPU core (default: 2).
+    #[arg(long, value_name = "LOAD")]
+    pub load_threshold: Option<f64>,
+
+    /// HighLoad duration (default: 5m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub load_for: Option<Duration>,
+
+    /// CpuAnomaly: sliding window for mean and standard deviation (default: 1h).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub anomaly_window: Option<Duration>,
+
+    /// CpuAnomaly duration (default: 5m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub anomaly_for: Option<Duration>,
+
+    /// CpuAnomaly stays quiet below this CPU usage, percent (default: 10).
+    #[arg(long, value_name = "PERCENT")]
+    pub anomaly_min_cpu: Option<f64>,
+
+    /// Alertmanager group_wait (default: 30s).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub group_wait: Option<Duration>,
+
+    /// Alertmanager group_interval (default: 5m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub group_interval: Option<Duration>,
+
+    /// Alertmanager repeat_interval (default: 4h).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub repeat_interval: Option<Duration>,
+
+    /// How often the Watchdog heartbeat is re-sent to the bridge (default: 1m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub heartbeat_interval: Option<Duration>,
+
+    /// Directory Grafana loads the provisioned dashboard from (default: /var/lib/grafana/dashboards/outpost).
+    #[arg(long, value_name = "DIR")]
+    pub grafana_dashboards_path: Option<String>,
+
+    /// Also write a sharded setup: N Prometheus configs splitting the agents
+    /// by hashmod (prometheus/shards/shard-K.yml) and a federating global.yml.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+
+    /// host:port of each shard for global.yml, comma-separated (default: prometheus-shard-K:9090).
+    #[arg(long, value_delimiter = ',', value_name = "ADDRS")]
+    pub shard_targets: Vec<String>,
+
+    /// Add remote_write to every shard (Thanos receive, Mimir, VictoriaMetrics …).
+    #[arg(long, value_name = "URL")]
+    pub remote_write_url: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct ExporterArgs {
     /// Address to listen on for the web interface and telemetry, `[host]:port`.
@@ -179,6 +320,23 @@ pub struct ExporterArgs {
     /// until its pending call returns.
     #[arg(long = "collector.filesystem.mount-timeout", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub fs_mount_timeout: Duration,
+
+    /// Regexp of block devices to leave out of the diskstats collector.
+    #[arg(
+        long = "collector.diskstats.device-exclude",
+        default_value = crate::exporter::diskstats::DEFAULT_DEVICE_EXCLUDE,
+        value_name = "REGEX"
+    )]
+    pub diskstats_device_exclude: String,
+
+    /// Regexp of network devices to leave out of the netdev collector
+    /// (empty: keep all).
+    #[arg(
+        long = "collector.netdev.device-exclude",
+        default_value = crate::exporter::netdev::DEFAULT_DEVICE_EXCLUDE,
+        value_name = "REGEX"
+    )]
+    pub netdev_device_exclude: String,
 
     /// Directory to read `*.prom` text files from (textfile collector).
     #[arg(long = "collector.textfile.directory", value_name = "DIR")]

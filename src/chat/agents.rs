@@ -1,10 +1,12 @@
-//! The agents the chat knows: a minimal reader of `agents.txt` (`NAME
-//! HOST:PORT` per line, `#` comments, blank lines) and the lookup of an agent
-//! by name or address. The engine only sees [`Agents`]; the generator's
-//! richer inventory parser can replace [`parse`] by building an [`Agents`]
-//! from its own records with [`Agents::new`].
+//! The agents the chat knows and the lookup of an agent by name or address.
+//! `agents.txt` is parsed by the generator's inventory parser
+//! ([`crate::generate::inventory`]), so the chat accepts exactly the file
+//! `outpost generate` does (agent labels, `check` lines); the engine only
+//! sees [`Agents`].
 
 use std::path::{Path, PathBuf};
+
+use crate::generate::inventory;
 
 /// One monitored host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,12 +30,8 @@ pub enum AgentsError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}:{line}: {problem}")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        problem: String,
-    },
+    #[error(transparent)]
+    Parse(#[from] inventory::ParseError),
 }
 
 impl Agents {
@@ -79,68 +77,21 @@ pub fn read(path: &Path) -> Result<Agents, AgentsError> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text).map_err(|(line, problem)| AgentsError::Parse {
-        path: path.to_path_buf(),
-        line,
-        problem,
-    })
+    parse(&path.display().to_string(), &text)
 }
 
-/// Parses `agents.txt` text; the error is (1-based line, problem).
-pub fn parse(text: &str) -> Result<Agents, (usize, String)> {
-    let mut list: Vec<Agent> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line_no = i + 1;
-        let line = raw.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let mut words = line.split_whitespace();
-        let (Some(name), Some(address)) = (words.next(), words.next()) else {
-            return Err((line_no, "expected `NAME HOST:PORT`".into()));
-        };
-        if !valid_name(name) {
-            return Err((
-                line_no,
-                format!("agent name {name:?} may only use letters, digits, `.`, `_` and `-`"),
-            ));
-        }
-        if !valid_address(address) {
-            return Err((line_no, format!("address {address:?} is not HOST:PORT")));
-        }
-        if list.iter().any(|a| a.name == name) {
-            return Err((line_no, format!("agent {name:?} is listed twice")));
-        }
-        list.push(Agent {
-            name: name.to_string(),
-            address: address.to_string(),
-        });
-    }
-    Ok(Agents { list })
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
-fn valid_address(addr: &str) -> bool {
-    let Some((host, port)) = addr.rsplit_once(':') else {
-        return false;
-    };
-    let host_ok = if let Some(inner) = host.strip_prefix('[') {
-        inner
-            .strip_suffix(']')
-            .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
-    } else {
-        !host.is_empty()
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-    };
-    host_ok && port.parse::<u16>().is_ok_and(|p| p > 0)
+/// Parses `agents.txt` text (`file` names it in errors).
+pub fn parse(file: &str, text: &str) -> Result<Agents, AgentsError> {
+    let inv = inventory::parse(file, text)?;
+    Ok(Agents::new(
+        inv.agents
+            .into_iter()
+            .map(|a| Agent {
+                name: a.name,
+                address: a.address.to_string(),
+            })
+            .collect(),
+    ))
 }
 
 #[cfg(test)]
@@ -148,25 +99,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_names_addresses_comments() {
+    fn agents_by_name_or_address_checks_ignored() {
         let a = parse(
-            "# fleet\nweb1 10.0.0.1:9100\n\n db-1  db.example.com:9100 # primary\nv6 [::1]:9100\n",
+            "agents.txt",
+            "# fleet\nweb1 10.0.0.1:9100 role=web\n\n db-1  db.example.com:9100 # primary\nv6 [::1]:9100\ncheck pg db.example.com:5432 from web1\n",
         )
         .unwrap();
         assert_eq!(a.names(), vec!["web1", "db-1", "v6"]);
         assert_eq!(a.resolve("db.example.com:9100").unwrap().name, "db-1");
         assert_eq!(a.resolve("WEB1").unwrap().name, "web1");
         assert!(a.resolve(r#"web1"}"#).is_none());
+        assert!(a.resolve("pg").is_none());
         assert_eq!(a.of_series(None, Some("[::1]:9100")).unwrap().name, "v6");
         assert_eq!(a.of_series(Some("web1"), Some("x:1")).unwrap().name, "web1");
     }
 
     #[test]
-    fn errors_name_the_line() {
-        assert_eq!(parse("web1 10.0.0.1:9100\nweb2\n").unwrap_err().0, 2);
-        assert_eq!(parse("we\"b 10.0.0.1:9100").unwrap_err().0, 1);
-        assert_eq!(parse("web1 10.0.0.1").unwrap_err().0, 1);
-        assert_eq!(parse("web1 h:1\nweb1 h:2").unwrap_err().0, 2);
-        assert_eq!(parse("web1 [zz]:1").unwrap_err().0, 1);
+    fn errors_name_the_file_and_line() {
+        let e = parse("agents.txt", "web1 10.0.0.1:9100\nweb2\n").unwrap_err();
+        assert!(e.to_string().starts_with("agents.txt:2:"), "{e}");
+        assert!(parse("a", "we\"b 10.0.0.1:9100").is_err());
+        assert!(parse("a", "web1 h:1\nweb1 h:2").is_err());
     }
 }

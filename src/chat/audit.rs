@@ -134,7 +134,7 @@ impl Audit {
                 |r| r.get(0),
             )
             .optional()?;
-        let loud = last.map_or(true, |t| now_ms - t >= REFUSAL_INTERVAL.as_millis() as i64);
+        let loud = last.is_none_or(|t| now_ms - t >= REFUSAL_INTERVAL.as_millis() as i64);
         if loud {
             tx.execute(
                 "INSERT INTO chat_refusals (user_id, last_at_ms) VALUES (?1, ?2)

@@ -39,13 +39,15 @@ impl Metric {
         }
     }
 
-    /// The threshold of the generated alert rule for this resource
-    /// (`AgentHighCPU` 80 %, `AgentHighMemory` 85 %, `AgentHighDisk` 90 %).
+    /// The threshold of the generated alert rule for this resource, from the
+    /// generator's defaults (`AgentHighCPU` 80 %, `AgentHighMemory` 85 %,
+    /// `AgentHighDisk` 90 %): one place for both.
     pub fn threshold(self) -> f64 {
+        let s = crate::generate::settings::Settings::default();
         match self {
-            Metric::Cpu => 80.0,
-            Metric::Mem => 85.0,
-            Metric::Disk => 90.0,
+            Metric::Cpu => s.cpu_percent,
+            Metric::Mem => s.memory_percent,
+            Metric::Disk => s.disk_percent,
         }
     }
 }

@@ -366,15 +366,17 @@ impl Engine {
                 failing: probes
                     .iter()
                     .filter(|s| {
-                        // Probe series carry the agent label; their instance is the target.
+                        // The generated probe jobs label each check with the
+                        // agent that probes it, its `check` name and the
+                        // target as `instance`.
                         s.labels.get("agent").is_some_and(|n| *n == a.name)
                     })
                     .map(|s| {
-                        s.labels
-                            .get("target")
-                            .or_else(|| s.labels.get("instance"))
-                            .cloned()
-                            .unwrap_or_default()
+                        let target = s.labels.get("instance").cloned().unwrap_or_default();
+                        match s.labels.get("check") {
+                            Some(check) => format!("{check} ({target})"),
+                            None => target,
+                        }
                     })
                     .collect(),
             })
@@ -782,7 +784,7 @@ mod tests {
                 // Nothing listens on port 9 here; unit tests never reach it.
                 prometheus_url: "http://127.0.0.1:9".into(),
                 alertmanager_url: "http://127.0.0.1:9".into(),
-                agents: super::super::agents::parse("web1 10.0.0.1:9100\n").unwrap(),
+                agents: super::super::agents::parse("agents.txt", "web1 10.0.0.1:9100\n").unwrap(),
                 allowed_users: [42].into_iter().collect(),
                 timezone: tz.parse().unwrap(),
                 timeout: Duration::from_millis(500),

@@ -557,7 +557,7 @@ mod tests {
 
     #[test]
     fn unknown_agent_lists_known_ones_escaped() {
-        let a = agents::parse("web1 h:1\ndb1 h:2\n").unwrap();
+        let a = agents::parse("agents.txt", "web1 h:1\ndb1 h:2\n").unwrap();
         assert_eq!(
             unknown_agent(r#"web1"}"#, &a),
             "Unknown agent <code>web1&quot;}</code>. Known agents: <code>web1</code>, <code>db1</code>"

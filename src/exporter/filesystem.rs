@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use regex_lite::Regex;
+use super::matcher::Matcher;
 
 use super::collector::{read, CollectError, Collector, Paths};
 use super::metrics::Metrics;
@@ -26,16 +26,17 @@ pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|co
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub mount_points_exclude: Regex,
-    pub fs_types_exclude: Regex,
+    pub mount_points_exclude: Matcher,
+    pub fs_types_exclude: Matcher,
     pub mount_timeout: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            mount_points_exclude: Regex::new(DEFAULT_MOUNT_POINTS_EXCLUDE).expect("valid default"),
-            fs_types_exclude: Regex::new(DEFAULT_FS_TYPES_EXCLUDE).expect("valid default"),
+            mount_points_exclude: Matcher::new(DEFAULT_MOUNT_POINTS_EXCLUDE)
+                .expect("valid default"),
+            fs_types_exclude: Matcher::new(DEFAULT_FS_TYPES_EXCLUDE).expect("valid default"),
             mount_timeout: Duration::from_secs(5),
         }
     }
@@ -134,6 +135,8 @@ pub struct Filesystem {
     stat: Arc<dyn StatFs>,
     /// Mount points whose `statfs` has not returned yet.
     in_flight: Arc<Mutex<HashSet<PathBuf>>>,
+    /// The long-lived worker that runs `statfs` calls.
+    worker: Mutex<Option<mpsc::Sender<Job>>>,
 }
 
 enum Outcome {
@@ -152,6 +155,7 @@ impl Filesystem {
             options,
             stat,
             in_flight: Arc::default(),
+            worker: Mutex::new(None),
         }
     }
 
@@ -219,7 +223,11 @@ impl Filesystem {
             }
             let (tx, rx) = mpsc::channel();
             let abandoned = Arc::new(AtomicBool::new(false));
-            if let Err(err) = self.spawn_worker(pending.clone(), tx, Arc::clone(&abandoned)) {
+            if let Err(err) = self.submit(Job {
+                targets: pending.clone(),
+                tx,
+                abandoned: Arc::clone(&abandoned),
+            }) {
                 tracing::warn!(error = %err, "cannot start statfs worker");
                 break;
             }
@@ -235,48 +243,82 @@ impl Filesystem {
             }
             abandoned.store(true, Ordering::SeqCst);
             let in_flight = self.in_flight.lock().expect("in_flight lock");
+            if results.iter().any(Option::is_none) {
+                // The worker may be blocked in a stuck mount: retire it.
+                self.worker.lock().expect("worker lock").take();
+            }
             pending.retain(|(i, p)| results[*i].is_none() && !in_flight.contains(p));
         }
         results
     }
 
-    fn spawn_worker(
-        &self,
-        targets: Vec<(usize, PathBuf)>,
-        tx: mpsc::Sender<(usize, Outcome)>,
-        abandoned: Arc<AtomicBool>,
-    ) -> io::Result<()> {
+    /// Hands `job` to the long-lived worker, starting one when there is none
+    /// (first use, or the last one was retired while blocked).
+    fn submit(&self, job: Job) -> io::Result<()> {
+        let mut slot = self.worker.lock().expect("worker lock");
+        if let Some(tx) = slot.as_ref() {
+            match tx.send(job) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::SendError(job)) => {
+                    *slot = None;
+                    return self.start_worker(&mut slot, job);
+                }
+            }
+        }
+        self.start_worker(&mut slot, job)
+    }
+
+    fn start_worker(&self, slot: &mut Option<mpsc::Sender<Job>>, job: Job) -> io::Result<()> {
+        let (tx, rx) = mpsc::channel::<Job>();
         let stat = Arc::clone(&self.stat);
         let in_flight = Arc::clone(&self.in_flight);
         std::thread::Builder::new()
             .name("statfs".into())
+            .stack_size(64 * 1024)
             .spawn(move || {
-                for (i, path) in targets {
-                    {
-                        // Claim the mount: never two calls in flight on one mount.
-                        let mut g = in_flight.lock().expect("in_flight lock");
-                        if abandoned.load(Ordering::SeqCst) {
-                            return;
-                        }
-                        if !g.insert(path.clone()) {
-                            continue;
-                        }
-                    }
-                    let r = stat.statfs(&path);
-                    in_flight.lock().expect("in_flight lock").remove(&path);
-                    let outcome = match r {
-                        Ok(s) => Outcome::Stats(s),
-                        Err(err) => {
-                            tracing::debug!(path = %path.display(), error = %err, "statfs failed");
-                            Outcome::Error
-                        }
-                    };
-                    if tx.send((i, outcome)).is_err() {
-                        return;
-                    }
+                // Ends when the collector drops or retires this worker.
+                while let Ok(job) = rx.recv() {
+                    run_job(&*stat, &in_flight, job);
                 }
-            })
-            .map(|_| ())
+            })?;
+        tx.send(job)
+            .map_err(|_| io::Error::other("statfs worker exited"))?;
+        *slot = Some(tx);
+        Ok(())
+    }
+}
+
+/// A batch of mounts for the worker, with where to send each outcome.
+struct Job {
+    targets: Vec<(usize, PathBuf)>,
+    tx: mpsc::Sender<(usize, Outcome)>,
+    abandoned: Arc<AtomicBool>,
+}
+
+fn run_job(stat: &dyn StatFs, in_flight: &Mutex<HashSet<PathBuf>>, job: Job) {
+    for (i, path) in job.targets {
+        {
+            // Claim the mount: never two calls in flight on one mount.
+            let mut g = in_flight.lock().expect("in_flight lock");
+            if job.abandoned.load(Ordering::SeqCst) {
+                return;
+            }
+            if !g.insert(path.clone()) {
+                continue;
+            }
+        }
+        let r = stat.statfs(&path);
+        in_flight.lock().expect("in_flight lock").remove(&path);
+        let outcome = match r {
+            Ok(s) => Outcome::Stats(s),
+            Err(err) => {
+                tracing::debug!(path = %path.display(), error = %err, "statfs failed");
+                Outcome::Error
+            }
+        };
+        if job.tx.send((i, outcome)).is_err() {
+            return;
+        }
     }
 }
 

@@ -8,18 +8,38 @@
 
 pub mod collector;
 pub mod encode;
+pub mod gzip;
+pub mod matcher;
 pub mod metrics;
 pub mod process;
+pub mod scrape;
 pub mod web;
 
+pub mod arp;
+pub mod conntrack;
 pub mod cpu;
+pub mod diskstats;
+pub mod entropy;
+pub mod filefd;
 pub mod filesystem;
 pub mod loadavg;
 pub mod meminfo;
+pub mod netclass;
+pub mod netdev;
+pub mod netstat;
+pub mod os;
+pub mod pressure;
+pub mod sockstat;
+pub mod softnet;
 pub mod stat;
+pub mod textfile;
+pub mod time;
+pub mod timex;
+pub mod udp_queues;
+pub mod uname;
+pub mod vmstat;
 
 use std::future::Future;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,7 +49,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use regex_lite::Regex;
+use matcher::Matcher;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -48,6 +68,8 @@ pub struct Config {
     pub collectors: Vec<Name>,
     pub filesystem: filesystem::Options,
     pub textfile_directory: Option<PathBuf>,
+    pub diskstats_device_exclude: Matcher,
+    pub netdev_device_exclude: Option<Matcher>,
     pub max_requests: usize,
 }
 
@@ -91,8 +113,8 @@ pub fn parse_listen_address(s: &str) -> Result<SocketAddr, ConfigError> {
         .ok_or_else(err)
 }
 
-fn regex(flag: &'static str, pattern: &str) -> Result<Regex, ConfigError> {
-    Regex::new(pattern).map_err(|e| ConfigError::Regex {
+fn regex(flag: &'static str, pattern: &str) -> Result<Matcher, ConfigError> {
+    Matcher::new(pattern).map_err(|e| ConfigError::Regex {
         flag,
         reason: e.to_string(),
     })
@@ -145,6 +167,14 @@ impl TryFrom<ExporterArgs> for Config {
                 mount_timeout: a.fs_mount_timeout,
             },
             textfile_directory: a.textfile_directory,
+            diskstats_device_exclude: regex(
+                "--collector.diskstats.device-exclude",
+                &a.diskstats_device_exclude,
+            )?,
+            netdev_device_exclude: match a.netdev_device_exclude.as_str() {
+                "" => None,
+                re => Some(regex("--collector.netdev.device-exclude", re)?),
+            },
             max_requests: a.max_requests,
         })
     }
@@ -154,23 +184,32 @@ impl TryFrom<ExporterArgs> for Config {
 fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
     let p = config.paths.clone();
     match name {
+        Name::Arp => Arc::new(arp::Arp::new(p)),
+        Name::Conntrack => Arc::new(conntrack::Conntrack::new(p)),
         Name::Cpu => Arc::new(cpu::Cpu::new(p)),
+        Name::Diskstats => Arc::new(diskstats::Diskstats::new(
+            p,
+            config.diskstats_device_exclude.clone(),
+        )),
+        Name::Entropy => Arc::new(entropy::Entropy::new(p)),
+        Name::Filefd => Arc::new(filefd::Filefd::new(p)),
         Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),
         Name::Loadavg => Arc::new(loadavg::Loadavg::new(p)),
         Name::Meminfo => Arc::new(meminfo::Meminfo::new(p)),
+        Name::Netclass => Arc::new(netclass::Netclass::new(p)),
+        Name::Netdev => Arc::new(netdev::Netdev::new(p, config.netdev_device_exclude.clone())),
+        Name::Netstat => Arc::new(netstat::Netstat::new(p)),
+        Name::Os => Arc::new(os::Os::new(p)),
+        Name::Pressure => Arc::new(pressure::Pressure::new(p)),
+        Name::Sockstat => Arc::new(sockstat::Sockstat::new(p)),
+        Name::Softnet => Arc::new(softnet::Softnet::new(p)),
         Name::Stat => Arc::new(stat::Stat::new(p)),
-        other => Arc::new(NotYet(other)),
-    }
-}
-
-/// Placeholder for collectors not written yet: reports failure honestly.
-struct NotYet(Name);
-impl Collector for NotYet {
-    fn update(&self, _: &mut Metrics) -> Result<(), collector::CollectError> {
-        Err(collector::CollectError::Other(format!(
-            "collector {} is not implemented",
-            self.0.as_str()
-        )))
+        Name::Textfile => Arc::new(textfile::Textfile::new(config.textfile_directory.clone())),
+        Name::Time => Arc::new(time::Time::new(p)),
+        Name::Timex => Arc::new(timex::TimexCollector),
+        Name::UdpQueues => Arc::new(udp_queues::UdpQueues::new(p)),
+        Name::Uname => Arc::new(uname::UnameCollector::new(p)),
+        Name::Vmstat => Arc::new(vmstat::Vmstat::new(p)),
     }
 }
 
@@ -190,6 +229,8 @@ pub struct AppState {
     pub paths: Paths,
     pub telemetry_path: String,
     pub limit: Option<Semaphore>,
+    pub gzip: gzip::GzipPool,
+    scraper: std::sync::OnceLock<scrape::Scraper>,
 }
 
 impl AppState {
@@ -199,7 +240,25 @@ impl AppState {
             paths: config.paths.clone(),
             telemetry_path: config.telemetry_path.clone(),
             limit: (config.max_requests > 0).then(|| Semaphore::new(config.max_requests)),
+            gzip: gzip::GzipPool::new(flate2::Compression::fast()),
+            scraper: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The scrape thread, started on first use.
+    fn scraper(self: &Arc<Self>) -> Option<&scrape::Scraper> {
+        if self.scraper.get().is_none() {
+            match scrape::Scraper::start(Arc::downgrade(self)) {
+                Ok(s) => {
+                    let _ = self.scraper.set(s);
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot start the scrape thread");
+                    return None;
+                }
+            }
+        }
+        self.scraper.get()
     }
 
     /// One full scrape: every collector plus the process metrics.
@@ -214,7 +273,7 @@ impl AppState {
 }
 
 fn boot_time(paths: &Paths) -> Option<f64> {
-    let text = std::fs::read_to_string(paths.proc("stat")).ok()?;
+    let text = collector::read_text(&paths.proc("stat")).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
 }
@@ -254,23 +313,12 @@ async fn metrics_handler(State(state): State<Arc<AppState>>, headers: HeaderMap)
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(accepts_gzip);
-    let st = Arc::clone(&state);
-    let body = tokio::task::spawn_blocking(move || {
-        let families = st.gather().into_sorted();
-        let text = encode::encode(&families, format);
-        if gzip {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(text.len() / 4),
-                flate2::Compression::default(),
-            );
-            enc.write_all(text.as_bytes()).map(|_| enc.finish())
-        } else {
-            Ok(Ok(text.into_bytes()))
-        }
-    })
-    .await;
+    let body = match state.scraper() {
+        Some(scraper) => scraper.scrape(format, gzip).await,
+        None => None,
+    };
     match body {
-        Ok(Ok(Ok(bytes))) => {
+        Some(bytes) => {
             let mut resp = (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, format.content_type())],

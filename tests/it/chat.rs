@@ -27,7 +27,13 @@ fn start_stack() -> Stack {
     let am_bin = require("prometheus-alertmanager", "prometheus-alertmanager");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let (eport, pport, aport) = (free_port(), free_port(), free_port());
+    let bb_bin = require(
+        "prometheus-blackbox-exporter",
+        "prometheus-blackbox-exporter",
+    );
+    let (eport, pport, aport, bport) = (free_port(), free_port(), free_port(), free_port());
+    // A TCP check that fails: nothing listens there.
+    let closed = free_port();
 
     let exporter = Proc(
         Command::new(outpost_bin())
@@ -45,9 +51,36 @@ fn start_stack() -> Stack {
     std::fs::write(
         dir.join("prometheus.yml"),
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  query_log_file: {}\n\
-             scrape_configs:\n  - job_name: outpost\n    static_configs:\n      - targets: ['127.0.0.1:{eport}']\n        labels:\n          agent: web1\n",
-            query_log.display()
+            r#"global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+  query_log_file: {log}
+scrape_configs:
+  - job_name: outpost
+    static_configs:
+      - targets: ['127.0.0.1:{eport}']
+        labels:
+          agent: web1
+  # labelled like the generated per-agent TCP probe jobs
+  - job_name: outpost-tcp-web1
+    metrics_path: /probe
+    params:
+      module: [tcp_connect]
+    static_configs:
+      - targets: ['127.0.0.1:{closed}']
+        labels:
+          check: pg
+    relabel_configs:
+      - source_labels: [__address__]
+        target_label: __param_target
+      - source_labels: [__param_target]
+        target_label: instance
+      - target_label: __address__
+        replacement: 127.0.0.1:{bport}
+      - target_label: agent
+        replacement: web1
+"#,
+            log = query_log.display()
         ),
     )
     .unwrap();
@@ -86,9 +119,26 @@ fn start_stack() -> Stack {
             .spawn()
             .unwrap(),
     );
+    std::fs::write(
+        dir.join("blackbox.yml"),
+        "modules:\n  tcp_connect:\n    prober: tcp\n    timeout: 1s\n",
+    )
+    .unwrap();
+    let blackbox = Proc(
+        Command::new(bb_bin)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("blackbox.yml").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{bport}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let agents = dir.join("agents.txt");
     std::fs::write(&agents, format!("# test fleet\nweb1 127.0.0.1:{eport}\n")).unwrap();
-    for port in [eport, pport, aport] {
+    for port in [eport, pport, aport, bport] {
         assert!(
             wait_for_port(port, Duration::from_secs(20)),
             "port {port} never opened"
@@ -101,7 +151,7 @@ fn start_stack() -> Stack {
         alertmanager: format!("http://127.0.0.1:{aport}"),
         agents,
         query_log,
-        _procs: vec![exporter, prometheus, alertmanager],
+        _procs: vec![exporter, prometheus, alertmanager, blackbox],
     }
 }
 
@@ -223,7 +273,17 @@ fn commands_against_real_prometheus_and_alertmanager() {
     let disk = ask(&format!("/mon_disk {address}"));
     assert!(disk.text.contains("<b>web1</b> <code>/"), "{}", disk.text);
 
-    let one = ask("/status web1");
+    let one = wait_for(Duration::from_secs(10), || {
+        let r = ask("/status web1");
+        r.text.contains("TCP checks failing").then_some(r)
+    })
+    .unwrap_or_else(|| panic!("the failing check shows: {}", ask("/status web1").text));
+    assert!(
+        one.text
+            .contains("TCP checks failing: <code>pg (127.0.0.1:"),
+        "{}",
+        one.text
+    );
     assert!(one.text.contains("🟢 up"), "{}", one.text);
     for field in [
         "CPU: ",
@@ -240,6 +300,7 @@ fn commands_against_real_prometheus_and_alertmanager() {
         assert!(!line.ends_with('–'), "{field} has no value: {}", one.text);
     }
     let all = ask("/status");
+    assert!(all.text.contains("1 TCP failing"), "{}", all.text);
     assert!(
         all.text.starts_with("<b>Status</b>: 1 agents, 1 up"),
         "{}",

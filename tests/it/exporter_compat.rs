@@ -79,6 +79,38 @@ fn value(
         .map(|s| s.1)
 }
 
+/// `promtool check metrics` on `text`: its problem lines. Panics on a parse error.
+fn promtool_check_metrics(text: &str) -> BTreeSet<String> {
+    use std::io::Write;
+    let mut child = Command::new(require("promtool", "prometheus"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !all.contains("error while linting"),
+        "promtool could not parse the output: {all}"
+    );
+    all.lines()
+        .map(str::to_owned)
+        .filter(|l| !l.trim().is_empty())
+        .collect()
+}
+
 #[test]
 fn covers_the_node_exporter_full_dashboard_and_agrees_on_values() {
     let ne_bin = require("prometheus-node-exporter", "prometheus-node-exporter");
@@ -112,8 +144,27 @@ fn covers_the_node_exporter_full_dashboard_and_agrees_on_values() {
         "outpost exporter did not start"
     );
 
-    let ne = scrape(ne_port);
+    let ne_text = http_get(&format!("http://127.0.0.1:{ne_port}/metrics"))
+        .unwrap()
+        .1;
+    let op_text = http_get(&format!("http://127.0.0.1:{op_port}/metrics"))
+        .unwrap()
+        .1;
+    let ne = parse(&ne_text);
     let op = scrape(op_port);
+
+    // promtool finds no parse error, and no lint problem it does not also
+    // report for node_exporter's own output.
+    let ne_problems = promtool_check_metrics(&ne_text);
+    let op_problems = promtool_check_metrics(&op_text);
+    let extra: Vec<&String> = op_problems
+        .iter()
+        .filter(|p| !ne_problems.contains(*p))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "promtool problems only outpost has: {extra:#?}"
+    );
 
     let wanted: Vec<String> = dashboard_metric_names()
         .into_iter()

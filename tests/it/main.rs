@@ -3,6 +3,9 @@
 
 mod chat;
 mod exporter_compat;
+mod exporter_golden;
+mod exporter_textfile;
 mod exporter_web;
 mod exposition;
+mod generate;
 mod support;
