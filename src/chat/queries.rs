@@ -111,11 +111,13 @@ pub fn metric(metric: Metric, scope: Scope) -> String {
     }
 }
 
-/// Splits an alert expression `EXPR > 80` into the part worth charting and
-/// its threshold; other expressions are charted as they are.
+/// Splits an alert expression `EXPR > 80` (or `>=`, `<`, `<=`, `==`, `!=`)
+/// into the part worth charting and its threshold, so `up == 0` charts `up`
+/// with a line at 0 instead of a series that only exists while firing.
+/// Other expressions are charted as they are.
 pub fn split_threshold(expr: &str) -> (String, Option<f64>) {
     let trimmed = expr.trim();
-    for op in [">=", "<=", ">", "<"] {
+    for op in [">=", "<=", "==", "!=", ">", "<"] {
         if let Some(pos) = trimmed.rfind(op) {
             let (lhs, rhs) = (&trimmed[..pos], &trimmed[pos + op.len()..]);
             if let Ok(v) = rhs.trim().parse::<f64>() {
@@ -181,7 +183,18 @@ mod tests {
             split_threshold("100 * (1 - avg(rate(x[1m]))) > 80"),
             ("100 * (1 - avg(rate(x[1m])))".to_string(), Some(80.0))
         );
-        assert_eq!(split_threshold("up == 0"), ("up == 0".to_string(), None));
+        assert_eq!(
+            split_threshold(r#"up{job="outpost-agents"} == 0"#),
+            (r#"up{job="outpost-agents"}"#.to_string(), Some(0.0))
+        );
+        assert_eq!(
+            split_threshold(r#"probe_success{job=~"outpost-tcp-.+",failures="3"} == 0"#).1,
+            Some(0.0)
+        );
+        assert_eq!(
+            split_threshold("absent(up)"),
+            ("absent(up)".to_string(), None)
+        );
         assert_eq!(
             split_threshold("probe_success{a=\">5\"} >= 0.5"),
             ("probe_success{a=\">5\"}".to_string(), Some(0.5))
