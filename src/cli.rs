@@ -38,8 +38,90 @@ pub struct Cli {
 pub enum Command {
     /// Serve host metrics (node_exporter-compatible) and TCP probes over HTTP.
     Exporter(ExporterArgs),
+    /// Run one chat command (e.g. "/mon_cpu web1") through the chat engine and print the reply.
+    Ask(AskArgs),
     /// Generate Prometheus, Alertmanager and Grafana config from agents.txt.
     Generate(GenerateArgs),
+}
+
+/// Flags of the chat engine, shared by `ask` and the bridge's chat front end.
+#[derive(Debug, Clone, Args)]
+pub struct ChatArgs {
+    /// Prometheus server the commands query.
+    #[arg(
+        long,
+        env = "OUTPOST_PROMETHEUS_URL",
+        default_value = "http://localhost:9090",
+        value_name = "URL"
+    )]
+    pub prometheus_url: String,
+
+    /// Alertmanager the commands read alerts from and create silences in.
+    #[arg(
+        long,
+        env = "OUTPOST_ALERTMANAGER_URL",
+        default_value = "http://localhost:9093",
+        value_name = "URL"
+    )]
+    pub alertmanager_url: String,
+
+    /// agents.txt (`NAME HOST:PORT` per line), to resolve agent names in commands.
+    #[arg(long, env = "OUTPOST_AGENTS", value_name = "FILE")]
+    pub agents: Option<PathBuf>,
+
+    /// IANA time zone for `hhmm` in chart commands, chart axes and times in replies.
+    #[arg(
+        long,
+        env = "OUTPOST_TIMEZONE",
+        default_value = "UTC",
+        value_name = "ZONE"
+    )]
+    pub timezone: String,
+
+    /// Time limit of each Prometheus or Alertmanager request.
+    #[arg(long, env = "OUTPOST_QUERY_TIMEOUT", default_value = "3s", value_parser = parse_duration, value_name = "DURATION")]
+    pub query_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The command, e.g. `/mon_cpu_picture web1 30` (quoted or as separate words).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+
+    /// Treat COMMAND as a button's callback data (as printed under a reply).
+    #[arg(long)]
+    pub press: bool,
+
+    /// Where to write a chart reply.
+    #[arg(long, default_value = "outpost-chart.png", value_name = "FILE")]
+    pub chart_out: PathBuf,
+
+    /// SQLite state database (the audit log is kept there).
+    #[arg(
+        long,
+        env = "OUTPOST_STATE",
+        default_value = "./data/outpost.db",
+        value_name = "FILE"
+    )]
+    pub state: PathBuf,
+
+    /// Comma-separated Telegram user ids shown as allowed by /whoami (the local operator always is).
+    #[arg(
+        long,
+        env = "OUTPOST_ALLOWED_USERS",
+        value_delimiter = ',',
+        value_name = "IDS"
+    )]
+    pub allowed_users: Vec<i64>,
+
+    #[command(flatten)]
+    pub chat: ChatArgs,
 }
 
 /// `outpost generate`. Every threshold and duration is optional; unset ones
@@ -422,6 +504,27 @@ mod tests {
             vec![(Name::Cpu, false), (Name::Timex, true)]
         );
         assert!(Cli::try_parse_from(["outpost", "exporter", "--collector.nosuch"]).is_err());
+    }
+
+    #[test]
+    fn ask_takes_the_command_as_words() {
+        let cli = Cli::try_parse_from([
+            "outpost",
+            "ask",
+            "--timezone",
+            "Europe/Berlin",
+            "/mon_cpu_picture",
+            "web1",
+            "30",
+        ])
+        .unwrap();
+        let Command::Ask(args) = cli.command else {
+            panic!("not ask")
+        };
+        assert_eq!(args.command.join(" "), "/mon_cpu_picture web1 30");
+        assert_eq!(args.chat.timezone, "Europe/Berlin");
+        assert_eq!(args.chat.prometheus_url, "http://localhost:9090");
+        assert!(Cli::try_parse_from(["outpost", "ask"]).is_err());
     }
 
     #[test]

@@ -32,6 +32,16 @@
 //!     durations, URLs), `prometheus.rs` (prometheus.yml, file_sd targets,
 //!     shards), `rules.rs` (alert and recording rules), `rule_tests.rs`
 //!     (promtool unit tests), `alertmanager.rs`, `grafana.rs`.
+//! - [`chat`]: the chat command engine (transport-independent) and
+//!   `outpost ask`.
+//!   - `commands.rs`: the one command list, `/help` and the pure parser.
+//!   - `engine.rs`: [`chat::Engine`] — access control, validation, answers,
+//!     button presses; `reply.rs`: reply type and pure HTML texts;
+//!     `buttons.rs`: inline buttons and their callback data.
+//!   - `promql.rs` (Prometheus client, escaping), `queries.rs` (PromQL
+//!     expressions), `alertmanager.rs` (API v2 client, matchers).
+//!   - `chart.rs`: PNG line charts with the bundled font; `audit.rs`: audit
+//!     log and refusal memory in SQLite; `agents.rs`: minimal agents.txt reader.
 //!
 //! `main.rs` only parses flags, runs a subcommand and maps errors to exit
 //! codes: 2 for usage errors ([`UsageError`]), 1 for everything else.
@@ -42,6 +52,7 @@
 // (see each for why). Everything else stays free of `unsafe`.
 #![deny(unsafe_code)]
 
+pub mod chat;
 pub mod cli;
 pub mod exporter;
 pub mod generate;
