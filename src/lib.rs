@@ -26,6 +26,8 @@
 //!     durations, URLs), `prometheus.rs` (prometheus.yml, file_sd targets,
 //!     shards), `rules.rs` (alert and recording rules), `rule_tests.rs`
 //!     (promtool unit tests), `alertmanager.rs`, `grafana.rs`.
+//! - [`healthcheck`]: `outpost healthcheck URL`, a plain-HTTP GET for
+//!   container `HEALTHCHECK`s and `scripts/up` (no curl needed).
 //!
 //! `main.rs` only parses flags, runs a subcommand and maps errors to exit
 //! codes: 2 for usage errors ([`UsageError`]), 1 for everything else.
@@ -39,6 +41,7 @@
 pub mod cli;
 pub mod exporter;
 pub mod generate;
+pub mod healthcheck;
 pub mod logging;
 
 /// An error in how the program was invoked (exit code 2).

@@ -22,5 +22,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Exporter(args) => outpost::exporter::main(args),
         Command::Generate(args) => outpost::generate::main(args),
+        Command::Healthcheck(args) => outpost::healthcheck::main(args),
     }
 }
