@@ -7,4 +7,5 @@ mod exporter_textfile;
 mod exporter_web;
 mod exposition;
 mod generate;
+mod stack;
 mod support;
