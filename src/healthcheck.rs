@@ -18,17 +18,17 @@ use crate::cli::HealthcheckArgs;
 pub enum Error {
     #[error("unsupported URL {0:?}: expected http://HOST:PORT/PATH")]
     Url(String),
-    #[error("cannot resolve {addr}: {source}")]
+    #[error("cannot resolve {addr}")]
     Resolve {
         addr: String,
         source: std::io::Error,
     },
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}")]
     Connect {
         addr: String,
         source: std::io::Error,
     },
-    #[error("talking to {addr}: {source}")]
+    #[error("talking to {addr}")]
     Io {
         addr: String,
         source: std::io::Error,

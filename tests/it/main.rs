@@ -1,11 +1,13 @@
 //! The one integration-test binary. Each module covers one part; `support`
 //! holds what they share (locating the real upstream programs, ports).
 
+mod docs;
 mod exporter_compat;
 mod exporter_golden;
 mod exporter_textfile;
 mod exporter_web;
 mod exposition;
 mod generate;
+mod packaging;
 mod stack;
 mod support;
