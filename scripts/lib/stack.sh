@@ -15,6 +15,7 @@ state="${OUTPOST_STATE_DIR:-$repo/.outpost}"
 mkdir -p "$state"
 state="$(cd "$state" && pwd)"
 run="$state/run"
+# shellcheck disable=SC2034 # used by up
 logs="$state/log"
 
 say() { printf '%s\n' "$*" >&2; }
@@ -38,10 +39,10 @@ our_pid() {
 
 # Stops NAME if it is ours (TERM, then KILL after 15 s); forgets it either way.
 stop_component() {
-  local name="$1" pid i
+  local name="$1" pid
   if pid="$(our_pid "$name")"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 150); do
+    for _ in $(seq 150); do
       [ -n "$(proc_args "$pid")" ] || break
       sleep 0.1
     done
@@ -57,4 +58,5 @@ stop_component() {
 }
 
 # Components in start order; down stops them in reverse.
+# shellcheck disable=SC2034 # used by down
 components=(exporter prometheus alertmanager bridge)

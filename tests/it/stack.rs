@@ -117,8 +117,14 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// Whether `pid` is a live process (a zombie awaiting its reaper is not).
 fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        })
+        .unwrap_or(false)
 }
 
 /// `up` starts every piece healthy, Prometheus scrapes the exporter, a second
@@ -227,6 +233,14 @@ fn up_is_healthy_idempotent_and_down_stops_it() {
         assert_eq!(stack.pid(c), None, "pid file of {c} left behind");
     }
     assert!(http_get(&format!("{prom}/-/ready")).is_err());
+
+    // Stopping a stopped stack is fine too.
+    let again = stack.run("down");
+    assert!(
+        again.status.success(),
+        "second down failed: {}",
+        text(&again)
+    );
 }
 
 /// A pid file whose process is no longer the one `up` started (a recycled
