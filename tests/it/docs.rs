@@ -33,7 +33,9 @@ pub fn help_flags(help: &str) -> Vec<String> {
     let mut flags = Vec::new();
     for line in help.lines() {
         let trimmed = line.trim_start();
-        if !trimmed.starts_with('-') {
+        // Definitions sit at clap's option indent (2 or 6 spaces); wrapped
+        // descriptions are indented further and may start with a flag.
+        if !trimmed.starts_with('-') || line.len() - trimmed.len() > 6 {
             continue;
         }
         let spec = trimmed.split("  ").next().unwrap_or("");
@@ -56,8 +58,10 @@ pub fn help_flags(help: &str) -> Vec<String> {
 /// The environment variables a clap `--help` text names (`[env: NAME=…]`).
 pub fn help_env_vars(help: &str) -> Vec<String> {
     let mut vars = Vec::new();
-    for part in help.split("[env: ").skip(1) {
+    // clap may wrap between `[env:` and the name.
+    for part in help.split("[env:").skip(1) {
         let name: String = part
+            .trim_start()
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
@@ -169,6 +173,10 @@ Options:
       --web.listen-address <ADDR>
           Address to listen on; see also --not-a-flag
   -t, --telegram-token <TOKEN>  Bot token [env: OUTPOST_TELEGRAM_TOKEN]
+      --allowed-users <IDS>
+          Comma-separated Telegram user ids, wrapped [env:
+          OUTPOST_ALLOWED_USERS=]
+          --not-a-definition-either at the start of a wrapped line
       --collector.cpu           Enable the cpu collector
       --no-collector.cpu        Disable the cpu collector
       --collector.disable-defaults  Start from none
@@ -179,14 +187,18 @@ Options:
         [
             "--web.listen-address",
             "--telegram-token",
+            "--allowed-users",
             "--collector.cpu",
             "--no-collector.cpu",
             "--collector.disable-defaults"
         ]
     );
-    assert_eq!(help_env_vars(help), ["OUTPOST_TELEGRAM_TOKEN"]);
+    assert_eq!(
+        help_env_vars(help),
+        ["OUTPOST_TELEGRAM_TOKEN", "OUTPOST_ALLOWED_USERS"]
+    );
     let docs = "`--web.listen-address`, OUTPOST_TELEGRAM_TOKEN_FILE, --collector.NAME: cpu. \
-                Also --telegram-tokens.";
+                Also --telegram-tokens. --allowed-users (OUTPOST_ALLOWED_USERS)";
     assert_eq!(
         undocumented(help, docs),
         [
