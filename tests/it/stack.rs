@@ -62,6 +62,11 @@ impl Stack {
 
     /// Runs `scripts/NAME` with this stack's settings and no Telegram.
     fn run(&self, name: &str) -> Output {
+        self.run_with(name, &[])
+    }
+
+    /// Runs `scripts/NAME` with these settings, then `extra` on top.
+    fn run_with(&self, name: &str, extra: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(script(name));
         for (k, port) in &self.ports {
             cmd.env(format!("OUTPOST_{k}_PORT"), port.to_string());
@@ -89,6 +94,9 @@ impl Stack {
                 "OUTPOST_GENERATE_ARGS",
                 "--scrape-interval 1s --evaluation-interval 1s",
             );
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
         cmd.output().unwrap()
     }
 
@@ -220,6 +228,40 @@ fn up_is_healthy_idempotent_and_down_stops_it() {
     let again: Vec<u32> = components.iter().map(|c| stack.pid(c).unwrap()).collect();
     assert_eq!(pids, again, "a second up restarted something");
     assert!(String::from_utf8_lossy(&second.stdout).contains("already running"));
+
+    // A changed piece restarts (another binary for the exporter), the rest
+    // stays and Prometheus reloads the regenerated config (SIGHUP).
+    let copy = stack.dir.path().join("outpost-copy");
+    std::fs::copy(outpost_bin(), &copy).unwrap();
+    let third = stack.run_with(
+        "up",
+        &[
+            ("OUTPOST_BIN", copy.to_str().unwrap()),
+            (
+                "OUTPOST_GENERATE_ARGS",
+                "--scrape-interval 2s --evaluation-interval 1s",
+            ),
+        ],
+    );
+    assert!(third.status.success(), "third up failed: {}", text(&third));
+    let exporter = stack.pid("exporter").unwrap();
+    assert_ne!(
+        exporter, pids[0],
+        "the exporter kept running the old binary"
+    );
+    assert!(!alive(pids[0]), "the old exporter still runs");
+    assert_eq!(stack.pid("prometheus"), Some(pids[1]));
+    assert_eq!(stack.pid("alertmanager"), Some(pids[2]));
+    let reloaded = wait_for(Duration::from_secs(10), || {
+        let (_, body) = http_get(&format!("{prom}/api/v1/status/config")).ok()?;
+        body.contains("scrape_interval: 2s").then_some(())
+    });
+    assert!(
+        reloaded.is_some(),
+        "Prometheus did not reload the new config"
+    );
+    let mut pids = pids;
+    pids[0] = exporter;
 
     let down = stack.run("down");
     assert!(
