@@ -42,6 +42,20 @@ pub enum Command {
     Ask(AskArgs),
     /// Generate Prometheus, Alertmanager and Grafana config from agents.txt.
     Generate(GenerateArgs),
+    /// GET an http:// URL; exit 0 on a 2xx answer, 1 otherwise (for container HEALTHCHECKs).
+    Healthcheck(HealthcheckArgs),
+}
+
+/// `outpost healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// `http://HOST:PORT/PATH` to GET, e.g. http://127.0.0.1:9100/metrics.
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// Give up after this long.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
 }
 
 /// Flags of the chat engine, shared by `ask` and the bridge's chat front end.

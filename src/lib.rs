@@ -42,6 +42,8 @@
 //!     expressions), `alertmanager.rs` (API v2 client, matchers).
 //!   - `chart.rs`: PNG line charts with the bundled font; `audit.rs`: audit
 //!     log and refusal memory in SQLite; `agents.rs`: minimal agents.txt reader.
+//! - [`healthcheck`]: `outpost healthcheck URL`, a plain-HTTP GET for
+//!   container `HEALTHCHECK`s and `scripts/up` (no curl needed).
 //!
 //! `main.rs` only parses flags, runs a subcommand and maps errors to exit
 //! codes: 2 for usage errors ([`UsageError`]), 1 for everything else.
@@ -56,6 +58,7 @@ pub mod chat;
 pub mod cli;
 pub mod exporter;
 pub mod generate;
+pub mod healthcheck;
 pub mod logging;
 
 /// An error in how the program was invoked (exit code 2).

@@ -23,5 +23,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Exporter(args) => outpost::exporter::main(args),
         Command::Ask(args) => outpost::chat::main(args),
         Command::Generate(args) => outpost::generate::main(args),
+        Command::Healthcheck(args) => outpost::healthcheck::main(args),
     }
 }

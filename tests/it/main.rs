@@ -2,11 +2,14 @@
 //! holds what they share (locating the real upstream programs, ports).
 
 mod chat;
+mod docs;
 mod exporter_compat;
 mod exporter_golden;
 mod exporter_textfile;
 mod exporter_web;
 mod exposition;
 mod generate;
+mod packaging;
 mod probe;
+mod stack;
 mod support;
