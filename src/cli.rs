@@ -32,12 +32,20 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve host metrics (node_exporter-compatible) and TCP probes over HTTP.
     Exporter(ExporterArgs),
-    /// Receive Alertmanager webhooks and deliver them to Telegram, durably.
+    /// Receive Alertmanager webhooks and deliver them to Telegram, durably; answer chat commands.
     Bridge(BridgeArgs),
+    /// Run one chat command (e.g. "/mon_cpu web1") through the chat engine and print the reply.
+    Ask(AskArgs),
+    /// Generate Prometheus, Alertmanager and Grafana config from agents.txt.
+    Generate(GenerateArgs),
+    /// GET an http:// URL; exit 0 on a 2xx answer, 1 otherwise (for container HEALTHCHECKs).
+    Healthcheck(HealthcheckArgs),
 }
 
 /// `outpost bridge` flags. Each also reads `OUTPOST_<NAME>` (upper snake
@@ -98,28 +106,6 @@ pub struct BridgeArgs {
     )]
     pub allowed_users: Vec<i64>,
 
-    /// Prometheus base URL, for chat commands.
-    #[arg(
-        long,
-        env = "OUTPOST_PROMETHEUS_URL",
-        default_value = "http://localhost:9090",
-        value_name = "URL"
-    )]
-    pub prometheus_url: String,
-
-    /// Alertmanager base URL, for chat commands.
-    #[arg(
-        long,
-        env = "OUTPOST_ALERTMANAGER_URL",
-        default_value = "http://localhost:9093",
-        value_name = "URL"
-    )]
-    pub alertmanager_url: String,
-
-    /// agents.txt, to resolve agent names in chat commands.
-    #[arg(long, env = "OUTPOST_AGENTS", value_name = "FILE")]
-    pub agents: Option<PathBuf>,
-
     /// When set, webhooks must carry `Authorization: Bearer TOKEN`.
     #[arg(
         long,
@@ -128,6 +114,10 @@ pub struct BridgeArgs {
         value_name = "TOKEN"
     )]
     pub webhook_token: Option<String>,
+
+    /// File holding the webhook token (used when --webhook-token is not set).
+    #[arg(long, env = "OUTPOST_WEBHOOK_TOKEN_FILE", value_name = "FILE")]
+    pub webhook_token_file: Option<PathBuf>,
 
     /// SQLite state database (outbox, dedup keys, chat migrations, watchdog).
     #[arg(
@@ -192,6 +182,243 @@ pub struct BridgeArgs {
     /// Timeout of one Telegram request.
     #[arg(long, env = "OUTPOST_SEND_TIMEOUT", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub send_timeout: Duration,
+
+    /// Firing alerts about a host's CPU, memory or disk arrive with a chart
+    /// of the alert's expression (a photo replying to the alert message).
+    #[arg(long, env = "OUTPOST_ATTACH_CHARTS")]
+    pub attach_charts: bool,
+
+    #[command(flatten)]
+    pub chat: ChatArgs,
+}
+
+/// `outpost healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// `http://HOST:PORT/PATH` to GET, e.g. http://127.0.0.1:9100/metrics.
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// Give up after this long.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+}
+
+/// Flags of the chat engine, shared by `ask` and the bridge's chat front end.
+#[derive(Debug, Clone, Args)]
+pub struct ChatArgs {
+    /// Prometheus server the commands query.
+    #[arg(
+        long,
+        env = "OUTPOST_PROMETHEUS_URL",
+        default_value = "http://localhost:9090",
+        value_name = "URL"
+    )]
+    pub prometheus_url: String,
+
+    /// Alertmanager the commands read alerts from and create silences in.
+    #[arg(
+        long,
+        env = "OUTPOST_ALERTMANAGER_URL",
+        default_value = "http://localhost:9093",
+        value_name = "URL"
+    )]
+    pub alertmanager_url: String,
+
+    /// agents.txt (`NAME HOST:PORT` per line), to resolve agent names in commands.
+    #[arg(long, env = "OUTPOST_AGENTS", value_name = "FILE")]
+    pub agents: Option<PathBuf>,
+
+    /// IANA time zone for `hhmm` in chart commands, chart axes and times in replies.
+    #[arg(
+        long,
+        env = "OUTPOST_TIMEZONE",
+        default_value = "UTC",
+        value_name = "ZONE"
+    )]
+    pub timezone: String,
+
+    /// Time limit of each Prometheus or Alertmanager request.
+    #[arg(long, env = "OUTPOST_QUERY_TIMEOUT", default_value = "3s", value_parser = parse_duration, value_name = "DURATION")]
+    pub query_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The command, e.g. `/mon_cpu_picture web1 30` (quoted or as separate words).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+
+    /// Treat COMMAND as a button's callback data (as printed under a reply).
+    #[arg(long)]
+    pub press: bool,
+
+    /// Where to write a chart reply.
+    #[arg(long, default_value = "outpost-chart.png", value_name = "FILE")]
+    pub chart_out: PathBuf,
+
+    /// SQLite state database (the audit log is kept there).
+    #[arg(
+        long,
+        env = "OUTPOST_STATE",
+        default_value = "./data/outpost.db",
+        value_name = "FILE"
+    )]
+    pub state: PathBuf,
+
+    /// Comma-separated Telegram user ids shown as allowed by /whoami (the local operator always is).
+    #[arg(
+        long,
+        env = "OUTPOST_ALLOWED_USERS",
+        value_delimiter = ',',
+        value_name = "IDS"
+    )]
+    pub allowed_users: Vec<i64>,
+
+    #[command(flatten)]
+    pub chat: ChatArgs,
+}
+
+/// `outpost generate`. Every threshold and duration is optional; unset ones
+/// take the defaults of `generate::settings::Settings::default()`, given
+/// with each flag.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The inventory: `NAME HOST:PORT [KEY=VALUE ...]` and
+    /// `check NAME HOST:PORT from AGENT [failures=N]` lines (docs/agents-txt.md).
+    #[arg(long, default_value = "agents.txt", value_name = "FILE")]
+    pub agents: PathBuf,
+
+    /// Directory that receives prometheus/, alertmanager/ and grafana/.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Write nothing; exit 1 listing the files that differ from what would be written.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Base URL of `outpost bridge`; alerts go to BRIDGE/alert (default: http://127.0.0.1:9187).
+    #[arg(long, value_name = "URL")]
+    pub bridge_url: Option<String>,
+
+    /// Alertmanager that Prometheus sends alerts to (default: http://127.0.0.1:9093).
+    #[arg(long, value_name = "URL")]
+    pub alertmanager_url: Option<String>,
+
+    /// Prometheus URL for the Grafana datasource (default: http://127.0.0.1:9090).
+    #[arg(long, value_name = "URL")]
+    pub prometheus_url: Option<String>,
+
+    /// File with the bridge's webhook token, written as Alertmanager's
+    /// `credentials_file` (relative paths are relative to alertmanager.yml) (default: webhook-token).
+    #[arg(long, value_name = "PATH")]
+    pub webhook_token_file: Option<String>,
+
+    /// Scrape and probe interval (default: 15s).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub scrape_interval: Option<Duration>,
+
+    /// Rule evaluation interval (also the step of the rule unit tests) (default: 15s).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub evaluation_interval: Option<Duration>,
+
+    /// rate() window of the CPU recording rule (default: 1m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub rate_window: Option<Duration>,
+
+    /// AgentDown: how long an agent must be unreachable (default: 1m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub agent_down_for: Option<Duration>,
+
+    /// AgentHighCPU threshold, percent (default: 80).
+    #[arg(long, value_name = "PERCENT")]
+    pub cpu_threshold: Option<f64>,
+
+    /// AgentHighCPU duration (default: 2m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub cpu_for: Option<Duration>,
+
+    /// AgentHighMemory (warning) threshold, percent (default: 85).
+    #[arg(long, value_name = "PERCENT")]
+    pub memory_threshold: Option<f64>,
+
+    /// AgentHighMemory duration (default: 2m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub memory_for: Option<Duration>,
+
+    /// HighMemoryUsage (critical) threshold, percent (default: 95).
+    #[arg(long, value_name = "PERCENT")]
+    pub memory_critical_threshold: Option<f64>,
+
+    /// HighMemoryUsage duration (default: 1m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub memory_critical_for: Option<Duration>,
+
+    /// AgentHighDisk threshold, percent used (default: 90).
+    #[arg(long, value_name = "PERCENT")]
+    pub disk_threshold: Option<f64>,
+
+    /// AgentHighDisk duration (default: 1m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub disk_for: Option<Duration>,
+
+    /// HighLoad threshold: 1-minute load average per CPU core (default: 2).
+    #[arg(long, value_name = "LOAD")]
+    pub load_threshold: Option<f64>,
+
+    /// HighLoad duration (default: 5m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub load_for: Option<Duration>,
+
+    /// CpuAnomaly: sliding window for mean and standard deviation (default: 1h).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub anomaly_window: Option<Duration>,
+
+    /// CpuAnomaly duration (default: 5m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub anomaly_for: Option<Duration>,
+
+    /// CpuAnomaly stays quiet below this CPU usage, percent (default: 10).
+    #[arg(long, value_name = "PERCENT")]
+    pub anomaly_min_cpu: Option<f64>,
+
+    /// Alertmanager group_wait (default: 30s).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub group_wait: Option<Duration>,
+
+    /// Alertmanager group_interval (default: 5m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub group_interval: Option<Duration>,
+
+    /// Alertmanager repeat_interval (default: 4h).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub repeat_interval: Option<Duration>,
+
+    /// How often the Watchdog heartbeat is re-sent to the bridge (default: 1m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub heartbeat_interval: Option<Duration>,
+
+    /// Directory Grafana loads the provisioned dashboard from (default: /var/lib/grafana/dashboards/outpost).
+    #[arg(long, value_name = "DIR")]
+    pub grafana_dashboards_path: Option<String>,
+
+    /// Also write a sharded setup: N Prometheus configs splitting the agents
+    /// by hashmod (prometheus/shards/shard-K.yml) and a federating global.yml.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+
+    /// host:port of each shard for global.yml, comma-separated (default: prometheus-shard-K:9090).
+    #[arg(long, value_delimiter = ',', value_name = "ADDRS")]
+    pub shard_targets: Vec<String>,
+
+    /// Add remote_write to every shard (Thanos receive, Mimir, VictoriaMetrics …).
+    #[arg(long, value_name = "URL")]
+    pub remote_write_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -254,6 +481,23 @@ pub struct ExporterArgs {
     #[arg(long = "collector.filesystem.mount-timeout", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub fs_mount_timeout: Duration,
 
+    /// Regexp of block devices to leave out of the diskstats collector.
+    #[arg(
+        long = "collector.diskstats.device-exclude",
+        default_value = crate::exporter::diskstats::DEFAULT_DEVICE_EXCLUDE,
+        value_name = "REGEX"
+    )]
+    pub diskstats_device_exclude: String,
+
+    /// Regexp of network devices to leave out of the netdev collector
+    /// (empty: keep all).
+    #[arg(
+        long = "collector.netdev.device-exclude",
+        default_value = crate::exporter::netdev::DEFAULT_DEVICE_EXCLUDE,
+        value_name = "REGEX"
+    )]
+    pub netdev_device_exclude: String,
+
     /// Directory to read `*.prom` text files from (textfile collector).
     #[arg(long = "collector.textfile.directory", value_name = "DIR")]
     pub textfile_directory: Option<PathBuf>,
@@ -264,6 +508,35 @@ pub struct ExporterArgs {
 
     #[command(flatten)]
     pub collectors: CollectorFlags,
+
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+}
+
+/// TCP probe flags (see `exporter::probe` for the target syntax).
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// Probe this target in the background, `NAME=HOST:PORT`, or
+    /// `NAME=HOST:PORT,tls` for a TLS handshake and certificate expiry (repeatable).
+    #[arg(long = "probe.target", value_name = "NAME=HOST:PORT")]
+    pub targets: Vec<String>,
+
+    /// File of targets to probe in the background, one `NAME HOST:PORT [tls]`
+    /// per line; re-read when it changes.
+    #[arg(long = "probe.targets-file", value_name = "FILE")]
+    pub targets_file: Option<PathBuf>,
+
+    /// How often to probe the background targets.
+    #[arg(long = "probe.interval", default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+
+    /// At most this many background probes in flight (and `/probe` requests at once).
+    #[arg(long = "probe.concurrency", default_value_t = crate::exporter::probe::DEFAULT_CONCURRENCY, value_name = "N")]
+    pub concurrency: usize,
+
+    /// Deadline of one probe (resolution, connect and TLS together).
+    #[arg(long = "probe.timeout", default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
 }
 
 /// `--collector.NAME` / `--no-collector.NAME` for every collector in
@@ -391,6 +664,27 @@ mod tests {
             vec![(Name::Cpu, false), (Name::Timex, true)]
         );
         assert!(Cli::try_parse_from(["outpost", "exporter", "--collector.nosuch"]).is_err());
+    }
+
+    #[test]
+    fn ask_takes_the_command_as_words() {
+        let cli = Cli::try_parse_from([
+            "outpost",
+            "ask",
+            "--timezone",
+            "Europe/Berlin",
+            "/mon_cpu_picture",
+            "web1",
+            "30",
+        ])
+        .unwrap();
+        let Command::Ask(args) = cli.command else {
+            panic!("not ask")
+        };
+        assert_eq!(args.command.join(" "), "/mon_cpu_picture web1 30");
+        assert_eq!(args.chat.timezone, "Europe/Berlin");
+        assert_eq!(args.chat.prometheus_url, "http://localhost:9090");
+        assert!(Cli::try_parse_from(["outpost", "ask"]).is_err());
     }
 
     #[test]

@@ -9,10 +9,29 @@
 //!   - `collector.rs`: the [`exporter::collector::Collector`] trait, the one
 //!     list of collectors ([`exporter::collector::Name`]) and the registry
 //!     that wraps each with `node_scrape_collector_*`.
-//!   - one file per collector (`cpu.rs`, `meminfo.rs`, `filesystem.rs`, …).
+//!   - one file per collector (`cpu.rs`, `meminfo.rs`, `filesystem.rs`,
+//!     `diskstats.rs`, `netdev.rs`, `textfile.rs`, …), named as in
+//!     [`exporter::collector::Name`]; `timex.rs` holds one of the crate's
+//!     two `unsafe` blocks (adjtimex(2)).
+//!   - `scrape.rs`: the one thread that gathers, encodes and gzips scrapes;
+//!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters).
 //!   - `metrics.rs` (the metric model), `encode.rs` (text 0.0.4 and
 //!     OpenMetrics), `process.rs` (`process_*` self metrics), `web.rs`
-//!     (exporter-toolkit web config: TLS, basic auth; the server loop).
+//!     (exporter-toolkit web config: TLS, basic auth; the server loop),
+//!     `residency.rs` (drops startup-only code pages once listening).
+//!   - `probe/`: TCP probes. `mod.rs` (the one probe: resolve, connect,
+//!     optional TLS, [`exporter::probe::ProbeOutcome`]), `target.rs`
+//!     (strict `HOST:PORT` parsing), `cert.rs` (certificate expiry from DER),
+//!     `handler.rs` (blackbox-compatible `GET /probe`), `targets.rs`
+//!     (`--probe.target` flags and the re-read targets file), `scheduler.rs`
+//!     (the background prober and its results on `/metrics`).
+//! - [`generate`]: `outpost generate` (agents.txt → Prometheus, Alertmanager,
+//!   Grafana config).
+//!   - `mod.rs`: the only I/O (read agents.txt, atomic writes, `--check`).
+//!   - `inventory.rs` (agents.txt parser), `settings.rs` (thresholds,
+//!     durations, URLs), `prometheus.rs` (prometheus.yml, file_sd targets,
+//!     shards), `rules.rs` (alert and recording rules), `rule_tests.rs`
+//!     (promtool unit tests), `alertmanager.rs`, `grafana.rs`.
 //! - [`bridge`]: `outpost bridge`, Alertmanager webhooks to Telegram.
 //!   - `mod.rs` (Config, `run`), `webhook.rs` (HTTP: /alert, /metrics,
 //!     health), `payload.rs` (webhook v4 types, dedup key), `store.rs`
@@ -21,15 +40,34 @@
 //!     (Bot API transport, outcome classification), `sender.rs` (pacing,
 //!     retries), `watchdog.rs` (dead man's switch), `metrics.rs`,
 //!     `secret.rs` (redacting token type).
+//! - [`chat`]: the chat command engine (transport-independent) and
+//!   `outpost ask`.
+//!   - `commands.rs`: the one command list, `/help` and the pure parser.
+//!   - `engine.rs`: [`chat::Engine`] — access control, validation, answers,
+//!     button presses; `reply.rs`: reply type and pure HTML texts;
+//!     `buttons.rs`: inline buttons and their callback data.
+//!   - `promql.rs` (Prometheus client, escaping), `queries.rs` (PromQL
+//!     expressions), `alertmanager.rs` (API v2 client, matchers).
+//!   - `chart.rs`: PNG line charts with the bundled font; `audit.rs`: audit
+//!     log and refusal memory in SQLite; `agents.rs`: minimal agents.txt reader.
+//! - [`healthcheck`]: `outpost healthcheck URL`, a plain-HTTP GET for
+//!   container `HEALTHCHECK`s and `scripts/up` (no curl needed).
 //!
 //! `main.rs` only parses flags, runs a subcommand and maps errors to exit
 //! codes: 2 for usage errors ([`UsageError`]), 1 for everything else.
 
-#![forbid(unsafe_code)]
+// `deny` rather than `forbid`: exactly two reviewed `unsafe` blocks are
+// allowed: the adjtimex(2) call in `exporter/timex.rs`, which neither nix nor
+// rustix wraps, and `madvise` on code mappings in `exporter/residency.rs`
+// (see each for why). Everything else stays free of `unsafe`.
+#![deny(unsafe_code)]
 
 pub mod bridge;
+pub mod chat;
 pub mod cli;
 pub mod exporter;
+pub mod generate;
+pub mod healthcheck;
 pub mod logging;
 
 /// An error in how the program was invoked (exit code 2).

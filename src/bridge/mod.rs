@@ -54,9 +54,6 @@ pub struct Config {
     pub message_thread_id: Option<i64>,
     /// Telegram user ids allowed to use chat commands (issue 6).
     pub allowed_users: Vec<i64>,
-    pub prometheus_url: String,
-    pub alertmanager_url: String,
-    pub agents: Option<PathBuf>,
     pub webhook_token: Option<Secret>,
     pub state: PathBuf,
     pub state_sync: store::Durability,
@@ -141,9 +138,6 @@ impl TryFrom<BridgeArgs> for Config {
             chat_id: a.chat_id,
             message_thread_id: a.message_thread_id,
             allowed_users: a.allowed_users,
-            prometheus_url: a.prometheus_url,
-            alertmanager_url: a.alertmanager_url,
-            agents: a.agents,
             webhook_token: a.webhook_token.filter(|t| !t.is_empty()).map(Secret::new),
             state: a.state,
             state_sync: if a.state_sync == "normal" {
@@ -314,8 +308,6 @@ mod tests {
         assert_eq!(c.telegram_api_url, "https://api.telegram.org");
         assert_eq!(c.state, PathBuf::from("./data/outpost.db"));
         assert_eq!(c.chat_id, Some(-1001));
-        assert_eq!(c.prometheus_url, "http://localhost:9090");
-        assert_eq!(c.alertmanager_url, "http://localhost:9093");
         assert!(!format!("{c:?}").contains("1:abc"));
     }
 

@@ -68,15 +68,52 @@ impl CollectError {
 
 /// Reads a whole file, naming it in the error.
 pub fn read(path: &Path) -> Result<String, CollectError> {
-    std::fs::read_to_string(path).map_err(|source| CollectError::Read {
+    read_text(path).map_err(|source| CollectError::Read {
         path: path.to_owned(),
         source,
     })
 }
 
+/// Reads a procfs/sysfs file as text: open, read to end, close.
+///
+/// `std::fs::read_to_string` first asks the file's size (`statx`), which
+/// procfs and sysfs answer with 0; a scrape reads over a hundred such
+/// files, so the extra system call per file is skipped. The buffer starts
+/// at a size that holds most of them in one read.
+pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path.as_ref())?;
+    let mut buf = Vec::with_capacity(8192);
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity());
+        }
+        let len = buf.len();
+        let spare = buf.capacity() - len;
+        buf.resize(len + spare, 0);
+        match f.read(&mut buf[len..]) {
+            Ok(0) => {
+                buf.truncate(len);
+                break;
+            }
+            Ok(n) => buf.truncate(len + n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// Reads a small sysfs attribute, trimmed; `None` when absent or unreadable.
+///
+/// A sysfs attribute is at most one page and is produced by a single
+/// `show()` call, so one read suffices.
 pub fn read_attr(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path)
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut buf = [0u8; 4096];
+    let n = f.read(&mut buf).ok()?;
+    std::str::from_utf8(&buf[..n])
         .ok()
         .map(|s| s.trim().to_owned())
 }
@@ -189,6 +226,23 @@ fn record_outcomes(out: &mut Metrics, outcomes: &[(Name, bool, Duration)]) {
     );
     for (name, ok, _) in outcomes {
         success.add(&[("collector", name.as_str())], if *ok { 1.0 } else { 0.0 });
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use std::time::{Duration, Instant};
+
+    /// Polls `f` every 10 ms until it holds or `timeout` passes.
+    pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        f()
     }
 }
 

@@ -40,7 +40,7 @@ impl Format {
                 }
             }
             let format = match media {
-                "application/openmetrics-text" if version.map_or(true, |v| v.starts_with("1.")) => {
+                "application/openmetrics-text" if version.is_none_or(|v| v.starts_with("1.")) => {
                     Format::OpenMetrics
                 }
                 "text/plain" | "*/*" => Format::Text,

@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use regex_lite::Regex;
+use super::matcher::Matcher;
 
 use super::collector::{read, CollectError, Collector, Paths};
 use super::metrics::Metrics;
@@ -26,16 +26,17 @@ pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|co
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub mount_points_exclude: Regex,
-    pub fs_types_exclude: Regex,
+    pub mount_points_exclude: Matcher,
+    pub fs_types_exclude: Matcher,
     pub mount_timeout: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            mount_points_exclude: Regex::new(DEFAULT_MOUNT_POINTS_EXCLUDE).expect("valid default"),
-            fs_types_exclude: Regex::new(DEFAULT_FS_TYPES_EXCLUDE).expect("valid default"),
+            mount_points_exclude: Matcher::new(DEFAULT_MOUNT_POINTS_EXCLUDE)
+                .expect("valid default"),
+            fs_types_exclude: Matcher::new(DEFAULT_FS_TYPES_EXCLUDE).expect("valid default"),
             mount_timeout: Duration::from_secs(5),
         }
     }
@@ -134,6 +135,8 @@ pub struct Filesystem {
     stat: Arc<dyn StatFs>,
     /// Mount points whose `statfs` has not returned yet.
     in_flight: Arc<Mutex<HashSet<PathBuf>>>,
+    /// The long-lived worker that runs `statfs` calls.
+    worker: Mutex<Option<mpsc::Sender<Job>>>,
 }
 
 enum Outcome {
@@ -152,6 +155,7 @@ impl Filesystem {
             options,
             stat,
             in_flight: Arc::default(),
+            worker: Mutex::new(None),
         }
     }
 
@@ -192,11 +196,18 @@ impl Filesystem {
         Ok(out)
     }
 
-    /// Stats `mounts` in order on worker threads, giving up at `deadline`.
-    /// Returns one outcome per mount; `None` where no answer came in time.
-    fn stat_all(&self, mounts: &[Mount], deadline: Instant) -> Vec<Option<Outcome>> {
+    /// Stats `mounts` on worker threads. Returns one outcome per mount;
+    /// `None` where no answer came in time.
+    ///
+    /// A worker stats mounts in order. When the first round's deadline
+    /// passes, the mount it is blocked on is stuck; a second worker gets the
+    /// mounts queued behind it, with `grace` more time. A scrape therefore
+    /// waits at most `timeout + grace`, and a healthy mount is not blamed for
+    /// a neighbour that hangs.
+    fn stat_all(&self, mounts: &[Mount], timeout: Duration) -> Vec<Option<Outcome>> {
+        let start = Instant::now();
         let mut results: Vec<Option<Outcome>> = (0..mounts.len()).map(|_| None).collect();
-        let targets: Vec<(usize, PathBuf)> = {
+        let mut pending: Vec<(usize, PathBuf)> = {
             let in_flight = self.in_flight.lock().expect("in_flight lock");
             mounts
                 .iter()
@@ -205,62 +216,116 @@ impl Filesystem {
                 .filter(|(_, p)| !in_flight.contains(p))
                 .collect()
         };
-        if targets.is_empty() {
-            return results;
-        }
-        let (tx, rx) = mpsc::channel();
-        let abandoned = Arc::new(AtomicBool::new(false));
-        {
-            let stat = Arc::clone(&self.stat);
-            let in_flight = Arc::clone(&self.in_flight);
-            let abandoned = Arc::clone(&abandoned);
-            let spawned = std::thread::Builder::new()
-                .name("statfs".into())
-                .spawn(move || {
-                    for (i, path) in targets {
-                        if abandoned.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        in_flight.lock().expect("in_flight lock").insert(path.clone());
-                        let r = stat.statfs(&path);
-                        in_flight.lock().expect("in_flight lock").remove(&path);
-                        let outcome = match r {
-                            Ok(s) => Outcome::Stats(s),
-                            Err(err) => {
-                                tracing::debug!(path = %path.display(), error = %err, "statfs failed");
-                                Outcome::Error
-                            }
-                        };
-                        if tx.send((i, outcome)).is_err() {
-                            return;
-                        }
-                    }
-                });
-            if let Err(err) = spawned {
-                tracing::warn!(error = %err, "cannot start statfs worker");
-                return results;
-            }
-        }
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
+        let deadlines = [start + timeout, start + timeout + timeout / 2];
+        for deadline in deadlines {
+            if pending.is_empty() {
                 break;
             }
-            match rx.recv_timeout(deadline - now) {
-                Ok((i, outcome)) => results[i] = Some(outcome),
-                Err(_) => break, // done, or out of time
+            let (tx, rx) = mpsc::channel();
+            let abandoned = Arc::new(AtomicBool::new(false));
+            if let Err(err) = self.submit(Job {
+                targets: pending.clone(),
+                tx,
+                abandoned: Arc::clone(&abandoned),
+            }) {
+                tracing::warn!(error = %err, "cannot start statfs worker");
+                break;
+            }
+            loop {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                match rx.recv_timeout(deadline - now) {
+                    Ok((i, outcome)) => results[i] = Some(outcome),
+                    Err(_) => break, // all answered, or out of time
+                }
+            }
+            abandoned.store(true, Ordering::SeqCst);
+            let in_flight = self.in_flight.lock().expect("in_flight lock");
+            if results.iter().any(Option::is_none) {
+                // The worker may be blocked in a stuck mount: retire it.
+                self.worker.lock().expect("worker lock").take();
+            }
+            pending.retain(|(i, p)| results[*i].is_none() && !in_flight.contains(p));
+        }
+        results
+    }
+
+    /// Hands `job` to the long-lived worker, starting one when there is none
+    /// (first use, or the last one was retired while blocked).
+    fn submit(&self, job: Job) -> io::Result<()> {
+        let mut slot = self.worker.lock().expect("worker lock");
+        if let Some(tx) = slot.as_ref() {
+            match tx.send(job) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::SendError(job)) => {
+                    *slot = None;
+                    return self.start_worker(&mut slot, job);
+                }
             }
         }
-        abandoned.store(true, Ordering::Relaxed);
-        results
+        self.start_worker(&mut slot, job)
+    }
+
+    fn start_worker(&self, slot: &mut Option<mpsc::Sender<Job>>, job: Job) -> io::Result<()> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let stat = Arc::clone(&self.stat);
+        let in_flight = Arc::clone(&self.in_flight);
+        std::thread::Builder::new()
+            .name("statfs".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                // Ends when the collector drops or retires this worker.
+                while let Ok(job) = rx.recv() {
+                    run_job(&*stat, &in_flight, job);
+                }
+            })?;
+        tx.send(job)
+            .map_err(|_| io::Error::other("statfs worker exited"))?;
+        *slot = Some(tx);
+        Ok(())
+    }
+}
+
+/// A batch of mounts for the worker, with where to send each outcome.
+struct Job {
+    targets: Vec<(usize, PathBuf)>,
+    tx: mpsc::Sender<(usize, Outcome)>,
+    abandoned: Arc<AtomicBool>,
+}
+
+fn run_job(stat: &dyn StatFs, in_flight: &Mutex<HashSet<PathBuf>>, job: Job) {
+    for (i, path) in job.targets {
+        {
+            // Claim the mount: never two calls in flight on one mount.
+            let mut g = in_flight.lock().expect("in_flight lock");
+            if job.abandoned.load(Ordering::SeqCst) {
+                return;
+            }
+            if !g.insert(path.clone()) {
+                continue;
+            }
+        }
+        let r = stat.statfs(&path);
+        in_flight.lock().expect("in_flight lock").remove(&path);
+        let outcome = match r {
+            Ok(s) => Outcome::Stats(s),
+            Err(err) => {
+                tracing::debug!(path = %path.display(), error = %err, "statfs failed");
+                Outcome::Error
+            }
+        };
+        if job.tx.send((i, outcome)).is_err() {
+            return;
+        }
     }
 }
 
 impl Collector for Filesystem {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let mounts = self.mounts()?;
-        let deadline = Instant::now() + self.options.mount_timeout;
-        let results = self.stat_all(&mounts, deadline);
+        let results = self.stat_all(&mounts, self.options.mount_timeout);
 
         let mut rows = Vec::with_capacity(mounts.len());
         for (m, r) in mounts.iter().zip(results) {
@@ -361,5 +426,141 @@ mod tests {
         assert!(!o.mount_points_exclude.is_match("/devices"));
         assert!(o.fs_types_exclude.is_match("cgroup2"));
         assert!(!o.fs_types_exclude.is_match("ext4"));
+    }
+
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Condvar;
+
+    /// Answers at once, except for paths containing "dead", which block
+    /// until released, counting how many calls are in flight at once.
+    struct HangingStat {
+        released: Mutex<bool>,
+        cv: Condvar,
+        dead_in_flight: AtomicUsize,
+        dead_max_in_flight: AtomicUsize,
+        dead_calls: AtomicUsize,
+    }
+
+    impl HangingStat {
+        fn new() -> Arc<Self> {
+            Arc::new(HangingStat {
+                released: Mutex::new(false),
+                cv: Condvar::new(),
+                dead_in_flight: AtomicUsize::new(0),
+                dead_max_in_flight: AtomicUsize::new(0),
+                dead_calls: AtomicUsize::new(0),
+            })
+        }
+        fn release(&self) {
+            *self.released.lock().unwrap() = true;
+            self.cv.notify_all();
+        }
+    }
+
+    impl StatFs for HangingStat {
+        fn statfs(&self, path: &Path) -> io::Result<FsStats> {
+            if path.to_string_lossy().contains("dead") {
+                self.dead_calls.fetch_add(1, Ordering::SeqCst);
+                let now = self.dead_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                self.dead_max_in_flight.fetch_max(now, Ordering::SeqCst);
+                let mut r = self.released.lock().unwrap();
+                while !*r {
+                    r = self.cv.wait(r).unwrap();
+                }
+                self.dead_in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+            Ok(FsStats {
+                size: 1000.0,
+                free: 500.0,
+                avail: 400.0,
+                files: 10.0,
+                files_free: 5.0,
+            })
+        }
+    }
+
+    fn value(m: &Metrics, name: &str, mountpoint: &str) -> Option<f64> {
+        m.get(name)?
+            .samples
+            .iter()
+            .find(|s| {
+                s.labels
+                    .iter()
+                    .any(|(k, v)| k == "mountpoint" && v == mountpoint)
+            })
+            .map(|s| s.value)
+    }
+
+    #[test]
+    fn a_hanging_statfs_is_bounded_reported_and_never_piles_up() {
+        let proc = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(proc.path().join("1")).unwrap();
+        std::fs::write(
+            proc.path().join("1/mounts"),
+            "/dev/sda1 / ext4 rw 0 0\nnfs:/x /mnt/dead nfs4 rw 0 0\n/dev/sda2 /home ext4 ro 0 0\n",
+        )
+        .unwrap();
+        let paths = Paths {
+            procfs: proc.path().into(),
+            sysfs: "/nonexistent".into(),
+            rootfs: "/".into(),
+        };
+        let timeout = Duration::from_millis(200);
+        let stat = HangingStat::new();
+        let fs = Filesystem::with_statfs(
+            paths,
+            Options {
+                mount_timeout: timeout,
+                ..Options::default()
+            },
+            stat.clone(),
+        );
+
+        for scrape in 0..5 {
+            let started = Instant::now();
+            let mut m = Metrics::new();
+            fs.update(&mut m).unwrap();
+            let took = started.elapsed();
+            assert!(took < timeout * 2, "scrape {scrape} took {took:?}");
+            assert_eq!(
+                value(&m, "node_filesystem_device_error", "/mnt/dead"),
+                Some(1.0)
+            );
+            assert_eq!(value(&m, "node_filesystem_size_bytes", "/mnt/dead"), None);
+            // Healthy mounts on both sides of the stuck one are still reported.
+            assert_eq!(value(&m, "node_filesystem_device_error", "/"), Some(0.0));
+            assert_eq!(
+                value(&m, "node_filesystem_device_error", "/home"),
+                Some(0.0)
+            );
+            assert_eq!(
+                value(&m, "node_filesystem_avail_bytes", "/home"),
+                Some(400.0)
+            );
+            assert_eq!(value(&m, "node_filesystem_readonly", "/home"), Some(1.0));
+            if scrape > 0 {
+                // Later scrapes skip the stuck mount without waiting.
+                assert!(
+                    took < timeout / 2,
+                    "scrape {scrape} waited on a stuck mount: {took:?}"
+                );
+            }
+        }
+        assert_eq!(
+            stat.dead_calls.load(Ordering::SeqCst),
+            1,
+            "the stuck mount was stat'ed again"
+        );
+        assert_eq!(stat.dead_max_in_flight.load(Ordering::SeqCst), 1);
+
+        // Once the call returns, the mount is reported normally again.
+        stat.release();
+        let ok =
+            crate::exporter::collector::tests_support::wait_until(Duration::from_secs(2), || {
+                let mut m = Metrics::new();
+                fs.update(&mut m).unwrap();
+                value(&m, "node_filesystem_device_error", "/mnt/dead") == Some(0.0)
+            });
+        assert!(ok, "the mount did not recover after its statfs returned");
     }
 }

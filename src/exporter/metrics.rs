@@ -3,7 +3,6 @@
 //! describe them. Nothing here does I/O.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 /// The type of a metric family, as written on its `# TYPE` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,10 +52,14 @@ impl Family {
 
 /// A set of metric families, looked up by name so a collector can add to
 /// the same family from several places.
+///
+/// Lookup is a linear scan from the newest family: a collector fills its own
+/// small scratch set, usually adding to the family it created last, and
+/// [`Metrics::merge`] appends without lookups; [`Metrics::into_sorted`]
+/// joins same-named families. This beats hashing every name on each scrape.
 #[derive(Debug, Default)]
 pub struct Metrics {
     families: Vec<Family>,
-    index: HashMap<Cow<'static, str>, usize>,
 }
 
 impl Metrics {
@@ -72,16 +75,15 @@ impl Metrics {
         kind: Kind,
     ) -> &mut Family {
         let name = name.into();
-        let at = match self.index.get(&name) {
-            Some(&at) => at,
+        let at = match self.families.iter().rposition(|f| f.name == name) {
+            Some(at) => at,
             None => {
                 self.families.push(Family {
-                    name: name.clone(),
+                    name,
                     help: help.into(),
                     kind,
                     samples: Vec::new(),
                 });
-                self.index.insert(name, self.families.len() - 1);
                 self.families.len() - 1
             }
         };
@@ -112,12 +114,10 @@ impl Metrics {
         self.family(name, help, Kind::Untyped)
     }
 
-    /// Moves every family of `other` into `self`, merging same-named families.
+    /// Moves every family of `other` into `self`. Same-named families are
+    /// joined by [`Metrics::into_sorted`].
     pub fn merge(&mut self, other: Metrics) {
-        for fam in other.families {
-            let target = self.family(fam.name, fam.help, fam.kind);
-            target.samples.extend(fam.samples);
-        }
+        self.families.extend(other.families);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -125,14 +125,23 @@ impl Metrics {
     }
 
     pub fn get(&self, name: &str) -> Option<&Family> {
-        self.index.get(name).map(|&at| &self.families[at])
+        self.families.iter().find(|f| f.name == name)
     }
 
     /// The families sorted by name, each with labels sorted by name and
     /// samples sorted by label values: the order node_exporter serves.
     pub fn into_sorted(self) -> Vec<Family> {
         let mut families = self.families;
-        families.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        // Stable, so joined families keep the order samples were added in.
+        families.sort_by(|a, b| a.name.cmp(&b.name));
+        families.dedup_by(|later, first| {
+            if later.name == first.name {
+                first.samples.append(&mut later.samples);
+                true
+            } else {
+                false
+            }
+        });
         for fam in &mut families {
             for s in &mut fam.samples {
                 s.labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));

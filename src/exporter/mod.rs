@@ -1,5 +1,6 @@
 //! `outpost exporter`: host metrics under node_exporter's names on
-//! `/metrics`, served over HTTP (optionally TLS and basic auth).
+//! `/metrics`, served over HTTP (optionally TLS and basic auth), and TCP
+//! probes ([`probe`]: blackbox-style `/probe` and a background prober).
 //!
 //! Flow: clap args → [`Config`] (validated once) → [`run`] with a bound
 //! listener and a shutdown future. The collectors are listed in
@@ -8,18 +9,40 @@
 
 pub mod collector;
 pub mod encode;
+pub mod gzip;
+pub mod matcher;
 pub mod metrics;
+pub mod probe;
 pub mod process;
+pub mod residency;
+pub mod scrape;
 pub mod web;
 
+pub mod arp;
+pub mod conntrack;
 pub mod cpu;
+pub mod diskstats;
+pub mod entropy;
+pub mod filefd;
 pub mod filesystem;
 pub mod loadavg;
 pub mod meminfo;
+pub mod netclass;
+pub mod netdev;
+pub mod netstat;
+pub mod os;
+pub mod pressure;
+pub mod sockstat;
+pub mod softnet;
 pub mod stat;
+pub mod textfile;
+pub mod time;
+pub mod timex;
+pub mod udp_queues;
+pub mod uname;
+pub mod vmstat;
 
 use std::future::Future;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,7 +52,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use regex_lite::Regex;
+use matcher::Matcher;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -48,7 +71,10 @@ pub struct Config {
     pub collectors: Vec<Name>,
     pub filesystem: filesystem::Options,
     pub textfile_directory: Option<PathBuf>,
+    pub diskstats_device_exclude: Matcher,
+    pub netdev_device_exclude: Option<Matcher>,
     pub max_requests: usize,
+    pub probe: probe::Options,
 }
 
 /// A configuration problem. `Usage` errors exit 2, the rest 1.
@@ -64,6 +90,13 @@ pub enum ConfigError {
     Regex { flag: &'static str, reason: String },
     #[error(transparent)]
     Web(#[from] web::WebConfigError),
+    #[error(transparent)]
+    ProbeTarget(#[from] probe::targets::ListError),
+    #[error("invalid {flag}: {reason}")]
+    Probe {
+        flag: &'static str,
+        reason: &'static str,
+    },
 }
 
 impl ConfigError {
@@ -91,8 +124,8 @@ pub fn parse_listen_address(s: &str) -> Result<SocketAddr, ConfigError> {
         .ok_or_else(err)
 }
 
-fn regex(flag: &'static str, pattern: &str) -> Result<Regex, ConfigError> {
-    Regex::new(pattern).map_err(|e| ConfigError::Regex {
+fn regex(flag: &'static str, pattern: &str) -> Result<Matcher, ConfigError> {
+    Matcher::new(pattern).map_err(|e| ConfigError::Regex {
         flag,
         reason: e.to_string(),
     })
@@ -123,6 +156,7 @@ impl TryFrom<ExporterArgs> for Config {
             }
         }
         collectors.sort();
+        let probe = probe_options(&a.probe)?;
         Ok(Config {
             listen,
             telemetry_path: a.telemetry_path,
@@ -145,32 +179,82 @@ impl TryFrom<ExporterArgs> for Config {
                 mount_timeout: a.fs_mount_timeout,
             },
             textfile_directory: a.textfile_directory,
+            diskstats_device_exclude: regex(
+                "--collector.diskstats.device-exclude",
+                &a.diskstats_device_exclude,
+            )?,
+            netdev_device_exclude: match a.netdev_device_exclude.as_str() {
+                "" => None,
+                re => Some(regex("--collector.netdev.device-exclude", re)?),
+            },
             max_requests: a.max_requests,
+            probe,
         })
     }
+}
+
+fn probe_options(a: &crate::cli::ProbeArgs) -> Result<probe::Options, ConfigError> {
+    let targets = a
+        .targets
+        .iter()
+        .map(|t| probe::targets::parse_flag(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    probe::targets::check_flags(&targets)?;
+    let positive = |flag, d: std::time::Duration| {
+        if d.is_zero() {
+            Err(ConfigError::Probe {
+                flag,
+                reason: "must be greater than zero",
+            })
+        } else {
+            Ok(d)
+        }
+    };
+    if a.concurrency == 0 {
+        return Err(ConfigError::Probe {
+            flag: "--probe.concurrency",
+            reason: "must be at least 1",
+        });
+    }
+    Ok(probe::Options {
+        targets,
+        targets_file: a.targets_file.clone(),
+        interval: positive("--probe.interval", a.interval)?,
+        concurrency: a.concurrency,
+        timeout: positive("--probe.timeout", a.timeout)?,
+    })
 }
 
 /// Builds the collector for `name` from the config.
 fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
     let p = config.paths.clone();
     match name {
+        Name::Arp => Arc::new(arp::Arp::new(p)),
+        Name::Conntrack => Arc::new(conntrack::Conntrack::new(p)),
         Name::Cpu => Arc::new(cpu::Cpu::new(p)),
+        Name::Diskstats => Arc::new(diskstats::Diskstats::new(
+            p,
+            config.diskstats_device_exclude.clone(),
+        )),
+        Name::Entropy => Arc::new(entropy::Entropy::new(p)),
+        Name::Filefd => Arc::new(filefd::Filefd::new(p)),
         Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),
         Name::Loadavg => Arc::new(loadavg::Loadavg::new(p)),
         Name::Meminfo => Arc::new(meminfo::Meminfo::new(p)),
+        Name::Netclass => Arc::new(netclass::Netclass::new(p)),
+        Name::Netdev => Arc::new(netdev::Netdev::new(p, config.netdev_device_exclude.clone())),
+        Name::Netstat => Arc::new(netstat::Netstat::new(p)),
+        Name::Os => Arc::new(os::Os::new(p)),
+        Name::Pressure => Arc::new(pressure::Pressure::new(p)),
+        Name::Sockstat => Arc::new(sockstat::Sockstat::new(p)),
+        Name::Softnet => Arc::new(softnet::Softnet::new(p)),
         Name::Stat => Arc::new(stat::Stat::new(p)),
-        other => Arc::new(NotYet(other)),
-    }
-}
-
-/// Placeholder for collectors not written yet: reports failure honestly.
-struct NotYet(Name);
-impl Collector for NotYet {
-    fn update(&self, _: &mut Metrics) -> Result<(), collector::CollectError> {
-        Err(collector::CollectError::Other(format!(
-            "collector {} is not implemented",
-            self.0.as_str()
-        )))
+        Name::Textfile => Arc::new(textfile::Textfile::new(config.textfile_directory.clone())),
+        Name::Time => Arc::new(time::Time::new(p)),
+        Name::Timex => Arc::new(timex::TimexCollector),
+        Name::UdpQueues => Arc::new(udp_queues::UdpQueues::new(p)),
+        Name::Uname => Arc::new(uname::UnameCollector::new(p)),
+        Name::Vmstat => Arc::new(vmstat::Vmstat::new(p)),
     }
 }
 
@@ -190,6 +274,9 @@ pub struct AppState {
     pub paths: Paths,
     pub telemetry_path: String,
     pub limit: Option<Semaphore>,
+    pub gzip: gzip::GzipPool,
+    scraper: std::sync::OnceLock<scrape::Scraper>,
+    pub probes: probe::Probes,
 }
 
 impl AppState {
@@ -199,7 +286,26 @@ impl AppState {
             paths: config.paths.clone(),
             telemetry_path: config.telemetry_path.clone(),
             limit: (config.max_requests > 0).then(|| Semaphore::new(config.max_requests)),
+            gzip: gzip::GzipPool::new(flate2::Compression::fast()),
+            scraper: std::sync::OnceLock::new(),
+            probes: probe::Probes::new(&config.probe),
         }
+    }
+
+    /// The scrape thread, started on first use.
+    fn scraper(self: &Arc<Self>) -> Option<&scrape::Scraper> {
+        if self.scraper.get().is_none() {
+            match scrape::Scraper::start(Arc::downgrade(self)) {
+                Ok(s) => {
+                    let _ = self.scraper.set(s);
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot start the scrape thread");
+                    return None;
+                }
+            }
+        }
+        self.scraper.get()
     }
 
     /// One full scrape: every collector plus the process metrics.
@@ -209,12 +315,13 @@ impl AppState {
         if let Ok(st) = process::read_self(&self.paths.procfs, boot) {
             process::encode(&st, &mut m);
         }
+        self.probes.board.encode(&mut m);
         m
     }
 }
 
 fn boot_time(paths: &Paths) -> Option<f64> {
-    let text = std::fs::read_to_string(paths.proc("stat")).ok()?;
+    let text = collector::read_text(paths.proc("stat")).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
 }
@@ -224,6 +331,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(landing))
         .route(&path, get(metrics_handler))
+        .route("/probe", get(probe::handler::probe))
         .with_state(state)
 }
 
@@ -254,23 +362,12 @@ async fn metrics_handler(State(state): State<Arc<AppState>>, headers: HeaderMap)
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(accepts_gzip);
-    let st = Arc::clone(&state);
-    let body = tokio::task::spawn_blocking(move || {
-        let families = st.gather().into_sorted();
-        let text = encode::encode(&families, format);
-        if gzip {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(text.len() / 4),
-                flate2::Compression::default(),
-            );
-            enc.write_all(text.as_bytes()).map(|_| enc.finish())
-        } else {
-            Ok(Ok(text.into_bytes()))
-        }
-    })
-    .await;
+    let body = match state.scraper() {
+        Some(scraper) => scraper.scrape(format, gzip).await,
+        None => None,
+    };
     match body {
-        Ok(Ok(Ok(bytes))) => {
+        Some(bytes) => {
             let mut resp = (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, format.content_type())],
@@ -305,6 +402,16 @@ pub fn main(args: ExporterArgs) -> anyhow::Result<()> {
         Err(e) if e.is_usage() => return Err(crate::UsageError(e.to_string()).into()),
         Err(e) => return Err(e.into()),
     };
+    // Thousands of probes in flight need as many sockets.
+    match probe::raise_nofile_limit() {
+        Ok(limit) if (limit as usize) < config.probe.concurrency + 128 => tracing::warn!(
+            limit,
+            concurrency = config.probe.concurrency,
+            "open-file limit is low for --probe.concurrency; probes may fail with reason error"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     // One scheduler thread is plenty: scrapes run on the blocking pool.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -314,6 +421,7 @@ pub fn main(args: ExporterArgs) -> anyhow::Result<()> {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("listening on {}: {e}", config.listen))?;
+        residency::shed_startup_code();
         run(config, listener, crate::shutdown_signal()).await
     })
 }
@@ -327,8 +435,17 @@ pub async fn run(
     let state = Arc::new(AppState::new(&config));
     let names: Vec<&str> = state.registry.names().map(Name::as_str).collect();
     tracing::info!(address = %listener.local_addr()?, collectors = ?names, tls = config.web.as_ref().is_some_and(|w| w.tls.is_some()), "exporter listening");
+    let prober = state
+        .probes
+        .start()
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the background prober: {e}"))?;
     let app = router(state);
-    web::serve(listener, app, config.web, shutdown).await
+    let served = web::serve(listener, app, config.web, shutdown).await;
+    if let Some(task) = prober {
+        task.abort();
+    }
+    served
 }
 
 #[cfg(test)]

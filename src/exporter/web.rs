@@ -146,6 +146,7 @@ impl WebConfig {
             users: Arc::new(Users {
                 hashes: raw.basic_auth_users,
                 dummy,
+                verified: Default::default(),
             }),
             headers,
         })
@@ -272,6 +273,10 @@ pub struct Users {
     pub hashes: BTreeMap<String, String>,
     /// Checked for unknown users so timing does not reveal which names exist.
     dummy: String,
+    /// SHA-256 digests of `user:password` pairs that passed bcrypt, so a
+    /// scraper authenticating every 15 s pays for bcrypt once, not per scrape.
+    /// Only digests are kept, never passwords; failures are never cached.
+    verified: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
 }
 
 impl Users {
@@ -292,8 +297,30 @@ pub fn check_basic_auth(users: &Users, authorization: Option<&str>) -> bool {
     let Some((user, password)) = creds.split_once(':') else {
         return false;
     };
+    let digest: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, creds.as_bytes())
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes");
+    if users
+        .verified
+        .lock()
+        .expect("auth cache lock")
+        .contains(&digest)
+    {
+        return true;
+    }
     match users.hashes.get(user) {
-        Some(hash) => bcrypt::verify(password, hash).unwrap_or(false),
+        Some(hash) => {
+            let ok = bcrypt::verify(password, hash).unwrap_or(false);
+            if ok {
+                let mut cache = users.verified.lock().expect("auth cache lock");
+                if cache.len() >= 1024 {
+                    cache.clear();
+                }
+                cache.insert(digest);
+            }
+            ok
+        }
         None => {
             let _ = bcrypt::verify(password, &users.dummy);
             false

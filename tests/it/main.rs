@@ -2,5 +2,16 @@
 //! holds what they share (locating the real upstream programs, ports).
 
 mod bridge;
+mod chat;
+mod docs;
+mod exporter_compat;
+mod exporter_golden;
+mod exporter_textfile;
+mod exporter_web;
+mod exposition;
 mod fake_telegram;
+mod generate;
+mod packaging;
+mod probe;
+mod stack;
 mod support;

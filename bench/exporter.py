@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: `outpost exporter` vs node_exporter on this host.
+
+Both run with the same collector set. Scrapes alternate (one each, in turn)
+over one keep-alive connection per exporter, so both see the same machine
+state. Reports per scrape: CPU time of the exporter process (from
+/proc/PID/stat over the whole run), client-observed latency p50/p99, response
+bytes plain and gzip; RSS after the run; and each as Outpost/node_exporter.
+
+Usage: bench/exporter.py [--scrapes 1000] [--outpost target/release/outpost]
+"""
+import argparse
+import gzip
+import http.client
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+COLLECTORS = [
+    "arp", "conntrack", "cpu", "diskstats", "entropy", "filefd", "filesystem",
+    "loadavg", "meminfo", "netclass", "netdev", "netstat", "os", "pressure",
+    "sockstat", "softnet", "stat", "textfile", "time", "timex", "udp_queues",
+    "uname", "vmstat",
+]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def wait_port(port):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listening on {port}")
+
+
+class Target:
+    def __init__(self, name, argv, port):
+        self.name, self.port = name, port
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(port)
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.latencies = []
+
+    def scrape(self, gz=False):
+        headers = {"Accept-Encoding": "gzip"} if gz else {"Accept-Encoding": "identity"}
+        start = time.perf_counter()
+        self.conn.request("GET", "/metrics", headers=headers)
+        resp = self.conn.getresponse()
+        body = resp.read()
+        elapsed = time.perf_counter() - start
+        if resp.status != 200:
+            sys.exit(f"{self.name}: HTTP {resp.status}")
+        return elapsed, body
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scrapes", type=int, default=1000)
+    ap.add_argument("--outpost", default="target/release/outpost")
+    ap.add_argument("--node-exporter", default="/usr/bin/prometheus-node-exporter")
+    a = ap.parse_args()
+
+    ne_port, op_port = free_port(), free_port()
+    ne_flags = ["--collector.disable-defaults"] + [f"--collector.{c}" for c in COLLECTORS]
+    op_flags = ["--collector.disable-defaults"] + [f"--collector.{c}" for c in COLLECTORS]
+    targets = [
+        Target("node_exporter", [a.node_exporter, f"--web.listen-address=127.0.0.1:{ne_port}"] + ne_flags, ne_port),
+        Target("outpost", [a.outpost, "exporter", "--web.listen-address", f"127.0.0.1:{op_port}"] + op_flags, op_port),
+    ]
+    try:
+        # Warm up, and measure sizes.
+        sizes = {}
+        for t in targets:
+            for _ in range(5):
+                t.scrape()
+            _, plain = t.scrape()
+            _, gz = t.scrape(gz=True)
+            assert gzip.decompress(gz)[:10]
+            sizes[t.name] = (len(plain), len(gz), plain.count(b"\n"))
+        cpu0 = {t.name: cpu_seconds(t.proc.pid) for t in targets}
+        for _ in range(a.scrapes):
+            for t in targets:
+                elapsed, _ = t.scrape(gz=True)
+                t.latencies.append(elapsed)
+        rows = {}
+        for t in targets:
+            cpu = (cpu_seconds(t.proc.pid) - cpu0[t.name]) / a.scrapes
+            rows[t.name] = {
+                "cpu_ms": cpu * 1000,
+                "p50_ms": pct(t.latencies, 50) * 1000,
+                "p99_ms": pct(t.latencies, 99) * 1000,
+                "plain_bytes": sizes[t.name][0],
+                "gzip_bytes": sizes[t.name][1],
+                "lines": sizes[t.name][2],
+                "rss_mb": rss_bytes(t.proc.pid) / 1e6,
+            }
+    finally:
+        for t in targets:
+            t.stop()
+
+    ne, op = rows["node_exporter"], rows["outpost"]
+    print(f"scrapes per exporter: {a.scrapes} (gzip, alternating), collectors: {len(COLLECTORS)}")
+    print(f"{'metric':<22}{'node_exporter':>15}{'outpost':>12}{'ratio':>9}")
+    for key, label in [
+        ("cpu_ms", "CPU ms / scrape"),
+        ("p50_ms", "latency p50 ms"),
+        ("p99_ms", "latency p99 ms"),
+        ("plain_bytes", "body bytes (plain)"),
+        ("gzip_bytes", "body bytes (gzip)"),
+        ("lines", "body lines"),
+        ("rss_mb", "RSS MB after run"),
+    ]:
+        ratio = op[key] / ne[key] if ne[key] else float("nan")
+        print(f"{label:<22}{ne[key]:>15.3f}{op[key]:>12.3f}{ratio:>9.3f}")
+
+
+if __name__ == "__main__":
+    main()

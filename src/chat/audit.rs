@@ -1,0 +1,196 @@
+//! The chat's durable records in the shared SQLite state database: the
+//! audit log of every command and button press (`chat_audit`) and when each
+//! stranger was last refused (`chat_refusals`), so a stranger gets one
+//! refusal per [`REFUSAL_INTERVAL`] and silence otherwise. Table names start
+//! with `chat_` so they never collide with the bridge's tables.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// A stranger is told "not allowed" at most this often.
+pub const REFUSAL_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// One audit row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    pub user_id: i64,
+    pub username: Option<String>,
+    pub chat_id: i64,
+    /// The command text or `button:DATA`.
+    pub action: String,
+    /// `ok`, `usage`, `refused`, `ignored`, `error: …`.
+    pub result: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("state database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// The audit log and refusal memory.
+pub struct Audit {
+    db: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Audit")
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS chat_audit (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms     INTEGER NOT NULL,
+    user_id   INTEGER NOT NULL,
+    username  TEXT,
+    chat_id   INTEGER NOT NULL,
+    action    TEXT NOT NULL,
+    result    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chat_audit_at ON chat_audit(at_ms);
+CREATE TABLE IF NOT EXISTS chat_refusals (
+    user_id      INTEGER PRIMARY KEY,
+    last_at_ms   INTEGER NOT NULL
+);
+";
+
+impl Audit {
+    /// Opens (creating parent directories, tables and WAL mode as needed).
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        let open_err = |source| AuditError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let db = Connection::open(path).map_err(open_err)?;
+        db.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        db.execute_batch(SCHEMA).map_err(open_err)?;
+        Ok(Audit { db: Mutex::new(db) })
+    }
+
+    /// An in-memory store (tests, or `ask` without `--state`).
+    pub fn in_memory() -> Result<Self, AuditError> {
+        let db = Connection::open_in_memory()?;
+        db.execute_batch(SCHEMA)?;
+        Ok(Audit { db: Mutex::new(db) })
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn record(&self, e: &Entry) -> Result<(), AuditError> {
+        self.db().execute(
+            "INSERT INTO chat_audit (at_ms, user_id, username, chat_id, action, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![e.at_ms, e.user_id, e.username, e.chat_id, e.action, e.result],
+        )?;
+        Ok(())
+    }
+
+    /// The latest `limit` entries, newest first.
+    pub fn latest(&self, limit: usize) -> Result<Vec<Entry>, AuditError> {
+        let db = self.db();
+        let mut stmt = db.prepare(
+            "SELECT at_ms, user_id, username, chat_id, action, result FROM chat_audit ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok(Entry {
+                at_ms: r.get(0)?,
+                user_id: r.get(1)?,
+                username: r.get(2)?,
+                chat_id: r.get(3)?,
+                action: r.get(4)?,
+                result: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether a stranger should be told they are refused now; remembers the
+    /// answer. True the first time and once per [`REFUSAL_INTERVAL`].
+    pub fn should_refuse_loudly(&self, user_id: i64, now_ms: i64) -> Result<bool, AuditError> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let last: Option<i64> = tx
+            .query_row(
+                "SELECT last_at_ms FROM chat_refusals WHERE user_id = ?1",
+                [user_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let loud = last.is_none_or(|t| now_ms - t >= REFUSAL_INTERVAL.as_millis() as i64);
+        if loud {
+            tx.execute(
+                "INSERT INTO chat_refusals (user_id, last_at_ms) VALUES (?1, ?2)
+                 ON CONFLICT(user_id) DO UPDATE SET last_at_ms = excluded.last_at_ms",
+                params![user_id, now_ms],
+            )?;
+        }
+        tx.commit()?;
+        Ok(loud)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_lists_newest_first() {
+        let a = Audit::in_memory().unwrap();
+        for i in 0..3 {
+            a.record(&Entry {
+                at_ms: i,
+                user_id: 7,
+                username: Some("alice".into()),
+                chat_id: -100,
+                action: format!("/mon_cpu web{i}"),
+                result: "ok".into(),
+            })
+            .unwrap();
+        }
+        let l = a.latest(2).unwrap();
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[0].action, "/mon_cpu web2");
+        assert_eq!(l[1].at_ms, 1);
+    }
+
+    #[test]
+    fn one_refusal_per_interval_per_user() {
+        let a = Audit::in_memory().unwrap();
+        let hour = REFUSAL_INTERVAL.as_millis() as i64;
+        assert!(a.should_refuse_loudly(9, 1000).unwrap());
+        assert!(!a.should_refuse_loudly(9, 2000).unwrap());
+        assert!(a.should_refuse_loudly(10, 2000).unwrap());
+        assert!(!a.should_refuse_loudly(9, 1000 + hour - 1).unwrap());
+        assert!(a.should_refuse_loudly(9, 1000 + hour).unwrap());
+    }
+
+    #[test]
+    fn survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/outpost.db");
+        {
+            let a = Audit::open(&path).unwrap();
+            assert!(a.should_refuse_loudly(1, 0).unwrap());
+        }
+        let a = Audit::open(&path).unwrap();
+        assert!(!a.should_refuse_loudly(1, 10).unwrap());
+    }
+}

@@ -1,0 +1,550 @@
+//! The chat commands: the one list ([`SPECS`]) that drives parsing and the
+//! `/help` text, the typed [`Command`] a message parses into, and the pure
+//! [`parse`] function. No I/O here.
+//!
+//! A hand-written table instead of teloxide's `BotCommands` derive: the same
+//! list must serve the Telegram front end and `outpost ask`, the arguments
+//! need typed validation (minutes, times, durations, matchers) that the
+//! derive's whitespace splitting does not give, and pulling teloxide into the
+//! engine would tie a transport-independent core to one transport.
+
+use std::time::Duration;
+
+/// The resource a `/mon_*` command or chart is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    Cpu,
+    Mem,
+    Disk,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 3] = [Metric::Cpu, Metric::Mem, Metric::Disk];
+
+    /// Short name used in command names (`cpu`, `mem`, `disk`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Cpu => "cpu",
+            Metric::Mem => "mem",
+            Metric::Disk => "disk",
+        }
+    }
+
+    /// Human title for replies and charts.
+    pub fn title(self) -> &'static str {
+        match self {
+            Metric::Cpu => "CPU usage",
+            Metric::Mem => "Memory usage",
+            Metric::Disk => "Disk usage",
+        }
+    }
+
+    /// The threshold of the generated alert rule for this resource, from the
+    /// generator's defaults (`AgentHighCPU` 80 %, `AgentHighMemory` 85 %,
+    /// `AgentHighDisk` 90 %): one place for both.
+    pub fn threshold(self) -> f64 {
+        let s = crate::generate::settings::Settings::default();
+        match self {
+            Metric::Cpu => s.cpu_percent,
+            Metric::Mem => s.memory_percent,
+            Metric::Disk => s.disk_percent,
+        }
+    }
+}
+
+/// A time of day, `HH:MM` in the configured zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeOfDay {
+    pub hour: u32,
+    pub minute: u32,
+}
+
+/// Chart windows allowed, in minutes.
+pub const MINUTES_RANGE: std::ops::RangeInclusive<u32> = 1..=1440;
+/// Default chart window, in minutes.
+pub const DEFAULT_MINUTES: u32 = 5;
+/// Longest silence that can be created from chat.
+pub const MAX_SILENCE: Duration = Duration::from_secs(90 * 86400);
+
+/// A parsed chat command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Start,
+    Help,
+    WhoAmI,
+    Agents,
+    Status {
+        agent: Option<String>,
+    },
+    Mon {
+        metric: Metric,
+        agent: Option<String>,
+    },
+    Picture {
+        metric: Metric,
+        agent: Option<String>,
+        minutes: u32,
+        at: Option<TimeOfDay>,
+    },
+    Alerts,
+    Silences,
+    Silence {
+        /// An agent name or address, or matchers (`name=value`, …), as typed.
+        target: Vec<String>,
+        duration: Duration,
+        comment: String,
+    },
+    Unsilence {
+        id: String,
+    },
+    Audit,
+}
+
+impl Command {
+    /// The command's name without the slash, e.g. `mon_cpu_picture`.
+    pub fn name(&self) -> String {
+        match self {
+            Command::Start => "start".into(),
+            Command::Help => "help".into(),
+            Command::WhoAmI => "whoami".into(),
+            Command::Agents => "agents".into(),
+            Command::Status { .. } => "status".into(),
+            Command::Mon { metric, .. } => format!("mon_{}", metric.as_str()),
+            Command::Picture { metric, .. } => format!("mon_{}_picture", metric.as_str()),
+            Command::Alerts => "alerts".into(),
+            Command::Silences => "silences".into(),
+            Command::Silence { .. } => "silence".into(),
+            Command::Unsilence { .. } => "unsilence".into(),
+            Command::Audit => "audit".into(),
+        }
+    }
+}
+
+/// One entry of the command list.
+pub struct Spec {
+    /// Name without the slash.
+    pub name: &'static str,
+    /// Argument synopsis, e.g. `[agent] [minutes] [hhmm]`.
+    pub args: &'static str,
+    /// One-line description (the `/help` text and Telegram's command menu).
+    pub about: &'static str,
+    parse: fn(&[&str]) -> Result<Command, String>,
+}
+
+impl Spec {
+    /// The usage line, e.g. `/unsilence <id>`.
+    pub fn usage(&self) -> String {
+        if self.args.is_empty() {
+            format!("/{}", self.name)
+        } else {
+            format!("/{} {}", self.name, self.args)
+        }
+    }
+}
+
+/// Every command, in `/help` order. Parsing and help both come from here.
+pub static SPECS: &[Spec] = &[
+    Spec { name: "start", args: "", about: "Greeting and what this bot does", parse: |a| none(a, Command::Start) },
+    Spec { name: "help", args: "", about: "This list of commands", parse: |a| none(a, Command::Help) },
+    Spec { name: "whoami", args: "", about: "Your user id, this chat's id, and whether you are allowed", parse: |a| none(a, Command::WhoAmI) },
+    Spec { name: "agents", args: "", about: "Every agent with its up/down state", parse: |a| none(a, Command::Agents) },
+    Spec { name: "status", args: "[agent]", about: "Up, CPU, memory, worst disk, load, uptime, failing TCP checks", parse: |a| Ok(Command::Status { agent: agent_only(a)? }) },
+    Spec { name: "mon_cpu", args: "[agent]", about: "Current CPU usage", parse: |a| mon(Metric::Cpu, a) },
+    Spec { name: "mon_mem", args: "[agent]", about: "Current memory usage", parse: |a| mon(Metric::Mem, a) },
+    Spec { name: "mon_disk", args: "[agent]", about: "Current disk usage per mount point", parse: |a| mon(Metric::Disk, a) },
+    Spec { name: "mon_cpu_picture", args: "[agent] [minutes] [hhmm]", about: "CPU chart: last 5 minutes, or minutes around hhmm today", parse: |a| picture(Metric::Cpu, a) },
+    Spec { name: "mon_mem_picture", args: "[agent] [minutes] [hhmm]", about: "Memory chart", parse: |a| picture(Metric::Mem, a) },
+    Spec { name: "mon_disk_picture", args: "[agent] [minutes] [hhmm]", about: "Disk chart", parse: |a| picture(Metric::Disk, a) },
+    Spec { name: "alerts", args: "", about: "Firing alerts (from Alertmanager)", parse: |a| none(a, Command::Alerts) },
+    Spec { name: "silences", args: "", about: "Active and pending silences", parse: |a| none(a, Command::Silences) },
+    Spec { name: "silence", args: "<agent|matchers> <duration> [comment]", about: "Silence an agent or matchers (name=value, name!=value, name=~regex), e.g. /silence web1 2h deploy", parse: silence },
+    Spec { name: "unsilence", args: "<id>", about: "Expire a silence", parse: unsilence },
+    Spec { name: "audit", args: "", about: "The latest commands and button presses", parse: |a| none(a, Command::Audit) },
+];
+
+/// The spec of a command name (without slash).
+pub fn spec(name: &str) -> Option<&'static Spec> {
+    SPECS.iter().find(|s| s.name == name)
+}
+
+/// Why a message is not a valid command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsageError {
+    /// The text does not start with `/`.
+    #[error("not a command")]
+    NotACommand,
+    /// `/something` that is not in the list.
+    #[error("unknown command /{0}")]
+    Unknown(String),
+    /// A known command with bad arguments.
+    #[error("{reason}; usage: {usage}")]
+    BadArgs { usage: String, reason: String },
+}
+
+/// Parses a chat message into a command. Accepts `/cmd@BotName`, any amount
+/// of whitespace, and is case-insensitive in the command name only.
+pub fn parse(text: &str) -> Result<Command, UsageError> {
+    let text = text.trim();
+    let Some(rest) = text.strip_prefix('/') else {
+        return Err(UsageError::NotACommand);
+    };
+    let mut words = rest.split_whitespace();
+    let head = words.next().unwrap_or("");
+    let name = head.split_once('@').map_or(head, |(n, _bot)| n);
+    let name = name.to_ascii_lowercase();
+    let args: Vec<&str> = words.collect();
+    let spec = spec(&name).ok_or_else(|| UsageError::Unknown(name.clone()))?;
+    (spec.parse)(&args).map_err(|reason| UsageError::BadArgs {
+        usage: spec.usage(),
+        reason,
+    })
+}
+
+fn none(args: &[&str], cmd: Command) -> Result<Command, String> {
+    if args.is_empty() {
+        Ok(cmd)
+    } else {
+        Err("this command takes no arguments".into())
+    }
+}
+
+fn agent_only(args: &[&str]) -> Result<Option<String>, String> {
+    match args {
+        [] => Ok(None),
+        [a] => Ok(Some((*a).to_string())),
+        _ => Err("at most one agent".into()),
+    }
+}
+
+fn mon(metric: Metric, args: &[&str]) -> Result<Command, String> {
+    Ok(Command::Mon {
+        metric,
+        agent: agent_only(args)?,
+    })
+}
+
+/// `[agent] [minutes] [hhmm]`: the agent is the first word unless it is a
+/// number; after it the first number is minutes and a second one (or any
+/// word with a colon, `14:05`) is the time of day. So `/mon_cpu_picture 30`
+/// is "30 minutes, all agents" and `/mon_cpu_picture web1 14:05` works.
+fn picture(metric: Metric, args: &[&str]) -> Result<Command, String> {
+    let mut rest = args;
+    let mut agent = None;
+    if let Some(first) = rest.first() {
+        if !first.chars().all(|c| c.is_ascii_digit() || c == ':') {
+            agent = Some((*first).to_string());
+            rest = &rest[1..];
+        }
+    }
+    let (mut minutes, mut at) = (None, None);
+    for word in rest {
+        if word.contains(':') || minutes.is_some() {
+            if at.is_some() {
+                return Err("too many arguments".into());
+            }
+            at = Some(parse_time(word)?);
+        } else {
+            minutes = Some(parse_minutes(word)?);
+        }
+    }
+    Ok(Command::Picture {
+        metric,
+        agent,
+        minutes: minutes.unwrap_or(DEFAULT_MINUTES),
+        at,
+    })
+}
+
+fn parse_minutes(word: &str) -> Result<u32, String> {
+    match word.parse::<u32>() {
+        Ok(m) if MINUTES_RANGE.contains(&m) => Ok(m),
+        _ => Err(format!(
+            "minutes must be a number from {} to {}",
+            MINUTES_RANGE.start(),
+            MINUTES_RANGE.end()
+        )),
+    }
+}
+
+/// `HHMM` or `HH:MM`, 24-hour clock.
+pub fn parse_time(word: &str) -> Result<TimeOfDay, String> {
+    let bad = || format!("time must be HHMM or HH:MM (24h), not {word:?}");
+    let digits: String = word.chars().filter(|c| *c != ':').collect();
+    let colon_ok = match word.find(':') {
+        None => true,
+        Some(i) => word.len() - i == 3 && word.matches(':').count() == 1,
+    };
+    if !colon_ok || !(3..=4).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let (h, m) = digits.split_at(digits.len() - 2);
+    let (hour, minute): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if hour > 23 || minute > 59 {
+        return Err(bad());
+    }
+    Ok(TimeOfDay { hour, minute })
+}
+
+/// Durations like `30m`, `1h`, `2d`, `1h30m`, `1w`.
+pub fn parse_silence_duration(word: &str) -> Option<Duration> {
+    let mut total: u64 = 0;
+    let mut num = String::new();
+    let mut any = false;
+    for c in word.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().ok()?;
+        num.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            'w' => 7 * 86400,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        any = true;
+    }
+    if !num.is_empty() || !any || total == 0 {
+        return None;
+    }
+    Some(Duration::from_secs(total))
+}
+
+/// `<agent|matchers…> <duration> [comment…]`: every word before the first
+/// duration is the target, everything after it is the comment.
+fn silence(args: &[&str]) -> Result<Command, String> {
+    let Some(pos) = args
+        .iter()
+        .position(|w| parse_silence_duration(w).is_some())
+    else {
+        return Err("a duration is required, e.g. 30m, 2h, 1d".into());
+    };
+    if pos == 0 {
+        return Err("name an agent or matchers before the duration".into());
+    }
+    let duration = parse_silence_duration(args[pos]).expect("checked above");
+    if duration < Duration::from_secs(60) || duration > MAX_SILENCE {
+        return Err("duration must be between 1m and 90d".into());
+    }
+    let target = args[..pos]
+        .iter()
+        .flat_map(|w| w.split(','))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    Ok(Command::Silence {
+        target,
+        duration,
+        comment: args[pos + 1..].join(" "),
+    })
+}
+
+/// Silence ids are UUIDs; anything else is refused before it reaches a URL.
+fn unsilence(args: &[&str]) -> Result<Command, String> {
+    match args {
+        [id] if is_silence_id(id) => Ok(Command::Unsilence {
+            id: id.to_ascii_lowercase(),
+        }),
+        [_] => Err("a silence id looks like 8f3c…-…, see /silences".into()),
+        _ => Err("exactly one silence id".into()),
+    }
+}
+
+/// A UUID as Alertmanager prints it (hex and dashes, 36 characters).
+pub fn is_silence_id(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bad(text: &str) -> String {
+        match parse(text) {
+            Err(UsageError::BadArgs { usage, .. }) => usage,
+            other => panic!("{text}: expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_spec_parses_to_a_command_of_its_name() {
+        let sample_args = |s: &Spec| match s.name {
+            "silence" => " web1 1h".to_string(),
+            "unsilence" => " 0f9a8b7c-1d2e-4f30-8a9b-0c1d2e3f4a5b".to_string(),
+            _ => String::new(),
+        };
+        for s in SPECS {
+            let cmd = parse(&format!("/{}{}", s.name, sample_args(s))).unwrap();
+            assert_eq!(cmd.name(), s.name);
+        }
+        let mut names: Vec<_> = SPECS.iter().map(|s| s.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), SPECS.len(), "duplicate command");
+    }
+
+    #[test]
+    fn bot_suffix_case_and_whitespace() {
+        assert_eq!(parse("/agents@OutpostBot").unwrap(), Command::Agents);
+        assert_eq!(
+            parse("  /MON_CPU@outpost_bot   web1  ").unwrap(),
+            Command::Mon {
+                metric: Metric::Cpu,
+                agent: Some("web1".into())
+            }
+        );
+        assert_eq!(parse("hello"), Err(UsageError::NotACommand));
+        assert_eq!(
+            parse("/nosuch x"),
+            Err(UsageError::Unknown("nosuch".into()))
+        );
+        assert_eq!(parse("/"), Err(UsageError::Unknown("".into())));
+    }
+
+    #[test]
+    fn agent_args_are_kept_verbatim_for_validation_later() {
+        // Injection attempts parse (the agent check refuses them), so the
+        // reply can list the known agents.
+        assert_eq!(
+            parse(r#"/mon_cpu web1"}"#).unwrap(),
+            Command::Mon {
+                metric: Metric::Cpu,
+                agent: Some(r#"web1"}"#.into())
+            }
+        );
+        assert_eq!(bad("/status a b"), "/status [agent]");
+        assert_eq!(bad("/help me"), "/help");
+    }
+
+    #[test]
+    fn picture_arguments() {
+        let p = |t| parse(t).unwrap();
+        assert_eq!(
+            p("/mon_cpu_picture"),
+            Command::Picture {
+                metric: Metric::Cpu,
+                agent: None,
+                minutes: 5,
+                at: None
+            }
+        );
+        assert_eq!(
+            p("/mon_mem_picture web1 30"),
+            Command::Picture {
+                metric: Metric::Mem,
+                agent: Some("web1".into()),
+                minutes: 30,
+                at: None
+            }
+        );
+        assert_eq!(
+            p("/mon_disk_picture 60 1405"),
+            Command::Picture {
+                metric: Metric::Disk,
+                agent: None,
+                minutes: 60,
+                at: Some(TimeOfDay {
+                    hour: 14,
+                    minute: 5
+                })
+            }
+        );
+        assert_eq!(
+            p("/mon_cpu_picture web1 14:05"),
+            Command::Picture {
+                metric: Metric::Cpu,
+                agent: Some("web1".into()),
+                minutes: 5,
+                at: Some(TimeOfDay {
+                    hour: 14,
+                    minute: 5
+                })
+            }
+        );
+        assert_eq!(p("/mon_cpu_picture web1 10 905").name(), "mon_cpu_picture");
+        let usage = "/mon_cpu_picture [agent] [minutes] [hhmm]";
+        assert_eq!(bad("/mon_cpu_picture web1 0"), usage);
+        assert_eq!(bad("/mon_cpu_picture web1 1441"), usage);
+        assert_eq!(bad("/mon_cpu_picture web1 x5"), usage);
+        assert_eq!(bad("/mon_cpu_picture web1 5 2460"), usage);
+        assert_eq!(bad("/mon_cpu_picture web1 5 12:60"), usage);
+        assert_eq!(bad("/mon_cpu_picture web1 5 1:2:3"), usage);
+        assert_eq!(bad("/mon_cpu_picture web1 5 1200 1300"), usage);
+    }
+
+    #[test]
+    fn times_and_durations() {
+        assert_eq!(
+            parse_time("0905").unwrap(),
+            TimeOfDay { hour: 9, minute: 5 }
+        );
+        assert_eq!(parse_time("905").unwrap(), TimeOfDay { hour: 9, minute: 5 });
+        assert_eq!(
+            parse_time("23:59").unwrap(),
+            TimeOfDay {
+                hour: 23,
+                minute: 59
+            }
+        );
+        assert!(parse_time("24:00").is_err());
+        assert!(parse_time("12:5").is_err());
+        assert_eq!(
+            parse_silence_duration("1h30m"),
+            Some(Duration::from_secs(5400))
+        );
+        assert_eq!(
+            parse_silence_duration("2d"),
+            Some(Duration::from_secs(172800))
+        );
+        assert_eq!(parse_silence_duration("web1"), None);
+        assert_eq!(parse_silence_duration("10"), None);
+        assert_eq!(parse_silence_duration("0h"), None);
+        assert_eq!(parse_silence_duration("99999999999999999999h"), None);
+    }
+
+    #[test]
+    fn silence_arguments() {
+        assert_eq!(
+            parse("/silence web1 1h deploy in progress").unwrap(),
+            Command::Silence {
+                target: vec!["web1".into()],
+                duration: Duration::from_secs(3600),
+                comment: "deploy in progress".into()
+            }
+        );
+        assert_eq!(
+            parse("/silence alertname=AgentHighCPU,agent=~web.* 30m").unwrap(),
+            Command::Silence {
+                target: vec!["alertname=AgentHighCPU".into(), "agent=~web.*".into()],
+                duration: Duration::from_secs(1800),
+                comment: String::new()
+            }
+        );
+        let usage = "/silence <agent|matchers> <duration> [comment]";
+        assert_eq!(bad("/silence web1"), usage);
+        assert_eq!(bad("/silence 1h"), usage);
+        assert_eq!(bad("/silence web1 30s"), usage);
+        assert_eq!(bad("/silence web1 100d"), usage);
+    }
+
+    #[test]
+    fn unsilence_takes_a_uuid_only() {
+        assert_eq!(
+            parse("/unsilence 0F9A8B7C-1D2E-4F30-8A9B-0C1D2E3F4A5B").unwrap(),
+            Command::Unsilence {
+                id: "0f9a8b7c-1d2e-4f30-8a9b-0c1d2e3f4a5b".into()
+            }
+        );
+        assert_eq!(bad("/unsilence ../../api/v2/status"), "/unsilence <id>");
+        assert_eq!(bad("/unsilence"), "/unsilence <id>");
+    }
+}

@@ -1,0 +1,126 @@
+//! Chat commands and charts, independent of any transport: the command list
+//! and parser (`commands`), the engine that answers (`engine`), its clients
+//! of Prometheus (`promql`, `queries`) and Alertmanager (`alertmanager`),
+//! chart rendering (`chart`), reply texts (`reply`), inline buttons
+//! (`buttons`), the audit log (`audit`) and the agents list (`agents`).
+//! This file turns flags into an engine [`Config`] and runs `outpost ask`.
+//!
+//! # What a front end does (Telegram, `ask`)
+//! 1. Build once: `Engine::new(chat::config(&chat_args, &allowed_users)?, Audit::open(&state)?)`
+//!    and share it (`Arc<Engine>`; its methods take `&self`).
+//! 2. A message: `engine.handle(&Caller { user_id: from.id, chat_id: chat.id,
+//!    username: from.username }, &text).await` → `None`: send nothing;
+//!    `Some(reply)`: if `reply.chart` is set, `sendPhoto` its `png` with its
+//!    `caption` (HTML parse mode) and `reply.buttons` as one inline-keyboard
+//!    row, then `sendMessage` `reply.text` if not empty; otherwise
+//!    `sendMessage` `reply.text` (HTML parse mode, already within 4096) with
+//!    the buttons.
+//! 3. A button: `engine.press(&caller, &callback_query.data).await`, same
+//!    reply handling; answer the callback query either way.
+//! 4. Under each firing alert message: `buttons::alert_buttons(&alert.fingerprint)`;
+//!    with `--attach-charts`: `engine.alert_picture(&alert.labels, &alert.generator_url)`.
+//! 5. Command menu (`setMyCommands`): `commands::SPECS` (`name`, `about`).
+
+pub mod agents;
+pub mod alertmanager;
+pub mod audit;
+pub mod buttons;
+pub mod chart;
+pub mod commands;
+pub mod engine;
+pub mod promql;
+pub mod queries;
+pub mod reply;
+
+use std::collections::HashSet;
+use std::io::Write;
+
+use anyhow::Context;
+
+pub use engine::{Caller, Config, Engine, LOCAL_OPERATOR};
+pub use reply::{Picture, Reply};
+
+use crate::cli::{AskArgs, ChatArgs};
+use crate::UsageError;
+
+/// Builds the engine config from the shared chat flags.
+pub fn config(args: &ChatArgs, allowed_users: &[i64]) -> anyhow::Result<Config> {
+    let timezone: chrono_tz::Tz = args.timezone.parse().map_err(|_| {
+        UsageError(format!(
+            "--timezone {:?} is not an IANA zone name such as UTC or Europe/Berlin",
+            args.timezone
+        ))
+    })?;
+    let agents = match &args.agents {
+        Some(path) => agents::read(path)?,
+        None => agents::Agents::default(),
+    };
+    Ok(Config {
+        prometheus_url: args.prometheus_url.clone(),
+        alertmanager_url: args.alertmanager_url.clone(),
+        agents,
+        allowed_users: allowed_users.iter().copied().collect::<HashSet<_>>(),
+        timezone,
+        timeout: args.query_timeout,
+    })
+}
+
+/// `outpost ask`: one command (or `--press` button) through the engine as
+/// the local operator; prints the reply as plain text and writes any chart.
+/// Exit code 0 when the command worked, 2 for usage errors and unknown
+/// agents, 1 when Prometheus, Alertmanager or the store failed.
+pub fn main(args: AskArgs) -> anyhow::Result<()> {
+    let text = args.command.join(" ");
+    if text.trim().is_empty() {
+        return Err(UsageError("give a command, e.g. outpost ask /mon_cpu web1".into()).into());
+    }
+    let mut allowed = args.allowed_users.clone();
+    allowed.push(LOCAL_OPERATOR);
+    let config = config(&args.chat, &allowed)?;
+    let audit = audit::Audit::open(&args.state)
+        .with_context(|| format!("opening the state database {}", args.state.display()))?;
+    let engine = Engine::new(config, audit);
+    let login = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let caller = Caller::local(&login);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let answer = runtime.block_on(async {
+        if args.press {
+            engine.answer_press(&caller, text.trim()).await
+        } else {
+            engine.answer(&caller, &text).await
+        }
+    });
+    let Some((reply, result)) = answer else {
+        return Err(UsageError(format!(
+            "{text:?} is not a command: commands start with /, see /help"
+        ))
+        .into());
+    };
+    let mut out = std::io::stdout().lock();
+    if let Some(picture) = &reply.chart {
+        std::fs::write(&args.chart_out, &picture.png)
+            .with_context(|| format!("writing the chart to {}", args.chart_out.display()))?;
+        writeln!(out, "{}", reply::to_plain(&picture.caption))?;
+        writeln!(out, "Chart written to {}", args.chart_out.display())?;
+    }
+    if !reply.text.is_empty() {
+        writeln!(out, "{}", reply::to_plain(&reply.text).trim_end())?;
+    }
+    for b in &reply.buttons {
+        writeln!(out, "[{}] outpost ask --press {}", b.text, b.data)?;
+    }
+    // The reply is printed either way; the exit code tells scripts whether
+    // the command worked (2: usage or unknown agent, 1: a failure).
+    if result.starts_with("error") {
+        return Err(anyhow::anyhow!("the command failed (see the reply above)"));
+    }
+    if result == "usage" || result == "unknown agent" {
+        return Err(
+            UsageError("the command was not understood (see the reply above)".into()).into(),
+        );
+    }
+    Ok(())
+}

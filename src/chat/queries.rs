@@ -1,0 +1,204 @@
+//! The PromQL expressions behind `/status`, `/mon_*` and the charts, built
+//! as text from a validated [`Scope`]. Every agent value goes through
+//! [`promql::label_matcher`] (escaped) and comes from the agents list, never
+//! straight from chat.
+//!
+//! Series are grouped `by (agent, instance)`: the generated Prometheus config
+//! labels every target with `agent`; for hand-written configs without it, a
+//! single-agent query falls back to `instance="HOST:PORT"` with PromQL `or`.
+
+use super::agents::Agent;
+use super::commands::Metric;
+use super::promql::label_matcher;
+
+/// Which series a query covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    All,
+    One(&'a Agent),
+}
+
+/// Filesystems never worth reporting (the exporter already drops pseudo
+/// filesystems; these are memory-backed ones it keeps).
+const FS_FILTER: &str = r#"fstype!~"tmpfs|ramfs""#;
+
+/// Builds `template(extra)` for the scope, where `extra` is a list of label
+/// matchers to add inside the selector braces (possibly empty).
+fn scoped(scope: Scope, template: impl Fn(&str) -> String) -> String {
+    match scope {
+        Scope::All => template(""),
+        Scope::One(agent) => format!(
+            "({}) or ({})",
+            template(&label_matcher("agent", &agent.name)),
+            template(&label_matcher("instance", &agent.address))
+        ),
+    }
+}
+
+/// `{a, b}` from non-empty parts.
+fn braces(parts: &[&str]) -> String {
+    let parts: Vec<&str> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
+    format!("{{{}}}", parts.join(","))
+}
+
+pub fn up(scope: Scope) -> String {
+    scoped(scope, |m| {
+        format!("min by (agent, instance) (up{})", braces(&[m]))
+    })
+}
+
+/// CPU busy %, per agent.
+pub fn cpu(scope: Scope) -> String {
+    scoped(scope, |m| {
+        format!(
+            "100 * (1 - avg by (agent, instance) (rate(node_cpu_seconds_total{}[1m])))",
+            braces(&[r#"mode="idle""#, m])
+        )
+    })
+}
+
+/// Memory used % (1 - MemAvailable / MemTotal), per agent.
+pub fn mem(scope: Scope) -> String {
+    scoped(scope, |m| {
+        let s = braces(&[m]);
+        format!(
+            "100 * (1 - max by (agent, instance) (node_memory_MemAvailable_bytes{s}) / max by (agent, instance) (node_memory_MemTotal_bytes{s}))"
+        )
+    })
+}
+
+/// Disk used %, per agent and mount point.
+pub fn disk(scope: Scope) -> String {
+    scoped(scope, |m| {
+        let s = braces(&[FS_FILTER, m]);
+        format!(
+            "100 * (1 - max by (agent, instance, mountpoint) (node_filesystem_avail_bytes{s}) / max by (agent, instance, mountpoint) (node_filesystem_size_bytes{s}))"
+        )
+    })
+}
+
+/// The fullest filesystem's used %, per agent.
+pub fn worst_disk(scope: Scope) -> String {
+    format!("max by (agent, instance) ({})", disk(scope))
+}
+
+pub fn load1(scope: Scope) -> String {
+    scoped(scope, |m| {
+        format!("max by (agent, instance) (node_load1{})", braces(&[m]))
+    })
+}
+
+pub fn uptime_seconds(scope: Scope) -> String {
+    scoped(scope, |m| {
+        format!(
+            "max by (agent, instance) (time() - node_boot_time_seconds{})",
+            braces(&[m])
+        )
+    })
+}
+
+/// TCP checks that fail now (every label kept, to name the target).
+pub fn failing_probes(scope: Scope) -> String {
+    scoped(scope, |m| format!("probe_success{} == 0", braces(&[m])))
+}
+
+/// The expression charted and reported for a resource.
+pub fn metric(metric: Metric, scope: Scope) -> String {
+    match metric {
+        Metric::Cpu => cpu(scope),
+        Metric::Mem => mem(scope),
+        Metric::Disk => disk(scope),
+    }
+}
+
+/// Splits an alert expression `EXPR > 80` (or `>=`, `<`, `<=`, `==`, `!=`)
+/// into the part worth charting and its threshold, so `up == 0` charts `up`
+/// with a line at 0 instead of a series that only exists while firing.
+/// Other expressions are charted as they are.
+pub fn split_threshold(expr: &str) -> (String, Option<f64>) {
+    let trimmed = expr.trim();
+    for op in [">=", "<=", "==", "!=", ">", "<"] {
+        if let Some(pos) = trimmed.rfind(op) {
+            let (lhs, rhs) = (&trimmed[..pos], &trimmed[pos + op.len()..]);
+            if let Ok(v) = rhs.trim().parse::<f64>() {
+                // Only a top-level comparison: the left side's brackets balance.
+                let depth = lhs.chars().fold(0i32, |d, c| match c {
+                    '(' | '{' | '[' => d + 1,
+                    ')' | '}' | ']' => d - 1,
+                    _ => d,
+                });
+                let lhs = lhs.trim_end().trim_end_matches(" bool").trim_end();
+                if depth == 0 && !lhs.is_empty() && !lhs.ends_with(['=', '!', '<', '>']) {
+                    return (lhs.to_string(), Some(v));
+                }
+            }
+        }
+    }
+    (trimmed.to_string(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web1() -> Agent {
+        Agent {
+            name: "web1".into(),
+            address: "10.0.0.1:9100".into(),
+        }
+    }
+
+    #[test]
+    fn all_agents_have_no_agent_matcher() {
+        assert_eq!(
+            cpu(Scope::All),
+            r#"100 * (1 - avg by (agent, instance) (rate(node_cpu_seconds_total{mode="idle"}[1m])))"#
+        );
+        assert_eq!(load1(Scope::All), "max by (agent, instance) (node_load1{})");
+    }
+
+    #[test]
+    fn one_agent_uses_agent_label_or_instance() {
+        let a = web1();
+        assert_eq!(
+            up(Scope::One(&a)),
+            r#"(min by (agent, instance) (up{agent="web1"})) or (min by (agent, instance) (up{instance="10.0.0.1:9100"}))"#
+        );
+        assert!(disk(Scope::One(&a)).contains(r#"{fstype!~"tmpfs|ramfs",agent="web1"}"#));
+    }
+
+    #[test]
+    fn hostile_values_stay_inside_the_string_literal() {
+        let a = Agent {
+            name: r#"x"} or vector(1) or up{a=""#.into(),
+            address: "h:1".into(),
+        };
+        let q = load1(Scope::One(&a));
+        assert!(q.contains(r#"agent="x\"} or vector(1) or up{a=\"""#), "{q}");
+    }
+
+    #[test]
+    fn threshold_split() {
+        assert_eq!(
+            split_threshold("100 * (1 - avg(rate(x[1m]))) > 80"),
+            ("100 * (1 - avg(rate(x[1m])))".to_string(), Some(80.0))
+        );
+        assert_eq!(
+            split_threshold(r#"up{job="outpost-agents"} == 0"#),
+            (r#"up{job="outpost-agents"}"#.to_string(), Some(0.0))
+        );
+        assert_eq!(
+            split_threshold(r#"probe_success{job=~"outpost-tcp-.+",failures="3"} == 0"#).1,
+            Some(0.0)
+        );
+        assert_eq!(
+            split_threshold("absent(up)"),
+            ("absent(up)".to_string(), None)
+        );
+        assert_eq!(
+            split_threshold("probe_success{a=\">5\"} >= 0.5"),
+            ("probe_success{a=\">5\"}".to_string(), Some(0.5))
+        );
+        assert_eq!(split_threshold("f(x > 5)"), ("f(x > 5)".to_string(), None));
+    }
+}

@@ -1,0 +1,691 @@
+//! What the engine answers: the [`Reply`] type and the pure functions that
+//! build its text in Telegram's HTML parse mode. Every value that comes from
+//! a user, Prometheus or Alertmanager goes through [`escape`]; [`to_plain`]
+//! turns a reply back into terminal text for `outpost ask`.
+
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use super::agents::Agents;
+use super::alertmanager::{Alert, Silence};
+use super::audit::Entry;
+use super::buttons::Button;
+use super::commands::{Metric, UsageError, SPECS};
+
+/// A chart to send as a photo.
+#[derive(Debug, Clone)]
+pub struct Picture {
+    pub png: Vec<u8>,
+    /// HTML, at most [`CAPTION_LIMIT`] characters.
+    pub caption: String,
+}
+
+/// Telegram's limit for photo captions.
+pub const CAPTION_LIMIT: usize = 1024;
+
+/// The engine's answer to one message or button press.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    /// HTML parse mode text (user data escaped). When a chart is present,
+    /// send the chart with its caption, then this text if it is not empty.
+    pub text: String,
+    pub chart: Option<Picture>,
+    /// One row of inline buttons under the message (or under the photo).
+    pub buttons: Vec<Button>,
+}
+
+impl Reply {
+    pub fn text(text: impl Into<String>) -> Self {
+        Reply {
+            text: text.into(),
+            ..Reply::default()
+        }
+    }
+}
+
+/// Escapes text for Telegram's HTML parse mode.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// HTML reply text as plain terminal text: tags dropped, entities decoded.
+pub fn to_plain(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Telegram's limit for message text.
+pub const TEXT_LIMIT: usize = 4096;
+
+/// Keeps whole lines of `text` within `limit` characters, ending with
+/// "+N more lines" when some are dropped. Every line the builders here write
+/// closes its own tags, so cutting between lines never breaks the HTML.
+pub fn fit(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_string();
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::new();
+    let mut used = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let more = format!("+{} more lines", lines.len() - i);
+        let len = line.chars().count() + 1;
+        if used + len + more.chars().count() > limit {
+            out.push_str(&more);
+            return out;
+        }
+        out.push_str(line);
+        out.push('\n');
+        used += len;
+    }
+    out
+}
+
+/// Cuts text to `max` characters, marking the cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}
+
+pub fn start() -> String {
+    "<b>Outpost</b> answers from Prometheus and acts through Alertmanager.\n\
+     Try /status, /mon_cpu_picture or /alerts; /help lists every command."
+        .to_string()
+}
+
+/// The `/help` text, generated from the command list.
+pub fn help() -> String {
+    let mut s = String::from("<b>Commands</b>\n");
+    for spec in SPECS {
+        s.push_str(&format!(
+            "{} — {}\n",
+            escape(&spec.usage()),
+            escape(spec.about)
+        ));
+    }
+    s.push_str(
+        "\nAn agent is named by its name or HOST:PORT; without one, all agents. \
+         Pictures: minutes 1–1440 (default 5); a time (hhmm after the minutes, or hh:mm anywhere) \
+         centres the window on that time today, e.g. /mon_cpu_picture web1 30 14:05.",
+    );
+    s
+}
+
+pub fn whoami(user_id: i64, username: Option<&str>, chat_id: i64, allowed: bool) -> String {
+    format!(
+        "User id: <code>{user_id}</code>{}\nChat id: <code>{chat_id}</code>\nAllowed: {}",
+        username
+            .map(|u| format!(" (@{})", escape(u)))
+            .unwrap_or_default(),
+        if allowed { "yes" } else { "no" }
+    )
+}
+
+/// The single refusal a stranger gets; carries the id an admin needs.
+pub fn refusal(user_id: i64) -> String {
+    format!(
+        "Sorry, you are not allowed to use this bot. Your user id is <code>{user_id}</code>; \
+         an admin can add it to --allowed-users."
+    )
+}
+
+pub fn usage(err: &UsageError) -> String {
+    match err {
+        UsageError::NotACommand => "Commands start with /. /help lists them.".into(),
+        UsageError::Unknown(name) => {
+            format!("Unknown command /{}. /help lists them.", escape(name))
+        }
+        UsageError::BadArgs { usage, reason } => format!(
+            "{}.\nUsage: <code>{}</code>",
+            escape(&capitalise(reason)),
+            escape(usage)
+        ),
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+pub fn unknown_agent(word: &str, agents: &Agents) -> String {
+    let known = agents.names();
+    if known.is_empty() {
+        return format!(
+            "Unknown agent <code>{}</code>: no agents are configured (--agents).",
+            escape(word)
+        );
+    }
+    format!(
+        "Unknown agent <code>{}</code>. Known agents: {}",
+        escape(word),
+        known
+            .iter()
+            .map(|n| format!("<code>{}</code>", escape(n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// A failure of Prometheus, Alertmanager, the chart or the store.
+pub fn failure(message: &str) -> String {
+    format!("⚠️ {}", escape(message))
+}
+
+/// Up state of one agent: `Some(true)` up, `Some(false)` down, `None` no data.
+pub fn up_word(up: Option<bool>) -> &'static str {
+    match up {
+        Some(true) => "🟢 up",
+        Some(false) => "🔴 down",
+        None => "⚪ no data",
+    }
+}
+
+/// `/agents`: name, address and up state of each agent.
+pub fn agents(rows: &[(String, String, Option<bool>)]) -> String {
+    if rows.is_empty() {
+        return "No agents configured (--agents).".into();
+    }
+    let mut s = format!("<b>Agents</b> ({})\n", rows.len());
+    for (name, address, up) in rows {
+        s.push_str(&format!(
+            "{} <b>{}</b> <code>{}</code>\n",
+            up_word(*up),
+            escape(name),
+            escape(address)
+        ));
+    }
+    s
+}
+
+/// What `/status` knows about one agent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentStatus {
+    pub name: String,
+    pub address: String,
+    pub up: Option<bool>,
+    pub cpu: Option<f64>,
+    pub mem: Option<f64>,
+    pub worst_disk: Option<f64>,
+    pub load1: Option<f64>,
+    pub uptime_seconds: Option<f64>,
+    /// Failing TCP checks, by target.
+    pub failing: Vec<String>,
+}
+
+fn pct(v: Option<f64>, threshold: f64) -> String {
+    match v {
+        Some(v) if v >= threshold => format!("<b>{v:.1}%</b> ⚠️"),
+        Some(v) => format!("{v:.1}%"),
+        None => "–".into(),
+    }
+}
+
+/// `3d 4h`, `5h 12m`, `42m`.
+pub fn duration_words(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    let (d, h, m) = (s / 86400, (s % 86400) / 3600, (s % 3600) / 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else {
+        format!("{m}m")
+    }
+}
+
+/// `/status AGENT`: one screen.
+pub fn status_one(a: &AgentStatus) -> String {
+    let mut s = format!(
+        "<b>{}</b> <code>{}</code> {}\n",
+        escape(&a.name),
+        escape(&a.address),
+        up_word(a.up)
+    );
+    s.push_str(&format!("CPU: {}\n", pct(a.cpu, Metric::Cpu.threshold())));
+    s.push_str(&format!(
+        "Memory: {}\n",
+        pct(a.mem, Metric::Mem.threshold())
+    ));
+    s.push_str(&format!(
+        "Worst disk: {}\n",
+        pct(a.worst_disk, Metric::Disk.threshold())
+    ));
+    s.push_str(&format!(
+        "Load (1m): {}\n",
+        a.load1.map_or("–".into(), |l| format!("{l:.2}"))
+    ));
+    s.push_str(&format!(
+        "Uptime: {}\n",
+        a.uptime_seconds.map_or("–".into(), duration_words)
+    ));
+    if a.failing.is_empty() {
+        s.push_str("TCP checks: all passing or none");
+    } else {
+        s.push_str(&format!(
+            "TCP checks failing: {}",
+            a.failing
+                .iter()
+                .map(|t| format!("<code>{}</code>", escape(t)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    s
+}
+
+/// `/status`: one line per agent.
+pub fn status_all(rows: &[AgentStatus]) -> String {
+    if rows.is_empty() {
+        return "No agents configured (--agents).".into();
+    }
+    let down = rows.iter().filter(|r| r.up != Some(true)).count();
+    let mut s = format!(
+        "<b>Status</b>: {} agents, {} up, {} down or without data\n",
+        rows.len(),
+        rows.len() - down,
+        down
+    );
+    for a in rows {
+        s.push_str(&format!(
+            "{} <b>{}</b> cpu {} · mem {} · disk {} · load {}",
+            up_word(a.up),
+            escape(&a.name),
+            pct(a.cpu, Metric::Cpu.threshold()),
+            pct(a.mem, Metric::Mem.threshold()),
+            pct(a.worst_disk, Metric::Disk.threshold()),
+            a.load1.map_or("–".into(), |l| format!("{l:.2}")),
+        ));
+        if !a.failing.is_empty() {
+            s.push_str(&format!(" · {} TCP failing", a.failing.len()));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// `/mon_*`: rows of (agent, detail such as a mount point, value %).
+pub fn mon(metric: Metric, rows: &[(String, Option<String>, f64)]) -> String {
+    if rows.is_empty() {
+        return format!(
+            "No {} data in Prometheus for that selection (is the agent scraped?).",
+            metric.title().to_lowercase()
+        );
+    }
+    let mut s = format!(
+        "<b>{}</b> (alert at {}%)\n",
+        metric.title(),
+        metric.threshold()
+    );
+    for (agent, detail, v) in rows {
+        let mark = if *v >= metric.threshold() {
+            " ⚠️"
+        } else {
+            ""
+        };
+        match detail {
+            Some(d) => s.push_str(&format!(
+                "<b>{}</b> <code>{}</code>: {v:.1}%{mark}\n",
+                escape(agent),
+                escape(d)
+            )),
+            None => s.push_str(&format!("<b>{}</b>: {v:.1}%{mark}\n", escape(agent))),
+        }
+    }
+    s
+}
+
+/// A time as `HH:MM` today, or `MM-DD HH:MM` otherwise, in `tz`.
+pub fn when(t: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> String {
+    let (lt, ln) = (t.with_timezone(&tz), now.with_timezone(&tz));
+    if lt.date_naive() == ln.date_naive() {
+        lt.format("%H:%M").to_string()
+    } else {
+        lt.format("%m-%d %H:%M").to_string()
+    }
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// `/alerts`.
+pub fn alerts(list: &[Alert], now: DateTime<Utc>, tz: Tz) -> String {
+    if list.is_empty() {
+        return "✅ No firing alerts.".into();
+    }
+    let mut s = format!("<b>Firing alerts</b> ({})\n", list.len());
+    for a in list.iter().take(30) {
+        let label = |k: &str| a.labels.get(k).map(String::as_str).unwrap_or("");
+        let summary = a
+            .annotations
+            .get("summary")
+            .or_else(|| a.annotations.get("description"))
+            .map(|v| format!(" — {}", escape(&truncate(v, 200))))
+            .unwrap_or_default();
+        let since = parse_time(&a.starts_at)
+            .map(|t| format!(" since {}", when(t, now, tz)))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "🔥 <b>{}</b> {}{}{}{}\n",
+            escape(label("alertname")),
+            escape(label("agent")),
+            if label("severity").is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", escape(label("severity")))
+            },
+            since,
+            summary
+        ));
+    }
+    if list.len() > 30 {
+        s.push_str(&format!("+{} more\n", list.len() - 30));
+    }
+    s
+}
+
+/// `/silences`: active and pending ones, soonest ending first.
+pub fn silences(list: &[Silence], now: DateTime<Utc>, tz: Tz) -> String {
+    let mut live: Vec<&Silence> = list
+        .iter()
+        .filter(|s| s.status.state != "expired")
+        .collect();
+    if live.is_empty() {
+        return "No active silences.".into();
+    }
+    live.sort_by(|a, b| a.ends_at.cmp(&b.ends_at));
+    let mut s = format!("<b>Silences</b> ({})\n", live.len());
+    for x in live.iter().take(30) {
+        let matchers = x
+            .matchers
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let until = parse_time(&x.ends_at)
+            .map(|t| when(t, now, tz))
+            .unwrap_or_else(|| x.ends_at.clone());
+        s.push_str(&format!(
+            "🔕 <code>{}</code> {{{}}} until {}{} by {}{}\n",
+            escape(&x.id),
+            escape(&matchers),
+            escape(&until),
+            if x.status.state == "pending" {
+                " (pending)"
+            } else {
+                ""
+            },
+            escape(&x.created_by),
+            if x.comment.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", escape(&truncate(&x.comment, 120)))
+            }
+        ));
+    }
+    s
+}
+
+pub fn silence_created(id: &str, matchers: &str, until: &str) -> String {
+    format!(
+        "🔕 Silenced {{{}}} until {}.\nId: <code>{}</code> (/unsilence {})",
+        escape(matchers),
+        escape(until),
+        escape(id),
+        escape(id)
+    )
+}
+
+pub fn unsilenced(id: &str) -> String {
+    format!("🔔 Silence <code>{}</code> expired.", escape(id))
+}
+
+/// `/audit`: newest first.
+pub fn audit(entries: &[Entry], now: DateTime<Utc>, tz: Tz) -> String {
+    if entries.is_empty() {
+        return "The audit log is empty.".into();
+    }
+    let mut s = format!("<b>Audit</b> (latest {})\n", entries.len());
+    for e in entries {
+        let at = Utc
+            .timestamp_millis_opt(e.at_ms)
+            .single()
+            .map(|t| when(t, now, tz))
+            .unwrap_or_default();
+        let who = match (e.username.as_deref(), e.user_id) {
+            (Some(u), 0) => format!("{u} (ask)"),
+            (Some(u), _) => format!("@{u}"),
+            (None, id) => id.to_string(),
+        };
+        s.push_str(&format!(
+            "{} {} in {}: <code>{}</code> → {}\n",
+            escape(&at),
+            escape(&who),
+            e.chat_id,
+            escape(&truncate(&e.action, 80)),
+            escape(&truncate(&e.result, 80))
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::agents;
+    use crate::chat::alertmanager::{Matcher, SilenceStatus};
+
+    fn tz() -> Tz {
+        "Europe/Berlin".parse().unwrap()
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        parse_time(s).unwrap()
+    }
+
+    #[test]
+    fn escape_and_plain_round_trip() {
+        let hostile = r#"<b>&"x"</b>"#;
+        assert_eq!(escape(hostile), "&lt;b&gt;&amp;&quot;x&quot;&lt;/b&gt;");
+        assert_eq!(to_plain(&format!("<b>{}</b>", escape(hostile))), hostile);
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        let long: String = (0..1000).map(|i| format!("<b>line {i}</b>\n")).collect();
+        let fitted = fit(&long, TEXT_LIMIT);
+        assert!(fitted.chars().count() <= TEXT_LIMIT);
+        assert!(
+            fitted.ends_with(" more lines"),
+            "{}",
+            &fitted[fitted.len() - 40..]
+        );
+        assert_eq!(
+            fitted.matches("<b>").count(),
+            fitted.matches("</b>").count()
+        );
+        let n: usize = fitted
+            .rsplit('+')
+            .next()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(fitted.lines().count() - 1 + n, 1000);
+        assert_eq!(fit("short", 10), "short");
+    }
+
+    #[test]
+    fn help_lists_every_command_with_usage() {
+        let h = help();
+        for s in SPECS {
+            assert!(h.contains(&format!("/{}", s.name)), "{}", s.name);
+        }
+        assert!(h.contains("/silence &lt;agent|matchers&gt; &lt;duration&gt; [comment]"));
+    }
+
+    #[test]
+    fn unknown_agent_lists_known_ones_escaped() {
+        let a = agents::parse("agents.txt", "web1 h:1\ndb1 h:2\n").unwrap();
+        assert_eq!(
+            unknown_agent(r#"web1"}"#, &a),
+            "Unknown agent <code>web1&quot;}</code>. Known agents: <code>web1</code>, <code>db1</code>"
+        );
+        assert!(unknown_agent("x", &agents::Agents::default()).contains("no agents"));
+    }
+
+    #[test]
+    fn usage_and_refusal() {
+        let e = crate::chat::commands::parse("/mon_cpu_picture web1 0").unwrap_err();
+        assert_eq!(
+            usage(&e),
+            "Minutes must be a number from 1 to 1440.\nUsage: <code>/mon_cpu_picture [agent] [minutes] [hhmm]</code>"
+        );
+        assert!(refusal(12345).contains("<code>12345</code>"));
+        assert_eq!(
+            whoami(5, Some("a<b"), -7, false),
+            "User id: <code>5</code> (@a&lt;b)\nChat id: <code>-7</code>\nAllowed: no"
+        );
+    }
+
+    #[test]
+    fn status_texts() {
+        let a = AgentStatus {
+            name: "web1".into(),
+            address: "10.0.0.1:9100".into(),
+            up: Some(true),
+            cpu: Some(91.24),
+            mem: Some(40.0),
+            worst_disk: None,
+            load1: Some(0.5),
+            uptime_seconds: Some(90061.0),
+            failing: vec!["db:5432".into()],
+        };
+        let one = status_one(&a);
+        assert!(one.contains("CPU: <b>91.2%</b> ⚠️"), "{one}");
+        assert!(one.contains("Memory: 40.0%\n"));
+        assert!(one.contains("Worst disk: –"));
+        assert!(one.contains("Uptime: 1d 1h"));
+        assert!(one.contains("TCP checks failing: <code>db:5432</code>"));
+        let down = AgentStatus {
+            name: "db1".into(),
+            ..Default::default()
+        };
+        let all = status_all(&[a, down]);
+        assert!(all.starts_with("<b>Status</b>: 2 agents, 1 up, 1 down or without data\n"));
+        assert!(all.contains("⚪ no data <b>db1</b>"));
+        assert!(all.contains("1 TCP failing"));
+        assert_eq!(duration_words(59.0), "0m");
+        assert_eq!(duration_words(3720.0), "1h 2m");
+    }
+
+    #[test]
+    fn mon_and_agents_texts() {
+        let m = mon(
+            Metric::Disk,
+            &[
+                ("web1".into(), Some("/".into()), 95.0),
+                ("web1".into(), Some("/data".into()), 12.34),
+            ],
+        );
+        assert_eq!(
+            m,
+            "<b>Disk usage</b> (alert at 90%)\n<b>web1</b> <code>/</code>: 95.0% ⚠️\n<b>web1</b> <code>/data</code>: 12.3%\n"
+        );
+        assert!(mon(Metric::Cpu, &[]).starts_with("No cpu usage data"));
+        let a = agents(&[
+            ("web1".into(), "h:1".into(), Some(true)),
+            ("db1".into(), "h:2".into(), None),
+        ]);
+        assert_eq!(a, "<b>Agents</b> (2)\n🟢 up <b>web1</b> <code>h:1</code>\n⚪ no data <b>db1</b> <code>h:2</code>\n");
+    }
+
+    #[test]
+    fn alert_and_silence_lists() {
+        let now = t("2026-11-22T12:00:00Z");
+        let alert: Alert = serde_json::from_str(
+            r#"{"labels":{"alertname":"AgentHighCPU","agent":"web<1>","severity":"warning"},
+                "annotations":{"summary":"CPU > 80% & rising"},"startsAt":"2026-11-22T11:30:00Z",
+                "generatorURL":"http://p/graph?g0.expr=x","fingerprint":"abc"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            alerts(&[alert], now, tz()),
+            "<b>Firing alerts</b> (1)\n🔥 <b>AgentHighCPU</b> web&lt;1&gt; [warning] since 12:30 — CPU &gt; 80% &amp; rising\n"
+        );
+        assert_eq!(alerts(&[], now, tz()), "✅ No firing alerts.");
+        let sil = |id: &str, state: &str| Silence {
+            id: id.into(),
+            status: SilenceStatus {
+                state: state.into(),
+            },
+            matchers: vec![Matcher {
+                name: "agent".into(),
+                value: "web1".into(),
+                is_regex: false,
+                is_equal: true,
+            }],
+            starts_at: "2026-11-22T11:00:00Z".into(),
+            ends_at: "2026-11-23T13:00:00Z".into(),
+            created_by: "@alice (telegram 42)".into(),
+            comment: "deploy".into(),
+        };
+        let s = silences(&[sil("a", "active"), sil("b", "expired")], now, tz());
+        assert_eq!(
+            s,
+            "<b>Silences</b> (1)\n🔕 <code>a</code> {agent=&quot;web1&quot;} until 11-23 14:00 by @alice (telegram 42): deploy\n"
+        );
+        assert_eq!(
+            silences(&[sil("b", "expired")], now, tz()),
+            "No active silences."
+        );
+    }
+
+    #[test]
+    fn audit_text() {
+        let now = t("2026-11-22T12:00:00Z");
+        let e = Entry {
+            at_ms: now.timestamp_millis() - 60_000,
+            user_id: 42,
+            username: Some("alice".into()),
+            chat_id: -100,
+            action: "/silence web1 1h".into(),
+            result: "ok".into(),
+        };
+        assert_eq!(
+            audit(&[e], now, tz()),
+            "<b>Audit</b> (latest 1)\n12:59 @alice in -100: <code>/silence web1 1h</code> → ok\n"
+        );
+    }
+}

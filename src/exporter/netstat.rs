@@ -1,0 +1,183 @@
+//! `netstat`: network protocol counters from `/proc/net/netstat`,
+//! `/proc/net/snmp` and `/proc/net/snmp6` as untyped
+//! `node_netstat_<Protocol>_<Field>`, filtered by node_exporter 1.5's
+//! default `--collector.netstat.fields` so the same series appear.
+//! `snmp6` is absent when IPv6 is disabled; that is not an error.
+
+use std::sync::OnceLock;
+
+use super::matcher::Matcher;
+
+use super::collector::{read, CollectError, Collector, Paths};
+use super::metrics::Metrics;
+
+/// node_exporter 1.5's default `--collector.netstat.fields`.
+pub const DEFAULT_FIELDS: &str = r"^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
+
+fn fields_filter() -> &'static Matcher {
+    static RE: OnceLock<Matcher> = OnceLock::new();
+    RE.get_or_init(|| Matcher::new(DEFAULT_FIELDS).expect("static regex"))
+}
+
+/// One counter: protocol (`TcpExt`, `Ip6`), field (`ListenDrops`) and value.
+#[derive(Debug, PartialEq)]
+pub struct Stat {
+    pub protocol: String,
+    pub field: String,
+    pub value: f64,
+}
+
+/// Parses the paired-line format of `/proc/net/{netstat,snmp}`: a line of
+/// names, then a line of values, both prefixed by `Protocol:`.
+pub fn parse_pairs(what: &str, text: &str) -> Result<Vec<Stat>, CollectError> {
+    let mut out = Vec::new();
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    while let Some(names) = lines.next() {
+        let values = lines
+            .next()
+            .ok_or_else(|| CollectError::parse(what, format!("no values after {names:?}")))?;
+        let mut names = names.split_whitespace();
+        let mut values = values.split_whitespace();
+        let (Some(p1), Some(p2)) = (names.next(), values.next()) else {
+            return Err(CollectError::parse(what, "empty line"));
+        };
+        let protocol = p1
+            .strip_suffix(':')
+            .filter(|p| Some(*p) == p2.strip_suffix(':'))
+            .ok_or_else(|| {
+                CollectError::parse(what, format!("mismatched protocols {p1:?} {p2:?}"))
+            })?;
+        let names: Vec<&str> = names.collect();
+        let values: Vec<&str> = values.collect();
+        if names.len() != values.len() {
+            return Err(CollectError::parse(
+                what,
+                format!("field count mismatch for {protocol}"),
+            ));
+        }
+        for (name, value) in names.into_iter().zip(values) {
+            let value = value.parse::<f64>().map_err(|_| {
+                CollectError::parse(what, format!("bad value {value:?} for {protocol}{name}"))
+            })?;
+            out.push(Stat {
+                protocol: protocol.to_owned(),
+                field: name.to_owned(),
+                value,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Parses `/proc/net/snmp6`: `Ip6InReceives  123` lines. The protocol is
+/// everything up to and including the first `6`.
+pub fn parse_snmp6(text: &str) -> Result<Vec<Stat>, CollectError> {
+    const WHAT: &str = "/proc/net/snmp6";
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut parts = line.split_whitespace();
+        let (Some(key), Some(value), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(CollectError::parse(
+                WHAT,
+                format!("malformed line {line:?}"),
+            ));
+        };
+        let Some(six) = key.find('6') else { continue };
+        let value = value
+            .parse::<f64>()
+            .map_err(|_| CollectError::parse(WHAT, format!("bad value in {line:?}")))?;
+        out.push(Stat {
+            protocol: key[..=six].to_owned(),
+            field: key[six + 1..].to_owned(),
+            value,
+        });
+    }
+    Ok(out)
+}
+
+pub struct Netstat {
+    paths: Paths,
+}
+
+impl Netstat {
+    pub fn new(paths: Paths) -> Self {
+        Netstat { paths }
+    }
+}
+
+impl Collector for Netstat {
+    fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
+        let mut stats = parse_pairs("/proc/net/netstat", &read(&self.paths.proc("net/netstat"))?)?;
+        stats.extend(parse_pairs(
+            "/proc/net/snmp",
+            &read(&self.paths.proc("net/snmp"))?,
+        )?);
+        if let Ok(text) = super::collector::read_text(self.paths.proc("net/snmp6")) {
+            stats.extend(parse_snmp6(&text)?);
+        }
+        let filter = fields_filter();
+        for s in stats {
+            let key = format!("{}_{}", s.protocol, s.field);
+            if !filter.is_match(&key) {
+                continue;
+            }
+            let help = format!("Statistic {}{}.", s.protocol, s.field);
+            out.untyped(format!("node_netstat_{key}"), help)
+                .add(&[], s.value);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_and_snmp6() {
+        let s = parse_pairs(
+            "x",
+            "Ip: Forwarding DefaultTTL\nIp: 2 64\nTcp: CurrEstab\nTcp: 3\n",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(
+            s[2],
+            Stat {
+                protocol: "Tcp".into(),
+                field: "CurrEstab".into(),
+                value: 3.0
+            }
+        );
+        let s6 = parse_snmp6("Ip6InOctets  10\nUdpLite6InErrors 1\nIcmp6OutMsgs\t4\n").unwrap();
+        assert_eq!(s6[1].protocol, "UdpLite6");
+        assert_eq!(s6[1].field, "InErrors");
+        assert_eq!(s6[2].value, 4.0);
+    }
+
+    #[test]
+    fn the_default_filter_matches_node_exporter() {
+        let f = fields_filter();
+        for keep in [
+            "Ip_Forwarding",
+            "TcpExt_ListenDrops",
+            "UdpLite_InErrors",
+            "Icmp6_InMsgs",
+        ] {
+            assert!(f.is_match(keep), "{keep}");
+        }
+        for drop in ["Ip_DefaultTTL", "TcpExt_TW", "Udp_InCsumErrors"] {
+            assert!(!f.is_match(drop), "{drop}");
+        }
+    }
+
+    #[test]
+    fn malformed_input_is_an_error() {
+        assert!(parse_pairs("x", "Ip: Forwarding DefaultTTL\n").is_err());
+        assert!(parse_pairs("x", "Ip: Forwarding DefaultTTL\nIp: 2\n").is_err());
+        assert!(parse_pairs("x", "Ip: Forwarding\nTcp: 2\n").is_err());
+        assert!(parse_pairs("x", "Ip: Forwarding\nIp: two\n").is_err());
+        assert!(parse_snmp6("Ip6InOctets\n").is_err());
+        assert!(parse_snmp6("Ip6InOctets x\n").is_err());
+    }
+}

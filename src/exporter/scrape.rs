@@ -1,0 +1,76 @@
+//! The scrape thread: every `/metrics` request is gathered, encoded and
+//! compressed on one long-lived thread.
+//!
+//! Collectors block (file reads, a bounded wait on `statfs`), so they cannot
+//! run on the async scheduler. A single dedicated thread instead of tokio's
+//! blocking pool keeps the process to one extra malloc arena and one warm
+//! set of buffers: the blocking pool spawned a new thread (and arena) for
+//! bursts of scrapes, which cost megabytes of RSS for nothing. Concurrent
+//! scrapes queue; each takes about a millisecond.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Weak};
+
+use tokio::sync::oneshot;
+
+use super::encode::{self, Format};
+use super::AppState;
+
+struct Job {
+    format: Format,
+    gzip: bool,
+    reply: oneshot::Sender<Vec<u8>>,
+}
+
+/// A handle to the scrape thread. Dropping it ends the thread.
+pub struct Scraper {
+    tx: std::sync::Mutex<mpsc::Sender<Job>>,
+}
+
+impl Scraper {
+    /// Starts the thread. It holds only a weak reference to `state`, so the
+    /// state (which owns this handle) can still be dropped.
+    pub fn start(state: Weak<AppState>) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("scrape".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    let Some(state) = state.upgrade() else { return };
+                    let body = render(&state, job.format, job.gzip);
+                    drop(state);
+                    let _ = job.reply.send(body);
+                }
+            })?;
+        Ok(Scraper {
+            tx: std::sync::Mutex::new(tx),
+        })
+    }
+
+    /// One scrape's response body, encoded in `format`, gzipped if asked.
+    /// `None` if the scrape thread is gone.
+    pub async fn scrape(&self, format: Format, gzip: bool) -> Option<Vec<u8>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .lock()
+            .expect("scrape queue lock")
+            .send(Job {
+                format,
+                gzip,
+                reply,
+            })
+            .ok()?;
+        rx.await.ok()
+    }
+}
+
+/// Gathers, encodes and (optionally) compresses one scrape.
+pub fn render(state: &Arc<AppState>, format: Format, gzip: bool) -> Vec<u8> {
+    let families = state.gather().into_sorted();
+    let text = encode::encode(&families, format);
+    if gzip {
+        state.gzip.compress(text.as_bytes())
+    } else {
+        text.into_bytes()
+    }
+}

@@ -1,0 +1,132 @@
+//! The textfile collector accepts and rejects the same files as the real
+//! node_exporter 1.5: both read one directory of tricky `*.prom` files, and
+//! `node_textfile_mtime_seconds{file}` (emitted only for files read
+//! successfully) must name the same files on both sides.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use outpost::exporter::collector::Collector;
+use outpost::exporter::metrics::Metrics;
+use outpost::exporter::textfile::Textfile;
+
+use crate::support;
+
+/// File name and content. Each exercises one rule of Go's text parser.
+const CASES: &[(&str, &str)] = &[
+    ("ok_basic", "# HELP ok_m A metric.\n# TYPE ok_m gauge\nok_m{a=\"1\"} 1\n"),
+    ("dup_type", "# TYPE dup_m counter\n# TYPE dup_m gauge\ndup_m 1\n"),
+    ("noncontiguous", "nc_a 1\nnc_b 1\nnc_a{x=\"1\"} 2\n"),
+    ("bad_label", "bl_m{a=1} 1\n"),
+    ("timestamp", "ts_m 1 1700000000000\n"),
+    ("colon_name", "job:rate:5m 1\n"),
+    ("help_escapes", "# HELP he_m line\\nbreak \\\\ x\nhe_m 1\n"),
+    ("help_bad_escape", "# HELP hb_m tab \\t here\nhb_m 1\n"),
+    ("empty", ""),
+    ("special_values", "sv_m NaN\nsv_n +Inf\nsv_o -Inf\n"),
+    ("histogram", "# TYPE h_m histogram\nh_m_bucket{le=\"1\"} 1\nh_m_bucket{le=\"+Inf\"} 2\nh_m_sum 3\nh_m_count 2\n"),
+    ("summary", "# TYPE s_m summary\ns_m{quantile=\"0.5\"} 1\ns_m_sum 3\ns_m_count 2\n"),
+    ("type_after_sample", "ta_m 1\n# TYPE ta_m counter\n"),
+    ("empty_braces", "eb_m{} 1\n"),
+    ("whitespace", "ws_m  1\nws_n\t2\n"),
+    ("label_bad_escape", "le_m{a=\"x\\ty\"} 1\n"),
+    ("duplicate_label", "dl_m{a=\"1\",a=\"2\"} 1\n"),
+    ("trailing_garbage", "tg_m 1 abc\n"),
+    ("help_without_space", "#HELP nh_m no space\nnh_m 1\n"),
+    ("duplicate_help", "# HELP hh_m a\n# HELP hh_m b\nhh_m 1\n"),
+    ("utf8_label", "u_m{a=\"\u{e9}t\u{e9}\"} 1\n"),
+    ("value_after_brace", "vb_m{a=\"1\"}1\n"),
+    ("leading_space", "  lead_m 1\n"),
+    ("numbers", "neg_m -1.5e-3\nexp_m 1E6\n"),
+    ("hex_value", "hex_m 0x10\n"),
+    ("unknown_type", "# TYPE wt_m weird\nwt_m 1\n"),
+    ("reserved_label", "rl_m{__name__=\"x\"} 1\n"),
+    ("trailing_comma", "lc_m{a=\"1\",} 1\n"),
+    ("bad_name", "1bad 1\n"),
+    ("unterminated_label", "ul_m{a=\"1} 1\n"),
+    ("comment_only", "# just a comment\n"),
+    ("counter", "# HELP c_total Counts.\n# TYPE c_total counter\nc_total 3\n"),
+];
+
+/// The file names (without directory) that `text` reports an mtime for.
+fn accepted(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter(|l| l.starts_with("node_textfile_mtime_seconds{"))
+        .map(|l| {
+            let path = l.split('"').nth(1).expect("file label");
+            Path::new(path)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn accepts_and_rejects_the_same_files_as_node_exporter() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body) in CASES {
+        std::fs::write(dir.path().join(format!("{name}.prom")), body).unwrap();
+    }
+
+    let bin = support::require("prometheus-node-exporter", "prometheus-node-exporter");
+    let port = support::free_port();
+    let _ne = support::Proc(
+        Command::new(bin)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!(
+                "--collector.textfile.directory={}",
+                dir.path().display()
+            ))
+            .arg("--collector.disable-defaults")
+            .arg("--collector.textfile")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node_exporter starts"),
+    );
+    assert!(support::wait_for_port(port, Duration::from_secs(10)));
+    let (status, theirs) = support::http_get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
+    assert_eq!(status, 200);
+
+    let mut m = Metrics::new();
+    Textfile::new(Some(dir.path().into()))
+        .update(&mut m)
+        .unwrap();
+    let ours = outpost::exporter::encode::encode(
+        &m.into_sorted(),
+        outpost::exporter::encode::Format::Text,
+    );
+
+    let want = accepted(&theirs);
+    let got = accepted(&ours);
+    assert!(want.len() >= 10 && want.len() < CASES.len(), "{want:?}");
+    assert_eq!(
+        got, want,
+        "accepted files differ (left: ours, right: node_exporter)"
+    );
+    // Some files were rejected, so both report the error.
+    assert!(theirs.contains("node_textfile_scrape_error 1"));
+    assert!(ours.contains("node_textfile_scrape_error 1"));
+    // And what was accepted carries the same series and HELP.
+    let compared = [
+        "ok_m",
+        "he_m",
+        "u_m",
+        "# HELP he_m",
+        "c_total",
+        "# HELP c_total",
+    ];
+    for line in theirs
+        .lines()
+        .filter(|l| compared.iter().any(|p| l.starts_with(p)))
+    {
+        assert!(
+            ours.lines().any(|o| o == line),
+            "missing {line:?} in ours:\n{ours}"
+        );
+    }
+}
