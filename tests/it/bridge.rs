@@ -744,3 +744,91 @@ fn sigterm_finishes_gracefully_and_keeps_the_queue() {
     let counts = mentions(&fake.received(), &names);
     assert!(counts.values().all(|&c| c == 1), "{counts:?}");
 }
+
+#[test]
+fn real_alertmanager_notifications_arrive_and_resolve_as_replies() {
+    let am_bin = crate::support::require("prometheus-alertmanager", "prometheus-alertmanager");
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bridge::start(
+        &fake.url(),
+        &dir.path().join("s.db"),
+        free_port(),
+        &["--webhook-token", "am-hook-token"],
+    );
+    let am_port = free_port();
+    let config = format!(
+        "route:\n  receiver: bridge\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+         receivers:\n- name: bridge\n  webhook_configs:\n  - url: http://127.0.0.1:{}/alert/3003\n    send_resolved: true\n    http_config:\n      authorization:\n        credentials: am-hook-token\n",
+        b.port
+    );
+    let cfg = dir.path().join("am.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let _am = Proc(
+        Command::new(am_bin)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("am").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_for_port(am_port, Duration::from_secs(20)),
+        "alertmanager did not start"
+    );
+    let c = client();
+    let alerts_url = format!("http://127.0.0.1:{am_port}/api/v2/alerts");
+    let alert = |ends: Option<&str>| {
+        let mut a = json!({
+            "labels": {"alertname": "RealAmDown", "agent": "web<1>", "severity": "critical"},
+            "annotations": {"summary": "web<1> is down & out"},
+            "generatorURL": "http://127.0.0.1:9090/graph?g0.expr=up%3D%3D0",
+        });
+        if let Some(e) = ends {
+            a["endsAt"] = json!(e);
+        }
+        json!([a]).to_string()
+    };
+    let (s, text) = post(&c, &alerts_url, &alert(None), &[]).unwrap();
+    assert_eq!(s, 200, "{text}");
+    assert!(
+        fake.wait_until(Duration::from_secs(20), |r| !r.is_empty()),
+        "nothing from Alertmanager; bridge log:\n{}",
+        b.logs()
+    );
+    let firing = fake.messages_in(3003)[0].clone();
+    assert!(
+        firing.visible.contains("🔴 RealAmDown · critical"),
+        "{}",
+        firing.visible
+    );
+    assert!(firing.visible.contains("agent: web<1>"));
+    assert!(firing.visible.contains("web<1> is down & out"));
+    // Resolve it: endsAt in the past.
+    let past = "2020-01-01T00:00:00Z";
+    let (s, _) = post(&c, &alerts_url, &alert(Some(past)), &[]).unwrap();
+    assert_eq!(s, 200);
+    assert!(
+        fake.wait_until(Duration::from_secs(20), |r| r
+            .iter()
+            .any(|m| m.visible.contains("RESOLVED"))),
+        "no resolution; bridge log:\n{}",
+        b.logs()
+    );
+    let resolved = fake
+        .messages_in(3003)
+        .into_iter()
+        .find(|m| m.visible.contains("RESOLVED"))
+        .unwrap();
+    assert_eq!(resolved.reply_to, Some(firing.message_id));
+    assert_eq!(
+        b.metric("outpost_bridge_webhooks_received_total{result=\"unauthorized\"}"),
+        0.0
+    );
+}
