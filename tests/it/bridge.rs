@@ -832,3 +832,75 @@ fn real_alertmanager_notifications_arrive_and_resolve_as_replies() {
         0.0
     );
 }
+
+#[test]
+fn repeats_after_the_dedup_window_and_long_notifications_are_delivered_whole() {
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bridge::start(
+        &fake.url(),
+        &dir.path().join("s.db"),
+        free_port(),
+        &["--dedup-window", "1s"],
+    );
+    let c = client();
+    // Alertmanager's repeat after repeat_interval (here: after the 1 s
+    // window) is a new notification, not a duplicate.
+    let body = one_alert("Repeated", "firing");
+    assert!(post(&c, &b.url("/alert/61"), &body, &[])
+        .unwrap()
+        .1
+        .contains("queued"));
+    assert!(post(&c, &b.url("/alert/61"), &body, &[])
+        .unwrap()
+        .1
+        .contains("duplicate"));
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(post(&c, &b.url("/alert/61"), &body, &[])
+        .unwrap()
+        .1
+        .contains("queued"));
+    assert!(fake.wait_until(Duration::from_secs(10), |r| r.len() >= 2));
+
+    // One notification with 8 alerts, each with a 1,500-character
+    // description full of markup characters: split between alerts into
+    // messages Telegram accepts.
+    let alerts: Vec<_> = (0..8)
+        .map(|i| {
+            json!({
+                "status": "firing",
+                "labels": {"alertname": format!("Long{i}"), "agent": "web1"},
+                "annotations": {"description": format!("<{i}>&").repeat(300)},
+                "startsAt": "2026-11-22T05:00:00Z",
+                "fingerprint": format!("long{i}"),
+            })
+        })
+        .collect();
+    let big =
+        json!({"version":"4","status":"firing","receiver":"r","groupKey":"long","alerts":alerts})
+            .to_string();
+    assert_eq!(post(&c, &b.url("/alert/62"), &big, &[]).unwrap().0, 200);
+    let names: Vec<String> = (0..8).map(|i| format!("Long{i}")).collect();
+    assert!(fake.wait_until(Duration::from_secs(20), |r| {
+        mentions(r, &names).values().all(|&c| c > 0)
+    }));
+    let msgs = fake.messages_in(62);
+    assert!(msgs.len() >= 3, "{} messages", msgs.len());
+    for m in &msgs {
+        assert_eq!(m.parse_mode.as_deref(), Some("HTML"));
+        assert!(m.visible.encode_utf16().count() <= 4096);
+    }
+    // Every description arrived in full (none was cut).
+    for i in 0..8 {
+        let d = format!("<{i}>&").repeat(300);
+        assert!(
+            msgs.iter().any(|m| m.visible.contains(&d)),
+            "description {i} cut"
+        );
+    }
+    assert!(
+        fake.log().iter().all(|(_, s)| *s == 200),
+        "{:?}",
+        fake.log()
+    );
+}
