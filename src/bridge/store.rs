@@ -520,13 +520,18 @@ impl Store {
         .await
     }
 
-    /// Forgets what is no longer needed: delivered rows after a day, dedup
-    /// keys past their window, firing message ids after 30 days.
+    /// Forgets what is no longer needed: delivered rows after a day,
+    /// failed rows (kept for inspection) after a week, dedup keys past
+    /// their window, firing message ids after 30 days.
     pub async fn prune(&self, now_ms: i64, window_ms: i64) -> Result<(), StoreError> {
         self.call(move |c| {
             c.execute(
                 "DELETE FROM outbox WHERE state='sent' AND done_ms < ?1",
                 [now_ms - 86_400_000],
+            )?;
+            c.execute(
+                "DELETE FROM outbox WHERE state='failed' AND done_ms < ?1",
+                [now_ms - 7 * 86_400_000],
             )?;
             c.execute(
                 "DELETE FROM dedup WHERE first_seen_ms < ?1",
