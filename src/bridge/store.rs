@@ -851,6 +851,54 @@ mod tests {
     }
 
     #[test]
+    fn pruning_forgets_only_what_is_done_and_old() {
+        let dir = tempfile::tempdir().unwrap();
+        rt().block_on(async {
+            let s = Store::open(&dir.path().join("s.db"), Duration::from_secs(1)).unwrap();
+            for (i, name) in ["A", "B", "C"].iter().enumerate() {
+                s.intake(
+                    1,
+                    None,
+                    note(name),
+                    name.to_string(),
+                    1000,
+                    0,
+                    String::new(),
+                    i as i64,
+                )
+                .await
+                .unwrap();
+            }
+            let rows = s.queued(1, 10).await.unwrap();
+            s.mark_sent(vec![rows[0].id], 0).await.unwrap();
+            s.mark_failed(vec![rows[1].id], "x".into(), 0)
+                .await
+                .unwrap();
+            let two_days = 2 * 86_400_000;
+            s.prune(two_days, 1000).await.unwrap();
+            let left: i64 = s
+                .call(|c| Ok(c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?))
+                .await
+                .unwrap();
+            assert_eq!(left, 2, "the sent row goes, the failed and queued stay");
+            let keys: i64 = s
+                .call(|c| Ok(c.query_row("SELECT COUNT(*) FROM dedup", [], |r| r.get(0))?))
+                .await
+                .unwrap();
+            assert_eq!(keys, 0);
+            s.prune(8 * 86_400_000, 1000).await.unwrap();
+            assert_eq!(
+                s.stats().await.unwrap(),
+                Stats {
+                    queued: 1,
+                    failed: 0,
+                    oldest_queued_ms: Some(2)
+                }
+            );
+        });
+    }
+
+    #[test]
     fn a_directory_is_not_a_database() {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
