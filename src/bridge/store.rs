@@ -520,13 +520,18 @@ impl Store {
         .await
     }
 
-    /// Forgets what is no longer needed: delivered rows after a day, dedup
-    /// keys past their window, firing message ids after 30 days.
+    /// Forgets what is no longer needed: delivered rows after a day,
+    /// failed rows (kept for inspection) after a week, dedup keys past
+    /// their window, firing message ids after 30 days.
     pub async fn prune(&self, now_ms: i64, window_ms: i64) -> Result<(), StoreError> {
         self.call(move |c| {
             c.execute(
                 "DELETE FROM outbox WHERE state='sent' AND done_ms < ?1",
                 [now_ms - 86_400_000],
+            )?;
+            c.execute(
+                "DELETE FROM outbox WHERE state='failed' AND done_ms < ?1",
+                [now_ms - 7 * 86_400_000],
             )?;
             c.execute(
                 "DELETE FROM dedup WHERE first_seen_ms < ?1",
@@ -842,6 +847,54 @@ mod tests {
                 .intake(1, None, note("A"), "k".into(), 1, 0, String::new(), 1)
                 .await
                 .is_ok());
+        });
+    }
+
+    #[test]
+    fn pruning_forgets_only_what_is_done_and_old() {
+        let dir = tempfile::tempdir().unwrap();
+        rt().block_on(async {
+            let s = Store::open(&dir.path().join("s.db"), Duration::from_secs(1)).unwrap();
+            for (i, name) in ["A", "B", "C"].iter().enumerate() {
+                s.intake(
+                    1,
+                    None,
+                    note(name),
+                    name.to_string(),
+                    1000,
+                    0,
+                    String::new(),
+                    i as i64,
+                )
+                .await
+                .unwrap();
+            }
+            let rows = s.queued(1, 10).await.unwrap();
+            s.mark_sent(vec![rows[0].id], 0).await.unwrap();
+            s.mark_failed(vec![rows[1].id], "x".into(), 0)
+                .await
+                .unwrap();
+            let two_days = 2 * 86_400_000;
+            s.prune(two_days, 1000).await.unwrap();
+            let left: i64 = s
+                .call(|c| Ok(c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?))
+                .await
+                .unwrap();
+            assert_eq!(left, 2, "the sent row goes, the failed and queued stay");
+            let keys: i64 = s
+                .call(|c| Ok(c.query_row("SELECT COUNT(*) FROM dedup", [], |r| r.get(0))?))
+                .await
+                .unwrap();
+            assert_eq!(keys, 0);
+            s.prune(8 * 86_400_000, 1000).await.unwrap();
+            assert_eq!(
+                s.stats().await.unwrap(),
+                Stats {
+                    queued: 1,
+                    failed: 0,
+                    oldest_queued_ms: Some(2)
+                }
+            );
         });
     }
 

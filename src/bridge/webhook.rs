@@ -232,9 +232,27 @@ async fn intake(
         None if st.default_chat == Some(chat) => st.default_thread,
         None => None,
     };
-    let bytes = axum::body::to_bytes(body, st.max_body)
-        .await
-        .map_err(|_| WebhookError::TooLarge(st.max_body))?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > st.max_body) {
+        return Err(WebhookError::TooLarge(st.max_body));
+    }
+    let bytes = axum::body::to_bytes(body, st.max_body).await.map_err(|e| {
+        // The limit (chunked bodies) or a client that went away.
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        if text.contains("length limit") {
+            WebhookError::TooLarge(st.max_body)
+        } else {
+            WebhookError::Malformed("could not read the request body".into())
+        }
+    })?;
     let mut notification =
         Notification::parse(&bytes).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     let heartbeats = notification.take_heartbeats();

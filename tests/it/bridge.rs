@@ -781,3 +781,163 @@ fn sigterm_finishes_gracefully_and_keeps_the_queue() {
     let counts = mentions(&fake.received(), &names);
     assert!(counts.values().all(|&c| c == 1), "{counts:?}");
 }
+
+#[test]
+fn real_alertmanager_notifications_arrive_and_resolve_as_replies() {
+    let am_bin = crate::support::require("prometheus-alertmanager", "prometheus-alertmanager");
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bridge::start(
+        &fake.url(),
+        &dir.path().join("s.db"),
+        free_port(),
+        &["--webhook-token", "am-hook-token"],
+    );
+    let am_port = free_port();
+    let config = format!(
+        "route:\n  receiver: bridge\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+         receivers:\n- name: bridge\n  webhook_configs:\n  - url: http://127.0.0.1:{}/alert/3003\n    send_resolved: true\n    http_config:\n      authorization:\n        credentials: am-hook-token\n",
+        b.port
+    );
+    let cfg = dir.path().join("am.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let _am = Proc(
+        Command::new(am_bin)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("am").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_for_port(am_port, Duration::from_secs(20)),
+        "alertmanager did not start"
+    );
+    let c = client();
+    let alerts_url = format!("http://127.0.0.1:{am_port}/api/v2/alerts");
+    let alert = |ends: Option<&str>| {
+        let mut a = json!({
+            "labels": {"alertname": "RealAmDown", "agent": "web<1>", "severity": "critical"},
+            "annotations": {"summary": "web<1> is down & out"},
+            "generatorURL": "http://127.0.0.1:9090/graph?g0.expr=up%3D%3D0",
+        });
+        if let Some(e) = ends {
+            a["endsAt"] = json!(e);
+        }
+        json!([a]).to_string()
+    };
+    let (s, text) = post(&c, &alerts_url, &alert(None), &[]).unwrap();
+    assert_eq!(s, 200, "{text}");
+    assert!(
+        fake.wait_until(Duration::from_secs(20), |r| !r.is_empty()),
+        "nothing from Alertmanager; bridge log:\n{}",
+        b.logs()
+    );
+    let firing = fake.messages_in(3003)[0].clone();
+    assert!(
+        firing.visible.contains("🔴 RealAmDown · critical"),
+        "{}",
+        firing.visible
+    );
+    assert!(firing.visible.contains("agent: web<1>"));
+    assert!(firing.visible.contains("web<1> is down & out"));
+    // Resolve it: endsAt in the past.
+    let past = "2020-01-01T00:00:00Z";
+    let (s, _) = post(&c, &alerts_url, &alert(Some(past)), &[]).unwrap();
+    assert_eq!(s, 200);
+    assert!(
+        fake.wait_until(Duration::from_secs(20), |r| r
+            .iter()
+            .any(|m| m.visible.contains("RESOLVED"))),
+        "no resolution; bridge log:\n{}",
+        b.logs()
+    );
+    let resolved = fake
+        .messages_in(3003)
+        .into_iter()
+        .find(|m| m.visible.contains("RESOLVED"))
+        .unwrap();
+    assert_eq!(resolved.reply_to, Some(firing.message_id));
+    assert_eq!(
+        b.metric("outpost_bridge_webhooks_received_total{result=\"unauthorized\"}"),
+        0.0
+    );
+}
+
+#[test]
+fn repeats_after_the_dedup_window_and_long_notifications_are_delivered_whole() {
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bridge::start(
+        &fake.url(),
+        &dir.path().join("s.db"),
+        free_port(),
+        &["--dedup-window", "1s"],
+    );
+    let c = client();
+    // Alertmanager's repeat after repeat_interval (here: after the 1 s
+    // window) is a new notification, not a duplicate.
+    let body = one_alert("Repeated", "firing");
+    assert!(post(&c, &b.url("/alert/61"), &body, &[])
+        .unwrap()
+        .1
+        .contains("queued"));
+    assert!(post(&c, &b.url("/alert/61"), &body, &[])
+        .unwrap()
+        .1
+        .contains("duplicate"));
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(post(&c, &b.url("/alert/61"), &body, &[])
+        .unwrap()
+        .1
+        .contains("queued"));
+    assert!(fake.wait_until(Duration::from_secs(10), |r| r.len() >= 2));
+
+    // One notification with 8 alerts, each with a 1,500-character
+    // description full of markup characters: split between alerts into
+    // messages Telegram accepts.
+    let alerts: Vec<_> = (0..8)
+        .map(|i| {
+            json!({
+                "status": "firing",
+                "labels": {"alertname": format!("Long{i}"), "agent": "web1"},
+                "annotations": {"description": format!("<{i}>&").repeat(300)},
+                "startsAt": "2026-11-22T05:00:00Z",
+                "fingerprint": format!("long{i}"),
+            })
+        })
+        .collect();
+    let big =
+        json!({"version":"4","status":"firing","receiver":"r","groupKey":"long","alerts":alerts})
+            .to_string();
+    assert_eq!(post(&c, &b.url("/alert/62"), &big, &[]).unwrap().0, 200);
+    let names: Vec<String> = (0..8).map(|i| format!("Long{i}")).collect();
+    assert!(fake.wait_until(Duration::from_secs(20), |r| {
+        mentions(r, &names).values().all(|&c| c > 0)
+    }));
+    let msgs = fake.messages_in(62);
+    assert!(msgs.len() >= 3, "{} messages", msgs.len());
+    for m in &msgs {
+        assert_eq!(m.parse_mode.as_deref(), Some("HTML"));
+        assert!(m.visible.encode_utf16().count() <= 4096);
+    }
+    // Every description arrived in full (none was cut).
+    for i in 0..8 {
+        let d = format!("<{i}>&").repeat(300);
+        assert!(
+            msgs.iter().any(|m| m.visible.contains(&d)),
+            "description {i} cut"
+        );
+    }
+    assert!(
+        fake.log().iter().all(|(_, s)| *s == 200),
+        "{:?}",
+        fake.log()
+    );
+}

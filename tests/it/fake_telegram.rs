@@ -778,3 +778,153 @@ fn the_fake_parses_html_like_telegram() {
     assert!(parse_html("<script>x</script>").is_err());
     assert_eq!(parse_html("&#60;&#x3e;").unwrap(), "<>");
 }
+
+#[test]
+fn the_fake_behaves_like_the_bot_api() {
+    let fake = FakeTelegram::start("9:tok");
+    let c = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let call = |method: &str, body: Value| -> (u16, Value) {
+        let r = c
+            .post(format!("{}/bot9:tok/{method}", fake.url()))
+            .json(&body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json().unwrap())
+    };
+    // Wrong token, unknown method.
+    let r = c
+        .post(format!("{}/bot9:bad/getMe", fake.url()))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(call("noSuchMethod", json!({})).0, 404);
+    assert_eq!(call("getMe", json!({})).1["result"]["is_bot"], true);
+
+    // sendMessage, then the per-chat limit.
+    let (s, v) = call(
+        "sendMessage",
+        json!({"chat_id": 5, "text": "<b>hi</b>", "parse_mode": "HTML"}),
+    );
+    assert_eq!(s, 200, "{v}");
+    let id = v["result"]["message_id"].as_i64().unwrap();
+    let (s, v) = call("sendMessage", json!({"chat_id": 5, "text": "again"}));
+    assert_eq!(s, 429);
+    assert_eq!(v["parameters"]["retry_after"], 1);
+    assert_eq!(fake.rate_limited(), 1);
+    // Another chat is not limited; bad HTML and over-long text are 400.
+    let (s, v) = call(
+        "sendMessage",
+        json!({"chat_id": 6, "text": "a <x> b", "parse_mode": "HTML"}),
+    );
+    assert_eq!(s, 400);
+    assert!(v["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("Bad Request: can't parse entities"));
+    let (s, v) = call(
+        "sendMessage",
+        json!({"chat_id": 6, "text": "é".repeat(4097)}),
+    );
+    assert_eq!(
+        (s, v["description"].as_str().unwrap()),
+        (400, "Bad Request: message is too long")
+    );
+    let (s, _) = call(
+        "sendMessage",
+        json!({"chat_id": 6, "text": "é".repeat(4096)}),
+    );
+    assert_eq!(s, 200);
+
+    // editMessageText keeps the id.
+    let (s, v) = call(
+        "editMessageText",
+        json!({"chat_id": 5, "message_id": id, "text": "edited"}),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(fake.received().last().unwrap().message_id, id);
+
+    // Multipart sendPhoto, caption limit.
+    let photo = |caption: &str| {
+        let boundary = "XyZ";
+        let mut body = Vec::new();
+        for (name, value) in [("chat_id", "7"), ("caption", caption)] {
+            body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+        }
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"c.png\"\r\nContent-Type: image/png\r\n\r\n").as_bytes());
+        body.extend_from_slice(&[0x89, b'P', b'N', b'G', 0, 1, 2, 3]);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        c.post(format!("{}/bot9:tok/sendPhoto", fake.url()))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(photo(&"x".repeat(1025)), 400);
+    assert_eq!(photo("cpu of web1"), 200);
+    let p = fake.received().last().unwrap().clone();
+    assert_eq!(
+        (
+            p.method.as_str(),
+            p.chat_id,
+            p.photo_bytes,
+            p.visible.as_str()
+        ),
+        ("sendPhoto", 7, Some(8), "cpu of web1")
+    );
+
+    // Long-polled getUpdates: waits, then answers when an update arrives;
+    // an offset confirms.
+    let t = Instant::now();
+    let (_, v) = call("getUpdates", json!({"timeout": 1}));
+    assert!(t.elapsed() >= Duration::from_millis(900));
+    assert_eq!(v["result"], json!([]));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(200));
+            fake.push_update(
+                json!({"message": {"text": "/help", "chat": {"id": 5}, "from": {"id": 11}}}),
+            );
+        });
+        let t = Instant::now();
+        let (_, v) = call("getUpdates", json!({"timeout": 10}));
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert_eq!(v["result"][0]["message"]["text"], "/help");
+        let next = v["result"][0]["update_id"].as_i64().unwrap() + 1;
+        let (_, v) = call("getUpdates", json!({"offset": next, "timeout": 0}));
+        assert_eq!(v["result"], json!([]));
+    });
+
+    // Migration and failure modes.
+    fake.migrate(-1, -1001);
+    let (s, v) = call("sendMessage", json!({"chat_id": -1, "text": "x"}));
+    assert_eq!(
+        (s, v["parameters"]["migrate_to_chat_id"].as_i64()),
+        (400, Some(-1001))
+    );
+    fake.set_faults(Faults {
+        down: true,
+        ..Faults::default()
+    });
+    assert_eq!(call_status(&c, &fake, 8), Some(502));
+    fake.set_faults(Faults {
+        drop_every: Some(1),
+        ..Faults::default()
+    });
+    assert_eq!(call_status(&c, &fake, 8), None, "connection dropped");
+}
+
+fn call_status(c: &reqwest::blocking::Client, fake: &FakeTelegram, chat: i64) -> Option<u16> {
+    c.post(format!("{}/bot9:tok/sendMessage", fake.url()))
+        .json(&json!({"chat_id": chat, "text": "x"}))
+        .send()
+        .ok()
+        .map(|r| r.status().as_u16())
+}
