@@ -5,6 +5,7 @@ mod bot;
 mod bridge;
 mod chat;
 mod docs;
+mod e2e;
 mod exporter_compat;
 mod exporter_golden;
 mod exporter_textfile;

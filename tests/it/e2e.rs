@@ -1,0 +1,281 @@
+//! The whole stack end to end (issue 7): `outpost generate` writes the
+//! config (durations shortened by its flags) for real Prometheus and
+//! Alertmanager, two `outpost exporter`s are the agents, the `outpost
+//! bridge` binary delivers to the in-process fake Telegram and answers chat
+//! commands from it. An agent going down reaches the chat, its recovery
+//! replies to the firing message, a chart comes back as a PNG, a silence
+//! set from the chat keeps the next failure quiet, and the Watchdog's
+//! absence is reported.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::bridge::{Bridge, TOKEN};
+use crate::fake_telegram::{FakeTelegram, Received};
+use crate::support::{free_port, http_get, outpost_bin, require, wait_for, wait_for_port, Proc};
+
+const ALICE: i64 = 42;
+/// `--chat-id` of `Bridge::start`.
+const ALERT_CHAT: i64 = 1001;
+
+fn spawn(cmd: &mut Command) -> Proc {
+    Proc(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{cmd:?}: {e}")),
+    )
+}
+
+fn exporter(port: u16) -> Proc {
+    let p = spawn(
+        Command::new(outpost_bin())
+            .arg("exporter")
+            .arg("--web.listen-address")
+            .arg(format!("127.0.0.1:{port}")),
+    );
+    assert!(wait_for_port(port, Duration::from_secs(10)), "exporter");
+    p
+}
+
+fn generate(agents: &Path, out: &Path, am_url: &str, bridge_url: &str, token: &Path) {
+    let status = Command::new(outpost_bin())
+        .arg("generate")
+        .arg("--agents")
+        .arg(agents)
+        .arg("--out")
+        .arg(out)
+        .args([
+            "--scrape-interval",
+            "1s",
+            "--evaluation-interval",
+            "1s",
+            "--rate-window",
+            "5s",
+            "--agent-down-for",
+            "2s",
+            "--group-wait",
+            "1s",
+            "--group-interval",
+            "1s",
+            "--repeat-interval",
+            "1h",
+            "--heartbeat-interval",
+            "1s",
+            "--alertmanager-url",
+            am_url,
+            "--bridge-url",
+            bridge_url,
+        ])
+        .arg("--webhook-token-file")
+        .arg(token)
+        .status()
+        .unwrap();
+    assert!(status.success(), "outpost generate failed");
+}
+
+/// Firing or resolved AgentDown messages about `agent` in the alert chat.
+fn agent_down(received: &[Received], agent: &str, firing: bool) -> Vec<Received> {
+    received
+        .iter()
+        .filter(|m| {
+            m.chat_id == ALERT_CHAT
+                && m.method == "sendMessage"
+                && m.visible.contains("AgentDown")
+                && m.visible.contains(agent)
+                && m.visible.to_lowercase().contains("resolved") != firing
+        })
+        .cloned()
+        .collect()
+}
+
+fn message(fake: &FakeTelegram, text: &str) -> usize {
+    let before = fake.messages_in(ALICE).len();
+    fake.push_update(json!({
+        "message": {
+            "message_id": 20_000 + before as i64,
+            "date": 1_795_000_000,
+            "chat": {"id": ALICE, "type": "private"},
+            "from": {"id": ALICE, "is_bot": false, "first_name": "A", "username": "alice"},
+            "text": text,
+        }
+    }));
+    before
+}
+
+#[test]
+fn alerts_commands_silences_and_watchdog_through_the_whole_stack() {
+    let prometheus = require("prometheus", "prometheus");
+    let alertmanager = require("prometheus-alertmanager", "prometheus-alertmanager");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (web1, web2, prom, am, bport) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
+    let agents = dir.join("agents.txt");
+    std::fs::write(
+        &agents,
+        format!("web1 127.0.0.1:{web1}\nweb2 127.0.0.1:{web2}\n"),
+    )
+    .unwrap();
+    let token = dir.join("webhook-token");
+    std::fs::write(&token, "e2e-webhook-secret\n").unwrap();
+    let out = dir.join("out");
+    let am_url = format!("http://127.0.0.1:{am}");
+    let prom_url = format!("http://127.0.0.1:{prom}");
+    generate(
+        &agents,
+        &out,
+        &am_url,
+        &format!("http://127.0.0.1:{bport}"),
+        &token,
+    );
+
+    let fake = FakeTelegram::start(TOKEN);
+    let bridge = Bridge::start(
+        &fake.url(),
+        &dir.join("state.db"),
+        bport,
+        &[
+            "--allowed-users",
+            "42",
+            "--prometheus-url",
+            &prom_url,
+            "--alertmanager-url",
+            &am_url,
+            "--agents",
+            agents.to_str().unwrap(),
+            "--webhook-token-file",
+            token.to_str().unwrap(),
+            "--watchdog-timeout",
+            "6s",
+            "--dedup-window",
+            "1s",
+        ],
+    );
+    let mut exporter1 = Some(exporter(web1));
+    let _exporter2 = exporter(web2);
+    let mut am_proc = Some(spawn(
+        Command::new(&alertmanager)
+            .arg(format!(
+                "--config.file={}",
+                out.join("alertmanager/alertmanager.yml").display()
+            ))
+            .arg(format!("--storage.path={}", dir.join("am").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{am}"))
+            .arg("--cluster.listen-address="),
+    ));
+    let _prom = spawn(
+        Command::new(&prometheus)
+            .arg(format!(
+                "--config.file={}",
+                out.join("prometheus/prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom}"))
+            .arg("--rules.alert.resend-delay=1s"),
+    );
+    for port in [am, prom] {
+        assert!(wait_for_port(port, Duration::from_secs(20)), "port {port}");
+    }
+    // Both agents scraped before anything is stopped.
+    let both_up = wait_for(Duration::from_secs(20), || {
+        let (_, body) = http_get(&format!(
+            "{prom_url}/api/v1/query?query=count(up%7Bjob%3D%22outpost-agents%22%7D%3D%3D1)"
+        ))
+        .ok()?;
+        body.contains("\"2\"").then_some(())
+    });
+    assert!(both_up.is_some(), "agents not scraped");
+
+    // 1. web1 stops: AgentDown reaches the chat.
+    drop(exporter1.take());
+    assert!(
+        fake.wait_until(Duration::from_secs(40), |r| !agent_down(r, "web1", true)
+            .is_empty()),
+        "AgentDown for web1 never arrived; {}",
+        bridge.logs()
+    );
+    let firing = agent_down(&fake.received(), "web1", true)[0].clone();
+
+    // 2. web1 is back: the resolution replies to the firing message.
+    exporter1 = Some(exporter(web1));
+    assert!(
+        fake.wait_until(Duration::from_secs(40), |r| !agent_down(r, "web1", false)
+            .is_empty()),
+        "no resolution for web1; {}",
+        bridge.logs()
+    );
+    let resolved = agent_down(&fake.received(), "web1", false)[0].clone();
+    assert_eq!(resolved.reply_to, Some(firing.message_id));
+
+    // 3. A chart of the other agent from the chat.
+    let before = message(&fake, "/mon_cpu_picture web2");
+    assert!(fake.wait_until(Duration::from_secs(15), |r| r
+        .iter()
+        .filter(|m| m.chat_id == ALICE)
+        .count()
+        > before));
+    let photo = fake.messages_in(ALICE)[before].clone();
+    assert_eq!(photo.method, "sendPhoto", "{}", photo.visible);
+    let png = photo.photo.expect("a photo file");
+    let reader = png::Decoder::new(&png[..]).read_info().expect("a PNG");
+    assert_eq!((reader.info().width, reader.info().height), (1000, 600));
+    assert!(photo.visible.contains("web2"), "{}", photo.visible);
+
+    // 4. /silence web1 1h, then web1 fails again: nothing new in the chat.
+    let before = message(&fake, "/silence web1 1h e2e");
+    assert!(fake.wait_until(Duration::from_secs(15), |r| r
+        .iter()
+        .filter(|m| m.chat_id == ALICE)
+        .count()
+        > before));
+    let reply = fake.messages_in(ALICE)[before].clone();
+    assert!(reply.visible.contains("Silenced"), "{}", reply.visible);
+    let firings_before = agent_down(&fake.received(), "web1", true).len();
+    drop(exporter1.take());
+    let suppressed = wait_for(Duration::from_secs(40), || {
+        let (_, body) = http_get(&format!(
+            "{am_url}/api/v2/alerts?filter=alertname%3D%22AgentDown%22&filter=agent%3D%22web1%22"
+        ))
+        .ok()?;
+        let list: Value = serde_json::from_str(&body).ok()?;
+        list.as_array()?
+            .iter()
+            .any(|a| a["status"]["state"] == "suppressed")
+            .then_some(())
+    });
+    assert!(
+        suppressed.is_some(),
+        "the new failure never reached Alertmanager"
+    );
+    // Past group_wait and a few evaluations: still quiet.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        agent_down(&fake.received(), "web1", true).len(),
+        firings_before,
+        "a silenced failure reached the chat"
+    );
+
+    // 5. Alertmanager stops: no more Watchdog heartbeats; the bridge says so.
+    drop(am_proc.take());
+    assert!(
+        fake.wait_until(Duration::from_secs(30), |r| r.iter().any(|m| m.chat_id
+            == ALERT_CHAT
+            && m.visible.contains("Alerting pipeline is silent"))),
+        "the Watchdog's absence was not reported; {}",
+        bridge.logs()
+    );
+    let bad: Vec<_> = fake.log().into_iter().filter(|(_, s)| *s != 200).collect();
+    assert!(bad.is_empty(), "{bad:?}");
+}
