@@ -362,3 +362,66 @@ fn chat_commands_through_telegram() {
     // The token never reaches the logs.
     assert!(!bridge.logs().contains(TOKEN));
 }
+
+/// Benchmark (issue 6): `/mon_cpu_picture web1` round trip through the
+/// Telegram front end, from the update entering the fake's `getUpdates` to
+/// the fake accepting the `sendPhoto`. Each request comes from its own
+/// chat, so per-chat pacing does not queue them. Run by `bench/bot.sh`:
+/// `cargo test --test it bot::picture_round_trip -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark; run by bench/bot.sh"]
+fn picture_round_trip() {
+    let n: usize = std::env::var("OUTPOST_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let stack = start_stack();
+    let fake = FakeTelegram::start_with(TOKEN, Duration::from_millis(1));
+    let users: Vec<String> = (0..=n as i64).map(|i| (5000 + i).to_string()).collect();
+    let allowed = users.join(",");
+    let state = stack.dir.join("state.db");
+    let prom = stack.prometheus.clone();
+    let am = stack.alertmanager.clone();
+    let _bridge = Bridge::start(
+        &fake.url(),
+        &state,
+        free_port(),
+        &[
+            "--allowed-users",
+            &allowed,
+            "--prometheus-url",
+            &prom,
+            "--alertmanager-url",
+            &am,
+            "--agents",
+            stack.agents.to_str().unwrap(),
+            "--global-per-second",
+            "1000",
+        ],
+    );
+    // Warm up until range queries have data (a photo, not a text answer).
+    wait_for(Duration::from_secs(30), || {
+        let m = ask(&fake, 5000, "/mon_cpu_picture web1");
+        (m.method == "sendPhoto").then_some(())
+    })
+    .expect("a chart");
+    let mut times = Vec::with_capacity(n);
+    for i in 1..=n as i64 {
+        let user = 5000 + i;
+        let t0 = std::time::Instant::now();
+        message(&fake, user, "/mon_cpu_picture web1");
+        assert!(fake.wait_until(Duration::from_secs(10), |r| in_chat(r, user) > 0));
+        let m = fake.messages_in(user)[0].clone();
+        assert_eq!(m.method, "sendPhoto");
+        times.push(m.at.duration_since(t0));
+    }
+    times.sort();
+    let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
+    println!(
+        "bot round trip /mon_cpu_picture web1: n={n} p50={:.2?} p90={:.2?} p99={:.2?} max={:.2?}",
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        times[times.len() - 1]
+    );
+}
