@@ -38,12 +38,158 @@ pub struct Cli {
 pub enum Command {
     /// Serve host metrics (node_exporter-compatible) and TCP probes over HTTP.
     Exporter(ExporterArgs),
+    /// Receive Alertmanager webhooks and deliver them to Telegram, durably; answer chat commands.
+    Bridge(BridgeArgs),
     /// Run one chat command (e.g. "/mon_cpu web1") through the chat engine and print the reply.
     Ask(AskArgs),
     /// Generate Prometheus, Alertmanager and Grafana config from agents.txt.
     Generate(GenerateArgs),
     /// GET an http:// URL; exit 0 on a 2xx answer, 1 otherwise (for container HEALTHCHECKs).
     Healthcheck(HealthcheckArgs),
+}
+
+/// `outpost bridge` flags. Each also reads `OUTPOST_<NAME>` (upper snake
+/// case); secrets' env values are never shown in `--help`.
+#[derive(Debug, Args)]
+pub struct BridgeArgs {
+    /// Address to listen on for webhooks, /metrics and health checks.
+    #[arg(
+        long,
+        env = "OUTPOST_LISTEN",
+        default_value = "0.0.0.0:9187",
+        value_name = "ADDR"
+    )]
+    pub listen: String,
+
+    /// Telegram bot token.
+    #[arg(
+        long,
+        env = "OUTPOST_TELEGRAM_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub telegram_token: Option<String>,
+
+    /// File holding the Telegram bot token (used when --telegram-token is not set).
+    #[arg(long, env = "OUTPOST_TELEGRAM_TOKEN_FILE", value_name = "FILE")]
+    pub telegram_token_file: Option<PathBuf>,
+
+    /// Bot API base URL (a self-hosted Bot API server also works).
+    #[arg(
+        long,
+        env = "OUTPOST_TELEGRAM_API_URL",
+        default_value = "https://api.telegram.org",
+        value_name = "URL"
+    )]
+    pub telegram_api_url: String,
+
+    /// Chat that `POST /alert` delivers to (`POST /alert/{chat_id}` names its own).
+    #[arg(
+        long,
+        env = "OUTPOST_CHAT_ID",
+        allow_negative_numbers = true,
+        value_name = "ID"
+    )]
+    pub chat_id: Option<i64>,
+
+    /// Forum topic (message_thread_id) for --chat-id.
+    #[arg(long, env = "OUTPOST_MESSAGE_THREAD_ID", value_name = "ID")]
+    pub message_thread_id: Option<i64>,
+
+    /// Comma-separated Telegram user ids allowed to use chat commands.
+    #[arg(
+        long,
+        env = "OUTPOST_ALLOWED_USERS",
+        value_delimiter = ',',
+        allow_negative_numbers = true,
+        value_name = "IDS"
+    )]
+    pub allowed_users: Vec<i64>,
+
+    /// When set, webhooks must carry `Authorization: Bearer TOKEN`.
+    #[arg(
+        long,
+        env = "OUTPOST_WEBHOOK_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub webhook_token: Option<String>,
+
+    /// File holding the webhook token (used when --webhook-token is not set).
+    #[arg(long, env = "OUTPOST_WEBHOOK_TOKEN_FILE", value_name = "FILE")]
+    pub webhook_token_file: Option<PathBuf>,
+
+    /// SQLite state database (outbox, dedup keys, chat migrations, watchdog).
+    #[arg(
+        long,
+        env = "OUTPOST_STATE",
+        default_value = "./data/outpost.db",
+        value_name = "FILE"
+    )]
+    pub state: PathBuf,
+
+    /// `full`: every acknowledged webhook is fsynced (survives power loss).
+    /// `normal`: no fsync per commit; survives a crash of the bridge but
+    /// the last acknowledged webhooks can be lost on power loss.
+    #[arg(long, env = "OUTPOST_STATE_SYNC", default_value = "full", value_parser = ["full", "normal"], value_name = "MODE")]
+    pub state_sync: String,
+
+    /// After a Watchdog heartbeat was seen, silence this long is reported
+    /// to the chat as "alerting pipeline is silent".
+    #[arg(long, env = "OUTPOST_WATCHDOG_TIMEOUT", default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
+    pub watchdog_timeout: Duration,
+
+    /// The same notification (receiver, group, status, alerts) arriving
+    /// again within this window is a duplicate (Alertmanager retry or HA
+    /// pair). Keep it shorter than the smallest repeat_interval routed here.
+    #[arg(long, env = "OUTPOST_DEDUP_WINDOW", default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
+    pub dedup_window: Duration,
+
+    /// Largest webhook body accepted, in bytes (larger: 413).
+    #[arg(long, env = "OUTPOST_WEBHOOK_MAX_BODY", default_value_t = 4 << 20, value_name = "BYTES")]
+    pub webhook_max_body: usize,
+
+    /// Least time between two messages to one chat.
+    #[arg(long, env = "OUTPOST_PER_CHAT_INTERVAL", default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub per_chat_interval: Duration,
+
+    /// Most messages per minute to one group chat (negative id).
+    #[arg(
+        long,
+        env = "OUTPOST_GROUP_PER_MINUTE",
+        default_value_t = 20,
+        value_name = "N"
+    )]
+    pub group_per_minute: usize,
+
+    /// Most messages per second overall.
+    #[arg(
+        long,
+        env = "OUTPOST_GLOBAL_PER_SECOND",
+        default_value_t = 30,
+        value_name = "N"
+    )]
+    pub global_per_second: usize,
+
+    /// First wait before sending again after a network error or 5xx (doubles each time).
+    #[arg(long, env = "OUTPOST_RETRY_INITIAL_BACKOFF", default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub retry_initial_backoff: Duration,
+
+    /// Longest wait between two attempts.
+    #[arg(long, env = "OUTPOST_RETRY_MAX_BACKOFF", default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub retry_max_backoff: Duration,
+
+    /// Timeout of one Telegram request.
+    #[arg(long, env = "OUTPOST_SEND_TIMEOUT", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub send_timeout: Duration,
+
+    /// Firing alerts about a host's CPU, memory or disk arrive with a chart
+    /// of the alert's expression (a photo replying to the alert message).
+    #[arg(long, env = "OUTPOST_ATTACH_CHARTS")]
+    pub attach_charts: bool,
+
+    #[command(flatten)]
+    pub chat: ChatArgs,
 }
 
 /// `outpost healthcheck`.
@@ -539,6 +685,40 @@ mod tests {
         assert_eq!(args.chat.timezone, "Europe/Berlin");
         assert_eq!(args.chat.prometheus_url, "http://localhost:9090");
         assert!(Cli::try_parse_from(["outpost", "ask"]).is_err());
+    }
+
+    #[test]
+    fn every_bridge_flag_has_its_env_var_and_secrets_stay_hidden() {
+        let cmd = Cli::command();
+        let bridge = cmd.find_subcommand("bridge").unwrap();
+        for arg in bridge.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if long == "help" || long.starts_with("log.") {
+                continue;
+            }
+            let expected = format!("OUTPOST_{}", long.replace('-', "_").to_uppercase());
+            assert_eq!(
+                arg.get_env().and_then(|e| e.to_str()),
+                Some(expected.as_str()),
+                "--{long}"
+            );
+            let secret = long.ends_with("token");
+            assert_eq!(arg.is_hide_env_values_set(), secret, "--{long}");
+        }
+        let cli = Cli::try_parse_from([
+            "outpost",
+            "bridge",
+            "--allowed-users",
+            "1,22,333",
+            "--chat-id",
+            "-5",
+        ])
+        .unwrap();
+        let Command::Bridge(b) = cli.command else {
+            panic!("not the bridge")
+        };
+        assert_eq!(b.allowed_users, vec![1, 22, 333]);
+        assert_eq!(b.chat_id, Some(-5));
     }
 
     #[test]

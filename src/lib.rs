@@ -32,6 +32,14 @@
 //!     durations, URLs), `prometheus.rs` (prometheus.yml, file_sd targets,
 //!     shards), `rules.rs` (alert and recording rules), `rule_tests.rs`
 //!     (promtool unit tests), `alertmanager.rs`, `grafana.rs`.
+//! - [`bridge`]: `outpost bridge`, Alertmanager webhooks to Telegram.
+//!   - `mod.rs` (Config, `run`), `webhook.rs` (HTTP: /alert, /metrics,
+//!     health), `payload.rs` (webhook v4 types, dedup key), `store.rs`
+//!     (SQLite state, group commit), `outbox.rs` (rows and batches),
+//!     `message.rs` (HTML rendering, splitting, coalescing), `telegram.rs`
+//!     (Bot API transport, outcome classification), `sender.rs` (pacing,
+//!     retries), `watchdog.rs` (dead man's switch), `metrics.rs`,
+//!     `secret.rs` (redacting token type).
 //! - [`chat`]: the chat command engine (transport-independent) and
 //!   `outpost ask`.
 //!   - `commands.rs`: the one command list, `/help` and the pure parser.
@@ -54,6 +62,7 @@
 // (see each for why). Everything else stays free of `unsafe`.
 #![deny(unsafe_code)]
 
+pub mod bridge;
 pub mod chat;
 pub mod cli;
 pub mod exporter;

@@ -1,6 +1,7 @@
 //! The one integration-test binary. Each module covers one part; `support`
 //! holds what they share (locating the real upstream programs, ports).
 
+mod bridge;
 mod chat;
 mod docs;
 mod exporter_compat;
@@ -8,6 +9,7 @@ mod exporter_golden;
 mod exporter_textfile;
 mod exporter_web;
 mod exposition;
+mod fake_telegram;
 mod generate;
 mod packaging;
 mod probe;

@@ -1,0 +1,333 @@
+//! `outpost bridge`: Alertmanager webhooks in, Telegram messages out,
+//! durable in between.
+//!
+//! Flow: clap args → [`Config`] (validated once, token read) → [`run`]
+//! with a bound listener and a shutdown future. Inside: the webhook
+//! ([`webhook`]) parses ([`payload`]) and commits each notification to the
+//! outbox ([`store`], [`outbox`]) before answering; the [`sender`] drains
+//! the outbox within Telegram's limits, rendering ([`message`]) and
+//! sending ([`telegram`]); the [`watchdog`] turns a missing heartbeat into
+//! a message. Chat commands (a transport-independent command engine and a
+//! long-polling front end) plug in beside the sender later: they share the
+//! store, the [`secret::Secret`] token and `--telegram-api-url`.
+
+pub mod message;
+pub mod metrics;
+pub mod outbox;
+pub mod payload;
+pub mod secret;
+pub mod sender;
+pub mod store;
+pub mod telegram;
+pub mod watchdog;
+pub mod webhook;
+
+use std::future::Future;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::cli::BridgeArgs;
+use message::Layout;
+use metrics::Counters;
+use secret::Secret;
+use sender::{Backoff, Doorbell, Limits, Pacer, Sender};
+use store::Store;
+use telegram::Telegram;
+use webhook::AppState;
+
+/// The bridge's validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub telegram_token: Secret,
+    pub telegram_api_url: String,
+    /// Where `POST /alert` goes.
+    pub chat_id: Option<i64>,
+    /// Forum topic for `--chat-id`.
+    pub message_thread_id: Option<i64>,
+    /// Telegram user ids allowed to use chat commands (issue 6).
+    pub allowed_users: Vec<i64>,
+    pub webhook_token: Option<Secret>,
+    pub state: PathBuf,
+    pub state_sync: store::Durability,
+    pub watchdog_timeout: Duration,
+    pub dedup_window: Duration,
+    pub max_body: usize,
+    pub limits: Limits,
+    pub backoff: Backoff,
+    pub send_timeout: Duration,
+}
+
+/// A configuration problem (all are usage errors, exit 2, except reading
+/// the token file).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid --listen {0:?}: expected host:port, e.g. 0.0.0.0:9187")]
+    Listen(String),
+    #[error("a bot token is required: --telegram-token, --telegram-token-file or OUTPOST_TELEGRAM_TOKEN")]
+    NoToken,
+    #[error("reading --telegram-token-file {path}: {source}")]
+    TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--telegram-token-file {0} is empty")]
+    EmptyTokenFile(PathBuf),
+    #[error("invalid --telegram-api-url {0:?}: expected http:// or https://")]
+    ApiUrl(String),
+    #[error("--dedup-window must be shorter than --watchdog-timeout and not zero")]
+    DedupWindow,
+}
+
+impl ConfigError {
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, ConfigError::TokenFile { .. })
+    }
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, ConfigError> {
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_owned()
+    };
+    full.parse()
+        .ok()
+        .or_else(|| full.to_socket_addrs().ok()?.next())
+        .ok_or_else(|| ConfigError::Listen(s.to_owned()))
+}
+
+impl TryFrom<BridgeArgs> for Config {
+    type Error = ConfigError;
+
+    fn try_from(a: BridgeArgs) -> Result<Self, Self::Error> {
+        let listen = parse_listen(&a.listen)?;
+        let token = match (a.telegram_token, a.telegram_token_file) {
+            (Some(t), _) if !t.trim().is_empty() => Secret::new(t.trim()),
+            (_, Some(path)) => {
+                let text =
+                    std::fs::read_to_string(&path).map_err(|source| ConfigError::TokenFile {
+                        path: path.clone(),
+                        source,
+                    })?;
+                if text.trim().is_empty() {
+                    return Err(ConfigError::EmptyTokenFile(path));
+                }
+                Secret::new(text.trim())
+            }
+            _ => return Err(ConfigError::NoToken),
+        };
+        let api = a.telegram_api_url.trim_end_matches('/').to_owned();
+        if !(api.starts_with("http://") || api.starts_with("https://")) {
+            return Err(ConfigError::ApiUrl(api));
+        }
+        if a.dedup_window.is_zero() {
+            return Err(ConfigError::DedupWindow);
+        }
+        Ok(Config {
+            listen,
+            telegram_token: token,
+            telegram_api_url: api,
+            chat_id: a.chat_id,
+            message_thread_id: a.message_thread_id,
+            allowed_users: a.allowed_users,
+            webhook_token: a.webhook_token.filter(|t| !t.is_empty()).map(Secret::new),
+            state: a.state,
+            state_sync: if a.state_sync == "normal" {
+                store::Durability::Normal
+            } else {
+                store::Durability::Full
+            },
+            watchdog_timeout: a.watchdog_timeout,
+            dedup_window: a.dedup_window,
+            max_body: a.webhook_max_body,
+            limits: Limits {
+                per_chat: a.per_chat_interval,
+                group_per_minute: a.group_per_minute,
+                global_per_second: a.global_per_second,
+            },
+            backoff: Backoff {
+                initial: a.retry_initial_backoff,
+                max: a.retry_max_backoff.max(a.retry_initial_backoff),
+            },
+            send_timeout: a.send_timeout,
+        })
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `outpost bridge`: validate flags, bind, serve until SIGINT/SIGTERM.
+pub fn main(args: BridgeArgs) -> anyhow::Result<()> {
+    let config = match Config::try_from(args) {
+        Ok(c) => c,
+        Err(e) if e.is_usage() => return Err(crate::UsageError(e.to_string()).into()),
+        Err(e) => return Err(e.into()),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        run(config, listener, crate::shutdown_signal()).await
+    })
+}
+
+/// Serves the bridge on `listener` until `shutdown` completes: then stops
+/// taking webhooks, lets the Telegram message in flight finish and
+/// returns, leaving everything still queued in the store.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = Store::open_with(&config.state, Duration::from_secs(2), config.state_sync)?;
+    let telegram = Telegram::new(
+        &config.telegram_api_url,
+        config.telegram_token.clone(),
+        config.send_timeout,
+    )?;
+    let counters = Arc::new(Counters::default());
+    let doorbell = Arc::new(Doorbell::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let started = now_ms();
+
+    let state = Arc::new(AppState {
+        store: store.clone(),
+        counters: Arc::clone(&counters),
+        doorbell: Arc::clone(&doorbell),
+        default_chat: config.chat_id,
+        default_thread: config.message_thread_id,
+        webhook_token: config.webhook_token.clone(),
+        max_body: config.max_body,
+        dedup_window: config.dedup_window,
+        accepting: AtomicBool::new(true),
+    });
+    let sender = Arc::new(Sender {
+        store: store.clone(),
+        transport: telegram,
+        counters: Arc::clone(&counters),
+        doorbell: Arc::clone(&doorbell),
+        pacer: Mutex::new(Pacer::new(config.limits)),
+        backoff: config.backoff,
+        layout: Layout::default(),
+    });
+    let sender_task = tokio::spawn(sender.run(stop_rx.clone()));
+    let watchdog_task = tokio::spawn(watchdog::run(
+        store.clone(),
+        config.watchdog_timeout,
+        started,
+        Arc::clone(&doorbell),
+        stop_rx.clone(),
+    ));
+    let prune_task = tokio::spawn(prune(store.clone(), config.dedup_window, stop_rx.clone()));
+    {
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            shutdown.await;
+            state.accepting.store(false, Ordering::SeqCst);
+            let _ = stop_tx.send(true);
+        });
+    }
+    tracing::info!(
+        address = %listener.local_addr()?,
+        telegram_api = %config.telegram_api_url,
+        chat_id = ?config.chat_id,
+        state = %config.state.display(),
+        watchdog_timeout = ?config.watchdog_timeout,
+        "bridge listening"
+    );
+    let mut stopped = stop_rx.clone();
+    axum::serve(listener, webhook::router(Arc::clone(&state)))
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
+        .await
+        .context("serving HTTP")?;
+    let _ = sender_task.await;
+    let _ = watchdog_task.await;
+    let _ = prune_task.await;
+    match store.stats().await {
+        Ok(s) => tracing::info!(
+            queued = s.queued,
+            "bridge stopped; queued notifications kept for the next start"
+        ),
+        Err(e) => tracing::warn!(error = %e, "bridge stopped"),
+    }
+    Ok(())
+}
+
+async fn prune(store: Store, window: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = store.prune(now_ms(), window.as_millis() as i64).await {
+            tracing::warn!(error = %e, "pruning the state database");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let cli = crate::cli::Cli::try_parse_from(
+            ["outpost", "bridge"].iter().chain(args.iter()).copied(),
+        )
+        .unwrap();
+        let crate::cli::Command::Bridge(a) = cli.command else {
+            panic!("not the bridge")
+        };
+        Config::try_from(a)
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let c = parse(&["--telegram-token", "1:abc", "--chat-id", "-1001"]).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9187".parse().unwrap());
+        assert_eq!(c.telegram_api_url, "https://api.telegram.org");
+        assert_eq!(c.state, PathBuf::from("./data/outpost.db"));
+        assert_eq!(c.chat_id, Some(-1001));
+        assert!(!format!("{c:?}").contains("1:abc"));
+    }
+
+    #[test]
+    fn token_comes_from_a_file_and_is_required() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("tok");
+        std::fs::write(&f, "2:xyz\n").unwrap();
+        let c = parse(&["--telegram-token-file", f.to_str().unwrap()]).unwrap();
+        assert_eq!(c.telegram_token.expose(), "2:xyz");
+        assert!(matches!(parse(&[]), Err(ConfigError::NoToken)));
+        let missing = parse(&["--telegram-token-file", "/nonexistent/tok"]).unwrap_err();
+        assert!(!missing.is_usage());
+        assert!(matches!(
+            parse(&["--telegram-token", "1:a", "--telegram-api-url", "ftp://x"]),
+            Err(ConfigError::ApiUrl(_))
+        ));
+        assert!(matches!(
+            parse(&["--telegram-token", "1:a", "--listen", "nowhere"]),
+            Err(ConfigError::Listen(_))
+        ));
+    }
+}

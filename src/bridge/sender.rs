@@ -1,0 +1,622 @@
+//! The sender: drains the outbox to Telegram, one chat at a time per
+//! chat (chats in parallel), within Telegram's limits, and decides what
+//! each failure means.
+//!
+//! - Pacing ([`Pacer`]): at most one message per `per_chat` interval in a
+//!   chat, `group_limit` per minute in a group (negative chat id), and
+//!   `global_limit` per second overall. A 429 holds the chat for its
+//!   `retry_after`.
+//! - A chat's queued alert notifications are coalesced into one batch
+//!   (see `outbox::first_batch`) and rendered with their newest state.
+//! - Network errors and 5xx: the same message again after an exponential
+//!   backoff (in memory; the rows stay queued, so a restart resumes).
+//!   Entity errors: the same message as plain text. `migrate_to_chat_id`:
+//!   the chat is moved (and remembered) and the message goes to the new
+//!   id. Other 4xx: the batch is marked failed with the reason.
+//! - Rows are marked sent only when every message of their batch was
+//!   accepted, so delivery is at least once: a crash in the middle of a
+//!   multi-message batch sends the batch again.
+//! - Shutdown: no new message is started; the one in flight finishes.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::message::{self, Layout, Rendered};
+use super::metrics::Counters;
+use super::now_ms;
+use super::outbox::{first_batch, Batch, BatchContent};
+use super::store::Store;
+use super::telegram::{Outcome, Outgoing, Transport};
+
+/// Telegram's limits, as configured.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub per_chat: Duration,
+    pub group_per_minute: usize,
+    pub global_per_second: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_chat: Duration::from_secs(1),
+            group_per_minute: 20,
+            global_per_second: 30,
+        }
+    }
+}
+
+/// Retry backoff for network errors and 5xx.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait before attempt `n + 1` after `n` failures (n ≥ 1).
+    pub fn delay(&self, failures: u32) -> Duration {
+        let exp = failures.saturating_sub(1).min(20);
+        self.initial.saturating_mul(1u32 << exp).min(self.max)
+    }
+}
+
+#[derive(Default)]
+struct ChatPace {
+    next: Option<Instant>,
+    recent: VecDeque<Instant>,
+}
+
+/// Reserves send slots within the limits (pure bookkeeping; the caller
+/// sleeps until the slot).
+pub struct Pacer {
+    limits: Limits,
+    chats: HashMap<i64, ChatPace>,
+    global: VecDeque<Instant>,
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+const SECOND: Duration = Duration::from_secs(1);
+
+/// The earliest time ≥ `t` at which a sliding window of `window` holding
+/// the sorted `times` has room for one more (at most `limit`).
+fn window_slot(times: &VecDeque<Instant>, limit: usize, window: Duration, t: Instant) -> Instant {
+    if limit == 0 || times.len() < limit {
+        return t;
+    }
+    t.max(times[times.len() - limit] + window)
+}
+
+fn insert_sorted(times: &mut VecDeque<Instant>, t: Instant) {
+    let i = times.partition_point(|x| *x <= t);
+    times.insert(i, t);
+}
+
+impl Pacer {
+    pub fn new(limits: Limits) -> Self {
+        Pacer {
+            limits,
+            chats: HashMap::new(),
+            global: VecDeque::new(),
+        }
+    }
+
+    /// Reserves the earliest slot for a message to `chat` at or after `now`.
+    pub fn reserve(&mut self, chat: i64, now: Instant) -> Instant {
+        while self.global.front().is_some_and(|t| *t + SECOND < now) {
+            self.global.pop_front();
+        }
+        let pace = self.chats.entry(chat).or_default();
+        while pace.recent.front().is_some_and(|t| *t + MINUTE < now) {
+            pace.recent.pop_front();
+        }
+        let mut t = pace.next.map_or(now, |n| n.max(now));
+        // Each constraint can push the slot later; iterate until stable.
+        for _ in 0..4 {
+            let before = t;
+            if chat < 0 {
+                t = window_slot(&pace.recent, self.limits.group_per_minute, MINUTE, t);
+            }
+            t = window_slot(&self.global, self.limits.global_per_second, SECOND, t);
+            if t == before {
+                break;
+            }
+        }
+        pace.next = Some(t + self.limits.per_chat);
+        if chat < 0 {
+            insert_sorted(&mut pace.recent, t);
+        }
+        insert_sorted(&mut self.global, t);
+        t
+    }
+
+    /// A request to `chat` finished at `at`: the next may start no sooner
+    /// than `per_chat` later. Counting from the answer rather than the
+    /// slot keeps the spacing Telegram sees at least `per_chat` however
+    /// the network delays vary.
+    pub fn finished(&mut self, chat: i64, at: Instant) {
+        let until = at + self.limits.per_chat;
+        self.hold(chat, until);
+    }
+
+    /// Holds `chat` until `until` (a 429's `retry_after`).
+    pub fn hold(&mut self, chat: i64, until: Instant) {
+        let pace = self.chats.entry(chat).or_default();
+        pace.next = Some(pace.next.map_or(until, |n| n.max(until)));
+    }
+}
+
+/// How the webhook and the watchdog tell the sender which chats have new
+/// rows, without the sender scanning the outbox on every webhook.
+#[derive(Default)]
+pub struct Doorbell {
+    chats: Mutex<HashSet<i64>>,
+    notify: Notify,
+}
+
+impl Doorbell {
+    /// Something was queued for `chat`.
+    pub fn ring(&self, chat: i64) {
+        self.chats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(chat);
+        self.notify.notify_one();
+    }
+
+    fn take(&self) -> HashSet<i64> {
+        std::mem::take(&mut *self.chats.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// What the sender needs.
+pub struct Sender<T: Transport> {
+    pub store: Store,
+    pub transport: T,
+    pub counters: Arc<Counters>,
+    pub doorbell: Arc<Doorbell>,
+    pub pacer: Mutex<Pacer>,
+    pub backoff: Backoff,
+    pub layout: Layout,
+}
+
+/// How a batch ended.
+#[derive(Debug, PartialEq)]
+enum Delivery {
+    Delivered,
+    Failed,
+    Interrupted,
+}
+
+/// Rows read per chat per round (more than one batch can use).
+const READ_AHEAD: usize = 300;
+
+impl<T: Transport> Sender<T> {
+    /// Drains the outbox until `stop` turns true; then lets the message in
+    /// flight finish and returns.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut tasks: JoinSet<i64> = JoinSet::new();
+        let mut in_flight: HashSet<i64> = HashSet::new();
+        // Chats rung while their drain was running: looked at again when
+        // it ends (it may have found its queue empty just before).
+        let mut dirty: HashSet<i64> = HashSet::new();
+        // Everything queued (at start, and every few seconds as a safety
+        // net), then only the chats the doorbell names.
+        let mut full_scan = true;
+        let mut rescan = tokio::time::interval(Duration::from_secs(5));
+        rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let mut chats: Vec<i64> = self.doorbell.take().into_iter().collect();
+            if full_scan {
+                full_scan = false;
+                match self.store.queued_chats().await {
+                    Ok(c) => chats.extend(c),
+                    Err(e) => tracing::error!(error = %e, "reading the outbox"),
+                }
+            }
+            for chat in chats {
+                if in_flight.insert(chat) {
+                    let me = Arc::clone(&self);
+                    let stop = stop.clone();
+                    tasks.spawn(async move {
+                        me.drain_chat(chat, stop).await;
+                        chat
+                    });
+                } else {
+                    dirty.insert(chat);
+                }
+            }
+            tokio::select! {
+                _ = self.doorbell.notify.notified() => {}
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Ok(chat) = done {
+                        in_flight.remove(&chat);
+                        if dirty.remove(&chat) {
+                            self.doorbell.ring(chat);
+                        }
+                    } else {
+                        full_scan = true;
+                    }
+                }
+                _ = rescan.tick() => full_scan = true,
+                _ = stop.changed() => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    async fn drain_chat(&self, chat: i64, stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let rows = match self.store.queued(chat, READ_AHEAD).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(chat, error = %e, "reading the outbox");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    return;
+                }
+            };
+            let Some(batch) = first_batch(&rows) else {
+                return;
+            };
+            match self.deliver(batch, stop.clone()).await {
+                Delivery::Delivered | Delivery::Failed => {}
+                Delivery::Interrupted => return,
+            }
+        }
+    }
+
+    fn render(&self, batch: &Batch) -> Vec<Rendered> {
+        match &batch.content {
+            BatchContent::Text(t) => vec![Rendered {
+                html: t.clone(),
+                firing: Vec::new(),
+                resolved: Vec::new(),
+            }],
+            BatchContent::Alerts(list) => {
+                let (alerts, truncated) = message::coalesce(list);
+                if list.len() > 1 {
+                    tracing::debug!(
+                        notifications = list.len(),
+                        alerts = alerts.len(),
+                        "coalesced backlog"
+                    );
+                }
+                message::render(&alerts, truncated, now_ms(), self.layout)
+            }
+        }
+    }
+
+    async fn deliver(&self, batch: Batch, mut stop: watch::Receiver<bool>) -> Delivery {
+        let mut chat = batch.chat;
+        // Which alerts each row carries, so a row can be marked sent as
+        // soon as every one of its alerts was in an accepted message: a
+        // crash in the middle of a long batch then resends only the rest.
+        let row_alerts: Vec<(i64, Vec<String>)> = match &batch.content {
+            BatchContent::Alerts(list) => batch
+                .ids
+                .iter()
+                .zip(list)
+                .map(|(id, n)| {
+                    (
+                        *id,
+                        n.alerts.iter().map(|a| a.fingerprint.clone()).collect(),
+                    )
+                })
+                .collect(),
+            BatchContent::Text(_) => Vec::new(),
+        };
+        let mut shown: HashSet<String> = HashSet::new();
+        let mut marked: HashSet<i64> = HashSet::new();
+        for msg in self.render(&batch) {
+            if *stop.borrow() {
+                return Delivery::Interrupted;
+            }
+            let reply_to = if msg.resolved.is_empty() {
+                None
+            } else {
+                self.store
+                    .firing_message(chat, msg.resolved.clone())
+                    .await
+                    .unwrap_or(None)
+            };
+            let mut out = Outgoing {
+                chat,
+                thread: batch.thread,
+                text: msg.html.clone(),
+                html: true,
+                reply_to,
+            };
+            let mut failures = 0u32;
+            loop {
+                let slot = {
+                    let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
+                    p.reserve(out.chat, Instant::now())
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep_until(slot) => {}
+                    _ = stop.changed() => return Delivery::Interrupted,
+                }
+                let outcome = self.transport.send(&out).await;
+                self.pacer
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .finished(out.chat, Instant::now());
+                match outcome {
+                    Outcome::Sent { message_id } => {
+                        Counters::add(&self.counters.sent, 1);
+                        if !msg.firing.is_empty() {
+                            if let Err(e) = self
+                                .store
+                                .remember_firing(out.chat, msg.firing.clone(), message_id, now_ms())
+                                .await
+                            {
+                                tracing::warn!(error = %e, "remembering the firing message");
+                            }
+                        }
+                        shown.extend(msg.firing.iter().chain(&msg.resolved).cloned());
+                        let done: Vec<i64> = row_alerts
+                            .iter()
+                            .filter(|(id, fps)| {
+                                !marked.contains(id) && fps.iter().all(|f| shown.contains(f))
+                            })
+                            .map(|(id, _)| *id)
+                            .collect();
+                        if !done.is_empty()
+                            && self.store.mark_sent(done.clone(), now_ms()).await.is_ok()
+                        {
+                            marked.extend(done);
+                        }
+                        break;
+                    }
+                    Outcome::RetryAfter(wait) => {
+                        Counters::add(&self.counters.rate_limited, 1);
+                        Counters::add(&self.counters.retries, 1);
+                        self.counters.send_failures.inc("rate_limited");
+                        tracing::warn!(chat = out.chat, retry_after = ?wait, "Telegram rate limit");
+                        let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
+                        p.hold(out.chat, Instant::now() + wait);
+                    }
+                    Outcome::Transient { reason, detail } => {
+                        failures += 1;
+                        self.counters.send_failures.inc(reason);
+                        Counters::add(&self.counters.retries, 1);
+                        let delay = self.backoff.delay(failures);
+                        tracing::warn!(chat = out.chat, reason, error = %detail, retry_in = ?delay, "send failed, will retry");
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = stop.changed() => return Delivery::Interrupted,
+                        }
+                    }
+                    Outcome::BadEntities(detail) if out.html => {
+                        self.counters.send_failures.inc("bad_entities");
+                        Counters::add(&self.counters.retries, 1);
+                        tracing::warn!(chat = out.chat, error = %detail, "Telegram rejected the HTML; sending as plain text");
+                        out.text = message::to_plain(&out.text);
+                        out.html = false;
+                    }
+                    Outcome::Migrated(to) => {
+                        Counters::add(&self.counters.migrations, 1);
+                        Counters::add(&self.counters.retries, 1);
+                        tracing::info!(from = out.chat, to, "chat migrated; following it");
+                        if let Err(e) = self.store.migrate_chat(out.chat, to).await {
+                            tracing::error!(error = %e, "remembering the chat migration");
+                        }
+                        out.chat = to;
+                        chat = to;
+                    }
+                    Outcome::BadEntities(detail) | Outcome::Permanent { detail, .. } => {
+                        let reason = self.transport_reason(&detail).unwrap_or("bad_request");
+                        self.counters.send_failures.inc(reason);
+                        tracing::error!(chat = out.chat, reason, error = %detail, rows = batch.ids.len(), "Telegram refused the message; giving up on it");
+                        if let Err(e) = self
+                            .store
+                            .mark_failed(batch.ids.clone(), detail, now_ms())
+                            .await
+                        {
+                            tracing::error!(error = %e, "recording the failure");
+                        }
+                        return Delivery::Failed;
+                    }
+                }
+            }
+        }
+        let rest: Vec<i64> = batch
+            .ids
+            .iter()
+            .copied()
+            .filter(|id| !marked.contains(id))
+            .collect();
+        if rest.is_empty() {
+            return Delivery::Delivered;
+        }
+        match self.store.mark_sent(rest, now_ms()).await {
+            Ok(()) => Delivery::Delivered,
+            Err(e) => {
+                tracing::error!(error = %e, "marking rows sent");
+                Delivery::Interrupted
+            }
+        }
+    }
+
+    fn transport_reason(&self, detail: &str) -> Option<&'static str> {
+        let d = detail.to_ascii_lowercase();
+        Some(if d.starts_with("forbidden") {
+            "forbidden"
+        } else if d.contains("chat not found") {
+            "chat_not_found"
+        } else if d.contains("too long") {
+            "too_long"
+        } else if d.contains("can't parse entities") {
+            "bad_entities"
+        } else {
+            return None;
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let b = Backoff {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(4),
+        };
+        let d: Vec<u64> = (1..=6).map(|n| b.delay(n).as_millis() as u64).collect();
+        assert_eq!(d, vec![500, 1000, 2000, 4000, 4000, 4000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_message_per_second_per_chat() {
+        let mut p = Pacer::new(Limits::default());
+        let t0 = Instant::now();
+        let slots: Vec<Duration> = (0..3).map(|_| p.reserve(1, t0) - t0).collect();
+        assert_eq!(slots, vec![Duration::ZERO, SECOND, 2 * SECOND]);
+        // Another chat is not held back by the first.
+        assert_eq!(p.reserve(2, t0), t0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn twenty_per_minute_in_a_group() {
+        let mut p = Pacer::new(Limits {
+            per_chat: Duration::ZERO,
+            ..Limits::default()
+        });
+        let t0 = Instant::now();
+        let slots: Vec<Instant> = (0..21).map(|_| p.reserve(-100, t0)).collect();
+        assert!(slots[..20].iter().all(|s| *s < t0 + MINUTE));
+        assert_eq!(slots[20], slots[0] + MINUTE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn thirty_per_second_overall() {
+        let mut p = Pacer::new(Limits::default());
+        let t0 = Instant::now();
+        let slots: Vec<Instant> = (0..31).map(|c| p.reserve(c, t0)).collect();
+        assert!(slots[..30].iter().all(|s| *s == t0));
+        assert_eq!(slots[30], t0 + SECOND);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn spacing_counts_from_the_answer() {
+        let mut p = Pacer::new(Limits::default());
+        let t0 = Instant::now();
+        assert_eq!(p.reserve(1, t0), t0);
+        // The answer came 300 ms later: the next send waits a full second
+        // from then.
+        p.finished(1, t0 + Duration::from_millis(300));
+        assert_eq!(p.reserve(1, t0), t0 + Duration::from_millis(1300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_holds_the_chat() {
+        let mut p = Pacer::new(Limits::default());
+        let t0 = Instant::now();
+        p.reserve(1, t0);
+        p.hold(1, t0 + Duration::from_secs(7));
+        assert_eq!(p.reserve(1, t0), t0 + Duration::from_secs(7));
+    }
+
+    /// A transport that fails with 5xx a few times, then rate-limits once,
+    /// then accepts; records when each attempt happened (paused time).
+    struct Flaky {
+        attempts: Mutex<Vec<(Instant, Outgoing)>>,
+        script: Mutex<VecDeque<Outcome>>,
+    }
+
+    impl Transport for Flaky {
+        async fn send(&self, msg: &Outgoing) -> Outcome {
+            self.attempts
+                .lock()
+                .unwrap()
+                .push((Instant::now(), msg.clone()));
+            self.script
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Outcome::Sent { message_id: 1 })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_back_off_and_honour_retry_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), Duration::from_secs(1)).unwrap();
+        store
+            .enqueue_text(1, None, "<b>hello &amp; bye</b>".into(), 0)
+            .await
+            .unwrap();
+        let transport = Flaky {
+            attempts: Mutex::new(Vec::new()),
+            script: Mutex::new(VecDeque::from(vec![
+                Outcome::Transient {
+                    reason: "server_error",
+                    detail: "HTTP 502".into(),
+                },
+                Outcome::Transient {
+                    reason: "network",
+                    detail: "connection reset".into(),
+                },
+                Outcome::RetryAfter(Duration::from_secs(5)),
+                Outcome::BadEntities("Bad Request: can't parse entities".into()),
+            ])),
+        };
+        let sender = Arc::new(Sender {
+            store: store.clone(),
+            transport,
+            counters: Arc::new(Counters::default()),
+            doorbell: Arc::new(Doorbell::default()),
+            pacer: Mutex::new(Pacer::new(Limits::default())),
+            backoff: Backoff {
+                initial: Duration::from_millis(500),
+                max: Duration::from_secs(60),
+            },
+            layout: Layout::default(),
+        });
+        let (_tx, rx) = watch::channel(false);
+        let t0 = Instant::now();
+        sender.drain_chat(1, rx).await;
+        let attempts = sender.transport.attempts.lock().unwrap().clone();
+        let at: Vec<u64> = attempts
+            .iter()
+            .map(|(t, _)| (*t - t0).as_millis() as u64)
+            .collect();
+        // 0: 502 → +500ms backoff (slot also ≥ 1s after the first) →
+        // 1000: reset → +1000ms → 2000: 429 retry_after 5s → 7000: entity
+        // error → 8000 (next per-chat slot): plain text accepted.
+        assert_eq!(at, vec![0, 1000, 2000, 7000, 8000]);
+        assert!(attempts[3].1.html);
+        assert!(!attempts[4].1.html);
+        assert_eq!(attempts[4].1.text, "hello & bye");
+        let c = &sender.counters;
+        assert_eq!(c.rate_limited.load(Ordering::Relaxed), 1);
+        assert_eq!(c.retries.load(Ordering::Relaxed), 4);
+        assert_eq!(c.sent.load(Ordering::Relaxed), 1);
+        assert_eq!(c.send_failures.get("server_error"), 1);
+        assert_eq!(c.send_failures.get("network"), 1);
+        assert_eq!(store.stats().await.unwrap().queued, 0);
+    }
+}

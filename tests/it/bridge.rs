@@ -1,0 +1,746 @@
+//! `outpost bridge` end to end: the real binary as a child process,
+//! Alertmanager webhooks posted to it, and the fake Telegram Bot API
+//! recording what arrives.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::fake_telegram::{FakeTelegram, Faults, Received};
+use crate::support::{free_port, outpost_bin, wait_for, wait_for_port, Proc};
+
+const TOKEN: &str = "123456:TEST-token-DoNotLeak";
+
+/// A private copy of the built binary, taken once: helpers building in a
+/// shared target directory can replace `target/debug/outpost` while these
+/// tests run.
+fn bridge_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("outpost-bridge-it-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join("outpost");
+        std::fs::copy(outpost_bin(), &copy).unwrap();
+        copy
+    })
+    .clone()
+}
+
+/// A running `outpost bridge` child, its stderr in a file.
+struct Bridge {
+    proc: Proc,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Bridge {
+    /// Starts the bridge against `api_url`, state in `state`, with `extra`
+    /// flags. The token comes from the environment, as in production.
+    fn start(api_url: &str, state: &Path, port: u16, extra: &[&str]) -> Bridge {
+        let log = state.with_extension(format!("{port}.{}.log", rand_suffix()));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let child = Command::new(bridge_bin())
+            .arg("bridge")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--telegram-api-url", api_url])
+            .args(["--state", state.to_str().unwrap()])
+            .args(["--chat-id", "1001"])
+            .args(["--retry-max-backoff", "1s"])
+            .args(extra)
+            .env("OUTPOST_TELEGRAM_TOKEN", TOKEN)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let proc = Proc(child);
+        assert!(
+            wait_for_port(port, Duration::from_secs(30)),
+            "bridge did not listen; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        Bridge { proc, port, log }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn metrics(&self) -> String {
+        crate::support::http_get(&self.url("/metrics")).unwrap().1
+    }
+
+    /// The value of one sample line in /metrics.
+    fn metric(&self, series: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(1);
+    h.finish() % 100_000
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// Posts a webhook; the status and body.
+fn post(
+    c: &reqwest::blocking::Client,
+    url: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> Result<(u16, String), String> {
+    let mut req = c.post(url).body(body.to_owned());
+    let mut has_ctype = false;
+    for (k, v) in headers {
+        has_ctype |= k.eq_ignore_ascii_case("content-type");
+        req = req.header(*k, *v);
+    }
+    if !has_ctype {
+        req = req.header("content-type", "application/json");
+    }
+    let resp = req.send().map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.text().unwrap_or_default()))
+}
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/../shared/fixtures/alertmanager-webhook-{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A one-alert notification named `name`.
+fn one_alert(name: &str, status: &str) -> String {
+    json!({
+        "version": "4",
+        "status": status,
+        "receiver": "telegram",
+        "groupKey": format!("{{}}:{{alertname=\"{name}\"}}"),
+        "alerts": [{
+            "status": status,
+            "labels": {"alertname": name, "agent": "web1", "severity": "warning"},
+            "annotations": {"summary": format!("{name} summary")},
+            "startsAt": "2026-11-22T05:00:00Z",
+            "endsAt": if status == "resolved" { "2026-11-22T05:05:00Z" } else { "0001-01-01T00:00:00Z" },
+            "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
+            "fingerprint": format!("fp-{name}"),
+        }],
+    })
+    .to_string()
+}
+
+/// How many accepted messages mention each of `names` (whole-word match
+/// on the alert name followed by a space, so `A1` does not match `A10`).
+fn mentions(received: &[Received], names: &[String]) -> HashMap<String, usize> {
+    let mut counts: HashMap<String, usize> = names.iter().map(|n| (n.clone(), 0)).collect();
+    for r in received {
+        let tokens: std::collections::HashSet<&str> =
+            r.visible.split(|c: char| c.is_whitespace()).collect();
+        for token in tokens {
+            if let Some(c) = counts.get_mut(token) {
+                *c += 1;
+            }
+        }
+    }
+    counts
+}
+
+#[test]
+fn fixtures_arrive_readable_and_resolution_replies_to_the_firing_message() {
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bridge::start(&fake.url(), &dir.path().join("s.db"), free_port(), &[]);
+    let c = client();
+
+    let (s, body) = post(&c, &b.url("/alert"), &fixture("firing"), &[]).unwrap();
+    assert_eq!(s, 200, "{body}");
+    // Alertmanager retrying (or its HA peer) sends the same again: once only.
+    let (s, body) = post(&c, &b.url("/alert"), &fixture("firing"), &[]).unwrap();
+    assert_eq!((s, body.as_str()), (200, "{\"status\":\"duplicate\"}"));
+    assert!(fake.wait_until(Duration::from_secs(10), |r| !r.is_empty()));
+    let firing = fake.messages_in(1001)[0].clone();
+    assert_eq!(firing.parse_mode.as_deref(), Some("HTML"));
+    for want in [
+        "🔥 FIRING (1)",
+        "🔴 HostHighCpuLoad · critical",
+        "agent: 127.0.0.1:19100",
+        "High CPU load on 127.0.0.1:19100",
+        "CPU usage is above 90% for 1m (VALUE = 97.3)",
+        "since 2026-11-22 05:09:04 UTC",
+        "instance=127.0.0.1:19100, job=node",
+    ] {
+        assert!(
+            firing.visible.contains(want),
+            "{want:?} not in {}",
+            firing.visible
+        );
+    }
+    assert!(firing
+        .raw
+        .contains("<a href=\"http://127.0.0.1:19090/graph?g0.expr=100+-+avg+by%28instance%29"));
+
+    let (s, _) = post(&c, &b.url("/alert"), &fixture("firing-grouped"), &[]).unwrap();
+    assert_eq!(s, 200);
+    assert!(fake.wait_until(Duration::from_secs(10), |r| r.len() >= 2));
+    let grouped = fake.messages_in(1001)[1].clone();
+    assert!(
+        grouped.visible.contains("FIRING (2)"),
+        "{}",
+        grouped.visible
+    );
+    assert!(grouped
+        .visible
+        .contains("Disk almost full on 127.0.0.1:19100"));
+    assert!(grouped
+        .visible
+        .contains("Disk almost full on 127.0.0.1:19101"));
+
+    let (s, _) = post(&c, &b.url("/alert"), &fixture("resolved"), &[]).unwrap();
+    assert_eq!(s, 200);
+    assert!(fake.wait_until(Duration::from_secs(10), |r| r.len() >= 3));
+    let resolved = fake.messages_in(1001)[2].clone();
+    assert!(
+        resolved.visible.starts_with("✅ RESOLVED (1)"),
+        "{}",
+        resolved.visible
+    );
+    assert!(resolved
+        .visible
+        .contains("resolved 2026-11-22 05:10:04 UTC after 1m 0s"));
+    assert_eq!(resolved.reply_to, Some(firing.message_id));
+    assert_eq!(fake.rate_limited(), 0);
+    assert_eq!(b.metric("outpost_bridge_messages_sent_total"), 3.0);
+    assert_eq!(
+        b.metric("outpost_bridge_webhooks_received_total{result=\"duplicate\"}"),
+        1.0
+    );
+}
+
+#[test]
+fn hostile_labels_arrive_intact() {
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bridge::start(&fake.url(), &dir.path().join("s.db"), free_port(), &[]);
+    let nasty = r#"<b>x</b> & "q" 'a' _u_ *s* [l](m) </i> &amp; <script>"#;
+    let body = json!({
+        "version": "4", "status": "firing", "receiver": "r", "groupKey": "g",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": format!("Nasty{nasty}"), "agent": nasty, "severity": nasty, nasty: nasty},
+            "annotations": {"summary": nasty, "description": format!("d{nasty}"), nasty: nasty},
+            "startsAt": "2026-11-22T05:00:00Z",
+            "generatorURL": format!("http://p/graph?g0.expr=a{{b=\"<&>\"}}"),
+            "fingerprint": "nasty"
+        }]
+    })
+    .to_string();
+    let (s, _) = post(&client(), &b.url("/alert"), &body, &[]).unwrap();
+    assert_eq!(s, 200);
+    assert!(fake.wait_until(Duration::from_secs(10), |r| !r.is_empty()));
+    let m = &fake.received()[0];
+    assert_eq!(
+        m.parse_mode.as_deref(),
+        Some("HTML"),
+        "sent as HTML, not the fallback"
+    );
+    assert!(
+        m.visible.contains(&format!("Nasty{nasty}")),
+        "{}",
+        m.visible
+    );
+    assert!(m.visible.contains(&format!("agent: {nasty}")));
+    assert!(m.visible.contains(&format!("{nasty}={nasty}")));
+    assert!(m.visible.contains(&format!("d{nasty}")));
+    assert!(m.visible.matches(nasty).count() >= 6, "{}", m.visible);
+    // Telegram accepted it on the first try: no 400 in the log.
+    assert!(
+        fake.log().iter().all(|(_, s)| *s == 200),
+        "{:?}",
+        fake.log()
+    );
+}
+
+#[test]
+fn a_burst_of_500_alerts_to_one_chat_all_arrive_without_429() {
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bridge::start(&fake.url(), &dir.path().join("s.db"), free_port(), &[]);
+    let names: Vec<String> = (0..500).map(|i| format!("Burst{i}")).collect();
+    let url = b.url("/alert/777");
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for chunk in names.chunks(125) {
+            let url = url.clone();
+            s.spawn(move || {
+                let c = client();
+                for n in chunk {
+                    let (st, body) = post(&c, &url, &one_alert(n, "firing"), &[]).unwrap();
+                    assert_eq!(st, 200, "{body}");
+                }
+            });
+        }
+    });
+    let acked_in = started.elapsed();
+    let all_there = fake.wait_until(Duration::from_secs(40), |r| {
+        mentions(r, &names).values().all(|&c| c > 0)
+    });
+    let counts = mentions(&fake.received(), &names);
+    let missing: Vec<_> = counts
+        .iter()
+        .filter(|(_, &c)| c == 0)
+        .map(|(n, _)| n)
+        .collect();
+    assert!(all_there, "missing {} alerts: {missing:?}", missing.len());
+    let dups = counts.values().filter(|&&c| c > 1).count();
+    let msgs = fake.messages_in(777);
+    eprintln!(
+        "burst: 500 webhooks acked in {acked_in:?}; delivered in {} messages within {:?}; {} 429s; {dups} alerts shown twice",
+        msgs.len(),
+        started.elapsed(),
+        fake.rate_limited()
+    );
+    assert_eq!(fake.rate_limited(), 0, "the bridge provoked 429s");
+    assert_eq!(dups, 0);
+    assert!(
+        msgs.len() < 100,
+        "backlog was not coalesced: {} messages",
+        msgs.len()
+    );
+    for m in &msgs {
+        assert!(m.visible.encode_utf16().count() <= 4096);
+    }
+    assert_eq!(b.metric("outpost_bridge_queue_depth"), 0.0);
+}
+
+#[test]
+fn kill_9_mid_burst_with_a_flaky_telegram_loses_no_acknowledged_alert() {
+    let fake = FakeTelegram::start(TOKEN);
+    fake.set_faults(Faults {
+        server_error_every: Some(4),
+        drop_every: Some(7),
+        lost_reply_every: Some(11),
+        down: false,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+    let port = free_port();
+    let mut first = Bridge::start(
+        &fake.url(),
+        &state,
+        port,
+        &["--retry-initial-backoff", "100ms"],
+    );
+    let chats = [501i64, 502, 503];
+    let names: Vec<String> = (0..400).map(|i| format!("Crash{i}")).collect();
+    let acked = std::sync::Mutex::new(Vec::<String>::new());
+    let killed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for (t, chunk) in names.chunks(100).enumerate() {
+            let acked = &acked;
+            let killed = &killed;
+            s.spawn(move || {
+                let c = client();
+                for (i, n) in chunk.iter().enumerate() {
+                    let chat = chats[(t + i) % chats.len()];
+                    let url = format!("http://127.0.0.1:{port}/alert/{chat}");
+                    if let Ok((200, _)) = post(&c, &url, &one_alert(n, "firing"), &[]) {
+                        acked.lock().unwrap().push(n.clone());
+                    }
+                    if killed.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                }
+            });
+        }
+        // Kill -9 once about half the burst is acknowledged.
+        wait_for(Duration::from_secs(20), || {
+            (acked.lock().unwrap().len() >= 200).then_some(())
+        });
+        first.proc.0.kill().unwrap(); // SIGKILL
+        killed.store(true, std::sync::atomic::Ordering::SeqCst);
+        first.proc.0.wait().unwrap();
+    });
+    let acked_before = acked.lock().unwrap().clone();
+    let delivered_before = fake.received().len();
+    // Restart on the same state; post what was not acknowledged.
+    let second = Bridge::start(
+        &fake.url(),
+        &state,
+        port,
+        &["--retry-initial-backoff", "100ms"],
+    );
+    let c = client();
+    for (i, n) in names.iter().enumerate() {
+        if !acked_before.contains(n) {
+            let url = second.url(&format!("/alert/{}", chats[i % 3]));
+            let (st, body) = post(&c, &url, &one_alert(n, "firing"), &[]).unwrap();
+            assert_eq!(st, 200, "{body}");
+            acked.lock().unwrap().push(n.clone());
+        }
+    }
+    let acked = acked.into_inner().unwrap();
+    assert_eq!(acked.len(), names.len());
+    let all = fake.wait_until(Duration::from_secs(50), |r| {
+        mentions(r, &acked).values().all(|&c| c > 0)
+    });
+    let counts = mentions(&fake.received(), &acked);
+    let missing: Vec<_> = counts
+        .iter()
+        .filter(|(_, &c)| c == 0)
+        .map(|(n, _)| n.clone())
+        .collect();
+    let dups: usize = counts.values().map(|&c| c.saturating_sub(1)).sum();
+    let log = fake.log();
+    // Telegram has no idempotency key: a message whose answer was lost is
+    // sent again, and each alert in it shows twice.
+    let lost: Vec<Received> = fake
+        .received()
+        .into_iter()
+        .filter(|r| r.reply_lost)
+        .collect();
+    let explained: usize = mentions(&lost, &acked).values().sum();
+    eprintln!(
+        "kill -9 test: {} messages lost their reply, carrying {explained} alerts",
+        lost.len()
+    );
+    eprintln!(
+        "kill -9 test: {} acknowledged before the kill, {} messages delivered before it; after restart all {} acknowledged: delivered={}, missing={}, duplicate deliveries={} (alerts shown more than once), fake answered {} requests ({} x 502, {} dropped)",
+        acked_before.len(),
+        delivered_before,
+        acked.len(),
+        acked.len() - missing.len(),
+        missing.len(),
+        dups,
+        log.len(),
+        log.iter().filter(|(_, s)| *s == 502).count(),
+        log.iter().filter(|(_, s)| *s == 0).count(),
+    );
+    assert!(all, "acknowledged alerts never delivered: {missing:?}");
+    assert!(second.metric("outpost_bridge_send_retries_total") > 0.0);
+}
+
+#[test]
+fn bad_webhooks_get_the_right_4xx() {
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bridge::start(
+        &fake.url(),
+        &dir.path().join("s.db"),
+        free_port(),
+        &[
+            "--webhook-token",
+            "hook-secret",
+            "--webhook-max-body",
+            "2000",
+        ],
+    );
+    let c = client();
+    let good = one_alert("Good", "firing");
+    let auth = ("authorization", "Bearer hook-secret");
+    // (path, body, headers, status, reason)
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        ("/alert", good.clone(), vec![], 401, "bearer token"),
+        (
+            "/alert",
+            good.clone(),
+            vec![("authorization", "Bearer nope")],
+            401,
+            "bearer token",
+        ),
+        (
+            "/alert",
+            good.clone(),
+            vec![auth, ("content-type", "text/plain")],
+            415,
+            "application/json",
+        ),
+        (
+            "/alert",
+            "{\"alerts\": [".into(),
+            vec![auth],
+            400,
+            "invalid Alertmanager webhook JSON",
+        ),
+        (
+            "/alert",
+            "[1,2,3]".into(),
+            vec![auth],
+            400,
+            "invalid Alertmanager webhook JSON",
+        ),
+        (
+            "/alert",
+            format!("{{\"pad\":\"{}\"}}", "x".repeat(3000)),
+            vec![auth],
+            413,
+            "larger than 2000",
+        ),
+        (
+            "/alert/chat",
+            good.clone(),
+            vec![auth],
+            400,
+            "chat id must be an integer",
+        ),
+        ("/alert/5/x", good.clone(), vec![auth], 400, "thread id"),
+    ];
+    for (path, body, headers, status, reason) in cases {
+        let (s, text) = post(&c, &b.url(path), &body, &headers).unwrap();
+        assert_eq!(s, status, "{path} {headers:?}: {text}");
+        assert!(text.contains(reason), "{path}: {text}");
+    }
+    let (s, _) = post(&c, &b.url("/alert/5/9"), &good, &[auth]).unwrap();
+    assert_eq!(s, 200);
+    assert!(fake.wait_until(Duration::from_secs(10), |r| !r.is_empty()));
+    assert_eq!(fake.received()[0].thread_id, Some(9));
+    assert_eq!(
+        b.metric("outpost_bridge_webhooks_received_total{result=\"unauthorized\"}"),
+        2.0
+    );
+    assert_eq!(
+        b.metric("outpost_bridge_webhooks_received_total{result=\"malformed\"}"),
+        2.0
+    );
+}
+
+#[test]
+fn storage_failure_is_a_5xx_and_an_unusable_state_path_stops_startup() {
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let b = Bridge::start(&fake.url(), &db, free_port(), &[]);
+    let c = client();
+    let (s, _) = post(&c, &b.url("/alert"), &one_alert("Before", "firing"), &[]).unwrap();
+    assert_eq!(s, 200);
+    // Another process holds the database's write lock: nothing can be
+    // stored, so Alertmanager must be told to retry.
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let (s, text) = post(&c, &b.url("/alert"), &one_alert("Locked", "firing"), &[]).unwrap();
+    assert_eq!(s, 503, "{text}");
+    other.execute_batch("ROLLBACK").unwrap();
+    let (s, _) = post(&c, &b.url("/alert"), &one_alert("After", "firing"), &[]).unwrap();
+    assert_eq!(s, 200);
+    assert_eq!(
+        b.metric("outpost_bridge_webhooks_received_total{result=\"storage_error\"}"),
+        1.0
+    );
+
+    // --state naming a directory: the bridge refuses to start, saying why.
+    let out = Command::new(bridge_bin())
+        .args(["bridge", "--listen", "127.0.0.1:0", "--state"])
+        .arg(dir.path())
+        .env("OUTPOST_TELEGRAM_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("opening state database"), "{err}");
+    assert!(!err.contains(TOKEN));
+    // No token at all is a usage error.
+    let out = Command::new(bridge_bin())
+        .args(["bridge", "--listen", "127.0.0.1:0"])
+        .env_remove("OUTPOST_TELEGRAM_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_token_never_appears_in_logs_errors_or_metrics() {
+    // Telegram unreachable: every send is a network error.
+    let closed = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bridge::start(
+        &format!("http://127.0.0.1:{closed}"),
+        &dir.path().join("s.db"),
+        free_port(),
+        &["--log.level", "debug"],
+    );
+    let (s, _) = post(
+        &client(),
+        &b.url("/alert"),
+        &one_alert("Unsent", "firing"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s, 200);
+    let failed = wait_for(Duration::from_secs(15), || {
+        (b.metric("outpost_bridge_send_failures_total{reason=\"network\"}") >= 2.0).then_some(())
+    });
+    assert!(failed.is_some(), "{}", b.metrics());
+    let metrics = b.metrics();
+    let logs = b.logs();
+    assert!(logs.contains("send failed, will retry"), "{logs}");
+    assert!(logs.contains("error"), "{logs}");
+    for secret in [TOKEN, "TEST-token-DoNotLeak"] {
+        assert!(!logs.contains(secret), "token in logs:\n{logs}");
+        assert!(!metrics.contains(secret), "token in metrics");
+    }
+    assert_eq!(b.metric("outpost_bridge_queue_depth"), 1.0);
+    // And with a reachable (fake) Telegram, at debug level.
+    let fake = FakeTelegram::start(TOKEN);
+    let dir2 = tempfile::tempdir().unwrap();
+    let b2 = Bridge::start(
+        &fake.url(),
+        &dir2.path().join("s.db"),
+        free_port(),
+        &["--log.level", "debug"],
+    );
+    post(
+        &client(),
+        &b2.url("/alert"),
+        &one_alert("Sent", "firing"),
+        &[],
+    )
+    .unwrap();
+    assert!(fake.wait_until(Duration::from_secs(10), |r| !r.is_empty()));
+    assert!(!b2.logs().contains("DoNotLeak"), "{}", b2.logs());
+}
+
+#[test]
+fn migration_entity_fallback_and_permanent_failures() {
+    let fake = FakeTelegram::start(TOKEN);
+    fake.migrate(-500, -100500);
+    fake.reject_html_in(-600);
+    fake.forbid(700);
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bridge::start(&fake.url(), &dir.path().join("s.db"), free_port(), &[]);
+    let c = client();
+    for (chat, name) in [(-500, "Mig1"), (-600, "Plain1"), (700, "Blocked1")] {
+        let (s, _) = post(
+            &c,
+            &b.url(&format!("/alert/{chat}")),
+            &one_alert(name, "firing"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s, 200);
+    }
+    assert!(fake.wait_until(Duration::from_secs(10), |r| r.len() >= 2));
+    let migrated = fake.messages_in(-100500);
+    assert_eq!(migrated.len(), 1);
+    assert!(migrated[0].visible.contains("Mig1"));
+    let plain = fake.messages_in(-600);
+    assert_eq!(plain[0].parse_mode, None, "re-sent as plain text");
+    assert!(
+        plain[0].raw.contains("🟠 Plain1 · warning"),
+        "{}",
+        plain[0].raw
+    );
+    assert!(!plain[0].raw.contains("<b>"));
+    wait_for(Duration::from_secs(5), || {
+        (b.metric("outpost_bridge_queue_failed") >= 1.0).then_some(())
+    });
+    assert_eq!(b.metric("outpost_bridge_queue_failed"), 1.0);
+    assert_eq!(
+        b.metric("outpost_bridge_send_failures_total{reason=\"forbidden\"}"),
+        1.0
+    );
+    assert_eq!(b.metric("outpost_bridge_chat_migrations_total"), 1.0);
+    // The migration is remembered: the old id is not tried again.
+    let before = fake.log().len();
+    post(&c, &b.url("/alert/-500"), &one_alert("Mig2", "firing"), &[]).unwrap();
+    assert!(fake.wait_until(Duration::from_secs(10), |r| r
+        .iter()
+        .any(|m| m.visible.contains("Mig2"))));
+    assert_eq!(fake.log().len(), before + 1, "{:?}", fake.log());
+    assert_eq!(fake.messages_in(-100500).len(), 2);
+}
+
+#[test]
+fn watchdog_silence_and_recovery_reach_the_chat() {
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let b = Bridge::start(
+        &fake.url(),
+        &dir.path().join("s.db"),
+        free_port(),
+        &["--watchdog-timeout", "1500ms"],
+    );
+    let c = client();
+    let beat = json!({"version":"4","status":"firing","receiver":"r","groupKey":"wd","alerts":[{"status":"firing","labels":{"alertname":"Watchdog","severity":"none"},"startsAt":"2026-11-22T05:00:00Z","fingerprint":"wd"}]}).to_string();
+    let (s, body) = post(&c, &b.url("/alert"), &beat, &[]).unwrap();
+    assert_eq!((s, body.as_str()), (200, "{\"status\":\"heartbeat\"}"));
+    assert!(fake.wait_until(Duration::from_secs(8), |r| !r.is_empty()));
+    let silent = &fake.received()[0];
+    assert!(
+        silent.visible.starts_with("🚨 Alerting pipeline is silent"),
+        "{}",
+        silent.visible
+    );
+    assert!(
+        !silent.visible.contains("Watchdog ·"),
+        "heartbeat was forwarded"
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(fake.received().len(), 1, "silence is reported once");
+    post(&c, &b.url("/alert"), &beat, &[]).unwrap();
+    assert!(fake.wait_until(Duration::from_secs(8), |r| r.len() >= 2));
+    assert!(fake.received()[1]
+        .visible
+        .starts_with("✅ Alerting pipeline is back"));
+    assert_eq!(b.metric("outpost_bridge_watchdog_heartbeats_total"), 2.0);
+}
+
+#[test]
+fn sigterm_finishes_gracefully_and_keeps_the_queue() {
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+    let port = free_port();
+    let mut b = Bridge::start(&fake.url(), &state, port, &[]);
+    let c = client();
+    // Three separate notifications to one chat: the first goes at once,
+    // the others wait a second for the per-chat pace.
+    post(&c, &b.url("/alert/42"), &one_alert("Term1", "firing"), &[]).unwrap();
+    assert!(fake.wait_until(Duration::from_secs(5), |r| !r.is_empty()));
+    for n in ["Term2", "Term3"] {
+        post(&c, &b.url("/alert/42"), &one_alert(n, "firing"), &[]).unwrap();
+    }
+    let pid = b.proc.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = wait_for(Duration::from_secs(10), || b.proc.0.try_wait().unwrap());
+    assert_eq!(status.map(|s| s.code()), Some(Some(0)), "{}", b.logs());
+    assert!(
+        b.logs().contains("queued notifications kept"),
+        "{}",
+        b.logs()
+    );
+    let names: Vec<String> = ["Term1", "Term2", "Term3"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    // After a restart whatever was left is delivered.
+    let _b2 = Bridge::start(&fake.url(), &state, port, &[]);
+    assert!(fake.wait_until(Duration::from_secs(10), |r| {
+        mentions(r, &names).values().all(|&c| c > 0)
+    }));
+    let counts = mentions(&fake.received(), &names);
+    assert!(counts.values().all(|&c| c == 1), "{counts:?}");
+}

@@ -1,0 +1,737 @@
+//! A fake Telegram Bot API server on a loopback port, for the bridge and
+//! chat-command tests. It behaves like the real one where it matters:
+//! routes `/bot<TOKEN>/<method>` (`sendMessage`, `editMessageText`,
+//! multipart `sendPhoto`, long-polled `getUpdates`, `getMe`); enforces a
+//! per-chat limit of about one message per second with 429 and
+//! `parameters.retry_after`; rejects bad HTML entities (unknown or
+//! unbalanced tags, a raw `<`) and text over 4096 characters (captions
+//! over 1024) with 400 and the real descriptions; answers
+//! `migrate_to_chat_id` for upgraded groups; and can be told to fail
+//! (5xx, dropped connections, lost replies). It records everything it
+//! accepted.
+
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+/// One message (or photo, or edit) the fake accepted.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub chat_id: i64,
+    pub message_id: i64,
+    pub thread_id: Option<i64>,
+    /// The text as sent (HTML source when `parse_mode` is HTML).
+    pub raw: String,
+    /// What a reader sees: tags removed, entities decoded.
+    pub visible: String,
+    pub parse_mode: Option<String>,
+    pub reply_to: Option<i64>,
+    pub photo_bytes: Option<usize>,
+    pub at: Instant,
+    /// Delivered, but the reply was never sent (`Faults::lost_reply_every`).
+    pub reply_lost: bool,
+}
+
+/// How the fake misbehaves. Counters count the "send" requests
+/// (sendMessage, sendPhoto, editMessageText).
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Every n-th send answers 502.
+    pub server_error_every: Option<u64>,
+    /// Every n-th send: the connection is dropped before anything happens.
+    pub drop_every: Option<u64>,
+    /// Every n-th send: the message is delivered, then the connection is
+    /// dropped (the client never learns; a resend is a duplicate).
+    pub lost_reply_every: Option<u64>,
+    /// Everything answers 502.
+    pub down: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    received: Vec<Received>,
+    /// (method, HTTP status) of every request, in order.
+    log: Vec<(String, u16)>,
+    last_accepted: HashMap<i64, Instant>,
+    next_message_id: i64,
+    migrations: HashMap<i64, i64>,
+    forbidden: HashSet<i64>,
+    reject_html: HashSet<i64>,
+    faults: Faults,
+    sends: u64,
+    rate_limited: u64,
+    updates: Vec<Value>,
+    next_update_id: i64,
+    tokens_seen_wrong: u64,
+}
+
+struct Shared {
+    token: String,
+    min_interval: Duration,
+    inner: Mutex<Inner>,
+    updates: Notify,
+}
+
+/// The running fake. Stops when dropped.
+pub struct FakeTelegram {
+    pub addr: SocketAddr,
+    pub token: String,
+    shared: Arc<Shared>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// Why a request is refused; `Drop` closes the connection unanswered.
+#[derive(Debug)]
+struct DropConnection;
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dropped on purpose")
+    }
+}
+impl std::error::Error for DropConnection {}
+
+impl FakeTelegram {
+    /// Starts on `127.0.0.1:0` with its own runtime, accepting `token`,
+    /// one message per second per chat.
+    pub fn start(token: &str) -> FakeTelegram {
+        Self::start_with(token, Duration::from_millis(1000))
+    }
+
+    pub fn start_with(token: &str, min_interval: Duration) -> FakeTelegram {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let shared = Arc::new(Shared {
+            token: token.to_owned(),
+            // A little slack for scheduling jitter between the client's
+            // clock and ours.
+            min_interval: min_interval.saturating_sub(Duration::from_millis(30)),
+            inner: Mutex::new(Inner {
+                next_message_id: 1,
+                next_update_id: 1,
+                ..Default::default()
+            }),
+            updates: Notify::new(),
+        });
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sh = Arc::clone(&shared);
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let sh = Arc::clone(&sh);
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| {
+                        let sh = Arc::clone(&sh);
+                        async move { handle(sh, req).await }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        FakeTelegram {
+            addr,
+            token: token.to_owned(),
+            shared,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// The `--telegram-api-url` to use.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        f(&mut self.shared.inner.lock().unwrap())
+    }
+
+    /// Everything accepted so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.with(|i| i.received.clone())
+    }
+
+    /// Accepted messages in `chat`.
+    pub fn messages_in(&self, chat: i64) -> Vec<Received> {
+        self.with(|i| {
+            i.received
+                .iter()
+                .filter(|r| r.chat_id == chat)
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// 429 answers given.
+    pub fn rate_limited(&self) -> u64 {
+        self.with(|i| i.rate_limited)
+    }
+
+    /// (method, status) of every request.
+    pub fn log(&self) -> Vec<(String, u16)> {
+        self.with(|i| i.log.clone())
+    }
+
+    pub fn set_faults(&self, f: Faults) {
+        self.with(|i| i.faults = f);
+    }
+
+    /// Sending to `from` answers 400 with `migrate_to_chat_id: to`.
+    pub fn migrate(&self, from: i64, to: i64) {
+        self.with(|i| i.migrations.insert(from, to));
+    }
+
+    /// Sending to `chat` answers 403 (bot blocked / kicked).
+    pub fn forbid(&self, chat: i64) {
+        self.with(|i| i.forbidden.insert(chat));
+    }
+
+    /// HTML to `chat` is refused as if its entities were bad.
+    pub fn reject_html_in(&self, chat: i64) {
+        self.with(|i| i.reject_html.insert(chat));
+    }
+
+    /// Queues an update for `getUpdates` (its `update_id` is assigned).
+    pub fn push_update(&self, mut update: Value) -> i64 {
+        let id = self.with(|i| {
+            let id = i.next_update_id;
+            i.next_update_id += 1;
+            update["update_id"] = json!(id);
+            i.updates.push(update);
+            id
+        });
+        self.shared.updates.notify_waiters();
+        id
+    }
+
+    /// Polls until `f` holds for what was received, or `timeout`.
+    pub fn wait_until(&self, timeout: Duration, f: impl Fn(&[Received]) -> bool) -> bool {
+        let start = Instant::now();
+        loop {
+            if self.with(|i| f(&i.received)) {
+                return true;
+            }
+            if start.elapsed() > timeout {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for FakeTelegram {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+type Answer = Result<Response<Full<Bytes>>, DropConnection>;
+
+fn reply(status: u16, body: Value) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+fn error(status: u16, description: &str) -> Response<Full<Bytes>> {
+    reply(
+        status,
+        json!({"ok": false, "error_code": status, "description": description}),
+    )
+}
+
+async fn handle(sh: Arc<Shared>, req: Request<Incoming>) -> Answer {
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let ctype = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let Some(rest) = path.strip_prefix("/bot") else {
+        return Ok(error(404, "Not Found"));
+    };
+    let Some((token, method)) = rest.split_once('/') else {
+        return Ok(error(404, "Not Found"));
+    };
+    if token != sh.token {
+        sh.inner.lock().unwrap().tokens_seen_wrong += 1;
+        return Ok(error(401, "Unauthorized"));
+    }
+    let params = parse_params(&ctype, &query, &body);
+    let answer = match method {
+        "getMe" => Ok(reply(
+            200,
+            json!({"ok": true, "result": {"id": 4242, "is_bot": true, "first_name": "Outpost Test", "username": "outpost_test_bot", "can_join_groups": true}}),
+        )),
+        "getUpdates" => Ok(get_updates(&sh, &params).await),
+        "sendMessage" | "sendPhoto" | "editMessageText" => send(&sh, method, &params),
+        _ => Ok(error(404, "Not Found: method not found")),
+    };
+    let status = answer.as_ref().map_or(0, |r| r.status().as_u16());
+    sh.inner
+        .lock()
+        .unwrap()
+        .log
+        .push((method.to_owned(), status));
+    answer
+}
+
+/// Request parameters from the query string, a JSON body, a form body or
+/// a multipart body (files as their byte length under `<name>#bytes`).
+fn parse_params(ctype: &str, query: &str, body: &[u8]) -> HashMap<String, Value> {
+    let mut out: HashMap<String, Value> = HashMap::new();
+    for (k, v) in form_pairs(query) {
+        out.insert(k, Value::String(v));
+    }
+    if ctype.starts_with("application/json") {
+        if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) {
+            out.extend(m);
+        }
+    } else if ctype.starts_with("application/x-www-form-urlencoded") {
+        for (k, v) in form_pairs(&String::from_utf8_lossy(body)) {
+            out.insert(k, Value::String(v));
+        }
+    } else if ctype.starts_with("multipart/form-data") {
+        if let Some(b) = ctype.split("boundary=").nth(1) {
+            let boundary = b.trim_matches('"');
+            for (name, filename, data) in multipart_parts(body, boundary) {
+                if filename.is_some() {
+                    out.insert(format!("{name}#bytes"), json!(data.len()));
+                    out.insert(name, Value::String("<file>".into()));
+                } else {
+                    out.insert(
+                        name,
+                        Value::String(String::from_utf8_lossy(&data).into_owned()),
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+fn form_pairs(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// (name, filename, data) of each part.
+fn multipart_parts(body: &[u8], boundary: &str) -> Vec<(String, Option<String>, Vec<u8>)> {
+    let delim = format!("--{boundary}");
+    let d = delim.as_bytes();
+    let mut positions = Vec::new();
+    let mut i = 0;
+    while i + d.len() <= body.len() {
+        if &body[i..i + d.len()] == d {
+            positions.push(i);
+            i += d.len();
+        } else {
+            i += 1;
+        }
+    }
+    let mut parts = Vec::new();
+    for w in positions.windows(2) {
+        let part = &body[w[0] + d.len()..w[1]];
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let part = part.strip_suffix(b"\r\n").unwrap_or(part);
+        let Some(split) = part.windows(4).position(|x| x == b"\r\n\r\n") else {
+            continue;
+        };
+        let headers = String::from_utf8_lossy(&part[..split]).into_owned();
+        let data = part[split + 4..].to_vec();
+        let attr = |key: &str| -> Option<String> {
+            let pat = format!("{key}=\"");
+            let start = headers.find(&pat)? + pat.len();
+            let end = headers[start..].find('"')? + start;
+            Some(headers[start..end].to_owned())
+        };
+        if let Some(name) = attr("name") {
+            parts.push((name, attr("filename"), data));
+        }
+    }
+    parts
+}
+
+fn as_i64(v: Option<&Value>) -> Option<i64> {
+    match v? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn as_str(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+async fn get_updates(sh: &Shared, params: &HashMap<String, Value>) -> Response<Full<Bytes>> {
+    let offset = as_i64(params.get("offset")).unwrap_or(0);
+    let timeout = as_i64(params.get("timeout")).unwrap_or(0).clamp(0, 50) as u64;
+    let limit = as_i64(params.get("limit")).unwrap_or(100).clamp(1, 100) as usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    loop {
+        let notified = sh.updates.notified();
+        let ready: Vec<Value> = {
+            let mut inner = sh.inner.lock().unwrap();
+            // Confirmed updates (id < offset) are forgotten, like the real API.
+            inner
+                .updates
+                .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+            inner.updates.iter().take(limit).cloned().collect()
+        };
+        if !ready.is_empty() || tokio::time::Instant::now() >= deadline {
+            return reply(200, json!({"ok": true, "result": ready}));
+        }
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
+    let mut inner = sh.inner.lock().unwrap();
+    inner.sends += 1;
+    let n = inner.sends;
+    let hit = |every: Option<u64>| every.is_some_and(|k| k > 0 && n % k == 0);
+    if inner.faults.down || hit(inner.faults.server_error_every) {
+        return Ok(Response::builder()
+            .status(502)
+            .header("content-type", "text/html")
+            .body(Full::new(Bytes::from_static(
+                b"<html><body>502 Bad Gateway</body></html>",
+            )))
+            .unwrap());
+    }
+    if hit(inner.faults.drop_every) {
+        return Err(DropConnection);
+    }
+    let lose_reply = hit(inner.faults.lost_reply_every);
+    let Some(chat) = as_i64(params.get("chat_id")) else {
+        return Ok(error(400, "Bad Request: chat_id is empty"));
+    };
+    if let Some(&to) = inner.migrations.get(&chat) {
+        return Ok(reply(
+            400,
+            json!({"ok": false, "error_code": 400, "description": "Bad Request: group chat was upgraded to a supergroup chat", "parameters": {"migrate_to_chat_id": to}}),
+        ));
+    }
+    if inner.forbidden.contains(&chat) {
+        return Ok(error(403, "Forbidden: bot was blocked by the user"));
+    }
+    let now = Instant::now();
+    if method != "editMessageText" {
+        if let Some(last) = inner.last_accepted.get(&chat) {
+            let since = now.duration_since(*last);
+            if since < sh.min_interval {
+                inner.rate_limited += 1;
+                let wait = (sh.min_interval - since).as_secs_f64().ceil().max(1.0) as u64;
+                return Ok(reply(
+                    429,
+                    json!({"ok": false, "error_code": 429, "description": format!("Too Many Requests: retry after {wait}"), "parameters": {"retry_after": wait}}),
+                ));
+            }
+        }
+    }
+    let (text_key, max) = if method == "sendPhoto" {
+        ("caption", 1024)
+    } else {
+        ("text", 4096)
+    };
+    let raw = as_str(params.get(text_key)).unwrap_or_default();
+    let parse_mode = as_str(params.get("parse_mode"));
+    let visible = match parse_mode.as_deref() {
+        Some(m) if m.eq_ignore_ascii_case("html") => {
+            if inner.reject_html.contains(&chat) {
+                return Ok(error(
+                    400,
+                    "Bad Request: can't parse entities: Unsupported start tag \"b\" at byte offset 0",
+                ));
+            }
+            match parse_html(&raw) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Ok(error(
+                        400,
+                        &format!("Bad Request: can't parse entities: {e}"),
+                    ))
+                }
+            }
+        }
+        _ => raw.clone(),
+    };
+    let len = visible.encode_utf16().count();
+    if method != "sendPhoto" && visible.trim().is_empty() {
+        return Ok(error(400, "Bad Request: message text is empty"));
+    }
+    if len > max {
+        return Ok(error(
+            400,
+            if method == "sendPhoto" {
+                "Bad Request: message caption is too long"
+            } else {
+                "Bad Request: message is too long"
+            },
+        ));
+    }
+    let photo_bytes = as_i64(params.get("photo#bytes")).map(|b| b as usize);
+    if method == "sendPhoto" && photo_bytes.is_none() && params.get("photo").is_none() {
+        return Ok(error(400, "Bad Request: there is no photo in the request"));
+    }
+    let reply_to = as_i64(params.get("reply_to_message_id")).or_else(|| {
+        params
+            .get("reply_parameters")
+            .and_then(|r| match r {
+                Value::String(s) => serde_json::from_str::<Value>(s).ok(),
+                other => Some(other.clone()),
+            })
+            .and_then(|r| r.get("message_id").and_then(Value::as_i64))
+    });
+    let message_id = if method == "editMessageText" {
+        match as_i64(params.get("message_id")) {
+            Some(id) => id,
+            None => {
+                return Ok(error(
+                    400,
+                    "Bad Request: message identifier is not specified",
+                ))
+            }
+        }
+    } else {
+        inner.last_accepted.insert(chat, now);
+        let id = inner.next_message_id;
+        inner.next_message_id += 1;
+        id
+    };
+    let thread_id = as_i64(params.get("message_thread_id"));
+    inner.received.push(Received {
+        method: method.to_owned(),
+        chat_id: chat,
+        message_id,
+        thread_id,
+        raw,
+        visible: visible.clone(),
+        parse_mode,
+        reply_to,
+        photo_bytes,
+        at: now,
+        reply_lost: lose_reply,
+    });
+    if lose_reply {
+        return Err(DropConnection);
+    }
+    let mut result = json!({
+        "message_id": message_id,
+        "date": 1_795_000_000,
+        "chat": {"id": chat, "type": if chat < 0 { "supergroup" } else { "private" }},
+    });
+    if method == "sendPhoto" {
+        result["caption"] = json!(visible);
+        result["photo"] =
+            json!([{"file_id": "fake-photo", "file_unique_id": "u", "width": 800, "height": 400}]);
+    } else {
+        result["text"] = json!(visible);
+    }
+    if let Some(t) = thread_id {
+        result["message_thread_id"] = json!(t);
+    }
+    Ok(reply(200, json!({"ok": true, "result": result})))
+}
+
+const TAGS: &[&str] = &[
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "tg-emoji",
+];
+
+/// Parses Telegram's HTML subset; the visible text, or the error the real
+/// API gives (without the "Bad Request: can't parse entities: " prefix).
+pub fn parse_html(html: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut stack: Vec<String> = Vec::new();
+    let bytes = html.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'<' => {
+                let Some(end) = html[i..].find('>').map(|e| e + i) else {
+                    return Err(format!("Unclosed start tag at byte offset {i}"));
+                };
+                let inner = &html[i + 1..end];
+                if let Some(name) = inner.strip_prefix('/') {
+                    let name = name.trim().to_ascii_lowercase();
+                    match stack.pop() {
+                        Some(open) if open == name => {}
+                        _ => return Err(format!("Unexpected end tag at byte offset {i}")),
+                    }
+                } else {
+                    let name: String = inner
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && *c != '/')
+                        .collect::<String>()
+                        .to_ascii_lowercase();
+                    if name.is_empty() || !TAGS.contains(&name.as_str()) {
+                        return Err(format!(
+                            "Unsupported start tag \"{name}\" at byte offset {i}"
+                        ));
+                    }
+                    let attrs = &inner[name.len()..];
+                    if name == "a" && !attrs.trim_start().starts_with("href=") {
+                        return Err(format!(
+                            "Can't find end of href attribute at byte offset {i}"
+                        ));
+                    }
+                    if attrs.contains('<') {
+                        return Err(format!("Unsupported start tag at byte offset {i}"));
+                    }
+                    stack.push(name);
+                }
+                i = end + 1;
+            }
+            b'&' => {
+                let rest = &html[i..];
+                let semi = rest.find(';').filter(|&s| s <= 10);
+                let decoded = semi.and_then(|s| {
+                    let ent = &rest[1..s];
+                    let c = match ent {
+                        "lt" => Some('<'),
+                        "gt" => Some('>'),
+                        "amp" => Some('&'),
+                        "quot" => Some('"'),
+                        _ if ent.starts_with("#x") || ent.starts_with("#X") => {
+                            u32::from_str_radix(&ent[2..], 16)
+                                .ok()
+                                .and_then(char::from_u32)
+                        }
+                        _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
+                        _ => None,
+                    };
+                    c.map(|c| (c, s + 1))
+                });
+                match decoded {
+                    Some((c, len)) => {
+                        out.push(c);
+                        i += len;
+                    }
+                    None => {
+                        // Like the real API: an unknown entity is kept as text.
+                        out.push('&');
+                        i += 1;
+                    }
+                }
+            }
+            _ => {
+                let next = html[i..].find(['<', '&']).map_or(html.len(), |n| n + i);
+                out.push_str(&html[i..next]);
+                i = next;
+            }
+        }
+    }
+    if let Some(open) = stack.pop() {
+        return Err(format!(
+            "Can't find end tag corresponding to start tag \"{open}\""
+        ));
+    }
+    Ok(out)
+}
+
+#[test]
+fn the_fake_parses_html_like_telegram() {
+    assert_eq!(
+        parse_html("<b>a &lt;b&gt; &amp; &quot;</b>").unwrap(),
+        "a <b> & \""
+    );
+    assert_eq!(
+        parse_html("<a href=\"http://x/?a=1&amp;b=2\">link</a>").unwrap(),
+        "link"
+    );
+    assert!(parse_html("a < b > c")
+        .unwrap_err()
+        .starts_with("Unsupported start tag"));
+    assert!(parse_html("a < b").is_err());
+    assert!(parse_html("<b>x")
+        .unwrap_err()
+        .contains("Can't find end tag"));
+    assert!(parse_html("<b>x</i>")
+        .unwrap_err()
+        .contains("Unexpected end tag"));
+    assert!(parse_html("<br>").is_err());
+    assert!(parse_html("<script>x</script>").is_err());
+    assert_eq!(parse_html("&#60;&#x3e;").unwrap(), "<>");
+}
