@@ -38,7 +38,8 @@
 //!     (SQLite state, group commit), `outbox.rs` (rows and batches),
 //!     `message.rs` (HTML rendering, splitting, coalescing), `telegram.rs`
 //!     (Bot API transport, outcome classification), `sender.rs` (pacing,
-//!     retries), `watchdog.rs` (dead man's switch), `metrics.rs`,
+//!     retries), `bot.rs` (chat commands over long polling, replies,
+//!     attached charts), `watchdog.rs` (dead man's switch), `metrics.rs`,
 //!     `secret.rs` (redacting token type).
 //! - [`chat`]: the chat command engine (transport-independent) and
 //!   `outpost ask`.

@@ -7,10 +7,14 @@
 //! outbox ([`store`], [`outbox`]) before answering; the [`sender`] drains
 //! the outbox within Telegram's limits, rendering ([`message`]) and
 //! sending ([`telegram`]); the [`watchdog`] turns a missing heartbeat into
-//! a message. Chat commands (a transport-independent command engine and a
-//! long-polling front end) plug in beside the sender later: they share the
-//! store, the [`secret::Secret`] token and `--telegram-api-url`.
+//! a message. The [`bot`] long-polls Telegram for chat commands and
+//! answers them through the transport-independent [`crate::chat::Engine`].
+//!
+//! Without a Telegram token the bridge still runs: webhooks are taken and
+//! stored (the outbox keeps them), `/-/ready` is ready, and a warning says
+//! once that nothing is delivered until the bridge starts with a token.
 
+pub mod bot;
 pub mod message;
 pub mod metrics;
 pub mod outbox;
@@ -46,7 +50,9 @@ use webhook::AppState;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub telegram_token: Secret,
+    /// No token: alerts are stored, nothing is sent and no chat commands
+    /// are read until the bridge is started with one.
+    pub telegram_token: Option<Secret>,
     pub telegram_api_url: String,
     /// Where `POST /alert` goes.
     pub chat_id: Option<i64>,
@@ -55,6 +61,10 @@ pub struct Config {
     /// Telegram user ids allowed to use chat commands (issue 6).
     pub allowed_users: Vec<i64>,
     pub webhook_token: Option<Secret>,
+    /// Send the chart of a firing CPU, memory or disk alert after its message.
+    pub attach_charts: bool,
+    /// The chat command engine's settings (Prometheus, Alertmanager, agents).
+    pub chat: crate::chat::Config,
     pub state: PathBuf,
     pub state_sync: store::Durability,
     pub watchdog_timeout: Duration,
@@ -71,15 +81,17 @@ pub struct Config {
 pub enum ConfigError {
     #[error("invalid --listen {0:?}: expected host:port, e.g. 0.0.0.0:9187")]
     Listen(String),
-    #[error("a bot token is required: --telegram-token, --telegram-token-file or OUTPOST_TELEGRAM_TOKEN")]
-    NoToken,
-    #[error("reading --telegram-token-file {path}: {source}")]
+    #[error("reading {flag} {path}: {source}")]
     TokenFile {
+        flag: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("--telegram-token-file {0} is empty")]
-    EmptyTokenFile(PathBuf),
+    #[error("{flag} {path} is empty")]
+    EmptyTokenFile { flag: &'static str, path: PathBuf },
+    /// The chat flags (time zone, agents file).
+    #[error("{message}")]
+    Chat { message: String, usage: bool },
     #[error("invalid --telegram-api-url {0:?}: expected http:// or https://")]
     ApiUrl(String),
     #[error("--dedup-window must be shorter than --watchdog-timeout and not zero")]
@@ -88,7 +100,35 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub fn is_usage(&self) -> bool {
-        !matches!(self, ConfigError::TokenFile { .. })
+        match self {
+            ConfigError::TokenFile { .. } => false,
+            ConfigError::Chat { usage, .. } => *usage,
+            _ => true,
+        }
+    }
+}
+
+/// A secret from its flag, or else from the file its `-file` flag names;
+/// `None` when neither is set (or the flag is empty).
+fn secret_from(
+    value: Option<String>,
+    file: Option<PathBuf>,
+    flag: &'static str,
+) -> Result<Option<Secret>, ConfigError> {
+    match (value, file) {
+        (Some(t), _) if !t.trim().is_empty() => Ok(Some(Secret::new(t.trim()))),
+        (_, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::TokenFile {
+                flag,
+                path: path.clone(),
+                source,
+            })?;
+            if text.trim().is_empty() {
+                return Err(ConfigError::EmptyTokenFile { flag, path });
+            }
+            Ok(Some(Secret::new(text.trim())))
+        }
+        _ => Ok(None),
     }
 }
 
@@ -109,21 +149,21 @@ impl TryFrom<BridgeArgs> for Config {
 
     fn try_from(a: BridgeArgs) -> Result<Self, Self::Error> {
         let listen = parse_listen(&a.listen)?;
-        let token = match (a.telegram_token, a.telegram_token_file) {
-            (Some(t), _) if !t.trim().is_empty() => Secret::new(t.trim()),
-            (_, Some(path)) => {
-                let text =
-                    std::fs::read_to_string(&path).map_err(|source| ConfigError::TokenFile {
-                        path: path.clone(),
-                        source,
-                    })?;
-                if text.trim().is_empty() {
-                    return Err(ConfigError::EmptyTokenFile(path));
-                }
-                Secret::new(text.trim())
-            }
-            _ => return Err(ConfigError::NoToken),
-        };
+        let token = secret_from(
+            a.telegram_token,
+            a.telegram_token_file,
+            "--telegram-token-file",
+        )?;
+        let webhook_token = secret_from(
+            a.webhook_token,
+            a.webhook_token_file,
+            "--webhook-token-file",
+        )?;
+        let chat =
+            crate::chat::config(&a.chat, &a.allowed_users).map_err(|e| ConfigError::Chat {
+                usage: e.downcast_ref::<crate::UsageError>().is_some(),
+                message: format!("{e:#}"),
+            })?;
         let api = a.telegram_api_url.trim_end_matches('/').to_owned();
         if !(api.starts_with("http://") || api.starts_with("https://")) {
             return Err(ConfigError::ApiUrl(api));
@@ -138,7 +178,9 @@ impl TryFrom<BridgeArgs> for Config {
             chat_id: a.chat_id,
             message_thread_id: a.message_thread_id,
             allowed_users: a.allowed_users,
-            webhook_token: a.webhook_token.filter(|t| !t.is_empty()).map(Secret::new),
+            webhook_token,
+            attach_charts: a.attach_charts,
+            chat,
             state: a.state,
             state_sync: if a.state_sync == "normal" {
                 store::Durability::Normal
@@ -197,11 +239,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = Store::open_with(&config.state, Duration::from_secs(2), config.state_sync)?;
-    let telegram = Telegram::new(
-        &config.telegram_api_url,
-        config.telegram_token.clone(),
-        config.send_timeout,
-    )?;
     let counters = Arc::new(Counters::default());
     let doorbell = Arc::new(Doorbell::default());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -218,16 +255,44 @@ pub async fn run(
         dedup_window: config.dedup_window,
         accepting: AtomicBool::new(true),
     });
-    let sender = Arc::new(Sender {
-        store: store.clone(),
-        transport: telegram,
-        counters: Arc::clone(&counters),
-        doorbell: Arc::clone(&doorbell),
-        pacer: Mutex::new(Pacer::new(config.limits)),
-        backoff: config.backoff,
-        layout: Layout::default(),
-    });
-    let sender_task = tokio::spawn(sender.run(stop_rx.clone()));
+    let mut telegram_tasks = Vec::new();
+    match &config.telegram_token {
+        Some(token) => {
+            let telegram =
+                Telegram::new(&config.telegram_api_url, token.clone(), config.send_timeout)?;
+            let pacer = Arc::new(Mutex::new(Pacer::new(config.limits)));
+            let engine = Arc::new(crate::chat::Engine::new(
+                config.chat.clone(),
+                crate::chat::audit::Audit::open(&config.state)?,
+            ));
+            let (attach_tx, attach_rx) = tokio::sync::mpsc::unbounded_channel();
+            let sender = Arc::new(Sender {
+                store: store.clone(),
+                transport: telegram.clone(),
+                counters: Arc::clone(&counters),
+                doorbell: Arc::clone(&doorbell),
+                pacer: Arc::clone(&pacer),
+                backoff: config.backoff,
+                layout: Layout::default(),
+                attachments: config.attach_charts.then_some(attach_tx),
+            });
+            telegram_tasks.push(tokio::spawn(sender.run(stop_rx.clone())));
+            let bot = Arc::new(bot::Bot {
+                telegram,
+                engine,
+                pacer,
+                offsets: bot::Offsets::open(&config.state)?,
+                poll_timeout: bot::POLL_TIMEOUT,
+            });
+            telegram_tasks.push(tokio::spawn(Arc::clone(&bot).run(stop_rx.clone())));
+            telegram_tasks.push(tokio::spawn(bot.attach(attach_rx, stop_rx.clone())));
+        }
+        None => tracing::warn!(
+            "no Telegram token (--telegram-token, --telegram-token-file or OUTPOST_TELEGRAM_TOKEN): \
+             alerts are stored in the outbox but not delivered, and chat commands are not read, \
+             until the bridge is started with a token; `outpost ask` answers commands meanwhile"
+        ),
+    }
     let watchdog_task = tokio::spawn(watchdog::run(
         store.clone(),
         config.watchdog_timeout,
@@ -247,6 +312,7 @@ pub async fn run(
     tracing::info!(
         address = %listener.local_addr()?,
         telegram_api = %config.telegram_api_url,
+        telegram = config.telegram_token.is_some(),
         chat_id = ?config.chat_id,
         state = %config.state.display(),
         watchdog_timeout = ?config.watchdog_timeout,
@@ -259,7 +325,9 @@ pub async fn run(
         })
         .await
         .context("serving HTTP")?;
-    let _ = sender_task.await;
+    for task in telegram_tasks {
+        let _ = task.await;
+    }
     let _ = watchdog_task.await;
     let _ = prune_task.await;
     match store.stats().await {
@@ -317,8 +385,17 @@ mod tests {
         let f = dir.path().join("tok");
         std::fs::write(&f, "2:xyz\n").unwrap();
         let c = parse(&["--telegram-token-file", f.to_str().unwrap()]).unwrap();
-        assert_eq!(c.telegram_token.expose(), "2:xyz");
-        assert!(matches!(parse(&[]), Err(ConfigError::NoToken)));
+        assert_eq!(c.telegram_token.unwrap().expose(), "2:xyz");
+        // No token is fine: the bridge stores alerts and waits for one.
+        assert!(parse(&[]).unwrap().telegram_token.is_none());
+        let w = dir.path().join("hook");
+        std::fs::write(&w, "s3cret\n").unwrap();
+        let c = parse(&["--webhook-token-file", w.to_str().unwrap()]).unwrap();
+        assert_eq!(c.webhook_token.unwrap().expose(), "s3cret");
+        assert!(matches!(
+            parse(&["--timezone", "Mars/Olympus"]),
+            Err(ConfigError::Chat { usage: true, .. })
+        ));
         let missing = parse(&["--telegram-token-file", "/nonexistent/tok"]).unwrap_err();
         assert!(!missing.is_usage());
         assert!(matches!(

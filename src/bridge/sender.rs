@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -30,6 +30,7 @@ use super::message::{self, Layout, Rendered};
 use super::metrics::Counters;
 use super::now_ms;
 use super::outbox::{first_batch, Batch, BatchContent};
+use super::payload::Alert;
 use super::store::Store;
 use super::telegram::{Outcome, Outgoing, Transport};
 
@@ -189,9 +190,46 @@ pub struct Sender<T: Transport> {
     pub transport: T,
     pub counters: Arc<Counters>,
     pub doorbell: Arc<Doorbell>,
-    pub pacer: Mutex<Pacer>,
+    /// Shared with the chat bot, so replies and alerts keep one pace.
+    pub pacer: Arc<Mutex<Pacer>>,
     pub backoff: Backoff,
     pub layout: Layout,
+    /// `--attach-charts`: each delivered firing alert message about one
+    /// alert goes here, for the bot to send its chart as a reply.
+    pub attachments: Option<mpsc::UnboundedSender<Attachment>>,
+}
+
+/// A delivered firing alert whose chart may follow it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attachment {
+    pub chat: i64,
+    pub thread: Option<i64>,
+    /// The alert message the chart replies to.
+    pub message_id: i64,
+    pub alert: Alert,
+}
+
+/// The inline keyboard under a message: one row of buttons.
+pub fn keyboard(buttons: &[crate::chat::buttons::Button]) -> Option<serde_json::Value> {
+    if buttons.is_empty() {
+        return None;
+    }
+    let row: Vec<serde_json::Value> = buttons
+        .iter()
+        .map(|b| serde_json::json!({"text": b.text, "callback_data": b.data}))
+        .collect();
+    Some(serde_json::json!({ "inline_keyboard": [row] }))
+}
+
+/// The alert a message's buttons act on: only a message that shows exactly
+/// one firing alert gets buttons. A grouped message gets none, because a
+/// "silence 1h" under several alerts could not say which one it silences;
+/// `/silence` covers those.
+fn single_firing<'a>(msg: &Rendered, alerts: &'a [Alert]) -> Option<&'a Alert> {
+    match msg.firing.as_slice() {
+        [fp] => alerts.iter().find(|a| &a.fingerprint == fp),
+        _ => None,
+    }
 }
 
 /// How a batch ended.
@@ -325,6 +363,11 @@ impl<T: Transport> Sender<T> {
                 .collect(),
             BatchContent::Text(_) => Vec::new(),
         };
+        // The alerts of this batch, newest state, for buttons and charts.
+        let alerts: Vec<Alert> = match &batch.content {
+            BatchContent::Alerts(list) => message::coalesce(list).0,
+            BatchContent::Text(_) => Vec::new(),
+        };
         let mut shown: HashSet<String> = HashSet::new();
         let mut marked: HashSet<i64> = HashSet::new();
         for msg in self.render(&batch) {
@@ -339,12 +382,15 @@ impl<T: Transport> Sender<T> {
                     .await
                     .unwrap_or(None)
             };
+            let alone = single_firing(&msg, &alerts);
             let mut out = Outgoing {
                 chat,
                 thread: batch.thread,
                 text: msg.html.clone(),
                 html: true,
                 reply_to,
+                reply_markup: alone
+                    .and_then(|a| keyboard(&crate::chat::buttons::alert_buttons(&a.fingerprint))),
             };
             let mut failures = 0u32;
             loop {
@@ -371,6 +417,16 @@ impl<T: Transport> Sender<T> {
                                 .await
                             {
                                 tracing::warn!(error = %e, "remembering the firing message");
+                            }
+                        }
+                        if let (Some(tx), Some(alert)) = (&self.attachments, alone) {
+                            if crate::bridge::bot::wants_chart(alert) {
+                                let _ = tx.send(Attachment {
+                                    chat: out.chat,
+                                    thread: out.thread,
+                                    message_id,
+                                    alert: alert.clone(),
+                                });
                             }
                         }
                         shown.extend(msg.firing.iter().chain(&msg.resolved).cloned());
@@ -589,12 +645,13 @@ mod tests {
             transport,
             counters: Arc::new(Counters::default()),
             doorbell: Arc::new(Doorbell::default()),
-            pacer: Mutex::new(Pacer::new(Limits::default())),
+            pacer: Arc::new(Mutex::new(Pacer::new(Limits::default()))),
             backoff: Backoff {
                 initial: Duration::from_millis(500),
                 max: Duration::from_secs(60),
             },
             layout: Layout::default(),
+            attachments: None,
         });
         let (_tx, rx) = watch::channel(false);
         let t0 = Instant::now();

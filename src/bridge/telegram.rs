@@ -29,6 +29,8 @@ pub struct Outgoing {
     /// Parse mode HTML (otherwise plain text).
     pub html: bool,
     pub reply_to: Option<i64>,
+    /// `reply_markup` (e.g. an inline keyboard), as the Bot API takes it.
+    pub reply_markup: Option<serde_json::Value>,
 }
 
 /// What became of one `sendMessage`.
@@ -124,7 +126,16 @@ pub fn request_body(msg: &Outgoing) -> serde_json::Value {
         // A deleted firing message must not stop the resolution.
         body["reply_parameters"] = json!({"message_id": r, "allow_sending_without_reply": true});
     }
+    if let Some(m) = &msg.reply_markup {
+        body["reply_markup"] = m.clone();
+    }
     body
+}
+
+/// A request body: JSON, or multipart (for uploading a photo).
+pub enum Payload {
+    Json(serde_json::Value),
+    Multipart(reqwest::multipart::Form),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -189,31 +200,53 @@ pub fn classify(status: u16, body: &[u8]) -> Outcome {
     Outcome::Permanent { reason, detail }
 }
 
-impl Transport for Telegram {
-    async fn send(&self, msg: &Outgoing) -> Outcome {
-        let resp = self
-            .client
-            .post(self.url("sendMessage"))
-            .json(&request_body(msg))
-            .send()
-            .await;
-        let resp = match resp {
+impl Telegram {
+    /// Calls one Bot API method: the HTTP status and body, or an
+    /// [`Outcome::Transient`] whose detail shows neither URL nor token.
+    /// `timeout` overrides the client's (long polling waits longer).
+    pub async fn call(
+        &self,
+        method: &str,
+        payload: Payload,
+        timeout: Option<Duration>,
+    ) -> Result<(u16, Vec<u8>), Outcome> {
+        let mut req = self.client.post(self.url(method));
+        req = match payload {
+            Payload::Json(v) => req.json(&v),
+            Payload::Multipart(form) => req.multipart(form),
+        };
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
+        let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
                 let reason = if e.is_timeout() { "timeout" } else { "network" };
-                return Outcome::Transient {
+                return Err(Outcome::Transient {
                     reason,
                     detail: self.describe(e),
-                };
+                });
             }
         };
         let status = resp.status().as_u16();
         match resp.bytes().await {
-            Ok(body) => classify(status, &body),
-            Err(e) => Outcome::Transient {
+            Ok(body) => Ok((status, body.to_vec())),
+            Err(e) => Err(Outcome::Transient {
                 reason: "network",
                 detail: self.describe(e),
-            },
+            }),
+        }
+    }
+}
+
+impl Transport for Telegram {
+    async fn send(&self, msg: &Outgoing) -> Outcome {
+        match self
+            .call("sendMessage", Payload::Json(request_body(msg)), None)
+            .await
+        {
+            Ok((status, body)) => classify(status, &body),
+            Err(outcome) => outcome,
         }
     }
 }
@@ -278,6 +311,7 @@ mod tests {
             text: "<b>x</b>".into(),
             html: true,
             reply_to: Some(55),
+            reply_markup: None,
         });
         assert_eq!(b["parse_mode"], "HTML");
         assert_eq!(b["message_thread_id"], 7);
@@ -288,6 +322,7 @@ mod tests {
             text: "x".into(),
             html: false,
             reply_to: None,
+            reply_markup: None,
         });
         assert!(plain.get("parse_mode").is_none());
         assert!(plain.get("message_thread_id").is_none());
@@ -314,6 +349,7 @@ mod tests {
                 text: "x".into(),
                 html: false,
                 reply_to: None,
+                reply_markup: None,
             })
             .await;
         let Outcome::Transient { reason, detail } = &out else {

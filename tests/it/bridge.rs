@@ -12,12 +12,12 @@ use serde_json::json;
 use crate::fake_telegram::{FakeTelegram, Faults, Received};
 use crate::support::{free_port, outpost_bin, wait_for, wait_for_port, Proc};
 
-const TOKEN: &str = "123456:TEST-token-DoNotLeak";
+pub(crate) const TOKEN: &str = "123456:TEST-token-DoNotLeak";
 
 /// A private copy of the built binary, taken once: helpers building in a
 /// shared target directory can replace `target/debug/outpost` while these
 /// tests run.
-fn bridge_bin() -> PathBuf {
+pub(crate) fn bridge_bin() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("outpost-bridge-it-{}", std::process::id()));
@@ -30,7 +30,7 @@ fn bridge_bin() -> PathBuf {
 }
 
 /// A running `outpost bridge` child, its stderr in a file.
-struct Bridge {
+pub(crate) struct Bridge {
     proc: Proc,
     port: u16,
     log: PathBuf,
@@ -39,7 +39,7 @@ struct Bridge {
 impl Bridge {
     /// Starts the bridge against `api_url`, state in `state`, with `extra`
     /// flags. The token comes from the environment, as in production.
-    fn start(api_url: &str, state: &Path, port: u16, extra: &[&str]) -> Bridge {
+    pub(crate) fn start(api_url: &str, state: &Path, port: u16, extra: &[&str]) -> Bridge {
         let log = state.with_extension(format!("{port}.{}.log", rand_suffix()));
         let stderr = std::fs::File::create(&log).unwrap();
         let child = Command::new(bridge_bin())
@@ -65,11 +65,11 @@ impl Bridge {
         Bridge { proc, port, log }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -566,13 +566,50 @@ fn storage_failure_is_a_5xx_and_an_unusable_state_path_stops_startup() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("opening state database"), "{err}");
     assert!(!err.contains(TOKEN));
-    // No token at all is a usage error.
-    let out = Command::new(bridge_bin())
-        .args(["bridge", "--listen", "127.0.0.1:0"])
+}
+
+#[test]
+fn without_a_token_alerts_are_stored_and_delivered_once_one_is_set() {
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let port = free_port();
+    let log = dir.path().join("no-token.log");
+    let child = Command::new(bridge_bin())
+        .arg("bridge")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--telegram-api-url", &fake.url()])
+        .args(["--state", db.to_str().unwrap()])
+        .args(["--chat-id", "1001"])
         .env_remove("OUTPOST_TELEGRAM_TOKEN")
-        .output()
+        .env_remove("OUTPOST_TELEGRAM_TOKEN_FILE")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let mut proc = Proc(child);
+    assert!(wait_for_port(port, Duration::from_secs(30)));
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    let (s, _) = crate::support::http_get(&url("/-/ready")).unwrap();
+    assert_eq!(s, 200);
+    let (s, _) = post(&client(), &url("/alert"), &one_alert("Kept", "firing"), &[]).unwrap();
+    assert_eq!(s, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(fake.received().is_empty());
+    assert!(fake.log().is_empty(), "{:?}", fake.log());
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(logs.matches("no Telegram token").count(), 1, "{logs}");
+    let _ = proc.0.kill();
+    let _ = proc.0.wait();
+    // Started again with a token: the stored alert goes out.
+    let b = Bridge::start(&fake.url(), &db, free_port(), &[]);
+    assert!(
+        fake.wait_until(Duration::from_secs(10), |r| r
+            .iter()
+            .any(|m| m.visible.contains("Kept"))),
+        "{}",
+        b.logs()
+    );
 }
 
 #[test]

@@ -37,6 +37,10 @@ pub struct Received {
     pub parse_mode: Option<String>,
     pub reply_to: Option<i64>,
     pub photo_bytes: Option<usize>,
+    /// The uploaded photo file (multipart `sendPhoto`).
+    pub photo: Option<Vec<u8>>,
+    /// `reply_markup` as sent (inline keyboards), parsed.
+    pub reply_markup: Option<Value>,
     pub at: Instant,
     /// Delivered, but the reply was never sent (`Faults::lost_reply_every`).
     pub reply_lost: bool,
@@ -73,6 +77,8 @@ struct Inner {
     updates: Vec<Value>,
     next_update_id: i64,
     tokens_seen_wrong: u64,
+    /// Other methods (answerCallbackQuery, setMyCommands): their parameters.
+    calls: Vec<(String, Value)>,
 }
 
 struct Shared {
@@ -222,6 +228,18 @@ impl FakeTelegram {
         id
     }
 
+    /// Parameters of every accepted call of `method` among the methods that
+    /// send no message (`answerCallbackQuery`, `setMyCommands`).
+    pub fn calls(&self, method: &str) -> Vec<Value> {
+        self.with(|i| {
+            i.calls
+                .iter()
+                .filter(|(m, _)| m == method)
+                .map(|(_, v)| v.clone())
+                .collect()
+        })
+    }
+
     /// Polls until `f` holds for what was received, or `timeout`.
     pub fn wait_until(&self, timeout: Duration, f: impl Fn(&[Received]) -> bool) -> bool {
         let start = Instant::now();
@@ -295,6 +313,20 @@ async fn handle(sh: Arc<Shared>, req: Request<Incoming>) -> Answer {
         )),
         "getUpdates" => Ok(get_updates(&sh, &params).await),
         "sendMessage" | "sendPhoto" | "editMessageText" => send(&sh, method, &params),
+        "answerCallbackQuery" | "setMyCommands" => {
+            let required = if method == "setMyCommands" {
+                "commands"
+            } else {
+                "callback_query_id"
+            };
+            if !params.contains_key(required) {
+                Ok(error(400, &format!("Bad Request: {required} is empty")))
+            } else {
+                let v = Value::Object(params.clone().into_iter().collect());
+                sh.inner.lock().unwrap().calls.push((method.to_owned(), v));
+                Ok(reply(200, json!({"ok": true, "result": true})))
+            }
+        }
         _ => Ok(error(404, "Not Found: method not found")),
     };
     let status = answer.as_ref().map_or(0, |r| r.status().as_u16());
@@ -327,6 +359,8 @@ fn parse_params(ctype: &str, query: &str, body: &[u8]) -> HashMap<String, Value>
             for (name, filename, data) in multipart_parts(body, boundary) {
                 if filename.is_some() {
                     out.insert(format!("{name}#bytes"), json!(data.len()));
+                    let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+                    out.insert(format!("{name}#hex"), Value::String(hex));
                     out.insert(name, Value::String("<file>".into()));
                 } else {
                     out.insert(
@@ -577,6 +611,15 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
         parse_mode,
         reply_to,
         photo_bytes,
+        photo: as_str(params.get("photo#hex")).map(|h| {
+            (0..h.len() / 2)
+                .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap_or(0))
+                .collect()
+        }),
+        reply_markup: params.get("reply_markup").and_then(|r| match r {
+            Value::String(s) => serde_json::from_str::<Value>(s).ok(),
+            other => Some(other.clone()),
+        }),
         at: now,
         reply_lost: lose_reply,
     });

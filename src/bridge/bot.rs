@@ -1,0 +1,626 @@
+//! The Telegram front end of the chat commands: long-polls `getUpdates`
+//! (messages and button presses), answers each through the
+//! transport-independent [`crate::chat::Engine`], and sends the replies
+//! (`sendMessage`, or `sendPhoto` for charts) over the bridge's own
+//! [`Telegram`] transport, paced by the sender's [`Pacer`] so alerts and
+//! replies share one budget per chat. Also sends `--attach-charts` photos
+//! under firing alert messages, and publishes the command menu
+//! (`setMyCommands`) at start.
+//!
+//! Decisions:
+//! - Updates are processed at most once: the next offset is stored in the
+//!   state database (`bot_offset`) before the updates are answered, so a
+//!   restart never repeats a `/silence`; a crash mid-answer loses that reply.
+//! - Each update is answered in its own task: a slow Prometheus never holds
+//!   up another user's command. Replies are paced per chat.
+//! - A reply answers the command message (`reply_parameters`), so in a busy
+//!   group it is clear which command it belongs to.
+//! - Strangers: the engine returns `None` when it should stay silent; button
+//!   presses are always answered (`answerCallbackQuery`) so no client spins.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::payload::Alert;
+use super::sender::{keyboard, Attachment, Pacer};
+use super::telegram::{classify, Outcome, Payload, Telegram};
+use crate::chat::{Caller, Engine, Picture, Reply};
+
+/// Long-poll wait of one `getUpdates` (Telegram allows up to 50 s).
+pub const POLL_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// Attempts of one reply message before giving up (429 waits do not count).
+const ATTEMPTS: u32 = 4;
+
+/// The chat front end.
+pub struct Bot {
+    pub telegram: Telegram,
+    pub engine: Arc<Engine>,
+    pub pacer: Arc<Mutex<Pacer>>,
+    pub offsets: Offsets,
+    pub poll_timeout: Duration,
+}
+
+/// Where `getUpdates` continues, kept in the state database.
+pub struct Offsets {
+    db: Mutex<Connection>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("state database (bot offset): {0}")]
+pub struct OffsetError(#[from] rusqlite::Error);
+
+impl Offsets {
+    pub fn open(path: &Path) -> Result<Offsets, OffsetError> {
+        let db = Connection::open(path)?;
+        db.busy_timeout(Duration::from_secs(2))?;
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS bot_offset (
+                 id INTEGER PRIMARY KEY CHECK (id = 1),
+                 next INTEGER NOT NULL
+             );",
+        )?;
+        Ok(Offsets { db: Mutex::new(db) })
+    }
+
+    pub fn load(&self) -> Result<i64, OffsetError> {
+        let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(db
+            .query_row("SELECT next FROM bot_offset WHERE id = 1", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    pub fn save(&self, next: i64) -> Result<(), OffsetError> {
+        let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        db.execute(
+            "INSERT INTO bot_offset (id, next) VALUES (1, ?1)
+             ON CONFLICT(id) DO UPDATE SET next = excluded.next",
+            [next],
+        )?;
+        Ok(())
+    }
+}
+
+/// The parts of a Bot API `Update` the bot reads.
+#[derive(Debug, Deserialize)]
+pub struct Update {
+    pub update_id: i64,
+    pub message: Option<Message>,
+    pub callback_query: Option<CallbackQuery>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Message {
+    pub message_id: i64,
+    pub chat: Chat,
+    pub from: Option<User>,
+    pub text: Option<String>,
+    pub message_thread_id: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Chat {
+    pub id: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    pub id: String,
+    pub from: User,
+    pub message: Option<Message>,
+    pub data: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct UpdatesAnswer {
+    ok: bool,
+    #[serde(default)]
+    result: Vec<Value>,
+}
+
+/// The updates in a `getUpdates` answer body. An update this bot cannot
+/// read still counts (its id moves the offset on); it is `None`.
+pub fn parse_updates(body: &[u8]) -> Option<Vec<(i64, Option<Update>)>> {
+    let answer: UpdatesAnswer = serde_json::from_slice(body).ok()?;
+    if !answer.ok {
+        return None;
+    }
+    Some(
+        answer
+            .result
+            .into_iter()
+            .filter_map(|v| {
+                let id = v.get("update_id")?.as_i64()?;
+                Some((id, serde_json::from_value::<Update>(v).ok()))
+            })
+            .collect(),
+    )
+}
+
+/// Whether a firing alert gets its chart attached (`--attach-charts`):
+/// alerts about a host's CPU, memory or disk, known by their name
+/// (AgentHighCPU, CpuAnomaly, AgentHighMemory, HighMemoryUsage, AgentHighDisk).
+pub fn wants_chart(alert: &Alert) -> bool {
+    let name = alert.name().to_ascii_lowercase();
+    alert.is_firing() && ["cpu", "memory", "disk"].iter().any(|k| name.contains(k))
+}
+
+/// `setMyCommands` body from the one command list.
+pub fn commands_body() -> Value {
+    let commands: Vec<Value> = crate::chat::commands::SPECS
+        .iter()
+        .map(|s| json!({"command": s.name, "description": s.about}))
+        .collect();
+    json!({ "commands": commands })
+}
+
+/// Where a reply goes.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    chat: i64,
+    thread: Option<i64>,
+    reply_to: Option<i64>,
+}
+
+fn reply_parameters(to: i64) -> Value {
+    json!({"message_id": to, "allow_sending_without_reply": true})
+}
+
+fn photo_form(
+    target: Target,
+    picture: &Picture,
+    markup: Option<&Value>,
+    html: bool,
+) -> reqwest::multipart::Form {
+    let part = reqwest::multipart::Part::bytes(picture.png.clone())
+        .file_name("chart.png")
+        .mime_str("image/png")
+        .expect("a valid MIME type");
+    let mut form = reqwest::multipart::Form::new()
+        .text("chat_id", target.chat.to_string())
+        .part("photo", part);
+    if html {
+        form = form
+            .text("caption", picture.caption.clone())
+            .text("parse_mode", "HTML");
+    } else {
+        form = form.text("caption", crate::chat::reply::to_plain(&picture.caption));
+    }
+    if let Some(t) = target.thread {
+        form = form.text("message_thread_id", t.to_string());
+    }
+    if let Some(r) = target.reply_to {
+        form = form.text("reply_parameters", reply_parameters(r).to_string());
+    }
+    if let Some(m) = markup {
+        form = form.text("reply_markup", m.to_string());
+    }
+    form
+}
+
+fn message_body(target: Target, text: &str, markup: Option<&Value>, html: bool) -> Value {
+    let mut body = json!({
+        "chat_id": target.chat,
+        "link_preview_options": {"is_disabled": true},
+    });
+    if html {
+        body["text"] = json!(text);
+        body["parse_mode"] = json!("HTML");
+    } else {
+        body["text"] = json!(crate::chat::reply::to_plain(text));
+    }
+    if let Some(t) = target.thread {
+        body["message_thread_id"] = json!(t);
+    }
+    if let Some(r) = target.reply_to {
+        body["reply_parameters"] = reply_parameters(r);
+    }
+    if let Some(m) = markup {
+        body["reply_markup"] = m.clone();
+    }
+    body
+}
+
+impl Bot {
+    /// Polls until `stop` turns true.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        self.publish_commands().await;
+        let mut offset = match self.offsets.load() {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the bot's update offset; starting from Telegram's");
+                0
+            }
+        };
+        let mut failures = 0u32;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let body = json!({
+                "offset": offset,
+                "timeout": self.poll_timeout.as_secs(),
+                "allowed_updates": ["message", "callback_query"],
+            });
+            let call = self.telegram.call(
+                "getUpdates",
+                Payload::Json(body),
+                Some(self.poll_timeout + Duration::from_secs(10)),
+            );
+            let answer = tokio::select! {
+                a = call => a,
+                _ = stop.changed() => return,
+            };
+            let updates = match answer {
+                Ok((status, body)) if (200..300).contains(&status) => parse_updates(&body),
+                Ok((status, body)) => {
+                    let outcome = classify(status, &body);
+                    tracing::warn!(status, outcome = ?outcome, "getUpdates refused");
+                    if let Outcome::RetryAfter(wait) = outcome {
+                        failures = 0;
+                        if sleep_or_stop(wait, &mut stop).await {
+                            return;
+                        }
+                        continue;
+                    }
+                    None
+                }
+                Err(outcome) => {
+                    tracing::warn!(outcome = ?outcome, "getUpdates failed");
+                    None
+                }
+            };
+            let Some(updates) = updates else {
+                failures += 1;
+                let wait = Duration::from_secs(1 << failures.min(5));
+                if sleep_or_stop(wait, &mut stop).await {
+                    return;
+                }
+                continue;
+            };
+            failures = 0;
+            let Some(last) = updates.iter().map(|(id, _)| *id).max() else {
+                continue;
+            };
+            offset = last + 1;
+            // At most once: the offset is stored before anything is answered.
+            if let Err(e) = self.offsets.save(offset) {
+                tracing::warn!(error = %e, "storing the bot's update offset");
+            }
+            for (_, update) in updates {
+                if let Some(update) = update {
+                    let me = Arc::clone(&self);
+                    tokio::spawn(async move { me.answer(update).await });
+                }
+            }
+        }
+    }
+
+    /// `setMyCommands` from the command list; a failure is only logged.
+    async fn publish_commands(&self) {
+        match self
+            .telegram
+            .call("setMyCommands", Payload::Json(commands_body()), None)
+            .await
+        {
+            Ok((status, body)) => match classify(status, &body) {
+                Outcome::Sent { .. } => tracing::debug!("command menu published"),
+                other => tracing::warn!(outcome = ?other, "setMyCommands refused"),
+            },
+            Err(e) => tracing::warn!(outcome = ?e, "setMyCommands failed"),
+        }
+    }
+
+    /// Answers one update.
+    pub async fn answer(&self, update: Update) {
+        if let Some(msg) = update.message {
+            let (Some(text), Some(from)) = (msg.text, msg.from) else {
+                return;
+            };
+            let caller = Caller {
+                user_id: from.id,
+                chat_id: msg.chat.id,
+                username: from.username,
+            };
+            let started = Instant::now();
+            let Some(reply) = self.engine.handle(&caller, &text).await else {
+                return;
+            };
+            let target = Target {
+                chat: msg.chat.id,
+                thread: msg.message_thread_id,
+                reply_to: Some(msg.message_id),
+            };
+            self.deliver(target, &reply).await;
+            tracing::debug!(chat = msg.chat.id, elapsed = ?started.elapsed(), "command answered");
+        } else if let Some(q) = update.callback_query {
+            let chat = q.message.as_ref().map(|m| m.chat.id).unwrap_or(q.from.id);
+            let caller = Caller {
+                user_id: q.from.id,
+                chat_id: chat,
+                username: q.from.username.clone(),
+            };
+            let data = q.data.clone().unwrap_or_default();
+            let reply = self.engine.press(&caller, &data).await;
+            self.answer_callback(&q.id).await;
+            if let Some(reply) = reply {
+                let target = Target {
+                    chat,
+                    thread: q.message.as_ref().and_then(|m| m.message_thread_id),
+                    reply_to: q.message.as_ref().map(|m| m.message_id),
+                };
+                self.deliver(target, &reply).await;
+            }
+        }
+    }
+
+    async fn answer_callback(&self, id: &str) {
+        let body = json!({ "callback_query_id": id });
+        match self
+            .telegram
+            .call("answerCallbackQuery", Payload::Json(body), None)
+            .await
+        {
+            Ok((status, body)) if !matches!(classify(status, &body), Outcome::Sent { .. }) => {
+                tracing::warn!(status, "answerCallbackQuery refused");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(outcome = ?e, "answerCallbackQuery failed"),
+        }
+    }
+
+    /// Sends a reply: the chart as a photo (caption, buttons) and the text
+    /// as a reply to it, or the text with the buttons.
+    async fn deliver(&self, target: Target, reply: &Reply) {
+        let markup = keyboard(&reply.buttons);
+        match &reply.chart {
+            Some(picture) => {
+                let photo = self
+                    .send(target.chat, "sendPhoto", |html| {
+                        Payload::Multipart(photo_form(target, picture, markup.as_ref(), html))
+                    })
+                    .await;
+                if !reply.text.trim().is_empty() {
+                    let after = Target {
+                        reply_to: photo.or(target.reply_to),
+                        ..target
+                    };
+                    self.send(target.chat, "sendMessage", |html| {
+                        Payload::Json(message_body(after, &reply.text, None, html))
+                    })
+                    .await;
+                }
+            }
+            None => {
+                if reply.text.trim().is_empty() {
+                    return;
+                }
+                self.send(target.chat, "sendMessage", |html| {
+                    Payload::Json(message_body(target, &reply.text, markup.as_ref(), html))
+                })
+                .await;
+            }
+        }
+    }
+
+    /// Sends one message within the chat's pace; obeys `retry_after`,
+    /// retries network errors a few times, falls back to plain text when
+    /// Telegram rejects the HTML. The message id, or `None` when given up.
+    async fn send(&self, chat: i64, method: &str, build: impl Fn(bool) -> Payload) -> Option<i64> {
+        let mut html = true;
+        let mut failures = 0u32;
+        let mut rate_limited = 0u32;
+        loop {
+            let slot = self
+                .pacer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .reserve(chat, Instant::now());
+            tokio::time::sleep_until(slot).await;
+            let answer = self.telegram.call(method, build(html), None).await;
+            self.pacer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .finished(chat, Instant::now());
+            let outcome = match answer {
+                Ok((status, body)) => classify(status, &body),
+                Err(outcome) => outcome,
+            };
+            match outcome {
+                Outcome::Sent { message_id } => return Some(message_id),
+                Outcome::RetryAfter(wait) if rate_limited < 10 => {
+                    rate_limited += 1;
+                    tracing::warn!(chat, retry_after = ?wait, method, "Telegram rate limit");
+                    self.pacer
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .hold(chat, Instant::now() + wait);
+                }
+                Outcome::Transient { reason, detail } if failures + 1 < ATTEMPTS => {
+                    failures += 1;
+                    tracing::warn!(chat, reason, error = %detail, method, "reply failed, will retry");
+                    tokio::time::sleep(Duration::from_millis(500) * (1 << failures)).await;
+                }
+                Outcome::BadEntities(detail) if html => {
+                    tracing::warn!(chat, error = %detail, method, "Telegram rejected the HTML; sending as plain text");
+                    html = false;
+                }
+                other => {
+                    tracing::error!(chat, outcome = ?other, method, "giving up on a reply");
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// `--attach-charts`: for each delivered firing alert the sender
+    /// reports, the chart of its expression as a photo replying to it.
+    pub async fn attach(
+        self: Arc<Self>,
+        mut rx: mpsc::UnboundedReceiver<Attachment>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            let job = tokio::select! {
+                j = rx.recv() => j,
+                _ = stop.changed() => return,
+            };
+            let Some(job) = job else { return };
+            let labels: BTreeMap<String, String> = job.alert.labels.clone();
+            match self
+                .engine
+                .alert_picture(&labels, &job.alert.generator_url)
+                .await
+            {
+                Ok(Some(picture)) => {
+                    let target = Target {
+                        chat: job.chat,
+                        thread: job.thread,
+                        reply_to: Some(job.message_id),
+                    };
+                    self.send(job.chat, "sendPhoto", |html| {
+                        Payload::Multipart(photo_form(target, &picture, None, html))
+                    })
+                    .await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(alert = job.alert.name(), error = %e, "no chart for the alert")
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps `wait`; true when `stop` turned true meanwhile.
+async fn sleep_or_stop(wait: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(name: &str, status: &str) -> Alert {
+        let mut labels = BTreeMap::new();
+        labels.insert("alertname".to_string(), name.to_string());
+        Alert {
+            status: status.into(),
+            labels,
+            annotations: BTreeMap::new(),
+            starts_at: String::new(),
+            ends_at: String::new(),
+            generator_url: String::new(),
+            fingerprint: "ab12".into(),
+        }
+    }
+
+    #[test]
+    fn charts_go_with_cpu_memory_and_disk_alerts_only() {
+        for name in [
+            "AgentHighCPU",
+            "CpuAnomaly",
+            "AgentHighMemory",
+            "HighMemoryUsage",
+            "AgentHighDisk",
+        ] {
+            assert!(wants_chart(&alert(name, "firing")), "{name}");
+        }
+        assert!(!wants_chart(&alert("AgentDown", "firing")));
+        assert!(!wants_chart(&alert("TcpTargetDown", "firing")));
+        assert!(!wants_chart(&alert("AgentHighCPU", "resolved")));
+    }
+
+    #[test]
+    fn updates_parse_and_unknown_ones_still_move_the_offset() {
+        let body = br#"{"ok":true,"result":[
+            {"update_id":7,"message":{"message_id":3,"chat":{"id":-100},"from":{"id":42,"username":"al"},"text":"/mon_cpu web1","message_thread_id":9}},
+            {"update_id":8,"callback_query":{"id":"cb1","from":{"id":42},"message":{"message_id":4,"chat":{"id":-100}},"data":"s1:ab12"}},
+            {"update_id":9,"edited_message":{"message_id":3}},
+            {"update_id":10,"message":"not an object"}
+        ]}"#;
+        let updates = parse_updates(body).unwrap();
+        assert_eq!(
+            updates.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            vec![7, 8, 9, 10]
+        );
+        let m = updates[0].1.as_ref().unwrap().message.as_ref().unwrap();
+        assert_eq!(m.text.as_deref(), Some("/mon_cpu web1"));
+        assert_eq!(m.from.as_ref().unwrap().username.as_deref(), Some("al"));
+        assert_eq!(m.message_thread_id, Some(9));
+        let q = updates[1]
+            .1
+            .as_ref()
+            .unwrap()
+            .callback_query
+            .as_ref()
+            .unwrap();
+        assert_eq!(q.data.as_deref(), Some("s1:ab12"));
+        assert!(updates[2].1.as_ref().unwrap().message.is_none());
+        assert!(updates[3].1.is_none());
+        assert!(parse_updates(br#"{"ok":false,"description":"Conflict"}"#).is_none());
+        assert!(parse_updates(b"<html>").is_none());
+    }
+
+    #[test]
+    fn replies_carry_topic_reply_and_buttons() {
+        let target = Target {
+            chat: -100,
+            thread: Some(9),
+            reply_to: Some(3),
+        };
+        let markup = keyboard(&crate::chat::buttons::alert_buttons("ab12"));
+        let b = message_body(target, "<b>CPU</b> 5%", markup.as_ref(), true);
+        assert_eq!(b["parse_mode"], "HTML");
+        assert_eq!(b["message_thread_id"], 9);
+        assert_eq!(b["reply_parameters"]["message_id"], 3);
+        let row = b["reply_markup"]["inline_keyboard"][0].as_array().unwrap();
+        assert!(row.iter().any(|k| k["callback_data"] == "s1:ab12"));
+        let plain = message_body(target, "<b>CPU</b> 5% &amp; more", None, false);
+        assert!(plain.get("parse_mode").is_none());
+        assert_eq!(plain["text"], "CPU 5% & more");
+        assert!(plain.get("reply_markup").is_none());
+    }
+
+    #[test]
+    fn the_command_menu_lists_every_command() {
+        let body = commands_body();
+        let list = body["commands"].as_array().unwrap();
+        assert_eq!(list.len(), crate::chat::commands::SPECS.len());
+        assert!(list.iter().any(|c| c["command"] == "mon_cpu_picture"));
+        assert!(list.iter().all(|c| {
+            let d = c["description"].as_str().unwrap();
+            !d.is_empty() && d.len() <= 256
+        }));
+    }
+
+    #[test]
+    fn the_offset_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let o = Offsets::open(&path).unwrap();
+        assert_eq!(o.load().unwrap(), 0);
+        o.save(41).unwrap();
+        o.save(42).unwrap();
+        drop(o);
+        assert_eq!(Offsets::open(&path).unwrap().load().unwrap(), 42);
+    }
+}
