@@ -74,33 +74,14 @@ pub fn read(path: &Path) -> Result<String, CollectError> {
     })
 }
 
-/// Reads a procfs/sysfs file as text: open, read to end, close.
+/// Reads a procfs/sysfs file as text, keeping kernel files open between
+/// scrapes (see `openfiles.rs`).
 ///
 /// `std::fs::read_to_string` first asks the file's size (`statx`), which
 /// procfs and sysfs answer with 0; a scrape reads over a hundred such
-/// files, so the extra system call per file is skipped. The buffer starts
-/// at a size that holds most of them in one read.
+/// files, so that system call is skipped too.
 pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path.as_ref())?;
-    let mut buf = Vec::with_capacity(8192);
-    loop {
-        if buf.len() == buf.capacity() {
-            buf.reserve(buf.capacity());
-        }
-        let len = buf.len();
-        let spare = buf.capacity() - len;
-        buf.resize(len + spare, 0);
-        match f.read(&mut buf[len..]) {
-            Ok(0) => {
-                buf.truncate(len);
-                break;
-            }
-            Ok(n) => buf.truncate(len + n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
-            Err(e) => return Err(e),
-        }
-    }
+    let buf = super::openfiles::read(path.as_ref(), false)?;
     String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
@@ -109,13 +90,8 @@ pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
 /// A sysfs attribute is at most one page and is produced by a single
 /// `show()` call, so one read suffices.
 pub fn read_attr(path: &Path) -> Option<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).ok()?;
-    let mut buf = [0u8; 4096];
-    let n = f.read(&mut buf).ok()?;
-    std::str::from_utf8(&buf[..n])
-        .ok()
-        .map(|s| s.trim().to_owned())
+    let buf = super::openfiles::read(path, true).ok()?;
+    std::str::from_utf8(&buf).ok().map(|s| s.trim().to_owned())
 }
 
 /// One source of metrics. `update` reads and parses everything first and

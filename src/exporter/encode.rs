@@ -166,6 +166,10 @@ pub fn write_value(out: &mut String, value: f64) {
 }
 
 fn escape_help(out: &mut String, help: &str, quote: bool) {
+    if !help.contains(['\\', '\n', '"']) {
+        out.push_str(help);
+        return;
+    }
     for c in help.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

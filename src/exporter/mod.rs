@@ -12,6 +12,7 @@ pub mod encode;
 pub mod gzip;
 pub mod matcher;
 pub mod metrics;
+pub mod openfiles;
 pub mod probe;
 pub mod process;
 pub mod residency;

@@ -16,6 +16,12 @@ use tokio::sync::oneshot;
 use super::encode::{self, Format};
 use super::AppState;
 
+/// How long the exporter must be idle before it drops the code pages the
+/// last scrape mapped (see `residency.rs`). Prometheus scrapes every 15 s or
+/// more, so between scrapes the process holds only what it needs; under
+/// back-to-back scrapes nothing is dropped and nothing is re-faulted.
+const SHED_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 struct Job {
     format: Format,
     gzip: bool,
@@ -35,11 +41,24 @@ impl Scraper {
         std::thread::Builder::new()
             .name("scrape".into())
             .spawn(move || {
-                while let Ok(job) = rx.recv() {
+                let mut shed_pending = false;
+                loop {
+                    let job = match rx.recv_timeout(SHED_AFTER_IDLE) {
+                        Ok(job) => job,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            if shed_pending {
+                                super::residency::shed_after_scrape();
+                                shed_pending = false;
+                            }
+                            continue;
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    };
                     let Some(state) = state.upgrade() else { return };
                     let body = render(&state, job.format, job.gzip);
                     drop(state);
                     let _ = job.reply.send(body);
+                    shed_pending = true;
                 }
             })?;
         Ok(Scraper {
