@@ -17,6 +17,13 @@
 //!   accepted, so delivery is at least once: a crash in the middle of a
 //!   multi-message batch sends the batch again.
 //! - Shutdown: no new message is started; the one in flight finishes.
+//! - A message showing exactly one firing alert carries that alert's inline
+//!   buttons (silence 1h / 24h, chart); a grouped message carries none (a
+//!   button could not say which alert it acts on). With `--attach-charts`,
+//!   such a message about CPU, memory or disk is handed to the bot
+//!   ([`Attachment`]), which sends the chart as a photo replying to it: the
+//!   alert text itself is never delayed by a Prometheus query, and a
+//!   failed chart never holds up delivery.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
