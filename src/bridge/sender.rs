@@ -543,6 +543,38 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     #[test]
+    fn only_a_single_firing_alert_gets_buttons() {
+        let alert = |fp: &str, status: &str| {
+            let mut a = Alert {
+                status: status.into(),
+                fingerprint: fp.into(),
+                ..Default::default()
+            };
+            a.labels.insert("alertname".into(), format!("A{fp}"));
+            a
+        };
+        let alerts = vec![
+            alert("aa", "firing"),
+            alert("bb", "firing"),
+            alert("cc", "resolved"),
+        ];
+        let rendered = message::render(&alerts[..1], 0, now_ms(), Layout::default());
+        let one = single_firing(&rendered[0], &alerts).expect("one firing alert");
+        assert_eq!(one.fingerprint, "aa");
+        let markup = keyboard(&crate::chat::buttons::alert_buttons(&one.fingerprint)).unwrap();
+        let row = markup["inline_keyboard"][0].as_array().unwrap();
+        assert!(row.iter().any(|b| b["callback_data"] == "s1:aa"));
+        assert!(row
+            .iter()
+            .all(|b| b["callback_data"].as_str().unwrap().len() <= 64));
+        let grouped = message::render(&alerts, 0, now_ms(), Layout::default());
+        assert!(single_firing(&grouped[0], &alerts).is_none());
+        let resolved = message::render(&alerts[2..], 0, now_ms(), Layout::default());
+        assert!(single_firing(&resolved[0], &alerts).is_none());
+        assert!(keyboard(&[]).is_none());
+    }
+
+    #[test]
     fn backoff_doubles_up_to_the_cap() {
         let b = Backoff {
             initial: Duration::from_millis(500),
