@@ -51,6 +51,8 @@
 //!     expressions), `alertmanager.rs` (API v2 client, matchers).
 //!   - `chart.rs`: PNG line charts with the bundled font; `audit.rs`: audit
 //!     log and refusal memory in SQLite; `agents.rs`: minimal agents.txt reader.
+//! - [`html`]: Telegram's HTML parse mode — escaping and the visible plain
+//!   text, shared by alert messages and chat replies.
 //! - [`healthcheck`]: `outpost healthcheck URL`, a plain-HTTP GET for
 //!   container `HEALTHCHECK`s and `scripts/up` (no curl needed).
 //!
@@ -69,6 +71,7 @@ pub mod cli;
 pub mod exporter;
 pub mod generate;
 pub mod healthcheck;
+pub mod html;
 pub mod logging;
 
 /// An error in how the program was invoked (exit code 2).

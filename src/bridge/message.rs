@@ -41,60 +41,7 @@ impl Default for Layout {
     }
 }
 
-/// Escapes text for Telegram's HTML parse mode (`&`, `<`, `>`, `"`).
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The text a reader sees: tags removed, entities decoded.
-pub fn to_plain(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(i) = rest.find(['<', '&']) {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        if rest.starts_with('<') {
-            match rest.find('>') {
-                Some(end) => rest = &rest[end + 1..],
-                None => {
-                    out.push_str(rest);
-                    rest = "";
-                }
-            }
-        } else {
-            let decoded = [
-                ("&lt;", '<'),
-                ("&gt;", '>'),
-                ("&amp;", '&'),
-                ("&quot;", '"'),
-            ]
-            .iter()
-            .find(|(e, _)| rest.starts_with(e));
-            match decoded {
-                Some((e, c)) => {
-                    out.push(*c);
-                    rest = &rest[e.len()..];
-                }
-                None => {
-                    out.push('&');
-                    rest = &rest[1..];
-                }
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
+pub use crate::html::{escape, to_plain};
 
 /// Visible length as Telegram counts it (UTF-16 code units).
 pub fn visible_len(html: &str) -> usize {
