@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::bridge::{Bridge, TOKEN};
 use crate::fake_telegram::{FakeTelegram, Received};
-use crate::support::{free_port, http_get, outpost_bin, require, wait_for, wait_for_port, Proc};
+use crate::support::{free_port, http_get, outpost_bin, wait_for, wait_for_port, Proc};
 
 const ALICE: i64 = 42;
 const STRANGER: i64 = 777;
@@ -30,8 +30,6 @@ struct Stack {
 }
 
 fn start_stack() -> Stack {
-    let prom_bin = require("prometheus", "prometheus");
-    let am_bin = require("prometheus-alertmanager", "prometheus-alertmanager");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let (eport, pport, aport) = (free_port(), free_port(), free_port());
@@ -54,41 +52,8 @@ fn start_stack() -> Stack {
         ),
     )
     .unwrap();
-    let prometheus = Proc(
-        Command::new(prom_bin)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{pport}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    std::fs::write(
-        dir.join("alertmanager.yml"),
-        "route:\n  receiver: blackhole\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n",
-    )
-    .unwrap();
-    let alertmanager = Proc(
-        Command::new(am_bin)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("alertmanager.yml").display()
-            ))
-            .arg(format!("--storage.path={}", dir.join("am").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{aport}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let prometheus = crate::support::start_prometheus(&dir, pport);
+    let alertmanager = crate::support::start_alertmanager(&dir, aport);
     let agents = dir.join("agents.txt");
     std::fs::write(&agents, format!("web1 127.0.0.1:{eport}\n")).unwrap();
     for port in [eport, pport, aport] {

@@ -23,8 +23,6 @@ struct Stack {
 }
 
 fn start_stack() -> Stack {
-    let prom_bin = require("prometheus", "prometheus");
-    let am_bin = require("prometheus-alertmanager", "prometheus-alertmanager");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let bb_bin = require(
@@ -84,41 +82,8 @@ scrape_configs:
         ),
     )
     .unwrap();
-    let prometheus = Proc(
-        Command::new(prom_bin)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{pport}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    std::fs::write(
-        dir.join("alertmanager.yml"),
-        "route:\n  receiver: blackhole\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n",
-    )
-    .unwrap();
-    let alertmanager = Proc(
-        Command::new(am_bin)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("alertmanager.yml").display()
-            ))
-            .arg(format!("--storage.path={}", dir.join("am").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{aport}"))
-            .arg("--cluster.listen-address=")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let prometheus = crate::support::start_prometheus(&dir, pport);
+    let alertmanager = crate::support::start_alertmanager(&dir, aport);
     std::fs::write(
         dir.join("blackbox.yml"),
         "modules:\n  tcp_connect:\n    prober: tcp\n    timeout: 1s\n",

@@ -85,3 +85,51 @@ pub fn http_get(url: &str) -> Result<(u16, String), String> {
     let status = resp.status().as_u16();
     Ok((status, resp.text().map_err(|e| e.to_string())?))
 }
+
+/// Starts the real Prometheus with `dir/prometheus.yml` on 127.0.0.1:`port`,
+/// its data in `dir/tsdb`.
+pub fn start_prometheus(dir: &std::path::Path, port: u16) -> Proc {
+    let bin = require("prometheus", "prometheus");
+    Proc(
+        Command::new(bin)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    )
+}
+
+/// Starts the real Alertmanager with `dir/alertmanager.yml` (a black-hole
+/// route unless the file exists) on 127.0.0.1:`port`, gossip off, its data
+/// in `dir/am`.
+pub fn start_alertmanager(dir: &std::path::Path, port: u16) -> Proc {
+    let bin = require("prometheus-alertmanager", "prometheus-alertmanager");
+    let config = dir.join("alertmanager.yml");
+    if !config.exists() {
+        std::fs::write(
+            &config,
+            "route:\n  receiver: blackhole\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n",
+        )
+        .expect("write alertmanager.yml");
+    }
+    Proc(
+        Command::new(bin)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.join("am").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start alertmanager"),
+    )
+}
