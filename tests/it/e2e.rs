@@ -8,38 +8,19 @@
 //! absence is reported.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::bridge::{Bridge, TOKEN};
 use crate::fake_telegram::{FakeTelegram, Received};
-use crate::support::{free_port, http_get, outpost_bin, require, wait_for, wait_for_port, Proc};
+use crate::support;
+use crate::support::{free_port, http_get, outpost_bin, require, wait_for, wait_for_port};
 
 const ALICE: i64 = 42;
 /// `--chat-id` of `Bridge::start`.
 const ALERT_CHAT: i64 = 1001;
-
-fn spawn(cmd: &mut Command) -> Proc {
-    Proc(
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{cmd:?}: {e}")),
-    )
-}
-
-fn exporter(port: u16) -> Proc {
-    let p = spawn(
-        Command::new(outpost_bin())
-            .arg("exporter")
-            .arg("--web.listen-address")
-            .arg(format!("127.0.0.1:{port}")),
-    );
-    assert!(wait_for_port(port, Duration::from_secs(10)), "exporter");
-    p
-}
 
 fn generate(agents: &Path, out: &Path, am_url: &str, bridge_url: &str, token: &Path) {
     let status = Command::new(outpost_bin())
@@ -160,9 +141,9 @@ fn alerts_commands_silences_and_watchdog_through_the_whole_stack() {
             "1s",
         ],
     );
-    let mut exporter1 = Some(exporter(web1));
-    let _exporter2 = exporter(web2);
-    let mut am_proc = Some(spawn(
+    let mut exporter1 = Some(support::start_exporter_on(web1));
+    let _exporter2 = support::start_exporter_on(web2);
+    let mut am_proc = Some(support::spawn(
         Command::new(&alertmanager)
             .arg(format!(
                 "--config.file={}",
@@ -172,7 +153,7 @@ fn alerts_commands_silences_and_watchdog_through_the_whole_stack() {
             .arg(format!("--web.listen-address=127.0.0.1:{am}"))
             .arg("--cluster.listen-address="),
     ));
-    let _prom = spawn(
+    let _prom = support::spawn(
         Command::new(&prometheus)
             .arg(format!(
                 "--config.file={}",
@@ -209,7 +190,7 @@ fn alerts_commands_silences_and_watchdog_through_the_whole_stack() {
     let firing = agent_down(&fake.received(), "web1", true)[0].clone();
 
     // 2. web1 is back: the resolution replies to the firing message.
-    exporter1 = Some(exporter(web1));
+    exporter1 = Some(support::start_exporter_on(web1));
     assert!(
         fake.wait_until(Duration::from_secs(40), |r| !agent_down(r, "web1", false)
             .is_empty()),

@@ -8,14 +8,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use md5::{Digest, Md5};
 use serde_json::Value;
 
-use crate::support::{self, Proc};
+use crate::support;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -519,29 +519,6 @@ fn delivered(log: &Log, labels: &[(&str, &str)], status: &str) -> Option<(Delive
     None
 }
 
-fn spawn(cmd: &mut Command) -> Proc {
-    Proc(
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{cmd:?}: {e}")),
-    )
-}
-
-fn start_exporter(port: u16) -> Proc {
-    let p = spawn(
-        Command::new(support::outpost_bin())
-            .arg("exporter")
-            .arg("--web.listen-address")
-            .arg(format!("127.0.0.1:{port}")),
-    );
-    assert!(
-        support::wait_for_port(port, Duration::from_secs(10)),
-        "exporter did not start"
-    );
-    p
-}
-
 fn query(prom: u16, expr: &str) -> Vec<Value> {
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -637,8 +614,8 @@ fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
         .collect();
     run_tool(Command::new(&promtool).args(["test", "rules"]).args(&tests));
 
-    let _prober = start_exporter(bb_port);
-    let _am = spawn(
+    let _prober = support::start_exporter_on(bb_port);
+    let _am = support::spawn(
         Command::new(&alertmanager)
             .arg(format!(
                 "--config.file={}",
@@ -651,7 +628,7 @@ fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
             .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
             .arg("--cluster.listen-address="),
     );
-    let _prom = spawn(
+    let _prom = support::spawn(
         Command::new(&prometheus)
             .arg(format!(
                 "--config.file={}",
@@ -666,7 +643,7 @@ fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
             // and re-sent only after this delay (default 1m).
             .arg("--rules.alert.resend-delay=1s"),
     );
-    let exporter = start_exporter(exp_port);
+    let exporter = support::start_exporter_on(exp_port);
     for (port, what) in [
         (bb_port, "prober exporter"),
         (am_port, "alertmanager"),
@@ -782,7 +759,7 @@ fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
     )
     .is_none());
     // … and resolves once it is back.
-    let _exporter = start_exporter(exp_port);
+    let _exporter = support::start_exporter_on(exp_port);
     let resolved = support::wait_for(Duration::from_secs(40), || {
         delivered(
             &log,

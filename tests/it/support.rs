@@ -133,3 +133,28 @@ pub fn start_alertmanager(dir: &std::path::Path, port: u16) -> Proc {
             .expect("start alertmanager"),
     )
 }
+
+/// Spawns `cmd` with its output discarded, killed when dropped.
+pub fn spawn(cmd: &mut Command) -> Proc {
+    Proc(
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{cmd:?}: {e}")),
+    )
+}
+
+/// Starts `outpost exporter` on 127.0.0.1:`port` and waits until it listens.
+pub fn start_exporter_on(port: u16) -> Proc {
+    let p = spawn(
+        Command::new(outpost_bin())
+            .arg("exporter")
+            .arg("--web.listen-address")
+            .arg(format!("127.0.0.1:{port}")),
+    );
+    assert!(
+        wait_for_port(port, Duration::from_secs(10)),
+        "exporter did not start on {port}"
+    );
+    p
+}
