@@ -81,8 +81,11 @@ pub fn read(path: &Path) -> Result<String, CollectError> {
 /// procfs and sysfs answer with 0; a scrape reads over a hundred such
 /// files, so that system call is skipped too.
 pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
-    let buf = super::openfiles::read(path.as_ref(), false)?;
-    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    super::openfiles::read_with(path.as_ref(), false, |b| {
+        std::str::from_utf8(b)
+            .map(str::to_owned)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    })?
 }
 
 /// Reads a small sysfs attribute, trimmed; `None` when absent or unreadable.
@@ -90,8 +93,10 @@ pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
 /// A sysfs attribute is at most one page and is produced by a single
 /// `show()` call, so one read suffices.
 pub fn read_attr(path: &Path) -> Option<String> {
-    let buf = super::openfiles::read(path, true).ok()?;
-    std::str::from_utf8(&buf).ok().map(|s| s.trim().to_owned())
+    super::openfiles::read_with(path, true, |b| {
+        std::str::from_utf8(b).ok().map(|s| s.trim().to_owned())
+    })
+    .ok()?
 }
 
 /// One source of metrics. `update` reads and parses everything first and
@@ -250,13 +255,12 @@ mod tests {
         ]);
         let m = reg.gather();
         assert!(m.get("node_half_written").is_none());
-        assert_eq!(m.get("node_fine").unwrap().samples[0].value, 2.0);
+        assert_eq!(m.get("node_fine").unwrap().sample(0).value, 2.0);
         let success = m.get("node_scrape_collector_success").unwrap();
         let by = |c: &str| {
             success
-                .samples
-                .iter()
-                .find(|s| s.labels[0].1 == c)
+                .samples()
+                .find(|s| s.label("collector") == Some(c))
                 .unwrap()
                 .value
         };
