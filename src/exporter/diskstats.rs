@@ -366,10 +366,10 @@ mod tests {
             .update(&mut m)
             .unwrap();
         let read = m.get("node_disk_read_bytes_total").unwrap();
-        assert_eq!(read.samples.len(), 1);
-        assert_eq!(read.samples[0].value, 5157714.0 * 512.0);
+        assert_eq!(read.len(), 1);
+        assert_eq!(read.sample(0).value, 5157714.0 * 512.0);
         let t = m.get("node_disk_read_time_seconds_total").unwrap();
-        assert!((t.samples[0].value - 18.963).abs() < 1e-9);
+        assert!((t.sample(0).value - 18.963).abs() < 1e-9);
         assert!(m.get("node_disk_flush_requests_total").is_some());
     }
 }

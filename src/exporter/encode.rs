@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use super::metrics::{Family, Kind};
+use super::metrics::{Family, Kind, Sample};
 
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -65,7 +65,7 @@ impl Format {
 pub fn encode(families: &[Family], format: Format) -> String {
     let mut out = String::with_capacity(64 * 1024);
     for fam in families {
-        if fam.samples.is_empty() {
+        if fam.is_empty() {
             continue;
         }
         match format {
@@ -91,8 +91,8 @@ fn encode_text_family(out: &mut String, fam: &Family) {
         Kind::Gauge => " gauge\n",
         Kind::Untyped => " untyped\n",
     });
-    for s in &fam.samples {
-        write_sample(out, &fam.name, "", &s.labels, s.value);
+    for s in fam.samples() {
+        write_sample(out, &fam.name, "", s);
     }
 }
 
@@ -118,23 +118,18 @@ fn encode_openmetrics_family(out: &mut String, fam: &Family) {
     out.push(' ');
     escape_help(out, &fam.help, true);
     out.push('\n');
-    for s in &fam.samples {
-        write_sample(out, family_name, suffix, &s.labels, s.value);
+    for s in fam.samples() {
+        write_sample(out, family_name, suffix, s);
     }
 }
 
-fn write_sample(
-    out: &mut String,
-    name: &str,
-    suffix: &str,
-    labels: &[(super::metrics::LabelName, String)],
-    value: f64,
-) {
+fn write_sample(out: &mut String, name: &str, suffix: &str, sample: Sample<'_>) {
     out.push_str(name);
     out.push_str(suffix);
-    if !labels.is_empty() {
+    let labels = sample.labels();
+    if labels.len() > 0 {
         out.push('{');
-        for (i, (k, v)) in labels.iter().enumerate() {
+        for (i, (k, v)) in labels.enumerate() {
             if i > 0 {
                 out.push(',');
             }
@@ -146,7 +141,7 @@ fn write_sample(
         out.push('}');
     }
     out.push(' ');
-    write_value(out, value);
+    write_value(out, sample.value);
     out.push('\n');
 }
 

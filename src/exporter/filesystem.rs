@@ -481,13 +481,8 @@ mod tests {
 
     fn value(m: &Metrics, name: &str, mountpoint: &str) -> Option<f64> {
         m.get(name)?
-            .samples
-            .iter()
-            .find(|s| {
-                s.labels
-                    .iter()
-                    .any(|(k, v)| k == "mountpoint" && v == mountpoint)
-            })
+            .samples()
+            .find(|s| s.label("mountpoint") == Some(mountpoint))
             .map(|s| s.value)
     }
 

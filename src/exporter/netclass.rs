@@ -192,23 +192,17 @@ mod tests {
         };
         let mut m = Metrics::new();
         Netclass::new(paths).update(&mut m).unwrap();
-        assert_eq!(m.get("node_network_up").unwrap().samples[0].value, 1.0);
-        assert_eq!(m.get("node_network_up").unwrap().samples.len(), 1);
+        assert_eq!(m.get("node_network_up").unwrap().sample(0).value, 1.0);
+        assert_eq!(m.get("node_network_up").unwrap().len(), 1);
         assert_eq!(
-            m.get("node_network_mtu_bytes").unwrap().samples[0].value,
+            m.get("node_network_mtu_bytes").unwrap().sample(0).value,
             1500.0
         );
-        assert_eq!(
-            m.get("node_network_flags").unwrap().samples[0].value,
-            4099.0
-        );
+        assert_eq!(m.get("node_network_flags").unwrap().sample(0).value, 4099.0);
         assert!(m.get("node_network_carrier").is_none());
         assert!(m.get("node_network_speed_bytes").is_none());
-        let info = &m.get("node_network_info").unwrap().samples[0];
-        assert!(info
-            .labels
-            .iter()
-            .any(|(k, v)| k == "duplex" && v.is_empty()));
+        let info = &m.get("node_network_info").unwrap().sample(0);
+        assert_eq!(info.label("duplex"), Some(""));
     }
 
     #[test]

@@ -147,8 +147,8 @@ eth0: 1000 10 1 2 3 4 5 6 2000 20 7 8 9 10 11 12\n";
             .update(&mut m)
             .unwrap();
         let fam = m.get("node_network_transmit_carrier_total").unwrap();
-        assert_eq!(fam.samples.len(), 1);
-        assert_eq!(fam.samples[0].value, 11.0);
+        assert_eq!(fam.len(), 1);
+        assert_eq!(fam.sample(0).value, 11.0);
         assert!(m.get("node_network_receive_nohandler_total").is_none());
     }
 }

@@ -167,11 +167,8 @@ mod tests {
         let mut m = Metrics::new();
         Os::new(paths).update(&mut m).unwrap();
         assert!(m.get("node_os_version").is_none());
-        let s = &m.get("node_os_info").unwrap().samples[0];
-        assert!(s
-            .labels
-            .iter()
-            .any(|(k, v)| k == "name" && v == "Arch Linux"));
-        assert_eq!(m.get("node_os_info").unwrap().samples[0].labels.len(), 12);
+        let s = &m.get("node_os_info").unwrap().sample(0);
+        assert_eq!(s.label("name"), Some("Arch Linux"));
+        assert_eq!(s.labels().len(), 12);
     }
 }

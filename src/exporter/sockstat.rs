@@ -123,19 +123,25 @@ mod tests {
         let mut m = Metrics::new();
         encode(&lines, 4096.0, &mut m);
         assert_eq!(
-            m.get("node_sockstat_sockets_used").unwrap().samples[0].value,
+            m.get("node_sockstat_sockets_used").unwrap().sample(0).value,
             15.0
         );
         assert_eq!(
-            m.get("node_sockstat_TCP_mem").unwrap().samples[0].value,
+            m.get("node_sockstat_TCP_mem").unwrap().sample(0).value,
             100.0
         );
         assert_eq!(
-            m.get("node_sockstat_TCP_mem_bytes").unwrap().samples[0].value,
+            m.get("node_sockstat_TCP_mem_bytes")
+                .unwrap()
+                .sample(0)
+                .value,
             409600.0
         );
         assert_eq!(
-            m.get("node_sockstat_UDP_mem_bytes").unwrap().samples[0].value,
+            m.get("node_sockstat_UDP_mem_bytes")
+                .unwrap()
+                .sample(0)
+                .value,
             8192.0
         );
         assert!(m.get("node_sockstat_FRAG_memory").is_some());

@@ -413,7 +413,7 @@ mod tests {
         assert_eq!(f[0].samples.len(), 4);
         let mut m = Metrics::new();
         encode(f, Path::new("/t/a.prom"), &mut m);
-        assert_eq!(m.get("lat_bucket").unwrap().samples.len(), 2);
+        assert_eq!(m.get("lat_bucket").unwrap().len(), 2);
         assert_eq!(m.get("lat_count").unwrap().kind, Kind::Untyped);
     }
 
@@ -424,8 +424,8 @@ mod tests {
         encode(f, Path::new("/t/a.prom"), &mut m);
         let fam = m.get("m").unwrap();
         assert_eq!(fam.help, "Metric read from /t/a.prom");
-        assert_eq!(fam.samples[0].labels.len(), 2);
-        assert_eq!(fam.samples[1].labels[0], ("a".into(), String::new()));
+        assert_eq!(fam.sample(0).labels().len(), 2);
+        assert_eq!(fam.sample(1).labels().next(), Some(("a", "")));
     }
 
     #[test]
@@ -464,14 +464,20 @@ mod tests {
         Textfile::new(Some(dir.path().into()))
             .update(&mut m)
             .unwrap();
-        assert_eq!(m.get("good_metric").unwrap().samples[0].value, 1.0);
+        assert_eq!(m.get("good_metric").unwrap().sample(0).value, 1.0);
         assert_eq!(
-            m.get("node_textfile_scrape_error").unwrap().samples[0].value,
+            m.get("node_textfile_scrape_error").unwrap().sample(0).value,
             1.0
         );
         let mtimes = m.get("node_textfile_mtime_seconds").unwrap();
-        assert_eq!(mtimes.samples.len(), 1);
-        assert!(mtimes.samples[0].labels[0].1.ends_with("good.prom"));
+        assert_eq!(mtimes.len(), 1);
+        assert!(mtimes
+            .sample(0)
+            .labels()
+            .next()
+            .unwrap()
+            .1
+            .ends_with("good.prom"));
     }
 
     #[test]
@@ -479,7 +485,7 @@ mod tests {
         let mut m = Metrics::new();
         Textfile::new(None).update(&mut m).unwrap();
         assert_eq!(
-            m.get("node_textfile_scrape_error").unwrap().samples[0].value,
+            m.get("node_textfile_scrape_error").unwrap().sample(0).value,
             0.0
         );
         assert!(m.get("node_textfile_mtime_seconds").is_none());

@@ -209,7 +209,7 @@ mod tests {
         };
         let mut m = Metrics::new();
         encode(&t, &mut m);
-        let v = |n: &str| m.get(n).unwrap().samples[0].value;
+        let v = |n: &str| m.get(n).unwrap().sample(0).value;
         assert_eq!(v("node_timex_sync_status"), 0.0);
         assert_eq!(v("node_timex_offset_seconds"), 0.002);
         assert!((v("node_timex_frequency_adjustment_ratio") - 1.00001).abs() < 1e-12);

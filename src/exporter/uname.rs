@@ -75,10 +75,10 @@ mod tests {
         UnameCollector::new(Paths::default())
             .update(&mut m)
             .unwrap();
-        let s = &m.get("node_uname_info").unwrap().samples[0];
-        let get = |k: &str| s.labels.iter().find(|(n, _)| n == k).unwrap().1.clone();
+        let s = &m.get("node_uname_info").unwrap().sample(0);
+        let get = |k: &str| s.label(k).unwrap().to_owned();
         assert_eq!(get("sysname"), "Linux");
-        assert_eq!(s.labels.len(), 6);
+        assert_eq!(s.labels().len(), 6);
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
         assert_eq!(get("release"), release.trim());
     }

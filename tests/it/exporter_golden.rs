@@ -83,13 +83,13 @@ fn every_collector_succeeds_on_the_fixture_tree() {
         .find(|f| f.name == "node_scrape_collector_success")
         .expect("success family");
     let config = fixture_config();
-    assert_eq!(success.samples.len(), config.collectors.len());
+    assert_eq!(success.len(), config.collectors.len());
     assert!(
         config.collectors.len() >= 23,
         "all collectors are on by default"
     );
-    for s in &success.samples {
-        assert_eq!(s.value, 1.0, "collector {:?} failed", s.labels);
+    for s in success.samples() {
+        assert_eq!(s.value, 1.0, "collector {:?} failed", s.label("collector"));
     }
 }
 
@@ -377,8 +377,8 @@ fn a_malformed_file_fails_only_its_collector() {
             .iter()
             .find(|f| f.name == "node_scrape_collector_success")
             .unwrap();
-        for s in &success.samples {
-            let collector = &s.labels[0].1;
+        for s in success.samples() {
+            let collector = s.label("collector").unwrap();
             let want = if collector == broken { 0.0 } else { 1.0 };
             assert_eq!(s.value, want, "{collector} with a malformed {file}");
         }
@@ -390,16 +390,8 @@ fn devices(flags: &[&str], family: &str) -> Vec<String> {
     let config = config_with(&fixtures(), flags).unwrap();
     let families = build_registry(&config).gather().into_sorted();
     let fam = families.iter().find(|f| f.name == family).unwrap();
-    fam.samples
-        .iter()
-        .map(|s| {
-            s.labels
-                .iter()
-                .find(|(k, _)| k == "device")
-                .unwrap()
-                .1
-                .clone()
-        })
+    fam.samples()
+        .map(|s| s.label("device").unwrap().to_owned())
         .collect()
 }
 

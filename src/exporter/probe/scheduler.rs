@@ -391,13 +391,10 @@ mod tests {
         let mut m = Metrics::new();
         board.encode(&mut m);
         let success = m.get("outpost_tcp_probe_success").unwrap();
-        assert_eq!(success.samples.len(), 2);
+        assert_eq!(success.len(), 2);
         let failed = m.get("outpost_tcp_probe_failed_due_to").unwrap();
-        assert_eq!(failed.samples.len(), 1);
-        assert!(failed.samples[0]
-            .labels
-            .iter()
-            .any(|(k, v)| k == "reason" && v == "refused"));
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed.sample(0).label("reason"), Some("refused"));
         assert!(m
             .get("outpost_tcp_probe_last_run_timestamp_seconds")
             .is_none());
@@ -406,12 +403,12 @@ mod tests {
         board.set_targets(vec![entry("a", "127.0.0.1:1"), entry("b", "127.0.0.1:3")]);
         let mut m = Metrics::new();
         board.encode(&mut m);
-        assert_eq!(m.get("outpost_tcp_probe_success").unwrap().samples.len(), 1);
+        assert_eq!(m.get("outpost_tcp_probe_success").unwrap().len(), 1);
         // A result for a target no longer listed is dropped.
         board.record(&list, &entry("c", "127.0.0.1:4"), outcome(true));
         let mut m = Metrics::new();
         board.encode(&mut m);
-        assert_eq!(m.get("outpost_tcp_probe_success").unwrap().samples.len(), 1);
+        assert_eq!(m.get("outpost_tcp_probe_success").unwrap().len(), 1);
     }
 
     #[test]
