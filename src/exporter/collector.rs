@@ -155,11 +155,16 @@ collectors! {
 /// The enabled collectors, each ready to run.
 pub struct Registry {
     collectors: Vec<(Name, Arc<dyn Collector>)>,
+    /// How many families the last scrape had, to size the next one.
+    families: std::sync::atomic::AtomicUsize,
 }
 
 impl Registry {
     pub fn new(collectors: Vec<(Name, Arc<dyn Collector>)>) -> Self {
-        Registry { collectors }
+        Registry {
+            collectors,
+            families: Default::default(),
+        }
     }
 
     pub fn names(&self) -> impl Iterator<Item = Name> + '_ {
@@ -169,7 +174,8 @@ impl Registry {
     /// Runs every collector once. A failing collector reports
     /// `node_scrape_collector_success 0` and contributes nothing else.
     pub fn gather(&self) -> Metrics {
-        let mut all = Metrics::new();
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut all = Metrics::with_capacity(self.families.load(Relaxed));
         let mut outcomes = Vec::with_capacity(self.collectors.len());
         for (name, collector) in &self.collectors {
             let started = Instant::now();
@@ -189,6 +195,7 @@ impl Registry {
             outcomes.push((*name, ok, elapsed));
         }
         record_outcomes(&mut all, &outcomes);
+        self.families.store(all.len(), Relaxed);
         all
     }
 }

@@ -4,6 +4,7 @@
 //! summed over CPUs (`node_nf_conntrack_stat_*`).
 
 use super::collector::{read, CollectError, Collector, Paths};
+use super::intern;
 use super::metrics::Metrics;
 
 pub struct Conntrack {
@@ -100,7 +101,7 @@ impl Collector for Conntrack {
         .add(&[], max);
         if let Some(stats) = stats {
             for ((suffix, help), value) in STATS.iter().zip(stats) {
-                out.gauge(format!("node_nf_conntrack_stat_{suffix}"), *help)
+                out.gauge(intern::concat(&["node_nf_conntrack_stat_", suffix]), *help)
                     .add(&[], value);
             }
         }

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use super::matcher::Matcher;
 
 use super::collector::{read, CollectError, Collector, Paths};
+use super::intern;
 use super::metrics::Metrics;
 
 /// node_exporter 1.5's default `--collector.diskstats.device-exclude`.
@@ -295,7 +296,7 @@ impl Collector for Diskstats {
                 }
             }
             for (c, value) in COLUMNS.iter().zip(&d.stats) {
-                let name = format!("node_disk_{}", c.name);
+                let name = intern::concat(&["node_disk_", c.name]);
                 let fam = if c.counter {
                     out.counter(name, c.help)
                 } else {

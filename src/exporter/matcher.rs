@@ -5,10 +5,11 @@
 //! each was the single largest CPU cost of a scrape; the names barely
 //! change, so the answer per name is computed once and remembered.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use regex_lite::Regex;
+
+use super::fnv::FnvMap;
 
 /// The most names remembered; past it, answers are computed but not kept.
 const MEMO_LIMIT: usize = 8192;
@@ -16,7 +17,7 @@ const MEMO_LIMIT: usize = 8192;
 #[derive(Clone)]
 pub struct Matcher {
     re: Regex,
-    memo: Arc<Mutex<HashMap<String, bool>>>,
+    memo: Arc<Mutex<FnvMap<String, bool>>>,
 }
 
 impl std::fmt::Debug for Matcher {

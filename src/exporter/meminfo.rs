@@ -3,6 +3,7 @@
 //! names them, camel case included, so existing dashboards keep working.
 
 use super::collector::{read, CollectError, Collector, Paths};
+use super::intern;
 use super::metrics::Metrics;
 
 pub struct Meminfo {
@@ -51,8 +52,8 @@ impl Collector for Meminfo {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let fields = parse(&read(&self.paths.proc("meminfo"))?)?;
         for f in fields {
-            let help = format!("Memory information field {}.", f.name);
-            out.gauge(format!("node_memory_{}", f.name), help)
+            let help = intern::concat(&["Memory information field ", &f.name, "."]);
+            out.gauge(intern::concat(&["node_memory_", &f.name]), help)
                 .add(&[], f.value);
         }
         Ok(())

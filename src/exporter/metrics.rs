@@ -250,8 +250,20 @@ impl Metrics {
         self.families.extend(other.families);
     }
 
+    /// An empty set with room for `families` families.
+    pub fn with_capacity(families: usize) -> Self {
+        Metrics {
+            families: Vec::with_capacity(families),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.families.is_empty()
+    }
+
+    /// How many families (before same-named ones are joined).
+    pub fn len(&self) -> usize {
+        self.families.len()
     }
 
     pub fn get(&self, name: &str) -> Option<&Family> {

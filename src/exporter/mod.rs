@@ -9,7 +9,9 @@
 
 pub mod collector;
 pub mod encode;
+pub mod fnv;
 pub mod gzip;
+pub mod intern;
 pub mod matcher;
 pub mod metrics;
 pub mod openfiles;
@@ -278,6 +280,9 @@ pub struct AppState {
     pub gzip: gzip::GzipPool,
     scraper: std::sync::OnceLock<scrape::Scraper>,
     pub probes: probe::Probes,
+    /// Read at the first scrape: it only places this process's own start
+    /// time, which does not change.
+    boot_time: std::sync::OnceLock<f64>,
 }
 
 impl AppState {
@@ -290,6 +295,7 @@ impl AppState {
             gzip: gzip::GzipPool::new(flate2::Compression::fast()),
             scraper: std::sync::OnceLock::new(),
             probes: probe::Probes::new(&config.probe),
+            boot_time: std::sync::OnceLock::new(),
         }
     }
 
@@ -312,7 +318,9 @@ impl AppState {
     /// One full scrape: every collector plus the process metrics.
     pub fn gather(&self) -> Metrics {
         let mut m = self.registry.gather();
-        let boot = boot_time(&self.paths).unwrap_or(0.0);
+        let boot = *self
+            .boot_time
+            .get_or_init(|| boot_time(&self.paths).unwrap_or(0.0));
         if let Ok(st) = process::read_self(&self.paths.procfs, boot) {
             process::encode(&st, &mut m);
         }

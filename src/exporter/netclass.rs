@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use super::collector::{read_attr, CollectError, Collector, Paths};
+use super::intern;
 use super::metrics::Metrics;
 
 pub struct Netclass {
@@ -112,8 +113,8 @@ pub fn encode(iface: &Interface, out: &mut Metrics) {
     );
     for ((_, suffix, counter), value) in NUMERIC.iter().zip(&iface.numeric) {
         let Some(value) = value else { continue };
-        let name = format!("node_network_{suffix}");
-        let help = format!("Network device property: {suffix}");
+        let name = intern::concat(&["node_network_", suffix]);
+        let help = intern::concat(&["Network device property: ", suffix]);
         let fam = if *counter {
             out.counter(name, help)
         } else {

@@ -10,6 +10,7 @@
 use super::matcher::Matcher;
 
 use super::collector::{read, read_attr, CollectError, Collector, Paths};
+use super::intern;
 use super::metrics::Metrics;
 
 /// node_exporter 1.5's default `--collector.netdev.device-exclude`.
@@ -97,8 +98,8 @@ impl Collector for Netdev {
             let fields = FIELDS.iter().copied().zip(d.values).chain(extra);
             for (field, value) in fields {
                 out.counter(
-                    format!("node_network_{field}_total"),
-                    format!("Network device statistic {field}."),
+                    intern::concat(&["node_network_", field, "_total"]),
+                    intern::concat(&["Network device statistic ", field, "."]),
                 )
                 .add(&dev, value);
             }

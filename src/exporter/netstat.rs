@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use super::matcher::Matcher;
 
 use super::collector::{read, CollectError, Collector, Paths};
+use super::intern;
 use super::metrics::Metrics;
 
 /// node_exporter 1.5's default `--collector.netstat.fields`.
@@ -117,13 +118,12 @@ impl Collector for Netstat {
         }
         let filter = fields_filter();
         for s in stats {
-            let key = format!("{}_{}", s.protocol, s.field);
-            if !filter.is_match(&key) {
+            let name = intern::concat(&["node_netstat_", &s.protocol, "_", &s.field]);
+            if !filter.is_match(&name["node_netstat_".len()..]) {
                 continue;
             }
-            let help = format!("Statistic {}{}.", s.protocol, s.field);
-            out.untyped(format!("node_netstat_{key}"), help)
-                .add(&[], s.value);
+            let help = intern::concat(&["Statistic ", &s.protocol, &s.field, "."]);
+            out.untyped(name, help).add(&[], s.value);
         }
         Ok(())
     }

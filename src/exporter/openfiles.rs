@@ -17,14 +17,14 @@
 //! Reads go into one scratch buffer that lives as long as the process, so a
 //! read allocates nothing but its result.
 
-use std::collections::HashMap;
 use std::fs::File;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
+
+use super::fnv::FnvMap;
 
 /// At most this many descriptors are kept (the rest are opened per read).
 const MAX_KEPT: usize = 512;
@@ -34,31 +34,9 @@ const MAX_KEPT: usize = 512;
 const SCRATCH: usize = 16 * 1024;
 const SCRATCH_KEEP: usize = 256 * 1024;
 
-/// FNV-1a over the path's bytes: the map is keyed by paths this process
-/// builds itself, so a keyed hash buys nothing and costs a fifth of a read.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
 #[derive(Default)]
 struct Kept {
-    files: HashMap<Box<[u8]>, File, BuildHasherDefault<Fnv>>,
+    files: FnvMap<Box<[u8]>, File>,
     scratch: Vec<u8>,
 }
 

@@ -4,6 +4,7 @@
 //! `sockstat6` is absent when IPv6 is disabled; that is not an error.
 
 use super::collector::{read, CollectError, Collector, Paths};
+use super::intern;
 use super::metrics::Metrics;
 
 /// One `PROTO: key value key value` line, or the `sockets: used N` line
@@ -62,14 +63,14 @@ pub fn encode(lines: &[Line], page_size: f64, out: &mut Metrics) {
         for (key, value) in &line.fields {
             let p = &line.protocol;
             out.gauge(
-                format!("node_sockstat_{p}_{key}"),
-                format!("Number of {p} sockets in state {key}."),
+                intern::concat(&["node_sockstat_", p, "_", key]),
+                intern::concat(&["Number of ", p, " sockets in state ", key, "."]),
             )
             .add(&[], *value);
             if key == "mem" {
                 out.gauge(
-                    format!("node_sockstat_{p}_mem_bytes"),
-                    format!("Number of {p} sockets in state mem_bytes."),
+                    intern::concat(&["node_sockstat_", p, "_mem_bytes"]),
+                    intern::concat(&["Number of ", p, " sockets in state mem_bytes."]),
                 )
                 .add(&[], value * page_size);
             }

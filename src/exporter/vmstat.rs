@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use super::matcher::Matcher;
 
 use super::collector::{read, CollectError, Collector, Paths};
+use super::intern;
 use super::metrics::Metrics;
 
 /// node_exporter 1.5's default `--collector.vmstat.fields`.
@@ -53,8 +54,8 @@ impl Collector for Vmstat {
         let fields = parse(&read(&self.paths.proc("vmstat"))?)?;
         let filter = fields_filter();
         for (name, value) in fields.into_iter().filter(|(n, _)| filter.is_match(n)) {
-            let help = format!("/proc/vmstat information field {name}.");
-            out.untyped(format!("node_vmstat_{name}"), help)
+            let help = intern::concat(&["/proc/vmstat information field ", &name, "."]);
+            out.untyped(intern::concat(&["node_vmstat_", &name]), help)
                 .add(&[], value);
         }
         Ok(())
