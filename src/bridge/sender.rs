@@ -361,7 +361,7 @@ impl<T: Transport> Sender<T> {
                 Ok(p) => p,
                 Err(d) => return d,
             };
-            let (text, rest) = match photo {
+            let (text, remainder) = match photo {
                 Some(_) => attach::split_caption(&msg.html),
                 None => (msg.html.as_str(), ""),
             };
@@ -387,12 +387,12 @@ impl<T: Transport> Sender<T> {
                     tracing::warn!(error = %e, "remembering the firing message");
                 }
             }
-            if out.photo.is_some() && !rest.is_empty() {
+            if out.photo.is_some() && !remainder.is_empty() {
                 let mut tail = Outgoing {
                     reply_to: Some(message_id),
-                    ..Outgoing::html(chat, batch.thread, rest.to_owned())
+                    ..Outgoing::html(chat, batch.thread, remainder.to_owned())
                 };
-                if let Err(d) = self.send(&mut tail, rest, &batch.ids, &mut stop).await {
+                if let Err(d) = self.send(&mut tail, remainder, &batch.ids, &mut stop).await {
                     return d;
                 }
                 chat = tail.chat;
