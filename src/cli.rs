@@ -183,8 +183,10 @@ pub struct BridgeArgs {
     #[arg(long, env = "OUTPOST_SEND_TIMEOUT", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub send_timeout: Duration,
 
-    /// Firing alerts about a host's CPU, memory or disk arrive with a chart
-    /// of the alert's expression (a photo replying to the alert message).
+    /// Firing alerts about a host's CPU, memory or disk arrive as one
+    /// message: the chart of the alert's expression over the last hour as a
+    /// photo, the alert text as its caption (past 1024 characters, the rest
+    /// as a reply). A chart not drawn within --query-timeout is left out.
     #[arg(long, env = "OUTPOST_ATTACH_CHARTS")]
     pub attach_charts: bool,
 

@@ -1,7 +1,8 @@
 //! Telegram's HTML parse mode, the part both the alert messages and the
-//! chat replies need: escaping any text that goes into a message, and the
+//! chat replies need: escaping any text that goes into a message, the
 //! plain text a reader sees (for length limits, the plain-text fallback and
-//! the terminal).
+//! the terminal), its length as Telegram counts it, and cutting a message
+//! between lines without breaking its markup.
 
 /// Escapes text for Telegram's HTML parse mode (`&`, `<`, `>`, `"`).
 pub fn escape(s: &str) -> String {
@@ -58,6 +59,53 @@ pub fn to_plain(html: &str) -> String {
     out
 }
 
+/// Visible length as Telegram counts it: UTF-16 code units of the text
+/// after entity parsing.
+pub fn visible_len(html: &str) -> usize {
+    to_plain(html).encode_utf16().count()
+}
+
+/// Cuts `html` between lines into a head whose visible length is at most
+/// `limit` and the rest: the longest head that ends at a line break
+/// outside every tag (so both parts keep their tags balanced and no tag or
+/// entity is cut). The line breaks at the cut are dropped from both parts.
+/// The whole text and `""` when it fits; `""` and the whole text when not
+/// even the first line fits.
+pub fn split_at_line(html: &str, limit: usize) -> (&str, &str) {
+    if visible_len(html) <= limit {
+        return (html, "");
+    }
+    // Line breaks at tag depth 0, in order.
+    let mut breaks = Vec::new();
+    let mut depth = 0usize;
+    let mut in_tag = false;
+    for (i, b) in html.bytes().enumerate() {
+        match b {
+            b'<' if !in_tag => {
+                in_tag = true;
+                if html[i..].starts_with("</") {
+                    depth = depth.saturating_sub(1);
+                } else {
+                    depth += 1;
+                }
+            }
+            b'>' if in_tag => in_tag = false,
+            b'\n' if !in_tag && depth == 0 => breaks.push(i),
+            _ => {}
+        }
+    }
+    // The prefixes only grow, so the last one that fits is found by
+    // bisection.
+    let fits = breaks.partition_point(|&i| visible_len(&html[..i]) <= limit);
+    match fits.checked_sub(1).map(|k| breaks[k]) {
+        Some(i) => (
+            html[..i].trim_end_matches('\n'),
+            html[i..].trim_start_matches('\n'),
+        ),
+        None => ("", html),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +116,45 @@ mod tests {
         assert_eq!(to_plain(&format!("<b>{}</b>", escape(hostile))), hostile);
         assert_eq!(to_plain("<b>a</b> &amp;lt;"), "a &lt;");
         assert_eq!(to_plain("a & b <i"), "a & b <i");
+    }
+
+    #[test]
+    fn split_keeps_tags_whole_and_loses_nothing() {
+        // A tag spanning lines, entities, and multi-unit characters.
+        let html =
+            "🔥 <b>FIRING</b> (1)\n\n<i>one\ntwo &amp; three</i>\n<code>a=&lt;b&gt;</code>\nend 😀";
+        let total = visible_len(html);
+        for limit in 0..=total + 1 {
+            let (head, rest) = split_at_line(html, limit);
+            assert!(visible_len(head) <= limit, "{limit}: {head}");
+            for part in [head, rest] {
+                assert_eq!(part.matches("<i>").count(), part.matches("</i>").count());
+                assert_eq!(
+                    part.matches("<code>").count(),
+                    part.matches("</code>").count()
+                );
+            }
+            let (h, r) = (to_plain(head), to_plain(rest));
+            let whole = to_plain(html);
+            if r.is_empty() {
+                assert_eq!(h, whole);
+                assert!(limit >= total);
+            } else if h.is_empty() {
+                assert_eq!(r, whole);
+            } else {
+                let middle = &whole[h.len()..whole.len() - r.len()];
+                assert!(whole.starts_with(&h) && whole.ends_with(&r));
+                assert!(
+                    !middle.is_empty() && middle.chars().all(|c| c == '\n'),
+                    "{middle:?}"
+                );
+            }
+        }
+        // Never inside the <i> block that spans two lines.
+        assert_eq!(
+            split_at_line(html, 20).0,
+            "🔥 FIRING (1)".replace("FIRING", "<b>FIRING</b>")
+        );
+        assert_eq!(visible_len("<b>é😀</b> &amp;"), 5);
     }
 }

@@ -36,11 +36,13 @@
 //!   - `mod.rs` (Config, `run`), `webhook.rs` (HTTP: /alert, /metrics,
 //!     health), `payload.rs` (webhook v4 types, dedup key), `store.rs`
 //!     (SQLite state, group commit), `outbox.rs` (rows and batches),
-//!     `message.rs` (HTML rendering, splitting, coalescing), `telegram.rs`
-//!     (Bot API transport, outcome classification), `sender.rs` (pacing,
-//!     retries), `bot.rs` (chat commands over long polling, replies,
-//!     attached charts), `watchdog.rs` (dead man's switch), `metrics.rs`,
-//!     `secret.rs` (redacting token type).
+//!     `message.rs` (HTML rendering, splitting, coalescing, numbering),
+//!     `keyboard.rs` (inline buttons under alert messages), `attach.rs`
+//!     (`--attach-charts`: which alerts, the chart under a deadline, the
+//!     caption cut), `telegram.rs` (Bot API transport: sendMessage,
+//!     sendPhoto; outcome classification), `sender.rs` (pacing, retries),
+//!     `bot.rs` (chat commands over long polling, replies), `watchdog.rs`
+//!     (dead man's switch), `metrics.rs`, `secret.rs` (redacting token type).
 //! - [`chat`]: the chat command engine (transport-independent) and
 //!   `outpost ask`.
 //!   - `commands.rs`: the one command list, `/help` and the pure parser.
@@ -51,8 +53,9 @@
 //!     expressions), `alertmanager.rs` (API v2 client, matchers).
 //!   - `chart.rs`: PNG line charts with the bundled font; `audit.rs`: audit
 //!     log and refusal memory in SQLite; `agents.rs`: minimal agents.txt reader.
-//! - [`html`]: Telegram's HTML parse mode — escaping and the visible plain
-//!   text, shared by alert messages and chat replies.
+//! - [`html`]: Telegram's HTML parse mode — escaping, the visible plain
+//!   text and its length, cutting between lines; shared by alert messages
+//!   and chat replies.
 //! - [`healthcheck`]: `outpost healthcheck URL`, a plain-HTTP GET for
 //!   container `HEALTHCHECK`s and `scripts/up` (no curl needed).
 //!

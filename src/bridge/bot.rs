@@ -3,8 +3,7 @@
 //! transport-independent [`crate::chat::Engine`], and sends the replies
 //! (`sendMessage`, or `sendPhoto` for charts) over the bridge's own
 //! [`Telegram`] transport, paced by the sender's [`Pacer`] so alerts and
-//! replies share one budget per chat. Also sends `--attach-charts` photos
-//! under firing alert messages, and publishes the command menu
+//! replies share one budget per chat. Also publishes the command menu
 //! (`setMyCommands`) at start.
 //!
 //! Decisions:
@@ -18,7 +17,6 @@
 //! - Strangers: the engine returns `None` when it should stay silent; button
 //!   presses are always answered (`answerCallbackQuery`) so no client spins.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,13 +24,13 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::payload::Alert;
-use super::sender::{keyboard, Attachment, Pacer};
-use super::telegram::{classify, Outcome, Payload, Telegram};
-use crate::chat::{Caller, Engine, Picture, Reply};
+use super::keyboard;
+use super::sender::Pacer;
+use super::telegram::{classify, Outcome, Outgoing, Payload, Telegram, Transport};
+use crate::chat::{Caller, Engine, Reply};
 
 /// Long-poll wait of one `getUpdates` (Telegram allows up to 50 s).
 pub const POLL_TIMEOUT: Duration = Duration::from_secs(25);
@@ -152,14 +150,6 @@ pub fn parse_updates(body: &[u8]) -> Option<Vec<(i64, Option<Update>)>> {
     )
 }
 
-/// Whether a firing alert gets its chart attached (`--attach-charts`):
-/// alerts about a host's CPU, memory or disk, known by their name
-/// (AgentHighCPU, CpuAnomaly, AgentHighMemory, HighMemoryUsage, AgentHighDisk).
-pub fn wants_chart(alert: &Alert) -> bool {
-    let name = alert.name().to_ascii_lowercase();
-    alert.is_firing() && ["cpu", "memory", "disk"].iter().any(|k| name.contains(k))
-}
-
 /// `setMyCommands` body from the one command list.
 pub fn commands_body() -> Value {
     let commands: Vec<Value> = crate::chat::commands::SPECS
@@ -167,73 +157,6 @@ pub fn commands_body() -> Value {
         .map(|s| json!({"command": s.name, "description": s.about}))
         .collect();
     json!({ "commands": commands })
-}
-
-/// Where a reply goes.
-#[derive(Debug, Clone, Copy)]
-struct Target {
-    chat: i64,
-    thread: Option<i64>,
-    reply_to: Option<i64>,
-}
-
-fn reply_parameters(to: i64) -> Value {
-    json!({"message_id": to, "allow_sending_without_reply": true})
-}
-
-fn photo_form(
-    target: Target,
-    picture: &Picture,
-    markup: Option<&Value>,
-    html: bool,
-) -> reqwest::multipart::Form {
-    let part = reqwest::multipart::Part::bytes(picture.png.clone())
-        .file_name("chart.png")
-        .mime_str("image/png")
-        .expect("a valid MIME type");
-    let mut form = reqwest::multipart::Form::new()
-        .text("chat_id", target.chat.to_string())
-        .part("photo", part);
-    if html {
-        form = form
-            .text("caption", picture.caption.clone())
-            .text("parse_mode", "HTML");
-    } else {
-        form = form.text("caption", crate::chat::reply::to_plain(&picture.caption));
-    }
-    if let Some(t) = target.thread {
-        form = form.text("message_thread_id", t.to_string());
-    }
-    if let Some(r) = target.reply_to {
-        form = form.text("reply_parameters", reply_parameters(r).to_string());
-    }
-    if let Some(m) = markup {
-        form = form.text("reply_markup", m.to_string());
-    }
-    form
-}
-
-fn message_body(target: Target, text: &str, markup: Option<&Value>, html: bool) -> Value {
-    let mut body = json!({
-        "chat_id": target.chat,
-        "link_preview_options": {"is_disabled": true},
-    });
-    if html {
-        body["text"] = json!(text);
-        body["parse_mode"] = json!("HTML");
-    } else {
-        body["text"] = json!(crate::chat::reply::to_plain(text));
-    }
-    if let Some(t) = target.thread {
-        body["message_thread_id"] = json!(t);
-    }
-    if let Some(r) = target.reply_to {
-        body["reply_parameters"] = reply_parameters(r);
-    }
-    if let Some(m) = markup {
-        body["reply_markup"] = m.clone();
-    }
-    body
 }
 
 impl Bot {
@@ -341,10 +264,9 @@ impl Bot {
             let Some(reply) = self.engine.handle(&caller, &text).await else {
                 return;
             };
-            let target = Target {
-                chat: msg.chat.id,
-                thread: msg.message_thread_id,
+            let target = Outgoing {
                 reply_to: Some(msg.message_id),
+                ..Outgoing::html(msg.chat.id, msg.message_thread_id, String::new())
             };
             self.deliver(target, &reply).await;
             tracing::debug!(chat = msg.chat.id, elapsed = ?started.elapsed(), "command answered");
@@ -359,10 +281,13 @@ impl Bot {
             let reply = self.engine.press(&caller, &data).await;
             self.answer_callback(&q.id).await;
             if let Some(reply) = reply {
-                let target = Target {
-                    chat,
-                    thread: q.message.as_ref().and_then(|m| m.message_thread_id),
+                let target = Outgoing {
                     reply_to: q.message.as_ref().map(|m| m.message_id),
+                    ..Outgoing::html(
+                        chat,
+                        q.message.as_ref().and_then(|m| m.message_thread_id),
+                        String::new(),
+                    )
                 };
                 self.deliver(target, &reply).await;
             }
@@ -384,24 +309,26 @@ impl Bot {
         }
     }
 
-    /// Sends a reply: the chart as a photo (caption, buttons) and the text
-    /// as a reply to it, or the text with the buttons.
-    async fn deliver(&self, target: Target, reply: &Reply) {
-        let markup = keyboard(&reply.buttons);
+    /// Sends a reply to `target` (chat, topic, the message it answers):
+    /// the chart as a photo (caption, buttons) and the text as a reply to
+    /// it, or the text with the buttons.
+    async fn deliver(&self, target: Outgoing, reply: &Reply) {
+        let markup = keyboard::inline(std::slice::from_ref(&reply.buttons));
         match &reply.chart {
             Some(picture) => {
                 let photo = self
-                    .send(target.chat, "sendPhoto", |html| {
-                        Payload::Multipart(photo_form(target, picture, markup.as_ref(), html))
+                    .send(Outgoing {
+                        text: picture.caption.clone(),
+                        reply_markup: markup,
+                        photo: Some(picture.png.clone()),
+                        ..target.clone()
                     })
                     .await;
                 if !reply.text.trim().is_empty() {
-                    let after = Target {
+                    self.send(Outgoing {
+                        text: reply.text.clone(),
                         reply_to: photo.or(target.reply_to),
                         ..target
-                    };
-                    self.send(target.chat, "sendMessage", |html| {
-                        Payload::Json(message_body(after, &reply.text, None, html))
                     })
                     .await;
                 }
@@ -410,8 +337,10 @@ impl Bot {
                 if reply.text.trim().is_empty() {
                     return;
                 }
-                self.send(target.chat, "sendMessage", |html| {
-                    Payload::Json(message_body(target, &reply.text, markup.as_ref(), html))
+                self.send(Outgoing {
+                    text: reply.text.clone(),
+                    reply_markup: markup,
+                    ..target
                 })
                 .await;
             }
@@ -421,8 +350,9 @@ impl Bot {
     /// Sends one message within the chat's pace; obeys `retry_after`,
     /// retries network errors a few times, falls back to plain text when
     /// Telegram rejects the HTML. The message id, or `None` when given up.
-    async fn send(&self, chat: i64, method: &str, build: impl Fn(bool) -> Payload) -> Option<i64> {
-        let mut html = true;
+    async fn send(&self, mut out: Outgoing) -> Option<i64> {
+        let chat = out.chat;
+        let method = out.method();
         let mut failures = 0u32;
         let mut rate_limited = 0u32;
         loop {
@@ -432,15 +362,11 @@ impl Bot {
                 .unwrap_or_else(|e| e.into_inner())
                 .reserve(chat, Instant::now());
             tokio::time::sleep_until(slot).await;
-            let answer = self.telegram.call(method, build(html), None).await;
+            let outcome = self.telegram.send(&out).await;
             self.pacer
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .finished(chat, Instant::now());
-            let outcome = match answer {
-                Ok((status, body)) => classify(status, &body),
-                Err(outcome) => outcome,
-            };
             match outcome {
                 Outcome::Sent { message_id } => return Some(message_id),
                 Outcome::RetryAfter(wait) if rate_limited < 10 => {
@@ -456,51 +382,14 @@ impl Bot {
                     tracing::warn!(chat, reason, error = %detail, method, "reply failed, will retry");
                     tokio::time::sleep(Duration::from_millis(500) * (1 << failures)).await;
                 }
-                Outcome::BadEntities(detail) if html => {
+                Outcome::BadEntities(detail) if out.html => {
                     tracing::warn!(chat, error = %detail, method, "Telegram rejected the HTML; sending as plain text");
-                    html = false;
+                    out.text = crate::html::to_plain(&out.text);
+                    out.html = false;
                 }
                 other => {
                     tracing::error!(chat, outcome = ?other, method, "giving up on a reply");
                     return None;
-                }
-            }
-        }
-    }
-
-    /// `--attach-charts`: for each delivered firing alert the sender
-    /// reports, the chart of its expression as a photo replying to it.
-    pub async fn attach(
-        self: Arc<Self>,
-        mut rx: mpsc::UnboundedReceiver<Attachment>,
-        mut stop: watch::Receiver<bool>,
-    ) {
-        loop {
-            let job = tokio::select! {
-                j = rx.recv() => j,
-                _ = stop.changed() => return,
-            };
-            let Some(job) = job else { return };
-            let labels: BTreeMap<String, String> = job.alert.labels.clone();
-            match self
-                .engine
-                .alert_picture(&labels, &job.alert.generator_url)
-                .await
-            {
-                Ok(Some(picture)) => {
-                    let target = Target {
-                        chat: job.chat,
-                        thread: job.thread,
-                        reply_to: Some(job.message_id),
-                    };
-                    self.send(job.chat, "sendPhoto", |html| {
-                        Payload::Multipart(photo_form(target, &picture, None, html))
-                    })
-                    .await;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(alert = job.alert.name(), error = %e, "no chart for the alert")
                 }
             }
         }
@@ -518,36 +407,6 @@ async fn sleep_or_stop(wait: Duration, stop: &mut watch::Receiver<bool>) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn alert(name: &str, status: &str) -> Alert {
-        let mut labels = BTreeMap::new();
-        labels.insert("alertname".to_string(), name.to_string());
-        Alert {
-            status: status.into(),
-            labels,
-            annotations: BTreeMap::new(),
-            starts_at: String::new(),
-            ends_at: String::new(),
-            generator_url: String::new(),
-            fingerprint: "ab12".into(),
-        }
-    }
-
-    #[test]
-    fn charts_go_with_cpu_memory_and_disk_alerts_only() {
-        for name in [
-            "AgentHighCPU",
-            "CpuAnomaly",
-            "AgentHighMemory",
-            "HighMemoryUsage",
-            "AgentHighDisk",
-        ] {
-            assert!(wants_chart(&alert(name, "firing")), "{name}");
-        }
-        assert!(!wants_chart(&alert("AgentDown", "firing")));
-        assert!(!wants_chart(&alert("TcpTargetDown", "firing")));
-        assert!(!wants_chart(&alert("AgentHighCPU", "resolved")));
-    }
 
     #[test]
     fn updates_parse_and_unknown_ones_still_move_the_offset() {
@@ -578,26 +437,6 @@ mod tests {
         assert!(updates[3].1.is_none());
         assert!(parse_updates(br#"{"ok":false,"description":"Conflict"}"#).is_none());
         assert!(parse_updates(b"<html>").is_none());
-    }
-
-    #[test]
-    fn replies_carry_topic_reply_and_buttons() {
-        let target = Target {
-            chat: -100,
-            thread: Some(9),
-            reply_to: Some(3),
-        };
-        let markup = keyboard(&crate::chat::buttons::alert_buttons("ab12"));
-        let b = message_body(target, "<b>CPU</b> 5%", markup.as_ref(), true);
-        assert_eq!(b["parse_mode"], "HTML");
-        assert_eq!(b["message_thread_id"], 9);
-        assert_eq!(b["reply_parameters"]["message_id"], 3);
-        let row = b["reply_markup"]["inline_keyboard"][0].as_array().unwrap();
-        assert!(row.iter().any(|k| k["callback_data"] == "s1:ab12"));
-        let plain = message_body(target, "<b>CPU</b> 5% &amp; more", None, false);
-        assert!(plain.get("parse_mode").is_none());
-        assert_eq!(plain["text"], "CPU 5% & more");
-        assert!(plain.get("reply_markup").is_none());
     }
 
     #[test]

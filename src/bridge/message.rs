@@ -3,6 +3,13 @@
 //! several queued notifications into their newest state, and splitting
 //! into messages of at most 4096 visible characters, always between alert
 //! blocks and never inside a tag.
+//!
+//! When a batch shows more than one firing alert, the firing alerts are
+//! numbered ("1.", "2." … across all messages of the batch) so that the
+//! rows of buttons under a message ([`super::keyboard`]) can say which
+//! alert they act on; a message with more firing alerts than rows of
+//! buttons says so at its end. Resolved alerts and a lone firing alert are
+//! not numbered.
 
 use std::collections::HashMap;
 
@@ -20,6 +27,30 @@ pub struct Rendered {
     pub firing: Vec<String>,
     /// Fingerprints of the resolved alerts shown in this message.
     pub resolved: Vec<String>,
+    /// The number shown before the first of `firing` (the others follow
+    /// on); `None` when the firing alerts are not numbered.
+    pub first_number: Option<usize>,
+}
+
+impl Rendered {
+    /// A message with no alerts in it (free text).
+    pub fn text(html: String) -> Self {
+        Rendered {
+            html,
+            firing: Vec::new(),
+            resolved: Vec::new(),
+            first_number: None,
+        }
+    }
+
+    /// The number shown before each firing alert of this message, in order.
+    pub fn numbered_firing(&self) -> impl Iterator<Item = (Option<usize>, &str)> {
+        let first = self.first_number;
+        self.firing
+            .iter()
+            .enumerate()
+            .map(move |(i, fp)| (first.map(|n| n + i), fp.as_str()))
+    }
 }
 
 /// Limits for [`render`].
@@ -41,12 +72,7 @@ impl Default for Layout {
     }
 }
 
-pub use crate::html::{escape, to_plain};
-
-/// Visible length as Telegram counts it (UTF-16 code units).
-pub fn visible_len(html: &str) -> usize {
-    to_plain(html).encode_utf16().count()
-}
+pub use crate::html::{escape, to_plain, visible_len};
 
 /// The newest state of every alert in several queued notifications for
 /// one chat, in order of first appearance, and the number of alerts that
@@ -77,16 +103,14 @@ pub fn render(alerts: &[Alert], truncated: u64, now_ms: i64, layout: Layout) -> 
     let compact = alerts.len() > COMPACT_OVER;
     let firing: Vec<&Alert> = alerts.iter().filter(|a| a.is_firing()).collect();
     let resolved: Vec<&Alert> = alerts.iter().filter(|a| !a.is_firing()).collect();
+    let numbered = firing.len() > 1;
     let mut out: Vec<Rendered> = Vec::new();
-    let mut current = Rendered {
-        html: String::new(),
-        firing: Vec::new(),
-        resolved: Vec::new(),
-    };
+    let mut current = Rendered::text(String::new());
     let mut current_len = 0usize;
     let mut left_out = truncated;
-    // Room kept free in every message for a "+N more" line.
-    let reserve = 40usize;
+    // Room kept free in every message for a "+N more" line and the note on
+    // alerts without buttons.
+    let reserve = 40usize + 70;
     let budget = layout.max_visible.saturating_sub(reserve).max(200);
     let mut full = false;
     for (is_firing, list) in [(true, &firing), (false, &resolved)] {
@@ -98,7 +122,8 @@ pub fn render(alerts: &[Alert], truncated: u64, now_ms: i64, layout: Layout) -> 
         let header = section_header(is_firing, list.len());
         let header_len = visible_len(&header).max(visible_len(&section_header_cont(is_firing)));
         for (i, a) in list.iter().enumerate() {
-            let block = render_block(a, now_ms, budget - header_len - 2, compact);
+            let number = (is_firing && numbered).then_some(i + 1);
+            let block = render_block(a, number, now_ms, budget - header_len - 2, compact);
             let block_len = visible_len(&block);
             let add_len = block_len + 2 + if section_open { 0 } else { header_len + 2 };
             if !current.html.is_empty() && current_len + add_len > budget {
@@ -107,14 +132,8 @@ pub fn render(alerts: &[Alert], truncated: u64, now_ms: i64, layout: Layout) -> 
                     left_out += (list.len() - i) as u64;
                     break;
                 }
-                out.push(std::mem::replace(
-                    &mut current,
-                    Rendered {
-                        html: String::new(),
-                        firing: Vec::new(),
-                        resolved: Vec::new(),
-                    },
-                ));
+                let done = std::mem::replace(&mut current, Rendered::text(String::new()));
+                out.push(with_button_note(done));
                 current_len = 0;
             }
             if !current.html.is_empty() {
@@ -135,12 +154,16 @@ pub fn render(alerts: &[Alert], truncated: u64, now_ms: i64, layout: Layout) -> 
             current.html.push_str(&block);
             current_len += block_len;
             if is_firing {
+                if current.firing.is_empty() {
+                    current.first_number = number;
+                }
                 current.firing.push(a.fingerprint.clone());
             } else {
                 current.resolved.push(a.fingerprint.clone());
             }
         }
     }
+    let mut current = with_button_note(current);
     if left_out > 0 {
         if !current.html.is_empty() {
             current.html.push_str("\n\n");
@@ -153,6 +176,19 @@ pub fn render(alerts: &[Alert], truncated: u64, now_ms: i64, layout: Layout) -> 
         out.push(current);
     }
     out
+}
+
+/// Ends a message that shows more numbered firing alerts than there are
+/// rows of buttons with a line saying which ones have buttons.
+fn with_button_note(mut msg: Rendered) -> Rendered {
+    let rows = super::keyboard::MAX_ROWS;
+    if let (Some(first), true) = (msg.first_number, msg.firing.len() > rows) {
+        msg.html.push_str(&format!(
+            "\n\n<i>Buttons for {first}–{} only; use /silence for the others.</i>",
+            first + rows - 1
+        ));
+    }
+    msg
 }
 
 fn section_header(firing: bool, n: usize) -> String {
@@ -189,7 +225,16 @@ const SHOWN: &[&str] = &["alertname", "severity", "agent"];
 
 /// One alert as a self-contained HTML fragment (balanced tags) whose
 /// visible length fits `budget`; long values are cut until it does.
-fn render_block(a: &Alert, now_ms: i64, budget: usize, compact: bool) -> String {
+/// `number` is shown before it ("2. ") when the batch numbers its alerts.
+fn render_block(
+    a: &Alert,
+    number: Option<usize>,
+    now_ms: i64,
+    budget: usize,
+    compact: bool,
+) -> String {
+    let prefix = number.map(|n| format!("{n}. ")).unwrap_or_default();
+    let budget = budget.saturating_sub(prefix.chars().count());
     for cap in [usize::MAX, 1000, 300, 100, 40, 10] {
         let b = if compact {
             render_compact(a, now_ms, cap.min(160))
@@ -197,11 +242,14 @@ fn render_block(a: &Alert, now_ms: i64, budget: usize, compact: bool) -> String 
             render_block_capped(a, now_ms, cap)
         };
         if visible_len(&b) <= budget {
-            return b;
+            return prefix + &b;
         }
     }
     let name = cut(a.name(), 100);
-    format!("<b>{}</b> (details too long to show)", escape(&name))
+    format!(
+        "{prefix}<b>{}</b> (details too long to show)",
+        escape(&name)
+    )
 }
 
 fn cut(s: &str, cap: usize) -> String {

@@ -47,6 +47,9 @@ pub struct Counters {
     pub migrations: AtomicU64,
     /// Watchdog heartbeats received.
     pub heartbeats: AtomicU64,
+    /// `--attach-charts` charts not made (the alert went as text), by
+    /// reason (`timeout`, `prometheus`, `chart`, `no_expression`).
+    pub chart_failures: LabelledCounter,
 }
 
 impl Counters {
@@ -121,6 +124,18 @@ pub fn encode(c: &Counters, stats: Option<&Stats>, now_ms: i64) -> String {
     }
     family(
         &mut out,
+        "outpost_bridge_chart_failures_total",
+        "counter",
+        "Charts for --attach-charts not made (the alert was sent as text), by reason.",
+    );
+    for (reason, n) in c.chart_failures.snapshot() {
+        let _ = writeln!(
+            out,
+            "outpost_bridge_chart_failures_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+    family(
+        &mut out,
         "outpost_bridge_store_up",
         "gauge",
         "Whether the state database answered this scrape.",
@@ -166,6 +181,7 @@ mod tests {
         c.webhooks.inc("queued");
         c.webhooks.inc("malformed");
         c.send_failures.inc("network");
+        c.chart_failures.inc("timeout");
         Counters::add(&c.sent, 3);
         let s = Stats {
             queued: 4,
@@ -177,6 +193,7 @@ mod tests {
             "outpost_bridge_webhooks_received_total{result=\"queued\"} 2",
             "outpost_bridge_webhooks_received_total{result=\"malformed\"} 1",
             "outpost_bridge_send_failures_total{reason=\"network\"} 1",
+            "outpost_bridge_chart_failures_total{reason=\"timeout\"} 1",
             "outpost_bridge_messages_sent_total 3",
             "outpost_bridge_queue_depth 4",
             "outpost_bridge_oldest_queued_age_seconds 2.5",

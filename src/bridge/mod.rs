@@ -5,8 +5,9 @@
 //! with a bound listener and a shutdown future. Inside: the webhook
 //! ([`webhook`]) parses ([`payload`]) and commits each notification to the
 //! outbox ([`store`], [`outbox`]) before answering; the [`sender`] drains
-//! the outbox within Telegram's limits, rendering ([`message`]) and
-//! sending ([`telegram`]); the [`watchdog`] turns a missing heartbeat into
+//! the outbox within Telegram's limits, rendering ([`message`]) with
+//! buttons ([`keyboard`]) and charts ([`attach`]) and sending
+//! ([`telegram`]); the [`watchdog`] turns a missing heartbeat into
 //! a message. The [`bot`] long-polls Telegram for chat commands and
 //! answers them through the transport-independent [`crate::chat::Engine`].
 //!
@@ -14,7 +15,9 @@
 //! stored (the outbox keeps them), `/-/ready` is ready, and a warning says
 //! once that nothing is delivered until the bridge starts with a token.
 
+pub mod attach;
 pub mod bot;
+pub mod keyboard;
 pub mod message;
 pub mod metrics;
 pub mod outbox;
@@ -61,7 +64,8 @@ pub struct Config {
     /// Telegram user ids allowed to use chat commands (issue 6).
     pub allowed_users: Vec<i64>,
     pub webhook_token: Option<Secret>,
-    /// Send the chart of a firing CPU, memory or disk alert after its message.
+    /// Send a firing CPU, memory or disk alert as the photo of its chart,
+    /// the alert text as caption (see [`attach`]).
     pub attach_charts: bool,
     /// The chat command engine's settings (Prometheus, Alertmanager, agents).
     pub chat: crate::chat::Config,
@@ -265,7 +269,6 @@ pub async fn run(
                 config.chat.clone(),
                 crate::chat::audit::Audit::open(&config.state)?,
             ));
-            let (attach_tx, attach_rx) = tokio::sync::mpsc::unbounded_channel();
             let sender = Arc::new(Sender {
                 store: store.clone(),
                 transport: telegram.clone(),
@@ -274,7 +277,9 @@ pub async fn run(
                 pacer: Arc::clone(&pacer),
                 backoff: config.backoff,
                 layout: Layout::default(),
-                attachments: config.attach_charts.then_some(attach_tx),
+                charts: config
+                    .attach_charts
+                    .then(|| attach::charts(Arc::clone(&engine))),
             });
             telegram_tasks.push(tokio::spawn(sender.run(stop_rx.clone())));
             let bot = Arc::new(bot::Bot {
@@ -284,8 +289,7 @@ pub async fn run(
                 offsets: bot::Offsets::open(&config.state)?,
                 poll_timeout: bot::POLL_TIMEOUT,
             });
-            telegram_tasks.push(tokio::spawn(Arc::clone(&bot).run(stop_rx.clone())));
-            telegram_tasks.push(tokio::spawn(bot.attach(attach_rx, stop_rx.clone())));
+            telegram_tasks.push(tokio::spawn(bot.run(stop_rx.clone())));
         }
         None => tracing::warn!(
             "no Telegram token (--telegram-token, --telegram-token-file or OUTPOST_TELEGRAM_TOKEN): \

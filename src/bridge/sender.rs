@@ -17,22 +17,27 @@
 //!   accepted, so delivery is at least once: a crash in the middle of a
 //!   multi-message batch sends the batch again.
 //! - Shutdown: no new message is started; the one in flight finishes.
-//! - A message showing exactly one firing alert carries that alert's inline
-//!   buttons (silence 1h / 24h, chart); a grouped message carries none (a
-//!   button could not say which alert it acts on). With `--attach-charts`,
-//!   such a message about CPU, memory or disk is handed to the bot
-//!   ([`Attachment`]), which sends the chart as a photo replying to it: the
-//!   alert text itself is never delayed by a Prometheus query, and a
-//!   failed chart never holds up delivery.
+//! - Buttons ([`keyboard`]): a message showing one firing alert carries its
+//!   row (silence 1h / 24h, chart); a grouped message one numbered row per
+//!   firing alert, for the first ten.
+//! - `--attach-charts` ([`attach`]): a message showing exactly one firing
+//!   CPU, memory or disk alert is sent as a photo of the alert's chart with
+//!   the text as caption (the rest, past 1024 characters, as a text reply
+//!   to the photo). The chart is drawn first, within the query timeout; a
+//!   chart that fails or is late is dropped and the text goes alone. A
+//!   photo Telegram refuses for good is sent again as the plain text
+//!   message, so a chart never costs an alert.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::attach::{self, Charts};
+use super::keyboard;
 use super::message::{self, Layout, Rendered};
 use super::metrics::Counters;
 use super::now_ms;
@@ -201,42 +206,9 @@ pub struct Sender<T: Transport> {
     pub pacer: Arc<Mutex<Pacer>>,
     pub backoff: Backoff,
     pub layout: Layout,
-    /// `--attach-charts`: each delivered firing alert message about one
-    /// alert goes here, for the bot to send its chart as a reply.
-    pub attachments: Option<mpsc::UnboundedSender<Attachment>>,
-}
-
-/// A delivered firing alert whose chart may follow it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attachment {
-    pub chat: i64,
-    pub thread: Option<i64>,
-    /// The alert message the chart replies to.
-    pub message_id: i64,
-    pub alert: Alert,
-}
-
-/// The inline keyboard under a message: one row of buttons.
-pub fn keyboard(buttons: &[crate::chat::buttons::Button]) -> Option<serde_json::Value> {
-    if buttons.is_empty() {
-        return None;
-    }
-    let row: Vec<serde_json::Value> = buttons
-        .iter()
-        .map(|b| serde_json::json!({"text": b.text, "callback_data": b.data}))
-        .collect();
-    Some(serde_json::json!({ "inline_keyboard": [row] }))
-}
-
-/// The alert a message's buttons act on: only a message that shows exactly
-/// one firing alert gets buttons. A grouped message gets none, because a
-/// "silence 1h" under several alerts could not say which one it silences;
-/// `/silence` covers those.
-fn single_firing<'a>(msg: &Rendered, alerts: &'a [Alert]) -> Option<&'a Alert> {
-    match msg.firing.as_slice() {
-        [fp] => alerts.iter().find(|a| &a.fingerprint == fp),
-        _ => None,
-    }
+    /// `--attach-charts`: draws the chart a lone firing CPU, memory or
+    /// disk alert is sent with ([`attach::charts`]).
+    pub charts: Option<Charts>,
 }
 
 /// How a batch ended.
@@ -332,11 +304,7 @@ impl<T: Transport> Sender<T> {
 
     fn render(&self, batch: &Batch) -> Vec<Rendered> {
         match &batch.content {
-            BatchContent::Text(t) => vec![Rendered {
-                html: t.clone(),
-                firing: Vec::new(),
-                resolved: Vec::new(),
-            }],
+            BatchContent::Text(t) => vec![Rendered::text(t.clone())],
             BatchContent::Alerts(list) => {
                 let (alerts, truncated) = message::coalesce(list);
                 if list.len() > 1 {
@@ -389,118 +357,54 @@ impl<T: Transport> Sender<T> {
                     .await
                     .unwrap_or(None)
             };
-            let alone = single_firing(&msg, &alerts);
-            let mut out = Outgoing {
-                chat,
-                thread: batch.thread,
-                text: msg.html.clone(),
-                html: true,
-                reply_to,
-                reply_markup: alone
-                    .and_then(|a| keyboard(&crate::chat::buttons::alert_buttons(&a.fingerprint))),
+            let photo = match self.chart_for(&msg, &alerts, &mut stop).await {
+                Ok(p) => p,
+                Err(d) => return d,
             };
-            let mut failures = 0u32;
-            loop {
-                let slot = {
-                    let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
-                    p.reserve(out.chat, Instant::now())
+            let (text, remainder) = match photo {
+                Some(_) => attach::split_caption(&msg.html),
+                None => (msg.html.as_str(), ""),
+            };
+            let mut out = Outgoing {
+                reply_to,
+                reply_markup: keyboard::for_alerts(&msg),
+                photo,
+                ..Outgoing::html(chat, batch.thread, text.to_owned())
+            };
+            let message_id = match self.send(&mut out, &msg.html, &batch.ids, &mut stop).await {
+                Ok(id) => id,
+                Err(d) => return d,
+            };
+            chat = out.chat;
+            // The photo (or the text) is the firing message: the
+            // resolution replies to it.
+            if !msg.firing.is_empty() {
+                if let Err(e) = self
+                    .store
+                    .remember_firing(chat, msg.firing.clone(), message_id, now_ms())
+                    .await
+                {
+                    tracing::warn!(error = %e, "remembering the firing message");
+                }
+            }
+            if out.photo.is_some() && !remainder.is_empty() {
+                let mut tail = Outgoing {
+                    reply_to: Some(message_id),
+                    ..Outgoing::html(chat, batch.thread, remainder.to_owned())
                 };
-                tokio::select! {
-                    _ = tokio::time::sleep_until(slot) => {}
-                    _ = stop.changed() => return Delivery::Interrupted,
+                if let Err(d) = self.send(&mut tail, remainder, &batch.ids, &mut stop).await {
+                    return d;
                 }
-                let outcome = self.transport.send(&out).await;
-                self.pacer
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .finished(out.chat, Instant::now());
-                match outcome {
-                    Outcome::Sent { message_id } => {
-                        Counters::add(&self.counters.sent, 1);
-                        if !msg.firing.is_empty() {
-                            if let Err(e) = self
-                                .store
-                                .remember_firing(out.chat, msg.firing.clone(), message_id, now_ms())
-                                .await
-                            {
-                                tracing::warn!(error = %e, "remembering the firing message");
-                            }
-                        }
-                        if let (Some(tx), Some(alert)) = (&self.attachments, alone) {
-                            if crate::bridge::bot::wants_chart(alert) {
-                                let _ = tx.send(Attachment {
-                                    chat: out.chat,
-                                    thread: out.thread,
-                                    message_id,
-                                    alert: alert.clone(),
-                                });
-                            }
-                        }
-                        shown.extend(msg.firing.iter().chain(&msg.resolved).cloned());
-                        let done: Vec<i64> = row_alerts
-                            .iter()
-                            .filter(|(id, fps)| {
-                                !marked.contains(id) && fps.iter().all(|f| shown.contains(f))
-                            })
-                            .map(|(id, _)| *id)
-                            .collect();
-                        if !done.is_empty()
-                            && self.store.mark_sent(done.clone(), now_ms()).await.is_ok()
-                        {
-                            marked.extend(done);
-                        }
-                        break;
-                    }
-                    Outcome::RetryAfter(wait) => {
-                        Counters::add(&self.counters.rate_limited, 1);
-                        Counters::add(&self.counters.retries, 1);
-                        self.counters.send_failures.inc("rate_limited");
-                        tracing::warn!(chat = out.chat, retry_after = ?wait, "Telegram rate limit");
-                        let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
-                        p.hold(out.chat, Instant::now() + wait);
-                    }
-                    Outcome::Transient { reason, detail } => {
-                        failures += 1;
-                        self.counters.send_failures.inc(reason);
-                        Counters::add(&self.counters.retries, 1);
-                        let delay = self.backoff.delay(failures);
-                        tracing::warn!(chat = out.chat, reason, error = %detail, retry_in = ?delay, "send failed, will retry");
-                        tokio::select! {
-                            _ = tokio::time::sleep(delay) => {}
-                            _ = stop.changed() => return Delivery::Interrupted,
-                        }
-                    }
-                    Outcome::BadEntities(detail) if out.html => {
-                        self.counters.send_failures.inc("bad_entities");
-                        Counters::add(&self.counters.retries, 1);
-                        tracing::warn!(chat = out.chat, error = %detail, "Telegram rejected the HTML; sending as plain text");
-                        out.text = message::to_plain(&out.text);
-                        out.html = false;
-                    }
-                    Outcome::Migrated(to) => {
-                        Counters::add(&self.counters.migrations, 1);
-                        Counters::add(&self.counters.retries, 1);
-                        tracing::info!(from = out.chat, to, "chat migrated; following it");
-                        if let Err(e) = self.store.migrate_chat(out.chat, to).await {
-                            tracing::error!(error = %e, "remembering the chat migration");
-                        }
-                        out.chat = to;
-                        chat = to;
-                    }
-                    Outcome::BadEntities(detail) | Outcome::Permanent { detail, .. } => {
-                        let reason = self.transport_reason(&detail).unwrap_or("bad_request");
-                        self.counters.send_failures.inc(reason);
-                        tracing::error!(chat = out.chat, reason, error = %detail, rows = batch.ids.len(), "Telegram refused the message; giving up on it");
-                        if let Err(e) = self
-                            .store
-                            .mark_failed(batch.ids.clone(), detail, now_ms())
-                            .await
-                        {
-                            tracing::error!(error = %e, "recording the failure");
-                        }
-                        return Delivery::Failed;
-                    }
-                }
+                chat = tail.chat;
+            }
+            shown.extend(msg.firing.iter().chain(&msg.resolved).cloned());
+            let done: Vec<i64> = row_alerts
+                .iter()
+                .filter(|(id, fps)| !marked.contains(id) && fps.iter().all(|f| shown.contains(f)))
+                .map(|(id, _)| *id)
+                .collect();
+            if !done.is_empty() && self.store.mark_sent(done.clone(), now_ms()).await.is_ok() {
+                marked.extend(done);
             }
         }
         let rest: Vec<i64> = batch
@@ -517,6 +421,133 @@ impl<T: Transport> Sender<T> {
             Err(e) => {
                 tracing::error!(error = %e, "marking rows sent");
                 Delivery::Interrupted
+            }
+        }
+    }
+
+    /// The chart a message is sent with (`--attach-charts`): only for a
+    /// message showing exactly one firing alert that [`attach::wants_chart`].
+    /// `None` when there is none or drawing it failed (logged and counted);
+    /// `Err` when `stop` turned true meanwhile.
+    async fn chart_for(
+        &self,
+        msg: &Rendered,
+        alerts: &[Alert],
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Option<Vec<u8>>, Delivery> {
+        let Some(charts) = &self.charts else {
+            return Ok(None);
+        };
+        let [fp] = msg.firing.as_slice() else {
+            return Ok(None);
+        };
+        let Some(alert) = alerts.iter().find(|a| &a.fingerprint == fp) else {
+            return Ok(None);
+        };
+        if !attach::wants_chart(alert) {
+            return Ok(None);
+        }
+        tokio::select! {
+            drawn = charts(alert.clone()) => match drawn {
+                Ok(png) => Ok(Some(png)),
+                Err(e) => {
+                    self.counters.chart_failures.inc(e.reason());
+                    tracing::warn!(alert = alert.name(), error = %e, "no chart for the alert; sending it as text");
+                    Ok(None)
+                }
+            },
+            _ = stop.changed() => Err(Delivery::Interrupted),
+        }
+    }
+
+    /// Sends one message until Telegram accepts it, within the pace; the
+    /// message id. Network errors and 5xx: again after a backoff; 429:
+    /// after `retry_after`; entity errors: as plain text; migration: to the
+    /// new chat (`out.chat` follows). A photo refused for good goes again
+    /// as the text message `text_instead` (HTML). Any other refusal marks
+    /// the batch `ids` failed.
+    async fn send(
+        &self,
+        out: &mut Outgoing,
+        text_instead: &str,
+        ids: &[i64],
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<i64, Delivery> {
+        let mut failures = 0u32;
+        loop {
+            let slot = {
+                let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
+                p.reserve(out.chat, Instant::now())
+            };
+            tokio::select! {
+                _ = tokio::time::sleep_until(slot) => {}
+                _ = stop.changed() => return Err(Delivery::Interrupted),
+            }
+            let outcome = self.transport.send(out).await;
+            self.pacer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .finished(out.chat, Instant::now());
+            match outcome {
+                Outcome::Sent { message_id } => {
+                    Counters::add(&self.counters.sent, 1);
+                    return Ok(message_id);
+                }
+                Outcome::RetryAfter(wait) => {
+                    Counters::add(&self.counters.rate_limited, 1);
+                    Counters::add(&self.counters.retries, 1);
+                    self.counters.send_failures.inc("rate_limited");
+                    tracing::warn!(chat = out.chat, retry_after = ?wait, "Telegram rate limit");
+                    let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
+                    p.hold(out.chat, Instant::now() + wait);
+                }
+                Outcome::Transient { reason, detail } => {
+                    failures += 1;
+                    self.counters.send_failures.inc(reason);
+                    Counters::add(&self.counters.retries, 1);
+                    let delay = self.backoff.delay(failures);
+                    tracing::warn!(chat = out.chat, reason, error = %detail, retry_in = ?delay, "send failed, will retry");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop.changed() => return Err(Delivery::Interrupted),
+                    }
+                }
+                Outcome::BadEntities(detail) if out.html => {
+                    self.counters.send_failures.inc("bad_entities");
+                    Counters::add(&self.counters.retries, 1);
+                    tracing::warn!(chat = out.chat, error = %detail, "Telegram rejected the HTML; sending as plain text");
+                    out.text = message::to_plain(&out.text);
+                    out.html = false;
+                }
+                Outcome::Migrated(to) => {
+                    Counters::add(&self.counters.migrations, 1);
+                    Counters::add(&self.counters.retries, 1);
+                    tracing::info!(from = out.chat, to, "chat migrated; following it");
+                    if let Err(e) = self.store.migrate_chat(out.chat, to).await {
+                        tracing::error!(error = %e, "remembering the chat migration");
+                    }
+                    out.chat = to;
+                }
+                Outcome::BadEntities(detail) | Outcome::Permanent { detail, .. }
+                    if out.photo.is_some() =>
+                {
+                    let reason = self.transport_reason(&detail).unwrap_or("bad_request");
+                    self.counters.send_failures.inc(reason);
+                    Counters::add(&self.counters.retries, 1);
+                    tracing::warn!(chat = out.chat, reason, error = %detail, "Telegram refused the photo; sending the alert as text");
+                    out.photo = None;
+                    out.text = text_instead.to_owned();
+                    out.html = true;
+                }
+                Outcome::BadEntities(detail) | Outcome::Permanent { detail, .. } => {
+                    let reason = self.transport_reason(&detail).unwrap_or("bad_request");
+                    self.counters.send_failures.inc(reason);
+                    tracing::error!(chat = out.chat, reason, error = %detail, rows = ids.len(), "Telegram refused the message; giving up on it");
+                    if let Err(e) = self.store.mark_failed(ids.to_vec(), detail, now_ms()).await {
+                        tracing::error!(error = %e, "recording the failure");
+                    }
+                    return Err(Delivery::Failed);
+                }
             }
         }
     }
@@ -541,38 +572,6 @@ impl<T: Transport> Sender<T> {
 mod tests {
     use super::*;
     use std::sync::atomic::Ordering;
-
-    #[test]
-    fn only_a_single_firing_alert_gets_buttons() {
-        let alert = |fp: &str, status: &str| {
-            let mut a = Alert {
-                status: status.into(),
-                fingerprint: fp.into(),
-                ..Default::default()
-            };
-            a.labels.insert("alertname".into(), format!("A{fp}"));
-            a
-        };
-        let alerts = vec![
-            alert("aa", "firing"),
-            alert("bb", "firing"),
-            alert("cc", "resolved"),
-        ];
-        let rendered = message::render(&alerts[..1], 0, now_ms(), Layout::default());
-        let one = single_firing(&rendered[0], &alerts).expect("one firing alert");
-        assert_eq!(one.fingerprint, "aa");
-        let markup = keyboard(&crate::chat::buttons::alert_buttons(&one.fingerprint)).unwrap();
-        let row = markup["inline_keyboard"][0].as_array().unwrap();
-        assert!(row.iter().any(|b| b["callback_data"] == "s1:aa"));
-        assert!(row
-            .iter()
-            .all(|b| b["callback_data"].as_str().unwrap().len() <= 64));
-        let grouped = message::render(&alerts, 0, now_ms(), Layout::default());
-        assert!(single_firing(&grouped[0], &alerts).is_none());
-        let resolved = message::render(&alerts[2..], 0, now_ms(), Layout::default());
-        assert!(single_firing(&resolved[0], &alerts).is_none());
-        assert!(keyboard(&[]).is_none());
-    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
@@ -643,16 +642,16 @@ mod tests {
     }
 
     impl Transport for Flaky {
+        /// Past the script, accepts with the attempt's number as message id.
         async fn send(&self, msg: &Outgoing) -> Outcome {
-            self.attempts
-                .lock()
-                .unwrap()
-                .push((Instant::now(), msg.clone()));
+            let mut attempts = self.attempts.lock().unwrap();
+            attempts.push((Instant::now(), msg.clone()));
+            let n = attempts.len() as i64;
             self.script
                 .lock()
                 .unwrap()
                 .pop_front()
-                .unwrap_or(Outcome::Sent { message_id: 1 })
+                .unwrap_or(Outcome::Sent { message_id: n })
         }
     }
 
@@ -690,7 +689,7 @@ mod tests {
                 max: Duration::from_secs(60),
             },
             layout: Layout::default(),
-            attachments: None,
+            charts: None,
         });
         let (_tx, rx) = watch::channel(false);
         let t0 = Instant::now();
@@ -714,5 +713,161 @@ mod tests {
         assert_eq!(c.send_failures.get("server_error"), 1);
         assert_eq!(c.send_failures.get("network"), 1);
         assert_eq!(store.stats().await.unwrap().queued, 0);
+    }
+
+    fn sender_with(
+        script: Vec<Outcome>,
+        store: Store,
+        charts: Option<Charts>,
+    ) -> Arc<Sender<Flaky>> {
+        Arc::new(Sender {
+            store,
+            transport: Flaky {
+                attempts: Mutex::new(Vec::new()),
+                script: Mutex::new(VecDeque::from(script)),
+            },
+            counters: Arc::new(Counters::default()),
+            doorbell: Arc::new(Doorbell::default()),
+            pacer: Arc::new(Mutex::new(Pacer::new(Limits::default()))),
+            backoff: Backoff::default(),
+            layout: Layout::default(),
+            charts,
+        })
+    }
+
+    /// A chart stand-in: this PNG, or this miss.
+    fn chart(result: fn() -> Result<Vec<u8>, attach::ChartMiss>) -> Charts {
+        Arc::new(move |_alert: Alert| -> attach::ChartFuture { Box::pin(async move { result() }) })
+    }
+
+    async fn queue_cpu_alert(store: &Store, description_lines: usize) -> String {
+        let fp = "0123456789abcdef".to_string();
+        let mut a = Alert {
+            status: "firing".into(),
+            fingerprint: fp.clone(),
+            starts_at: "2026-11-22T05:00:00Z".into(),
+            generator_url: "http://prom/graph?g0.expr=up".into(),
+            ..Default::default()
+        };
+        a.labels.insert("alertname".into(), "AgentHighCPU".into());
+        a.labels.insert("agent".into(), "web1".into());
+        let text: String = (0..description_lines)
+            .map(|i| format!("step {i}: check <top> & the load\n"))
+            .collect();
+        a.annotations.insert("description".into(), text);
+        let n = crate::bridge::payload::Notification {
+            alerts: vec![a],
+            ..Default::default()
+        };
+        store
+            .intake(
+                7,
+                None,
+                n,
+                format!("k{description_lines}"),
+                1,
+                0,
+                String::new(),
+                now_ms(),
+            )
+            .await
+            .unwrap();
+        fp
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attached_chart_is_the_alert_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), Duration::from_secs(1)).unwrap();
+        let fp = queue_cpu_alert(&store, 80).await;
+        // The HTML caption is refused once: the photo goes again as plain
+        // text; then the rest of the text replies to it.
+        let sender = sender_with(
+            vec![Outcome::BadEntities(
+                "Bad Request: can't parse entities".into(),
+            )],
+            store.clone(),
+            Some(chart(|| Ok(vec![0x89, b'P', b'N', b'G']))),
+        );
+        let (_tx, rx) = watch::channel(false);
+        sender.drain_chat(7, rx).await;
+        let attempts: Vec<Outgoing> = sender
+            .transport
+            .attempts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, o)| o.clone())
+            .collect();
+        assert_eq!(attempts.len(), 3, "{attempts:#?}");
+        let (first, plain, rest) = (&attempts[0], &attempts[1], &attempts[2]);
+        assert_eq!(first.method(), "sendPhoto");
+        assert!(first.html);
+        assert!(message::visible_len(&first.text) <= crate::bridge::telegram::CAPTION_LIMIT);
+        assert!(message::to_plain(&first.text).contains("AgentHighCPU"));
+        let keys = first
+            .reply_markup
+            .as_ref()
+            .expect("buttons under the photo");
+        assert_eq!(
+            keys["inline_keyboard"][0][0]["callback_data"],
+            format!("s1:{fp}")
+        );
+        assert_eq!(plain.photo, first.photo);
+        assert!(!plain.html);
+        assert_eq!(plain.text, message::to_plain(&first.text));
+        assert_eq!(plain.reply_markup, first.reply_markup);
+        assert_eq!(rest.method(), "sendMessage");
+        assert_eq!(rest.reply_to, Some(2), "the rest replies to the photo");
+        assert!(rest.reply_markup.is_none());
+        assert!(message::to_plain(&rest.text).contains("step 79:"));
+        // The photo is the firing message a resolution replies to.
+        assert_eq!(store.firing_message(7, vec![fp]).await.unwrap(), Some(2));
+        assert_eq!(store.stats().await.unwrap().queued, 0);
+        assert_eq!(sender.counters.sent.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_missing_chart_or_a_refused_photo_still_delivers_the_alert() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), Duration::from_secs(1)).unwrap();
+        // The chart is late: the alert goes as text, with its buttons.
+        queue_cpu_alert(&store, 1).await;
+        let late = sender_with(
+            Vec::new(),
+            store.clone(),
+            Some(chart(|| {
+                Err(attach::ChartMiss::Timeout(Duration::from_secs(3)))
+            })),
+        );
+        let (_tx, rx) = watch::channel(false);
+        late.drain_chat(7, rx.clone()).await;
+        let attempts = late.transport.attempts.lock().unwrap().clone();
+        assert_eq!(attempts.len(), 1);
+        assert!(attempts[0].1.photo.is_none());
+        assert!(attempts[0].1.reply_markup.is_some());
+        assert_eq!(late.counters.chart_failures.get("timeout"), 1);
+
+        // Telegram refuses the photo for good: the whole text goes instead.
+        queue_cpu_alert(&store, 80).await;
+        let refused = sender_with(
+            vec![Outcome::Permanent {
+                reason: "bad_request",
+                detail: "Bad Request: PHOTO_INVALID_DIMENSIONS".into(),
+            }],
+            store.clone(),
+            Some(chart(|| Ok(vec![1, 2, 3]))),
+        );
+        refused.drain_chat(7, rx).await;
+        let attempts = refused.transport.attempts.lock().unwrap().clone();
+        assert_eq!(attempts.len(), 2, "{attempts:#?}");
+        assert!(attempts[0].1.photo.is_some());
+        let text = &attempts[1].1;
+        assert!(text.photo.is_none() && text.html);
+        assert!(message::to_plain(&text.text).contains("step 0:"));
+        assert!(message::to_plain(&text.text).contains("step 79:"));
+        assert!(text.reply_markup.is_some());
+        assert_eq!(store.stats().await.unwrap().queued, 0);
+        assert_eq!(store.stats().await.unwrap().failed, 0);
     }
 }

@@ -1,12 +1,13 @@
-//! The Telegram Bot API transport for alerts: `sendMessage` over reqwest
-//! (rustls), and the classification of every answer into what the sender
+//! The Telegram Bot API transport, shared by the alert sender and the chat
+//! bot: one [`Outgoing`] message becomes `sendMessage` (JSON) or, when it
+//! carries a photo, multipart `sendPhoto` with the text as its caption,
+//! over reqwest (rustls); every answer is classified into what the caller
 //! does next ([`Outcome`]).
 //!
-//! Why reqwest and not teloxide here: delivery needs exactly one method
-//! and full control over the answer (`retry_after`, `migrate_to_chat_id`,
-//! the entity error) and over what an error may print; reqwest is already
-//! in the tree. The chat-command front end (long polling) can use
-//! teloxide against the same `--telegram-api-url` without touching this.
+//! Why reqwest and not teloxide: delivery needs a handful of methods and
+//! full control over the answer (`retry_after`, `migrate_to_chat_id`, the
+//! entity error) and over what an error may print; reqwest is already in
+//! the tree.
 //!
 //! The bot token is part of every request URL, and reqwest errors carry
 //! the URL: errors are built from `without_url()` and then passed through
@@ -31,7 +32,38 @@ pub struct Outgoing {
     pub reply_to: Option<i64>,
     /// `reply_markup` (e.g. an inline keyboard), as the Bot API takes it.
     pub reply_markup: Option<serde_json::Value>,
+    /// A PNG to send as a photo (`sendPhoto`); `text` is then its caption
+    /// (at most [`CAPTION_LIMIT`] visible characters).
+    pub photo: Option<Vec<u8>>,
 }
+
+impl Outgoing {
+    /// A text message (parse mode HTML) to `chat`, no reply, no buttons.
+    pub fn html(chat: i64, thread: Option<i64>, text: String) -> Self {
+        Outgoing {
+            chat,
+            thread,
+            text,
+            html: true,
+            reply_to: None,
+            reply_markup: None,
+            photo: None,
+        }
+    }
+
+    /// The Bot API method that sends it.
+    pub fn method(&self) -> &'static str {
+        if self.photo.is_some() {
+            "sendPhoto"
+        } else {
+            "sendMessage"
+        }
+    }
+}
+
+/// Telegram's limit on a photo caption's visible text (the chat engine
+/// keeps its chart captions within it too).
+pub use crate::chat::reply::CAPTION_LIMIT;
 
 /// What became of one `sendMessage`.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,6 +162,45 @@ pub fn request_body(msg: &Outgoing) -> serde_json::Value {
         body["reply_markup"] = m.clone();
     }
     body
+}
+
+/// The text fields of `sendPhoto` (everything but the file), as the Bot
+/// API takes them in a multipart form: JSON values as JSON text.
+pub fn photo_fields(msg: &Outgoing) -> Vec<(&'static str, String)> {
+    let mut fields = vec![("chat_id", msg.chat.to_string())];
+    if !msg.text.is_empty() {
+        fields.push(("caption", msg.text.clone()));
+        if msg.html {
+            fields.push(("parse_mode", "HTML".to_owned()));
+        }
+    }
+    if let Some(t) = msg.thread {
+        fields.push(("message_thread_id", t.to_string()));
+    }
+    if let Some(r) = msg.reply_to {
+        fields.push((
+            "reply_parameters",
+            json!({"message_id": r, "allow_sending_without_reply": true}).to_string(),
+        ));
+    }
+    if let Some(m) = &msg.reply_markup {
+        fields.push(("reply_markup", m.to_string()));
+    }
+    fields
+}
+
+/// The multipart body of `sendPhoto`: [`photo_fields`] and the PNG.
+pub fn photo_form(msg: &Outgoing, png: &[u8]) -> reqwest::multipart::Form {
+    let part = reqwest::multipart::Part::bytes(png.to_vec())
+        .file_name("chart.png")
+        .mime_str("image/png")
+        .expect("a valid MIME type");
+    photo_fields(msg)
+        .into_iter()
+        .fold(reqwest::multipart::Form::new(), |form, (k, v)| {
+            form.text(k, v)
+        })
+        .part("photo", part)
 }
 
 /// A request body: JSON, or multipart (for uploading a photo).
@@ -241,10 +312,11 @@ impl Telegram {
 
 impl Transport for Telegram {
     async fn send(&self, msg: &Outgoing) -> Outcome {
-        match self
-            .call("sendMessage", Payload::Json(request_body(msg)), None)
-            .await
-        {
+        let payload = match &msg.photo {
+            Some(png) => Payload::Multipart(photo_form(msg, png)),
+            None => Payload::Json(request_body(msg)),
+        };
+        match self.call(msg.method(), payload, None).await {
             Ok((status, body)) => classify(status, &body),
             Err(outcome) => outcome,
         }
@@ -312,6 +384,7 @@ mod tests {
             html: true,
             reply_to: Some(55),
             reply_markup: None,
+            photo: None,
         });
         assert_eq!(b["parse_mode"], "HTML");
         assert_eq!(b["message_thread_id"], 7);
@@ -323,9 +396,45 @@ mod tests {
             html: false,
             reply_to: None,
             reply_markup: None,
+            photo: None,
         });
         assert!(plain.get("parse_mode").is_none());
         assert!(plain.get("message_thread_id").is_none());
+    }
+
+    #[test]
+    fn photo_fields_carry_caption_reply_and_buttons() {
+        let markup = json!({"inline_keyboard": [[{"text": "🔕 1h", "callback_data": "s1:ab12"}]]});
+        let msg = Outgoing {
+            reply_to: Some(3),
+            reply_markup: Some(markup.clone()),
+            photo: Some(vec![0x89, b'P']),
+            ..Outgoing::html(-100, Some(9), "<b>CPU</b> high".into())
+        };
+        assert_eq!(msg.method(), "sendPhoto");
+        let fields: std::collections::HashMap<_, _> = photo_fields(&msg).into_iter().collect();
+        assert_eq!(fields["chat_id"], "-100");
+        assert_eq!(fields["caption"], "<b>CPU</b> high");
+        assert_eq!(fields["parse_mode"], "HTML");
+        assert_eq!(fields["message_thread_id"], "9");
+        let reply: serde_json::Value = serde_json::from_str(&fields["reply_parameters"]).unwrap();
+        assert_eq!(reply["message_id"], 3);
+        let sent: serde_json::Value = serde_json::from_str(&fields["reply_markup"]).unwrap();
+        assert_eq!(sent, markup);
+        // The plain-text fallback drops the parse mode; no caption, no field.
+        let plain = photo_fields(&Outgoing {
+            html: false,
+            ..msg.clone()
+        });
+        assert!(plain.iter().all(|(k, _)| *k != "parse_mode"));
+        let bare = photo_fields(&Outgoing {
+            text: String::new(),
+            ..msg
+        });
+        assert!(bare
+            .iter()
+            .all(|(k, _)| *k != "caption" && *k != "parse_mode"));
+        assert_eq!(Outgoing::html(1, None, "x".into()).method(), "sendMessage");
     }
 
     #[tokio::test]
@@ -344,12 +453,8 @@ mod tests {
         .unwrap();
         let out = t
             .send(&Outgoing {
-                chat: 1,
-                thread: None,
-                text: "x".into(),
                 html: false,
-                reply_to: None,
-                reply_markup: None,
+                ..Outgoing::html(1, None, "x".into())
             })
             .await;
         let Outcome::Transient { reason, detail } = &out else {

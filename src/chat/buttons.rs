@@ -68,7 +68,9 @@ fn button(text: &str, action: Action) -> Button {
     }
 }
 
-/// The buttons under a firing alert message (the bridge attaches these).
+/// The row of buttons for one firing alert under an alert message (the
+/// bridge's `keyboard` puts one row per alert, numbering the labels in a
+/// grouped message).
 pub fn alert_buttons(fingerprint: &str) -> Vec<Button> {
     let fp = || fingerprint.to_string();
     vec![

@@ -17,8 +17,9 @@
 //!    the buttons.
 //! 3. A button: `engine.press(&caller, &callback_query.data).await`, same
 //!    reply handling; answer the callback query either way.
-//! 4. Under each firing alert message: `buttons::alert_buttons(&alert.fingerprint)`;
-//!    with `--attach-charts`: `engine.alert_picture(&alert.labels, &alert.generator_url)`.
+//! 4. Under each firing alert message: `buttons::alert_buttons(&alert.fingerprint)`
+//!    (one row per alert); with `--attach-charts`:
+//!    `engine.alert_picture(&alert.labels, &alert.generator_url)`.
 //! 5. Command menu (`setMyCommands`): `commands::SPECS` (`name`, `about`).
 
 pub mod agents;

@@ -48,28 +48,21 @@ pub use crate::html::{escape, to_plain};
 /// Telegram's limit for message text.
 pub const TEXT_LIMIT: usize = 4096;
 
-/// Keeps whole lines of `text` within `limit` characters, ending with
-/// "+N more lines" when some are dropped. Every line the builders here write
-/// closes its own tags, so cutting between lines never breaks the HTML.
+/// Keeps whole lines of `text` within `limit` visible characters, ending
+/// with "+N more lines" when some are dropped. The cut is
+/// [`crate::html::split_at_line`]'s: between lines, never inside a tag.
 pub fn fit(text: &str, limit: usize) -> String {
-    if text.chars().count() <= limit {
+    if crate::html::visible_len(text) <= limit {
         return text.to_string();
     }
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = String::new();
-    let mut used = 0;
-    for (i, line) in lines.iter().enumerate() {
-        let more = format!("+{} more lines", lines.len() - i);
-        let len = line.chars().count() + 1;
-        if used + len + more.chars().count() > limit {
-            out.push_str(&more);
-            return out;
-        }
-        out.push_str(line);
-        out.push('\n');
-        used += len;
+    // Room for the "+N more lines" line.
+    let (head, rest) = crate::html::split_at_line(text, limit.saturating_sub(24));
+    let more = format!("+{} more lines", rest.lines().count());
+    if head.is_empty() {
+        more
+    } else {
+        format!("{head}\n{more}")
     }
-    out
 }
 
 /// Cuts text to `max` characters, marking the cut.
@@ -491,7 +484,8 @@ mod tests {
         assert_eq!(truncate("abcdef", 4), "abc…");
         let long: String = (0..1000).map(|i| format!("<b>line {i}</b>\n")).collect();
         let fitted = fit(&long, TEXT_LIMIT);
-        assert!(fitted.chars().count() <= TEXT_LIMIT);
+        assert!(crate::html::visible_len(&fitted) <= TEXT_LIMIT);
+        assert!(crate::html::visible_len(&fitted) > TEXT_LIMIT - 40);
         assert!(
             fitted.ends_with(" more lines"),
             "{}",

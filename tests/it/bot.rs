@@ -3,7 +3,8 @@
 //! (1 s scrapes of a real `outpost exporter` labelled `agent="web1"`) and a
 //! real Alertmanager. Covers replies, charts as `sendPhoto`, strangers,
 //! injection, button presses (silence in Alertmanager, callback answered),
-//! the buttons under firing alert messages and `--attach-charts`.
+//! the buttons under firing alert messages (one row per alert in a grouped
+//! message) and `--attach-charts` (the chart is the alert message).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -270,62 +271,509 @@ fn chat_commands_through_telegram() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(fake.messages_in(STRANGER).len(), 1);
 
-    // Alerts from the webhook: one firing alert carries its buttons; a CPU
-    // alert gets its chart as a photo replying to it (--attach-charts).
-    let gen = format!(
-        "{}/graph?g0.expr=100+-+avg+by(agent)(rate(node_cpu_seconds_total%7Bmode%3D%22idle%22%7D%5B1m%5D))*100+%3E+80&g0.tab=1",
-        stack.prometheus
-    );
-    let webhook = json!({
-        "version": "4", "status": "firing", "receiver": "telegram",
-        "groupKey": "{}:{alertname=\"AgentHighCPU\"}",
-        "alerts": [{
-            "status": "firing",
-            "labels": {"alertname": "AgentHighCPU", "agent": "web1", "severity": "warning"},
-            "annotations": {"summary": "CPU high on web1"},
-            "startsAt": "2026-11-22T05:00:00Z",
-            "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": gen,
-            "fingerprint": "0123456789abcdef",
-        }],
-    });
-    let resp = client
-        .post(bridge.url("/alert"))
-        .json(&webhook)
-        .send()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    assert!(
-        fake.wait_until(Duration::from_secs(15), |r| r
-            .iter()
-            .any(|m| m.chat_id == ALERT_CHAT && m.method == "sendPhoto")),
-        "no chart under the alert; {}",
-        bridge.logs()
-    );
-    let alert_chat = fake.messages_in(ALERT_CHAT);
-    let alert = alert_chat
-        .iter()
-        .find(|m| m.method == "sendMessage" && m.visible.contains("AgentHighCPU"))
-        .expect("the alert message");
-    let data = buttons(alert);
-    assert!(
-        data.contains(&"s1:0123456789abcdef".to_string()),
-        "{data:?}"
-    );
-    assert!(
-        data.contains(&"s24:0123456789abcdef".to_string()),
-        "{data:?}"
-    );
-    let chart = alert_chat.iter().find(|m| m.method == "sendPhoto").unwrap();
-    assert_eq!(chart.reply_to, Some(alert.message_id));
-    assert_eq!(png_size(chart.photo.as_ref().unwrap()), (1000, 600));
-    assert!(chart.visible.contains("AgentHighCPU"), "{}", chart.visible);
-
     // Nothing but 200s from the fake: no malformed request anywhere.
     let bad: Vec<_> = fake.log().into_iter().filter(|(_, s)| *s != 200).collect();
     assert!(bad.is_empty(), "{bad:?}");
     // The token never reaches the logs.
     assert!(!bridge.logs().contains(TOKEN));
+}
+
+/// Presses a button (`data`) under `message_id` in `chat`, as `user`.
+fn press(fake: &FakeTelegram, user: i64, chat: i64, message_id: i64, id: &str, data: &str) {
+    fake.push_update(json!({
+        "callback_query": {
+            "id": id,
+            "from": {"id": user, "is_bot": false, "first_name": "U", "username": format!("user{user}")},
+            "message": {"message_id": message_id, "date": 1_795_000_000, "chat": {"id": chat, "type": "supergroup"}},
+            "chat_instance": "x",
+            "data": data,
+        }
+    }));
+}
+
+/// A webhook body with these alerts (each `(labels, annotations,
+/// generatorURL, fingerprint)`), all with `status`.
+fn webhook(status: &str, alerts: &[(Value, Value, &str, &str)]) -> Value {
+    json!({
+        "version": "4", "status": status, "receiver": "telegram",
+        "groupKey": "{}:{alertname=\"test\"}",
+        "alerts": alerts.iter().map(|(labels, annotations, gen, fp)| json!({
+            "status": status,
+            "labels": labels,
+            "annotations": annotations,
+            "startsAt": "2026-11-22T05:00:00Z",
+            "endsAt": if status == "resolved" { "2026-11-22T05:09:00Z" } else { "0001-01-01T00:00:00Z" },
+            "generatorURL": gen,
+            "fingerprint": fp,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn post_webhook(bridge: &Bridge, body: &Value) {
+    let resp = reqwest::blocking::Client::new()
+        .post(bridge.url("/alert"))
+        .json(body)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+}
+
+/// The rows of an inline keyboard: (label, callback data) of each button.
+fn rows(m: &Received) -> Vec<Vec<(String, String)>> {
+    m.reply_markup
+        .as_ref()
+        .and_then(|k| k["inline_keyboard"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|b| {
+                    (
+                        b["text"].as_str().unwrap_or("").to_owned(),
+                        b["callback_data"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Waits until Prometheus answers `expr` with at least one series.
+fn wait_for_data(prometheus: &str, expr: &str) {
+    let url =
+        reqwest::Url::parse_with_params(&format!("{prometheus}/api/v1/query"), [("query", expr)])
+            .unwrap();
+    let ok = wait_for(Duration::from_secs(30), || {
+        let (_, body) = http_get(url.as_str()).ok()?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (!v["data"]["result"].as_array()?.is_empty()).then_some(())
+    });
+    assert!(ok.is_some(), "no data in Prometheus for {expr}");
+}
+
+/// `--attach-charts`: a firing CPU alert arrives as one photo (chart,
+/// caption = the alert text, buttons); a long memory alert as a photo whose
+/// caption is cut at 1024 visible characters and a text reply to it with
+/// the rest; a resolution replies to the photo.
+#[test]
+fn attached_charts_are_the_alert_message() {
+    let stack = start_stack();
+    let fake = FakeTelegram::start(TOKEN);
+    let state = stack.dir.join("state.db");
+    let bridge = start_bridge(&fake, &stack, &state, &["--attach-charts"]);
+    let cpu_expr = "100 - avg by(agent)(rate(node_cpu_seconds_total{mode=\"idle\"}[1m]))*100";
+    wait_for_data(&stack.prometheus, cpu_expr);
+    let gen = |expr: &str| {
+        reqwest::Url::parse_with_params(
+            &format!("{}/graph", stack.prometheus),
+            [("g0.expr", expr), ("g0.tab", "1")],
+        )
+        .unwrap()
+        .to_string()
+    };
+    let cpu_gen = gen(&format!("{cpu_expr} > 80"));
+    let cpu = (
+        json!({"alertname": "AgentHighCPU", "agent": "web1", "severity": "warning"}),
+        json!({"summary": "CPU high on web1"}),
+        cpu_gen.as_str(),
+        "0123456789abcdef",
+    );
+    post_webhook(&bridge, &webhook("firing", std::slice::from_ref(&cpu)));
+    assert!(
+        fake.wait_until(Duration::from_secs(15), |r| r
+            .iter()
+            .any(|m| m.chat_id == ALERT_CHAT && m.method == "sendPhoto")),
+        "no photo for the alert; {}",
+        bridge.logs()
+    );
+    // A moment for anything that should not come (a separate text message).
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = fake.messages_in(ALERT_CHAT);
+    assert_eq!(sent.len(), 1, "one message for the alert: {sent:#?}");
+    let photo = &sent[0];
+    assert_eq!(photo.method, "sendPhoto");
+    assert_eq!(png_size(photo.photo.as_ref().unwrap()), (1000, 600));
+    assert_eq!(photo.parse_mode.as_deref(), Some("HTML"));
+    assert!(photo.visible.contains("AgentHighCPU"), "{}", photo.visible);
+    assert!(
+        photo.visible.contains("CPU high on web1"),
+        "{}",
+        photo.visible
+    );
+    assert!(photo.visible.encode_utf16().count() <= 1024);
+    let data = buttons(photo);
+    for want in [
+        "s1:0123456789abcdef",
+        "s24:0123456789abcdef",
+        "c:0123456789abcdef",
+    ] {
+        assert!(data.contains(&want.to_string()), "{data:?}");
+    }
+
+    // A memory alert with a long description: caption cut between lines,
+    // the rest replying to the photo; nothing lost.
+    let mem_expr = "(1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes) * 100";
+    let mem_gen = gen(&format!("{mem_expr} > 90"));
+    let description: String = (1..=40)
+        .map(|i| format!("Step {i}: look at <top> & the OOM log\n"))
+        .collect();
+    let mem = (
+        json!({"alertname": "AgentHighMemory", "agent": "web1", "severity": "critical"}),
+        json!({"summary": "Memory high on web1", "description": description, "runbook": "https://wiki.example/memory?a=1&b=2"}),
+        mem_gen.as_str(),
+        "fedcba9876543210",
+    );
+    post_webhook(&bridge, &webhook("firing", std::slice::from_ref(&mem)));
+    assert!(
+        fake.wait_until(Duration::from_secs(20), |r| r
+            .iter()
+            .filter(|m| m.chat_id == ALERT_CHAT)
+            .count()
+            >= 3),
+        "no photo and rest for the memory alert; {}",
+        bridge.logs()
+    );
+    let sent = fake.messages_in(ALERT_CHAT);
+    let (mem_photo, rest) = (&sent[1], &sent[2]);
+    assert_eq!(mem_photo.method, "sendPhoto");
+    assert!(
+        mem_photo.visible.contains("AgentHighMemory"),
+        "{}",
+        mem_photo.visible
+    );
+    let caption_len = mem_photo.visible.encode_utf16().count();
+    assert!(caption_len <= 1024, "{caption_len}");
+    assert!(
+        buttons(mem_photo).contains(&"s1:fedcba9876543210".to_string()),
+        "the buttons are under the photo"
+    );
+    assert_eq!(rest.method, "sendMessage");
+    assert_eq!(
+        rest.reply_to,
+        Some(mem_photo.message_id),
+        "the rest replies to the photo"
+    );
+    assert!(rest.reply_markup.is_none());
+    assert!(
+        rest.visible
+            .contains("Step 40: look at <top> & the OOM log"),
+        "{}",
+        rest.visible
+    );
+    assert!(
+        rest.visible
+            .contains("runbook: https://wiki.example/memory?a=1&b=2"),
+        "{}",
+        rest.visible
+    );
+    // Caption and rest together are the whole alert text.
+    let whole = format!("{}\n{}", mem_photo.visible, rest.visible);
+    for i in 1..=40 {
+        assert_eq!(whole.matches(&format!("Step {i}: ")).count(), 1, "step {i}");
+    }
+    assert!(whole.contains("Memory high on web1"));
+
+    // The resolution replies to the photo (the firing message).
+    post_webhook(&bridge, &webhook("resolved", std::slice::from_ref(&cpu)));
+    assert!(
+        fake.wait_until(Duration::from_secs(15), |r| r
+            .iter()
+            .any(|m| m.chat_id == ALERT_CHAT && m.visible.contains("RESOLVED"))),
+        "no resolution; {}",
+        bridge.logs()
+    );
+    let resolved = fake
+        .messages_in(ALERT_CHAT)
+        .into_iter()
+        .find(|m| m.visible.contains("RESOLVED"))
+        .unwrap();
+    assert_eq!(resolved.method, "sendMessage");
+    assert_eq!(resolved.reply_to, Some(photo.message_id));
+
+    let bad: Vec<_> = fake.log().into_iter().filter(|(_, s)| *s != 200).collect();
+    assert!(bad.is_empty(), "{bad:?}");
+    assert!(!bridge.logs().contains(TOKEN));
+}
+
+/// `--attach-charts` with a Prometheus that refuses connections or never
+/// answers: the alert goes promptly as text with its buttons, and the
+/// missing chart is counted.
+#[test]
+fn an_alert_whose_chart_fails_goes_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    // Refuses connections: bound, then closed.
+    let closed = free_port();
+    // Accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    for (name, prometheus, reason) in [
+        (
+            "refused",
+            format!("http://127.0.0.1:{closed}"),
+            "prometheus",
+        ),
+        ("silent", silent_url, "timeout"),
+    ] {
+        let fake = FakeTelegram::start(TOKEN);
+        let state = dir.path().join(format!("{name}.db"));
+        let bridge = Bridge::start(
+            &fake.url(),
+            &state,
+            free_port(),
+            &[
+                "--attach-charts",
+                "--allowed-users",
+                "42",
+                "--prometheus-url",
+                &prometheus,
+                "--alertmanager-url",
+                &format!("http://127.0.0.1:{closed}"),
+                "--query-timeout",
+                "1s",
+            ],
+        );
+        let gen = format!("{prometheus}/graph?g0.expr=node_load1+%3E+4");
+        let alert = (
+            json!({"alertname": "AgentHighCPU", "agent": "web1"}),
+            json!({"summary": "CPU high on web1"}),
+            gen.as_str(),
+            "00000000000000aa",
+        );
+        let t0 = std::time::Instant::now();
+        post_webhook(&bridge, &webhook("firing", &[alert]));
+        assert!(
+            fake.wait_until(Duration::from_secs(10), |r| in_chat(r, ALERT_CHAT) > 0),
+            "{name}: no alert; {}",
+            bridge.logs()
+        );
+        let elapsed = t0.elapsed();
+        // Refused: at once; silent: the 1 s query timeout, then at once.
+        assert!(elapsed < Duration::from_secs(4), "{name}: took {elapsed:?}");
+        std::thread::sleep(Duration::from_millis(500));
+        let sent = fake.messages_in(ALERT_CHAT);
+        assert_eq!(sent.len(), 1, "{name}: {sent:#?}");
+        assert_eq!(sent[0].method, "sendMessage", "{name}");
+        assert!(sent[0].visible.contains("AgentHighCPU"));
+        assert!(buttons(&sent[0]).contains(&"s1:00000000000000aa".to_string()));
+        let (_, metrics) = http_get(&bridge.url("/metrics")).unwrap();
+        let counted: f64 = metrics
+            .lines()
+            .filter(|l| l.starts_with("outpost_bridge_chart_failures_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert_eq!(counted, 1.0, "{name}: {metrics}");
+        assert!(
+            bridge.logs().contains("no chart for the alert"),
+            "{name}: the miss is logged"
+        );
+        // The reason names the failure (a silent Prometheus may also end
+        // as the HTTP client's own timeout, which is a Prometheus error).
+        if reason == "prometheus" {
+            assert!(
+                metrics.contains("outpost_bridge_chart_failures_total{reason=\"prometheus\"} 1"),
+                "{metrics}"
+            );
+        }
+    }
+    drop(silent);
+}
+
+/// A grouped message (two firing alerts in one notification) numbers its
+/// alerts and carries one row of buttons per alert; pressing row 2's
+/// "silence 1h" silences alert 2 alone in the real Alertmanager, and the
+/// undo button under the answer lifts that silence.
+#[test]
+fn grouped_message_buttons_act_on_their_own_alert() {
+    let stack = start_stack();
+    let fake = FakeTelegram::start(TOKEN);
+    let state = stack.dir.join("state.db");
+    let bridge = start_bridge(&fake, &stack, &state, &[]);
+    let client = reqwest::blocking::Client::new();
+    let labels =
+        |agent: &str| json!({"alertname": "GroupedDown", "agent": agent, "severity": "critical"});
+    let resp = client
+        .post(format!("{}/api/v2/alerts", stack.alertmanager))
+        .json(&json!([
+            {"labels": labels("web1"), "annotations": {"summary": "web1 is down"}},
+            {"labels": labels("web2"), "annotations": {"summary": "web2 is down"}},
+        ]))
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success());
+    // agent → (fingerprint, state) as Alertmanager sees them.
+    let am_alerts = || -> Vec<(String, String, String)> {
+        let Ok((_, body)) = http_get(&format!("{}/api/v2/alerts", stack.alertmanager)) else {
+            return Vec::new();
+        };
+        let list: Value = serde_json::from_str(&body).unwrap_or(json!([]));
+        list.as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == "GroupedDown")
+            .map(|a| {
+                (
+                    a["labels"]["agent"].as_str().unwrap_or("").to_owned(),
+                    a["fingerprint"].as_str().unwrap_or("").to_owned(),
+                    a["status"]["state"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let known = wait_for(Duration::from_secs(10), || {
+        let a = am_alerts();
+        (a.len() == 2).then_some(a)
+    })
+    .expect("both alerts in Alertmanager");
+    let fp = |agent: &str| known.iter().find(|a| a.0 == agent).unwrap().1.clone();
+    let (fp1, fp2) = (fp("web1"), fp("web2"));
+    let gen = format!("{}/graph?g0.expr=up+%3D%3D+0", stack.prometheus);
+    post_webhook(
+        &bridge,
+        &webhook(
+            "firing",
+            &[
+                (
+                    labels("web1"),
+                    json!({"summary": "web1 is down"}),
+                    gen.as_str(),
+                    fp1.as_str(),
+                ),
+                (
+                    labels("web2"),
+                    json!({"summary": "web2 is down"}),
+                    gen.as_str(),
+                    fp2.as_str(),
+                ),
+            ],
+        ),
+    );
+    assert!(
+        fake.wait_until(Duration::from_secs(15), |r| in_chat(r, ALERT_CHAT) > 0),
+        "no alert message; {}",
+        bridge.logs()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = fake.messages_in(ALERT_CHAT);
+    assert_eq!(sent.len(), 1, "one grouped message: {sent:#?}");
+    let msg = &sent[0];
+    assert!(msg.visible.contains("FIRING (2)"), "{}", msg.visible);
+    // Numbered in the text, in the order of the rows.
+    let one = msg
+        .visible
+        .find("1. 🔴 GroupedDown")
+        .expect("alert 1 numbered");
+    let two = msg
+        .visible
+        .find("2. 🔴 GroupedDown")
+        .expect("alert 2 numbered");
+    assert!(one < two);
+    assert!(
+        msg.visible[one..two].contains("web1 is down"),
+        "{}",
+        msg.visible
+    );
+    assert!(
+        msg.visible[two..].contains("web2 is down"),
+        "{}",
+        msg.visible
+    );
+    let keyboard = rows(msg);
+    assert_eq!(keyboard.len(), 2, "{keyboard:?}");
+    for (i, (row, fp)) in keyboard.iter().zip([&fp1, &fp2]).enumerate() {
+        let n = i + 1;
+        let labels: Vec<&str> = row.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            labels,
+            vec![
+                format!("{n}. 🔕 1h"),
+                format!("{n}. 🔕 24h"),
+                format!("{n}. 📈 chart")
+            ]
+        );
+        let data: Vec<&str> = row.iter().map(|(_, d)| d.as_str()).collect();
+        assert_eq!(
+            data,
+            vec![format!("s1:{fp}"), format!("s24:{fp}"), format!("c:{fp}")]
+        );
+        assert!(data.iter().all(|d| d.len() <= 64));
+    }
+
+    // Row 2, "silence 1h".
+    press(
+        &fake,
+        ALICE,
+        ALERT_CHAT,
+        msg.message_id,
+        "cb-row2",
+        &keyboard[1][0].1,
+    );
+    assert!(
+        fake.wait_until(Duration::from_secs(10), |r| in_chat(r, ALERT_CHAT) > 1),
+        "no answer to the press; {}",
+        bridge.logs()
+    );
+    let answer = fake.messages_in(ALERT_CHAT)[1].clone();
+    assert!(answer.visible.contains("Silenced"), "{}", answer.visible);
+    assert_eq!(answer.reply_to, Some(msg.message_id));
+    let states = wait_for(Duration::from_secs(10), || {
+        let a = am_alerts();
+        a.iter()
+            .any(|(agent, _, s)| agent == "web2" && s == "suppressed")
+            .then_some(a)
+    })
+    .unwrap_or_else(|| panic!("alert 2 not silenced: {:?}", am_alerts()));
+    let state = |agent: &str| states.iter().find(|a| a.0 == agent).unwrap().2.clone();
+    assert_eq!(state("web1"), "active", "alert 1 untouched");
+    assert_eq!(state("web2"), "suppressed");
+    let (_, body) = http_get(&format!("{}/api/v2/silences", stack.alertmanager)).unwrap();
+    let silences: Value = serde_json::from_str(&body).unwrap();
+    let active: Vec<&Value> = silences
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"]["state"] == "active")
+        .collect();
+    assert_eq!(active.len(), 1, "{body}");
+    assert!(
+        active[0]["matchers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "agent" && m["value"] == "web2" && m["isEqual"] != false),
+        "{body}"
+    );
+
+    // Undo restores alert 2.
+    let undo = rows(&answer)
+        .into_iter()
+        .flatten()
+        .find(|(_, d)| d.starts_with("u:"))
+        .expect("an undo button");
+    press(
+        &fake,
+        ALICE,
+        ALERT_CHAT,
+        answer.message_id,
+        "cb-undo",
+        &undo.1,
+    );
+    let restored = wait_for(Duration::from_secs(10), || {
+        let a = am_alerts();
+        (a.len() == 2 && a.iter().all(|(_, _, s)| s == "active")).then_some(())
+    });
+    assert!(
+        restored.is_some(),
+        "undo did not lift the silence: {:?}; {}",
+        am_alerts(),
+        bridge.logs()
+    );
+
+    let bad: Vec<_> = fake.log().into_iter().filter(|(_, s)| *s != 200).collect();
+    assert!(bad.is_empty(), "{bad:?}");
 }
 
 /// Benchmark (issue 6): `/mon_cpu_picture web1` round trip through the

@@ -5,7 +5,9 @@
 //! per-chat limit of about one message per second with 429 and
 //! `parameters.retry_after`; rejects bad HTML entities (unknown or
 //! unbalanced tags, a raw `<`) and text over 4096 characters (captions
-//! over 1024) with 400 and the real descriptions; answers
+//! over 1024) with 400 and the real descriptions; checks inline keyboards
+//! (`reply_markup` JSON, `callback_data` of 1–64 bytes:
+//! `BUTTON_DATA_INVALID`) on messages and photos alike; answers
 //! `migrate_to_chat_id` for upgraded groups; and can be told to fail
 //! (5xx, dropped connections, lost replies). It records everything it
 //! accepted.
@@ -571,6 +573,24 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
             },
         ));
     }
+    let markup = match params.get("reply_markup") {
+        None => None,
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                return Ok(error(
+                    400,
+                    "Bad Request: can't parse reply keyboard markup JSON object",
+                ))
+            }
+        },
+        Some(other) => Some(other.clone()),
+    };
+    if let Some(m) = &markup {
+        if let Err(e) = check_markup(m) {
+            return Ok(error(400, &format!("Bad Request: {e}")));
+        }
+    }
     let photo_bytes = as_i64(params.get("photo#bytes")).map(|b| b as usize);
     if method == "sendPhoto" && photo_bytes.is_none() && params.get("photo").is_none() {
         return Ok(error(400, "Bad Request: there is no photo in the request"));
@@ -616,10 +636,7 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
                 .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap_or(0))
                 .collect()
         }),
-        reply_markup: params.get("reply_markup").and_then(|r| match r {
-            Value::String(s) => serde_json::from_str::<Value>(s).ok(),
-            other => Some(other.clone()),
-        }),
+        reply_markup: markup,
         at: now,
         reply_lost: lose_reply,
     });
@@ -642,6 +659,39 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
         result["message_thread_id"] = json!(t);
     }
     Ok(reply(200, json!({"ok": true, "result": result})))
+}
+
+/// An inline keyboard as the Bot API checks it: rows of buttons, each with
+/// a label and `callback_data` of 1–64 bytes (or a URL), at most 100.
+fn check_markup(markup: &Value) -> Result<(), &'static str> {
+    let Some(rows) = markup.get("inline_keyboard") else {
+        return Ok(()); // another kind of keyboard: not used here
+    };
+    let rows = rows.as_array().ok_or(
+        "field \"inline_keyboard\" of the InlineKeyboardMarkup should be an Array of Arrays",
+    )?;
+    let mut count = 0;
+    for row in rows {
+        let row = row.as_array().ok_or(
+            "field \"inline_keyboard\" of the InlineKeyboardMarkup should be an Array of Arrays",
+        )?;
+        for button in row {
+            count += 1;
+            if button["text"].as_str().is_none_or(str::is_empty) {
+                return Err("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard");
+            }
+            match button.get("callback_data").map(Value::as_str) {
+                Some(Some(d)) if (1..=64).contains(&d.len()) => {}
+                Some(_) => return Err("BUTTON_DATA_INVALID"),
+                None if button.get("url").is_some() => {}
+                None => return Err("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"),
+            }
+        }
+    }
+    if count > 100 {
+        return Err("reply markup is too long");
+    }
+    Ok(())
 }
 
 const TAGS: &[&str] = &[
@@ -838,6 +888,31 @@ fn the_fake_behaves_like_the_bot_api() {
     );
     assert_eq!(s, 200);
 
+    // Inline keyboards are checked like the real API does.
+    let keys =
+        |data: &str| json!({"inline_keyboard": [[{"text": "🔕 1h", "callback_data": data}]]});
+    let (s, v) = call(
+        "sendMessage",
+        json!({"chat_id": 9, "text": "x", "reply_markup": keys(&"a".repeat(65))}),
+    );
+    assert_eq!(
+        (s, v["description"].as_str().unwrap()),
+        (400, "Bad Request: BUTTON_DATA_INVALID")
+    );
+    let (s, _) = call(
+        "sendMessage",
+        json!({"chat_id": 9, "text": "x", "reply_markup": keys(&"a".repeat(64))}),
+    );
+    assert_eq!(s, 200);
+    let kb = fake
+        .received()
+        .last()
+        .unwrap()
+        .reply_markup
+        .clone()
+        .unwrap();
+    assert_eq!(kb["inline_keyboard"][0][0]["callback_data"], "a".repeat(64));
+
     // editMessageText keeps the id.
     let (s, v) = call(
         "editMessageText",
@@ -850,7 +925,11 @@ fn the_fake_behaves_like_the_bot_api() {
     let photo = |caption: &str| {
         let boundary = "XyZ";
         let mut body = Vec::new();
-        for (name, value) in [("chat_id", "7"), ("caption", caption)] {
+        for (name, value) in [
+            ("chat_id", "7"),
+            ("caption", caption),
+            ("parse_mode", "HTML"),
+        ] {
             body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
         }
         body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"c.png\"\r\nContent-Type: image/png\r\n\r\n").as_bytes());
@@ -868,6 +947,13 @@ fn the_fake_behaves_like_the_bot_api() {
             .as_u16()
     };
     assert_eq!(photo(&"x".repeat(1025)), 400);
+    // 1024 visible characters of HTML are fine, whatever the markup adds.
+    assert_eq!(photo(&format!("<b>{}</b> &amp;", "é".repeat(1022))), 200);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        photo(&format!("<b>{}</b> &amp; <i>x</i>", "é".repeat(1022))),
+        400
+    );
     assert_eq!(photo("cpu of web1"), 200);
     let p = fake.received().last().unwrap().clone();
     assert_eq!(
