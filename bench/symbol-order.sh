@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Regenerates link/symbol-order.txt: the functions the exporter runs, hottest
+# first, for build.rs to hand to the linker (see build.rs for why).
+#
+# Builds the release binary (stripped, exactly as shipped: symbol hashes
+# depend on the profile) with a linker map, runs it under callgrind (Debian
+# package `valgrind`), which names the stripped code by address, and scrapes
+# it in phases:
+# startup, the first scrapes, steady back-to-back scrapes, an idle second.
+# The list puts steady-state code first, then first-scrape, idle and startup
+# code. Run it after a toolchain or dependency update (symbol hashes change)
+# and commit the result.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+command -v curl >/dev/null || { echo "needs curl" >&2; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+OUTPOST_LINK_MAP="$work/outpost.map" cargo build --release
+bin="$PWD/target/release/outpost"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+collectors=(arp conntrack cpu diskstats entropy filefd filesystem loadavg meminfo netclass netdev netstat
+  os pressure sockstat softnet stat textfile time timex udp_queues uname vmstat)
+flags=(--collector.disable-defaults)
+for c in "${collectors[@]}"; do flags+=("--collector.$c"); done
+
+valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/cg" \
+  "$bin" exporter --web.listen-address "127.0.0.1:$port" "${flags[@]}" 2>"$work/log" &
+pid=$!
+url="http://127.0.0.1:$port"
+for _ in $(seq 1 150); do curl -sf -o /dev/null "$url/" && break; sleep 0.2; done
+scrape() {
+  curl -sf -o /dev/null -H 'Accept-Encoding: gzip' "$url/metrics"
+  curl -sf -o /dev/null "$url/metrics"
+}
+dump() { callgrind_control -d "$pid" >/dev/null; }
+sleep 1; dump                                   # cg.1: startup
+for _ in 1 2; do scrape; done
+curl -sf -o /dev/null -H 'Accept: application/openmetrics-text; version=1.0.0' "$url/metrics"
+dump                                            # cg.2: first scrapes
+for _ in $(seq 1 40); do scrape; done
+curl -sf -o /dev/null -H 'Accept: application/openmetrics-text; version=1.0.0' "$url/metrics"
+dump                                            # cg.3: steady scrapes
+sleep 3; dump                                   # cg.4: idle (page shedding)
+kill "$pid"; wait "$pid" || true                # cg: shutdown
+
+{
+  echo "# Functions the exporter runs, hottest first; made by bench/symbol-order.sh"
+  echo "# with $(rustc --version). build.rs passes this list to lld."
+  python3 bench/callgrind_functions.py --map "$work/outpost.map" "$bin" "$work/cg.3" "$work/cg.2" "$work/cg.4" "$work/cg.1" "$work/cg"
+} > link/symbol-order.txt
+echo "link/symbol-order.txt: $(grep -vc '^#' link/symbol-order.txt) functions" >&2
