@@ -134,7 +134,7 @@ fn engine(
             alertmanager_url: alertmanager.into(),
             agents,
             allowed_users: [42].into_iter().collect(),
-            timezone: chrono_tz::UTC,
+            timezone: jiff::tz::TimeZone::UTC,
             timeout,
         },
         Audit::open(state).unwrap(),
@@ -291,7 +291,7 @@ fn commands_against_real_prometheus_and_alertmanager() {
         "{}",
         chart.caption
     );
-    let hhmm = chrono::Utc::now().format("%H%M").to_string();
+    let hhmm = jiff::Timestamp::now().strftime("%H%M").to_string();
     let pic = ask(&format!("/mon_mem_picture web1 10 {hhmm}"));
     assert!(pic.chart.is_some(), "{}", pic.text);
     let bad = ask("/mon_cpu_picture web1 0");
