@@ -48,12 +48,8 @@ use crate::UsageError;
 
 /// Builds the engine config from the shared chat flags.
 pub fn config(args: &ChatArgs, allowed_users: &[i64]) -> anyhow::Result<Config> {
-    let timezone = zone::parse(&args.timezone).ok_or_else(|| {
-        UsageError(format!(
-            "--timezone {:?} is not an IANA zone name such as UTC or Europe/Berlin",
-            args.timezone
-        ))
-    })?;
+    let timezone =
+        zone::parse(&args.timezone).map_err(|e| UsageError(format!("--timezone {e}")))?;
     let agents = match &args.agents {
         Some(path) => agents::read(path)?,
         None => agents::Agents::default(),
