@@ -52,7 +52,7 @@ fn chart_of(points: usize) -> Chart {
         threshold: Some(80.0),
         start,
         end: start + 300.0,
-        tz: chrono_tz::UTC,
+        tz: jiff::tz::TimeZone::UTC,
         percent: true,
     }
 }
@@ -80,7 +80,7 @@ fn roundtrip(iterations: usize, prom: &str, am: &str, agents: &str, state: &str)
             alertmanager_url: am.into(),
             agents: outpost::chat::agents::read(agents.as_ref()).expect("agents file"),
             allowed_users: [1].into_iter().collect(),
-            timezone: chrono_tz::UTC,
+            timezone: jiff::tz::TimeZone::UTC,
             timeout: Duration::from_secs(3),
         },
         Audit::open(state.as_ref()).expect("state db"),

@@ -231,7 +231,8 @@ pub struct ChatArgs {
     #[arg(long, env = "OUTPOST_AGENTS", value_name = "FILE")]
     pub agents: Option<PathBuf>,
 
-    /// IANA time zone for `hhmm` in chart commands, chart axes and times in replies.
+    /// IANA time zone for `hhmm` in chart commands, chart axes and times in replies,
+    /// from the system tz database (`tzdata`; `UTC` needs none).
     #[arg(
         long,
         env = "OUTPOST_TIMEZONE",

@@ -52,7 +52,8 @@
 //!   - `promql.rs` (Prometheus client, escaping), `queries.rs` (PromQL
 //!     expressions), `alertmanager.rs` (API v2 client, matchers).
 //!   - `chart.rs`: PNG line charts with the bundled font; `audit.rs`: audit
-//!     log and refusal memory in SQLite; `agents.rs`: minimal agents.txt reader.
+//!     log and refusal memory in SQLite; `agents.rs`: minimal agents.txt reader;
+//!     `zone.rs`: `--timezone` from the system tz database (jiff).
 //! - [`html`]: Telegram's HTML parse mode — escaping, the visible plain
 //!   text and its length, cutting between lines; shared by alert messages
 //!   and chat replies.

@@ -5,8 +5,8 @@
 
 use std::sync::Once;
 
-use chrono::{Offset, TimeZone, Utc};
-use chrono_tz::Tz;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
@@ -54,7 +54,7 @@ pub struct Chart {
     pub start: f64,
     pub end: f64,
     /// Zone of the time axis labels.
-    pub tz: Tz,
+    pub tz: TimeZone,
     /// Fixed y range for percentages (0–100); otherwise fitted to the data.
     pub percent: bool,
 }
@@ -126,14 +126,12 @@ fn draw(chart: &Chart, rgb: &mut [u8]) -> Result<(), ChartError> {
     };
     let (ylo, yhi) = y_range(chart);
     let window = end - start;
-    let tz = chart.tz;
+    let tz = &chart.tz;
     let ticks = time_ticks(start, end, tz);
     let sub_minute = ticks.windows(2).next().is_some_and(|w| w[1] - w[0] < 60.0) || window < 60.0;
     let time_fmt = if sub_minute { "%H:%M:%S" } else { "%H:%M" };
-    let day = Utc
-        .timestamp_opt(end as i64, 0)
-        .single()
-        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d").to_string())
+    let day = Timestamp::from_second(end as i64)
+        .map(|t| tz.to_datetime(t).strftime("%Y-%m-%d").to_string())
         .unwrap_or_default();
 
     let mut ctx = ChartBuilder::on(&root)
@@ -145,9 +143,8 @@ fn draw(chart: &Chart, rgb: &mut [u8]) -> Result<(), ChartError> {
         .build_cartesian_2d(start..end, ylo..yhi)
         .map_err(draw_err)?;
     let x_fmt = |x: &f64| {
-        Utc.timestamp_opt(x.round() as i64, 0)
-            .single()
-            .map(|t| t.with_timezone(&tz).format(time_fmt).to_string())
+        Timestamp::from_second(x.round() as i64)
+            .map(|t| tz.to_datetime(t).strftime(time_fmt).to_string())
             .unwrap_or_default()
     };
     let y_fmt = |y: &f64| {
@@ -183,7 +180,7 @@ fn draw(chart: &Chart, rgb: &mut [u8]) -> Result<(), ChartError> {
         .x_labels(0)
         .y_labels(6)
         .y_label_formatter(&y_fmt)
-        .x_desc(format!("{day} ({tz})"))
+        .x_desc(format!("{day} ({})", super::zone::name(tz)))
         .y_desc(&chart.unit)
         .label_style((FAMILY, 20).into_font())
         .axis_desc_style((FAMILY, 20).into_font())
@@ -236,7 +233,7 @@ fn draw(chart: &Chart, rgb: &mut [u8]) -> Result<(), ChartError> {
 
 /// Tick positions on round clock times (every 10 s … 6 h, in `tz`), about
 /// six across the window, so labels read 14:05, 14:10 … rather than 14:03:20.
-pub fn time_ticks(start: f64, end: f64, tz: Tz) -> Vec<f64> {
+pub fn time_ticks(start: f64, end: f64, tz: &TimeZone) -> Vec<f64> {
     const STEPS: [f64; 14] = [
         10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 10800.0,
         21600.0, 43200.0,
@@ -247,16 +244,8 @@ pub fn time_ticks(start: f64, end: f64, tz: Tz) -> Vec<f64> {
         .copied()
         .find(|s| window / s <= 7.0)
         .unwrap_or(86400.0);
-    let offset = Utc
-        .timestamp_opt(start as i64, 0)
-        .single()
-        .map(|t| {
-            f64::from(
-                tz.offset_from_utc_datetime(&t.naive_utc())
-                    .fix()
-                    .local_minus_utc(),
-            )
-        })
+    let offset = Timestamp::from_second(start as i64)
+        .map(|t| f64::from(tz.to_offset(t).seconds()))
         .unwrap_or(0.0);
     let mut t = ((start + offset) / step).ceil() * step - offset;
     let mut ticks = Vec::new();
@@ -283,6 +272,7 @@ fn encode_png(rgb: &[u8]) -> Result<Vec<u8>, ChartError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::chat::zone;
 
     /// Decodes a PNG: (width, height, RGB(A) pixels, bytes per pixel).
     pub(crate) fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>, usize) {
@@ -326,7 +316,7 @@ pub(crate) mod tests {
             threshold,
             start,
             end: start + points as f64,
-            tz: "Europe/Berlin".parse().unwrap(),
+            tz: zone::parse("Europe/Berlin").unwrap(),
             percent: true,
         }
     }
@@ -394,17 +384,17 @@ pub(crate) mod tests {
 
     #[test]
     fn ticks_fall_on_round_local_times() {
-        let berlin: Tz = "Europe/Berlin".parse().unwrap();
-        let india: Tz = "Asia/Kolkata".parse().unwrap(); // UTC+5:30
+        let berlin = zone::parse("Europe/Berlin").unwrap();
+        let india = zone::parse("Asia/Kolkata").unwrap(); // UTC+5:30
         let start = 1_700_000_000.0; // 22:13:20 UTC
-        let t = time_ticks(start, start + 300.0, berlin);
+        let t = time_ticks(start, start + 300.0, &berlin);
         assert_eq!(t.len(), 5, "{t:?}"); // every minute
         assert!(t.iter().all(|x| (*x as i64) % 60 == 0));
-        let t = time_ticks(start, start + 6.0 * 3600.0, india);
+        let t = time_ticks(start, start + 6.0 * 3600.0, &india);
         // hourly in Kolkata = half past the hour in UTC
         assert!(t.iter().all(|x| (*x as i64 + 19800) % 3600 == 0), "{t:?}");
         assert!((5..=7).contains(&t.len()));
-        assert!(time_ticks(start, start + 1440.0 * 60.0, berlin).len() <= 7);
+        assert!(time_ticks(start, start + 1440.0 * 60.0, &berlin).len() <= 7);
     }
 
     #[test]

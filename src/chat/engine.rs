@@ -9,8 +9,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chrono::{DateTime, Duration as ChronoDuration, LocalResult, SecondsFormat, TimeZone, Utc};
-use chrono_tz::Tz;
+use jiff::civil::{Date, Time};
+use jiff::tz::{AmbiguousOffset, TimeZone};
+use jiff::{SignedDuration, Timestamp};
 
 use super::agents::{Agent, Agents};
 use super::alertmanager::{parse_matcher, Alertmanager, AmError, Matcher, NewSilence};
@@ -21,6 +22,7 @@ use super::commands::{self, Command, Metric, TimeOfDay, UsageError};
 use super::promql::{Labels, PromError, Prometheus};
 use super::queries::{self, Scope};
 use super::reply::{self, AgentStatus, Picture, Reply};
+use super::zone;
 
 /// The user id `outpost ask` acts as (Telegram ids are never 0).
 pub const LOCAL_OPERATOR: i64 = 0;
@@ -66,7 +68,7 @@ pub struct Config {
     /// User ids that get answers. `outpost ask` adds [`LOCAL_OPERATOR`].
     pub allowed_users: HashSet<i64>,
     /// Zone for `hhmm`, chart axes and times in replies.
-    pub timezone: Tz,
+    pub timezone: TimeZone,
     /// Time limit of each Prometheus or Alertmanager request.
     pub timeout: Duration,
 }
@@ -189,7 +191,7 @@ impl Engine {
         }
         let loud = self
             .audit
-            .should_refuse_loudly(caller.user_id, Utc::now().timestamp_millis())
+            .should_refuse_loudly(caller.user_id, Timestamp::now().as_millisecond())
             .unwrap_or_else(|e| {
                 // Without the store we cannot remember; stay quiet rather than
                 // answer every message of a stranger.
@@ -202,7 +204,7 @@ impl Engine {
 
     fn record(&self, caller: &Caller, action: &str, result: &str) {
         let entry = Entry {
-            at_ms: Utc::now().timestamp_millis(),
+            at_ms: Timestamp::now().as_millisecond(),
             user_id: caller.user_id,
             username: caller.username.clone(),
             chat_id: caller.chat_id,
@@ -410,24 +412,39 @@ impl Engine {
     /// The chart window: the last `minutes`, or `minutes` centred on `at`
     /// today in the configured zone (yesterday when that time is still to
     /// come), never reaching past now.
-    fn window(&self, now: DateTime<Utc>, minutes: u32, at: Option<TimeOfDay>) -> (f64, f64) {
+    ///
+    /// Daylight saving: a time the clocks skip that day (a gap, 02:30 on
+    /// the spring-forward day in Berlin) centres on now instead; a time
+    /// that occurs twice (a fold, 02:30 on the fall-back day) means the
+    /// earlier one, still on summer time.
+    fn window(&self, now: Timestamp, minutes: u32, at: Option<TimeOfDay>) -> (f64, f64) {
         let span = f64::from(minutes) * 60.0;
-        let now_s = now.timestamp() as f64;
+        let now_s = now.as_second() as f64;
         let Some(at) = at else {
             return (now_s - span, now_s);
         };
-        let tz = self.config.timezone;
-        let today = now.with_timezone(&tz).date_naive();
-        let centre_on = |date: chrono::NaiveDate| {
-            let naive = date.and_hms_opt(at.hour, at.minute, 0)?;
-            match tz.from_local_datetime(&naive) {
-                LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.timestamp() as f64),
-                LocalResult::None => None,
-            }
+        let tz = &self.config.timezone;
+        let today = tz.to_datetime(now).date();
+        let centre_on = |date: Date| {
+            let time = Time::new(
+                i8::try_from(at.hour).ok()?,
+                i8::try_from(at.minute).ok()?,
+                0,
+                0,
+            )
+            .ok()?;
+            let local = date.to_datetime(time);
+            let offset = match tz.to_ambiguous_timestamp(local).offset() {
+                AmbiguousOffset::Unambiguous { offset } => offset,
+                AmbiguousOffset::Fold { before, .. } => before,
+                AmbiguousOffset::Gap { .. } => return None,
+            };
+            let t = offset.to_timestamp(local).ok()?;
+            Some(t.as_second() as f64)
         };
         let mut centre = centre_on(today).unwrap_or(now_s);
         if centre > now_s {
-            centre = centre_on(today - ChronoDuration::days(1)).unwrap_or(now_s);
+            centre = today.yesterday().ok().and_then(centre_on).unwrap_or(now_s);
         }
         (centre - span / 2.0, (centre + span / 2.0).min(now_s))
     }
@@ -440,7 +457,7 @@ impl Engine {
         at: Option<TimeOfDay>,
     ) -> Result<Outcome, Failure> {
         let scope = agent.map_or(Scope::All, Scope::One);
-        let (start, end) = self.window(Utc::now(), minutes, at);
+        let (start, end) = self.window(Timestamp::now(), minutes, at);
         let step = Duration::from_secs_f64(((end - start) / CHART_POINTS).max(1.0));
         let series = self
             .prometheus
@@ -465,11 +482,10 @@ impl Engine {
             .collect();
         lines.sort_by(|a, b| a.name.cmp(&b.name));
         let who = agent.map_or("all agents".to_string(), |a| a.name.clone());
-        let tz = self.config.timezone;
+        let tz = &self.config.timezone;
         let fmt = |t: f64| {
-            Utc.timestamp_opt(t as i64, 0)
-                .single()
-                .map(|t| t.with_timezone(&tz).format("%H:%M").to_string())
+            Timestamp::from_second(t as i64)
+                .map(|t| tz.to_datetime(t).strftime("%H:%M").to_string())
                 .unwrap_or_default()
         };
         let caption = format!(
@@ -479,7 +495,7 @@ impl Engine {
             minutes,
             fmt(start),
             fmt(end),
-            tz
+            zone::name(tz)
         );
         if lines.iter().all(|l| l.points.is_empty()) {
             return Ok(Outcome::ok(Reply::text(format!("No data for {caption}."))));
@@ -491,7 +507,7 @@ impl Engine {
             threshold: Some(metric.threshold()),
             start,
             end,
-            tz,
+            tz: tz.clone(),
             percent: true,
         })?;
         Ok(Outcome::ok(Reply {
@@ -507,8 +523,8 @@ impl Engine {
         let list = self.alertmanager.firing().await?;
         Ok(Outcome::ok(Reply::text(reply::alerts(
             &list,
-            Utc::now(),
-            self.config.timezone,
+            Timestamp::now(),
+            &self.config.timezone,
         ))))
     }
 
@@ -516,8 +532,8 @@ impl Engine {
         let list = self.alertmanager.silences().await?;
         Ok(Outcome::ok(Reply::text(reply::silences(
             &list,
-            Utc::now(),
-            self.config.timezone,
+            Timestamp::now(),
+            &self.config.timezone,
         ))))
     }
 
@@ -573,8 +589,10 @@ impl Engine {
         duration: Duration,
         comment: &str,
     ) -> Result<Outcome, Failure> {
-        let now = Utc::now();
-        let ends = now + ChronoDuration::from_std(duration).unwrap_or(ChronoDuration::hours(1));
+        let now = Timestamp::now();
+        let ends = now
+            .checked_add(duration)
+            .unwrap_or_else(|_| now + SignedDuration::from_hours(1));
         let shown = matchers
             .iter()
             .map(|m| m.to_string())
@@ -589,13 +607,13 @@ impl Engine {
             .alertmanager
             .create_silence(&NewSilence {
                 matchers,
-                starts_at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
-                ends_at: ends.to_rfc3339_opts(SecondsFormat::Millis, true),
+                starts_at: format!("{now:.3}"),
+                ends_at: format!("{ends:.3}"),
                 created_by: caller.created_by(),
                 comment,
             })
             .await?;
-        let until = reply::when(ends, now, self.config.timezone);
+        let until = reply::when(ends, now, &self.config.timezone);
         Ok(Outcome {
             reply: Reply {
                 text: reply::silence_created(&id, &shown, &until),
@@ -630,8 +648,8 @@ impl Engine {
         let entries = self.audit.latest(AUDIT_SHOWN)?;
         Ok(Outcome::ok(Reply::text(reply::audit(
             &entries,
-            Utc::now(),
-            self.config.timezone,
+            Timestamp::now(),
+            &self.config.timezone,
         ))))
     }
 
@@ -717,7 +735,7 @@ impl Engine {
             return Ok(None);
         };
         let (expr, threshold) = queries::split_threshold(&expr);
-        let end = Utc::now().timestamp() as f64;
+        let end = Timestamp::now().as_second() as f64;
         let start = end - ALERT_CHART_WINDOW as f64;
         let step = Duration::from_secs_f64((ALERT_CHART_WINDOW as f64 / CHART_POINTS).max(1.0));
         let series = self.prometheus.query_range(&expr, start, end, step).await?;
@@ -737,7 +755,7 @@ impl Engine {
             threshold,
             start,
             end,
-            tz: self.config.timezone,
+            tz: self.config.timezone.clone(),
             percent: false,
         })?;
         let head = format!(
@@ -786,7 +804,7 @@ mod tests {
                 alertmanager_url: "http://127.0.0.1:9".into(),
                 agents: super::super::agents::parse("agents.txt", "web1 10.0.0.1:9100\n").unwrap(),
                 allowed_users: [42].into_iter().collect(),
-                timezone: tz.parse().unwrap(),
+                timezone: zone::parse(tz).unwrap(),
                 timeout: Duration::from_millis(500),
             },
             Audit::in_memory().unwrap(),
@@ -826,10 +844,8 @@ mod tests {
     fn chart_window_centres_on_time_of_day_in_zone() {
         let e = engine("Europe/Berlin");
         // 12:00 UTC = 13:00 Berlin (winter)
-        let now = DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let n = now.timestamp() as f64;
+        let now: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+        let n = now.as_second() as f64;
         assert_eq!(e.window(now, 5, None), (n - 300.0, n));
         // 12:30 Berlin = 11:30 UTC, 10 min around it
         let (s, t) = e.window(
@@ -861,6 +877,59 @@ mod tests {
             }),
         );
         assert_eq!(t, n - 86400.0 + 7.0 * 3600.0 + 300.0);
+    }
+
+    #[test]
+    fn chart_window_across_daylight_saving_changes() {
+        let e = engine("Europe/Berlin");
+        let at = |hour, minute| Some(TimeOfDay { hour, minute });
+        let secs = |s: &str| s.parse::<Timestamp>().unwrap().as_second() as f64;
+        // 2026-03-29: clocks go 02:00 CET → 03:00 CEST. 12:00 UTC = 14:00.
+        let now: Timestamp = "2026-03-29T12:00:00Z".parse().unwrap();
+        let n = now.as_second() as f64;
+        // 02:30 does not exist that day: the window ends at now
+        assert_eq!(e.window(now, 10, at(2, 30)), (n - 300.0, n));
+        // before the change on winter time, after it on summer time
+        let c = secs("2026-03-29T00:30:00Z");
+        assert_eq!(e.window(now, 10, at(1, 30)), (c - 300.0, c + 300.0));
+        let c = secs("2026-03-29T01:30:00Z");
+        assert_eq!(e.window(now, 10, at(3, 30)), (c - 300.0, c + 300.0));
+        // later today → yesterday 20:00, still winter time
+        let c = secs("2026-03-28T19:00:00Z");
+        assert_eq!(e.window(now, 10, at(20, 0)), (c - 300.0, c + 300.0));
+        // just after the change, 02:30 is still to come today, and
+        // yesterday's 02:30 is the one that did not exist: now
+        let now: Timestamp = "2026-03-30T00:10:00Z".parse().unwrap();
+        let n = now.as_second() as f64;
+        assert_eq!(e.window(now, 10, at(2, 30)), (n - 300.0, n));
+
+        // 2026-10-25: clocks go 03:00 CEST → 02:00 CET; 02:30 occurs twice
+        // and means the earlier one (CEST, 00:30 UTC), not 01:30 UTC.
+        let now: Timestamp = "2026-10-25T12:00:00Z".parse().unwrap();
+        let c = secs("2026-10-25T00:30:00Z");
+        assert_eq!(e.window(now, 10, at(2, 30)), (c - 300.0, c + 300.0));
+        let c = secs("2026-10-25T02:30:00Z");
+        assert_eq!(e.window(now, 10, at(3, 30)), (c - 300.0, c + 300.0));
+        // a time of day that cannot be: now (the parser refuses it anyway)
+        let n = now.as_second() as f64;
+        assert_eq!(e.window(now, 10, at(24, 0)), (n - 300.0, n));
+    }
+
+    #[test]
+    fn chart_window_in_utc_and_half_hour_zones() {
+        let now: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+        let n = now.as_second() as f64;
+        let at = Some(TimeOfDay {
+            hour: 11,
+            minute: 0,
+        });
+        assert_eq!(engine("UTC").window(now, 10, at), (n - 3900.0, n - 3300.0));
+        // 11:00 in Kolkata (UTC+5:30) = 05:30 UTC
+        let c = n - 6.5 * 3600.0;
+        assert_eq!(
+            engine("Asia/Kolkata").window(now, 10, at),
+            (c - 300.0, c + 300.0)
+        );
     }
 
     #[tokio::test]

@@ -2,7 +2,8 @@
 //! and parser (`commands`), the engine that answers (`engine`), its clients
 //! of Prometheus (`promql`, `queries`) and Alertmanager (`alertmanager`),
 //! chart rendering (`chart`), reply texts (`reply`), inline buttons
-//! (`buttons`), the audit log (`audit`) and the agents list (`agents`).
+//! (`buttons`), the audit log (`audit`), the agents list (`agents`) and the
+//! time zone (`zone`, parsed with jiff: see there why not chrono-tz).
 //! This file turns flags into an engine [`Config`] and runs `outpost ask`.
 //!
 //! # What a front end does (Telegram, `ask`)
@@ -32,6 +33,7 @@ pub mod engine;
 pub mod promql;
 pub mod queries;
 pub mod reply;
+pub mod zone;
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -46,12 +48,8 @@ use crate::UsageError;
 
 /// Builds the engine config from the shared chat flags.
 pub fn config(args: &ChatArgs, allowed_users: &[i64]) -> anyhow::Result<Config> {
-    let timezone: chrono_tz::Tz = args.timezone.parse().map_err(|_| {
-        UsageError(format!(
-            "--timezone {:?} is not an IANA zone name such as UTC or Europe/Berlin",
-            args.timezone
-        ))
-    })?;
+    let timezone =
+        zone::parse(&args.timezone).map_err(|e| UsageError(format!("--timezone {e}")))?;
     let agents = match &args.agents {
         Some(path) => agents::read(path)?,
         None => agents::Agents::default(),

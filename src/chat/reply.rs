@@ -3,8 +3,8 @@
 //! a user, Prometheus or Alertmanager goes through [`escape`]; [`to_plain`]
 //! turns a reply back into terminal text for `outpost ask`.
 
-use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Tz;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
 
 use super::agents::Agents;
 use super::alertmanager::{Alert, Silence};
@@ -326,23 +326,23 @@ pub fn mon(metric: Metric, rows: &[(String, Option<String>, f64)]) -> String {
 }
 
 /// A time as `HH:MM` today, or `MM-DD HH:MM` otherwise, in `tz`.
-pub fn when(t: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> String {
-    let (lt, ln) = (t.with_timezone(&tz), now.with_timezone(&tz));
-    if lt.date_naive() == ln.date_naive() {
-        lt.format("%H:%M").to_string()
+pub fn when(t: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
+    let (lt, ln) = (tz.to_datetime(t), tz.to_datetime(now));
+    if lt.date() == ln.date() {
+        lt.strftime("%H:%M").to_string()
     } else {
-        lt.format("%m-%d %H:%M").to_string()
+        lt.strftime("%m-%d %H:%M").to_string()
     }
 }
 
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+/// An RFC 3339 time as Alertmanager writes it (`2026-11-22T11:30:00.123Z`,
+/// any offset).
+fn parse_time(s: &str) -> Option<Timestamp> {
+    s.parse().ok()
 }
 
 /// `/alerts`.
-pub fn alerts(list: &[Alert], now: DateTime<Utc>, tz: Tz) -> String {
+pub fn alerts(list: &[Alert], now: Timestamp, tz: &TimeZone) -> String {
     if list.is_empty() {
         return "✅ No firing alerts.".into();
     }
@@ -378,7 +378,7 @@ pub fn alerts(list: &[Alert], now: DateTime<Utc>, tz: Tz) -> String {
 }
 
 /// `/silences`: active and pending ones, soonest ending first.
-pub fn silences(list: &[Silence], now: DateTime<Utc>, tz: Tz) -> String {
+pub fn silences(list: &[Silence], now: Timestamp, tz: &TimeZone) -> String {
     let mut live: Vec<&Silence> = list
         .iter()
         .filter(|s| s.status.state != "expired")
@@ -434,15 +434,14 @@ pub fn unsilenced(id: &str) -> String {
 }
 
 /// `/audit`: newest first.
-pub fn audit(entries: &[Entry], now: DateTime<Utc>, tz: Tz) -> String {
+pub fn audit(entries: &[Entry], now: Timestamp, tz: &TimeZone) -> String {
     if entries.is_empty() {
         return "The audit log is empty.".into();
     }
     let mut s = format!("<b>Audit</b> (latest {})\n", entries.len());
     for e in entries {
-        let at = Utc
-            .timestamp_millis_opt(e.at_ms)
-            .single()
+        let at = Timestamp::from_millisecond(e.at_ms)
+            .ok()
             .map(|t| when(t, now, tz))
             .unwrap_or_default();
         let who = match (e.username.as_deref(), e.user_id) {
@@ -468,11 +467,11 @@ mod tests {
     use crate::chat::agents;
     use crate::chat::alertmanager::{Matcher, SilenceStatus};
 
-    fn tz() -> Tz {
-        "Europe/Berlin".parse().unwrap()
+    fn tz() -> TimeZone {
+        crate::chat::zone::parse("Europe/Berlin").unwrap()
     }
 
-    fn t(s: &str) -> DateTime<Utc> {
+    fn t(s: &str) -> Timestamp {
         parse_time(s).unwrap()
     }
 
@@ -603,10 +602,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            alerts(&[alert], now, tz()),
+            alerts(&[alert], now, &tz()),
             "<b>Firing alerts</b> (1)\n🔥 <b>AgentHighCPU</b> web&lt;1&gt; [warning] since 12:30 — CPU &gt; 80% &amp; rising\n"
         );
-        assert_eq!(alerts(&[], now, tz()), "✅ No firing alerts.");
+        assert_eq!(alerts(&[], now, &tz()), "✅ No firing alerts.");
         let sil = |id: &str, state: &str| Silence {
             id: id.into(),
             status: SilenceStatus {
@@ -623,22 +622,44 @@ mod tests {
             created_by: "@alice (telegram 42)".into(),
             comment: "deploy".into(),
         };
-        let s = silences(&[sil("a", "active"), sil("b", "expired")], now, tz());
+        let s = silences(&[sil("a", "active"), sil("b", "expired")], now, &tz());
         assert_eq!(
             s,
             "<b>Silences</b> (1)\n🔕 <code>a</code> {agent=&quot;web1&quot;} until 11-23 14:00 by @alice (telegram 42): deploy\n"
         );
         assert_eq!(
-            silences(&[sil("b", "expired")], now, tz()),
+            silences(&[sil("b", "expired")], now, &tz()),
             "No active silences."
         );
+    }
+
+    #[test]
+    fn times_in_the_zone() {
+        let now = t("2026-11-22T12:00:00Z");
+        // Berlin is UTC+1 in November: the day ends at 23:00 UTC
+        assert_eq!(when(t("2026-11-22T22:59:00Z"), now, &tz()), "23:59");
+        assert_eq!(when(t("2026-11-22T23:00:00Z"), now, &tz()), "11-23 00:00");
+        assert_eq!(when(t("2026-11-21T22:59:59Z"), now, &tz()), "11-21 23:59");
+        assert_eq!(
+            when(t("2026-11-22T23:00:00Z"), now, &TimeZone::UTC),
+            "23:00"
+        );
+        // summer time, any offset and fractions as Alertmanager writes them
+        let july = t("2026-07-01T12:00:00Z");
+        assert_eq!(
+            when(t("2026-07-01T11:30:00.123456789+01:00"), july, &tz()),
+            "12:30"
+        );
+        assert!(parse_time("0001-01-01T00:00:00Z").is_some());
+        assert_eq!(parse_time("2026-11-22 11:30:00"), None, "no offset");
+        assert_eq!(parse_time("yesterday"), None);
     }
 
     #[test]
     fn audit_text() {
         let now = t("2026-11-22T12:00:00Z");
         let e = Entry {
-            at_ms: now.timestamp_millis() - 60_000,
+            at_ms: now.as_millisecond() - 60_000,
             user_id: 42,
             username: Some("alice".into()),
             chat_id: -100,
@@ -646,7 +667,7 @@ mod tests {
             result: "ok".into(),
         };
         assert_eq!(
-            audit(&[e], now, tz()),
+            audit(&[e], now, &tz()),
             "<b>Audit</b> (latest 1)\n12:59 @alice in -100: <code>/silence web1 1h</code> → ok\n"
         );
     }

@@ -134,7 +134,7 @@ fn engine(
             alertmanager_url: alertmanager.into(),
             agents,
             allowed_users: [42].into_iter().collect(),
-            timezone: chrono_tz::UTC,
+            timezone: jiff::tz::TimeZone::UTC,
             timeout,
         },
         Audit::open(state).unwrap(),
@@ -291,7 +291,7 @@ fn commands_against_real_prometheus_and_alertmanager() {
         "{}",
         chart.caption
     );
-    let hhmm = chrono::Utc::now().format("%H%M").to_string();
+    let hhmm = jiff::Timestamp::now().strftime("%H%M").to_string();
     let pic = ask(&format!("/mon_mem_picture web1 10 {hhmm}"));
     assert!(pic.chart.is_some(), "{}", pic.text);
     let bad = ask("/mon_cpu_picture web1 0");
@@ -503,6 +503,54 @@ fn commands_against_real_prometheus_and_alertmanager() {
     // `ask` was audited in the same state database.
     let log = Audit::open(&state).unwrap().latest(1).unwrap();
     assert_eq!(log[0].action, "/mon_disk_picture web1 2");
+
+    // `--timezone` from the system tz database: `hhmm` and the caption's
+    // times are Berlin's wall clock (10 minutes centred on this minute
+    // start 5 minutes before it).
+    let berlin = jiff::tz::TimeZone::get("Europe/Berlin").expect("tzdata installed");
+    let minute = berlin
+        .to_datetime(jiff::Timestamp::now())
+        .with()
+        .second(0)
+        .subsec_nanosecond(0)
+        .build()
+        .unwrap();
+    let hhmm = minute.strftime("%H%M").to_string();
+    let at = |mins: i64| {
+        (minute + jiff::SignedDuration::from_mins(mins))
+            .strftime("%H:%M")
+            .to_string()
+    };
+    // The window ends at now: this minute, or the next one if it turned.
+    let captions = [0, 1].map(|end| format!("10 min ({}–{} Europe/Berlin)", at(-5), at(end)));
+    let mut cmd = Command::new(outpost_bin());
+    common(&mut cmd);
+    let out = cmd
+        .args(["--timezone", "Europe/Berlin", "--chart-out"])
+        .arg(&png_path)
+        .args(["/mon_cpu_picture", "web1", "10", &hhmm])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        captions.iter().any(|c| stdout.contains(c)),
+        "{captions:?}: {stdout}"
+    );
+    let mut cmd = Command::new(outpost_bin());
+    common(&mut cmd);
+    let out = cmd
+        .args(["--timezone", "Mars/Olympus", "/mon_cpu web1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            r#"--timezone "Mars/Olympus" is not an IANA zone name such as UTC or Europe/Berlin"#
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]
