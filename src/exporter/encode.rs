@@ -161,7 +161,7 @@ pub fn write_value(out: &mut String, value: f64) {
 }
 
 fn escape_help(out: &mut String, help: &str, quote: bool) {
-    if !help.contains(['\\', '\n', '"']) {
+    if !help.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'"')) {
         out.push_str(help);
         return;
     }
@@ -176,7 +176,7 @@ fn escape_help(out: &mut String, help: &str, quote: bool) {
 }
 
 fn escape_label_value(out: &mut String, v: &str) {
-    if !v.contains(['\\', '"', '\n']) {
+    if !v.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'"')) {
         out.push_str(v);
         return;
     }

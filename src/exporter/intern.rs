@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::sync::Mutex;
 
-use super::fnv::FnvSet;
+use super::fasthash::FastSet;
 
 /// The most texts kept, and the most bytes they may take.
 const LIMIT: usize = 4096;
@@ -19,7 +19,7 @@ const LIMIT_BYTES: usize = 512 * 1024;
 
 #[derive(Default)]
 struct Table {
-    texts: FnvSet<&'static str>,
+    texts: FastSet<&'static str>,
     bytes: usize,
     scratch: String,
 }

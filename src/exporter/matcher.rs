@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use regex_lite::Regex;
 
-use super::fnv::FnvMap;
+use super::fasthash::FastMap;
 
 /// The most names remembered; past it, answers are computed but not kept.
 const MEMO_LIMIT: usize = 8192;
@@ -17,7 +17,7 @@ const MEMO_LIMIT: usize = 8192;
 #[derive(Clone)]
 pub struct Matcher {
     re: Regex,
-    memo: Arc<Mutex<FnvMap<String, bool>>>,
+    memo: Arc<Mutex<FastMap<String, bool>>>,
 }
 
 impl std::fmt::Debug for Matcher {

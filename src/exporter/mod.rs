@@ -9,7 +9,7 @@
 
 pub mod collector;
 pub mod encode;
-pub mod fnv;
+pub mod fasthash;
 pub mod gzip;
 pub mod intern;
 pub mod matcher;

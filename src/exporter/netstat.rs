@@ -20,17 +20,18 @@ fn fields_filter() -> &'static Matcher {
     RE.get_or_init(|| Matcher::new(DEFAULT_FIELDS).expect("static regex"))
 }
 
-/// One counter: protocol (`TcpExt`, `Ip6`), field (`ListenDrops`) and value.
+/// One counter: protocol (`TcpExt`, `Ip6`), field (`ListenDrops`) and value,
+/// borrowed from the file's text (most are filtered out right away).
 #[derive(Debug, PartialEq)]
-pub struct Stat {
-    pub protocol: String,
-    pub field: String,
+pub struct Stat<'a> {
+    pub protocol: &'a str,
+    pub field: &'a str,
     pub value: f64,
 }
 
 /// Parses the paired-line format of `/proc/net/{netstat,snmp}`: a line of
 /// names, then a line of values, both prefixed by `Protocol:`.
-pub fn parse_pairs(what: &str, text: &str) -> Result<Vec<Stat>, CollectError> {
+pub fn parse_pairs<'a>(what: &str, text: &'a str) -> Result<Vec<Stat<'a>>, CollectError> {
     let mut out = Vec::new();
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     while let Some(names) = lines.next() {
@@ -48,21 +49,19 @@ pub fn parse_pairs(what: &str, text: &str) -> Result<Vec<Stat>, CollectError> {
             .ok_or_else(|| {
                 CollectError::parse(what, format!("mismatched protocols {p1:?} {p2:?}"))
             })?;
-        let names: Vec<&str> = names.collect();
-        let values: Vec<&str> = values.collect();
-        if names.len() != values.len() {
-            return Err(CollectError::parse(
-                what,
-                format!("field count mismatch for {protocol}"),
-            ));
-        }
-        for (name, value) in names.into_iter().zip(values) {
+        let mismatch = || CollectError::parse(what, format!("field count mismatch for {protocol}"));
+        loop {
+            let (name, value) = match (names.next(), values.next()) {
+                (Some(name), Some(value)) => (name, value),
+                (None, None) => break,
+                _ => return Err(mismatch()),
+            };
             let value = value.parse::<f64>().map_err(|_| {
                 CollectError::parse(what, format!("bad value {value:?} for {protocol}{name}"))
             })?;
             out.push(Stat {
-                protocol: protocol.to_owned(),
-                field: name.to_owned(),
+                protocol,
+                field: name,
                 value,
             });
         }
@@ -72,7 +71,7 @@ pub fn parse_pairs(what: &str, text: &str) -> Result<Vec<Stat>, CollectError> {
 
 /// Parses `/proc/net/snmp6`: `Ip6InReceives  123` lines. The protocol is
 /// everything up to and including the first `6`.
-pub fn parse_snmp6(text: &str) -> Result<Vec<Stat>, CollectError> {
+pub fn parse_snmp6(text: &str) -> Result<Vec<Stat<'_>>, CollectError> {
     const WHAT: &str = "/proc/net/snmp6";
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -88,8 +87,8 @@ pub fn parse_snmp6(text: &str) -> Result<Vec<Stat>, CollectError> {
             .parse::<f64>()
             .map_err(|_| CollectError::parse(WHAT, format!("bad value in {line:?}")))?;
         out.push(Stat {
-            protocol: key[..=six].to_owned(),
-            field: key[six + 1..].to_owned(),
+            protocol: &key[..=six],
+            field: &key[six + 1..],
             value,
         });
     }
@@ -108,21 +107,28 @@ impl Netstat {
 
 impl Collector for Netstat {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
-        let mut stats = parse_pairs("/proc/net/netstat", &read(&self.paths.proc("net/netstat"))?)?;
-        stats.extend(parse_pairs(
-            "/proc/net/snmp",
-            &read(&self.paths.proc("net/snmp"))?,
-        )?);
-        if let Ok(text) = super::collector::read_text(self.paths.proc("net/snmp6")) {
-            stats.extend(parse_snmp6(&text)?);
+        let netstat = read(&self.paths.proc("net/netstat"))?;
+        let snmp = read(&self.paths.proc("net/snmp"))?;
+        let snmp6 = super::collector::read_text(self.paths.proc("net/snmp6")).ok();
+        let mut stats = parse_pairs("/proc/net/netstat", &netstat)?;
+        stats.extend(parse_pairs("/proc/net/snmp", &snmp)?);
+        if let Some(text) = &snmp6 {
+            stats.extend(parse_snmp6(text)?);
         }
         let filter = fields_filter();
+        // Most of the ~300 counters are filtered out: match on a reused
+        // buffer, and name only the ones kept.
+        let mut key = String::with_capacity(64);
         for s in stats {
-            let name = intern::concat(&["node_netstat_", &s.protocol, "_", &s.field]);
-            if !filter.is_match(&name["node_netstat_".len()..]) {
+            key.clear();
+            key.push_str(s.protocol);
+            key.push('_');
+            key.push_str(s.field);
+            if !filter.is_match(&key) {
                 continue;
             }
-            let help = intern::concat(&["Statistic ", &s.protocol, &s.field, "."]);
+            let name = intern::concat(&["node_netstat_", &key]);
+            let help = intern::concat(&["Statistic ", s.protocol, s.field, "."]);
             out.untyped(name, help).add(&[], s.value);
         }
         Ok(())
@@ -144,8 +150,8 @@ mod tests {
         assert_eq!(
             s[2],
             Stat {
-                protocol: "Tcp".into(),
-                field: "CurrEstab".into(),
+                protocol: "Tcp",
+                field: "CurrEstab",
                 value: 3.0
             }
         );

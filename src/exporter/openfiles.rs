@@ -24,7 +24,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::fnv::FnvMap;
+use super::fasthash::FastMap;
 
 /// At most this many descriptors are kept (the rest are opened per read).
 const MAX_KEPT: usize = 512;
@@ -36,7 +36,7 @@ const SCRATCH_KEEP: usize = 256 * 1024;
 
 #[derive(Default)]
 struct Kept {
-    files: FnvMap<Box<[u8]>, File>,
+    files: FastMap<Box<[u8]>, File>,
     scratch: Vec<u8>,
 }
 

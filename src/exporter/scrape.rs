@@ -42,6 +42,7 @@ impl Scraper {
             .name("scrape".into())
             .spawn(move || {
                 let mut shed_pending = false;
+                let mut first = true;
                 loop {
                     let job = match rx.recv_timeout(SHED_AFTER_IDLE) {
                         Ok(job) => job,
@@ -58,7 +59,15 @@ impl Scraper {
                     let body = render(&state, job.format, job.gzip);
                     drop(state);
                     let _ = job.reply.send(body);
-                    shed_pending = true;
+                    if std::mem::take(&mut first) {
+                        // The first scrape also ran one-time code (opening
+                        // files, compiling filters, starting threads) that
+                        // later scrapes never touch again: drop it now
+                        // rather than carry it through a busy stretch.
+                        super::residency::shed_after_scrape();
+                    } else {
+                        shed_pending = true;
+                    }
                 }
             })?;
         Ok(Scraper {
@@ -87,6 +96,8 @@ impl Scraper {
 pub fn render(state: &Arc<AppState>, format: Format, gzip: bool) -> Vec<u8> {
     let families = state.gather().into_sorted();
     let text = encode::encode(&families, format);
+    // Free the model before compressing: a smaller peak, so a smaller heap.
+    drop(families);
     if gzip {
         state.gzip.compress(text.as_bytes())
     } else {
