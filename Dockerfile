@@ -5,7 +5,8 @@
 
 # --- build: the release profile of Cargo.toml (LTO, stripped) -------------
 # bookworm, so the binary's glibc matches the final image's (Debian 12).
-FROM rust:1-bookworm AS build
+# The compiler link/symbol-order.txt was made with (see build.rs).
+FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Everything but what .dockerignore leaves out: Cargo.toml may name test,
 # bench or example targets whose files must exist.

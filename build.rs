@@ -26,12 +26,27 @@ fn main() {
     if !linker_is_lld() {
         return;
     }
-    if order.exists() {
+    if let Ok(list) = std::fs::read_to_string(&order) {
         println!(
             "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
             order.display()
         );
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+        // Symbol names carry hashes that change with the compiler: a list
+        // made by another one matches nothing, and the build says so.
+        let made_with = list
+            .lines()
+            .find_map(|l| l.strip_prefix("# with rustc "))
+            .and_then(|l| l.split_whitespace().next());
+        let this = rustc_version();
+        if made_with.is_some() && made_with != this.as_deref() {
+            println!(
+                "cargo:warning=link/symbol-order.txt was made with rustc {}, this is rustc {}: \
+                 the exporter's hot code is not grouped; run bench/symbol-order.sh",
+                made_with.unwrap_or("?"),
+                this.as_deref().unwrap_or("?")
+            );
+        }
     }
     // The script that makes the list needs to know which function sits
     // where in the stripped binary: the linker's map says.
@@ -59,14 +74,15 @@ fn linker_is_lld() -> bool {
     {
         return false;
     }
-    rustc_minor().is_some_and(|minor| minor >= 90)
+    rustc_version()
+        .and_then(|v| v.split('.').nth(1)?.parse::<u32>().ok())
+        .is_some_and(|minor| minor >= 90)
 }
 
-/// The minor version of the compiler building this crate (`1.95.0` → 95).
-fn rustc_minor() -> Option<u32> {
+/// The version of the compiler building this crate (`1.95.0`).
+fn rustc_version() -> Option<String> {
     let rustc = std::env::var_os("RUSTC")?;
     let out = Command::new(rustc).arg("--version").output().ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
-    let version = text.split_whitespace().nth(1)?;
-    version.split('.').nth(1)?.parse().ok()
+    Some(text.split_whitespace().nth(1)?.to_owned())
 }

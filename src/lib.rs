@@ -14,11 +14,16 @@
 //!     [`exporter::collector::Name`]; `timex.rs` holds one of the crate's
 //!     two `unsafe` blocks (adjtimex(2)).
 //!   - `scrape.rs`: the one thread that gathers, encodes and gzips scrapes;
-//!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters).
+//!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters);
+//!     `openfiles.rs` (procfs/sysfs files kept open, one scratch buffer);
+//!     `intern.rs` (metric names built from kernel keys, made once);
+//!     `fasthash.rs` (the unkeyed hash for those internal maps).
 //!   - `metrics.rs` (the metric model), `encode.rs` (text 0.0.4 and
 //!     OpenMetrics), `process.rs` (`process_*` self metrics), `web.rs`
 //!     (exporter-toolkit web config: TLS, basic auth; the server loop),
-//!     `residency.rs` (drops startup-only code pages once listening).
+//!     `residency.rs` (drops startup-only code pages once listening, after
+//!     the first scrape and when idle; `build.rs` and `link/` keep the hot
+//!     code together so what stays is small).
 //!   - `probe/`: TCP probes. `mod.rs` (the one probe: resolve, connect,
 //!     optional TLS, [`exporter::probe::ProbeOutcome`]), `target.rs`
 //!     (strict `HOST:PORT` parsing), `cert.rs` (certificate expiry from DER),
