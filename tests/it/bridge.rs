@@ -792,7 +792,6 @@ fn sigterm_finishes_gracefully_and_keeps_the_queue() {
 
 #[test]
 fn real_alertmanager_notifications_arrive_and_resolve_as_replies() {
-    let am_bin = crate::support::require("prometheus-alertmanager", "prometheus-alertmanager");
     let fake = FakeTelegram::start(TOKEN);
     let dir = tempfile::tempdir().unwrap();
     let b = Bridge::start(
@@ -809,20 +808,7 @@ fn real_alertmanager_notifications_arrive_and_resolve_as_replies() {
     );
     let cfg = dir.path().join("am.yml");
     std::fs::write(&cfg, config).unwrap();
-    let _am = Proc(
-        Command::new(am_bin)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("am").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _am = crate::support::alertmanager_with(&cfg, &dir.path().join("am"), am_port);
     assert!(
         wait_for_port(am_port, Duration::from_secs(20)),
         "alertmanager did not start"

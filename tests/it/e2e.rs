@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::bridge::{Bridge, TOKEN};
 use crate::fake_telegram::{FakeTelegram, Received};
 use crate::support;
-use crate::support::{free_port, http_get, outpost_bin, require, wait_for, wait_for_port};
+use crate::support::{free_port, http_get, outpost_bin, wait_for, wait_for_port};
 
 const ALICE: i64 = 42;
 /// `--chat-id` of `Bridge::start`.
@@ -89,8 +89,6 @@ fn message(fake: &FakeTelegram, text: &str) -> usize {
 
 #[test]
 fn alerts_commands_silences_and_watchdog_through_the_whole_stack() {
-    let prometheus = require("prometheus", "prometheus");
-    let alertmanager = require("prometheus-alertmanager", "prometheus-alertmanager");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let (web1, web2, prom, am, bport) = (
@@ -143,28 +141,16 @@ fn alerts_commands_silences_and_watchdog_through_the_whole_stack() {
     );
     let mut exporter1 = Some(support::start_exporter_on(web1));
     let _exporter2 = support::start_exporter_on(web2);
-    let mut am_proc = Some(support::spawn(
-        Command::new(&alertmanager)
-            .arg(format!(
-                "--config.file={}",
-                out.join("alertmanager/alertmanager.yml").display()
-            ))
-            .arg(format!("--storage.path={}", dir.join("am").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{am}"))
-            .arg("--cluster.listen-address="),
+    let mut am_proc = Some(support::alertmanager_with(
+        &out.join("alertmanager/alertmanager.yml"),
+        &dir.join("am"),
+        am,
     ));
-    let _prom = support::spawn(
-        Command::new(&prometheus)
-            .arg(format!(
-                "--config.file={}",
-                out.join("prometheus/prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom}"))
-            .arg("--rules.alert.resend-delay=1s"),
+    let _prom = support::prometheus_with(
+        &out.join("prometheus/prometheus.yml"),
+        &dir.join("tsdb"),
+        prom,
+        &["--rules.alert.resend-delay=1s"],
     );
     for port in [am, prom] {
         assert!(wait_for_port(port, Duration::from_secs(20)), "port {port}");

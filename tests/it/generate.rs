@@ -536,8 +536,6 @@ fn query(prom: u16, expr: &str) -> Vec<Value> {
 
 #[test]
 fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
-    let prometheus = support::require("prometheus", "prometheus");
-    let alertmanager = support::require("prometheus-alertmanager", "prometheus-alertmanager");
     let promtool = support::require("promtool", "prometheus");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (hook_port, log) = start_receiver(&rt);
@@ -615,33 +613,18 @@ fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
     run_tool(Command::new(&promtool).args(["test", "rules"]).args(&tests));
 
     let _prober = support::start_exporter_on(bb_port);
-    let _am = support::spawn(
-        Command::new(&alertmanager)
-            .arg(format!(
-                "--config.file={}",
-                out.join("alertmanager/alertmanager.yml").display()
-            ))
-            .arg(format!(
-                "--storage.path={}",
-                tmp.path().join("am").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address="),
+    let _am = support::alertmanager_with(
+        &out.join("alertmanager/alertmanager.yml"),
+        &tmp.path().join("am"),
+        am_port,
     );
-    let _prom = support::spawn(
-        Command::new(&prometheus)
-            .arg(format!(
-                "--config.file={}",
-                out.join("prometheus/prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                tmp.path().join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            // Alerts evaluated before Alertmanager is discovered are dropped
-            // and re-sent only after this delay (default 1m).
-            .arg("--rules.alert.resend-delay=1s"),
+    // Alerts evaluated before Alertmanager is discovered are dropped and
+    // re-sent only after --rules.alert.resend-delay (default 1m).
+    let _prom = support::prometheus_with(
+        &out.join("prometheus/prometheus.yml"),
+        &tmp.path().join("tsdb"),
+        prom_port,
+        &["--rules.alert.resend-delay=1s"],
     );
     let exporter = support::start_exporter_on(exp_port);
     for (port, what) in [

@@ -582,7 +582,6 @@ fn broken_targets_at_startup_stop_the_exporter() {
 
 #[test]
 fn prometheus_scrapes_probe_through_multi_target_relabelling() {
-    let prometheus = support::require("prometheus", "prometheus");
     let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let open_at = open.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -632,20 +631,9 @@ fn prometheus_scrapes_probe_through_multi_target_relabelling() {
     let config_path = dir.path().join("prometheus.yml");
     std::fs::write(&config_path, config).unwrap();
     let prom_port = support::free_port();
-    let log_path = dir.path().join("prometheus.log");
-    let _prom = support::Proc(
-        std::process::Command::new(prometheus)
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log_path).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let data = dir.path().join("data");
+    let log_path = data.with_extension("log");
+    let _prom = support::prometheus_with(&config_path, &data, prom_port, &[]);
     let url = format!("http://127.0.0.1:{prom_port}/api/v1/query?query=probe_success");
     let results = support::wait_for(Duration::from_secs(30), || {
         let (_, body) = support::http_get(&url).ok()?;

@@ -87,32 +87,39 @@ pub fn http_get(url: &str) -> Result<(u16, String), String> {
 }
 
 /// Starts the real Prometheus with `dir/prometheus.yml` on 127.0.0.1:`port`,
-/// its data in `dir/tsdb`.
+/// its TSDB in `dir/tsdb`.
 pub fn start_prometheus(dir: &std::path::Path, port: u16) -> Proc {
+    prometheus_with(&dir.join("prometheus.yml"), &dir.join("tsdb"), port, &[])
+}
+
+/// Starts the real Prometheus (Debian `prometheus`) with `config`, its TSDB
+/// in `data`, on 127.0.0.1:`port`, plus `extra` flags. Its log goes to
+/// `data` with the extension `.log` (`tsdb.log`), for a failing test to
+/// show.
+pub fn prometheus_with(
+    config: &std::path::Path,
+    data: &std::path::Path,
+    port: u16,
+    extra: &[&str],
+) -> Proc {
     let bin = require("prometheus", "prometheus");
+    let log = std::fs::File::create(data.with_extension("log")).expect("prometheus log file");
     Proc(
         Command::new(bin)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(extra)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start prometheus"),
     )
 }
 
 /// Starts the real Alertmanager with `dir/alertmanager.yml` (a black-hole
-/// route unless the file exists) on 127.0.0.1:`port`, gossip off, its data
-/// in `dir/am`.
+/// route unless the file exists) on 127.0.0.1:`port`, its data in `dir/am`.
 pub fn start_alertmanager(dir: &std::path::Path, port: u16) -> Proc {
-    let bin = require("prometheus-alertmanager", "prometheus-alertmanager");
     let config = dir.join("alertmanager.yml");
     if !config.exists() {
         std::fs::write(
@@ -121,14 +128,23 @@ pub fn start_alertmanager(dir: &std::path::Path, port: u16) -> Proc {
         )
         .expect("write alertmanager.yml");
     }
+    alertmanager_with(&config, &dir.join("am"), port)
+}
+
+/// Starts the real Alertmanager (Debian `prometheus-alertmanager`) with
+/// `config`, its data in `data`, on 127.0.0.1:`port`, gossip off. Its log
+/// goes to `data` with the extension `.log`.
+pub fn alertmanager_with(config: &std::path::Path, data: &std::path::Path, port: u16) -> Proc {
+    let bin = require("prometheus-alertmanager", "prometheus-alertmanager");
+    let log = std::fs::File::create(data.with_extension("log")).expect("alertmanager log file");
     Proc(
         Command::new(bin)
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.join("am").display()))
+            .arg(format!("--storage.path={}", data.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--cluster.listen-address=")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start alertmanager"),
     )
