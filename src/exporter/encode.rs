@@ -90,6 +90,8 @@ fn encode_text_family(out: &mut String, fam: &Family) {
         Kind::Counter => " counter\n",
         Kind::Gauge => " gauge\n",
         Kind::Untyped => " untyped\n",
+        Kind::Histogram => " histogram\n",
+        Kind::Summary => " summary\n",
     });
     for s in fam.samples() {
         write_sample(out, &fam.name, "", s);
@@ -112,6 +114,8 @@ fn encode_openmetrics_family(out: &mut String, fam: &Family) {
         Kind::Counter => " counter\n",
         Kind::Gauge => " gauge\n",
         Kind::Untyped => " unknown\n",
+        Kind::Histogram => " histogram\n",
+        Kind::Summary => " summary\n",
     });
     out.push_str("# HELP ");
     out.push_str(family_name);
@@ -126,6 +130,7 @@ fn encode_openmetrics_family(out: &mut String, fam: &Family) {
 fn write_sample(out: &mut String, name: &str, suffix: &str, sample: Sample<'_>) {
     out.push_str(name);
     out.push_str(suffix);
+    out.push_str(sample.suffix.as_str());
     let labels = sample.labels();
     if labels.len() > 0 {
         out.push('{');
@@ -157,6 +162,48 @@ pub fn write_value(out: &mut String, value: f64) {
         let _ = write!(out, "{}", value as i64);
     } else {
         let _ = write!(out, "{value}");
+    }
+}
+
+/// `f` as Go's `strconv.FormatFloat(f, 'g', -1, 64)` writes it, which is
+/// how client_golang writes the `le` and `quantile` label values: the same
+/// bound must give the same label value as node_exporter's, or it would be
+/// another series. Shortest round-trip digits; exponent form (`1e+06`,
+/// `1e-05`) when the decimal exponent is below -4 or at least 6.
+pub fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "-1.5e-7".
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
+    let exp: i32 = exp.parse().expect("{:e} exponent");
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if !(-4..6).contains(&exp) {
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{first}{dot}{rest}e{esign}{:02}", exp.abs());
+    }
+    if exp < 0 {
+        let zeros = "0".repeat((-exp - 1) as usize);
+        return format!("{sign}0.{zeros}{digits}");
+    }
+    let point = exp as usize + 1;
+    if digits.len() <= point {
+        format!("{sign}{digits}{}", "0".repeat(point - digits.len()))
+    } else {
+        format!("{sign}{}.{}", &digits[..point], &digits[point..])
     }
 }
 
@@ -193,6 +240,30 @@ fn escape_label_value(out: &mut String, v: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounds_are_written_as_go_writes_them() {
+        for (f, want) in [
+            (1.0, "1"),
+            (0.5, "0.5"),
+            (0.25, "0.25"),
+            (10.0, "10"),
+            (100000.0, "100000"),
+            (1e6, "1e+06"),
+            (2.5e21, "2.5e+21"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (-3.0, "-3"),
+            (123.456, "123.456"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (0.0, "0"),
+        ] {
+            assert_eq!(go_float(f), want, "{f}");
+        }
+    }
     use crate::exporter::metrics::Metrics;
 
     fn sample_set() -> Vec<Family> {

@@ -18,6 +18,43 @@ pub enum Kind {
     Counter,
     Gauge,
     Untyped,
+    /// Only from the textfile collector: samples are `_bucket` (with `le`
+    /// as their last label), `_sum` and `_count` per series.
+    Histogram,
+    /// Only from the textfile collector: quantile samples (with `quantile`
+    /// as their last label), `_sum` and `_count` per series.
+    Summary,
+}
+
+impl Kind {
+    /// The label a histogram's or summary's samples end with.
+    pub fn bound_label(self) -> Option<&'static str> {
+        match self {
+            Kind::Histogram => Some("le"),
+            Kind::Summary => Some("quantile"),
+            _ => None,
+        }
+    }
+}
+
+/// What a sample's name adds to its family's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suffix {
+    None,
+    Bucket,
+    Sum,
+    Count,
+}
+
+impl Suffix {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suffix::None => "",
+            Suffix::Bucket => "_bucket",
+            Suffix::Sum => "_sum",
+            Suffix::Count => "_count",
+        }
+    }
 }
 
 /// A label name. Almost always a `&'static str`; owned only where names come
@@ -36,6 +73,7 @@ struct Label {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Slot {
     labels: (u32, u32),
+    suffix: Suffix,
     value: f64,
 }
 
@@ -54,6 +92,7 @@ pub struct Family {
 pub struct Sample<'a> {
     labels: &'a [Label],
     values: &'a str,
+    pub suffix: Suffix,
     pub value: f64,
 }
 
@@ -97,9 +136,10 @@ impl Family {
         });
     }
 
-    fn push_slot(&mut self, first_label: usize, value: f64) {
+    fn push_slot(&mut self, first_label: usize, suffix: Suffix, value: f64) {
         self.slots.push(Slot {
             labels: (first_label as u32, self.labels.len() as u32),
+            suffix,
             value,
         });
     }
@@ -110,17 +150,29 @@ impl Family {
         for (k, v) in labels {
             self.push_label(Cow::Borrowed(*k), v);
         }
-        self.push_slot(first, value);
+        self.push_slot(first, Suffix::None, value);
         self
     }
 
     /// Adds one sample whose label names are only known at run time.
     pub fn add_owned(&mut self, labels: Vec<(LabelName, String)>, value: f64) -> &mut Self {
+        self.add_part(labels, Suffix::None, value)
+    }
+
+    /// Adds one sample of a histogram or summary series: a bucket or
+    /// quantile (its `le`/`quantile` label last), the sum or the count.
+    /// Parts of one series must be added together, in exposition order.
+    pub fn add_part(
+        &mut self,
+        labels: Vec<(LabelName, String)>,
+        suffix: Suffix,
+        value: f64,
+    ) -> &mut Self {
         let first = self.labels.len();
         for (k, v) in labels {
             self.push_label(k, &v);
         }
-        self.push_slot(first, value);
+        self.push_slot(first, suffix, value);
         self
     }
 
@@ -136,6 +188,7 @@ impl Family {
         Sample {
             labels: &self.labels[slot.labels.0 as usize..slot.labels.1 as usize],
             values: &self.values,
+            suffix: slot.suffix,
             value: slot.value,
         }
     }
@@ -166,10 +219,20 @@ impl Family {
     }
 
     /// Sorts each sample's labels by name, then the samples by their label
-    /// values.
+    /// values. A histogram's or summary's `le`/`quantile` label stays last
+    /// and its series keep their parts in the order added (buckets or
+    /// quantiles, sum, count), as client_golang writes them.
     fn sort(&mut self) {
+        let bound = self.kind.bound_label();
         for s in &self.slots {
             let run = &mut self.labels[s.labels.0 as usize..s.labels.1 as usize];
+            let run = match (bound, run.last()) {
+                (Some(b), Some(last)) if last.name == b => {
+                    let n = run.len() - 1;
+                    &mut run[..n]
+                }
+                _ => run,
+            };
             if run.len() > 1 {
                 run.sort_unstable_by(|a, b| a.name.cmp(&b.name));
             }
@@ -178,6 +241,7 @@ impl Family {
         let key = |s: &Slot| {
             labels[s.labels.0 as usize..s.labels.1 as usize]
                 .iter()
+                .filter(move |l| Some(&*l.name) != bound)
                 .map(move |l| &values[l.value.start as usize..l.value.end as usize])
         };
         self.slots

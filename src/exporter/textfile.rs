@@ -5,13 +5,20 @@
 //! parsed; such a file is skipped whole, as node_exporter does, and so is a
 //! file with client-side timestamps).
 //!
-//! Differences from node_exporter 1.5, decided here: histogram and summary
-//! families are passed through as untyped series under their sample names
-//! (`x_bucket`, `x_sum`, `x_count`), because the metric model has no such
-//! types; and a file repeating a series (same name and labels) is rejected
-//! whole, where node_exporter would fail that metric at gather time. As in node_exporter, a family without `# HELP` gets
-//! `Metric read from <path>`, and samples of one family missing a label
-//! that others have get it with an empty value.
+//! Histograms and summaries come out as node_exporter 1.5 writes them:
+//! per series the buckets by bound (with a `+Inf` bucket equal to the count
+//! when the file has none) or the quantiles by quantile, then `_sum` and
+//! `_count` (0 when the file leaves them out); `le`/`quantile` values are
+//! rewritten as Go writes floats (`le="1.0"` becomes `le="1"`, so the series
+//! is the same one node_exporter exports); a bucket without `le` or a
+//! quantile sample without `quantile` is ignored, one whose bound is not a
+//! number rejects the file.
+//!
+//! Difference from node_exporter 1.5, decided here: a file repeating a
+//! series (same name and labels) is rejected whole, where node_exporter
+//! would fail that metric at gather time. As in node_exporter, a family
+//! without `# HELP` gets `Metric read from <path>`, and samples of one
+//! family missing a label that others have get it with an empty value.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -25,8 +32,7 @@ use super::metrics::{Kind, LabelName, Metrics};
 pub struct ParsedFamily {
     pub name: String,
     pub help: Option<String>,
-    /// `None` for `histogram` and `summary`.
-    pub kind: Option<Kind>,
+    pub kind: Kind,
     /// Whether a `# TYPE` line declared the kind (a second one is an error).
     pub typed: bool,
     pub samples: Vec<ParsedSample>,
@@ -67,11 +73,15 @@ fn family_of(families: &[ParsedFamily], sample: &str) -> Option<usize> {
     if let Some(i) = families.iter().position(|f| f.name == sample) {
         return Some(i);
     }
-    for suffix in ["_bucket", "_sum", "_count"] {
+    for (suffix, kinds) in [
+        ("_bucket", &[Kind::Histogram][..]),
+        ("_sum", &[Kind::Histogram, Kind::Summary][..]),
+        ("_count", &[Kind::Histogram, Kind::Summary][..]),
+    ] {
         if let Some(base) = sample.strip_suffix(suffix) {
             if let Some(i) = families
                 .iter()
-                .position(|f| f.name == base && f.kind.is_none())
+                .position(|f| f.name == base && kinds.contains(&f.kind))
             {
                 return Some(i);
             }
@@ -180,7 +190,7 @@ pub fn parse(text: &str) -> Result<Vec<ParsedFamily>, ParseError> {
                     families.push(ParsedFamily {
                         name: name.to_owned(),
                         help: None,
-                        kind: Some(Kind::Untyped),
+                        kind: Kind::Untyped,
                         typed: false,
                         samples: Vec::new(),
                     });
@@ -201,10 +211,11 @@ pub fn parse(text: &str) -> Result<Vec<ParsedFamily>, ParseError> {
                 }
                 fam.typed = true;
                 fam.kind = match arg {
-                    "counter" => Some(Kind::Counter),
-                    "gauge" => Some(Kind::Gauge),
-                    "untyped" => Some(Kind::Untyped),
-                    "histogram" | "summary" => None,
+                    "counter" => Kind::Counter,
+                    "gauge" => Kind::Gauge,
+                    "untyped" => Kind::Untyped,
+                    "histogram" => Kind::Histogram,
+                    "summary" => Kind::Summary,
                     other => return Err(err(format!("unknown metric type {other:?}"))),
                 };
             }
@@ -242,13 +253,26 @@ pub fn parse(text: &str) -> Result<Vec<ParsedFamily>, ParseError> {
                 families.push(ParsedFamily {
                     name: name.to_owned(),
                     help: None,
-                    kind: Some(Kind::Untyped),
+                    kind: Kind::Untyped,
                     typed: false,
                     samples: Vec::new(),
                 });
                 families.len() - 1
             }
         };
+        let fam = &families[at];
+        let is_bound_part = match fam.kind {
+            Kind::Histogram => name.len() == fam.name.len() + "_bucket".len(),
+            Kind::Summary => name == fam.name,
+            _ => false,
+        } && name.starts_with(fam.name.as_str());
+        if let (true, Some(bound)) = (is_bound_part, fam.kind.bound_label()) {
+            if let Some((_, v)) = labels.iter().find(|(k, _)| k == bound) {
+                if parse_bound(v).is_none() {
+                    return Err(err(format!("{bound}={v:?} of {name} is not a number")));
+                }
+            }
+        }
         let mut key = labels.clone();
         key.sort();
         if !seen.insert((name.to_owned(), key)) {
@@ -264,6 +288,11 @@ pub fn parse(text: &str) -> Result<Vec<ParsedFamily>, ParseError> {
     Ok(families)
 }
 
+/// A `le` or `quantile` value as Go's parser reads it.
+fn parse_bound(v: &str) -> Option<f64> {
+    parse_value(v).or_else(|| v.parse().ok())
+}
+
 /// Adds the families of one file, giving every sample of a family the same
 /// label names (missing ones empty) as node_exporter does.
 pub fn encode(families: Vec<ParsedFamily>, path: &Path, out: &mut Metrics) {
@@ -271,13 +300,15 @@ pub fn encode(families: Vec<ParsedFamily>, path: &Path, out: &mut Metrics) {
         let help = fam
             .help
             .unwrap_or_else(|| format!("Metric read from {}", path.display()));
+        let bound = fam.kind.bound_label();
         let names: BTreeSet<String> = fam
             .samples
             .iter()
             .flat_map(|s| s.labels.iter().map(|(k, _)| k.clone()))
+            .filter(|k| Some(k.as_str()) != bound)
             .collect();
-        for s in fam.samples {
-            let mut labels: Vec<(LabelName, String)> = names
+        let series_labels = |s: &ParsedSample| -> Vec<(LabelName, String)> {
+            names
                 .iter()
                 .map(|n| {
                     let v = s
@@ -288,15 +319,106 @@ pub fn encode(families: Vec<ParsedFamily>, path: &Path, out: &mut Metrics) {
                         .unwrap_or_default();
                     (LabelName::Owned(n.clone()), v)
                 })
-                .collect();
-            labels.sort_by(|a, b| a.0.cmp(&b.0));
-            let (name, kind) = match fam.kind {
-                Some(kind) => (fam.name.clone(), kind),
-                None => (s.name.clone(), Kind::Untyped),
-            };
-            out.family(name, help.clone(), kind)
-                .add_owned(labels, s.value);
+                .collect()
+        };
+        if matches!(fam.kind, Kind::Histogram | Kind::Summary) {
+            let family = out.family(fam.name.clone(), help, fam.kind);
+            for series in distributions(&fam.name, fam.kind, &fam.samples, series_labels) {
+                series.add_to(family, fam.kind);
+            }
+            continue;
         }
+        for s in &fam.samples {
+            out.family(fam.name.clone(), help.clone(), fam.kind)
+                .add_owned(series_labels(s), s.value);
+        }
+    }
+}
+
+/// One histogram or summary series: its labels (without the bound), its
+/// buckets or quantiles by bound, its sum and count.
+struct Distribution {
+    labels: Vec<(LabelName, String)>,
+    bounds: Vec<(f64, f64)>,
+    sum: f64,
+    count: f64,
+}
+
+impl Distribution {
+    fn add_to(mut self, family: &mut super::metrics::Family, kind: Kind) {
+        use super::metrics::Suffix;
+        let (bound_label, part) = match kind {
+            Kind::Histogram => ("le", Suffix::Bucket),
+            _ => ("quantile", Suffix::None),
+        };
+        self.bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if kind == Kind::Histogram && self.bounds.last().is_none_or(|b| b.0 != f64::INFINITY) {
+            self.bounds.push((f64::INFINITY, self.count));
+        }
+        for (bound, value) in &self.bounds {
+            let mut labels = self.labels.clone();
+            labels.push((
+                LabelName::Borrowed(bound_label),
+                super::encode::go_float(*bound),
+            ));
+            family.add_part(labels, part, *value);
+        }
+        family.add_part(self.labels.clone(), Suffix::Sum, self.sum);
+        family.add_part(self.labels, Suffix::Count, self.count);
+    }
+}
+
+/// Groups a histogram's or summary's samples into series, in the order
+/// each series first appears.
+fn distributions(
+    name: &str,
+    kind: Kind,
+    samples: &[ParsedSample],
+    labels_of: impl Fn(&ParsedSample) -> Vec<(LabelName, String)>,
+) -> Vec<Distribution> {
+    let bound_label = kind.bound_label().unwrap_or("");
+    let mut out: Vec<Distribution> = Vec::new();
+    for s in samples {
+        let labels = labels_of(s);
+        let at = match out.iter().position(|d| d.labels == labels) {
+            Some(at) => at,
+            None => {
+                out.push(Distribution {
+                    labels,
+                    bounds: Vec::new(),
+                    sum: 0.0,
+                    count: 0.0,
+                });
+                out.len() - 1
+            }
+        };
+        let d = &mut out[at];
+        let suffix = &s.name[name.len()..];
+        let bound = s
+            .labels
+            .iter()
+            .find(|(k, _)| k == bound_label)
+            .and_then(|(_, v)| parse_bound(v));
+        match (suffix, bound) {
+            ("_sum", _) => d.sum = s.value,
+            ("_count", _) => d.count = s.value,
+            ("_bucket", Some(b)) if kind == Kind::Histogram => upsert(&mut d.bounds, b, s.value),
+            ("", Some(q)) if kind == Kind::Summary => upsert(&mut d.bounds, q, s.value),
+            // A bucket without `le`, a quantile sample without `quantile`,
+            // a histogram sample under the bare name: node_exporter drops
+            // these too.
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Sets the value for `bound`, the last one read winning (`le="1"` and
+/// `le="1.0"` are one bucket).
+fn upsert(bounds: &mut Vec<(f64, f64)>, bound: f64, value: f64) {
+    match bounds.iter_mut().find(|b| b.0 == bound) {
+        Some(b) => b.1 = value,
+        None => bounds.push((bound, value)),
     }
 }
 
@@ -399,22 +521,58 @@ mod tests {
         .unwrap();
         assert_eq!(f.len(), 2);
         assert_eq!(f[0].help.as_deref(), Some("Jobs run, by \\ kind."));
-        assert_eq!(f[0].kind, Some(Kind::Counter));
+        assert_eq!(f[0].kind, Kind::Counter);
         assert_eq!(f[0].samples[0].labels[0], ("kind".into(), "a \"b\"".into()));
         assert_eq!(f[0].samples[1].value, 4000.0);
-        assert_eq!(f[1].kind, Some(Kind::Untyped));
+        assert_eq!(f[1].kind, Kind::Untyped);
         assert_eq!(f[1].samples[0].value, f64::NEG_INFINITY);
     }
 
-    #[test]
-    fn histograms_keep_their_samples() {
-        let f = parse("# TYPE lat histogram\nlat_bucket{le=\"1\"} 1\nlat_bucket{le=\"+Inf\"} 2\nlat_sum 3\nlat_count 2\n").unwrap();
-        assert_eq!(f.len(), 1);
-        assert_eq!(f[0].samples.len(), 4);
+    /// The text a file's families encode to, as the exporter serves it.
+    fn served(file: &str) -> String {
         let mut m = Metrics::new();
-        encode(f, Path::new("/t/a.prom"), &mut m);
-        assert_eq!(m.get("lat_bucket").unwrap().len(), 2);
-        assert_eq!(m.get("lat_count").unwrap().kind, Kind::Untyped);
+        encode(parse(file).unwrap(), Path::new("/t/a.prom"), &mut m);
+        crate::exporter::encode::encode(&m.into_sorted(), crate::exporter::encode::Format::Text)
+    }
+
+    #[test]
+    fn histograms_come_out_as_node_exporter_writes_them() {
+        let got = served(
+            "# HELP lat Latency.\n# TYPE lat histogram\n\
+             lat_bucket{z=\"b\",le=\"1.0\"} 1\nlat_bucket{z=\"b\",le=\"0.5\"} 0\n\
+             lat_bucket{z=\"b\",le=\"+Inf\"} 2\nlat_sum{z=\"b\"} 3\nlat_count{z=\"b\"} 2\n\
+             lat_bucket{z=\"a\",le=\"1e6\"} 5\nlat_sum{z=\"a\"} 7.5\nlat_count{z=\"a\"} 6\n\
+             lat_bucket 9\nlat 4\n",
+        );
+        assert_eq!(
+            got,
+            "# HELP lat Latency.\n# TYPE lat histogram\n\
+             lat_bucket{z=\"\",le=\"+Inf\"} 0\nlat_sum{z=\"\"} 0\nlat_count{z=\"\"} 0\n\
+             lat_bucket{z=\"a\",le=\"1e+06\"} 5\nlat_bucket{z=\"a\",le=\"+Inf\"} 6\n\
+             lat_sum{z=\"a\"} 7.5\nlat_count{z=\"a\"} 6\n\
+             lat_bucket{z=\"b\",le=\"0.5\"} 0\nlat_bucket{z=\"b\",le=\"1\"} 1\n\
+             lat_bucket{z=\"b\",le=\"+Inf\"} 2\nlat_sum{z=\"b\"} 3\nlat_count{z=\"b\"} 2\n"
+        );
+    }
+
+    #[test]
+    fn summaries_come_out_as_node_exporter_writes_them() {
+        let got = served(
+            "# TYPE rt summary\nrt{quantile=\"0.90\"} 4\nrt{quantile=\"0.5\"} 1\nrt_sum 3\nrt_count 2\n",
+        );
+        assert_eq!(
+            got,
+            "# HELP rt Metric read from /t/a.prom\n# TYPE rt summary\n\
+             rt{quantile=\"0.5\"} 1\nrt{quantile=\"0.9\"} 4\nrt_sum 3\nrt_count 2\n"
+        );
+    }
+
+    #[test]
+    fn a_bound_that_is_not_a_number_rejects_the_file() {
+        assert!(parse("# TYPE h histogram\nh_bucket{le=\"x\"} 1\n").is_err());
+        assert!(parse("# TYPE s summary\ns{quantile=\"half\"} 1\n").is_err());
+        // Labels named so on other families are just labels.
+        assert!(parse("g{le=\"x\"} 1\n").is_ok());
     }
 
     #[test]

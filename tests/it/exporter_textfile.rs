@@ -26,8 +26,12 @@ const CASES: &[(&str, &str)] = &[
     ("help_bad_escape", "# HELP hb_m tab \\t here\nhb_m 1\n"),
     ("empty", ""),
     ("special_values", "sv_m NaN\nsv_n +Inf\nsv_o -Inf\n"),
-    ("histogram", "# TYPE h_m histogram\nh_m_bucket{le=\"1\"} 1\nh_m_bucket{le=\"+Inf\"} 2\nh_m_sum 3\nh_m_count 2\n"),
-    ("summary", "# TYPE s_m summary\ns_m{quantile=\"0.5\"} 1\ns_m_sum 3\ns_m_count 2\n"),
+    ("histogram", "# HELP h_m Latency.\n# TYPE h_m histogram\nh_m_bucket{z=\"b\",le=\"1.0\"} 1\nh_m_bucket{z=\"b\",le=\"0.5\"} 0\nh_m_bucket{z=\"b\",le=\"+Inf\"} 2\nh_m_sum{z=\"b\"} 3\nh_m_count{z=\"b\"} 2\nh_m_bucket{z=\"a\",le=\"1e6\"} 5\nh_m_sum{z=\"a\"} 7.5\nh_m_count{z=\"a\"} 6\n"),
+    ("summary", "# TYPE s_m summary\ns_m{quantile=\"0.90\"} 4\ns_m{quantile=\"0.5\"} 1\ns_m_sum 3\ns_m_count 2\n"),
+    ("histogram_partial", "# TYPE hp_m histogram\nhp_m_bucket 1\nhp_m_count 1\nhp_m 7\n"),
+    ("histogram_sum_only", "# TYPE hs_m histogram\nhs_m_sum 2\n"),
+    ("histogram_bad_le", "# TYPE hn_m histogram\nhn_m_bucket{le=\"x\"} 1\n"),
+    ("summary_bare", "# TYPE sq_m summary\nsq_m 1\nsq_m_sum 1\n"),
     ("type_after_sample", "ta_m 1\n# TYPE ta_m counter\n"),
     ("empty_braces", "eb_m{} 1\n"),
     ("whitespace", "ws_m  1\nws_n\t2\n"),
@@ -127,6 +131,35 @@ fn accepts_and_rejects_the_same_files_as_node_exporter() {
         assert!(
             ours.lines().any(|o| o == line),
             "missing {line:?} in ours:\n{ours}"
+        );
+    }
+    // Histograms and summaries: the same lines in the same order (bucket
+    // order, `le` written as Go writes floats, the added `+Inf` bucket,
+    // default sum and count), HELP and TYPE included.
+    for family in ["h_m", "s_m", "hp_m", "hs_m", "sq_m"] {
+        let block = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| {
+                    let name = l
+                        .strip_prefix("# HELP ")
+                        .or_else(|| l.strip_prefix("# TYPE "))
+                        .unwrap_or(l);
+                    name.split(['{', ' ']).next().is_some_and(|n| {
+                        n == family
+                            || ["_bucket", "_sum", "_count"]
+                                .iter()
+                                .any(|s| n == format!("{family}{s}"))
+                    })
+                })
+                .map(str::to_owned)
+                .collect()
+        };
+        let want = block(&theirs);
+        assert!(want.len() >= 4, "{family}: {want:?}");
+        assert_eq!(
+            block(&ours),
+            want,
+            "{family} (left: ours, right: node_exporter)"
         );
     }
 }
