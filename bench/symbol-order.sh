@@ -45,6 +45,15 @@ dump                                            # cg.3: steady scrapes
 sleep 3; dump                                   # cg.4: idle (page shedding)
 kill "$pid"; wait "$pid" || true                # cg: shutdown
 
+# How much of the list being replaced still named functions of this build
+# (names carry hashes that move with the compiler, dependencies and generic
+# code): the grouping's benefit shrinks with it.
+python3 - "$work/outpost.map" link/symbol-order.txt <<'PY' >&2
+import sys
+names = {l.split()[4] for l in open(sys.argv[1], errors="replace") if len(l.split()) == 5}
+old = [l.strip() for l in open(sys.argv[2]) if l.strip() and not l.startswith("#")]
+print(f"previous list: {sum(n in names for n in old)} of {len(old)} names still in the binary")
+PY
 {
   echo "# Functions the exporter runs, hottest first; made by bench/symbol-order.sh"
   echo "# with $(rustc --version). build.rs passes this list to lld."
