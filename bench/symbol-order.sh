@@ -48,7 +48,7 @@ kill "$pid"; wait "$pid" || true                # cg: shutdown
 # How much of the list being replaced still named functions of this build
 # (names carry hashes that move with the compiler, dependencies and generic
 # code): the grouping's benefit shrinks with it.
-python3 - "$work/outpost.map" link/symbol-order.txt <<'PY' >&2
+[ -f link/symbol-order.txt ] && python3 - "$work/outpost.map" link/symbol-order.txt <<'PY' >&2
 import sys
 names = {l.split()[4] for l in open(sys.argv[1], errors="replace") if len(l.split()) == 5}
 old = [l.strip() for l in open(sys.argv[2]) if l.strip() and not l.startswith("#")]
