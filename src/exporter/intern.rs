@@ -30,21 +30,28 @@ static TABLE: Mutex<Option<Table>> = Mutex::new(None);
 /// become) one of the kept texts.
 pub fn concat(parts: &[&str]) -> Cow<'static, str> {
     let mut guard = TABLE.lock().unwrap_or_else(|e| e.into_inner());
-    let table = guard.get_or_insert_with(Table::default);
-    table.scratch.clear();
-    for p in parts {
-        table.scratch.push_str(p);
+    guard
+        .get_or_insert_with(Table::default)
+        .concat(parts, LIMIT, LIMIT_BYTES)
+}
+
+impl Table {
+    fn concat(&mut self, parts: &[&str], limit: usize, limit_bytes: usize) -> Cow<'static, str> {
+        self.scratch.clear();
+        for p in parts {
+            self.scratch.push_str(p);
+        }
+        if let Some(&kept) = self.texts.get(self.scratch.as_str()) {
+            return Cow::Borrowed(kept);
+        }
+        if self.texts.len() >= limit || self.bytes + self.scratch.len() > limit_bytes {
+            return Cow::Owned(self.scratch.clone());
+        }
+        let kept: &'static str = Box::leak(self.scratch.clone().into_boxed_str());
+        self.bytes += kept.len();
+        self.texts.insert(kept);
+        Cow::Borrowed(kept)
     }
-    if let Some(&kept) = table.texts.get(table.scratch.as_str()) {
-        return Cow::Borrowed(kept);
-    }
-    if table.texts.len() >= LIMIT || table.bytes + table.scratch.len() > LIMIT_BYTES {
-        return Cow::Owned(table.scratch.clone());
-    }
-    let kept: &'static str = Box::leak(table.scratch.clone().into_boxed_str());
-    table.bytes += kept.len();
-    table.texts.insert(kept);
-    Cow::Borrowed(kept)
 }
 
 #[cfg(test)]
@@ -61,5 +68,23 @@ mod tests {
             other => panic!("not kept: {other:?}"),
         }
         assert_eq!(concat(&[]), "");
+    }
+
+    #[test]
+    fn past_the_bound_texts_are_built_per_call() {
+        let kept = |t: &Cow<'static, str>| matches!(t, Cow::Borrowed(_));
+        let mut table = Table::default();
+        for i in 0..3 {
+            assert!(kept(&table.concat(&["t", &i.to_string()], 3, 100)));
+        }
+        let fourth = table.concat(&["t", "3"], 3, 100);
+        assert!(!kept(&fourth));
+        assert_eq!(fourth, "t3");
+        // Texts kept before the table filled are still shared.
+        assert!(kept(&table.concat(&["t0"], 3, 100)));
+        // The byte bound holds too.
+        let mut small = Table::default();
+        assert!(kept(&small.concat(&["abcd"], 10, 6)));
+        assert!(!kept(&small.concat(&["efgh"], 10, 6)));
     }
 }
