@@ -90,6 +90,18 @@ fn family_of(families: &[ParsedFamily], sample: &str) -> Option<usize> {
     None
 }
 
+/// Appends an untyped family named `name` without help; returns its index.
+fn new_family(families: &mut Vec<ParsedFamily>, name: &str) -> usize {
+    families.push(ParsedFamily {
+        name: name.to_owned(),
+        help: None,
+        kind: Kind::Untyped,
+        typed: false,
+        samples: Vec::new(),
+    });
+    families.len() - 1
+}
+
 type Labels = Vec<(String, String)>;
 
 /// Parses `{a="1",b="x\"y"}` starting after the `{`; returns the labels and
@@ -184,19 +196,10 @@ pub fn parse(text: &str) -> Result<Vec<ParsedFamily>, ParseError> {
                 return Err(err(format!("invalid metric name {name:?} in {keyword}")));
             }
             let arg = parts.next().unwrap_or("").trim();
-            let at = match families.iter().position(|f| f.name == name) {
-                Some(at) => at,
-                None => {
-                    families.push(ParsedFamily {
-                        name: name.to_owned(),
-                        help: None,
-                        kind: Kind::Untyped,
-                        typed: false,
-                        samples: Vec::new(),
-                    });
-                    families.len() - 1
-                }
-            };
+            let at = families
+                .iter()
+                .position(|f| f.name == name)
+                .unwrap_or_else(|| new_family(&mut families, name));
             let fam = &mut families[at];
             if keyword == "HELP" {
                 if fam.help.is_some() {
@@ -247,19 +250,7 @@ pub fn parse(text: &str) -> Result<Vec<ParsedFamily>, ParseError> {
         if fields.next().is_some() {
             return Err(err("trailing text after the timestamp".into()));
         }
-        let at = match family_of(&families, name) {
-            Some(at) => at,
-            None => {
-                families.push(ParsedFamily {
-                    name: name.to_owned(),
-                    help: None,
-                    kind: Kind::Untyped,
-                    typed: false,
-                    samples: Vec::new(),
-                });
-                families.len() - 1
-            }
-        };
+        let at = family_of(&families, name).unwrap_or_else(|| new_family(&mut families, name));
         let fam = &families[at];
         let is_bound_part = match fam.kind {
             Kind::Histogram => name.len() == fam.name.len() + "_bucket".len(),
