@@ -134,23 +134,18 @@ mod tests {
 
     #[test]
     fn open_fds_counts_this_process_descriptors() {
-        let fd = Path::new("/proc/self/fd");
-        let before = open_fds(fd);
-        let listed = std::fs::read_dir(fd).unwrap().count() as f64;
-        // Listing opens one more descriptor of its own.
-        assert!(
-            before == listed || before + 1.0 == listed,
-            "{before} vs {listed}"
-        );
-        let files: Vec<std::fs::File> = (0..5)
+        // Held open across the count, so the process has more than the
+        // three standard descriptors whatever other tests do meanwhile.
+        let _files: Vec<std::fs::File> = (0..5)
             .map(|_| std::fs::File::open("/proc/self/stat").unwrap())
             .collect();
-        // Other tests open and close files meanwhile; five more is the floor
-        // only if nothing closed, so compare against a fresh listing.
-        let now = open_fds(fd);
+        let fd = Path::new("/proc/self/fd");
+        let counted = open_fds(fd);
         let listed = std::fs::read_dir(fd).unwrap().count() as f64;
-        assert!((now - listed).abs() <= 3.0, "{now} vs {listed}");
-        drop(files);
+        assert!(counted >= 8.0, "{counted}");
+        // Tests running beside this one open and close files between the
+        // two counts; listing also holds one descriptor of its own.
+        assert!((counted - listed).abs() <= 4.0, "{counted} vs {listed}");
         // A fixture directory is counted by listing, not by its size.
         let dir = tempfile::tempdir().unwrap();
         for i in 0..3 {
