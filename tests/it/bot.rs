@@ -154,16 +154,7 @@ fn chat_commands_through_telegram() {
         m.visible.contains("web1: ").then_some(m)
     })
     .unwrap_or_else(|| panic!("no CPU value; {}", bridge.logs()));
-    let pct: f64 = cpu
-        .visible
-        .split("web1: ")
-        .nth(1)
-        .unwrap()
-        .split('%')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let pct = crate::support::percent_after(&cpu.visible, "web1: ");
     assert!((0.0..=100.0).contains(&pct), "{}", cpu.visible);
     assert_eq!(cpu.parse_mode.as_deref(), Some("HTML"));
     assert!(cpu.reply_to.is_some(), "answers the command message");

@@ -201,16 +201,7 @@ fn commands_against_real_prometheus_and_alertmanager() {
         r.text.contains("<b>web1</b>: ").then_some(r)
     })
     .expect("CPU value for web1 within 30 s");
-    let pct: f64 = cpu
-        .text
-        .split("<b>web1</b>: ")
-        .nth(1)
-        .unwrap()
-        .split('%')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let pct = crate::support::percent_after(&cpu.text, "<b>web1</b>: ");
     assert!((0.0..=100.0).contains(&pct), "{}", cpu.text);
 
     let agents = ask("/agents");

@@ -29,15 +29,8 @@ fn generate(agents: &Path, out: &Path, am_url: &str, bridge_url: &str, token: &P
         .arg(agents)
         .arg("--out")
         .arg(out)
+        .args(support::FAST_GENERATE)
         .args([
-            "--scrape-interval",
-            "1s",
-            "--evaluation-interval",
-            "1s",
-            "--rate-window",
-            "5s",
-            "--agent-down-for",
-            "2s",
             "--group-wait",
             "1s",
             "--group-interval",

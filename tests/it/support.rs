@@ -174,3 +174,29 @@ pub fn start_exporter_on(port: u16) -> Proc {
     );
     p
 }
+
+/// Generator flags that make a live stack notice things within seconds:
+/// 1 s scrapes and rule evaluation, 5 s rate windows, agents down after 2 s.
+pub const FAST_GENERATE: [&str; 8] = [
+    "--scrape-interval",
+    "1s",
+    "--evaluation-interval",
+    "1s",
+    "--rate-window",
+    "5s",
+    "--agent-down-for",
+    "2s",
+];
+
+/// The number before the first `%` after `prefix` in `text` (a chat reply's
+/// "web1: 12.3%").
+pub fn percent_after(text: &str, prefix: &str) -> f64 {
+    let after = text
+        .split(prefix)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {prefix:?} in {text:?}"));
+    let number = after.split('%').next().unwrap_or_default();
+    number
+        .parse()
+        .unwrap_or_else(|_| panic!("no percentage after {prefix:?} in {text:?}"))
+}
