@@ -83,7 +83,7 @@ fn roundtrip(iterations: usize, prom: &str, am: &str, agents: &str, state: &str)
             timezone: jiff::tz::TimeZone::UTC,
             timeout: Duration::from_secs(3),
         },
-        Audit::open(state.as_ref()).expect("state db"),
+        Audit::open(state.as_ref(), Default::default()).expect("state db"),
     );
     let caller = Caller {
         user_id: 1,

@@ -179,6 +179,11 @@ pub struct BridgeArgs {
     #[arg(long, env = "OUTPOST_RETRY_MAX_BACKOFF", default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub retry_max_backoff: Duration,
 
+    /// Longest wait honoured when Telegram answers 429 with `retry_after`
+    /// (a longer one is cut to this; asking early costs only another 429).
+    #[arg(long, env = "OUTPOST_RETRY_AFTER_MAX", default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub retry_after_max: Duration,
+
     /// Timeout of one Telegram request.
     #[arg(long, env = "OUTPOST_SEND_TIMEOUT", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub send_timeout: Duration,
@@ -244,6 +249,21 @@ pub struct ChatArgs {
     /// Time limit of each Prometheus or Alertmanager request.
     #[arg(long, env = "OUTPOST_QUERY_TIMEOUT", default_value = "3s", value_parser = parse_duration, value_name = "DURATION")]
     pub query_timeout: Duration,
+
+    /// Audit log entries older than this are deleted (checked every 10 minutes).
+    #[arg(long, env = "OUTPOST_AUDIT_MAX_AGE", default_value = "90d", value_parser = parse_duration, value_name = "DURATION")]
+    pub audit_max_age: Duration,
+
+    /// Most audit log entries kept; the oldest go first. Strangers' refused
+    /// messages are not stored one by one (only the one refusal per hour each
+    /// is told): they are counted in outpost_bridge_chat_refused_total.
+    #[arg(
+        long,
+        env = "OUTPOST_AUDIT_MAX_ROWS",
+        default_value_t = 100_000,
+        value_name = "N"
+    )]
+    pub audit_max_rows: u64,
 }
 
 #[derive(Debug, Args)]
@@ -637,7 +657,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("invalid duration {s:?}"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    // Not `from_secs_f64`: it panics on a value too large for a Duration.
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {s:?}: too long"))
 }
 
 #[cfg(test)]
@@ -731,5 +752,9 @@ mod tests {
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5y").is_err());
+        assert!(
+            parse_duration("1e300d").is_err(),
+            "too long is an error, not a panic"
+        );
     }
 }

@@ -47,7 +47,9 @@
 //!     caption cut), `telegram.rs` (Bot API transport: sendMessage,
 //!     sendPhoto; outcome classification), `sender.rs` (pacing, retries),
 //!     `bot.rs` (chat commands over long polling, replies), `watchdog.rs`
-//!     (dead man's switch), `metrics.rs`, `secret.rs` (redacting token type).
+//!     (dead man's switch), `metrics.rs`, `health.rs` (what `/-/ready`
+//!     reports: a refused Telegram configuration, an unwritable store),
+//!     `secret.rs` (redacting token type).
 //! - [`chat`]: the chat command engine (transport-independent) and
 //!   `outpost ask`.
 //!   - `commands.rs`: the one command list, `/help` and the pure parser.
@@ -57,7 +59,7 @@
 //!   - `promql.rs` (Prometheus client, escaping), `queries.rs` (PromQL
 //!     expressions), `alertmanager.rs` (API v2 client, matchers).
 //!   - `chart.rs`: PNG line charts with the bundled font; `audit.rs`: audit
-//!     log and refusal memory in SQLite; `agents.rs`: minimal agents.txt reader;
+//!     log (bounded) and refusal memory in SQLite; `agents.rs`: minimal agents.txt reader;
 //!     `zone.rs`: `--timezone` from the system tz database (jiff).
 //! - [`html`]: Telegram's HTML parse mode — escaping, the visible plain
 //!   text and its length, cutting between lines; shared by alert messages

@@ -28,8 +28,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::keyboard;
-use super::sender::Pacer;
-use super::telegram::{classify, Outcome, Outgoing, Payload, Telegram, Transport};
+use super::sender::{later, Backoff, Pacer};
+use super::telegram::{Outcome, Outgoing, Payload, Telegram, Transport};
 use crate::chat::{Caller, Engine, Reply};
 
 /// Long-poll wait of one `getUpdates` (Telegram allows up to 50 s).
@@ -45,6 +45,8 @@ pub struct Bot {
     pub pacer: Arc<Mutex<Pacer>>,
     pub offsets: Offsets,
     pub poll_timeout: Duration,
+    /// The retry policy (`--retry-*`): reply backoff, longest 429 wait.
+    pub backoff: Backoff,
 }
 
 /// Where `getUpdates` continues, kept in the state database.
@@ -192,11 +194,11 @@ impl Bot {
             let updates = match answer {
                 Ok((status, body)) if (200..300).contains(&status) => parse_updates(&body),
                 Ok((status, body)) => {
-                    let outcome = classify(status, &body);
+                    let outcome = self.telegram.classify(status, &body);
                     tracing::warn!(status, outcome = ?outcome, "getUpdates refused");
-                    if let Outcome::RetryAfter(wait) = outcome {
+                    if let Outcome::RetryAfter(asked) = outcome {
                         failures = 0;
-                        if sleep_or_stop(wait, &mut stop).await {
+                        if sleep_or_stop(self.backoff.server_wait(asked), &mut stop).await {
                             return;
                         }
                         continue;
@@ -241,7 +243,7 @@ impl Bot {
             .call("setMyCommands", Payload::Json(commands_body()), None)
             .await
         {
-            Ok((status, body)) => match classify(status, &body) {
+            Ok((status, body)) => match self.telegram.classify(status, &body) {
                 Outcome::Sent { .. } => tracing::debug!("command menu published"),
                 other => tracing::warn!(outcome = ?other, "setMyCommands refused"),
             },
@@ -301,7 +303,9 @@ impl Bot {
             .call("answerCallbackQuery", Payload::Json(body), None)
             .await
         {
-            Ok((status, body)) if !matches!(classify(status, &body), Outcome::Sent { .. }) => {
+            Ok((status, body))
+                if !matches!(self.telegram.classify(status, &body), Outcome::Sent { .. }) =>
+            {
                 tracing::warn!(status, "answerCallbackQuery refused");
             }
             Ok(_) => {}
@@ -369,18 +373,20 @@ impl Bot {
                 .finished(chat, Instant::now());
             match outcome {
                 Outcome::Sent { message_id } => return Some(message_id),
-                Outcome::RetryAfter(wait) if rate_limited < 10 => {
+                Outcome::RetryAfter(asked) if rate_limited < 10 => {
                     rate_limited += 1;
-                    tracing::warn!(chat, retry_after = ?wait, method, "Telegram rate limit");
+                    let wait = self.backoff.server_wait(asked);
+                    tracing::warn!(chat, retry_after = ?asked, waiting = ?wait, method, "Telegram rate limit");
                     self.pacer
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .hold(chat, Instant::now() + wait);
+                        .hold(chat, later(Instant::now(), wait));
                 }
                 Outcome::Transient { reason, detail } if failures + 1 < ATTEMPTS => {
                     failures += 1;
-                    tracing::warn!(chat, reason, error = %detail, method, "reply failed, will retry");
-                    tokio::time::sleep(Duration::from_millis(500) * (1 << failures)).await;
+                    let delay = self.backoff.delay(failures);
+                    tracing::warn!(chat, reason, error = %detail, method, retry_in = ?delay, "reply failed, will retry");
+                    tokio::time::sleep(delay).await;
                 }
                 Outcome::BadEntities(detail) if out.html => {
                     tracing::warn!(chat, error = %detail, method, "Telegram rejected the HTML; sending as plain text");

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::store::Stats;
 
@@ -50,6 +50,9 @@ pub struct Counters {
     /// `--attach-charts` charts not made (the alert went as text), by
     /// reason (`timeout`, `prometheus`, `chart`, `no_expression`).
     pub chart_failures: LabelledCounter,
+    /// Chat messages and button presses from users not allowed (shared
+    /// with the chat engine, which counts them).
+    pub chat_refused: Arc<AtomicU64>,
 }
 
 impl Counters {
@@ -104,6 +107,11 @@ pub fn encode(c: &Counters, stats: Option<&Stats>, now_ms: i64) -> String {
             "outpost_bridge_watchdog_heartbeats_total",
             "Watchdog heartbeats received.",
             &c.heartbeats,
+        ),
+        (
+            "outpost_bridge_chat_refused_total",
+            "Chat messages and button presses refused because the sender is not allowed.",
+            &c.chat_refused,
         ),
     ];
     for (name, help, v) in simple {
@@ -183,6 +191,7 @@ mod tests {
         c.send_failures.inc("network");
         c.chart_failures.inc("timeout");
         Counters::add(&c.sent, 3);
+        Counters::add(&c.chat_refused, 2);
         let s = Stats {
             queued: 4,
             failed: 1,
@@ -195,6 +204,7 @@ mod tests {
             "outpost_bridge_send_failures_total{reason=\"network\"} 1",
             "outpost_bridge_chart_failures_total{reason=\"timeout\"} 1",
             "outpost_bridge_messages_sent_total 3",
+            "outpost_bridge_chat_refused_total 2",
             "outpost_bridge_queue_depth 4",
             "outpost_bridge_oldest_queued_age_seconds 2.5",
             "outpost_bridge_store_up 1",

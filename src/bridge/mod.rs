@@ -17,6 +17,7 @@
 
 pub mod attach;
 pub mod bot;
+pub mod health;
 pub mod keyboard;
 pub mod message;
 pub mod metrics;
@@ -41,10 +42,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::cli::BridgeArgs;
+use health::Health;
 use message::Layout;
 use metrics::Counters;
 use secret::Secret;
-use sender::{Backoff, Doorbell, Limits, Pacer, Sender};
+use sender::{Backoff, Doorbell, Limits, Pacer, Sender, Unmarked};
 use store::Store;
 use telegram::Telegram;
 use webhook::AppState;
@@ -77,6 +79,8 @@ pub struct Config {
     pub limits: Limits,
     pub backoff: Backoff,
     pub send_timeout: Duration,
+    /// How much chat audit log is kept.
+    pub audit: crate::chat::audit::Retention,
 }
 
 /// A configuration problem (all are usage errors, exit 2, except reading
@@ -163,6 +167,7 @@ impl TryFrom<BridgeArgs> for Config {
             a.webhook_token_file,
             "--webhook-token-file",
         )?;
+        let audit = crate::chat::audit_retention(&a.chat);
         let chat =
             crate::chat::config(&a.chat, &a.allowed_users).map_err(|e| ConfigError::Chat {
                 usage: e.downcast_ref::<crate::UsageError>().is_some(),
@@ -202,8 +207,10 @@ impl TryFrom<BridgeArgs> for Config {
             backoff: Backoff {
                 initial: a.retry_initial_backoff,
                 max: a.retry_max_backoff.max(a.retry_initial_backoff),
+                retry_after_max: a.retry_after_max,
             },
             send_timeout: a.send_timeout,
+            audit,
         })
     }
 }
@@ -244,6 +251,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let store = Store::open_with(&config.state, Duration::from_secs(2), config.state_sync)?;
     let counters = Arc::new(Counters::default());
+    let health = Arc::new(Health::default());
     let doorbell = Arc::new(Doorbell::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let started = now_ms();
@@ -258,17 +266,23 @@ pub async fn run(
         max_body: config.max_body,
         dedup_window: config.dedup_window,
         accepting: AtomicBool::new(true),
+        health: Arc::clone(&health),
     });
+    let mut engine_for_prune = None;
     let mut telegram_tasks = Vec::new();
     match &config.telegram_token {
         Some(token) => {
             let telegram =
                 Telegram::new(&config.telegram_api_url, token.clone(), config.send_timeout)?;
             let pacer = Arc::new(Mutex::new(Pacer::new(config.limits)));
-            let engine = Arc::new(crate::chat::Engine::new(
-                config.chat.clone(),
-                crate::chat::audit::Audit::open(&config.state)?,
-            ));
+            let engine = Arc::new(
+                crate::chat::Engine::new(
+                    config.chat.clone(),
+                    crate::chat::audit::Audit::open(&config.state, config.audit)?,
+                )
+                .count_refusals_in(Arc::clone(&counters.chat_refused)),
+            );
+            engine_for_prune = Some(Arc::clone(&engine));
             let sender = Arc::new(Sender {
                 store: store.clone(),
                 transport: telegram.clone(),
@@ -280,6 +294,8 @@ pub async fn run(
                 charts: config
                     .attach_charts
                     .then(|| attach::charts(Arc::clone(&engine))),
+                health: Arc::clone(&health),
+                unmarked: Unmarked::default(),
             });
             telegram_tasks.push(tokio::spawn(sender.run(stop_rx.clone())));
             let bot = Arc::new(bot::Bot {
@@ -288,6 +304,7 @@ pub async fn run(
                 pacer,
                 offsets: bot::Offsets::open(&config.state)?,
                 poll_timeout: bot::POLL_TIMEOUT,
+                backoff: config.backoff,
             });
             telegram_tasks.push(tokio::spawn(bot.run(stop_rx.clone())));
         }
@@ -304,7 +321,12 @@ pub async fn run(
         Arc::clone(&doorbell),
         stop_rx.clone(),
     ));
-    let prune_task = tokio::spawn(prune(store.clone(), config.dedup_window, stop_rx.clone()));
+    let prune_task = tokio::spawn(prune(
+        store.clone(),
+        engine_for_prune,
+        config.dedup_window,
+        stop_rx.clone(),
+    ));
     {
         let state = Arc::clone(&state);
         tokio::spawn(async move {
@@ -315,7 +337,7 @@ pub async fn run(
     }
     tracing::info!(
         address = %listener.local_addr()?,
-        telegram_api = %config.telegram_api_url,
+        telegram_api = %secret::redact_userinfo(&config.telegram_api_url),
         telegram = config.telegram_token.is_some(),
         chat_id = ?config.chat_id,
         state = %config.state.display(),
@@ -344,15 +366,30 @@ pub async fn run(
     Ok(())
 }
 
-async fn prune(store: Store, window: Duration, mut stop: watch::Receiver<bool>) {
+/// Every 10 minutes: the store's old rows and, with a token, the chat
+/// audit log past its age limit.
+async fn prune(
+    store: Store,
+    engine: Option<Arc<crate::chat::Engine>>,
+    window: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
+    let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        if let Err(e) = store.prune(now_ms(), window.as_millis() as i64).await {
+        if let Err(e) = store.prune(now_ms(), window_ms).await {
             tracing::warn!(error = %e, "pruning the state database");
+        }
+        if let Some(engine) = &engine {
+            let engine = Arc::clone(engine);
+            let pruned = tokio::task::spawn_blocking(move || engine.prune_audit(now_ms())).await;
+            if let Ok(Err(e)) = pruned {
+                tracing::warn!(error = %e, "pruning the chat audit log");
+            }
         }
     }
 }
@@ -381,6 +418,14 @@ mod tests {
         assert_eq!(c.state, PathBuf::from("./data/outpost.db"));
         assert_eq!(c.chat_id, Some(-1001));
         assert!(!format!("{c:?}").contains("1:abc"));
+        // The flags' defaults are the policy types' own.
+        assert_eq!(
+            c.backoff.retry_after_max,
+            Backoff::default().retry_after_max
+        );
+        assert_eq!(c.backoff.initial, Backoff::default().initial);
+        assert_eq!(c.backoff.max, Backoff::default().max);
+        assert_eq!(c.audit, crate::chat::audit::Retention::default());
     }
 
     #[test]

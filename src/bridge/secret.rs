@@ -29,13 +29,34 @@ impl Secret {
         a.len() == b.len() && bool::from(a.ct_eq(b))
     }
 
-    /// `text` with every occurrence of the secret replaced by `**REDACTED**`.
+    /// `text` with every occurrence of the secret replaced by `**REDACTED**`,
+    /// also where it appears percent-encoded (a server echoing a request
+    /// path may encode the bot token's `:` as `%3A`).
     pub fn redact(&self, text: &str) -> String {
         if self.0.is_empty() {
-            text.to_owned()
-        } else {
-            text.replace(&self.0, REDACTED)
+            return text.to_owned();
         }
+        let mut out = text.replace(&self.0, REDACTED);
+        for colon in ["%3A", "%3a"] {
+            let encoded = self.0.replace(':', colon);
+            if encoded != self.0 {
+                out = out.replace(&encoded, REDACTED);
+            }
+        }
+        out
+    }
+}
+
+/// `url` with any userinfo (`user:password@`) replaced by `**REDACTED**`,
+/// for logging a configured URL.
+pub fn redact_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{REDACTED}@{}", &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 
@@ -65,6 +86,15 @@ mod tests {
         assert_eq!(
             s.redact("url /bot123:ABC/sendMessage"),
             "url /bot**REDACTED**/sendMessage"
+        );
+        assert_eq!(s.redact("/bot123%3aABC/x"), "/bot**REDACTED**/x");
+        assert_eq!(
+            redact_userinfo("https://u:p%40ss@proxy:8443/tg?x=@"),
+            "https://**REDACTED**@proxy:8443/tg?x=@"
+        );
+        assert_eq!(
+            redact_userinfo("https://api.telegram.org"),
+            "https://api.telegram.org"
         );
         assert!(s.matches("123:ABC"));
         assert!(!s.matches("123:ABD"));

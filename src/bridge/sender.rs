@@ -12,10 +12,22 @@
 //!   backoff (in memory; the rows stay queued, so a restart resumes).
 //!   Entity errors: the same message as plain text. `migrate_to_chat_id`:
 //!   the chat is moved (and remembered) and the message goes to the new
-//!   id. Other 4xx: the batch is marked failed with the reason.
+//!   id. 401/404 (a wrong token or `--telegram-api-url`): the rows stay
+//!   queued, the same message goes again after the backoff, the log says
+//!   so at error level and `/-/ready` fails until Telegram accepts again.
+//!   Other 4xx: the batch is marked failed with the reason.
+//! - A server-given wait (`retry_after`) is honoured up to
+//!   [`Backoff::retry_after_max`] (`--retry-after-max`); a longer or absurd
+//!   one (u64::MAX seconds) is cut to it. Time is added with [`later`],
+//!   which cannot overflow.
 //! - Rows are marked sent only when every message of their batch was
 //!   accepted, so delivery is at least once: a crash in the middle of a
 //!   multi-message batch sends the batch again.
+//! - When marking rows sent fails (disk full), their ids are kept in
+//!   memory ([`Unmarked`]) and never sent again by this process; the write
+//!   is retried with the backoff, and `/-/ready` fails until it succeeds.
+//!   (A restart before then forgets them and sends them again: at least
+//!   once still holds.)
 //! - Shutdown: no new message is started; the one in flight finishes.
 //! - Buttons ([`keyboard`]): a message showing one firing alert carries its
 //!   row (silence 1h / 24h, chart); a grouped message one numbered row per
@@ -37,6 +49,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::attach::{self, Charts};
+use super::health::{Health, Problem};
 use super::keyboard;
 use super::message::{self, Layout, Rendered};
 use super::metrics::Counters;
@@ -64,11 +77,17 @@ impl Default for Limits {
     }
 }
 
-/// Retry backoff for network errors and 5xx.
+/// Retry backoff for network errors, 5xx, a refused configuration and
+/// failed bookkeeping writes; and the longest server-given wait honoured.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
     pub initial: Duration,
     pub max: Duration,
+    /// A 429's `retry_after` longer than this is cut to it
+    /// (`--retry-after-max`): a server asking for hours (or u64::MAX
+    /// seconds) must not stall a chat for good. Asking again early only
+    /// costs another 429.
+    pub retry_after_max: Duration,
 }
 
 impl Default for Backoff {
@@ -76,6 +95,7 @@ impl Default for Backoff {
         Backoff {
             initial: Duration::from_millis(500),
             max: Duration::from_secs(60),
+            retry_after_max: Duration::from_secs(300),
         }
     }
 }
@@ -86,6 +106,18 @@ impl Backoff {
         let exp = failures.saturating_sub(1).min(20);
         self.initial.saturating_mul(1u32 << exp).min(self.max)
     }
+
+    /// How long to honour a server-given wait.
+    pub fn server_wait(&self, asked: Duration) -> Duration {
+        asked.min(self.retry_after_max)
+    }
+}
+
+/// `t + d` without overflow: an unrepresentable time becomes a year
+/// after `t` (every wait is clamped long before that).
+pub fn later(t: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(365 * 86_400);
+    t.checked_add(d).or_else(|| t.checked_add(FAR)).unwrap_or(t)
 }
 
 #[derive(Default)]
@@ -111,7 +143,7 @@ fn window_slot(times: &VecDeque<Instant>, limit: usize, window: Duration, t: Ins
     if limit == 0 || times.len() < limit {
         return t;
     }
-    t.max(times[times.len() - limit] + window)
+    t.max(later(times[times.len() - limit], window))
 }
 
 fn insert_sorted(times: &mut VecDeque<Instant>, t: Instant) {
@@ -130,11 +162,11 @@ impl Pacer {
 
     /// Reserves the earliest slot for a message to `chat` at or after `now`.
     pub fn reserve(&mut self, chat: i64, now: Instant) -> Instant {
-        while self.global.front().is_some_and(|t| *t + SECOND < now) {
+        while self.global.front().is_some_and(|t| later(*t, SECOND) < now) {
             self.global.pop_front();
         }
         let pace = self.chats.entry(chat).or_default();
-        while pace.recent.front().is_some_and(|t| *t + MINUTE < now) {
+        while pace.recent.front().is_some_and(|t| later(*t, MINUTE) < now) {
             pace.recent.pop_front();
         }
         let mut t = pace.next.map_or(now, |n| n.max(now));
@@ -149,7 +181,7 @@ impl Pacer {
                 break;
             }
         }
-        pace.next = Some(t + self.limits.per_chat);
+        pace.next = Some(later(t, self.limits.per_chat));
         if chat < 0 {
             insert_sorted(&mut pace.recent, t);
         }
@@ -162,8 +194,7 @@ impl Pacer {
     /// slot keeps the spacing Telegram sees at least `per_chat` however
     /// the network delays vary.
     pub fn finished(&mut self, chat: i64, at: Instant) {
-        let until = at + self.limits.per_chat;
-        self.hold(chat, until);
+        self.hold(chat, later(at, self.limits.per_chat));
     }
 
     /// Holds `chat` until `until` (a 429's `retry_after`).
@@ -196,6 +227,62 @@ impl Doorbell {
     }
 }
 
+/// Rows Telegram accepted whose `sent` mark could not be written: never
+/// sent again by this process, written again after a backoff.
+#[derive(Default)]
+pub struct Unmarked(Mutex<UnmarkedState>);
+
+#[derive(Default)]
+struct UnmarkedState {
+    ids: HashSet<i64>,
+    failures: u32,
+    next_try: Option<Instant>,
+}
+
+impl Unmarked {
+    fn lock(&self) -> std::sync::MutexGuard<'_, UnmarkedState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn contains(&self, id: i64) -> bool {
+        self.lock().ids.contains(&id)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lock().ids.is_empty()
+    }
+
+    /// The write of `ids` failed (`now`): keep them, wait before trying
+    /// again.
+    fn failed(&self, ids: &[i64], now: Instant, backoff: &Backoff) -> Duration {
+        let mut st = self.lock();
+        st.ids.extend(ids);
+        st.failures += 1;
+        let delay = backoff.delay(st.failures);
+        st.next_try = Some(later(now, delay));
+        delay
+    }
+
+    /// The ids to write again, when their time has come.
+    fn due(&self, now: Instant) -> Option<Vec<i64>> {
+        let st = self.lock();
+        (!st.ids.is_empty() && st.next_try.is_none_or(|t| t <= now))
+            .then(|| st.ids.iter().copied().collect())
+    }
+
+    /// `ids` are recorded now.
+    fn written(&self, ids: &[i64]) {
+        let mut st = self.lock();
+        for id in ids {
+            st.ids.remove(id);
+        }
+        if st.ids.is_empty() {
+            st.failures = 0;
+            st.next_try = None;
+        }
+    }
+}
+
 /// What the sender needs.
 pub struct Sender<T: Transport> {
     pub store: Store,
@@ -209,6 +296,10 @@ pub struct Sender<T: Transport> {
     /// `--attach-charts`: draws the chart a lone firing CPU, memory or
     /// disk alert is sent with ([`attach::charts`]).
     pub charts: Option<Charts>,
+    /// Where a refused configuration or an unwritable store is reported.
+    pub health: Arc<Health>,
+    /// Delivered rows not yet recorded as sent.
+    pub unmarked: Unmarked,
 }
 
 /// How a batch ended.
@@ -284,7 +375,8 @@ impl<T: Transport> Sender<T> {
             if *stop.borrow() {
                 return;
             }
-            let rows = match self.store.queued(chat, READ_AHEAD).await {
+            self.write_back().await;
+            let mut rows = match self.store.queued(chat, READ_AHEAD).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(chat, error = %e, "reading the outbox");
@@ -292,12 +384,56 @@ impl<T: Transport> Sender<T> {
                     return;
                 }
             };
+            // Delivered already; only the bookkeeping is behind.
+            rows.retain(|r| !self.unmarked.contains(r.id));
             let Some(batch) = first_batch(&rows) else {
                 return;
             };
             match self.deliver(batch, stop.clone()).await {
                 Delivery::Delivered | Delivery::Failed => {}
                 Delivery::Interrupted => return,
+            }
+        }
+    }
+
+    /// Records `ids` as sent; when the store cannot write, keeps them in
+    /// [`Unmarked`] (so they are not sent again) and reports it.
+    async fn record_sent(&self, ids: Vec<i64>) {
+        match self.store.mark_sent(ids.clone(), now_ms()).await {
+            Ok(()) => {
+                if self.unmarked.is_empty() {
+                    self.health.set(Problem::StoreBookkeeping, None);
+                }
+            }
+            Err(e) => {
+                let retry_in = self.unmarked.failed(&ids, Instant::now(), &self.backoff);
+                self.health.set(
+                    Problem::StoreBookkeeping,
+                    Some(format!("state database cannot be written: {e}")),
+                );
+                tracing::error!(error = %e, rows = ids.len(), ?retry_in, "recording delivered rows as sent failed; they are not sent again, the write is retried");
+            }
+        }
+    }
+
+    /// Writes the [`Unmarked`] rows again when their backoff is over.
+    async fn write_back(&self) {
+        let Some(ids) = self.unmarked.due(Instant::now()) else {
+            return;
+        };
+        match self.store.mark_sent(ids.clone(), now_ms()).await {
+            Ok(()) => {
+                self.unmarked.written(&ids);
+                if self.unmarked.is_empty() && self.health.set(Problem::StoreBookkeeping, None) {
+                    tracing::info!(
+                        rows = ids.len(),
+                        "state database writable again; delivered rows recorded"
+                    );
+                }
+            }
+            Err(e) => {
+                let retry_in = self.unmarked.failed(&ids, Instant::now(), &self.backoff);
+                tracing::error!(error = %e, rows = ids.len(), ?retry_in, "recording delivered rows as sent failed again");
             }
         }
     }
@@ -403,7 +539,8 @@ impl<T: Transport> Sender<T> {
                 .filter(|(id, fps)| !marked.contains(id) && fps.iter().all(|f| shown.contains(f)))
                 .map(|(id, _)| *id)
                 .collect();
-            if !done.is_empty() && self.store.mark_sent(done.clone(), now_ms()).await.is_ok() {
+            if !done.is_empty() {
+                self.record_sent(done.clone()).await;
                 marked.extend(done);
             }
         }
@@ -413,16 +550,10 @@ impl<T: Transport> Sender<T> {
             .copied()
             .filter(|id| !marked.contains(id))
             .collect();
-        if rest.is_empty() {
-            return Delivery::Delivered;
+        if !rest.is_empty() {
+            self.record_sent(rest).await;
         }
-        match self.store.mark_sent(rest, now_ms()).await {
-            Ok(()) => Delivery::Delivered,
-            Err(e) => {
-                tracing::error!(error = %e, "marking rows sent");
-                Delivery::Interrupted
-            }
-        }
+        Delivery::Delivered
     }
 
     /// The chart a message is sent with (`--attach-charts`): only for a
@@ -491,15 +622,38 @@ impl<T: Transport> Sender<T> {
             match outcome {
                 Outcome::Sent { message_id } => {
                     Counters::add(&self.counters.sent, 1);
+                    if self.health.set(Problem::TelegramConfig, None) {
+                        tracing::info!("Telegram accepts the bridge's configuration again");
+                    }
                     return Ok(message_id);
                 }
-                Outcome::RetryAfter(wait) => {
+                Outcome::RetryAfter(asked) => {
                     Counters::add(&self.counters.rate_limited, 1);
                     Counters::add(&self.counters.retries, 1);
                     self.counters.send_failures.inc("rate_limited");
-                    tracing::warn!(chat = out.chat, retry_after = ?wait, "Telegram rate limit");
+                    let wait = self.backoff.server_wait(asked);
+                    tracing::warn!(chat = out.chat, retry_after = ?asked, waiting = ?wait, "Telegram rate limit");
                     let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
-                    p.hold(out.chat, Instant::now() + wait);
+                    p.hold(out.chat, later(Instant::now(), wait));
+                }
+                Outcome::Misconfigured { problem, detail } => {
+                    failures += 1;
+                    self.counters.send_failures.inc(problem.label());
+                    Counters::add(&self.counters.retries, 1);
+                    let delay = self.backoff.delay(failures);
+                    self.health.set(
+                        Problem::TelegramConfig,
+                        Some(format!(
+                            "Telegram answers {} ({detail}): {}; alerts stay queued",
+                            problem.label(),
+                            problem.hint()
+                        )),
+                    );
+                    tracing::error!(chat = out.chat, reason = problem.label(), error = %detail, retry_in = ?delay, rows = ids.len(), "Telegram refuses the bridge's configuration: {}; the alerts stay queued", problem.hint());
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop.changed() => return Err(Delivery::Interrupted),
+                    }
                 }
                 Outcome::Transient { reason, detail } => {
                     failures += 1;
@@ -528,43 +682,54 @@ impl<T: Transport> Sender<T> {
                     }
                     out.chat = to;
                 }
-                Outcome::BadEntities(detail) | Outcome::Permanent { detail, .. }
-                    if out.photo.is_some() =>
-                {
-                    let reason = self.transport_reason(&detail).unwrap_or("bad_request");
-                    self.counters.send_failures.inc(reason);
-                    Counters::add(&self.counters.retries, 1);
-                    tracing::warn!(chat = out.chat, reason, error = %detail, "Telegram refused the photo; sending the alert as text");
-                    out.photo = None;
-                    out.text = text_instead.to_owned();
-                    out.html = true;
+                Outcome::BadEntities(detail) if out.photo.is_some() => {
+                    self.photo_refused("bad_entities", &detail, out, text_instead);
                 }
-                Outcome::BadEntities(detail) | Outcome::Permanent { detail, .. } => {
-                    let reason = self.transport_reason(&detail).unwrap_or("bad_request");
-                    self.counters.send_failures.inc(reason);
-                    tracing::error!(chat = out.chat, reason, error = %detail, rows = ids.len(), "Telegram refused the message; giving up on it");
-                    if let Err(e) = self.store.mark_failed(ids.to_vec(), detail, now_ms()).await {
-                        tracing::error!(error = %e, "recording the failure");
-                    }
-                    return Err(Delivery::Failed);
+                Outcome::Permanent { reason, detail } if out.photo.is_some() => {
+                    self.photo_refused(reason, &detail, out, text_instead);
+                }
+                Outcome::BadEntities(detail) => {
+                    return Err(self.give_up("bad_entities", detail, out.chat, ids).await);
+                }
+                Outcome::Permanent { reason, detail } => {
+                    return Err(self.give_up(reason, detail, out.chat, ids).await);
                 }
             }
         }
     }
 
-    fn transport_reason(&self, detail: &str) -> Option<&'static str> {
-        let d = detail.to_ascii_lowercase();
-        Some(if d.starts_with("forbidden") {
-            "forbidden"
-        } else if d.contains("chat not found") {
-            "chat_not_found"
-        } else if d.contains("too long") {
-            "too_long"
-        } else if d.contains("can't parse entities") {
-            "bad_entities"
-        } else {
-            return None;
-        })
+    /// Telegram refused a photo for good: the alert goes again as the text
+    /// message `text_instead`.
+    fn photo_refused(
+        &self,
+        reason: &'static str,
+        detail: &str,
+        out: &mut Outgoing,
+        text_instead: &str,
+    ) {
+        self.counters.send_failures.inc(reason);
+        Counters::add(&self.counters.retries, 1);
+        tracing::warn!(chat = out.chat, reason, error = %detail, "Telegram refused the photo; sending the alert as text");
+        out.photo = None;
+        out.text = text_instead.to_owned();
+        out.html = true;
+    }
+
+    /// Telegram refused the message for good: the rows `ids` are marked
+    /// failed with `detail` (already cleaned of the token by `classify`).
+    async fn give_up(
+        &self,
+        reason: &'static str,
+        detail: String,
+        chat: i64,
+        ids: &[i64],
+    ) -> Delivery {
+        self.counters.send_failures.inc(reason);
+        tracing::error!(chat, reason, error = %detail, rows = ids.len(), "Telegram refused the message; giving up on it");
+        if let Err(e) = self.store.mark_failed(ids.to_vec(), detail, now_ms()).await {
+            tracing::error!(error = %e, "recording the failure");
+        }
+        Delivery::Failed
     }
 }
 
@@ -578,6 +743,7 @@ mod tests {
         let b = Backoff {
             initial: Duration::from_millis(500),
             max: Duration::from_secs(4),
+            ..Backoff::default()
         };
         let d: Vec<u64> = (1..=6).map(|n| b.delay(n).as_millis() as u64).collect();
         assert_eq!(d, vec![500, 1000, 2000, 4000, 4000, 4000]);
@@ -687,9 +853,12 @@ mod tests {
             backoff: Backoff {
                 initial: Duration::from_millis(500),
                 max: Duration::from_secs(60),
+                ..Backoff::default()
             },
             layout: Layout::default(),
             charts: None,
+            health: Arc::new(Health::default()),
+            unmarked: Unmarked::default(),
         });
         let (_tx, rx) = watch::channel(false);
         let t0 = Instant::now();
@@ -732,7 +901,122 @@ mod tests {
             backoff: Backoff::default(),
             layout: Layout::default(),
             charts,
+            health: Arc::new(Health::default()),
+            unmarked: Unmarked::default(),
         })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_configuration_keeps_the_rows_queued_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), Duration::from_secs(1)).unwrap();
+        store.enqueue_text(1, None, "x".into(), 0).await.unwrap();
+        let refused = || Outcome::Misconfigured {
+            problem: crate::bridge::telegram::Misconfig::Unauthorized,
+            detail: "Unauthorized".into(),
+        };
+        let sender = sender_with(vec![refused(); 100], store.clone(), None);
+        let (tx, rx) = watch::channel(false);
+        let drain = tokio::spawn({
+            let sender = Arc::clone(&sender);
+            async move { sender.drain_chat(1, rx).await }
+        });
+        while sender.transport.attempts.lock().unwrap().len() < 3 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let reasons = sender.health.reasons();
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert!(reasons[0].contains("unauthorized") && reasons[0].contains("token"));
+        let st = store.stats().await.unwrap();
+        assert_eq!((st.queued, st.failed), (1, 0), "kept, not failed");
+        assert!(sender.counters.send_failures.get("unauthorized") >= 3);
+        assert_eq!(sender.counters.send_failures.get("bad_request"), 0);
+        tx.send(true).unwrap();
+        drain.await.unwrap();
+
+        // Fixed (here: the script runs out): delivered, and ready again.
+        let fixed = sender_with(vec![refused()], store.clone(), None);
+        fixed
+            .health
+            .set(Problem::TelegramConfig, Some("stale".into()));
+        let (_tx, rx) = watch::channel(false);
+        fixed.drain_chat(1, rx).await;
+        assert_eq!(store.stats().await.unwrap().queued, 0);
+        assert!(fixed.health.reasons().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_absurd_retry_after_is_cut_to_the_maximum() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), Duration::from_secs(1)).unwrap();
+        store.enqueue_text(1, None, "x".into(), 0).await.unwrap();
+        let sender = Arc::new(Sender {
+            backoff: Backoff {
+                retry_after_max: Duration::from_secs(2),
+                ..Backoff::default()
+            },
+            ..Arc::into_inner(sender_with(
+                vec![Outcome::RetryAfter(Duration::from_secs(u64::MAX))],
+                store.clone(),
+                None,
+            ))
+            .unwrap()
+        });
+        let (_tx, rx) = watch::channel(false);
+        let t0 = Instant::now();
+        sender.drain_chat(1, rx).await;
+        let at: Vec<Duration> = sender
+            .transport
+            .attempts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(t, _)| *t - t0)
+            .collect();
+        assert_eq!(at, vec![Duration::ZERO, Duration::from_secs(2)]);
+        assert_eq!(store.stats().await.unwrap().queued, 0);
+        let t = Instant::now();
+        assert_eq!(
+            later(t, Duration::MAX),
+            later(t, Duration::from_secs(365 * 86_400))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_row_whose_mark_failed_is_not_sent_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), Duration::from_secs(1)).unwrap();
+        store.enqueue_text(1, None, "x".into(), 0).await.unwrap();
+        // The disk is full exactly where the sender records a delivery.
+        store
+            .call(|c| {
+                Ok(c.execute_batch(
+                    "CREATE TRIGGER disk_full BEFORE UPDATE OF state ON outbox
+                     WHEN NEW.state = 'sent'
+                     BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+                )?)
+            })
+            .await
+            .unwrap();
+        let sender = sender_with(Vec::new(), store.clone(), None);
+        let (_tx, rx) = watch::channel(false);
+        for _ in 0..3 {
+            sender.drain_chat(1, rx.clone()).await;
+            tokio::time::advance(Duration::from_secs(2)).await;
+        }
+        assert_eq!(sender.transport.attempts.lock().unwrap().len(), 1);
+        assert_eq!(store.stats().await.unwrap().queued, 1, "not recorded yet");
+        let reasons = sender.health.reasons();
+        assert!(reasons[0].contains("disk is full"), "{reasons:?}");
+        store
+            .call(|c| Ok(c.execute_batch("DROP TRIGGER disk_full")?))
+            .await
+            .unwrap();
+        tokio::time::advance(Duration::from_secs(10)).await;
+        sender.drain_chat(1, rx).await;
+        assert_eq!(sender.transport.attempts.lock().unwrap().len(), 1);
+        assert_eq!(store.stats().await.unwrap().queued, 0);
+        assert!(sender.health.reasons().is_empty());
     }
 
     /// A chart stand-in: this PNG, or this miss.

@@ -11,7 +11,14 @@
 //!
 //! The bot token is part of every request URL, and reqwest errors carry
 //! the URL: errors are built from `without_url()` and then passed through
-//! [`Secret::redact`] as a second guard.
+//! [`Secret::redact`] as a second guard. Text from the API itself (an
+//! error's `description`) is redacted where it enters, in [`classify`]: a
+//! proxy or a self-hosted Bot API server may echo the request path, token
+//! included, and that text is logged and stored in `outbox.error`.
+//!
+//! Decisions: 401 and 404 are [`Outcome::Misconfigured`], not a refusal of
+//! the message: they mean the token or `--telegram-api-url` is wrong, so
+//! the caller keeps the message and tries again later.
 
 use std::future::Future;
 use std::time::Duration;
@@ -82,11 +89,49 @@ pub enum Outcome {
     BadEntities(String),
     /// 400 with `migrate_to_chat_id`: the group became a supergroup.
     Migrated(i64),
+    /// 401 (`unauthorized`: wrong token) or 404 (`not_found`: wrong
+    /// `--telegram-api-url`, or a token Telegram does not route): the
+    /// bridge's configuration is wrong, not the message. Keep it, say so,
+    /// try again later.
+    Misconfigured {
+        problem: Misconfig,
+        detail: String,
+    },
     /// Any other 4xx: do not send again.
     Permanent {
         reason: &'static str,
         detail: String,
     },
+}
+
+/// What a 401 or 404 says is wrong with the bridge's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Misconfig {
+    /// 401: Telegram does not know the token.
+    Unauthorized,
+    /// 404: nothing answers at that path: `--telegram-api-url` (or the
+    /// token's shape) is wrong.
+    NotFound,
+}
+
+impl Misconfig {
+    /// The `reason` label in `outpost_bridge_send_failures_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Misconfig::Unauthorized => "unauthorized",
+            Misconfig::NotFound => "not_found",
+        }
+    }
+
+    /// What the operator should check.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Misconfig::Unauthorized => {
+                "check the bot token (--telegram-token, --telegram-token-file, OUTPOST_TELEGRAM_TOKEN)"
+            }
+            Misconfig::NotFound => "check --telegram-api-url and the bot token",
+        }
+    }
 }
 
 /// Something that delivers messages (the Bot API, or a test double).
@@ -225,14 +270,29 @@ struct ApiParameters {
     migrate_to_chat_id: Option<i64>,
 }
 
-/// Classifies a Bot API answer (HTTP status and body).
-pub fn classify(status: u16, body: &[u8]) -> Outcome {
+/// Longest API error text kept (in characters, after redaction): enough
+/// for any real `description`, bounded for a hostile server.
+const DETAIL_LIMIT: usize = 300;
+
+/// An error text from the API made safe to log and store: `token`
+/// redacted, then cut to [`DETAIL_LIMIT`].
+fn clean(text: &str, token: &Secret) -> String {
+    let text = token.redact(text);
+    match text.char_indices().nth(DETAIL_LIMIT) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    }
+}
+
+/// Classifies a Bot API answer (HTTP status and body). The description is
+/// cleaned of `token` here, where it enters (a server may echo the path).
+pub fn classify(status: u16, body: &[u8], token: &Secret) -> Outcome {
     let answer: ApiAnswer = serde_json::from_slice(body).unwrap_or_default();
     let params = answer.parameters.unwrap_or_default();
     let detail = if answer.description.is_empty() {
         format!("HTTP {status}")
     } else {
-        answer.description.clone()
+        clean(&answer.description, token)
     };
     if (200..300).contains(&status) && answer.ok {
         let id = answer
@@ -255,14 +315,20 @@ pub fn classify(status: u16, body: &[u8]) -> Outcome {
             detail,
         };
     }
-    let lower = answer.description.to_ascii_lowercase();
+    if status == 401 || status == 404 {
+        let problem = if status == 401 {
+            Misconfig::Unauthorized
+        } else {
+            Misconfig::NotFound
+        };
+        return Outcome::Misconfigured { problem, detail };
+    }
+    let lower = detail.to_ascii_lowercase();
     if status == 400 && lower.contains("can't parse entities") {
         return Outcome::BadEntities(detail);
     }
     let reason = match status {
-        401 => "unauthorized",
         403 => "forbidden",
-        404 => "not_found",
         400 if lower.contains("chat not found") => "chat_not_found",
         400 if lower.contains("too long") => "too_long",
         400 => "bad_request",
@@ -272,6 +338,11 @@ pub fn classify(status: u16, body: &[u8]) -> Outcome {
 }
 
 impl Telegram {
+    /// [`classify`] with this transport's token.
+    pub fn classify(&self, status: u16, body: &[u8]) -> Outcome {
+        classify(status, body, &self.token)
+    }
+
     /// Calls one Bot API method: the HTTP status and body, or an
     /// [`Outcome::Transient`] whose detail shows neither URL nor token.
     /// `timeout` overrides the client's (long polling waits longer).
@@ -317,7 +388,7 @@ impl Transport for Telegram {
             None => Payload::Json(request_body(msg)),
         };
         match self.call(msg.method(), payload, None).await {
-            Ok((status, body)) => classify(status, &body),
+            Ok((status, body)) => self.classify(status, &body),
             Err(outcome) => outcome,
         }
     }
@@ -326,6 +397,10 @@ impl Transport for Telegram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn classify(status: u16, body: &[u8]) -> Outcome {
+        super::classify(status, body, &Secret::new("1:T"))
+    }
 
     #[test]
     fn answers_are_classified_like_the_bot_api_means_them() {
@@ -373,6 +448,43 @@ mod tests {
             classify(200, b"garbage"),
             Outcome::Transient { .. }
         ));
+        // The bridge's configuration, not the message: kept and retried.
+        assert_eq!(
+            classify(
+                401,
+                br#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#
+            ),
+            Outcome::Misconfigured {
+                problem: Misconfig::Unauthorized,
+                detail: "Unauthorized".into()
+            }
+        );
+        assert!(matches!(
+            classify(404, b"<html>404</html>"),
+            Outcome::Misconfigured {
+                problem: Misconfig::NotFound,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn an_echoed_token_is_redacted_where_the_description_enters() {
+        let token = Secret::new("999:SECRET-tok");
+        let body = br#"{"ok":false,"error_code":403,"description":"Forbidden: POST /bot999:SECRET-tok/sendMessage and /bot999%3ASECRET-tok/x"}"#;
+        let out = super::classify(403, body, &token);
+        let Outcome::Permanent { reason, detail } = &out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(*reason, "forbidden");
+        assert!(!detail.contains("SECRET-tok"), "{detail}");
+        assert!(detail.contains("**REDACTED**"), "{detail}");
+        let long = format!(r#"{{"ok":false,"description":"{}"}}"#, "x".repeat(10_000));
+        let Outcome::Permanent { detail, .. } = super::classify(400, long.as_bytes(), &token)
+        else {
+            panic!()
+        };
+        assert_eq!(detail.chars().count(), DETAIL_LIMIT + 1);
     }
 
     #[test]

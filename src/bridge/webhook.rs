@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+use super::health::{Health, Problem};
 use super::metrics::{self, Counters};
 use super::payload::Notification;
 use super::secret::Secret;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub dedup_window: Duration,
     /// False once shutdown began (then `/-/ready` fails and webhooks get 503).
     pub accepting: AtomicBool,
+    /// What keeps the bridge from working now; `/-/ready` fails with it.
+    pub health: Arc<Health>,
 }
 
 /// Why a webhook was refused. The text is the reason given to the caller;
@@ -152,12 +155,17 @@ async fn receive(
     match intake(st, chat, thread, query, headers, body).await {
         Ok((label, resp)) => {
             st.counters.webhooks.inc(label);
+            st.health.set(Problem::StoreIntake, None);
             resp
         }
         Err(e) => {
             st.counters.webhooks.inc(e.result_label());
             match &e {
                 WebhookError::Storage(source) => {
+                    st.health.set(
+                        Problem::StoreIntake,
+                        Some(format!("state database cannot store webhooks: {source}")),
+                    );
                     tracing::error!(error = %source, "webhook not stored")
                 }
                 other => tracing::warn!(error = %other, "webhook refused"),
@@ -315,6 +323,11 @@ async fn ready(State(st): State<Arc<AppState>>) -> Response {
     if !st.accepting.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
+    let problems = st.health.reasons();
+    if !problems.is_empty() {
+        let text = format!("not ready:\n{}\n", problems.join("\n"));
+        return (StatusCode::SERVICE_UNAVAILABLE, text).into_response();
+    }
     match st.store.stats().await {
         Ok(_) => (StatusCode::OK, "OK\n").into_response(),
         Err(_) => (
@@ -342,6 +355,7 @@ mod tests {
             max_body: 1024,
             dedup_window: Duration::from_secs(60),
             accepting: AtomicBool::new(true),
+            health: Arc::new(Health::default()),
         })
     }
 
@@ -473,9 +487,18 @@ mod tests {
         let (s, b) = call(&st, post("/alert", "application/json", None, OK_BODY)).await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
         assert!(!b.contains("locked"), "no internals in the answer: {b}");
+        let ready = || Request::get("/-/ready").body(Body::empty()).unwrap();
+        let (s, b) = call(&st, ready()).await;
+        assert_eq!(
+            s,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready while writes fail"
+        );
+        assert!(b.contains("cannot store webhooks"), "{b}");
         other.execute_batch("ROLLBACK").unwrap();
         let (s, _) = call(&st, post("/alert", "application/json", None, OK_BODY)).await;
         assert_eq!(s, StatusCode::OK);
+        assert_eq!(call(&st, ready()).await.0, StatusCode::OK);
         assert_eq!(st.counters.webhooks.get("storage_error"), 1);
     }
 

@@ -3,6 +3,14 @@
 //! stranger was last refused (`chat_refusals`), so a stranger gets one
 //! refusal per [`REFUSAL_INTERVAL`] and silence otherwise. Table names start
 //! with `chat_` so they never collide with the bridge's tables.
+//!
+//! Decisions: the log is bounded ([`Retention`]: `--audit-max-rows`,
+//! `--audit-max-age`). The row cap holds at every insert (the oldest rows
+//! go, by id, which the primary key makes cheap), so a flood cannot grow
+//! the file between prunes; the age limit and the refusal memory older
+//! than [`REFUSAL_INTERVAL`] are pruned by [`Audit::prune`] with the rest
+//! of the state. A stranger's silently ignored messages are not written
+//! at all (the engine counts them): only the one refusal per interval is.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -12,6 +20,24 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 /// A stranger is told "not allowed" at most this often.
 pub const REFUSAL_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How much audit log is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Entries older than this are pruned.
+    pub max_age: Duration,
+    /// Most entries kept (at least 1).
+    pub max_rows: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_age: Duration::from_secs(90 * 86_400),
+            max_rows: 100_000,
+        }
+    }
+}
 
 /// One audit row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +49,7 @@ pub struct Entry {
     pub chat_id: i64,
     /// The command text or `button:DATA`.
     pub action: String,
-    /// `ok`, `usage`, `refused`, `ignored`, `error: …`.
+    /// `ok`, `usage`, `refused`, `error: …`.
     pub result: String,
 }
 
@@ -41,6 +67,7 @@ pub enum AuditError {
 /// The audit log and refusal memory.
 pub struct Audit {
     db: Mutex<Connection>,
+    retention: Retention,
 }
 
 impl std::fmt::Debug for Audit {
@@ -67,8 +94,9 @@ CREATE TABLE IF NOT EXISTS chat_refusals (
 ";
 
 impl Audit {
-    /// Opens (creating parent directories, tables and WAL mode as needed).
-    pub fn open(path: &Path) -> Result<Self, AuditError> {
+    /// Opens (creating parent directories, tables and WAL mode as needed),
+    /// keeping at most what `retention` allows.
+    pub fn open(path: &Path, retention: Retention) -> Result<Self, AuditError> {
         let open_err = |source| AuditError::Open {
             path: path.display().to_string(),
             source,
@@ -81,26 +109,70 @@ impl Audit {
         db.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
         db.execute_batch(SCHEMA).map_err(open_err)?;
-        Ok(Audit { db: Mutex::new(db) })
+        Ok(Audit {
+            db: Mutex::new(db),
+            retention,
+        })
     }
 
     /// An in-memory store (tests, or `ask` without `--state`).
     pub fn in_memory() -> Result<Self, AuditError> {
+        Self::in_memory_with(Retention::default())
+    }
+
+    /// [`Audit::in_memory`] with a chosen retention.
+    pub fn in_memory_with(retention: Retention) -> Result<Self, AuditError> {
         let db = Connection::open_in_memory()?;
         db.execute_batch(SCHEMA)?;
-        Ok(Audit { db: Mutex::new(db) })
+        Ok(Audit {
+            db: Mutex::new(db),
+            retention,
+        })
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Appends `e`, dropping the oldest entries past `max_rows`.
     pub fn record(&self, e: &Entry) -> Result<(), AuditError> {
-        self.db().execute(
+        let db = self.db();
+        db.execute(
             "INSERT INTO chat_audit (at_ms, user_id, username, chat_id, action, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![e.at_ms, e.user_id, e.username, e.chat_id, e.action, e.result],
         )?;
+        // Ids only grow (AUTOINCREMENT): everything at or below
+        // `last - max_rows` is past the cap.
+        let keep = i64::try_from(self.retention.max_rows.max(1)).unwrap_or(i64::MAX);
+        db.execute(
+            "DELETE FROM chat_audit WHERE id <= ?1",
+            [db.last_insert_rowid().saturating_sub(keep)],
+        )?;
         Ok(())
+    }
+
+    /// Deletes entries older than `max_age` and refusal memory older than
+    /// [`REFUSAL_INTERVAL`] (it no longer decides anything).
+    pub fn prune(&self, now_ms: i64) -> Result<(), AuditError> {
+        let age = i64::try_from(self.retention.max_age.as_millis()).unwrap_or(i64::MAX);
+        let db = self.db();
+        db.execute(
+            "DELETE FROM chat_audit WHERE at_ms < ?1",
+            [now_ms.saturating_sub(age)],
+        )?;
+        db.execute(
+            "DELETE FROM chat_refusals WHERE last_at_ms <= ?1",
+            [now_ms.saturating_sub(REFUSAL_INTERVAL.as_millis() as i64)],
+        )?;
+        Ok(())
+    }
+
+    /// How many entries the log holds.
+    pub fn count(&self) -> Result<u64, AuditError> {
+        let n: i64 = self
+            .db()
+            .query_row("SELECT COUNT(*) FROM chat_audit", [], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
     }
 
     /// The latest `limit` entries, newest first.
@@ -134,7 +206,8 @@ impl Audit {
                 |r| r.get(0),
             )
             .optional()?;
-        let loud = last.is_none_or(|t| now_ms - t >= REFUSAL_INTERVAL.as_millis() as i64);
+        let loud =
+            last.is_none_or(|t| now_ms.saturating_sub(t) >= REFUSAL_INTERVAL.as_millis() as i64);
         if loud {
             tx.execute(
                 "INSERT INTO chat_refusals (user_id, last_at_ms) VALUES (?1, ?2)
@@ -182,15 +255,55 @@ mod tests {
         assert!(a.should_refuse_loudly(9, 1000 + hour).unwrap());
     }
 
+    fn entry(at_ms: i64) -> Entry {
+        Entry {
+            at_ms,
+            user_id: 7,
+            username: None,
+            chat_id: 7,
+            action: "/status".into(),
+            result: "ok".into(),
+        }
+    }
+
+    #[test]
+    fn the_log_is_bounded_by_rows_and_age() {
+        let day = 86_400_000;
+        let a = Audit::in_memory_with(Retention {
+            max_age: Duration::from_secs(86_400),
+            max_rows: 5,
+        })
+        .unwrap();
+        for i in 0..12 {
+            a.record(&entry(i)).unwrap();
+        }
+        assert_eq!(a.count().unwrap(), 5);
+        let kept: Vec<i64> = a.latest(10).unwrap().iter().map(|e| e.at_ms).collect();
+        assert_eq!(kept, vec![11, 10, 9, 8, 7], "the newest stay");
+        a.record(&entry(2 * day)).unwrap();
+        assert!(a.should_refuse_loudly(9, 2 * day).unwrap());
+        assert!(a.should_refuse_loudly(10, 0).unwrap());
+        a.prune(2 * day + 1).unwrap();
+        assert_eq!(a.latest(10).unwrap(), vec![entry(2 * day)]);
+        // User 10's refusal memory is older than the interval: gone, so the
+        // next message is refused loudly again (as it would be anyway).
+        let refusals: i64 = a
+            .db()
+            .query_row("SELECT COUNT(*) FROM chat_refusals", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(refusals, 1);
+        assert!(!a.should_refuse_loudly(9, 2 * day + 2).unwrap());
+    }
+
     #[test]
     fn survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/outpost.db");
         {
-            let a = Audit::open(&path).unwrap();
+            let a = Audit::open(&path, Retention::default()).unwrap();
             assert!(a.should_refuse_loudly(1, 0).unwrap());
         }
-        let a = Audit::open(&path).unwrap();
+        let a = Audit::open(&path, Retention::default()).unwrap();
         assert!(!a.should_refuse_loudly(1, 10).unwrap());
     }
 }

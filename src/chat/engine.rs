@@ -7,6 +7,8 @@
 //! front ends.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::civil::{Date, Time};
@@ -120,6 +122,8 @@ pub struct Engine {
     prometheus: Prometheus,
     alertmanager: Alertmanager,
     audit: Audit,
+    /// Messages and presses from strangers, refused (loudly or not).
+    refused: Arc<AtomicU64>,
 }
 
 impl Engine {
@@ -129,7 +133,25 @@ impl Engine {
             alertmanager: Alertmanager::new(&config.alertmanager_url, config.timeout),
             config,
             audit,
+            refused: Arc::default(),
         }
+    }
+
+    /// Counts strangers' refused messages and presses in `counter` (the
+    /// front end's metric) instead of a counter of its own.
+    pub fn count_refusals_in(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.refused = counter;
+        self
+    }
+
+    /// Strangers' messages and presses refused so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Prunes the audit log (age limit, stale refusal memory).
+    pub fn prune_audit(&self, now_ms: i64) -> Result<(), AuditError> {
+        self.audit.prune(now_ms)
     }
 
     pub fn is_allowed(&self, user_id: i64) -> bool {
@@ -185,10 +207,13 @@ impl Engine {
 
     /// Access control. `None` when the caller may go on; otherwise the
     /// answer for a stranger (one refusal per interval, else nothing).
+    /// Every refused message is counted; only the loud refusal is audited,
+    /// so strangers cannot grow the log one row per message.
     fn gate(&self, caller: &Caller, action: &str) -> Option<Option<Reply>> {
         if self.is_allowed(caller.user_id) {
             return None;
         }
+        self.refused.fetch_add(1, Ordering::Relaxed);
         let loud = self
             .audit
             .should_refuse_loudly(caller.user_id, Timestamp::now().as_millisecond())
@@ -198,8 +223,11 @@ impl Engine {
                 tracing::warn!(error = %e, "refusal memory unavailable");
                 false
             });
-        self.record(caller, action, if loud { "refused" } else { "ignored" });
-        Some(loud.then(|| Reply::text(reply::refusal(caller.user_id))))
+        if !loud {
+            return Some(None);
+        }
+        self.record(caller, action, "refused");
+        Some(Some(Reply::text(reply::refusal(caller.user_id))))
     }
 
     fn record(&self, caller: &Caller, action: &str, result: &str) {
@@ -946,10 +974,12 @@ mod tests {
         assert!(e.handle(&stranger, "/mon_cpu").await.is_none());
         assert!(e.press(&stranger, "s1:abcd").await.is_none());
         assert!(e.handle(&stranger, "/whoami").await.is_none());
+        // Only the refusal is audited; every refused message is counted.
         let log = e.audit.latest(10).unwrap();
-        assert_eq!(log.len(), 4);
-        assert_eq!(log[3].result, "refused");
-        assert!(log[..3].iter().all(|l| l.result == "ignored"));
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].result, "refused");
+        assert_eq!(log[0].action, "/status");
+        assert_eq!(e.refused(), 4);
     }
 
     #[tokio::test]

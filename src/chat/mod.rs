@@ -7,7 +7,8 @@
 //! This file turns flags into an engine [`Config`] and runs `outpost ask`.
 //!
 //! # What a front end does (Telegram, `ask`)
-//! 1. Build once: `Engine::new(chat::config(&chat_args, &allowed_users)?, Audit::open(&state)?)`
+//! 1. Build once: `Engine::new(chat::config(&chat_args, &allowed_users)?,
+//!    Audit::open(&state, chat::audit_retention(&chat_args))?)`
 //!    and share it (`Arc<Engine>`; its methods take `&self`).
 //! 2. A message: `engine.handle(&Caller { user_id: from.id, chat_id: chat.id,
 //!    username: from.username }, &text).await` → `None`: send nothing;
@@ -64,6 +65,14 @@ pub fn config(args: &ChatArgs, allowed_users: &[i64]) -> anyhow::Result<Config> 
     })
 }
 
+/// The audit log's limits from the shared chat flags.
+pub fn audit_retention(args: &ChatArgs) -> audit::Retention {
+    audit::Retention {
+        max_age: args.audit_max_age,
+        max_rows: args.audit_max_rows,
+    }
+}
+
 /// `outpost ask`: one command (or `--press` button) through the engine as
 /// the local operator; prints the reply as plain text and writes any chart.
 /// Exit code 0 when the command worked, 2 for usage errors and unknown
@@ -76,7 +85,7 @@ pub fn main(args: AskArgs) -> anyhow::Result<()> {
     let mut allowed = args.allowed_users.clone();
     allowed.push(LOCAL_OPERATOR);
     let config = config(&args.chat, &allowed)?;
-    let audit = audit::Audit::open(&args.state)
+    let audit = audit::Audit::open(&args.state, audit_retention(&args.chat))
         .with_context(|| format!("opening the state database {}", args.state.display()))?;
     let engine = Engine::new(config, audit);
     let login = std::env::var("USER").unwrap_or_else(|_| "operator".into());

@@ -829,3 +829,54 @@ fn picture_round_trip() {
         times[times.len() - 1]
     );
 }
+
+/// Issue 11, item 6: strangers cannot grow the audit log. Each stranger
+/// still gets one refusal naming their id; every refused message is
+/// counted in `outpost_bridge_chat_refused_total`; the log holds at most
+/// `--audit-max-rows` entries.
+#[test]
+fn strangers_are_counted_and_the_audit_log_stays_bounded() {
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let bridge = Bridge::start(
+        &fake.url(),
+        &state,
+        free_port(),
+        &["--allowed-users", "42", "--audit-max-rows", "20"],
+    );
+    let strangers: Vec<i64> = (0..60).map(|i| 5000 + i).collect();
+    for user in &strangers {
+        message(&fake, *user, "/status");
+    }
+    for _ in 0..140 {
+        message(&fake, STRANGER, "/mon_cpu web1");
+    }
+    let counted = wait_for(Duration::from_secs(30), || {
+        (bridge.metric("outpost_bridge_chat_refused_total") == 200.0).then_some(())
+    });
+    assert!(counted.is_some(), "{}\n{}", bridge.metrics(), bridge.logs());
+    // One refusal per stranger, naming them.
+    assert!(
+        fake.wait_until(Duration::from_secs(20), |r| r.len() >= 61),
+        "{} replies",
+        fake.received().len()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let replies = fake.received();
+    assert_eq!(replies.len(), 61);
+    for user in strangers.iter().chain([&STRANGER]) {
+        let to: Vec<_> = replies.iter().filter(|m| m.chat_id == *user).collect();
+        assert_eq!(to.len(), 1, "user {user}");
+        assert!(
+            to[0].raw.contains(&format!("<code>{user}</code>")),
+            "{}",
+            to[0].raw
+        );
+    }
+    let rows: i64 = rusqlite::Connection::open(&state)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM chat_audit", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 20, "bounded by --audit-max-rows");
+}

@@ -40,6 +40,17 @@ impl Bridge {
     /// Starts the bridge against `api_url`, state in `state`, with `extra`
     /// flags. The token comes from the environment, as in production.
     pub(crate) fn start(api_url: &str, state: &Path, port: u16, extra: &[&str]) -> Bridge {
+        Self::start_with_token(api_url, state, port, extra, TOKEN)
+    }
+
+    /// [`Bridge::start`] with another bot token.
+    pub(crate) fn start_with_token(
+        api_url: &str,
+        state: &Path,
+        port: u16,
+        extra: &[&str],
+        token: &str,
+    ) -> Bridge {
         let log = state.with_extension(format!("{port}.{}.log", rand_suffix()));
         let stderr = std::fs::File::create(&log).unwrap();
         let child = Command::new(bridge_bin())
@@ -50,7 +61,7 @@ impl Bridge {
             .args(["--chat-id", "1001"])
             .args(["--retry-max-backoff", "1s"])
             .args(extra)
-            .env("OUTPOST_TELEGRAM_TOKEN", TOKEN)
+            .env("OUTPOST_TELEGRAM_TOKEN", token)
             .env("RUST_LOG", "debug")
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -73,12 +84,22 @@ impl Bridge {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn metrics(&self) -> String {
+    pub(crate) fn metrics(&self) -> String {
         crate::support::http_get(&self.url("/metrics")).unwrap().1
     }
 
+    /// Whether the process is still running.
+    pub(crate) fn alive(&mut self) -> bool {
+        self.proc.0.try_wait().unwrap().is_none()
+    }
+
+    /// `/-/ready`: status and body.
+    pub(crate) fn ready(&self) -> (u16, String) {
+        crate::support::http_get(&self.url("/-/ready")).unwrap()
+    }
+
     /// The value of one sample line in /metrics.
-    fn metric(&self, series: &str) -> f64 {
+    pub(crate) fn metric(&self, series: &str) -> f64 {
         self.metrics()
             .lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
@@ -934,4 +955,240 @@ fn repeats_after_the_dedup_window_and_long_notifications_are_delivered_whole() {
         "{:?}",
         fake.log()
     );
+}
+
+/// Waits until the metric `series` reaches at least `min`.
+fn wait_metric(b: &Bridge, series: &str, min: f64, timeout: Duration) {
+    let reached = wait_for(timeout, || (b.metric(series) >= min).then_some(()));
+    assert!(
+        reached.is_some(),
+        "{series} did not reach {min}:\n{}\nlog:\n{}",
+        b.metrics(),
+        b.logs()
+    );
+}
+
+/// Posts `one_alert(name)` to `path`, expecting 200.
+fn post_alert(b: &Bridge, path: &str, name: &str) {
+    let (s, body) = post(&client(), &b.url(path), &one_alert(name, "firing"), &[]).unwrap();
+    assert_eq!(s, 200, "{name}: {body}");
+}
+
+/// Issue 11, item 1: a 401 (wrong token) or 404 (mistyped API URL) is the
+/// bridge's configuration, not the alert: nothing is given up on, the log
+/// and `/-/ready` say what to fix, and a restart with the right
+/// configuration delivers everything accepted meanwhile.
+#[test]
+fn a_wrong_token_or_api_url_keeps_alerts_queued_until_fixed() {
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let wrong = "123456:WRONG-token-NotLeaked";
+    let b = Bridge::start_with_token(&fake.url(), &db, free_port(), &[], wrong);
+    for name in ["Wrong1", "Wrong2", "Wrong3"] {
+        post_alert(&b, "/alert", name);
+    }
+    let unauthorized = "outpost_bridge_send_failures_total{reason=\"unauthorized\"}";
+    wait_metric(&b, unauthorized, 2.0, Duration::from_secs(15));
+    assert!(fake.received().is_empty());
+    let (status, text) = b.ready();
+    assert_eq!(status, 503, "{text}");
+    assert!(
+        text.contains("unauthorized") && text.contains("token"),
+        "{text}"
+    );
+    assert_eq!(
+        b.metric("outpost_bridge_queue_failed"),
+        0.0,
+        "nothing given up"
+    );
+    assert_eq!(b.metric("outpost_bridge_queue_depth"), 3.0);
+    assert_eq!(
+        b.metric("outpost_bridge_send_failures_total{reason=\"bad_request\"}"),
+        0.0
+    );
+    let logs = b.logs();
+    assert!(
+        logs.lines().any(|l| l.contains(" ERROR ")
+            && l.contains("refuses the bridge's configuration")
+            && l.contains("check the bot token")),
+        "{logs}"
+    );
+    assert!(!logs.contains("WRONG-token"), "{logs}");
+    drop(b);
+
+    // The right token, a mistyped URL: 404, the same care.
+    let typo = format!("{}/tg-typo", fake.url());
+    let b = Bridge::start(&typo, &db, free_port(), &[]);
+    post_alert(&b, "/alert", "Wrong4");
+    let not_found = "outpost_bridge_send_failures_total{reason=\"not_found\"}";
+    wait_metric(&b, not_found, 1.0, Duration::from_secs(15));
+    let (status, text) = b.ready();
+    assert_eq!(status, 503, "{text}");
+    assert!(
+        text.contains("not_found") && text.contains("--telegram-api-url"),
+        "{text}"
+    );
+    assert_eq!(b.metric("outpost_bridge_queue_failed"), 0.0);
+    assert!(fake.received().is_empty());
+    drop(b);
+
+    // Fixed: everything accepted meanwhile arrives, once.
+    let b = Bridge::start(&fake.url(), &db, free_port(), &[]);
+    let names: Vec<String> = (1..=4).map(|i| format!("Wrong{i}")).collect();
+    let all = fake.wait_until(Duration::from_secs(20), |r| {
+        mentions(r, &names).values().all(|n| *n >= 1)
+    });
+    assert!(all, "{:?}\n{}", fake.received(), b.logs());
+    assert!(mentions(&fake.received(), &names).values().all(|n| *n == 1));
+    wait_metric(
+        &b,
+        "outpost_bridge_messages_sent_total",
+        1.0,
+        Duration::from_secs(5),
+    );
+    assert_eq!(b.metric("outpost_bridge_queue_depth"), 0.0);
+    assert_eq!(b.ready().0, 200);
+}
+
+/// Issue 11, item 2: when recording a delivery fails (disk full), the
+/// alert is not sent again; `/-/ready` fails until the store can write.
+///
+/// The full disk is an injected storage error at exactly that write: a
+/// trigger makes every `UPDATE outbox SET state='sent'` fail with SQLite's
+/// "database or disk is full". (A real full tmpfs mounts here, but SQLite
+/// reuses its WAL's space after a checkpoint, so whether that one write
+/// fails would be up to timing.)
+#[test]
+fn a_delivery_whose_bookkeeping_fails_is_not_sent_again() {
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let b = Bridge::start(&fake.url(), &db, free_port(), &[]);
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other
+        .execute_batch(
+            "CREATE TRIGGER disk_full BEFORE UPDATE OF state ON outbox
+             WHEN NEW.state = 'sent'
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+    let names: Vec<String> = (1..=3).map(|i| format!("Full{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        post_alert(&b, &format!("/alert/{}", 2001 + i), name);
+    }
+    assert!(fake.wait_until(Duration::from_secs(10), |r| {
+        mentions(r, &names).values().all(|n| *n >= 1)
+    }));
+    let (status, text) = b.ready();
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("disk is full"), "{text}");
+    // Two full outbox scans (every 5 s) later: still once each.
+    std::thread::sleep(Duration::from_secs(11));
+    let counts = mentions(&fake.received(), &names);
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}\n{}", b.logs());
+    assert_eq!(
+        b.metric("outpost_bridge_queue_depth"),
+        3.0,
+        "not recorded yet"
+    );
+    assert_eq!(b.ready().0, 503);
+
+    // Space again: the rows are recorded, nothing is resent.
+    other.execute_batch("DROP TRIGGER disk_full").unwrap();
+    let recorded = wait_for(Duration::from_secs(15), || {
+        (b.metric("outpost_bridge_queue_depth") == 0.0 && b.ready().0 == 200).then_some(())
+    });
+    assert!(recorded.is_some(), "{}\n{}", b.metrics(), b.logs());
+    let counts = mentions(&fake.received(), &names);
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+}
+
+/// Issue 11, item 3: an API server that echoes the request path (token
+/// included) in its error descriptions; and a `--telegram-api-url` with
+/// userinfo. Neither secret reaches the log, the state database (file and
+/// WAL) or /metrics.
+#[test]
+fn an_api_that_echoes_the_token_cannot_leak_it() {
+    let fake = FakeTelegram::start(TOKEN);
+    fake.echo_path(true);
+    fake.forbid(700);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let api = format!("http://proxyuser:pw-DoNotLeak@{}", fake.addr);
+    let b = Bridge::start(&api, &db, free_port(), &["--log.level", "debug"]);
+    post_alert(&b, "/alert/700", "Echoed");
+    wait_metric(
+        &b,
+        "outpost_bridge_queue_failed",
+        1.0,
+        Duration::from_secs(15),
+    );
+    // The echo arrived (and was stored, redacted).
+    let error: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT error FROM outbox WHERE state='failed'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(
+        error.contains("Forbidden") && error.contains("/bot**REDACTED**/sendMessage"),
+        "{error}"
+    );
+    let logs = b.logs();
+    assert!(logs.contains("**REDACTED**"), "{logs}");
+    let metrics = b.metrics();
+    let wal = std::fs::read(db.with_extension("db-wal")).unwrap_or_default();
+    let file = std::fs::read(&db).unwrap();
+    for secret in [TOKEN, "TEST-token-DoNotLeak", "pw-DoNotLeak"] {
+        assert!(!logs.contains(secret), "{secret} in the log:\n{logs}");
+        assert!(!metrics.contains(secret), "{secret} in /metrics");
+        for (name, bytes) in [("database", &file), ("WAL", &wal)] {
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{secret} in the {name} file");
+        }
+    }
+}
+
+/// Issue 11, item 4: a 429 with `retry_after` = u64::MAX neither aborts
+/// the bridge nor holds the alert for ever: the wait is cut to
+/// `--retry-after-max`, webhooks keep being taken.
+#[test]
+fn a_huge_retry_after_neither_stops_the_bridge_nor_loses_the_alert() {
+    let fake = FakeTelegram::start(TOKEN);
+    fake.rate_limit_next(1, u64::MAX);
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = Bridge::start(
+        &fake.url(),
+        &dir.path().join("s.db"),
+        free_port(),
+        &["--retry-after-max", "2s"],
+    );
+    let posted = Instant::now();
+    post_alert(&b, "/alert", "Huge1");
+    wait_metric(
+        &b,
+        "outpost_bridge_rate_limited_total",
+        1.0,
+        Duration::from_secs(10),
+    );
+    assert!(b.alive(), "{}", b.logs());
+    post_alert(&b, "/alert/2002", "Huge2");
+    let names = vec!["Huge1".to_string(), "Huge2".to_string()];
+    assert!(
+        fake.wait_until(Duration::from_secs(15), |r| mentions(r, &names)
+            .values()
+            .all(|n| *n == 1)),
+        "{}",
+        b.logs()
+    );
+    let first = fake.messages_in(1001)[0].clone();
+    assert!(first.visible.contains("Huge1"));
+    assert!(
+        first.at.duration_since(posted) >= Duration::from_millis(1900),
+        "sent after the clamped wait, not before"
+    );
+    assert!(b.alive());
+    let logs = b.logs();
+    assert!(!logs.contains("panicked"), "{logs}");
 }

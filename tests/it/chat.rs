@@ -137,7 +137,7 @@ fn engine(
             timezone: jiff::tz::TimeZone::UTC,
             timeout,
         },
-        Audit::open(state).unwrap(),
+        Audit::open(state, Default::default()).unwrap(),
     )
 }
 
@@ -492,7 +492,10 @@ fn commands_against_real_prometheus_and_alertmanager() {
     assert_eq!((w, h), (1000, 600));
     assert!(coloured > 300);
     // `ask` was audited in the same state database.
-    let log = Audit::open(&state).unwrap().latest(1).unwrap();
+    let log = Audit::open(&state, Default::default())
+        .unwrap()
+        .latest(1)
+        .unwrap();
     assert_eq!(log[0].action, "/mon_disk_picture web1 2");
 
     // `--timezone` from the system tz database: `hhmm` and the caption's

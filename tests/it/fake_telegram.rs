@@ -9,7 +9,10 @@
 //! (`reply_markup` JSON, `callback_data` of 1–64 bytes:
 //! `BUTTON_DATA_INVALID`) on messages and photos alike; answers
 //! `migrate_to_chat_id` for upgraded groups; and can be told to fail
-//! (5xx, dropped connections, lost replies). It records everything it
+//! (5xx, dropped connections, lost replies), to answer the next sends
+//! with a 429 of any `retry_after` (u64::MAX included), or to echo the
+//! request path, token and all, in every error's `description` (as some
+//! proxies and self-hosted Bot API servers do). It records everything it
 //! accepted.
 
 #![allow(dead_code)]
@@ -81,6 +84,10 @@ struct Inner {
     tokens_seen_wrong: u64,
     /// Other methods (answerCallbackQuery, setMyCommands): their parameters.
     calls: Vec<(String, Value)>,
+    /// The next sends answered 429, and the `retry_after` they carry.
+    forced_429: (u64, u64),
+    /// Every error's description ends with the request path.
+    echo_path: bool,
 }
 
 struct Shared {
@@ -212,6 +219,18 @@ impl FakeTelegram {
         self.with(|i| i.forbidden.insert(chat));
     }
 
+    /// The next `n` sends answer 429 with `parameters.retry_after` =
+    /// `retry_after` (any u64, as a hostile or broken server might).
+    pub fn rate_limit_next(&self, n: u64, retry_after: u64) {
+        self.with(|i| i.forced_429 = (n, retry_after));
+    }
+
+    /// Every error answer's `description` ends with the request path,
+    /// which holds the bot token.
+    pub fn echo_path(&self, on: bool) {
+        self.with(|i| i.echo_path = on);
+    }
+
     /// HTML to `chat` is refused as if its entities were bad.
     pub fn reject_html_in(&self, chat: i64) {
         self.with(|i| i.reject_html.insert(chat));
@@ -282,7 +301,30 @@ fn error(status: u16, description: &str) -> Response<Full<Bytes>> {
     )
 }
 
+/// [`route`], then (in `echo_path` mode) the request path appended to an
+/// error's description.
 async fn handle(sh: Arc<Shared>, req: Request<Incoming>) -> Answer {
+    let path = req.uri().path().to_owned();
+    let answer = route(Arc::clone(&sh), req).await?;
+    if !sh.inner.lock().unwrap().echo_path || answer.status().is_success() {
+        return Ok(answer);
+    }
+    let status = answer.status().as_u16();
+    let body = answer
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let mut v: Value = serde_json::from_slice(&body).unwrap_or_else(
+        |_| json!({"ok": false, "error_code": status, "description": format!("HTTP {status}")}),
+    );
+    let description = v["description"].as_str().unwrap_or("").to_owned();
+    v["description"] = json!(format!("{description} (POST {path})"));
+    Ok(reply(status, v))
+}
+
+async fn route(sh: Arc<Shared>, req: Request<Incoming>) -> Answer {
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let ctype = req
@@ -504,6 +546,15 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
     }
     if hit(inner.faults.drop_every) {
         return Err(DropConnection);
+    }
+    if inner.forced_429.0 > 0 {
+        inner.forced_429.0 -= 1;
+        inner.rate_limited += 1;
+        let wait = inner.forced_429.1;
+        return Ok(reply(
+            429,
+            json!({"ok": false, "error_code": 429, "description": format!("Too Many Requests: retry after {wait}"), "parameters": {"retry_after": wait}}),
+        ));
     }
     let lose_reply = hit(inner.faults.lost_reply_every);
     let Some(chat) = as_i64(params.get("chat_id")) else {
