@@ -1065,6 +1065,10 @@ fn a_delivery_whose_bookkeeping_fails_is_not_sent_again() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let b = Bridge::start(&fake.url(), &db, free_port(), &[]);
+    // Listening comes before the schema: wait until the store answers.
+    assert!(wait_for(Duration::from_secs(10), || (b.ready().0 == 200)
+        .then_some(()))
+    .is_some());
     let other = rusqlite::Connection::open(&db).unwrap();
     other
         .execute_batch(
