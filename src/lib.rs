@@ -45,7 +45,11 @@
 //!     `keyboard.rs` (inline buttons under alert messages), `attach.rs`
 //!     (`--attach-charts`: which alerts, the chart under a deadline, the
 //!     caption cut), `telegram.rs` (Bot API transport: sendMessage,
-//!     sendPhoto; outcome classification), `sender.rs` (pacing, retries),
+//!     sendPhoto; outcome classification, typed failure reasons),
+//!     `deliver.rs` (one message until delivered: the retry policy,
+//!     pacing and counters for alerts and replies alike), `pacer.rs`
+//!     (Telegram's limits), `doorbell.rs` (which chats have new rows),
+//!     `sender.rs` (drains the outbox: batches, charts, bookkeeping),
 //!     `bot.rs` (chat commands over long polling, replies), `watchdog.rs`
 //!     (dead man's switch), `metrics.rs`, `health.rs` (what `/-/ready`
 //!     reports: a refused Telegram configuration, an unwritable store),

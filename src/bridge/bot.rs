@@ -1,10 +1,11 @@
 //! The Telegram front end of the chat commands: long-polls `getUpdates`
 //! (messages and button presses), answers each through the
 //! transport-independent [`crate::chat::Engine`], and sends the replies
-//! (`sendMessage`, or `sendPhoto` for charts) over the bridge's own
-//! [`Telegram`] transport, paced by the sender's [`Pacer`] so alerts and
-//! replies share one budget per chat. Also publishes the command menu
-//! (`setMyCommands`) at start.
+//! (`sendMessage`, or `sendPhoto` for charts) through the alerts'
+//! [`Courier`]: one budget per chat for alerts and replies, one retry
+//! policy (`--retry-*`; a reply gets [`ATTEMPTS`] tries), the send
+//! counters, and a reply follows a chat migration. Also publishes the
+//! command menu (`setMyCommands`) at start.
 //!
 //! Decisions:
 //! - Updates are processed at most once: the next offset is stored in the
@@ -27,9 +28,9 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::deliver::{Courier, Patience, Undelivered};
 use super::keyboard;
-use super::sender::{later, Backoff, Pacer};
-use super::telegram::{Outcome, Outgoing, Payload, Telegram, Transport};
+use super::telegram::{Outcome, Outgoing, Payload, Telegram};
 use crate::chat::{Caller, Engine, Reply};
 
 /// Long-poll wait of one `getUpdates` (Telegram allows up to 50 s).
@@ -40,13 +41,15 @@ const ATTEMPTS: u32 = 4;
 
 /// The chat front end.
 pub struct Bot {
+    /// For the calls that are not messages (`getUpdates`,
+    /// `answerCallbackQuery`, `setMyCommands`).
     pub telegram: Telegram,
+    /// Replies go through the alerts' courier: one pace, one retry policy
+    /// (`--retry-*`), one set of counters.
+    pub courier: Arc<Courier<Telegram>>,
     pub engine: Arc<Engine>,
-    pub pacer: Arc<Mutex<Pacer>>,
     pub offsets: Offsets,
     pub poll_timeout: Duration,
-    /// The retry policy (`--retry-*`): reply backoff, longest 429 wait.
-    pub backoff: Backoff,
 }
 
 /// Where `getUpdates` continues, kept in the state database.
@@ -198,7 +201,8 @@ impl Bot {
                     tracing::warn!(status, outcome = ?outcome, "getUpdates refused");
                     if let Outcome::RetryAfter(asked) = outcome {
                         failures = 0;
-                        if sleep_or_stop(self.backoff.server_wait(asked), &mut stop).await {
+                        let wait = self.courier.backoff.server_wait(asked);
+                        if sleep_or_stop(wait, &mut stop).await {
                             return;
                         }
                         continue;
@@ -230,7 +234,8 @@ impl Bot {
             for (_, update) in updates {
                 if let Some(update) = update {
                     let me = Arc::clone(&self);
-                    tokio::spawn(async move { me.answer(update).await });
+                    let stop = stop.clone();
+                    tokio::spawn(async move { me.answer(update, stop).await });
                 }
             }
         }
@@ -251,8 +256,9 @@ impl Bot {
         }
     }
 
-    /// Answers one update.
-    pub async fn answer(&self, update: Update) {
+    /// Answers one update; a reply not yet sent when `stop` turns true
+    /// is dropped.
+    pub async fn answer(&self, update: Update, mut stop: watch::Receiver<bool>) {
         if let Some(msg) = update.message {
             let (Some(text), Some(from)) = (msg.text, msg.from) else {
                 return;
@@ -270,7 +276,7 @@ impl Bot {
                 reply_to: Some(msg.message_id),
                 ..Outgoing::html(msg.chat.id, msg.message_thread_id, String::new())
             };
-            self.deliver(target, &reply).await;
+            self.deliver(target, &reply, &mut stop).await;
             tracing::debug!(chat = msg.chat.id, elapsed = ?started.elapsed(), "command answered");
         } else if let Some(q) = update.callback_query {
             let chat = q.message.as_ref().map(|m| m.chat.id).unwrap_or(q.from.id);
@@ -291,7 +297,7 @@ impl Bot {
                         String::new(),
                     )
                 };
-                self.deliver(target, &reply).await;
+                self.deliver(target, &reply, &mut stop).await;
             }
         }
     }
@@ -316,24 +322,30 @@ impl Bot {
     /// Sends a reply to `target` (chat, topic, the message it answers):
     /// the chart as a photo (caption, buttons) and the text as a reply to
     /// it, or the text with the buttons.
-    async fn deliver(&self, target: Outgoing, reply: &Reply) {
+    async fn deliver(&self, target: Outgoing, reply: &Reply, stop: &mut watch::Receiver<bool>) {
         let markup = keyboard::inline(std::slice::from_ref(&reply.buttons));
         match &reply.chart {
             Some(picture) => {
                 let photo = self
-                    .send(Outgoing {
-                        text: picture.caption.clone(),
-                        reply_markup: markup,
-                        photo: Some(picture.png.clone()),
-                        ..target.clone()
-                    })
+                    .send(
+                        Outgoing {
+                            text: picture.caption.clone(),
+                            reply_markup: markup,
+                            photo: Some(picture.png.clone()),
+                            ..target.clone()
+                        },
+                        stop,
+                    )
                     .await;
                 if !reply.text.trim().is_empty() {
-                    self.send(Outgoing {
-                        text: reply.text.clone(),
-                        reply_to: photo.or(target.reply_to),
-                        ..target
-                    })
+                    self.send(
+                        Outgoing {
+                            text: reply.text.clone(),
+                            reply_to: photo.or(target.reply_to),
+                            ..target
+                        },
+                        stop,
+                    )
                     .await;
                 }
             }
@@ -341,62 +353,30 @@ impl Bot {
                 if reply.text.trim().is_empty() {
                     return;
                 }
-                self.send(Outgoing {
-                    text: reply.text.clone(),
-                    reply_markup: markup,
-                    ..target
-                })
+                self.send(
+                    Outgoing {
+                        text: reply.text.clone(),
+                        reply_markup: markup,
+                        ..target
+                    },
+                    stop,
+                )
                 .await;
             }
         }
     }
 
-    /// Sends one message within the chat's pace; obeys `retry_after`,
-    /// retries network errors a few times, falls back to plain text when
-    /// Telegram rejects the HTML. The message id, or `None` when given up.
-    async fn send(&self, mut out: Outgoing) -> Option<i64> {
-        let chat = out.chat;
-        let method = out.method();
-        let mut failures = 0u32;
-        let mut rate_limited = 0u32;
-        loop {
-            let slot = self
-                .pacer
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .reserve(chat, Instant::now());
-            tokio::time::sleep_until(slot).await;
-            let outcome = self.telegram.send(&out).await;
-            self.pacer
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .finished(chat, Instant::now());
-            match outcome {
-                Outcome::Sent { message_id } => return Some(message_id),
-                Outcome::RetryAfter(asked) if rate_limited < 10 => {
-                    rate_limited += 1;
-                    let wait = self.backoff.server_wait(asked);
-                    tracing::warn!(chat, retry_after = ?asked, waiting = ?wait, method, "Telegram rate limit");
-                    self.pacer
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .hold(chat, later(Instant::now(), wait));
-                }
-                Outcome::Transient { reason, detail } if failures + 1 < ATTEMPTS => {
-                    failures += 1;
-                    let delay = self.backoff.delay(failures);
-                    tracing::warn!(chat, reason, error = %detail, method, retry_in = ?delay, "reply failed, will retry");
-                    tokio::time::sleep(delay).await;
-                }
-                Outcome::BadEntities(detail) if out.html => {
-                    tracing::warn!(chat, error = %detail, method, "Telegram rejected the HTML; sending as plain text");
-                    out.text = crate::html::to_plain(&out.text);
-                    out.html = false;
-                }
-                other => {
-                    tracing::error!(chat, outcome = ?other, method, "giving up on a reply");
-                    return None;
-                }
+    /// Sends one message through the courier (the alerts' pace, retry
+    /// policy and counters), a few attempts at most. The message id, or
+    /// `None` when given up.
+    async fn send(&self, mut out: Outgoing, stop: &mut watch::Receiver<bool>) -> Option<i64> {
+        let patience = Patience::Attempts(ATTEMPTS);
+        match self.courier.send(&mut out, None, patience, stop).await {
+            Ok(id) => Some(id),
+            Err(Undelivered::Stopped) => None,
+            Err(e) => {
+                tracing::error!(chat = out.chat, method = out.method(), outcome = ?e, "giving up on a reply");
+                None
             }
         }
     }

@@ -4,12 +4,16 @@
 //! Flow: clap args → [`Config`] (validated once, token read) → [`run`]
 //! with a bound listener and a shutdown future. Inside: the webhook
 //! ([`webhook`]) parses ([`payload`]) and commits each notification to the
-//! outbox ([`store`], [`outbox`]) before answering; the [`sender`] drains
-//! the outbox within Telegram's limits, rendering ([`message`]) with
-//! buttons ([`keyboard`]) and charts ([`attach`]) and sending
-//! ([`telegram`]); the [`watchdog`] turns a missing heartbeat into
-//! a message. The [`bot`] long-polls Telegram for chat commands and
-//! answers them through the transport-independent [`crate::chat::Engine`].
+//! outbox ([`store`], [`outbox`]) before answering and rings the
+//! [`doorbell`]; the [`sender`] drains the outbox, rendering ([`message`])
+//! with buttons ([`keyboard`]) and charts ([`attach`]); the [`watchdog`]
+//! turns a missing heartbeat into a message. The [`bot`] long-polls
+//! Telegram for chat commands and answers them through the
+//! transport-independent [`crate::chat::Engine`]. Alerts and replies alike
+//! go out through one [`deliver::Courier`]: Telegram's limits ([`pacer`]),
+//! the retry policy and the send counters, over the Bot API transport
+//! ([`telegram`]). What stops the bridge from working is reported to
+//! `/-/ready` through [`health`].
 //!
 //! Without a Telegram token the bridge still runs: webhooks are taken and
 //! stored (the outbox keeps them), `/-/ready` is ready, and a warning says
@@ -17,11 +21,14 @@
 
 pub mod attach;
 pub mod bot;
+pub mod deliver;
+pub mod doorbell;
 pub mod health;
 pub mod keyboard;
 pub mod message;
 pub mod metrics;
 pub mod outbox;
+pub mod pacer;
 pub mod payload;
 pub mod secret;
 pub mod sender;
@@ -42,11 +49,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::cli::BridgeArgs;
+use deliver::{Backoff, Courier};
+use doorbell::Doorbell;
 use health::Health;
 use message::Layout;
 use metrics::Counters;
+use pacer::{Limits, Pacer};
 use secret::Secret;
-use sender::{Backoff, Doorbell, Limits, Pacer, Sender, Unmarked};
+use sender::{Sender, Unmarked};
 use store::Store;
 use telegram::Telegram;
 use webhook::AppState;
@@ -274,7 +284,14 @@ pub async fn run(
         Some(token) => {
             let telegram =
                 Telegram::new(&config.telegram_api_url, token.clone(), config.send_timeout)?;
-            let pacer = Arc::new(Mutex::new(Pacer::new(config.limits)));
+            let courier = Arc::new(Courier {
+                transport: telegram.clone(),
+                store: store.clone(),
+                pacer: Mutex::new(Pacer::new(config.limits)),
+                backoff: config.backoff,
+                counters: Arc::clone(&counters),
+                health: Arc::clone(&health),
+            });
             let engine = Arc::new(
                 crate::chat::Engine::new(
                     config.chat.clone(),
@@ -285,26 +302,21 @@ pub async fn run(
             engine_for_prune = Some(Arc::clone(&engine));
             let sender = Arc::new(Sender {
                 store: store.clone(),
-                transport: telegram.clone(),
-                counters: Arc::clone(&counters),
+                courier: Arc::clone(&courier),
                 doorbell: Arc::clone(&doorbell),
-                pacer: Arc::clone(&pacer),
-                backoff: config.backoff,
                 layout: Layout::default(),
                 charts: config
                     .attach_charts
                     .then(|| attach::charts(Arc::clone(&engine))),
-                health: Arc::clone(&health),
                 unmarked: Unmarked::default(),
             });
             telegram_tasks.push(tokio::spawn(sender.run(stop_rx.clone())));
             let bot = Arc::new(bot::Bot {
                 telegram,
+                courier,
                 engine,
-                pacer,
                 offsets: bot::Offsets::open(&config.state)?,
                 poll_timeout: bot::POLL_TIMEOUT,
-                backoff: config.backoff,
             });
             telegram_tasks.push(tokio::spawn(bot.run(stop_rx.clone())));
         }

@@ -1,25 +1,16 @@
 //! The sender: drains the outbox to Telegram, one chat at a time per
-//! chat (chats in parallel), within Telegram's limits, and decides what
-//! each failure means.
+//! chat (chats in parallel), each message through the [`Courier`] (pace,
+//! retry policy and counters shared with chat replies; see
+//! [`super::deliver`] for what each failure means).
 //!
-//! - Pacing ([`Pacer`]): at most one message per `per_chat` interval in a
-//!   chat, `group_limit` per minute in a group (negative chat id), and
-//!   `global_limit` per second overall. A 429 holds the chat for its
-//!   `retry_after`.
+//! - The [`Doorbell`] names the chats with new rows; every 5 s a full
+//!   scan of the outbox is the safety net.
 //! - A chat's queued alert notifications are coalesced into one batch
 //!   (see `outbox::first_batch`) and rendered with their newest state.
-//! - Network errors and 5xx: the same message again after an exponential
-//!   backoff (in memory; the rows stay queued, so a restart resumes).
-//!   Entity errors: the same message as plain text. `migrate_to_chat_id`:
-//!   the chat is moved (and remembered) and the message goes to the new
-//!   id. 401/404 (a wrong token or `--telegram-api-url`): the rows stay
-//!   queued, the same message goes again after the backoff, the log says
-//!   so at error level and `/-/ready` fails until Telegram accepts again.
-//!   Other 4xx: the batch is marked failed with the reason.
-//! - A server-given wait (`retry_after`) is honoured up to
-//!   [`Backoff::retry_after_max`] (`--retry-after-max`); a longer or absurd
-//!   one (u64::MAX seconds) is cut to it. Time is added with [`later`],
-//!   which cannot overflow.
+//! - Alerts are patient ([`Patience::UntilDelivered`]): retryable failures
+//!   and a refused configuration keep the rows queued (in memory the
+//!   backoff; on disk the rows, so a restart resumes). A refusal for good
+//!   marks the batch failed with the reason.
 //! - Rows are marked sent only when every message of their batch was
 //!   accepted, so delivery is at least once: a crash in the middle of a
 //!   multi-message batch sends the batch again.
@@ -40,192 +31,26 @@
 //!   photo Telegram refuses for good is sent again as the plain text
 //!   message, so a chart never costs an alert.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::attach::{self, Charts};
-use super::health::{Health, Problem};
+use super::deliver::{Backoff, Courier, Patience, Undelivered};
+use super::doorbell::Doorbell;
+use super::health::Problem;
 use super::keyboard;
 use super::message::{self, Layout, Rendered};
-use super::metrics::Counters;
 use super::now_ms;
 use super::outbox::{first_batch, Batch, BatchContent};
+use super::pacer::later;
 use super::payload::Alert;
 use super::store::Store;
-use super::telegram::{Outcome, Outgoing, Transport};
-
-/// Telegram's limits, as configured.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub per_chat: Duration,
-    pub group_per_minute: usize,
-    pub global_per_second: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            per_chat: Duration::from_secs(1),
-            group_per_minute: 20,
-            global_per_second: 30,
-        }
-    }
-}
-
-/// Retry backoff for network errors, 5xx, a refused configuration and
-/// failed bookkeeping writes; and the longest server-given wait honoured.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub initial: Duration,
-    pub max: Duration,
-    /// A 429's `retry_after` longer than this is cut to it
-    /// (`--retry-after-max`): a server asking for hours (or u64::MAX
-    /// seconds) must not stall a chat for good. Asking again early only
-    /// costs another 429.
-    pub retry_after_max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            initial: Duration::from_millis(500),
-            max: Duration::from_secs(60),
-            retry_after_max: Duration::from_secs(300),
-        }
-    }
-}
-
-impl Backoff {
-    /// The wait before attempt `n + 1` after `n` failures (n ≥ 1).
-    pub fn delay(&self, failures: u32) -> Duration {
-        let exp = failures.saturating_sub(1).min(20);
-        self.initial.saturating_mul(1u32 << exp).min(self.max)
-    }
-
-    /// How long to honour a server-given wait.
-    pub fn server_wait(&self, asked: Duration) -> Duration {
-        asked.min(self.retry_after_max)
-    }
-}
-
-/// `t + d` without overflow: an unrepresentable time becomes a year
-/// after `t` (every wait is clamped long before that).
-pub fn later(t: Instant, d: Duration) -> Instant {
-    const FAR: Duration = Duration::from_secs(365 * 86_400);
-    t.checked_add(d).or_else(|| t.checked_add(FAR)).unwrap_or(t)
-}
-
-#[derive(Default)]
-struct ChatPace {
-    next: Option<Instant>,
-    recent: VecDeque<Instant>,
-}
-
-/// Reserves send slots within the limits (pure bookkeeping; the caller
-/// sleeps until the slot).
-pub struct Pacer {
-    limits: Limits,
-    chats: HashMap<i64, ChatPace>,
-    global: VecDeque<Instant>,
-}
-
-const MINUTE: Duration = Duration::from_secs(60);
-const SECOND: Duration = Duration::from_secs(1);
-
-/// The earliest time ≥ `t` at which a sliding window of `window` holding
-/// the sorted `times` has room for one more (at most `limit`).
-fn window_slot(times: &VecDeque<Instant>, limit: usize, window: Duration, t: Instant) -> Instant {
-    if limit == 0 || times.len() < limit {
-        return t;
-    }
-    t.max(later(times[times.len() - limit], window))
-}
-
-fn insert_sorted(times: &mut VecDeque<Instant>, t: Instant) {
-    let i = times.partition_point(|x| *x <= t);
-    times.insert(i, t);
-}
-
-impl Pacer {
-    pub fn new(limits: Limits) -> Self {
-        Pacer {
-            limits,
-            chats: HashMap::new(),
-            global: VecDeque::new(),
-        }
-    }
-
-    /// Reserves the earliest slot for a message to `chat` at or after `now`.
-    pub fn reserve(&mut self, chat: i64, now: Instant) -> Instant {
-        while self.global.front().is_some_and(|t| later(*t, SECOND) < now) {
-            self.global.pop_front();
-        }
-        let pace = self.chats.entry(chat).or_default();
-        while pace.recent.front().is_some_and(|t| later(*t, MINUTE) < now) {
-            pace.recent.pop_front();
-        }
-        let mut t = pace.next.map_or(now, |n| n.max(now));
-        // Each constraint can push the slot later; iterate until stable.
-        for _ in 0..4 {
-            let before = t;
-            if chat < 0 {
-                t = window_slot(&pace.recent, self.limits.group_per_minute, MINUTE, t);
-            }
-            t = window_slot(&self.global, self.limits.global_per_second, SECOND, t);
-            if t == before {
-                break;
-            }
-        }
-        pace.next = Some(later(t, self.limits.per_chat));
-        if chat < 0 {
-            insert_sorted(&mut pace.recent, t);
-        }
-        insert_sorted(&mut self.global, t);
-        t
-    }
-
-    /// A request to `chat` finished at `at`: the next may start no sooner
-    /// than `per_chat` later. Counting from the answer rather than the
-    /// slot keeps the spacing Telegram sees at least `per_chat` however
-    /// the network delays vary.
-    pub fn finished(&mut self, chat: i64, at: Instant) {
-        self.hold(chat, later(at, self.limits.per_chat));
-    }
-
-    /// Holds `chat` until `until` (a 429's `retry_after`).
-    pub fn hold(&mut self, chat: i64, until: Instant) {
-        let pace = self.chats.entry(chat).or_default();
-        pace.next = Some(pace.next.map_or(until, |n| n.max(until)));
-    }
-}
-
-/// How the webhook and the watchdog tell the sender which chats have new
-/// rows, without the sender scanning the outbox on every webhook.
-#[derive(Default)]
-pub struct Doorbell {
-    chats: Mutex<HashSet<i64>>,
-    notify: Notify,
-}
-
-impl Doorbell {
-    /// Something was queued for `chat`.
-    pub fn ring(&self, chat: i64) {
-        self.chats
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(chat);
-        self.notify.notify_one();
-    }
-
-    fn take(&self) -> HashSet<i64> {
-        std::mem::take(&mut *self.chats.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
+use super::telegram::{Outgoing, Transport};
 
 /// Rows Telegram accepted whose `sent` mark could not be written: never
 /// sent again by this process, written again after a backoff.
@@ -286,18 +111,14 @@ impl Unmarked {
 /// What the sender needs.
 pub struct Sender<T: Transport> {
     pub store: Store,
-    pub transport: T,
-    pub counters: Arc<Counters>,
+    /// Shared with the chat bot: one pace, one retry policy, one set of
+    /// counters for alerts and replies.
+    pub courier: Arc<Courier<T>>,
     pub doorbell: Arc<Doorbell>,
-    /// Shared with the chat bot, so replies and alerts keep one pace.
-    pub pacer: Arc<Mutex<Pacer>>,
-    pub backoff: Backoff,
     pub layout: Layout,
     /// `--attach-charts`: draws the chart a lone firing CPU, memory or
     /// disk alert is sent with ([`attach::charts`]).
     pub charts: Option<Charts>,
-    /// Where a refused configuration or an unwritable store is reported.
-    pub health: Arc<Health>,
     /// Delivered rows not yet recorded as sent.
     pub unmarked: Unmarked,
 }
@@ -402,12 +223,14 @@ impl<T: Transport> Sender<T> {
         match self.store.mark_sent(ids.clone(), now_ms()).await {
             Ok(()) => {
                 if self.unmarked.is_empty() {
-                    self.health.set(Problem::StoreBookkeeping, None);
+                    self.courier.health.set(Problem::StoreBookkeeping, None);
                 }
             }
             Err(e) => {
-                let retry_in = self.unmarked.failed(&ids, Instant::now(), &self.backoff);
-                self.health.set(
+                let retry_in = self
+                    .unmarked
+                    .failed(&ids, Instant::now(), &self.courier.backoff);
+                self.courier.health.set(
                     Problem::StoreBookkeeping,
                     Some(format!("state database cannot be written: {e}")),
                 );
@@ -424,7 +247,9 @@ impl<T: Transport> Sender<T> {
         match self.store.mark_sent(ids.clone(), now_ms()).await {
             Ok(()) => {
                 self.unmarked.written(&ids);
-                if self.unmarked.is_empty() && self.health.set(Problem::StoreBookkeeping, None) {
+                if self.unmarked.is_empty()
+                    && self.courier.health.set(Problem::StoreBookkeeping, None)
+                {
                     tracing::info!(
                         rows = ids.len(),
                         "state database writable again; delivered rows recorded"
@@ -432,7 +257,9 @@ impl<T: Transport> Sender<T> {
                 }
             }
             Err(e) => {
-                let retry_in = self.unmarked.failed(&ids, Instant::now(), &self.backoff);
+                let retry_in = self
+                    .unmarked
+                    .failed(&ids, Instant::now(), &self.courier.backoff);
                 tracing::error!(error = %e, rows = ids.len(), ?retry_in, "recording delivered rows as sent failed again");
             }
         }
@@ -582,7 +409,7 @@ impl<T: Transport> Sender<T> {
             drawn = charts(alert.clone()) => match drawn {
                 Ok(png) => Ok(Some(png)),
                 Err(e) => {
-                    self.counters.chart_failures.inc(e.reason());
+                    self.courier.counters.chart_failures.inc(e.reason());
                     tracing::warn!(alert = alert.name(), error = %e, "no chart for the alert; sending it as text");
                     Ok(None)
                 }
@@ -591,12 +418,10 @@ impl<T: Transport> Sender<T> {
         }
     }
 
-    /// Sends one message until Telegram accepts it, within the pace; the
-    /// message id. Network errors and 5xx: again after a backoff; 429:
-    /// after `retry_after`; entity errors: as plain text; migration: to the
-    /// new chat (`out.chat` follows). A photo refused for good goes again
-    /// as the text message `text_instead` (HTML). Any other refusal marks
-    /// the batch `ids` failed.
+    /// Sends one message through the courier until Telegram accepts it
+    /// (a photo refused for good goes again as the text message
+    /// `text_instead`); the message id. A refusal marks the batch `ids`
+    /// failed.
     async fn send(
         &self,
         out: &mut Outgoing,
@@ -604,201 +429,39 @@ impl<T: Transport> Sender<T> {
         ids: &[i64],
         stop: &mut watch::Receiver<bool>,
     ) -> Result<i64, Delivery> {
-        let mut failures = 0u32;
-        loop {
-            let slot = {
-                let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
-                p.reserve(out.chat, Instant::now())
-            };
-            tokio::select! {
-                _ = tokio::time::sleep_until(slot) => {}
-                _ = stop.changed() => return Err(Delivery::Interrupted),
-            }
-            let outcome = self.transport.send(out).await;
-            self.pacer
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .finished(out.chat, Instant::now());
-            match outcome {
-                Outcome::Sent { message_id } => {
-                    Counters::add(&self.counters.sent, 1);
-                    if self.health.set(Problem::TelegramConfig, None) {
-                        tracing::info!("Telegram accepts the bridge's configuration again");
-                    }
-                    return Ok(message_id);
+        let courier = &self.courier;
+        match courier
+            .send(out, Some(text_instead), Patience::UntilDelivered, stop)
+            .await
+        {
+            Ok(id) => Ok(id),
+            Err(Undelivered::Stopped) => Err(Delivery::Interrupted),
+            Err(
+                Undelivered::Refused { reason, detail } | Undelivered::GaveUp { reason, detail },
+            ) => {
+                tracing::error!(chat = out.chat, %reason, error = %detail, rows = ids.len(), "Telegram refused the message; giving up on it");
+                if let Err(e) = courier
+                    .store
+                    .mark_failed(ids.to_vec(), detail, now_ms())
+                    .await
+                {
+                    tracing::error!(error = %e, "recording the failure");
                 }
-                Outcome::RetryAfter(asked) => {
-                    Counters::add(&self.counters.rate_limited, 1);
-                    Counters::add(&self.counters.retries, 1);
-                    self.counters.send_failures.inc("rate_limited");
-                    let wait = self.backoff.server_wait(asked);
-                    tracing::warn!(chat = out.chat, retry_after = ?asked, waiting = ?wait, "Telegram rate limit");
-                    let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
-                    p.hold(out.chat, later(Instant::now(), wait));
-                }
-                Outcome::Misconfigured { problem, detail } => {
-                    failures += 1;
-                    self.counters.send_failures.inc(problem.label());
-                    Counters::add(&self.counters.retries, 1);
-                    let delay = self.backoff.delay(failures);
-                    self.health.set(
-                        Problem::TelegramConfig,
-                        Some(format!(
-                            "Telegram answers {} ({detail}): {}; alerts stay queued",
-                            problem.label(),
-                            problem.hint()
-                        )),
-                    );
-                    tracing::error!(chat = out.chat, reason = problem.label(), error = %detail, retry_in = ?delay, rows = ids.len(), "Telegram refuses the bridge's configuration: {}; the alerts stay queued", problem.hint());
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = stop.changed() => return Err(Delivery::Interrupted),
-                    }
-                }
-                Outcome::Transient { reason, detail } => {
-                    failures += 1;
-                    self.counters.send_failures.inc(reason);
-                    Counters::add(&self.counters.retries, 1);
-                    let delay = self.backoff.delay(failures);
-                    tracing::warn!(chat = out.chat, reason, error = %detail, retry_in = ?delay, "send failed, will retry");
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = stop.changed() => return Err(Delivery::Interrupted),
-                    }
-                }
-                Outcome::BadEntities(detail) if out.html => {
-                    self.counters.send_failures.inc("bad_entities");
-                    Counters::add(&self.counters.retries, 1);
-                    tracing::warn!(chat = out.chat, error = %detail, "Telegram rejected the HTML; sending as plain text");
-                    out.text = message::to_plain(&out.text);
-                    out.html = false;
-                }
-                Outcome::Migrated(to) => {
-                    Counters::add(&self.counters.migrations, 1);
-                    Counters::add(&self.counters.retries, 1);
-                    tracing::info!(from = out.chat, to, "chat migrated; following it");
-                    if let Err(e) = self.store.migrate_chat(out.chat, to).await {
-                        tracing::error!(error = %e, "remembering the chat migration");
-                    }
-                    out.chat = to;
-                }
-                Outcome::BadEntities(detail) if out.photo.is_some() => {
-                    self.photo_refused("bad_entities", &detail, out, text_instead);
-                }
-                Outcome::Permanent { reason, detail } if out.photo.is_some() => {
-                    self.photo_refused(reason, &detail, out, text_instead);
-                }
-                Outcome::BadEntities(detail) => {
-                    return Err(self.give_up("bad_entities", detail, out.chat, ids).await);
-                }
-                Outcome::Permanent { reason, detail } => {
-                    return Err(self.give_up(reason, detail, out.chat, ids).await);
-                }
+                Err(Delivery::Failed)
             }
         }
-    }
-
-    /// Telegram refused a photo for good: the alert goes again as the text
-    /// message `text_instead`.
-    fn photo_refused(
-        &self,
-        reason: &'static str,
-        detail: &str,
-        out: &mut Outgoing,
-        text_instead: &str,
-    ) {
-        self.counters.send_failures.inc(reason);
-        Counters::add(&self.counters.retries, 1);
-        tracing::warn!(chat = out.chat, reason, error = %detail, "Telegram refused the photo; sending the alert as text");
-        out.photo = None;
-        out.text = text_instead.to_owned();
-        out.html = true;
-    }
-
-    /// Telegram refused the message for good: the rows `ids` are marked
-    /// failed with `detail` (already cleaned of the token by `classify`).
-    async fn give_up(
-        &self,
-        reason: &'static str,
-        detail: String,
-        chat: i64,
-        ids: &[i64],
-    ) -> Delivery {
-        self.counters.send_failures.inc(reason);
-        tracing::error!(chat, reason, error = %detail, rows = ids.len(), "Telegram refused the message; giving up on it");
-        if let Err(e) = self.store.mark_failed(ids.to_vec(), detail, now_ms()).await {
-            tracing::error!(error = %e, "recording the failure");
-        }
-        Delivery::Failed
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bridge::health::Health;
+    use crate::bridge::metrics::Counters;
+    use crate::bridge::pacer::{Limits, Pacer};
+    use crate::bridge::telegram::{Misconfig, Outcome, Reason};
+    use std::collections::VecDeque;
     use std::sync::atomic::Ordering;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let b = Backoff {
-            initial: Duration::from_millis(500),
-            max: Duration::from_secs(4),
-            ..Backoff::default()
-        };
-        let d: Vec<u64> = (1..=6).map(|n| b.delay(n).as_millis() as u64).collect();
-        assert_eq!(d, vec![500, 1000, 2000, 4000, 4000, 4000]);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn one_message_per_second_per_chat() {
-        let mut p = Pacer::new(Limits::default());
-        let t0 = Instant::now();
-        let slots: Vec<Duration> = (0..3).map(|_| p.reserve(1, t0) - t0).collect();
-        assert_eq!(slots, vec![Duration::ZERO, SECOND, 2 * SECOND]);
-        // Another chat is not held back by the first.
-        assert_eq!(p.reserve(2, t0), t0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn twenty_per_minute_in_a_group() {
-        let mut p = Pacer::new(Limits {
-            per_chat: Duration::ZERO,
-            ..Limits::default()
-        });
-        let t0 = Instant::now();
-        let slots: Vec<Instant> = (0..21).map(|_| p.reserve(-100, t0)).collect();
-        assert!(slots[..20].iter().all(|s| *s < t0 + MINUTE));
-        assert_eq!(slots[20], slots[0] + MINUTE);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn thirty_per_second_overall() {
-        let mut p = Pacer::new(Limits::default());
-        let t0 = Instant::now();
-        let slots: Vec<Instant> = (0..31).map(|c| p.reserve(c, t0)).collect();
-        assert!(slots[..30].iter().all(|s| *s == t0));
-        assert_eq!(slots[30], t0 + SECOND);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn spacing_counts_from_the_answer() {
-        let mut p = Pacer::new(Limits::default());
-        let t0 = Instant::now();
-        assert_eq!(p.reserve(1, t0), t0);
-        // The answer came 300 ms later: the next send waits a full second
-        // from then.
-        p.finished(1, t0 + Duration::from_millis(300));
-        assert_eq!(p.reserve(1, t0), t0 + Duration::from_millis(1300));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_429_holds_the_chat() {
-        let mut p = Pacer::new(Limits::default());
-        let t0 = Instant::now();
-        p.reserve(1, t0);
-        p.hold(1, t0 + Duration::from_secs(7));
-        assert_eq!(p.reserve(1, t0), t0 + Duration::from_secs(7));
-    }
 
     /// A transport that fails with 5xx a few times, then rate-limits once,
     /// then accepts; records when each attempt happened (paused time).
@@ -833,37 +496,23 @@ mod tests {
             attempts: Mutex::new(Vec::new()),
             script: Mutex::new(VecDeque::from(vec![
                 Outcome::Transient {
-                    reason: "server_error",
+                    reason: Reason::ServerError,
                     detail: "HTTP 502".into(),
                 },
                 Outcome::Transient {
-                    reason: "network",
+                    reason: Reason::Network,
                     detail: "connection reset".into(),
                 },
                 Outcome::RetryAfter(Duration::from_secs(5)),
                 Outcome::BadEntities("Bad Request: can't parse entities".into()),
             ])),
         };
-        let sender = Arc::new(Sender {
-            store: store.clone(),
-            transport,
-            counters: Arc::new(Counters::default()),
-            doorbell: Arc::new(Doorbell::default()),
-            pacer: Arc::new(Mutex::new(Pacer::new(Limits::default()))),
-            backoff: Backoff {
-                initial: Duration::from_millis(500),
-                max: Duration::from_secs(60),
-                ..Backoff::default()
-            },
-            layout: Layout::default(),
-            charts: None,
-            health: Arc::new(Health::default()),
-            unmarked: Unmarked::default(),
-        });
+        let sender = sender_with(Vec::new(), store.clone(), None);
+        *sender.courier.transport.script.lock().unwrap() = transport.script.into_inner().unwrap();
         let (_tx, rx) = watch::channel(false);
         let t0 = Instant::now();
         sender.drain_chat(1, rx).await;
-        let attempts = sender.transport.attempts.lock().unwrap().clone();
+        let attempts = sender.courier.transport.attempts.lock().unwrap().clone();
         let at: Vec<u64> = attempts
             .iter()
             .map(|(t, _)| (*t - t0).as_millis() as u64)
@@ -875,7 +524,7 @@ mod tests {
         assert!(attempts[3].1.html);
         assert!(!attempts[4].1.html);
         assert_eq!(attempts[4].1.text, "hello & bye");
-        let c = &sender.counters;
+        let c = &sender.courier.counters;
         assert_eq!(c.rate_limited.load(Ordering::Relaxed), 1);
         assert_eq!(c.retries.load(Ordering::Relaxed), 4);
         assert_eq!(c.sent.load(Ordering::Relaxed), 1);
@@ -889,19 +538,31 @@ mod tests {
         store: Store,
         charts: Option<Charts>,
     ) -> Arc<Sender<Flaky>> {
+        sender_backing_off(script, store, charts, Backoff::default())
+    }
+
+    fn sender_backing_off(
+        script: Vec<Outcome>,
+        store: Store,
+        charts: Option<Charts>,
+        backoff: Backoff,
+    ) -> Arc<Sender<Flaky>> {
         Arc::new(Sender {
-            store,
-            transport: Flaky {
-                attempts: Mutex::new(Vec::new()),
-                script: Mutex::new(VecDeque::from(script)),
-            },
-            counters: Arc::new(Counters::default()),
+            store: store.clone(),
+            courier: Arc::new(Courier {
+                transport: Flaky {
+                    attempts: Mutex::new(Vec::new()),
+                    script: Mutex::new(VecDeque::from(script)),
+                },
+                store,
+                pacer: Mutex::new(Pacer::new(Limits::default())),
+                backoff,
+                counters: Arc::new(Counters::default()),
+                health: Arc::new(Health::default()),
+            }),
             doorbell: Arc::new(Doorbell::default()),
-            pacer: Arc::new(Mutex::new(Pacer::new(Limits::default()))),
-            backoff: Backoff::default(),
             layout: Layout::default(),
             charts,
-            health: Arc::new(Health::default()),
             unmarked: Unmarked::default(),
         })
     }
@@ -912,7 +573,7 @@ mod tests {
         let store = Store::open(&dir.path().join("s.db"), Duration::from_secs(1)).unwrap();
         store.enqueue_text(1, None, "x".into(), 0).await.unwrap();
         let refused = || Outcome::Misconfigured {
-            problem: crate::bridge::telegram::Misconfig::Unauthorized,
+            problem: Misconfig::Unauthorized,
             detail: "Unauthorized".into(),
         };
         let sender = sender_with(vec![refused(); 100], store.clone(), None);
@@ -921,28 +582,29 @@ mod tests {
             let sender = Arc::clone(&sender);
             async move { sender.drain_chat(1, rx).await }
         });
-        while sender.transport.attempts.lock().unwrap().len() < 3 {
+        while sender.courier.transport.attempts.lock().unwrap().len() < 3 {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let reasons = sender.health.reasons();
+        let reasons = sender.courier.health.reasons();
         assert_eq!(reasons.len(), 1, "{reasons:?}");
         assert!(reasons[0].contains("unauthorized") && reasons[0].contains("token"));
         let st = store.stats().await.unwrap();
         assert_eq!((st.queued, st.failed), (1, 0), "kept, not failed");
-        assert!(sender.counters.send_failures.get("unauthorized") >= 3);
-        assert_eq!(sender.counters.send_failures.get("bad_request"), 0);
+        assert!(sender.courier.counters.send_failures.get("unauthorized") >= 3);
+        assert_eq!(sender.courier.counters.send_failures.get("bad_request"), 0);
         tx.send(true).unwrap();
         drain.await.unwrap();
 
         // Fixed (here: the script runs out): delivered, and ready again.
         let fixed = sender_with(vec![refused()], store.clone(), None);
         fixed
+            .courier
             .health
             .set(Problem::TelegramConfig, Some("stale".into()));
         let (_tx, rx) = watch::channel(false);
         fixed.drain_chat(1, rx).await;
         assert_eq!(store.stats().await.unwrap().queued, 0);
-        assert!(fixed.health.reasons().is_empty());
+        assert!(fixed.courier.health.reasons().is_empty());
     }
 
     #[tokio::test(start_paused = true)]
@@ -950,22 +612,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db"), Duration::from_secs(1)).unwrap();
         store.enqueue_text(1, None, "x".into(), 0).await.unwrap();
-        let sender = Arc::new(Sender {
-            backoff: Backoff {
+        let sender = sender_backing_off(
+            vec![Outcome::RetryAfter(Duration::from_secs(u64::MAX))],
+            store.clone(),
+            None,
+            Backoff {
                 retry_after_max: Duration::from_secs(2),
                 ..Backoff::default()
             },
-            ..Arc::into_inner(sender_with(
-                vec![Outcome::RetryAfter(Duration::from_secs(u64::MAX))],
-                store.clone(),
-                None,
-            ))
-            .unwrap()
-        });
+        );
         let (_tx, rx) = watch::channel(false);
         let t0 = Instant::now();
         sender.drain_chat(1, rx).await;
         let at: Vec<Duration> = sender
+            .courier
             .transport
             .attempts
             .lock()
@@ -1004,9 +664,9 @@ mod tests {
             sender.drain_chat(1, rx.clone()).await;
             tokio::time::advance(Duration::from_secs(2)).await;
         }
-        assert_eq!(sender.transport.attempts.lock().unwrap().len(), 1);
+        assert_eq!(sender.courier.transport.attempts.lock().unwrap().len(), 1);
         assert_eq!(store.stats().await.unwrap().queued, 1, "not recorded yet");
-        let reasons = sender.health.reasons();
+        let reasons = sender.courier.health.reasons();
         assert!(reasons[0].contains("disk is full"), "{reasons:?}");
         store
             .call(|c| Ok(c.execute_batch("DROP TRIGGER disk_full")?))
@@ -1014,9 +674,9 @@ mod tests {
             .unwrap();
         tokio::time::advance(Duration::from_secs(10)).await;
         sender.drain_chat(1, rx).await;
-        assert_eq!(sender.transport.attempts.lock().unwrap().len(), 1);
+        assert_eq!(sender.courier.transport.attempts.lock().unwrap().len(), 1);
         assert_eq!(store.stats().await.unwrap().queued, 0);
-        assert!(sender.health.reasons().is_empty());
+        assert!(sender.courier.health.reasons().is_empty());
     }
 
     /// A chart stand-in: this PNG, or this miss.
@@ -1076,6 +736,7 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         sender.drain_chat(7, rx).await;
         let attempts: Vec<Outgoing> = sender
+            .courier
             .transport
             .attempts
             .lock()
@@ -1108,7 +769,7 @@ mod tests {
         // The photo is the firing message a resolution replies to.
         assert_eq!(store.firing_message(7, vec![fp]).await.unwrap(), Some(2));
         assert_eq!(store.stats().await.unwrap().queued, 0);
-        assert_eq!(sender.counters.sent.load(Ordering::Relaxed), 2);
+        assert_eq!(sender.courier.counters.sent.load(Ordering::Relaxed), 2);
     }
 
     #[tokio::test(start_paused = true)]
@@ -1126,24 +787,24 @@ mod tests {
         );
         let (_tx, rx) = watch::channel(false);
         late.drain_chat(7, rx.clone()).await;
-        let attempts = late.transport.attempts.lock().unwrap().clone();
+        let attempts = late.courier.transport.attempts.lock().unwrap().clone();
         assert_eq!(attempts.len(), 1);
         assert!(attempts[0].1.photo.is_none());
         assert!(attempts[0].1.reply_markup.is_some());
-        assert_eq!(late.counters.chart_failures.get("timeout"), 1);
+        assert_eq!(late.courier.counters.chart_failures.get("timeout"), 1);
 
         // Telegram refuses the photo for good: the whole text goes instead.
         queue_cpu_alert(&store, 80).await;
         let refused = sender_with(
             vec![Outcome::Permanent {
-                reason: "bad_request",
+                reason: Reason::BadRequest,
                 detail: "Bad Request: PHOTO_INVALID_DIMENSIONS".into(),
             }],
             store.clone(),
             Some(chart(|| Ok(vec![1, 2, 3]))),
         );
         refused.drain_chat(7, rx).await;
-        let attempts = refused.transport.attempts.lock().unwrap().clone();
+        let attempts = refused.courier.transport.attempts.lock().unwrap().clone();
         assert_eq!(attempts.len(), 2, "{attempts:#?}");
         assert!(attempts[0].1.photo.is_some());
         let text = &attempts[1].1;

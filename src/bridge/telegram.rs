@@ -82,7 +82,7 @@ pub enum Outcome {
     RetryAfter(Duration),
     /// Network error, timeout or 5xx: send again after a backoff.
     Transient {
-        reason: &'static str,
+        reason: Reason,
         detail: String,
     },
     /// 400 "can't parse entities": send again as plain text.
@@ -99,9 +99,54 @@ pub enum Outcome {
     },
     /// Any other 4xx: do not send again.
     Permanent {
-        reason: &'static str,
+        reason: Reason,
         detail: String,
     },
+}
+
+/// Why a send failed: the `reason` label of
+/// `outpost_bridge_send_failures_total`, decided once by [`classify`] (or
+/// the transport), never re-derived from the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Network,
+    Timeout,
+    ServerError,
+    RateLimited,
+    BadEntities,
+    Unauthorized,
+    NotFound,
+    Forbidden,
+    ChatNotFound,
+    TooLong,
+    BadRequest,
+    ClientError,
+}
+
+impl Reason {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::Network => "network",
+            Reason::Timeout => "timeout",
+            Reason::ServerError => "server_error",
+            Reason::RateLimited => "rate_limited",
+            Reason::BadEntities => "bad_entities",
+            Reason::Unauthorized => "unauthorized",
+            Reason::NotFound => "not_found",
+            Reason::Forbidden => "forbidden",
+            Reason::ChatNotFound => "chat_not_found",
+            Reason::TooLong => "too_long",
+            Reason::BadRequest => "bad_request",
+            Reason::ClientError => "client_error",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
 }
 
 /// What a 401 or 404 says is wrong with the bridge's configuration.
@@ -115,12 +160,17 @@ pub enum Misconfig {
 }
 
 impl Misconfig {
+    /// The failure reason it is counted under.
+    pub fn reason(self) -> Reason {
+        match self {
+            Misconfig::Unauthorized => Reason::Unauthorized,
+            Misconfig::NotFound => Reason::NotFound,
+        }
+    }
+
     /// The `reason` label in `outpost_bridge_send_failures_total`.
     pub fn label(self) -> &'static str {
-        match self {
-            Misconfig::Unauthorized => "unauthorized",
-            Misconfig::NotFound => "not_found",
-        }
+        self.reason().label()
     }
 
     /// What the operator should check.
@@ -311,7 +361,7 @@ pub fn classify(status: u16, body: &[u8], token: &Secret) -> Outcome {
     }
     if status >= 500 || (200..300).contains(&status) {
         return Outcome::Transient {
-            reason: "server_error",
+            reason: Reason::ServerError,
             detail,
         };
     }
@@ -328,11 +378,11 @@ pub fn classify(status: u16, body: &[u8], token: &Secret) -> Outcome {
         return Outcome::BadEntities(detail);
     }
     let reason = match status {
-        403 => "forbidden",
-        400 if lower.contains("chat not found") => "chat_not_found",
-        400 if lower.contains("too long") => "too_long",
-        400 => "bad_request",
-        _ => "client_error",
+        403 => Reason::Forbidden,
+        400 if lower.contains("chat not found") => Reason::ChatNotFound,
+        400 if lower.contains("too long") => Reason::TooLong,
+        400 => Reason::BadRequest,
+        _ => Reason::ClientError,
     };
     Outcome::Permanent { reason, detail }
 }
@@ -363,7 +413,11 @@ impl Telegram {
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
-                let reason = if e.is_timeout() { "timeout" } else { "network" };
+                let reason = if e.is_timeout() {
+                    Reason::Timeout
+                } else {
+                    Reason::Network
+                };
                 return Err(Outcome::Transient {
                     reason,
                     detail: self.describe(e),
@@ -374,7 +428,7 @@ impl Telegram {
         match resp.bytes().await {
             Ok(body) => Ok((status, body.to_vec())),
             Err(e) => Err(Outcome::Transient {
-                reason: "network",
+                reason: Reason::Network,
                 detail: self.describe(e),
             }),
         }
@@ -425,7 +479,10 @@ mod tests {
         ));
         assert!(matches!(
             classify(403, br#"{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}"#),
-            Outcome::Permanent { reason: "forbidden", .. }
+            Outcome::Permanent {
+                reason: Reason::Forbidden,
+                ..
+            }
         ));
         assert!(matches!(
             classify(
@@ -433,14 +490,14 @@ mod tests {
                 br#"{"ok":false,"description":"Bad Request: chat not found"}"#
             ),
             Outcome::Permanent {
-                reason: "chat_not_found",
+                reason: Reason::ChatNotFound,
                 ..
             }
         ));
         assert!(matches!(
             classify(502, b"<html>bad gateway</html>"),
             Outcome::Transient {
-                reason: "server_error",
+                reason: Reason::ServerError,
                 ..
             }
         ));
@@ -476,7 +533,7 @@ mod tests {
         let Outcome::Permanent { reason, detail } = &out else {
             panic!("{out:?}")
         };
-        assert_eq!(*reason, "forbidden");
+        assert_eq!(*reason, Reason::Forbidden);
         assert!(!detail.contains("SECRET-tok"), "{detail}");
         assert!(detail.contains("**REDACTED**"), "{detail}");
         let long = format!(r#"{{"ok":false,"description":"{}"}}"#, "x".repeat(10_000));
@@ -572,7 +629,7 @@ mod tests {
         let Outcome::Transient { reason, detail } = &out else {
             panic!("{out:?}")
         };
-        assert_eq!(*reason, "network");
+        assert_eq!(*reason, Reason::Network);
         let all = format!("{out:?} {detail}");
         assert!(!all.contains("SECRET-token-value"), "{all}");
         assert!(!all.contains("999999"), "{all}");

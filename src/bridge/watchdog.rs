@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::doorbell::Doorbell;
 use super::message::{escape, format_duration_ms};
 use super::now_ms;
-use super::sender::Doorbell;
 use super::store::Store;
 
 /// The notice queued when the heartbeat stops.

@@ -19,11 +19,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+use super::doorbell::Doorbell;
 use super::health::{Health, Problem};
 use super::metrics::{self, Counters};
 use super::payload::Notification;
 use super::secret::Secret;
-use super::sender::Doorbell;
 use super::store::{Intake, Store, StoreError};
 use super::{now_ms, watchdog};
 
