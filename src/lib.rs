@@ -39,8 +39,10 @@
 //!     (promtool unit tests), `alertmanager.rs`, `grafana.rs`.
 //! - [`bridge`]: `outpost bridge`, Alertmanager webhooks to Telegram.
 //!   - `mod.rs` (Config, `run`), `webhook.rs` (HTTP: /alert, /metrics,
-//!     health), `payload.rs` (webhook v4 types, dedup key), `store.rs`
-//!     (SQLite state, group commit), `outbox.rs` (rows and batches),
+//!     health), `payload.rs` (webhook v4 types, dedup key), `store/`
+//!     (all SQLite state behind one thread, group commit: `mod.rs` the
+//!     thread, `outbox.rs`, `chats.rs`, `watchdog.rs` the queries),
+//!     `outbox.rs` (rows and batches),
 //!     `message.rs` (HTML rendering, splitting, coalescing, numbering),
 //!     `keyboard.rs` (inline buttons under alert messages), `attach.rs`
 //!     (`--attach-charts`: which alerts, the chart under a deadline, the

@@ -9,7 +9,8 @@
 //!
 //! Decisions:
 //! - Updates are processed at most once: the next offset is stored in the
-//!   state database (`bot_offset`) before the updates are answered, so a
+//!   state database ([`Store::save_bot_offset`], through the store thread
+//!   like all state) before the updates are answered, so a
 //!   restart never repeats a `/silence`; a crash mid-answer loses that reply.
 //! - Each update is answered in its own task: a slow Prometheus never holds
 //!   up another user's command. Replies are paced per chat.
@@ -18,11 +19,9 @@
 //! - Strangers: the engine returns `None` when it should stay silent; button
 //!   presses are always answered (`answerCallbackQuery`) so no client spins.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -30,6 +29,8 @@ use tokio::time::Instant;
 
 use super::deliver::{Courier, Patience, Undelivered};
 use super::keyboard;
+#[cfg(doc)]
+use super::store::Store;
 use super::telegram::{Outcome, Outgoing, Payload, Telegram};
 use crate::chat::{Caller, Engine, Reply};
 
@@ -48,49 +49,7 @@ pub struct Bot {
     /// (`--retry-*`), one set of counters.
     pub courier: Arc<Courier<Telegram>>,
     pub engine: Arc<Engine>,
-    pub offsets: Offsets,
     pub poll_timeout: Duration,
-}
-
-/// Where `getUpdates` continues, kept in the state database.
-pub struct Offsets {
-    db: Mutex<Connection>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("state database (bot offset): {0}")]
-pub struct OffsetError(#[from] rusqlite::Error);
-
-impl Offsets {
-    pub fn open(path: &Path) -> Result<Offsets, OffsetError> {
-        let db = Connection::open(path)?;
-        db.busy_timeout(Duration::from_secs(2))?;
-        db.execute_batch(
-            "CREATE TABLE IF NOT EXISTS bot_offset (
-                 id INTEGER PRIMARY KEY CHECK (id = 1),
-                 next INTEGER NOT NULL
-             );",
-        )?;
-        Ok(Offsets { db: Mutex::new(db) })
-    }
-
-    pub fn load(&self) -> Result<i64, OffsetError> {
-        let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(db
-            .query_row("SELECT next FROM bot_offset WHERE id = 1", [], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0))
-    }
-
-    pub fn save(&self, next: i64) -> Result<(), OffsetError> {
-        let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        db.execute(
-            "INSERT INTO bot_offset (id, next) VALUES (1, ?1)
-             ON CONFLICT(id) DO UPDATE SET next = excluded.next",
-            [next],
-        )?;
-        Ok(())
-    }
 }
 
 /// The parts of a Bot API `Update` the bot reads.
@@ -168,7 +127,7 @@ impl Bot {
     /// Polls until `stop` turns true.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         self.publish_commands().await;
-        let mut offset = match self.offsets.load() {
+        let mut offset = match self.courier.store.bot_offset().await {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(error = %e, "reading the bot's update offset; starting from Telegram's");
@@ -228,7 +187,7 @@ impl Bot {
             };
             offset = last + 1;
             // At most once: the offset is stored before anything is answered.
-            if let Err(e) = self.offsets.save(offset) {
+            if let Err(e) = self.courier.store.save_bot_offset(offset).await {
                 tracing::warn!(error = %e, "storing the bot's update offset");
             }
             for (_, update) in updates {
@@ -435,17 +394,5 @@ mod tests {
             let d = c["description"].as_str().unwrap();
             !d.is_empty() && d.len() <= 256
         }));
-    }
-
-    #[test]
-    fn the_offset_survives_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.db");
-        let o = Offsets::open(&path).unwrap();
-        assert_eq!(o.load().unwrap(), 0);
-        o.save(41).unwrap();
-        o.save(42).unwrap();
-        drop(o);
-        assert_eq!(Offsets::open(&path).unwrap().load().unwrap(), 42);
     }
 }

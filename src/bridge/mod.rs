@@ -315,7 +315,6 @@ pub async fn run(
                 telegram,
                 courier,
                 engine,
-                offsets: bot::Offsets::open(&config.state)?,
                 poll_timeout: bot::POLL_TIMEOUT,
             });
             telegram_tasks.push(tokio::spawn(bot.run(stop_rx.clone())));

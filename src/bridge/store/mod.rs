@@ -2,6 +2,11 @@
 //! remembered chat migrations, the message ids of firing alerts, the
 //! watchdog state and the counters behind `/metrics`.
 //!
+//! This file is the store thread and its connection; the queries are split
+//! by what they keep: [`outbox`] (intake, queue, delivery marks, figures,
+//! pruning), [`chats`] (migrations, firing message ids, the chat bot's
+//! update offset) and [`watchdog`].
+//!
 //! One thread owns the connection. Callers send it jobs over a channel and
 //! await the answer; the thread runs every job waiting in the channel in
 //! one transaction (each in its own savepoint) and answers only after the
@@ -14,14 +19,18 @@
 //! power loss, and Alertmanager would not resend what we acknowledged;
 //! group commit makes FULL affordable.
 
+mod chats;
+mod outbox;
+mod watchdog;
+
+pub use outbox::{Intake, Stats};
+pub use watchdog::WatchdogState;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
-
-use super::outbox::{Content, Row};
-use super::payload::Notification;
 
 /// A storage error. Cloneable (as text) so one failed commit can answer
 /// every job in its transaction.
@@ -48,35 +57,6 @@ type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 #[derive(Clone)]
 pub struct Store {
     jobs: mpsc::Sender<Job>,
-}
-
-/// How an incoming notification was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Intake {
-    /// Stored in the outbox (row id, and the chat after remembered
-    /// migrations).
-    Queued { id: i64, chat: i64 },
-    /// Seen within the dedup window: not stored again.
-    Duplicate,
-    /// Nothing to deliver (only heartbeats, or no alerts).
-    Nothing,
-}
-
-/// Figures for `/metrics`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Stats {
-    pub queued: i64,
-    pub failed: i64,
-    pub oldest_queued_ms: Option<i64>,
-}
-
-/// Per-chat watchdog state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WatchdogState {
-    pub chat: i64,
-    pub thread: Option<i64>,
-    pub last_seen_ms: i64,
-    pub silent: bool,
 }
 
 const SCHEMA: &str = "
@@ -106,6 +86,10 @@ CREATE TABLE IF NOT EXISTS firing_message (
     message_id INTEGER NOT NULL,
     sent_ms INTEGER NOT NULL,
     PRIMARY KEY (chat_id, fingerprint)
+);
+CREATE TABLE IF NOT EXISTS bot_offset (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    next INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS watchdog (
     chat_id INTEGER PRIMARY KEY,
@@ -208,391 +192,6 @@ impl Store {
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
-
-    /// Stores a notification for `chat` unless its `dedup_key` was seen in
-    /// the last `window_ms`; records `heartbeats` for the watchdog. When a
-    /// heartbeat arrives for a chat whose pipeline was reported silent,
-    /// `recovery` (HTML) is queued for that chat first.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn intake(
-        &self,
-        chat: i64,
-        thread: Option<i64>,
-        notification: Notification,
-        dedup_key: String,
-        window_ms: i64,
-        heartbeats: usize,
-        recovery: String,
-        now_ms: i64,
-    ) -> Result<Intake, StoreError> {
-        // Serialised here, not in the store thread.
-        let payload = if notification.alerts.is_empty() {
-            None
-        } else {
-            Some(
-                serde_json::to_string(&notification)
-                    .map_err(|e| StoreError::Sqlite(e.to_string()))?,
-            )
-        };
-        self.call(move |c| {
-            let chat = resolve_chat(c, chat)?;
-            if heartbeats > 0 {
-                let was_silent: Option<bool> = c
-                    .query_row(
-                        "SELECT silent FROM watchdog WHERE chat_id=?1",
-                        [chat],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                c.execute(
-                    "INSERT INTO watchdog(chat_id, thread_id, last_seen_ms, silent) VALUES (?1, ?2, ?3, 0)
-                     ON CONFLICT(chat_id) DO UPDATE SET thread_id=excluded.thread_id, last_seen_ms=excluded.last_seen_ms, silent=0",
-                    params![chat, thread, now_ms],
-                )?;
-                if was_silent == Some(true) {
-                    insert_row(c, chat, thread, &Content::Text(recovery), now_ms)?;
-                }
-            }
-            let Some(payload) = payload else {
-                return Ok(Intake::Nothing);
-            };
-            let seen: Option<i64> = c
-                .query_row(
-                    "SELECT first_seen_ms FROM dedup WHERE key=?1",
-                    [&dedup_key],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(t) = seen {
-                if now_ms - t < window_ms {
-                    return Ok(Intake::Duplicate);
-                }
-            }
-            c.execute(
-                "INSERT INTO dedup(key, first_seen_ms) VALUES (?1, ?2)
-                 ON CONFLICT(key) DO UPDATE SET first_seen_ms=excluded.first_seen_ms",
-                params![dedup_key, now_ms],
-            )?;
-            let id = insert_raw(c, chat, thread, "alerts", &payload, now_ms)?;
-            Ok(Intake::Queued { id, chat })
-        })
-        .await
-    }
-
-    /// Queues a pre-rendered message.
-    pub async fn enqueue_text(
-        &self,
-        chat: i64,
-        thread: Option<i64>,
-        html: String,
-        now_ms: i64,
-    ) -> Result<i64, StoreError> {
-        self.call(move |c| {
-            let chat = resolve_chat(c, chat)?;
-            insert_row(c, chat, thread, &Content::Text(html), now_ms)
-        })
-        .await
-    }
-
-    /// Chats with queued rows.
-    pub async fn queued_chats(&self) -> Result<Vec<i64>, StoreError> {
-        self.call(|c| {
-            let mut st =
-                c.prepare_cached("SELECT DISTINCT chat_id FROM outbox WHERE state='queued'")?;
-            let rows = st.query_map([], |r| r.get(0))?;
-            Ok(rows.collect::<Result<Vec<i64>, _>>()?)
-        })
-        .await
-    }
-
-    /// The first `limit` queued rows of `chat`, oldest first. The JSON is
-    /// parsed here, outside the store thread, so a big read does not hold
-    /// up the commits webhooks wait for.
-    pub async fn queued(&self, chat: i64, limit: usize) -> Result<Vec<Row>, StoreError> {
-        type Raw = (i64, i64, Option<i64>, String, String, i64);
-        let raw: Vec<Raw> = self
-            .call(move |c| {
-                let mut st = c.prepare_cached(
-                    "SELECT id, chat_id, thread_id, kind, payload, received_ms FROM outbox
-                     WHERE state='queued' AND chat_id=?1 ORDER BY id LIMIT ?2",
-                )?;
-                let rows = st.query_map(params![chat, limit as i64], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })?;
-                Ok(rows.collect::<Result<Vec<Raw>, _>>()?)
-            })
-            .await?;
-        Ok(raw
-            .into_iter()
-            .map(|(id, chat, thread, kind, payload, received_ms)| {
-                let content = if kind == "text" {
-                    Content::Text(payload)
-                } else {
-                    // A row that no longer parses is delivered as an empty
-                    // notification rather than blocking the queue.
-                    Content::Alerts(serde_json::from_str(&payload).unwrap_or_default())
-                };
-                Row {
-                    id,
-                    chat,
-                    thread,
-                    received_ms,
-                    content,
-                }
-            })
-            .collect())
-    }
-
-    /// Marks rows delivered.
-    pub async fn mark_sent(&self, ids: Vec<i64>, now_ms: i64) -> Result<(), StoreError> {
-        self.call(move |c| {
-            let mut st = c.prepare_cached(
-                "UPDATE outbox SET state='sent', done_ms=?2 WHERE id=?1 AND state='queued'",
-            )?;
-            for id in ids {
-                st.execute(params![id, now_ms])?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    /// Marks rows as permanently failed, keeping the reason.
-    pub async fn mark_failed(
-        &self,
-        ids: Vec<i64>,
-        reason: String,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.call(move |c| {
-            let mut st = c.prepare_cached(
-                "UPDATE outbox SET state='failed', done_ms=?2, error=?3 WHERE id=?1",
-            )?;
-            for id in ids {
-                st.execute(params![id, now_ms, reason])?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    /// Remembers that `from` became `to` (a group upgraded to a
-    /// supergroup) and moves everything queued for `from`.
-    pub async fn migrate_chat(&self, from: i64, to: i64) -> Result<(), StoreError> {
-        self.call(move |c| {
-            c.execute(
-                "INSERT INTO chat_migration(from_chat, to_chat) VALUES (?1, ?2)
-                 ON CONFLICT(from_chat) DO UPDATE SET to_chat=excluded.to_chat",
-                params![from, to],
-            )?;
-            c.execute(
-                "UPDATE outbox SET chat_id=?2 WHERE chat_id=?1 AND state='queued'",
-                params![from, to],
-            )?;
-            c.execute(
-                "UPDATE OR REPLACE firing_message SET chat_id=?2 WHERE chat_id=?1",
-                params![from, to],
-            )?;
-            c.execute(
-                "UPDATE OR REPLACE watchdog SET chat_id=?2 WHERE chat_id=?1",
-                params![from, to],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Remembers the message that announced these firing alerts.
-    pub async fn remember_firing(
-        &self,
-        chat: i64,
-        fingerprints: Vec<String>,
-        message_id: i64,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.call(move |c| {
-            let mut st = c.prepare_cached(
-                "INSERT INTO firing_message(chat_id, fingerprint, message_id, sent_ms) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(chat_id, fingerprint) DO UPDATE SET message_id=excluded.message_id, sent_ms=excluded.sent_ms",
-            )?;
-            for fp in fingerprints {
-                st.execute(params![chat, fp, message_id, now_ms])?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    /// The message id that announced the first of `fingerprints` to fire.
-    pub async fn firing_message(
-        &self,
-        chat: i64,
-        fingerprints: Vec<String>,
-    ) -> Result<Option<i64>, StoreError> {
-        self.call(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT message_id FROM firing_message WHERE chat_id=?1 AND fingerprint=?2",
-            )?;
-            for fp in fingerprints {
-                if let Some(id) = st.query_row(params![chat, fp], |r| r.get(0)).optional()? {
-                    return Ok(Some(id));
-                }
-            }
-            Ok(None)
-        })
-        .await
-    }
-
-    /// Marks silent every chat whose last heartbeat (or `since_ms`, the
-    /// bridge's start, whichever is later) is older than `timeout_ms`, and
-    /// queues `notice` (HTML) for each. Returns the chats newly silent.
-    pub async fn expire_watchdogs(
-        &self,
-        now_ms: i64,
-        timeout_ms: i64,
-        since_ms: i64,
-        notice: String,
-    ) -> Result<Vec<i64>, StoreError> {
-        self.call(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT chat_id, thread_id FROM watchdog
-                 WHERE silent=0 AND MAX(last_seen_ms, ?2) < ?1",
-            )?;
-            let stale = st
-                .query_map(params![now_ms - timeout_ms, since_ms], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            for (chat, thread) in &stale {
-                c.execute("UPDATE watchdog SET silent=1 WHERE chat_id=?1", [chat])?;
-                insert_row(c, *chat, *thread, &Content::Text(notice.clone()), now_ms)?;
-            }
-            Ok(stale.into_iter().map(|(c, _)| c).collect())
-        })
-        .await
-    }
-
-    /// The watchdog state of every chat that has seen a heartbeat.
-    pub async fn watchdogs(&self) -> Result<Vec<WatchdogState>, StoreError> {
-        self.call(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT chat_id, thread_id, last_seen_ms, silent FROM watchdog ORDER BY chat_id",
-            )?;
-            let rows = st.query_map([], |r| {
-                Ok(WatchdogState {
-                    chat: r.get(0)?,
-                    thread: r.get(1)?,
-                    last_seen_ms: r.get(2)?,
-                    silent: r.get(3)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
-    }
-
-    /// Queue depth, failures and the oldest queued row's arrival.
-    pub async fn stats(&self) -> Result<Stats, StoreError> {
-        self.call(|c| {
-            let (queued, oldest): (i64, Option<i64>) = c.query_row(
-                "SELECT COUNT(*), MIN(received_ms) FROM outbox WHERE state='queued'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            let failed: i64 = c.query_row(
-                "SELECT COUNT(*) FROM outbox WHERE state='failed'",
-                [],
-                |r| r.get(0),
-            )?;
-            Ok(Stats {
-                queued,
-                failed,
-                oldest_queued_ms: oldest,
-            })
-        })
-        .await
-    }
-
-    /// Forgets what is no longer needed: delivered rows after a day,
-    /// failed rows (kept for inspection) after a week, dedup keys past
-    /// their window, firing message ids after 30 days.
-    pub async fn prune(&self, now_ms: i64, window_ms: i64) -> Result<(), StoreError> {
-        self.call(move |c| {
-            c.execute(
-                "DELETE FROM outbox WHERE state='sent' AND done_ms < ?1",
-                [now_ms - 86_400_000],
-            )?;
-            c.execute(
-                "DELETE FROM outbox WHERE state='failed' AND done_ms < ?1",
-                [now_ms - 7 * 86_400_000],
-            )?;
-            c.execute(
-                "DELETE FROM dedup WHERE first_seen_ms < ?1",
-                [now_ms - window_ms],
-            )?;
-            c.execute(
-                "DELETE FROM firing_message WHERE sent_ms < ?1",
-                [now_ms - 30 * 86_400_000],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-}
-
-fn resolve_chat(c: &Connection, chat: i64) -> Result<i64, StoreError> {
-    let mut current = chat;
-    // Follow a short chain of migrations (a group can only upgrade once,
-    // but be safe against a loop).
-    for _ in 0..4 {
-        let next: Option<i64> = c
-            .prepare_cached("SELECT to_chat FROM chat_migration WHERE from_chat=?1")?
-            .query_row([current], |r| r.get(0))
-            .optional()?;
-        match next {
-            Some(n) if n != current => current = n,
-            _ => break,
-        }
-    }
-    Ok(current)
-}
-
-fn insert_row(
-    c: &Connection,
-    chat: i64,
-    thread: Option<i64>,
-    content: &Content,
-    now_ms: i64,
-) -> Result<i64, StoreError> {
-    let payload = match content {
-        Content::Alerts(n) => {
-            serde_json::to_string(n).map_err(|e| StoreError::Sqlite(e.to_string()))?
-        }
-        Content::Text(t) => t.clone(),
-    };
-    insert_raw(c, chat, thread, content.kind(), &payload, now_ms)
-}
-
-fn insert_raw(
-    c: &Connection,
-    chat: i64,
-    thread: Option<i64>,
-    kind: &str,
-    payload: &str,
-    now_ms: i64,
-) -> Result<i64, StoreError> {
-    c.prepare_cached(
-        "INSERT INTO outbox(chat_id, thread_id, kind, payload, received_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![chat, thread, kind, payload, now_ms])?;
-    Ok(c.last_insert_rowid())
 }
 
 /// Copies the WAL back into the database every second (PASSIVE: never
@@ -665,7 +264,8 @@ fn writer(conn: Connection, mut rx: mpsc::Receiver<Job>, alive: std::sync::mpsc:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bridge::payload::Alert;
+    use crate::bridge::outbox::Content;
+    use crate::bridge::payload::{Alert, Notification};
 
     fn note(name: &str) -> Notification {
         let mut n = Notification {
@@ -895,6 +495,22 @@ mod tests {
                     oldest_queued_ms: Some(2)
                 }
             );
+        });
+    }
+
+    #[test]
+    fn the_bot_offset_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        rt().block_on(async {
+            let s = Store::open(&path, Duration::from_secs(1)).unwrap();
+            assert_eq!(s.bot_offset().await.unwrap(), 0);
+            s.save_bot_offset(41).await.unwrap();
+            s.save_bot_offset(42).await.unwrap();
+        });
+        rt().block_on(async {
+            let s = Store::open(&path, Duration::from_secs(1)).unwrap();
+            assert_eq!(s.bot_offset().await.unwrap(), 42);
         });
     }
 
