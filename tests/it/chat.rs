@@ -437,11 +437,15 @@ fn commands_against_real_prometheus_and_alertmanager() {
         "{}",
         audit.text
     );
+    // What the stranger sent after the refusal is counted, not stored
+    // (issue 11: strangers cannot grow the audit log).
     assert!(
-        audit.text.contains("@mallory in 777: <code>button:s24:"),
+        !audit.text.contains("@mallory in 777: <code>button:s24:"),
         "{}",
         audit.text
     );
+    assert_eq!(audit.text.matches("@mallory").count(), 1, "{}", audit.text);
+    assert_eq!(e.refused(), 3);
     assert!(
         audit.text.contains("@alice in -1001: <code>button:s1:"),
         "{}",
