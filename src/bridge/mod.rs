@@ -295,7 +295,10 @@ pub async fn run(
             let engine = Arc::new(
                 crate::chat::Engine::new(
                     config.chat.clone(),
-                    crate::chat::audit::Audit::open(&config.state, config.audit)?,
+                    store::StoreAudit {
+                        store: store.clone(),
+                        retention: config.audit,
+                    },
                 )
                 .count_refusals_in(Arc::clone(&counters.chat_refused)),
             );
@@ -396,9 +399,7 @@ async fn prune(
             tracing::warn!(error = %e, "pruning the state database");
         }
         if let Some(engine) = &engine {
-            let engine = Arc::clone(engine);
-            let pruned = tokio::task::spawn_blocking(move || engine.prune_audit(now_ms())).await;
-            if let Ok(Err(e)) = pruned {
+            if let Err(e) = engine.prune_audit(now_ms()).await {
                 tracing::warn!(error = %e, "pruning the chat audit log");
             }
         }

@@ -4,6 +4,10 @@
 //! refusal per [`REFUSAL_INTERVAL`] and silence otherwise. Table names start
 //! with `chat_` so they never collide with the bridge's tables.
 //!
+//! The engine sees an [`AuditLog`]: in the bridge the store thread keeps it
+//! (one owner of the state database), in `outpost ask` and tests [`Audit`]
+//! on its own connection; both run the queries in [`sql`].
+//!
 //! Decisions: the log is bounded ([`Retention`]: `--audit-max-rows`,
 //! `--audit-max-age`). The row cap holds at every insert (the oldest rows
 //! go, by id, which the primary key makes cheap), so a flood cannot grow
@@ -62,21 +66,33 @@ pub enum AuditError {
     },
     #[error("state database: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// From the bridge's store thread.
+    #[error("{0}")]
+    Store(String),
 }
 
-/// The audit log and refusal memory.
-pub struct Audit {
-    db: Mutex<Connection>,
-    retention: Retention,
+/// Where the engine keeps its audit log and refusal memory: this
+/// module's own connection ([`Audit`], for `outpost ask` and tests) or the
+/// bridge's store thread, which owns the state database there. Both run
+/// the same queries ([`sql`]).
+pub trait AuditLog: Send + Sync + 'static {
+    /// Appends `e`, dropping the oldest entries past the row cap.
+    fn record(&self, e: Entry) -> AuditFuture<'_, ()>;
+    /// The latest `limit` entries, newest first.
+    fn latest(&self, limit: usize) -> AuditFuture<'_, Vec<Entry>>;
+    /// Whether a stranger should be told they are refused now; remembers
+    /// the answer. True the first time and once per [`REFUSAL_INTERVAL`].
+    fn should_refuse_loudly(&self, user_id: i64, now_ms: i64) -> AuditFuture<'_, bool>;
+    /// Deletes entries past the age limit and stale refusal memory.
+    fn prune(&self, now_ms: i64) -> AuditFuture<'_, ()>;
 }
 
-impl std::fmt::Debug for Audit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Audit")
-    }
-}
+/// What an [`AuditLog`] method returns.
+pub type AuditFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, AuditError>> + Send + 'a>>;
 
-const SCHEMA: &str = "
+/// The tables, for whoever owns the state database.
+pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS chat_audit (
     id        INTEGER PRIMARY KEY AUTOINCREMENT,
     at_ms     INTEGER NOT NULL,
@@ -92,6 +108,96 @@ CREATE TABLE IF NOT EXISTS chat_refusals (
     last_at_ms   INTEGER NOT NULL
 );
 ";
+
+/// The queries, on a connection someone else owns (inside their
+/// transaction).
+pub mod sql {
+    use super::*;
+
+    /// Appends `e`, dropping the oldest entries past `retention.max_rows`.
+    pub fn record(c: &Connection, e: &Entry, retention: Retention) -> rusqlite::Result<()> {
+        c.prepare_cached(
+            "INSERT INTO chat_audit (at_ms, user_id, username, chat_id, action, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![e.at_ms, e.user_id, e.username, e.chat_id, e.action, e.result])?;
+        // Ids only grow (AUTOINCREMENT): everything at or below
+        // `last - max_rows` is past the cap.
+        let keep = i64::try_from(retention.max_rows.max(1)).unwrap_or(i64::MAX);
+        c.prepare_cached("DELETE FROM chat_audit WHERE id <= ?1")?
+            .execute([c.last_insert_rowid().saturating_sub(keep)])?;
+        Ok(())
+    }
+
+    /// Deletes entries older than `retention.max_age` and refusal memory
+    /// older than [`REFUSAL_INTERVAL`] (it no longer decides anything).
+    pub fn prune(c: &Connection, now_ms: i64, retention: Retention) -> rusqlite::Result<()> {
+        let age = i64::try_from(retention.max_age.as_millis()).unwrap_or(i64::MAX);
+        c.execute(
+            "DELETE FROM chat_audit WHERE at_ms < ?1",
+            [now_ms.saturating_sub(age)],
+        )?;
+        c.execute(
+            "DELETE FROM chat_refusals WHERE last_at_ms <= ?1",
+            [now_ms.saturating_sub(REFUSAL_INTERVAL.as_millis() as i64)],
+        )?;
+        Ok(())
+    }
+
+    /// The latest `limit` entries, newest first.
+    pub fn latest(c: &Connection, limit: usize) -> rusqlite::Result<Vec<Entry>> {
+        let mut stmt = c.prepare_cached(
+            "SELECT at_ms, user_id, username, chat_id, action, result FROM chat_audit ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok(Entry {
+                at_ms: r.get(0)?,
+                user_id: r.get(1)?,
+                username: r.get(2)?,
+                chat_id: r.get(3)?,
+                action: r.get(4)?,
+                result: r.get(5)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// See [`AuditLog::should_refuse_loudly`] (run it in a transaction).
+    pub fn should_refuse_loudly(
+        c: &Connection,
+        user_id: i64,
+        now_ms: i64,
+    ) -> rusqlite::Result<bool> {
+        let last: Option<i64> = c
+            .query_row(
+                "SELECT last_at_ms FROM chat_refusals WHERE user_id = ?1",
+                [user_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let loud =
+            last.is_none_or(|t| now_ms.saturating_sub(t) >= REFUSAL_INTERVAL.as_millis() as i64);
+        if loud {
+            c.execute(
+                "INSERT INTO chat_refusals (user_id, last_at_ms) VALUES (?1, ?2)
+                 ON CONFLICT(user_id) DO UPDATE SET last_at_ms = excluded.last_at_ms",
+                params![user_id, now_ms],
+            )?;
+        }
+        Ok(loud)
+    }
+}
+
+/// The audit log on its own connection (`outpost ask`, tests).
+pub struct Audit {
+    db: Mutex<Connection>,
+    retention: Retention,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Audit")
+    }
+}
 
 impl Audit {
     /// Opens (creating parent directories, tables and WAL mode as needed),
@@ -136,35 +242,12 @@ impl Audit {
 
     /// Appends `e`, dropping the oldest entries past `max_rows`.
     pub fn record(&self, e: &Entry) -> Result<(), AuditError> {
-        let db = self.db();
-        db.execute(
-            "INSERT INTO chat_audit (at_ms, user_id, username, chat_id, action, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![e.at_ms, e.user_id, e.username, e.chat_id, e.action, e.result],
-        )?;
-        // Ids only grow (AUTOINCREMENT): everything at or below
-        // `last - max_rows` is past the cap.
-        let keep = i64::try_from(self.retention.max_rows.max(1)).unwrap_or(i64::MAX);
-        db.execute(
-            "DELETE FROM chat_audit WHERE id <= ?1",
-            [db.last_insert_rowid().saturating_sub(keep)],
-        )?;
-        Ok(())
+        Ok(sql::record(&self.db(), e, self.retention)?)
     }
 
-    /// Deletes entries older than `max_age` and refusal memory older than
-    /// [`REFUSAL_INTERVAL`] (it no longer decides anything).
+    /// See [`sql::prune`].
     pub fn prune(&self, now_ms: i64) -> Result<(), AuditError> {
-        let age = i64::try_from(self.retention.max_age.as_millis()).unwrap_or(i64::MAX);
-        let db = self.db();
-        db.execute(
-            "DELETE FROM chat_audit WHERE at_ms < ?1",
-            [now_ms.saturating_sub(age)],
-        )?;
-        db.execute(
-            "DELETE FROM chat_refusals WHERE last_at_ms <= ?1",
-            [now_ms.saturating_sub(REFUSAL_INTERVAL.as_millis() as i64)],
-        )?;
-        Ok(())
+        Ok(sql::prune(&self.db(), now_ms, self.retention)?)
     }
 
     /// How many entries the log holds.
@@ -177,46 +260,31 @@ impl Audit {
 
     /// The latest `limit` entries, newest first.
     pub fn latest(&self, limit: usize) -> Result<Vec<Entry>, AuditError> {
-        let db = self.db();
-        let mut stmt = db.prepare(
-            "SELECT at_ms, user_id, username, chat_id, action, result FROM chat_audit ORDER BY id DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map([limit as i64], |r| {
-            Ok(Entry {
-                at_ms: r.get(0)?,
-                user_id: r.get(1)?,
-                username: r.get(2)?,
-                chat_id: r.get(3)?,
-                action: r.get(4)?,
-                result: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(sql::latest(&self.db(), limit)?)
     }
 
-    /// Whether a stranger should be told they are refused now; remembers the
-    /// answer. True the first time and once per [`REFUSAL_INTERVAL`].
+    /// See [`AuditLog::should_refuse_loudly`].
     pub fn should_refuse_loudly(&self, user_id: i64, now_ms: i64) -> Result<bool, AuditError> {
         let mut db = self.db();
         let tx = db.transaction()?;
-        let last: Option<i64> = tx
-            .query_row(
-                "SELECT last_at_ms FROM chat_refusals WHERE user_id = ?1",
-                [user_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let loud =
-            last.is_none_or(|t| now_ms.saturating_sub(t) >= REFUSAL_INTERVAL.as_millis() as i64);
-        if loud {
-            tx.execute(
-                "INSERT INTO chat_refusals (user_id, last_at_ms) VALUES (?1, ?2)
-                 ON CONFLICT(user_id) DO UPDATE SET last_at_ms = excluded.last_at_ms",
-                params![user_id, now_ms],
-            )?;
-        }
+        let loud = sql::should_refuse_loudly(&tx, user_id, now_ms)?;
         tx.commit()?;
         Ok(loud)
+    }
+}
+
+impl AuditLog for Audit {
+    fn record(&self, e: Entry) -> AuditFuture<'_, ()> {
+        Box::pin(async move { Audit::record(self, &e) })
+    }
+    fn latest(&self, limit: usize) -> AuditFuture<'_, Vec<Entry>> {
+        Box::pin(async move { Audit::latest(self, limit) })
+    }
+    fn should_refuse_loudly(&self, user_id: i64, now_ms: i64) -> AuditFuture<'_, bool> {
+        Box::pin(async move { Audit::should_refuse_loudly(self, user_id, now_ms) })
+    }
+    fn prune(&self, now_ms: i64) -> AuditFuture<'_, ()> {
+        Box::pin(async move { Audit::prune(self, now_ms) })
     }
 }
 

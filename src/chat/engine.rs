@@ -17,7 +17,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::agents::{Agent, Agents};
 use super::alertmanager::{parse_matcher, Alertmanager, AmError, Matcher, NewSilence};
-use super::audit::{Audit, AuditError, Entry};
+use super::audit::{AuditError, AuditLog, Entry};
 use super::buttons::{self, Action};
 use super::chart::{self, Chart, ChartError, Line};
 use super::commands::{self, Command, Metric, TimeOfDay, UsageError};
@@ -121,18 +121,20 @@ pub struct Engine {
     config: Config,
     prometheus: Prometheus,
     alertmanager: Alertmanager,
-    audit: Audit,
+    audit: Box<dyn AuditLog>,
     /// Messages and presses from strangers, refused (loudly or not).
     refused: Arc<AtomicU64>,
 }
 
 impl Engine {
-    pub fn new(config: Config, audit: Audit) -> Self {
+    /// An engine keeping its audit log in `audit` ([`super::audit::Audit`]
+    /// on its own connection, or the bridge's store).
+    pub fn new(config: Config, audit: impl AuditLog) -> Self {
         Engine {
             prometheus: Prometheus::new(&config.prometheus_url, config.timeout),
             alertmanager: Alertmanager::new(&config.alertmanager_url, config.timeout),
             config,
-            audit,
+            audit: Box::new(audit),
             refused: Arc::default(),
         }
     }
@@ -150,8 +152,8 @@ impl Engine {
     }
 
     /// Prunes the audit log (age limit, stale refusal memory).
-    pub fn prune_audit(&self, now_ms: i64) -> Result<(), AuditError> {
-        self.audit.prune(now_ms)
+    pub async fn prune_audit(&self, now_ms: i64) -> Result<(), AuditError> {
+        self.audit.prune(now_ms).await
     }
 
     pub fn is_allowed(&self, user_id: i64) -> bool {
@@ -172,7 +174,7 @@ impl Engine {
     /// `unknown agent`, `refused`, `error: …`) for front ends that report
     /// success, like `outpost ask`'s exit code.
     pub async fn answer(&self, caller: &Caller, text: &str) -> Option<(Reply, String)> {
-        if let Some(refusal) = self.gate(caller, text) {
+        if let Some(refusal) = self.gate(caller, text).await {
             return refusal.map(|r| (r, "refused".to_string()));
         }
         let outcome = match commands::parse(text) {
@@ -180,7 +182,7 @@ impl Engine {
             Err(e) => Outcome::usage(reply::usage(&e)),
             Ok(cmd) => self.run(caller, cmd).await,
         };
-        self.record(caller, text, &outcome.result);
+        self.record(caller, text, &outcome.result).await;
         Some((fitted(outcome.reply), outcome.result))
     }
 
@@ -194,14 +196,14 @@ impl Engine {
     /// [`Engine::press`] with the audit result, like [`Engine::answer`].
     pub async fn answer_press(&self, caller: &Caller, data: &str) -> Option<(Reply, String)> {
         let action_text = format!("button:{data}");
-        if let Some(refusal) = self.gate(caller, &action_text) {
+        if let Some(refusal) = self.gate(caller, &action_text).await {
             return refusal.map(|r| (r, "refused".to_string()));
         }
         let outcome = match buttons::decode(data) {
             None => Outcome::usage("This button is not valid (any more).".into()),
             Some(action) => self.run_action(caller, action).await,
         };
-        self.record(caller, &action_text, &outcome.result);
+        self.record(caller, &action_text, &outcome.result).await;
         Some((fitted(outcome.reply), outcome.result))
     }
 
@@ -209,7 +211,7 @@ impl Engine {
     /// answer for a stranger (one refusal per interval, else nothing).
     /// Every refused message is counted; only the loud refusal is audited,
     /// so strangers cannot grow the log one row per message.
-    fn gate(&self, caller: &Caller, action: &str) -> Option<Option<Reply>> {
+    async fn gate(&self, caller: &Caller, action: &str) -> Option<Option<Reply>> {
         if self.is_allowed(caller.user_id) {
             return None;
         }
@@ -217,6 +219,7 @@ impl Engine {
         let loud = self
             .audit
             .should_refuse_loudly(caller.user_id, Timestamp::now().as_millisecond())
+            .await
             .unwrap_or_else(|e| {
                 // Without the store we cannot remember; stay quiet rather than
                 // answer every message of a stranger.
@@ -226,11 +229,11 @@ impl Engine {
         if !loud {
             return Some(None);
         }
-        self.record(caller, action, "refused");
+        self.record(caller, action, "refused").await;
         Some(Some(Reply::text(reply::refusal(caller.user_id))))
     }
 
-    fn record(&self, caller: &Caller, action: &str, result: &str) {
+    async fn record(&self, caller: &Caller, action: &str, result: &str) {
         let entry = Entry {
             at_ms: Timestamp::now().as_millisecond(),
             user_id: caller.user_id,
@@ -239,7 +242,7 @@ impl Engine {
             action: reply::truncate(action, 500),
             result: reply::truncate(result, 500),
         };
-        if let Err(e) = self.audit.record(&entry) {
+        if let Err(e) = self.audit.record(entry).await {
             tracing::warn!(error = %e, "audit record failed");
         }
     }
@@ -291,7 +294,7 @@ impl Engine {
                 comment,
             } => self.silence(caller, &target, duration, &comment).await,
             Command::Unsilence { id } => self.unsilence(&id).await,
-            Command::Audit => self.audit_log(),
+            Command::Audit => self.audit_log().await,
         };
         answer.unwrap_or_else(|e| Outcome {
             reply: Reply::text(reply::failure(&e.to_string())),
@@ -672,8 +675,8 @@ impl Engine {
         Ok(Outcome::ok(Reply::text(reply::unsilenced(id))))
     }
 
-    fn audit_log(&self) -> Result<Outcome, Failure> {
-        let entries = self.audit.latest(AUDIT_SHOWN)?;
+    async fn audit_log(&self) -> Result<Outcome, Failure> {
+        let entries = self.audit.latest(AUDIT_SHOWN).await?;
         Ok(Outcome::ok(Reply::text(reply::audit(
             &entries,
             Timestamp::now(),
@@ -835,7 +838,7 @@ mod tests {
                 timezone: zone::parse(tz).unwrap(),
                 timeout: Duration::from_millis(500),
             },
-            Audit::in_memory().unwrap(),
+            super::super::audit::Audit::in_memory().unwrap(),
         )
     }
 
@@ -975,7 +978,7 @@ mod tests {
         assert!(e.press(&stranger, "s1:abcd").await.is_none());
         assert!(e.handle(&stranger, "/whoami").await.is_none());
         // Only the refusal is audited; every refused message is counted.
-        let log = e.audit.latest(10).unwrap();
+        let log = e.audit.latest(10).await.unwrap();
         assert_eq!(log.len(), 1);
         assert_eq!(log[0].result, "refused");
         assert_eq!(log[0].action, "/status");
@@ -1036,7 +1039,7 @@ mod tests {
         assert!(r
             .text
             .starts_with("⚠️ Alertmanager at http://127.0.0.1:9 is unreachable"));
-        let log = e.audit.latest(1).unwrap();
+        let log = e.audit.latest(1).await.unwrap();
         assert!(log[0].result.starts_with("error: Alertmanager"));
     }
 }

@@ -5,7 +5,8 @@
 //! This file is the store thread and its connection; the queries are split
 //! by what they keep: [`outbox`] (intake, queue, delivery marks, figures,
 //! pruning), [`chats`] (migrations, firing message ids, the chat bot's
-//! update offset) and [`watchdog`].
+//! update offset), [`watchdog`] and [`audit`] (the chat engine's audit
+//! log: its queries, this thread's connection).
 //!
 //! One thread owns the connection. Callers send it jobs over a channel and
 //! await the answer; the thread runs every job waiting in the channel in
@@ -19,10 +20,12 @@
 //! power loss, and Alertmanager would not resend what we acknowledged;
 //! group commit makes FULL affordable.
 
+mod audit;
 mod chats;
 mod outbox;
 mod watchdog;
 
+pub use audit::StoreAudit;
 pub use outbox::{Intake, Stats};
 pub use watchdog::WatchdogState;
 
@@ -155,6 +158,7 @@ impl Store {
             "PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;"
         ))
         .and_then(|_| conn.execute_batch(SCHEMA))
+        .and_then(|_| conn.execute_batch(crate::chat::audit::SCHEMA))
         .map_err(|e| open_err(e.to_string()))?;
         let checkpoint_conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
         let (tx, rx) = mpsc::channel::<Job>(4096);
