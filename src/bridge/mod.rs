@@ -225,6 +225,12 @@ impl TryFrom<BridgeArgs> for Config {
     }
 }
 
+/// `d` in milliseconds, saturating (a flag may ask for more than an
+/// `i64` of milliseconds; that must not wrap around to a negative span).
+pub fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -389,7 +395,7 @@ async fn prune(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
-    let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    let window_ms = millis(window);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -438,6 +444,8 @@ mod tests {
         assert_eq!(c.backoff.initial, Backoff::default().initial);
         assert_eq!(c.backoff.max, Backoff::default().max);
         assert_eq!(c.audit, crate::chat::audit::Retention::default());
+        assert_eq!(millis(Duration::from_secs(2)), 2000);
+        assert_eq!(millis(Duration::MAX), i64::MAX, "saturates, never wraps");
     }
 
     #[test]

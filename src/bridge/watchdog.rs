@@ -17,8 +17,8 @@ use tokio::sync::watch;
 
 use super::doorbell::Doorbell;
 use super::message::{escape, format_duration_ms};
-use super::now_ms;
 use super::store::Store;
+use super::{millis, now_ms};
 
 /// The notice queued when the heartbeat stops.
 pub fn silent_notice(timeout: Duration) -> String {
@@ -27,7 +27,7 @@ pub fn silent_notice(timeout: Duration) -> String {
          No Watchdog heartbeat from Alertmanager for {}. Alerts may not be \
          reaching this chat: check Prometheus, Alertmanager and the route to \
          this bridge.",
-        escape(&format_duration_ms(timeout.as_millis() as i64))
+        escape(&format_duration_ms(millis(timeout)))
     )
 }
 
@@ -61,12 +61,7 @@ pub async fn run(
             return;
         }
         match store
-            .expire_watchdogs(
-                now_ms(),
-                timeout.as_millis() as i64,
-                started_ms,
-                notice.clone(),
-            )
+            .expire_watchdogs(now_ms(), millis(timeout), started_ms, notice.clone())
             .await
         {
             Ok(chats) if !chats.is_empty() => {

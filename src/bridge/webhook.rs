@@ -25,7 +25,7 @@ use super::metrics::{self, Counters};
 use super::payload::Notification;
 use super::secret::Secret;
 use super::store::{Intake, Store, StoreError};
-use super::{now_ms, watchdog};
+use super::{millis, now_ms, watchdog};
 
 /// What the handlers share.
 pub struct AppState {
@@ -275,7 +275,7 @@ async fn intake(
             thread,
             notification,
             key,
-            st.dedup_window.as_millis() as i64,
+            millis(st.dedup_window),
             heartbeats,
             watchdog::recovery_notice(),
             now_ms(),
