@@ -512,7 +512,7 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let t0 = Instant::now();
         sender.drain_chat(1, rx).await;
-        let attempts = sender.courier.transport.attempts.lock().unwrap().clone();
+        let attempts = sender.attempts();
         let at: Vec<u64> = attempts
             .iter()
             .map(|(t, _)| (*t - t0).as_millis() as u64)
@@ -531,6 +531,13 @@ mod tests {
         assert_eq!(c.send_failures.get("server_error"), 1);
         assert_eq!(c.send_failures.get("network"), 1);
         assert_eq!(store.stats().await.unwrap().queued, 0);
+    }
+
+    impl Sender<Flaky> {
+        /// Every attempt so far: when, and what.
+        fn attempts(&self) -> Vec<(Instant, Outgoing)> {
+            self.courier.transport.attempts.lock().unwrap().clone()
+        }
     }
 
     fn sender_with(
@@ -582,7 +589,7 @@ mod tests {
             let sender = Arc::clone(&sender);
             async move { sender.drain_chat(1, rx).await }
         });
-        while sender.courier.transport.attempts.lock().unwrap().len() < 3 {
+        while sender.attempts().len() < 3 {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let reasons = sender.courier.health.reasons();
@@ -624,15 +631,7 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let t0 = Instant::now();
         sender.drain_chat(1, rx).await;
-        let at: Vec<Duration> = sender
-            .courier
-            .transport
-            .attempts
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(t, _)| *t - t0)
-            .collect();
+        let at: Vec<Duration> = sender.attempts().iter().map(|(t, _)| *t - t0).collect();
         assert_eq!(at, vec![Duration::ZERO, Duration::from_secs(2)]);
         assert_eq!(store.stats().await.unwrap().queued, 0);
         let t = Instant::now();
@@ -664,7 +663,7 @@ mod tests {
             sender.drain_chat(1, rx.clone()).await;
             tokio::time::advance(Duration::from_secs(2)).await;
         }
-        assert_eq!(sender.courier.transport.attempts.lock().unwrap().len(), 1);
+        assert_eq!(sender.attempts().len(), 1);
         assert_eq!(store.stats().await.unwrap().queued, 1, "not recorded yet");
         let reasons = sender.courier.health.reasons();
         assert!(reasons[0].contains("disk is full"), "{reasons:?}");
@@ -674,7 +673,7 @@ mod tests {
             .unwrap();
         tokio::time::advance(Duration::from_secs(10)).await;
         sender.drain_chat(1, rx).await;
-        assert_eq!(sender.courier.transport.attempts.lock().unwrap().len(), 1);
+        assert_eq!(sender.attempts().len(), 1);
         assert_eq!(store.stats().await.unwrap().queued, 0);
         assert!(sender.courier.health.reasons().is_empty());
     }
@@ -735,15 +734,7 @@ mod tests {
         );
         let (_tx, rx) = watch::channel(false);
         sender.drain_chat(7, rx).await;
-        let attempts: Vec<Outgoing> = sender
-            .courier
-            .transport
-            .attempts
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, o)| o.clone())
-            .collect();
+        let attempts: Vec<Outgoing> = sender.attempts().iter().map(|(_, o)| o.clone()).collect();
         assert_eq!(attempts.len(), 3, "{attempts:#?}");
         let (first, plain, rest) = (&attempts[0], &attempts[1], &attempts[2]);
         assert_eq!(first.method(), "sendPhoto");
@@ -787,7 +778,7 @@ mod tests {
         );
         let (_tx, rx) = watch::channel(false);
         late.drain_chat(7, rx.clone()).await;
-        let attempts = late.courier.transport.attempts.lock().unwrap().clone();
+        let attempts = late.attempts();
         assert_eq!(attempts.len(), 1);
         assert!(attempts[0].1.photo.is_none());
         assert!(attempts[0].1.reply_markup.is_some());
@@ -804,7 +795,7 @@ mod tests {
             Some(chart(|| Ok(vec![1, 2, 3]))),
         );
         refused.drain_chat(7, rx).await;
-        let attempts = refused.courier.transport.attempts.lock().unwrap().clone();
+        let attempts = refused.attempts();
         assert_eq!(attempts.len(), 2, "{attempts:#?}");
         assert!(attempts[0].1.photo.is_some());
         let text = &attempts[1].1;
