@@ -38,7 +38,7 @@ use crate::chat::{Caller, Engine, Reply};
 pub const POLL_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// Attempts of one reply message before giving up (429 waits do not count).
-const ATTEMPTS: u32 = 4;
+pub const ATTEMPTS: u32 = 4;
 
 /// The chat front end.
 pub struct Bot {

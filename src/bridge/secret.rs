@@ -1,5 +1,5 @@
 //! A secret string (the bot token, the webhook token) that cannot print
-//! itself: `Debug` and `Display` show `**REDACTED**`, and [`redact`]
+//! itself: `Debug` and `Display` show `**REDACTED**`, and [`Secret::redact`]
 //! scrubs it out of any text that might have picked it up (an error from
 //! the HTTP client names the URL, and the bot token is part of that URL).
 

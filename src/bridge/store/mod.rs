@@ -3,9 +3,9 @@
 //! watchdog state and the counters behind `/metrics`.
 //!
 //! This file is the store thread and its connection; the queries are split
-//! by what they keep: [`outbox`] (intake, queue, delivery marks, figures,
-//! pruning), [`chats`] (migrations, firing message ids, the chat bot's
-//! update offset), [`watchdog`] and [`audit`] (the chat engine's audit
+//! by what they keep: `outbox.rs` (intake, queue, delivery marks, figures,
+//! pruning), `chats.rs` (migrations, firing message ids, the chat bot's
+//! update offset), `watchdog.rs` and `audit.rs` (the chat engine's audit
 //! log: its queries, this thread's connection).
 //!
 //! One thread owns the connection. Callers send it jobs over a channel and
