@@ -14,6 +14,13 @@
 //! `COMMIT` returned. That is group commit: under load many webhooks share
 //! one fsync, and an acknowledgement always means "on disk".
 //!
+//! Decisions: this thread is the one owner of the state database: the
+//! outbox, dedup keys, chat migrations, firing message ids, the watchdog,
+//! the chat bot's update offset and the chat audit log and refusal memory
+//! all go through it; nothing else opens a connection in the bridge. A
+//! `State` trait over these methods waits for its second implementation
+//! (PostgreSQL, issue 14): with one, it would only be indirection.
+//!
 //! Durability: WAL with `synchronous=FULL`, so a commit survives not only
 //! a killed process but a power cut. `NORMAL` would survive `kill -9` too
 //! (the WAL is in the OS page cache) but could lose the last commits on
