@@ -59,9 +59,10 @@
 //!   - `chart.rs`: PNG line charts with the bundled font; `audit.rs`: audit
 //!     log and refusal memory in SQLite; `agents.rs`: minimal agents.txt reader;
 //!     `zone.rs`: `--timezone` from the system tz database (jiff).
-//! - [`html`]: Telegram's HTML parse mode — escaping, the visible plain
-//!   text and its length, cutting between lines; shared by alert messages
-//!   and chat replies.
+//! - [`html`]: Telegram's HTML parse mode and length limits — escaping,
+//!   the visible plain text and its length, cutting between lines (or
+//!   inside a line too long to keep whole); shared by alert messages and
+//!   chat replies.
 //! - [`healthcheck`]: `outpost healthcheck URL`, a plain-HTTP GET for
 //!   container `HEALTHCHECK`s and `scripts/up` (no curl needed).
 //!
