@@ -47,7 +47,6 @@ pub mod vmstat;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -73,7 +72,7 @@ pub struct Config {
     pub paths: Paths,
     pub collectors: Vec<Name>,
     pub filesystem: filesystem::Options,
-    pub textfile_directory: Option<PathBuf>,
+    pub textfile: textfile::Options,
     pub diskstats_device_exclude: Matcher,
     pub netdev_device_exclude: Option<Matcher>,
     pub max_requests: usize,
@@ -181,7 +180,10 @@ impl TryFrom<ExporterArgs> for Config {
                 )?,
                 mount_timeout: a.fs_mount_timeout,
             },
-            textfile_directory: a.textfile_directory,
+            textfile: textfile::Options {
+                directory: a.textfile_directory,
+                max_size: Some(a.textfile_max_size.0).filter(|&n| n > 0),
+            },
             diskstats_device_exclude: regex(
                 "--collector.diskstats.device-exclude",
                 &a.diskstats_device_exclude,
@@ -252,7 +254,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Sockstat => Arc::new(sockstat::Sockstat::new(p)),
         Name::Softnet => Arc::new(softnet::Softnet::new(p)),
         Name::Stat => Arc::new(stat::Stat::new(p)),
-        Name::Textfile => Arc::new(textfile::Textfile::new(config.textfile_directory.clone())),
+        Name::Textfile => Arc::new(textfile::Textfile::new(config.textfile.clone())),
         Name::Time => Arc::new(time::Time::new(p)),
         Name::Timex => Arc::new(timex::TimexCollector),
         Name::UdpQueues => Arc::new(udp_queues::UdpQueues::new(p)),
