@@ -44,6 +44,12 @@ pub mod timex;
 pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
+// Added for node_exporter parity (issue 12), kept apart so branches merge.
+pub mod kernel_hung;
+pub mod rapl;
+pub mod schedstat;
+pub mod selinux;
+pub mod watchdog;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -260,6 +266,11 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::UdpQueues => Arc::new(udp_queues::UdpQueues::new(p)),
         Name::Uname => Arc::new(uname::UnameCollector::new(p)),
         Name::Vmstat => Arc::new(vmstat::Vmstat::new(p)),
+        Name::Schedstat => Arc::new(schedstat::Schedstat::new(p)),
+        Name::Watchdog => Arc::new(watchdog::Watchdog::new(p)),
+        Name::KernelHung => Arc::new(kernel_hung::KernelHung::new(p)),
+        Name::Selinux => Arc::new(selinux::Selinux::new(p)),
+        Name::Rapl => Arc::new(rapl::Rapl::new(p)),
     }
 }
 
