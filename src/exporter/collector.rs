@@ -189,6 +189,8 @@ collectors! {
     KernelHung => "kernel_hung", default true, "hung tasks detected since boot";
     Selinux => "selinux", default true, "SELinux modes and access vector cache statistics";
     Rapl => "rapl", default true, "RAPL energy counters from /sys/class/powercap";
+    Xfs => "xfs", default true, "XFS per-filesystem statistics from /sys/fs/xfs";
+    Btrfs => "btrfs", default true, "Btrfs allocation and devices from /sys/fs/btrfs";
 }
 
 /// The enabled collectors, each ready to run.

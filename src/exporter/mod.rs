@@ -45,11 +45,13 @@ pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
 // Added for node_exporter parity (issue 12), kept apart so branches merge.
+pub mod btrfs;
 pub mod kernel_hung;
 pub mod rapl;
 pub mod schedstat;
 pub mod selinux;
 pub mod watchdog;
+pub mod xfs;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -271,6 +273,8 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::KernelHung => Arc::new(kernel_hung::KernelHung::new(p)),
         Name::Selinux => Arc::new(selinux::Selinux::new(p)),
         Name::Rapl => Arc::new(rapl::Rapl::new(p)),
+        Name::Xfs => Arc::new(xfs::Xfs::new(p)),
+        Name::Btrfs => Arc::new(btrfs::Btrfs::new(p)),
     }
 }
 

@@ -17,6 +17,8 @@ const ADDED: &[(&str, &str)] = &[
     ("kernel_hung", "node_kernel_hung_"),
     ("selinux", "node_selinux_"),
     ("rapl", "node_rapl_"),
+    ("xfs", "node_xfs_"),
+    ("btrfs", "node_btrfs_"),
 ];
 
 fn gather(root: &Path) -> Vec<Family> {

@@ -257,6 +257,8 @@ fn matches_node_exporter_on_the_same_tree() {
         "schedstat",
         "selinux",
         "rapl",
+        "xfs",
+        "btrfs",
     ];
     let port = support::free_port();
     let mut cmd = Command::new(bin);
@@ -378,6 +380,11 @@ fn a_malformed_file_fails_only_its_collector() {
         ("sys/class/watchdog/watchdog0/timeout", "watchdog"),
         ("proc/sys/kernel/hung_task_detect_count", "kernel_hung"),
         ("sys/class/powercap/intel-rapl:0/energy_uj", "rapl"),
+        ("sys/fs/xfs/sda1/stats/stats", "xfs"),
+        (
+            "sys/fs/btrfs/4f2a9c61-7d3e-4b8a-9e02-5c1d7a3b8e90/allocation/data/raid1/used_bytes",
+            "btrfs",
+        ),
     ];
     for (file, broken) in cases {
         let dir = tempfile::tempdir().unwrap();
