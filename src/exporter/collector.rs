@@ -191,6 +191,7 @@ collectors! {
     Rapl => "rapl", default true, "RAPL energy counters from /sys/class/powercap";
     Xfs => "xfs", default true, "XFS per-filesystem statistics from /sys/fs/xfs";
     Btrfs => "btrfs", default true, "Btrfs allocation and devices from /sys/fs/btrfs";
+    Zfs => "zfs", default true, "ZFS kstats and pools from /proc/spl/kstat/zfs";
 }
 
 /// The enabled collectors, each ready to run.

@@ -52,6 +52,7 @@ pub mod schedstat;
 pub mod selinux;
 pub mod watchdog;
 pub mod xfs;
+pub mod zfs;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -275,6 +276,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Rapl => Arc::new(rapl::Rapl::new(p)),
         Name::Xfs => Arc::new(xfs::Xfs::new(p)),
         Name::Btrfs => Arc::new(btrfs::Btrfs::new(p)),
+        Name::Zfs => Arc::new(zfs::Zfs::new(p)),
     }
 }
 

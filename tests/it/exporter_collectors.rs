@@ -19,6 +19,7 @@ const ADDED: &[(&str, &str)] = &[
     ("rapl", "node_rapl_"),
     ("xfs", "node_xfs_"),
     ("btrfs", "node_btrfs_"),
+    ("zfs", "node_zfs_"),
 ];
 
 fn gather(root: &Path) -> Vec<Family> {

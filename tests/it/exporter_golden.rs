@@ -259,6 +259,7 @@ fn matches_node_exporter_on_the_same_tree() {
         "rapl",
         "xfs",
         "btrfs",
+        "zfs",
     ];
     let port = support::free_port();
     let mut cmd = Command::new(bin);
@@ -385,6 +386,8 @@ fn a_malformed_file_fails_only_its_collector() {
             "sys/fs/btrfs/4f2a9c61-7d3e-4b8a-9e02-5c1d7a3b8e90/allocation/data/raid1/used_bytes",
             "btrfs",
         ),
+        ("proc/spl/kstat/zfs/arcstats", "zfs"),
+        ("proc/spl/kstat/zfs/tank/io", "zfs"),
     ];
     for (file, broken) in cases {
         let dir = tempfile::tempdir().unwrap();
