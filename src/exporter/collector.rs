@@ -192,6 +192,8 @@ collectors! {
     Xfs => "xfs", default true, "XFS per-filesystem statistics from /sys/fs/xfs";
     Btrfs => "btrfs", default true, "Btrfs allocation and devices from /sys/fs/btrfs";
     Zfs => "zfs", default true, "ZFS kstats and pools from /proc/spl/kstat/zfs";
+    Nfs => "nfs", default true, "NFS client RPC statistics from /proc/net/rpc/nfs";
+    Nfsd => "nfsd", default true, "NFS server statistics from /proc/net/rpc/nfsd";
 }
 
 /// The enabled collectors, each ready to run.

@@ -47,6 +47,8 @@ pub mod vmstat;
 // Added for node_exporter parity (issue 12), kept apart so branches merge.
 pub mod btrfs;
 pub mod kernel_hung;
+pub mod nfs;
+pub mod nfsd;
 pub mod rapl;
 pub mod schedstat;
 pub mod selinux;
@@ -277,6 +279,8 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Xfs => Arc::new(xfs::Xfs::new(p)),
         Name::Btrfs => Arc::new(btrfs::Btrfs::new(p)),
         Name::Zfs => Arc::new(zfs::Zfs::new(p)),
+        Name::Nfs => Arc::new(nfs::Nfs::new(p)),
+        Name::Nfsd => Arc::new(nfsd::Nfsd::new(p)),
     }
 }
 

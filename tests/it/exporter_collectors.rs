@@ -20,6 +20,8 @@ const ADDED: &[(&str, &str)] = &[
     ("xfs", "node_xfs_"),
     ("btrfs", "node_btrfs_"),
     ("zfs", "node_zfs_"),
+    ("nfs", "node_nfs_"),
+    ("nfsd", "node_nfsd_"),
 ];
 
 fn gather(root: &Path) -> Vec<Family> {

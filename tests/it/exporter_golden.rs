@@ -223,6 +223,14 @@ fn parse_exposition(text: &str, keep: impl Fn(&str) -> bool) -> Exposition {
     Exposition { meta, samples }
 }
 
+/// Series whose node_exporter 1.5 value is a known misreading (see the
+/// comparison below).
+const KNOWN_1_5_MISREADS: &[&str] = &[
+    "node_nfsd_requests_total{method=\"Verify\",proto=\"4\"}",
+    "node_nfsd_requests_total{method=\"Write\",proto=\"4\"}",
+    "node_nfsd_requests_total{method=\"RelLockOwner\",proto=\"4\"}",
+];
+
 /// Name prefixes of the families of collectors node_exporter 1.5 does not
 /// have (added in 1.7–1.12): the golden file covers them, written from
 /// node_exporter 1.12's code (names, labels, help) and reviewed by hand.
@@ -260,6 +268,8 @@ fn matches_node_exporter_on_the_same_tree() {
         "xfs",
         "btrfs",
         "zfs",
+        "nfs",
+        "nfsd",
     ];
     let port = support::free_port();
     let mut cmd = Command::new(bin);
@@ -308,7 +318,18 @@ fn matches_node_exporter_on_the_same_tree() {
                 "node_time_seconds" | "node_time_zone_offset_seconds" | "node_uname_info"
             )
     };
-    let want = parse_exposition(&theirs, keep);
+    let mut want = parse_exposition(&theirs, keep);
+    // Series node_exporter 1.5 reads from the wrong column: its NFSv4
+    // server operation table skips SETCLIENTID and SETCLIENTID_CONFIRM, so
+    // `Verify`, `Write` and `RelLockOwner` get the values of ops 35–37.
+    // Outpost follows the kernel's numbering (as later node_exporter
+    // releases do); `nfsd.rs`'s unit test pins that mapping.
+    for series in KNOWN_1_5_MISREADS {
+        assert!(
+            want.samples.remove(*series).is_some(),
+            "{series} not in node_exporter's output"
+        );
+    }
     let got = parse_exposition(&ours, keep);
     assert!(
         want.samples.len() > 200,
@@ -324,7 +345,7 @@ fn matches_node_exporter_on_the_same_tree() {
     let extra: Vec<_> = got
         .samples
         .keys()
-        .filter(|k| !want.samples.contains_key(*k))
+        .filter(|k| !want.samples.contains_key(*k) && !KNOWN_1_5_MISREADS.contains(&k.as_str()))
         .collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
@@ -388,6 +409,8 @@ fn a_malformed_file_fails_only_its_collector() {
         ),
         ("proc/spl/kstat/zfs/arcstats", "zfs"),
         ("proc/spl/kstat/zfs/tank/io", "zfs"),
+        ("proc/net/rpc/nfs", "nfs"),
+        ("proc/net/rpc/nfsd", "nfsd"),
     ];
     for (file, broken) in cases {
         let dir = tempfile::tempdir().unwrap();
