@@ -194,6 +194,7 @@ collectors! {
     Zfs => "zfs", default true, "ZFS kstats and pools from /proc/spl/kstat/zfs";
     Nfs => "nfs", default true, "NFS client RPC statistics from /proc/net/rpc/nfs";
     Nfsd => "nfsd", default true, "NFS server statistics from /proc/net/rpc/nfsd";
+    Ipvs => "ipvs", default true, "IP Virtual Server totals and backends from /proc/net/ip_vs*";
 }
 
 /// The enabled collectors, each ready to run.

@@ -46,6 +46,7 @@ pub mod uname;
 pub mod vmstat;
 // Added for node_exporter parity (issue 12), kept apart so branches merge.
 pub mod btrfs;
+pub mod ipvs;
 pub mod kernel_hung;
 pub mod nfs;
 pub mod nfsd;
@@ -281,6 +282,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Zfs => Arc::new(zfs::Zfs::new(p)),
         Name::Nfs => Arc::new(nfs::Nfs::new(p)),
         Name::Nfsd => Arc::new(nfsd::Nfsd::new(p)),
+        Name::Ipvs => Arc::new(ipvs::Ipvs::new(p)),
     }
 }
 

@@ -22,6 +22,7 @@ const ADDED: &[(&str, &str)] = &[
     ("zfs", "node_zfs_"),
     ("nfs", "node_nfs_"),
     ("nfsd", "node_nfsd_"),
+    ("ipvs", "node_ipvs_"),
 ];
 
 fn gather(root: &Path) -> Vec<Family> {

@@ -270,6 +270,7 @@ fn matches_node_exporter_on_the_same_tree() {
         "zfs",
         "nfs",
         "nfsd",
+        "ipvs",
     ];
     let port = support::free_port();
     let mut cmd = Command::new(bin);
@@ -411,6 +412,7 @@ fn a_malformed_file_fails_only_its_collector() {
         ("proc/spl/kstat/zfs/tank/io", "zfs"),
         ("proc/net/rpc/nfs", "nfs"),
         ("proc/net/rpc/nfsd", "nfsd"),
+        ("proc/net/ip_vs", "ipvs"),
     ];
     for (file, broken) in cases {
         let dir = tempfile::tempdir().unwrap();
