@@ -195,6 +195,7 @@ collectors! {
     Nfs => "nfs", default true, "NFS client RPC statistics from /proc/net/rpc/nfs";
     Nfsd => "nfsd", default true, "NFS server statistics from /proc/net/rpc/nfsd";
     Ipvs => "ipvs", default true, "IP Virtual Server totals and backends from /proc/net/ip_vs*";
+    Bcache => "bcache", default true, "bcache cache sets from /sys/fs/bcache";
 }
 
 /// The enabled collectors, each ready to run.

@@ -45,6 +45,7 @@ pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
 // Added for node_exporter parity (issue 12), kept apart so branches merge.
+pub mod bcache;
 pub mod btrfs;
 pub mod ipvs;
 pub mod kernel_hung;
@@ -283,6 +284,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Nfs => Arc::new(nfs::Nfs::new(p)),
         Name::Nfsd => Arc::new(nfsd::Nfsd::new(p)),
         Name::Ipvs => Arc::new(ipvs::Ipvs::new(p)),
+        Name::Bcache => Arc::new(bcache::Bcache::new(p)),
     }
 }
 

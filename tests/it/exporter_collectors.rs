@@ -23,6 +23,7 @@ const ADDED: &[(&str, &str)] = &[
     ("nfs", "node_nfs_"),
     ("nfsd", "node_nfsd_"),
     ("ipvs", "node_ipvs_"),
+    ("bcache", "node_bcache_"),
 ];
 
 fn gather(root: &Path) -> Vec<Family> {

@@ -271,6 +271,7 @@ fn matches_node_exporter_on_the_same_tree() {
         "nfs",
         "nfsd",
         "ipvs",
+        "bcache",
     ];
     let port = support::free_port();
     let mut cmd = Command::new(bin);
@@ -413,6 +414,10 @@ fn a_malformed_file_fails_only_its_collector() {
         ("proc/net/rpc/nfs", "nfs"),
         ("proc/net/rpc/nfsd", "nfsd"),
         ("proc/net/ip_vs", "ipvs"),
+        (
+            "sys/fs/bcache/1c7a3e2f-9d4b-4f1e-8a2c-6b5d0e9f3a71/bdev0/writeback_rate_debug",
+            "bcache",
+        ),
     ];
     for (file, broken) in cases {
         let dir = tempfile::tempdir().unwrap();
