@@ -196,6 +196,7 @@ collectors! {
     Nfsd => "nfsd", default true, "NFS server statistics from /proc/net/rpc/nfsd";
     Ipvs => "ipvs", default true, "IP Virtual Server totals and backends from /proc/net/ip_vs*";
     Bcache => "bcache", default true, "bcache cache sets from /sys/fs/bcache";
+    Tapestats => "tapestats", default true, "SCSI tape drive statistics from /sys/class/scsi_tape";
 }
 
 /// The enabled collectors, each ready to run.

@@ -54,6 +54,7 @@ pub mod nfsd;
 pub mod rapl;
 pub mod schedstat;
 pub mod selinux;
+pub mod tapestats;
 pub mod watchdog;
 pub mod xfs;
 pub mod zfs;
@@ -285,6 +286,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Nfsd => Arc::new(nfsd::Nfsd::new(p)),
         Name::Ipvs => Arc::new(ipvs::Ipvs::new(p)),
         Name::Bcache => Arc::new(bcache::Bcache::new(p)),
+        Name::Tapestats => Arc::new(tapestats::Tapestats::new(p)),
     }
 }
 

@@ -24,6 +24,7 @@ const ADDED: &[(&str, &str)] = &[
     ("nfsd", "node_nfsd_"),
     ("ipvs", "node_ipvs_"),
     ("bcache", "node_bcache_"),
+    ("tapestats", "node_tape_"),
 ];
 
 fn gather(root: &Path) -> Vec<Family> {

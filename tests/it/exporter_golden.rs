@@ -272,6 +272,7 @@ fn matches_node_exporter_on_the_same_tree() {
         "nfsd",
         "ipvs",
         "bcache",
+        "tapestats",
     ];
     let port = support::free_port();
     let mut cmd = Command::new(bin);
@@ -418,6 +419,7 @@ fn a_malformed_file_fails_only_its_collector() {
             "sys/fs/bcache/1c7a3e2f-9d4b-4f1e-8a2c-6b5d0e9f3a71/bdev0/writeback_rate_debug",
             "bcache",
         ),
+        ("sys/class/scsi_tape/st0/stats/io_ns", "tapestats"),
     ];
     for (file, broken) in cases {
         let dir = tempfile::tempdir().unwrap();
