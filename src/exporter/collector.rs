@@ -197,6 +197,7 @@ collectors! {
     Ipvs => "ipvs", default true, "IP Virtual Server totals and backends from /proc/net/ip_vs*";
     Bcache => "bcache", default true, "bcache cache sets from /sys/fs/bcache";
     Tapestats => "tapestats", default true, "SCSI tape drive statistics from /sys/class/scsi_tape";
+    Dmmultipath => "dmmultipath", default true, "device-mapper multipath maps and path states from /sys/block";
 }
 
 /// The enabled collectors, each ready to run.

@@ -47,6 +47,7 @@ pub mod vmstat;
 // Added for node_exporter parity (issue 12), kept apart so branches merge.
 pub mod bcache;
 pub mod btrfs;
+pub mod dmmultipath;
 pub mod ipvs;
 pub mod kernel_hung;
 pub mod nfs;
@@ -287,6 +288,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Ipvs => Arc::new(ipvs::Ipvs::new(p)),
         Name::Bcache => Arc::new(bcache::Bcache::new(p)),
         Name::Tapestats => Arc::new(tapestats::Tapestats::new(p)),
+        Name::Dmmultipath => Arc::new(dmmultipath::Dmmultipath::new(p)),
     }
 }
 

@@ -25,6 +25,7 @@ const ADDED: &[(&str, &str)] = &[
     ("ipvs", "node_ipvs_"),
     ("bcache", "node_bcache_"),
     ("tapestats", "node_tape_"),
+    ("dmmultipath", "node_dmmultipath_"),
 ];
 
 fn gather(root: &Path) -> Vec<Family> {

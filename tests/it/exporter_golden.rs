@@ -234,7 +234,7 @@ const KNOWN_1_5_MISREADS: &[&str] = &[
 /// Name prefixes of the families of collectors node_exporter 1.5 does not
 /// have (added in 1.7–1.12): the golden file covers them, written from
 /// node_exporter 1.12's code (names, labels, help) and reviewed by hand.
-const AFTER_1_5: &[&str] = &["node_watchdog_", "node_kernel_hung_"];
+const AFTER_1_5: &[&str] = &["node_watchdog_", "node_kernel_hung_", "node_dmmultipath_"];
 
 #[test]
 fn matches_node_exporter_on_the_same_tree() {
@@ -420,6 +420,7 @@ fn a_malformed_file_fails_only_its_collector() {
             "bcache",
         ),
         ("sys/class/scsi_tape/st0/stats/io_ns", "tapestats"),
+        ("sys/block/dm-0/size", "dmmultipath"),
     ];
     for (file, broken) in cases {
         let dir = tempfile::tempdir().unwrap();
