@@ -12,7 +12,8 @@
 //!   - one file per collector (`cpu.rs`, `meminfo.rs`, `filesystem.rs`,
 //!     `diskstats.rs`, `netdev.rs`, `textfile.rs`, …), named as in
 //!     [`exporter::collector::Name`]; `timex.rs` holds one of the crate's
-//!     two `unsafe` blocks (adjtimex(2)).
+//!     two `unsafe` blocks (adjtimex(2)); `nfs.rs` also owns the RPC
+//!     statistics line reader `nfsd.rs` uses.
 //!   - `scrape.rs`: the one thread that gathers, encodes and gzips scrapes;
 //!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters);
 //!     `openfiles.rs` (procfs/sysfs files kept open, one scratch buffer);
