@@ -2,7 +2,15 @@
 //! chat replies need: escaping any text that goes into a message, the
 //! plain text a reader sees (for length limits, the plain-text fallback and
 //! the terminal), its length as Telegram counts it, and cutting a message
-//! between lines without breaking its markup.
+//! between lines without breaking its markup, or inside a line that is
+//! too long to keep whole. Telegram's length limits live here too, next to
+//! the code that measures text against them.
+
+/// Telegram's limit on a message's visible text, in UTF-16 code units.
+pub const TEXT_LIMIT: usize = 4096;
+
+/// Telegram's limit on a photo caption's visible text.
+pub const CAPTION_LIMIT: usize = 1024;
 
 /// Escapes text for Telegram's HTML parse mode (`&`, `<`, `>`, `"`).
 pub fn escape(s: &str) -> String {
@@ -35,14 +43,7 @@ pub fn to_plain(html: &str) -> String {
                 }
             }
         } else {
-            let decoded = [
-                ("&lt;", '<'),
-                ("&gt;", '>'),
-                ("&amp;", '&'),
-                ("&quot;", '"'),
-            ]
-            .iter()
-            .find(|(e, _)| rest.starts_with(e));
+            let decoded = ENTITIES.iter().find(|(e, _)| rest.starts_with(e));
             match decoded {
                 Some((e, c)) => {
                     out.push(*c);
@@ -106,6 +107,91 @@ pub fn split_at_line(html: &str, limit: usize) -> (&str, &str) {
     }
 }
 
+/// The longest prefix of `html` whose visible length is at most `limit`,
+/// as markup that stands on its own: the cut falls between characters,
+/// never inside a tag or an entity, and the tags still open there are
+/// closed. Tags that would open or close after the last character kept are
+/// left out, so the result has no empty elements. For a line too long to
+/// keep whole; [`split_at_line`] is the cut to prefer.
+pub fn cut(html: &str, limit: usize) -> String {
+    // Tags seen since the last kept character: applied to `open` only once
+    // another character fits.
+    enum Tag<'a> {
+        Open(&'a str),
+        Close(&'a str),
+    }
+    let mut open: Vec<&str> = Vec::new();
+    let mut pending: Vec<Tag> = Vec::new();
+    let mut kept_end = 0;
+    let mut used = 0usize;
+    let mut i = 0;
+    while i < html.len() {
+        let rest = &html[i..];
+        if rest.starts_with('<') {
+            if let Some(end) = rest.find('>') {
+                let inner = &rest[1..end];
+                let tag = match inner.strip_prefix('/') {
+                    Some(name) => Tag::Close(tag_name(name)),
+                    None => Tag::Open(tag_name(inner)),
+                };
+                pending.push(tag);
+                i += end + 1;
+                continue;
+            }
+        }
+        // One visible character: an entity or one char, as `to_plain` reads it.
+        let (len, units) = match ENTITIES.iter().find(|(e, _)| rest.starts_with(e)) {
+            Some((e, c)) => (e.len(), c.len_utf16()),
+            None => {
+                let c = rest.chars().next().unwrap_or_default();
+                (c.len_utf8(), c.len_utf16())
+            }
+        };
+        if used + units > limit {
+            break;
+        }
+        used += units;
+        for tag in pending.drain(..) {
+            match tag {
+                Tag::Open(name) => open.push(name),
+                Tag::Close(name) => {
+                    if let Some(k) = open.iter().rposition(|&o| o == name) {
+                        open.truncate(k);
+                    }
+                }
+            }
+        }
+        i += len;
+        kept_end = i;
+    }
+    if i >= html.len() {
+        return html.to_string();
+    }
+    let mut out = html[..kept_end].to_string();
+    for name in open.iter().rev() {
+        out.push_str("</");
+        out.push_str(name);
+        out.push('>');
+    }
+    out
+}
+
+/// The entities Telegram's HTML parse mode decodes.
+const ENTITIES: [(&str, char); 4] = [
+    ("&lt;", '<'),
+    ("&gt;", '>'),
+    ("&amp;", '&'),
+    ("&quot;", '"'),
+];
+
+/// A tag's name: what comes before its attributes.
+fn tag_name(inner: &str) -> &str {
+    let end = inner
+        .find(|c: char| c.is_whitespace() || c == '/')
+        .unwrap_or(inner.len());
+    &inner[..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +242,37 @@ mod tests {
             "🔥 FIRING (1)".replace("FIRING", "<b>FIRING</b>")
         );
         assert_eq!(visible_len("<b>é😀</b> &amp;"), 5);
+    }
+
+    #[test]
+    fn cut_keeps_markup_whole_and_closes_what_is_open() {
+        let html = "<b>ab &amp; <i>c😀d</i></b> <a href=\"x\">e</a>";
+        let total = visible_len(html);
+        for limit in 0..=total + 1 {
+            let head = cut(html, limit);
+            assert!(visible_len(&head) <= limit, "{limit}: {head}");
+            // As much as fits: one more character would not.
+            let plain = to_plain(&head);
+            let whole = to_plain(html);
+            assert!(whole.starts_with(&plain), "{limit}: {head}");
+            if plain.len() < whole.len() {
+                let next = whole[plain.len()..].chars().next().unwrap();
+                assert!(visible_len(&head) + next.len_utf16() > limit, "{limit}");
+            }
+            for tag in ["b", "i", "a"] {
+                let opens = head.matches(&format!("<{tag}")).count();
+                assert_eq!(opens, head.matches(&format!("</{tag}>")).count(), "{head}");
+            }
+            assert!(
+                !head.contains("<i></i>") && !head.contains("<b></b>"),
+                "{head}"
+            );
+        }
+        assert_eq!(cut(html, 4), "<b>ab &amp;</b>");
+        // The emoji is two units: never half of it.
+        assert_eq!(cut(html, 7), "<b>ab &amp; <i>c</i></b>");
+        assert_eq!(cut(html, 8), "<b>ab &amp; <i>c😀</i></b>");
+        assert_eq!(cut(html, total), html);
+        assert_eq!(cut("a & b <i", 3), "a &");
     }
 }

@@ -12,7 +12,8 @@
 //!   - one file per collector (`cpu.rs`, `meminfo.rs`, `filesystem.rs`,
 //!     `diskstats.rs`, `netdev.rs`, `textfile.rs`, …), named as in
 //!     [`exporter::collector::Name`]; `timex.rs` holds one of the crate's
-//!     two `unsafe` blocks (adjtimex(2)).
+//!     two `unsafe` blocks (adjtimex(2)); `nfs.rs` also owns the RPC
+//!     statistics line reader `nfsd.rs` uses.
 //!   - `scrape.rs`: the one thread that gathers, encodes and gzips scrapes;
 //!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters);
 //!     `openfiles.rs` (procfs/sysfs files kept open, one scratch buffer);
@@ -67,9 +68,10 @@
 //!   - `chart.rs`: PNG line charts with the bundled font; `audit.rs`: audit
 //!     log (bounded) and refusal memory in SQLite; `agents.rs`: minimal agents.txt reader;
 //!     `zone.rs`: `--timezone` from the system tz database (jiff).
-//! - [`html`]: Telegram's HTML parse mode — escaping, the visible plain
-//!   text and its length, cutting between lines; shared by alert messages
-//!   and chat replies.
+//! - [`html`]: Telegram's HTML parse mode and length limits — escaping,
+//!   the visible plain text and its length, cutting between lines (or
+//!   inside a line too long to keep whole); shared by alert messages and
+//!   chat replies.
 //! - [`healthcheck`]: `outpost healthcheck URL`, a plain-HTTP GET for
 //!   container `HEALTHCHECK`s and `scripts/up` (no curl needed).
 //!

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use super::payload::{Alert, Notification};
 
 /// Telegram's limit on a message's visible text, in UTF-16 code units.
-pub const MAX_VISIBLE: usize = 4096;
+pub const MAX_VISIBLE: usize = crate::html::TEXT_LIMIT;
 
 /// One message ready for `sendMessage` (parse mode HTML).
 #[derive(Debug, Clone, PartialEq)]

@@ -70,7 +70,7 @@ impl Outgoing {
 
 /// Telegram's limit on a photo caption's visible text (the chat engine
 /// keeps its chart captions within it too).
-pub use crate::chat::reply::CAPTION_LIMIT;
+pub use crate::html::CAPTION_LIMIT;
 
 /// What became of one `sendMessage`.
 #[derive(Debug, Clone, PartialEq)]

@@ -544,7 +544,7 @@ impl Engine {
         Ok(Outcome::ok(Reply {
             chart: Some(Picture {
                 png,
-                caption: reply::truncate(&caption, reply::CAPTION_LIMIT),
+                caption: crate::html::cut(&caption, reply::CAPTION_LIMIT),
             }),
             ..Reply::default()
         }))

@@ -20,9 +20,6 @@ pub struct Picture {
     pub caption: String,
 }
 
-/// Telegram's limit for photo captions.
-pub const CAPTION_LIMIT: usize = 1024;
-
 /// The engine's answer to one message or button press.
 #[derive(Debug, Clone, Default)]
 pub struct Reply {
@@ -43,25 +40,42 @@ impl Reply {
     }
 }
 
-pub use crate::html::{escape, to_plain};
-
-/// Telegram's limit for message text.
-pub const TEXT_LIMIT: usize = 4096;
+/// Telegram's limits and its HTML, owned by [`crate::html`].
+pub use crate::html::{escape, to_plain, CAPTION_LIMIT, TEXT_LIMIT};
 
 /// Keeps whole lines of `text` within `limit` visible characters, ending
 /// with "+N more lines" when some are dropped. The cut is
 /// [`crate::html::split_at_line`]'s: between lines, never inside a tag.
+/// A line too long to fit any message whole is cut instead (by
+/// [`crate::html::cut`], marked "…"), so one long line never hides a reply.
 pub fn fit(text: &str, limit: usize) -> String {
     if crate::html::visible_len(text) <= limit {
         return text.to_string();
     }
     // Room for the "+N more lines" line.
-    let (head, rest) = crate::html::split_at_line(text, limit.saturating_sub(24));
-    let more = format!("+{} more lines", rest.lines().count());
-    if head.is_empty() {
-        more
-    } else {
-        format!("{head}\n{more}")
+    let budget = limit.saturating_sub(24);
+    let (head, rest) = crate::html::split_at_line(text, budget);
+    let mut out = head.to_string();
+    let mut untold = rest.lines().count();
+    // The next line is too long to ever fit whole: show what fits of it.
+    if crate::html::split_at_line(rest, budget).0.is_empty() {
+        let sep = usize::from(!head.is_empty());
+        // One for the "…".
+        let room = budget.saturating_sub(crate::html::visible_len(head) + sep + 1);
+        let part = crate::html::cut(rest, room);
+        if !part.is_empty() {
+            if sep == 1 {
+                out.push('\n');
+            }
+            untold -= part.lines().count();
+            out.push_str(&part);
+            out.push('…');
+        }
+    }
+    match (out.is_empty(), untold) {
+        (_, 0) => out,
+        (true, n) => format!("+{n} more lines"),
+        (false, n) => format!("{out}\n+{n} more lines"),
     }
 }
 
@@ -505,6 +519,42 @@ mod tests {
             .unwrap();
         assert_eq!(fitted.lines().count() - 1 + n, 1000);
         assert_eq!(fit("short", 10), "short");
+    }
+
+    #[test]
+    fn fit_cuts_a_line_too_long_for_any_message() {
+        // One long line alone: the reply is its start, not "+1 more lines".
+        let word = "<b>w</b> &amp; ";
+        let line: String = word.repeat(2000);
+        let fitted = fit(&line, TEXT_LIMIT);
+        assert!(crate::html::visible_len(&fitted) <= TEXT_LIMIT);
+        assert!(
+            crate::html::visible_len(&fitted) > TEXT_LIMIT - 30,
+            "{fitted}"
+        );
+        assert!(fitted.starts_with("<b>w</b> &amp; <b>w</b>"), "{fitted}");
+        assert!(fitted.ends_with('…') && !fitted.contains("more lines"));
+        assert_eq!(
+            fitted.matches("<b>").count(),
+            fitted.matches("</b>").count()
+        );
+        // Between lines that fit: whole lines, the long one cut, the count
+        // of lines not shown.
+        let text = format!("<i>Header</i>\n{line}\nnext\nlast");
+        let fitted = fit(&text, TEXT_LIMIT);
+        assert!(crate::html::visible_len(&fitted) <= TEXT_LIMIT);
+        assert!(
+            fitted.starts_with("<i>Header</i>\n<b>w</b> &amp; "),
+            "{fitted}"
+        );
+        assert!(fitted.ends_with("…\n+2 more lines"), "{fitted}");
+        // A line that would fit a message alone is still kept whole or not
+        // at all.
+        let text = format!("{}\n{}", "a".repeat(3000), "b".repeat(3000));
+        assert_eq!(
+            fit(&text, TEXT_LIMIT),
+            format!("{}\n+1 more lines", "a".repeat(3000))
+        );
     }
 
     #[test]

@@ -74,6 +74,40 @@ pub fn read(path: &Path) -> Result<String, CollectError> {
     })
 }
 
+/// Reads a whole file like [`read`]; `None` when it does not exist (a
+/// kernel feature or device that is not there, which is no error).
+pub fn read_if_present(path: &Path) -> Result<Option<String>, CollectError> {
+    match read_text(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CollectError::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// The names of the entries of `dir`, sorted; empty when `dir` does not
+/// exist (a device class with no devices, a module not loaded).
+pub fn entries(dir: &Path) -> Result<Vec<String>, CollectError> {
+    let list = match std::fs::read_dir(dir) {
+        Ok(list) => list,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(CollectError::Read {
+                path: dir.to_owned(),
+                source,
+            })
+        }
+    };
+    let mut names: Vec<String> = list
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Reads a procfs/sysfs file as text, keeping kernel files open between
 /// scrapes (see `openfiles.rs`).
 ///
@@ -150,6 +184,20 @@ collectors! {
     UdpQueues => "udp_queues", default true, "UDP receive and transmit queue lengths";
     Uname => "uname", default true, "kernel and host names (uname)";
     Vmstat => "vmstat", default true, "virtual memory statistics from /proc/vmstat";
+    Schedstat => "schedstat", default true, "per-CPU scheduler statistics from /proc/schedstat";
+    Watchdog => "watchdog", default true, "hardware watchdogs from /sys/class/watchdog";
+    KernelHung => "kernel_hung", default true, "hung tasks detected since boot";
+    Selinux => "selinux", default true, "SELinux modes and access vector cache statistics";
+    Rapl => "rapl", default true, "RAPL energy counters from /sys/class/powercap";
+    Xfs => "xfs", default true, "XFS per-filesystem statistics from /sys/fs/xfs";
+    Btrfs => "btrfs", default true, "Btrfs allocation and devices from /sys/fs/btrfs";
+    Zfs => "zfs", default true, "ZFS kstats and pools from /proc/spl/kstat/zfs";
+    Nfs => "nfs", default true, "NFS client RPC statistics from /proc/net/rpc/nfs";
+    Nfsd => "nfsd", default true, "NFS server statistics from /proc/net/rpc/nfsd";
+    Ipvs => "ipvs", default true, "IP Virtual Server totals and backends from /proc/net/ip_vs*";
+    Bcache => "bcache", default true, "bcache cache sets from /sys/fs/bcache";
+    Tapestats => "tapestats", default true, "SCSI tape drive statistics from /sys/class/scsi_tape";
+    Dmmultipath => "dmmultipath", default true, "device-mapper multipath maps and path states from /sys/block";
 }
 
 /// The enabled collectors, each ready to run.

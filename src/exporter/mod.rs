@@ -44,10 +44,24 @@ pub mod timex;
 pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
+// Added for node_exporter parity (issue 12), kept apart so branches merge.
+pub mod bcache;
+pub mod btrfs;
+pub mod dmmultipath;
+pub mod ipvs;
+pub mod kernel_hung;
+pub mod nfs;
+pub mod nfsd;
+pub mod rapl;
+pub mod schedstat;
+pub mod selinux;
+pub mod tapestats;
+pub mod watchdog;
+pub mod xfs;
+pub mod zfs;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -73,7 +87,7 @@ pub struct Config {
     pub paths: Paths,
     pub collectors: Vec<Name>,
     pub filesystem: filesystem::Options,
-    pub textfile_directory: Option<PathBuf>,
+    pub textfile: textfile::Options,
     pub diskstats_device_exclude: Matcher,
     pub netdev_device_exclude: Option<Matcher>,
     pub max_requests: usize,
@@ -181,7 +195,10 @@ impl TryFrom<ExporterArgs> for Config {
                 )?,
                 mount_timeout: a.fs_mount_timeout,
             },
-            textfile_directory: a.textfile_directory,
+            textfile: textfile::Options {
+                directory: a.textfile_directory,
+                max_size: Some(a.textfile_max_size.0).filter(|&n| n > 0),
+            },
             diskstats_device_exclude: regex(
                 "--collector.diskstats.device-exclude",
                 &a.diskstats_device_exclude,
@@ -252,12 +269,26 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Sockstat => Arc::new(sockstat::Sockstat::new(p)),
         Name::Softnet => Arc::new(softnet::Softnet::new(p)),
         Name::Stat => Arc::new(stat::Stat::new(p)),
-        Name::Textfile => Arc::new(textfile::Textfile::new(config.textfile_directory.clone())),
+        Name::Textfile => Arc::new(textfile::Textfile::new(config.textfile.clone())),
         Name::Time => Arc::new(time::Time::new(p)),
         Name::Timex => Arc::new(timex::TimexCollector),
         Name::UdpQueues => Arc::new(udp_queues::UdpQueues::new(p)),
         Name::Uname => Arc::new(uname::UnameCollector::new(p)),
         Name::Vmstat => Arc::new(vmstat::Vmstat::new(p)),
+        Name::Schedstat => Arc::new(schedstat::Schedstat::new(p)),
+        Name::Watchdog => Arc::new(watchdog::Watchdog::new(p)),
+        Name::KernelHung => Arc::new(kernel_hung::KernelHung::new(p)),
+        Name::Selinux => Arc::new(selinux::Selinux::new(p)),
+        Name::Rapl => Arc::new(rapl::Rapl::new(p)),
+        Name::Xfs => Arc::new(xfs::Xfs::new(p)),
+        Name::Btrfs => Arc::new(btrfs::Btrfs::new(p)),
+        Name::Zfs => Arc::new(zfs::Zfs::new(p)),
+        Name::Nfs => Arc::new(nfs::Nfs::new(p)),
+        Name::Nfsd => Arc::new(nfsd::Nfsd::new(p)),
+        Name::Ipvs => Arc::new(ipvs::Ipvs::new(p)),
+        Name::Bcache => Arc::new(bcache::Bcache::new(p)),
+        Name::Tapestats => Arc::new(tapestats::Tapestats::new(p)),
+        Name::Dmmultipath => Arc::new(dmmultipath::Dmmultipath::new(p)),
     }
 }
 

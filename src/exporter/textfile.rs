@@ -14,11 +14,29 @@
 //! quantile sample without `quantile` is ignored, one whose bound is not a
 //! number rejects the file.
 //!
-//! Difference from node_exporter 1.5, decided here: a file repeating a
-//! series (same name and labels) is rejected whole, where node_exporter
-//! would fail that metric at gather time. As in node_exporter, a family
-//! without `# HELP` gets `Metric read from <path>`, and samples of one
-//! family missing a label that others have get it with an empty value.
+//! Differences from node_exporter 1.5, decided here:
+//! - A file repeating a series (same name and labels) is rejected whole,
+//!   where node_exporter would fail that metric at gather time.
+//! - Only regular files are read (symlinks to them followed). node_exporter
+//!   opens whatever ends in `.prom`: a FIFO blocks its scrape for good and a
+//!   device is read as a file. Here a FIFO, socket or device is skipped
+//!   unopened and counts as an error; a regular file is opened non-blocking
+//!   and checked again on the descriptor, so one swapped in meanwhile
+//!   cannot block either. A directory named `*.prom` is passed over without
+//!   error (node_exporter reads it as an empty file, also without error).
+//! - A file over `--collector.textfile.max-size` ([`DEFAULT_MAX_SIZE`];
+//!   node_exporter has no limit) is skipped without being read whole, and
+//!   counts as an error: one huge file must not cost seconds and hundreds of
+//!   megabytes per scrape.
+//! - Each skipped file is named in Outpost's own
+//!   `outpost_textfile_skipped{file,reason} 1` (`not_regular`, `too_large`,
+//!   `unreadable`, `invalid`), so the file behind a
+//!   `node_textfile_scrape_error 1` shows on `/metrics`, not only in the log;
+//!   the family is absent when nothing was skipped.
+//!
+//! As in node_exporter, a family without `# HELP` gets `Metric read from
+//! <path>`, and samples of one family missing a label that others have get
+//! it with an empty value.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -413,26 +431,140 @@ fn upsert(bounds: &mut Vec<(f64, f64)>, bound: f64, value: f64) {
     }
 }
 
-pub struct Textfile {
-    directory: Option<PathBuf>,
+/// Default for `--collector.textfile.max-size`: far above what a cron job
+/// writes, small enough that parsing stays a small part of a scrape.
+pub const DEFAULT_MAX_SIZE: u64 = 4 << 20;
+
+/// Where the collector reads and how much it reads of one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// `--collector.textfile.directory`; nothing is read without one.
+    pub directory: Option<PathBuf>,
+    /// `--collector.textfile.max-size`: a larger file is skipped unread
+    /// (`None`: no limit).
+    pub max_size: Option<u64>,
 }
 
-impl Textfile {
+impl Options {
+    /// Reads `directory` with the default size limit.
     pub fn new(directory: Option<PathBuf>) -> Self {
-        Textfile { directory }
+        Options {
+            directory,
+            max_size: Some(DEFAULT_MAX_SIZE),
+        }
     }
 }
 
+pub struct Textfile {
+    options: Options,
+}
+
+impl Textfile {
+    pub fn new(options: Options) -> Self {
+        Textfile { options }
+    }
+}
+
+/// Why a `*.prom` entry was left out of the scrape; each one sets
+/// `node_textfile_scrape_error` and is named in `outpost_textfile_skipped`.
+#[derive(Debug, thiserror::Error)]
+enum Skip {
+    #[error("not a regular file")]
+    NotRegular,
+    #[error("{size} bytes, over --collector.textfile.max-size={max}")]
+    TooLarge { size: u64, max: u64 },
+    #[error("{0}")]
+    Unreadable(std::io::Error),
+    #[error("{0}")]
+    Invalid(ParseError),
+}
+
+impl Skip {
+    /// The `reason` label of `outpost_textfile_skipped`.
+    fn reason(&self) -> &'static str {
+        match self {
+            Skip::NotRegular => "not_regular",
+            Skip::TooLarge { .. } => "too_large",
+            Skip::Unreadable(_) => "unreadable",
+            Skip::Invalid(_) => "invalid",
+        }
+    }
+}
+
+/// What reading one entry gave: a file's text and mtime, a directory
+/// (passed over, as it is no file of metrics), or a reason to skip it.
+enum Entry {
+    File { text: String, mtime: f64 },
+    Directory,
+}
+
+/// Reads one `*.prom` entry (symlinks followed, as node_exporter does).
+/// Only a regular file is opened, and that with `O_NONBLOCK`, its type and
+/// size checked again on the open descriptor: a FIFO or device put there
+/// (or swapped in between the two looks) never blocks the scrape, and a
+/// file over `max_size` is never read whole, even one still growing.
+fn read(path: &Path, max_size: Option<u64>) -> Result<Entry, Skip> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let check = |meta: &std::fs::Metadata| -> Result<Option<Entry>, Skip> {
+        if meta.is_dir() {
+            return Ok(Some(Entry::Directory));
+        }
+        if !meta.is_file() {
+            return Err(Skip::NotRegular);
+        }
+        match max_size {
+            Some(max) if meta.len() > max => Err(Skip::TooLarge {
+                size: meta.len(),
+                max,
+            }),
+            _ => Ok(None),
+        }
+    };
+    if let Some(entry) = check(&std::fs::metadata(path).map_err(Skip::Unreadable)?)? {
+        return Ok(entry);
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(Skip::Unreadable)?;
+    let meta = file.metadata().map_err(Skip::Unreadable)?;
+    if let Some(entry) = check(&meta)? {
+        return Ok(entry);
+    }
+    let limit = max_size.unwrap_or(u64::MAX);
+    let mut text = String::with_capacity(meta.len() as usize);
+    file.take(limit.saturating_add(1))
+        .read_to_string(&mut text)
+        .map_err(Skip::Unreadable)?;
+    if text.len() as u64 > limit {
+        return Err(Skip::TooLarge {
+            size: text.len() as u64,
+            max: limit,
+        });
+    }
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0.0, |d| d.as_millis() as f64 / 1000.0);
+    Ok(Entry::File { text, mtime })
+}
+
 /// What reading the directory produced: parsed files with their mtimes,
-/// and whether anything went wrong.
+/// the files skipped and whether anything went wrong.
 struct Scan {
     files: Vec<(PathBuf, f64, Vec<ParsedFamily>)>,
+    skipped: Vec<(PathBuf, Skip)>,
     error: bool,
 }
 
-fn scan(dir: &Path) -> Scan {
+fn scan(dir: &Path, max_size: Option<u64>) -> Scan {
     let mut scan = Scan {
         files: Vec::new(),
+        skipped: Vec::new(),
         error: false,
     };
     let entries = match std::fs::read_dir(dir) {
@@ -446,25 +578,22 @@ fn scan(dir: &Path) -> Scan {
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "prom") && !p.is_dir())
+        .filter(|p| p.extension().is_some_and(|x| x == "prom"))
         .collect();
     paths.sort();
     for path in paths {
-        let result = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .map_err(|e| e.to_string())
-            .and_then(|mtime| {
-                let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-                let fams = parse(&text).map_err(|e| e.to_string())?;
-                let secs = mtime
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_millis() as f64 / 1000.0);
-                Ok((secs, fams))
-            });
-        match result {
-            Ok((mtime, fams)) => scan.files.push((path, mtime, fams)),
-            Err(e) => {
-                tracing::error!(file = %path.display(), error = %e, "failed to collect textfile data");
+        let parsed = read(&path, max_size).and_then(|entry| match entry {
+            Entry::File { text, mtime } => parse(&text)
+                .map(|fams| Some((mtime, fams)))
+                .map_err(Skip::Invalid),
+            Entry::Directory => Ok(None),
+        });
+        match parsed {
+            Ok(Some((mtime, fams))) => scan.files.push((path, mtime, fams)),
+            Ok(None) => {}
+            Err(skip) => {
+                tracing::error!(file = %path.display(), reason = skip.reason(), error = %skip, "failed to collect textfile data");
+                scan.skipped.push((path, skip));
                 scan.error = true;
             }
         }
@@ -474,10 +603,11 @@ fn scan(dir: &Path) -> Scan {
 
 impl Collector for Textfile {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
-        let scan = match &self.directory {
-            Some(dir) => scan(dir),
+        let scan = match &self.options.directory {
+            Some(dir) => scan(dir, self.options.max_size),
             None => Scan {
                 files: Vec::new(),
+                skipped: Vec::new(),
                 error: false,
             },
         };
@@ -489,6 +619,21 @@ impl Collector for Textfile {
             .add(&[("file", &path.display().to_string())], mtime);
             encode(fams, &path, out);
         }
+        if !scan.skipped.is_empty() {
+            let family = out.gauge(
+                SKIPPED,
+                "1 for each textfile left out of this scrape: reason is not_regular, too_large, unreadable or invalid.",
+            );
+            for (path, skip) in &scan.skipped {
+                family.add(
+                    &[
+                        ("file", &path.display().to_string()),
+                        ("reason", skip.reason()),
+                    ],
+                    1.0,
+                );
+            }
+        }
         out.gauge(
             "node_textfile_scrape_error",
             "1 if there was an error opening or reading a file, 0 otherwise",
@@ -497,6 +642,9 @@ impl Collector for Textfile {
         Ok(())
     }
 }
+
+/// Outpost's own family naming each skipped file and why.
+pub const SKIPPED: &str = "outpost_textfile_skipped";
 
 #[cfg(test)]
 mod tests {
@@ -610,7 +758,7 @@ mod tests {
         std::fs::write(dir.path().join("bad.prom"), "bad metric\n").unwrap();
         std::fs::write(dir.path().join("ignored.txt"), "not read\n").unwrap();
         let mut m = Metrics::new();
-        Textfile::new(Some(dir.path().into()))
+        Textfile::new(Options::new(Some(dir.path().into())))
             .update(&mut m)
             .unwrap();
         assert_eq!(m.get("good_metric").unwrap().sample(0).value, 1.0);
@@ -632,11 +780,87 @@ mod tests {
     #[test]
     fn no_directory_means_no_error() {
         let mut m = Metrics::new();
-        Textfile::new(None).update(&mut m).unwrap();
+        Textfile::new(Options::new(None)).update(&mut m).unwrap();
         assert_eq!(
             m.get("node_textfile_scrape_error").unwrap().sample(0).value,
             0.0
         );
         assert!(m.get("node_textfile_mtime_seconds").is_none());
+    }
+
+    #[test]
+    fn only_regular_files_within_the_size_limit_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let fifo = d.join("fifo.prom");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // Opened blocking, this would wait for a writer forever.
+        assert!(matches!(read(&fifo, None), Err(Skip::NotRegular)));
+        assert!(matches!(
+            read(Path::new("/dev/null"), None),
+            Err(Skip::NotRegular)
+        ));
+        std::fs::create_dir(d.join("dir.prom")).unwrap();
+        assert!(matches!(
+            read(&d.join("dir.prom"), None),
+            Ok(Entry::Directory)
+        ));
+        std::fs::write(d.join("ten.prom"), "m_total 1\n").unwrap();
+        let ten = d.join("ten.prom");
+        assert!(
+            matches!(read(&ten, Some(10)), Ok(Entry::File { ref text, .. }) if text == "m_total 1\n")
+        );
+        assert!(matches!(
+            read(&ten, Some(9)),
+            Err(Skip::TooLarge { size: 10, max: 9 })
+        ));
+        assert!(matches!(read(&ten, None), Ok(Entry::File { .. })));
+        assert!(matches!(
+            read(&d.join("gone.prom"), None),
+            Err(Skip::Unreadable(_))
+        ));
+    }
+
+    #[test]
+    fn skipped_files_are_named_with_their_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.prom"), "a_m 1\n").unwrap();
+        std::fs::write(d.join("big.prom"), "big_m 1\n# padding\n").unwrap();
+        std::fs::write(d.join("bad.prom"), "bad metric\n").unwrap();
+        nix::unistd::mkfifo(&d.join("p.prom"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        std::fs::create_dir(d.join("sub.prom")).unwrap();
+        let mut m = Metrics::new();
+        Textfile::new(Options {
+            directory: Some(d.into()),
+            max_size: Some(16),
+        })
+        .update(&mut m)
+        .unwrap();
+        let skipped: Vec<(String, String)> = m
+            .get(SKIPPED)
+            .unwrap()
+            .samples()
+            .map(|s| {
+                let file = s.label("file").unwrap();
+                let name = Path::new(file).file_name().unwrap().to_string_lossy();
+                (name.into_owned(), s.label("reason").unwrap().to_owned())
+            })
+            .collect();
+        let want = [
+            ("bad.prom", "invalid"),
+            ("big.prom", "too_large"),
+            ("p.prom", "not_regular"),
+        ];
+        assert_eq!(
+            skipped,
+            want.map(|(f, r)| (f.to_owned(), r.to_owned())).to_vec()
+        );
+        assert_eq!(m.get("a_m").unwrap().sample(0).value, 1.0);
+        assert_eq!(m.get("node_textfile_mtime_seconds").unwrap().len(), 1);
+        assert_eq!(
+            m.get("node_textfile_scrape_error").unwrap().sample(0).value,
+            1.0
+        );
     }
 }

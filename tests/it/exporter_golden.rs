@@ -15,7 +15,7 @@ use outpost::exporter::{build_registry, encode, Config};
 
 use crate::support;
 
-fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
@@ -26,7 +26,7 @@ fn fixture_config() -> Config {
 }
 
 /// The config for a fixture tree rooted at `f`.
-fn config_for(f: &Path) -> Config {
+pub(crate) fn config_for(f: &Path) -> Config {
     config_with(f, &[]).expect("valid config")
 }
 
@@ -101,7 +101,9 @@ fn output_matches_the_golden_file_and_passes_promtool() {
         .filter(|f| !machine_dependent(&f.name))
         .cloned()
         .collect();
-    let text = encode::encode(&stable, encode::Format::Text);
+    // Labels naming a file (rapl's `path`) hold the checkout's location.
+    let text = encode::encode(&stable, encode::Format::Text)
+        .replace(&fixtures().display().to_string(), "<fixtures>");
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/exporter-fixture.txt");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
@@ -221,6 +223,19 @@ fn parse_exposition(text: &str, keep: impl Fn(&str) -> bool) -> Exposition {
     Exposition { meta, samples }
 }
 
+/// Series whose node_exporter 1.5 value is a known misreading (see the
+/// comparison below).
+const KNOWN_1_5_MISREADS: &[&str] = &[
+    "node_nfsd_requests_total{method=\"Verify\",proto=\"4\"}",
+    "node_nfsd_requests_total{method=\"Write\",proto=\"4\"}",
+    "node_nfsd_requests_total{method=\"RelLockOwner\",proto=\"4\"}",
+];
+
+/// Name prefixes of the families of collectors node_exporter 1.5 does not
+/// have (added in 1.7–1.12): the golden file covers them, written from
+/// node_exporter 1.12's code (names, labels, help) and reviewed by hand.
+const AFTER_1_5: &[&str] = &["node_watchdog_", "node_kernel_hung_", "node_dmmultipath_"];
+
 #[test]
 fn matches_node_exporter_on_the_same_tree() {
     let bin = support::require("prometheus-node-exporter", "prometheus-node-exporter");
@@ -246,6 +261,18 @@ fn matches_node_exporter_on_the_same_tree() {
         "time",
         "udp_queues",
         "vmstat",
+        // Added for issue 12 (the rest of node_exporter 1.5's defaults).
+        "schedstat",
+        "selinux",
+        "rapl",
+        "xfs",
+        "btrfs",
+        "zfs",
+        "nfs",
+        "nfsd",
+        "ipvs",
+        "bcache",
+        "tapestats",
     ];
     let port = support::free_port();
     let mut cmd = Command::new(bin);
@@ -282,6 +309,7 @@ fn matches_node_exporter_on_the_same_tree() {
     // covered by the golden file and its unit tests).
     let keep = |name: &str| {
         name.starts_with("node_")
+            && !AFTER_1_5.iter().any(|p| name.starts_with(p))
             && !name.starts_with("node_scrape_")
             && !name.starts_with("node_exporter_")
             && !name.starts_with("node_filesystem_")
@@ -293,7 +321,18 @@ fn matches_node_exporter_on_the_same_tree() {
                 "node_time_seconds" | "node_time_zone_offset_seconds" | "node_uname_info"
             )
     };
-    let want = parse_exposition(&theirs, keep);
+    let mut want = parse_exposition(&theirs, keep);
+    // Series node_exporter 1.5 reads from the wrong column: its NFSv4
+    // server operation table skips SETCLIENTID and SETCLIENTID_CONFIRM, so
+    // `Verify`, `Write` and `RelLockOwner` get the values of ops 35–37.
+    // Outpost follows the kernel's numbering (as later node_exporter
+    // releases do); `nfsd.rs`'s unit test pins that mapping.
+    for series in KNOWN_1_5_MISREADS {
+        assert!(
+            want.samples.remove(*series).is_some(),
+            "{series} not in node_exporter's output"
+        );
+    }
     let got = parse_exposition(&ours, keep);
     assert!(
         want.samples.len() > 200,
@@ -309,7 +348,7 @@ fn matches_node_exporter_on_the_same_tree() {
     let extra: Vec<_> = got
         .samples
         .keys()
-        .filter(|k| !want.samples.contains_key(*k))
+        .filter(|k| !want.samples.contains_key(*k) && !KNOWN_1_5_MISREADS.contains(&k.as_str()))
         .collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
@@ -331,7 +370,7 @@ fn matches_node_exporter_on_the_same_tree() {
 }
 
 /// Copies a directory tree of plain files.
-fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -361,6 +400,27 @@ fn a_malformed_file_fails_only_its_collector() {
         ("proc/net/softnet_stat", "softnet"),
         ("proc/net/udp", "udp_queues"),
         ("proc/vmstat", "vmstat"),
+        // Added for issue 12.
+        ("proc/schedstat", "schedstat"),
+        ("sys/class/watchdog/watchdog0/timeout", "watchdog"),
+        ("proc/sys/kernel/hung_task_detect_count", "kernel_hung"),
+        ("sys/class/powercap/intel-rapl:0/energy_uj", "rapl"),
+        ("sys/fs/xfs/sda1/stats/stats", "xfs"),
+        (
+            "sys/fs/btrfs/4f2a9c61-7d3e-4b8a-9e02-5c1d7a3b8e90/allocation/data/raid1/used_bytes",
+            "btrfs",
+        ),
+        ("proc/spl/kstat/zfs/arcstats", "zfs"),
+        ("proc/spl/kstat/zfs/tank/io", "zfs"),
+        ("proc/net/rpc/nfs", "nfs"),
+        ("proc/net/rpc/nfsd", "nfsd"),
+        ("proc/net/ip_vs", "ipvs"),
+        (
+            "sys/fs/bcache/1c7a3e2f-9d4b-4f1e-8a2c-6b5d0e9f3a71/bdev0/writeback_rate_debug",
+            "bcache",
+        ),
+        ("sys/class/scsi_tape/st0/stats/io_ns", "tapestats"),
+        ("sys/block/dm-0/size", "dmmultipath"),
     ];
     for (file, broken) in cases {
         let dir = tempfile::tempdir().unwrap();

@@ -5,12 +5,12 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use outpost::exporter::collector::Collector;
 use outpost::exporter::metrics::Metrics;
-use outpost::exporter::textfile::Textfile;
+use outpost::exporter::textfile::{Options, Textfile};
 
 use crate::support;
 
@@ -69,6 +69,22 @@ fn accepted(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The real node_exporter 1.5 with only its textfile collector, reading
+/// `dir`, listening; and its port.
+fn node_exporter_over(dir: &Path) -> (support::Proc, u16) {
+    let bin = support::require("prometheus-node-exporter", "prometheus-node-exporter");
+    let port = support::free_port();
+    let ne = support::spawn(
+        Command::new(bin)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--collector.textfile.directory={}", dir.display()))
+            .arg("--collector.disable-defaults")
+            .arg("--collector.textfile"),
+    );
+    assert!(support::wait_for_port(port, Duration::from_secs(10)));
+    (ne, port)
+}
+
 #[test]
 fn accepts_and_rejects_the_same_files_as_node_exporter() {
     let dir = tempfile::tempdir().unwrap();
@@ -76,28 +92,12 @@ fn accepts_and_rejects_the_same_files_as_node_exporter() {
         std::fs::write(dir.path().join(format!("{name}.prom")), body).unwrap();
     }
 
-    let bin = support::require("prometheus-node-exporter", "prometheus-node-exporter");
-    let port = support::free_port();
-    let _ne = support::Proc(
-        Command::new(bin)
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!(
-                "--collector.textfile.directory={}",
-                dir.path().display()
-            ))
-            .arg("--collector.disable-defaults")
-            .arg("--collector.textfile")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node_exporter starts"),
-    );
-    assert!(support::wait_for_port(port, Duration::from_secs(10)));
+    let (_ne, port) = node_exporter_over(dir.path());
     let (status, theirs) = support::http_get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
     assert_eq!(status, 200);
 
     let mut m = Metrics::new();
-    Textfile::new(Some(dir.path().into()))
+    Textfile::new(Options::new(Some(dir.path().into())))
         .update(&mut m)
         .unwrap();
     let ours = outpost::exporter::encode::encode(
@@ -161,5 +161,108 @@ fn accepts_and_rejects_the_same_files_as_node_exporter() {
             want,
             "{family} (left: ours, right: node_exporter)"
         );
+    }
+}
+
+/// The `outpost_textfile_skipped` lines of `text`, as `(file name, reason)`.
+fn skipped(text: &str) -> BTreeSet<(String, String)> {
+    text.lines()
+        .filter(|l| l.starts_with("outpost_textfile_skipped{"))
+        .map(|l| {
+            let mut quoted = l.split('"').skip(1).step_by(2);
+            let file = quoted.next().expect("file label");
+            let reason = quoted.next().expect("reason label");
+            let name = Path::new(file).file_name().unwrap().to_string_lossy();
+            assert!(l.ends_with("} 1"), "{l}");
+            (name.into_owned(), reason.to_owned())
+        })
+        .collect()
+}
+
+/// A FIFO (node_exporter 1.5 blocks its scrape on one for good), a device
+/// and a file over `--collector.textfile.max-size` (a sparse 64 GiB one,
+/// which only an unread file can pass quickly) among good files: every
+/// scrape of the real binary answers, serves the good files as
+/// node_exporter serves them without the bad ones, and names the bad ones.
+#[test]
+fn fifos_devices_and_huge_files_are_skipped_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("good.prom"), "# HELP good_m Good.\ngood_m 1\n").unwrap();
+    std::fs::write(elsewhere.path().join("target"), "linked_m 2\n").unwrap();
+    std::os::unix::fs::symlink(elsewhere.path().join("target"), d.join("linked.prom")).unwrap();
+    std::fs::write(
+        d.join("small.prom"),
+        format!("small_m 3\n# {}\n", "x".repeat(900)),
+    )
+    .unwrap();
+    std::fs::create_dir(d.join("subdir.prom")).unwrap();
+
+    // What node_exporter serves from the good files alone.
+    let theirs = {
+        let (_ne, port) = node_exporter_over(d);
+        let (status, body) =
+            support::http_get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
+        assert_eq!(status, 200);
+        body
+    };
+
+    // Now the bad entries.
+    nix::unistd::mkfifo(&d.join("fifo.prom"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", d.join("zero.prom")).unwrap();
+    std::fs::File::create(d.join("huge.prom"))
+        .unwrap()
+        .set_len(64 << 30)
+        .unwrap();
+    std::fs::write(
+        d.join("over.prom"),
+        format!("over_m 4\n# {}\n", "x".repeat(1100)),
+    )
+    .unwrap();
+
+    let port = support::free_port();
+    let _op = support::spawn(
+        Command::new(support::outpost_bin())
+            .arg("exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--collector.textfile.directory={}", d.display()))
+            .arg("--collector.textfile.max-size=1KiB")
+            .arg("--collector.disable-defaults")
+            .arg("--collector.textfile"),
+    );
+    assert!(support::wait_for_port(port, Duration::from_secs(10)));
+    for scrape in 0..3 {
+        let (status, ours) = support::http_get(&format!("http://127.0.0.1:{port}/metrics"))
+            .unwrap_or_else(|e| panic!("scrape {scrape} did not answer: {e}"));
+        assert_eq!(status, 200);
+        // The good files, as node_exporter reads them (its extra
+        // `subdir.prom`, a directory it reads as an empty file, aside).
+        let mut want = accepted(&theirs);
+        assert!(want.remove("subdir.prom"), "{want:?}");
+        assert_eq!(accepted(&ours), want);
+        for line in theirs.lines().filter(|l| {
+            ["good_m", "# HELP good_m", "linked_m", "small_m"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        }) {
+            assert!(
+                ours.lines().any(|o| o == line),
+                "missing {line:?} in ours:\n{ours}"
+            );
+        }
+        assert!(!ours.contains("over_m"), "{ours}");
+        assert!(theirs.contains("node_textfile_scrape_error 0"));
+        assert!(ours.contains("node_textfile_scrape_error 1"), "{ours}");
+        let named: BTreeSet<(String, String)> = [
+            ("fifo.prom", "not_regular"),
+            ("huge.prom", "too_large"),
+            ("over.prom", "too_large"),
+            ("zero.prom", "not_regular"),
+        ]
+        .iter()
+        .map(|(f, r)| (f.to_string(), r.to_string()))
+        .collect();
+        assert_eq!(skipped(&ours), named);
     }
 }

@@ -6,6 +6,7 @@ mod bridge;
 mod chat;
 mod docs;
 mod e2e;
+mod exporter_collectors;
 mod exporter_compat;
 mod exporter_golden;
 mod exporter_textfile;
