@@ -62,6 +62,9 @@
 //! - [`html`]: Telegram's HTML parse mode — escaping, the visible plain
 //!   text and its length, cutting between lines; shared by alert messages
 //!   and chat replies.
+//! - [`server`]: the HTTP server loop the exporter and the bridge share
+//!   (connection cap with eviction, header deadline, open-file limit, shed
+//!   connections counted and logged).
 //! - [`healthcheck`]: `outpost healthcheck URL`, a plain-HTTP GET for
 //!   container `HEALTHCHECK`s and `scripts/up` (no curl needed).
 //!
@@ -82,6 +85,7 @@ pub mod generate;
 pub mod healthcheck;
 pub mod html;
 pub mod logging;
+pub mod server;
 
 /// An error in how the program was invoked (exit code 2).
 #[derive(Debug, thiserror::Error)]
