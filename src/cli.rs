@@ -155,8 +155,8 @@ pub struct BridgeArgs {
     #[arg(long, env = "OUTPOST_MAX_CONNECTIONS", default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
     pub max_connections: usize,
 
-    /// Time a client has to send a request's headers; an idle keep-alive
-    /// connection is closed after it too.
+    /// Time a client has to send a request's headers, and then its body;
+    /// an idle keep-alive connection is closed after it too.
     #[arg(long, env = "OUTPOST_READ_HEADER_TIMEOUT", default_value = crate::server::DEFAULT_READ_HEADER_TIMEOUT, value_parser = parse_duration, value_name = "DURATION")]
     pub read_header_timeout: Duration,
 
@@ -468,7 +468,8 @@ pub struct ExporterArgs {
     pub max_connections: usize,
 
     /// Time a client has to send a request's headers (TLS handshake
-    /// included); an idle keep-alive connection is closed after it too.
+    /// included), and then its body; an idle keep-alive connection is
+    /// closed after it too.
     #[arg(long = "web.read-header-timeout", default_value = crate::server::DEFAULT_READ_HEADER_TIMEOUT, value_parser = parse_duration, value_name = "DURATION")]
     pub read_header_timeout: Duration,
 

@@ -12,7 +12,9 @@
 //! - One deadline, `read_header_timeout`, covers the TLS handshake and each
 //!   request's headers. It runs from when the connection starts waiting and
 //!   is not extended by bytes trickling in (hyper's header timer). An idle
-//!   keep-alive connection is closed after the same time.
+//!   keep-alive connection is closed after the same time. A request's body
+//!   must then arrive within the same time after its headers (reading it
+//!   fails past that), so a trickled body cannot hold a busy slot either.
 //! - The cap is lowered to fit under the open-file limit, less a reserve for
 //!   what else the process opens ([`fit_to_nofile`]), so a flood of
 //!   connections never makes the rest of the process fail with EMFILE.
@@ -321,6 +323,42 @@ impl hyper::body::Body for Tracked {
     }
 }
 
+/// A request body that fails once its deadline passes.
+struct Deadline {
+    body: Incoming,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl hyper::body::Body for Deadline {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        match this.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "request body not received in time",
+            ))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// What every connection task shares.
 struct Shared {
     app: Router,
@@ -431,13 +469,24 @@ where
     let service = {
         let app = shared.app.clone();
         let conn = Arc::clone(conn);
+        let body_time = shared.limits.read_header_timeout;
         hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let busy = Busy::start(&conn);
             let app = app.clone();
+            let req = req.map(|body| {
+                if hyper::body::Body::is_end_stream(&body) {
+                    Body::new(body)
+                } else {
+                    Body::new(Deadline {
+                        body,
+                        deadline: Box::pin(tokio::time::sleep(body_time)),
+                    })
+                }
+            });
             async move {
                 use tower::ServiceExt;
                 let resp = app
-                    .oneshot(req.map(Body::new))
+                    .oneshot(req)
                     .await
                     .unwrap_or_else(|e: Infallible| match e {});
                 Ok::<_, Infallible>(resp.map(|body| Tracked { body, _busy: busy }))

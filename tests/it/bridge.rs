@@ -1018,3 +1018,43 @@ fn a_slowloris_past_the_connection_cap_stops_neither_webhooks_nor_delivery() {
     );
     assert!(!logs().contains("Too many open files"), "{}", logs());
 }
+
+#[test]
+fn a_webhook_body_that_trickles_in_is_cut_off() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _proc = Proc(
+        Command::new(bridge_bin())
+            .arg("bridge")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--state", dir.path().join("s.db").to_str().unwrap()])
+            .args(["--chat-id", "1001", "--read-header-timeout", "1s"])
+            .env_remove("OUTPOST_TELEGRAM_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for_port(port, Duration::from_secs(30)));
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(
+        b"POST /alert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"version\":",
+    )
+    .unwrap();
+    // The headers came in time; the body never completes.
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let started = Instant::now();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "after {:?}: {answer:?}",
+        started.elapsed()
+    );
+    assert!(
+        answer.contains("could not read the request body"),
+        "{answer}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
