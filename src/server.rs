@@ -230,7 +230,7 @@ struct Table {
 impl Table {
     /// Registers `conn`, evicting the longest-waiting idle connection when
     /// full. `None`: full of busy connections, `conn` must be closed.
-    fn admit(self: &Arc<Self>, conn: &Arc<Conn>) -> Option<Registration> {
+    fn admit(self: &Arc<Self>, conn: &Arc<Conn>) -> Option<(Registration, bool)> {
         let mut evicted = false;
         let id = {
             let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -254,10 +254,11 @@ impl Table {
         if evicted {
             self.stats.record(ShedReason::Evicted, self.max);
         }
-        Some(Registration {
+        let registration = Registration {
             table: Arc::clone(self),
             id,
-        })
+        };
+        Some((registration, evicted))
     }
 }
 
@@ -415,7 +416,7 @@ pub async fn serve(
             waiting_since: AtomicU64::new(now_ms()),
             close: Notify::new(),
         });
-        let Some(registration) = table.admit(&conn) else {
+        let Some((registration, evicted)) = table.admit(&conn) else {
             drop(stream);
             table.stats.record(ShedReason::Refused, table.max);
             continue;
@@ -426,6 +427,11 @@ pub async fn serve(
             connection(stream, &shared, &conn, stop).await;
             drop((registration, done));
         });
+        if evicted {
+            // Let the evicted connection close before accepting more, so
+            // open descriptors stay near the cap during a flood.
+            tokio::task::yield_now().await;
+        }
     }
     let _ = stop_tx.send(true);
     drop(done_tx);
@@ -568,9 +574,11 @@ mod tests {
             .into_iter()
             .map(|c| table.admit(c).unwrap())
             .collect();
+        assert!(regs.iter().all(|(_, evicted)| !evicted));
         assert_eq!(stats.open(), 3);
         let newcomer = conn(10, 0);
-        let reg = table.admit(&newcomer).expect("room made");
+        let (reg, evicted) = table.admit(&newcomer).expect("room made");
+        assert!(evicted);
         assert_eq!(stats.shed(ShedReason::Evicted), 1);
         assert_eq!(stats.open(), 3);
         // The evicted one was told (a stored permit), the others not.
