@@ -20,7 +20,8 @@
 //!     `fasthash.rs` (the unkeyed hash for those internal maps).
 //!   - `metrics.rs` (the metric model), `encode.rs` (text 0.0.4 and
 //!     OpenMetrics), `process.rs` (`process_*` self metrics), `web.rs`
-//!     (exporter-toolkit web config: TLS, basic auth; the server loop),
+//!     (exporter-toolkit web config: TLS, basic auth with bounded bcrypt,
+//!     response headers; served by [`server`]),
 //!     `residency.rs` (drops startup-only code pages once listening, after
 //!     the first scrape and when idle; `build.rs` and `link/` keep the hot
 //!     code together so what stays is small).
