@@ -400,6 +400,11 @@ pub async fn serve(
             _ = &mut shutdown => break,
             r = listener.accept() => match r {
                 Ok((stream, _)) => stream,
+                // A client that gave up before being accepted.
+                Err(e) if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                ) => continue,
                 Err(e) => {
                     // EMFILE and the like: wait for descriptors to free up.
                     if rate_limit(&accept_log) {
