@@ -8,7 +8,9 @@
 //!   keep-alive). A slowloris client holding every slot is pushed out by
 //!   real clients instead of locking them out until its connections time
 //!   out. Only when every connection is serving a request is the newcomer
-//!   closed at once.
+//!   closed at once. The next connection is accepted only once the evicted
+//!   one has closed, so connections never hold more than cap + 1
+//!   descriptors.
 //! - One deadline, `read_header_timeout`, covers the TLS handshake and each
 //!   request's headers. It runs from when the connection starts waiting and
 //!   is not extended by bytes trickling in (hyper's header timer). An idle
@@ -225,12 +227,39 @@ struct Table {
     max: usize,
     stats: Arc<Stats>,
     inner: Mutex<(u64, HashMap<u64, Arc<Conn>>)>,
+    /// Connection tasks not yet ended: those in the table plus evicted ones
+    /// still closing (each holds a descriptor).
+    live: AtomicUsize,
+    /// Told when a connection task ends.
+    ended: Notify,
 }
 
 impl Table {
+    fn new(max: usize, stats: Arc<Stats>) -> Self {
+        Table {
+            max: max.max(1),
+            stats,
+            inner: Mutex::new((0, HashMap::new())),
+            live: AtomicUsize::new(0),
+            ended: Notify::new(),
+        }
+    }
+
+    /// Waits until no more than `max` connections hold a descriptor, so an
+    /// evicted connection has closed before the next one is accepted.
+    async fn room(&self) {
+        loop {
+            let ended = self.ended.notified();
+            if self.live.load(Ordering::Acquire) <= self.max {
+                return;
+            }
+            ended.await;
+        }
+    }
+
     /// Registers `conn`, evicting the longest-waiting idle connection when
     /// full. `None`: full of busy connections, `conn` must be closed.
-    fn admit(self: &Arc<Self>, conn: &Arc<Conn>) -> Option<(Registration, bool)> {
+    fn admit(self: &Arc<Self>, conn: &Arc<Conn>) -> Option<Registration> {
         let mut evicted = false;
         let id = {
             let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -254,15 +283,16 @@ impl Table {
         if evicted {
             self.stats.record(ShedReason::Evicted, self.max);
         }
-        let registration = Registration {
+        self.live.fetch_add(1, Ordering::AcqRel);
+        Some(Registration {
             table: Arc::clone(self),
             id,
-        };
-        Some((registration, evicted))
+        })
     }
 }
 
-/// A connection's place in the [`Table`], given up when dropped.
+/// A connection's place in the [`Table`], given up when dropped (after
+/// its stream is closed).
 struct Registration {
     table: Arc<Table>,
     id: u64,
@@ -276,6 +306,9 @@ impl Drop for Registration {
             .stats
             .open
             .store(guard.1.len() as u64, Ordering::Relaxed);
+        drop(guard);
+        self.table.live.fetch_sub(1, Ordering::AcqRel);
+        self.table.ended.notify_one();
     }
 }
 
@@ -385,17 +418,17 @@ pub async fn serve(
         limits,
         stats: Arc::clone(&stats),
     });
-    let table = Arc::new(Table {
-        max: limits.max_connections.max(1),
-        stats,
-        inner: Mutex::new((0, HashMap::new())),
-    });
+    let table = Arc::new(Table::new(limits.max_connections, stats));
     let (stop_tx, stop_rx) = watch::channel(false);
     // Each task holds a sender; `recv` returns `None` once all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let accept_log = Mutex::new(None);
     tokio::pin!(shutdown);
     loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = table.room() => {}
+        }
         let stream = tokio::select! {
             _ = &mut shutdown => break,
             r = listener.accept() => match r {
@@ -421,7 +454,7 @@ pub async fn serve(
             waiting_since: AtomicU64::new(now_ms()),
             close: Notify::new(),
         });
-        let Some((registration, evicted)) = table.admit(&conn) else {
+        let Some(registration) = table.admit(&conn) else {
             drop(stream);
             table.stats.record(ShedReason::Refused, table.max);
             continue;
@@ -432,11 +465,6 @@ pub async fn serve(
             connection(stream, &shared, &conn, stop).await;
             drop((registration, done));
         });
-        if evicted {
-            // Let the evicted connection close before accepting more, so
-            // open descriptors stay near the cap during a flood.
-            tokio::task::yield_now().await;
-        }
     }
     let _ = stop_tx.send(true);
     drop(done_tx);
@@ -567,11 +595,7 @@ mod tests {
     #[test]
     fn a_full_table_evicts_the_longest_waiting_idle_connection() {
         let stats = Arc::new(Stats::default());
-        let table = Arc::new(Table {
-            max: 3,
-            stats: Arc::clone(&stats),
-            inner: Mutex::new((0, HashMap::new())),
-        });
+        let table = Arc::new(Table::new(3, Arc::clone(&stats)));
         let busy_oldest = conn(1, 1);
         let idle_old = conn(5, 0);
         let idle_new = conn(9, 0);
@@ -579,13 +603,14 @@ mod tests {
             .into_iter()
             .map(|c| table.admit(c).unwrap())
             .collect();
-        assert!(regs.iter().all(|(_, evicted)| !evicted));
+        assert_eq!(stats.shed(ShedReason::Evicted), 0);
         assert_eq!(stats.open(), 3);
         let newcomer = conn(10, 0);
-        let (reg, evicted) = table.admit(&newcomer).expect("room made");
-        assert!(evicted);
+        let reg = table.admit(&newcomer).expect("room made");
         assert_eq!(stats.shed(ShedReason::Evicted), 1);
         assert_eq!(stats.open(), 3);
+        // The evicted one still holds its descriptor until its task ends.
+        assert_eq!(table.live.load(Ordering::Relaxed), 4);
         // The evicted one was told (a stored permit), the others not.
         let told = |c: &Arc<Conn>| {
             let n = c.close.notified();
@@ -595,7 +620,15 @@ mod tests {
         assert!(told(&idle_old));
         assert!(!told(&idle_new) && !told(&busy_oldest));
         // Its registration dropping later does not remove anyone else.
+        // No accepting until it has closed.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let wait = |d| rt.block_on(async { tokio::time::timeout(d, table.room()).await });
+        assert!(wait(Duration::from_millis(20)).is_err());
         drop(regs);
+        assert!(wait(Duration::from_secs(5)).is_ok());
         assert_eq!(stats.open(), 1);
         drop(reg);
         assert_eq!(stats.open(), 0);
@@ -603,11 +636,7 @@ mod tests {
 
     #[test]
     fn a_table_full_of_busy_connections_refuses() {
-        let table = Arc::new(Table {
-            max: 2,
-            stats: Arc::new(Stats::default()),
-            inner: Mutex::new((0, HashMap::new())),
-        });
+        let table = Arc::new(Table::new(2, Arc::new(Stats::default())));
         let (a, b) = (conn(1, 1), conn(2, 1));
         let _regs = (table.admit(&a).unwrap(), table.admit(&b).unwrap());
         assert!(table.admit(&conn(3, 0)).is_none());
