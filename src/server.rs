@@ -8,9 +8,9 @@
 //!   keep-alive). A slowloris client holding every slot is pushed out by
 //!   real clients instead of locking them out until its connections time
 //!   out. Only when every connection is serving a request is the newcomer
-//!   closed at once. The next connection is accepted only once the evicted
-//!   one has closed, so connections never hold more than cap + 1
-//!   descriptors.
+//!   closed at once. While more than [`CLOSING_SLACK`] evicted connections
+//!   are still closing, accepting waits for them, so connections never
+//!   hold more than cap + slack descriptors.
 //! - One deadline, `read_header_timeout`, covers the TLS handshake and each
 //!   request's headers. It runs from when the connection starts waiting and
 //!   is not extended by bytes trickling in (hyper's header timer). An idle
@@ -44,6 +44,9 @@ use tokio::sync::{mpsc, watch, Notify};
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// Default of `--web.read-header-timeout` / `--read-header-timeout`.
 pub const DEFAULT_READ_HEADER_TIMEOUT: &str = "10s";
+/// Evicted connections that may still be closing while new ones are
+/// accepted; fitted under the open-file limit with the cap.
+pub const CLOSING_SLACK: usize = 16;
 /// The cap is never fitted below this many connections.
 const MIN_CONNECTIONS: usize = 16;
 /// Least time between two "shedding connections" log lines.
@@ -169,10 +172,12 @@ pub fn raise_nofile_limit() -> nix::Result<u64> {
     Ok(hard.max(soft))
 }
 
-/// `limits` with the connection cap lowered so that the connections plus
-/// `reserve` other descriptors fit under `nofile` (never below 16).
+/// `limits` with the connection cap lowered so that the connections (and
+/// [`CLOSING_SLACK`] still closing) plus `reserve` other descriptors fit
+/// under `nofile` (never below 16).
 pub fn fit_to_nofile(limits: Limits, nofile: u64, reserve: u64) -> Limits {
-    let room = usize::try_from(nofile.saturating_sub(reserve)).unwrap_or(usize::MAX);
+    let room = nofile.saturating_sub(reserve + CLOSING_SLACK as u64);
+    let room = usize::try_from(room).unwrap_or(usize::MAX);
     Limits {
         max_connections: limits.max_connections.min(room).max(MIN_CONNECTIONS),
         ..limits
@@ -245,12 +250,12 @@ impl Table {
         }
     }
 
-    /// Waits until no more than `max` connections hold a descriptor, so an
-    /// evicted connection has closed before the next one is accepted.
+    /// Waits while more than [`CLOSING_SLACK`] evicted connections are
+    /// still closing.
     async fn room(&self) {
         loop {
             let ended = self.ended.notified();
-            if self.live.load(Ordering::Acquire) <= self.max {
+            if self.live.load(Ordering::Acquire) < self.max + CLOSING_SLACK {
                 return;
             }
             ended.await;
@@ -575,7 +580,7 @@ mod tests {
             read_header_timeout: Duration::from_secs(10),
         };
         assert_eq!(fit_to_nofile(l, 1 << 20, 128).max_connections, 512);
-        assert_eq!(fit_to_nofile(l, 256, 128).max_connections, 128);
+        assert_eq!(fit_to_nofile(l, 256, 128).max_connections, 112);
         assert_eq!(fit_to_nofile(l, 100, 128).max_connections, MIN_CONNECTIONS);
         assert_eq!(
             fit_to_nofile(l, 256, 128).read_header_timeout,
@@ -620,13 +625,18 @@ mod tests {
         assert!(told(&idle_old));
         assert!(!told(&idle_new) && !told(&busy_oldest));
         // Its registration dropping later does not remove anyone else.
-        // No accepting until it has closed.
+        // Past the slack of closing connections, no accepting until they
+        // have closed.
+        for _ in 0..CLOSING_SLACK - 1 {
+            table.live.fetch_add(1, Ordering::Relaxed);
+        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
             .unwrap();
         let wait = |d| rt.block_on(async { tokio::time::timeout(d, table.room()).await });
         assert!(wait(Duration::from_millis(20)).is_err());
+        table.live.fetch_sub(CLOSING_SLACK - 1, Ordering::Relaxed);
         drop(regs);
         assert!(wait(Duration::from_secs(5)).is_ok());
         assert_eq!(stats.open(), 1);

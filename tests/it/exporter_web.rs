@@ -408,7 +408,7 @@ fn a_half_sent_request_is_closed_within_the_header_timeout() {
 #[test]
 fn half_open_connections_past_the_cap_do_not_stop_a_scrape() {
     // 256 descriptors: the exporter fits its connection cap under them
-    // (256 - 128 kept for files = 128). Without a cap, 300 half-open
+    // (256 - 128 kept for files - 16 for connections closing = 112). Without a cap, 300 half-open
     // connections exhaust them and accept() fails for everyone after.
     outpost::server::raise_nofile_limit().unwrap();
     let port = free_port();
@@ -441,7 +441,7 @@ fn half_open_connections_past_the_cap_do_not_stop_a_scrape() {
         .unwrap();
     assert!(evicted >= 100.0, "{evicted} evicted");
     let open = f["outpost_http_connections_open"].samples[0].1;
-    assert!(open <= 128.0, "{open} connections open past the cap");
+    assert!(open <= 112.0, "{open} connections open past the cap");
     drop(slow);
     eprintln!(
         "scrape beside 300 half-open connections: {:?}",
