@@ -149,6 +149,17 @@ pub struct BridgeArgs {
     #[arg(long, env = "OUTPOST_WEBHOOK_MAX_BODY", default_value_t = 4 << 20, value_name = "BYTES")]
     pub webhook_max_body: usize,
 
+    /// Most HTTP connections open at once. At the cap a new connection
+    /// replaces the one that has waited longest for a request; lowered to
+    /// fit the open-file limit.
+    #[arg(long, env = "OUTPOST_MAX_CONNECTIONS", default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    pub max_connections: usize,
+
+    /// Time a client has to send a request's headers, and then its body;
+    /// an idle keep-alive connection is closed after it too.
+    #[arg(long, env = "OUTPOST_READ_HEADER_TIMEOUT", default_value = crate::server::DEFAULT_READ_HEADER_TIMEOUT, value_parser = parse_duration, value_name = "DURATION")]
+    pub read_header_timeout: Duration,
+
     /// Least time between two messages to one chat.
     #[arg(long, env = "OUTPOST_PER_CHAT_INTERVAL", default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     pub per_chat_interval: Duration,
@@ -469,6 +480,18 @@ pub struct ExporterArgs {
     /// Maximum number of scrapes served at once (0 = unlimited).
     #[arg(long = "web.max-requests", default_value_t = 40, value_name = "N")]
     pub max_requests: usize,
+
+    /// Most HTTP connections open at once. At the cap a new connection
+    /// replaces the one that has waited longest for a request; lowered to
+    /// fit the open-file limit.
+    #[arg(long = "web.max-connections", default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    pub max_connections: usize,
+
+    /// Time a client has to send a request's headers (TLS handshake
+    /// included), and then its body; an idle keep-alive connection is
+    /// closed after it too.
+    #[arg(long = "web.read-header-timeout", default_value = crate::server::DEFAULT_READ_HEADER_TIMEOUT, value_parser = parse_duration, value_name = "DURATION")]
+    pub read_header_timeout: Duration,
 
     /// procfs mountpoint.
     #[arg(long = "path.procfs", default_value = "/proc", value_name = "DIR")]

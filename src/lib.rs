@@ -21,7 +21,8 @@
 //!     `fasthash.rs` (the unkeyed hash for those internal maps).
 //!   - `metrics.rs` (the metric model), `encode.rs` (text 0.0.4 and
 //!     OpenMetrics), `process.rs` (`process_*` self metrics), `web.rs`
-//!     (exporter-toolkit web config: TLS, basic auth; the server loop),
+//!     (exporter-toolkit web config: TLS, basic auth with bounded bcrypt,
+//!     response headers; served by [`server`]),
 //!     `residency.rs` (drops startup-only code pages once listening, after
 //!     the first scrape and when idle; `build.rs` and `link/` keep the hot
 //!     code together so what stays is small).
@@ -72,6 +73,9 @@
 //!   the visible plain text and its length, cutting between lines (or
 //!   inside a line too long to keep whole); shared by alert messages and
 //!   chat replies.
+//! - [`server`]: the HTTP server loop the exporter and the bridge share
+//!   (connection cap with eviction, header deadline, open-file limit, shed
+//!   connections counted and logged).
 //! - [`healthcheck`]: `outpost healthcheck URL`, a plain-HTTP GET for
 //!   container `HEALTHCHECK`s and `scripts/up` (no curl needed).
 //!
@@ -92,6 +96,7 @@ pub mod generate;
 pub mod healthcheck;
 pub mod html;
 pub mod logging;
+pub mod server;
 
 /// An error in how the program was invoked (exit code 2).
 #[derive(Debug, thiserror::Error)]

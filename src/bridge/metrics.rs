@@ -53,6 +53,8 @@ pub struct Counters {
     /// Chat messages and button presses from users not allowed (shared
     /// with the chat engine, which counts them).
     pub chat_refused: Arc<AtomicU64>,
+    /// The HTTP server's open and shed connections.
+    pub connections: std::sync::Arc<crate::server::Stats>,
 }
 
 impl Counters {
@@ -142,6 +144,7 @@ pub fn encode(c: &Counters, stats: Option<&Stats>, now_ms: i64) -> String {
             "outpost_bridge_chart_failures_total{{reason=\"{reason}\"}} {n}"
         );
     }
+    encode_connections(&mut out, &c.connections);
     family(
         &mut out,
         "outpost_bridge_store_up",
@@ -178,6 +181,20 @@ pub fn encode(c: &Counters, stats: Option<&Stats>, now_ms: i64) -> String {
     out
 }
 
+/// The HTTP server's counts as `outpost_bridge_http_connections_*`.
+fn encode_connections(out: &mut String, stats: &crate::server::Stats) {
+    use crate::server::{ShedReason, OPEN_HELP, SHED_HELP};
+    let shed = "outpost_bridge_http_connections_shed_total";
+    family(out, shed, "counter", SHED_HELP);
+    for reason in ShedReason::ALL {
+        let (label, n) = (reason.as_str(), stats.shed(reason));
+        let _ = writeln!(out, "{shed}{{reason=\"{label}\"}} {n}");
+    }
+    let open = "outpost_bridge_http_connections_open";
+    family(out, open, "gauge", OPEN_HELP);
+    let _ = writeln!(out, "{open} {}", stats.open());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +225,8 @@ mod tests {
             "outpost_bridge_queue_depth 4",
             "outpost_bridge_oldest_queued_age_seconds 2.5",
             "outpost_bridge_store_up 1",
+            "outpost_bridge_http_connections_shed_total{reason=\"header_timeout\"} 0",
+            "outpost_bridge_http_connections_open 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
         }

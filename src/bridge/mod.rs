@@ -86,6 +86,8 @@ pub struct Config {
     pub watchdog_timeout: Duration,
     pub dedup_window: Duration,
     pub max_body: usize,
+    /// Connection cap and header deadline of the HTTP server.
+    pub server: crate::server::Limits,
     pub limits: Limits,
     pub backoff: Backoff,
     pub send_timeout: Duration,
@@ -114,6 +116,11 @@ pub enum ConfigError {
     ApiUrl(String),
     #[error("--dedup-window must be shorter than --watchdog-timeout and not zero")]
     DedupWindow,
+    #[error("invalid {flag}: {source}")]
+    Server {
+        flag: &'static str,
+        source: crate::server::LimitsError,
+    },
 }
 
 impl ConfigError {
@@ -190,6 +197,15 @@ impl TryFrom<BridgeArgs> for Config {
         if a.dedup_window.is_zero() {
             return Err(ConfigError::DedupWindow);
         }
+        let server = crate::server::Limits::new(a.max_connections, a.read_header_timeout).map_err(
+            |source| ConfigError::Server {
+                flag: match source {
+                    crate::server::LimitsError::NoConnections => "--max-connections",
+                    crate::server::LimitsError::NoTimeout => "--read-header-timeout",
+                },
+                source,
+            },
+        )?;
         Ok(Config {
             listen,
             telegram_token: token,
@@ -209,6 +225,7 @@ impl TryFrom<BridgeArgs> for Config {
             watchdog_timeout: a.watchdog_timeout,
             dedup_window: a.dedup_window,
             max_body: a.webhook_max_body,
+            server,
             limits: Limits {
                 per_chat: a.per_chat_interval,
                 group_per_minute: a.group_per_minute,
@@ -240,11 +257,14 @@ pub fn now_ms() -> i64 {
 
 /// `outpost bridge`: validate flags, bind, serve until SIGINT/SIGTERM.
 pub fn main(args: BridgeArgs) -> anyhow::Result<()> {
-    let config = match Config::try_from(args) {
+    let mut config = match Config::try_from(args) {
         Ok(c) => c,
         Err(e) if e.is_usage() => return Err(crate::UsageError(e.to_string()).into()),
         Err(e) => return Err(e.into()),
     };
+    // Connections never take the descriptors the store, Telegram and the
+    // chat's queries need: 128 are kept for those.
+    config.server = crate::server::prepare(config.server, 128).0;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -365,12 +385,17 @@ pub async fn run(
         "bridge listening"
     );
     let mut stopped = stop_rx.clone();
-    axum::serve(listener, webhook::router(Arc::clone(&state)))
-        .with_graceful_shutdown(async move {
+    crate::server::serve(
+        listener,
+        webhook::router(Arc::clone(&state)),
+        None,
+        config.server,
+        Arc::clone(&counters.connections),
+        async move {
             let _ = stopped.wait_for(|s| *s).await;
-        })
-        .await
-        .context("serving HTTP")?;
+        },
+    )
+    .await;
     for task in telegram_tasks {
         let _ = task.await;
     }

@@ -91,6 +91,8 @@ pub struct Config {
     pub diskstats_device_exclude: Matcher,
     pub netdev_device_exclude: Option<Matcher>,
     pub max_requests: usize,
+    /// Connection cap and header deadline of the HTTP server.
+    pub server: crate::server::Limits,
     pub probe: probe::Options,
 }
 
@@ -113,6 +115,11 @@ pub enum ConfigError {
     Probe {
         flag: &'static str,
         reason: &'static str,
+    },
+    #[error("invalid {flag}: {source}")]
+    Server {
+        flag: &'static str,
+        source: crate::server::LimitsError,
     },
 }
 
@@ -174,6 +181,15 @@ impl TryFrom<ExporterArgs> for Config {
         }
         collectors.sort();
         let probe = probe_options(&a.probe)?;
+        let server = crate::server::Limits::new(a.max_connections, a.read_header_timeout).map_err(
+            |source| ConfigError::Server {
+                flag: match source {
+                    crate::server::LimitsError::NoConnections => "--web.max-connections",
+                    crate::server::LimitsError::NoTimeout => "--web.read-header-timeout",
+                },
+                source,
+            },
+        )?;
         Ok(Config {
             listen,
             telemetry_path: a.telemetry_path,
@@ -208,6 +224,7 @@ impl TryFrom<ExporterArgs> for Config {
                 re => Some(regex("--collector.netdev.device-exclude", re)?),
             },
             max_requests: a.max_requests,
+            server,
             probe,
         })
     }
@@ -311,6 +328,8 @@ pub struct AppState {
     pub gzip: gzip::GzipPool,
     scraper: std::sync::OnceLock<scrape::Scraper>,
     pub probes: probe::Probes,
+    /// The HTTP server's connection counts, on `/metrics`.
+    pub connections: Arc<crate::server::Stats>,
     /// Read at the first scrape: it only places this process's own start
     /// time, which does not change.
     boot_time: std::sync::OnceLock<f64>,
@@ -326,6 +345,7 @@ impl AppState {
             gzip: gzip::GzipPool::new(flate2::Compression::fast()),
             scraper: std::sync::OnceLock::new(),
             probes: probe::Probes::new(&config.probe),
+            connections: Arc::default(),
             boot_time: std::sync::OnceLock::new(),
         }
     }
@@ -356,8 +376,20 @@ impl AppState {
             process::encode(&st, &mut m);
         }
         self.probes.board.encode(&mut m);
+        encode_connections(&self.connections, &mut m);
         m
     }
+}
+
+/// The server loop's counts as `outpost_http_connections_*`.
+fn encode_connections(stats: &crate::server::Stats, m: &mut Metrics) {
+    use crate::server::{ShedReason, OPEN_HELP, SHED_HELP};
+    let shed = m.counter("outpost_http_connections_shed_total", SHED_HELP);
+    for reason in ShedReason::ALL {
+        shed.add(&[("reason", reason.as_str())], stats.shed(reason) as f64);
+    }
+    m.gauge("outpost_http_connections_open", OPEN_HELP)
+        .add(&[], stats.open() as f64);
 }
 
 fn boot_time(paths: &Paths) -> Option<f64> {
@@ -437,20 +469,27 @@ fn accepts_gzip(v: &str) -> bool {
 
 /// `outpost exporter`: validate flags, bind, serve until SIGINT/SIGTERM.
 pub fn main(args: ExporterArgs) -> anyhow::Result<()> {
-    let config = match Config::try_from(args) {
+    let mut config = match Config::try_from(args) {
         Ok(c) => c,
         Err(e) if e.is_usage() => return Err(crate::UsageError(e.to_string()).into()),
         Err(e) => return Err(e.into()),
     };
-    // Thousands of probes in flight need as many sockets.
-    match probe::raise_nofile_limit() {
-        Ok(limit) if (limit as usize) < config.probe.concurrency + 128 => tracing::warn!(
+    // Thousands of probes in flight need as many sockets: those, and 128
+    // for files and clients, are kept free of HTTP connections.
+    let background_probes = !config.probe.targets.is_empty() || config.probe.targets_file.is_some();
+    let probe_sockets = if background_probes {
+        config.probe.concurrency as u64
+    } else {
+        0
+    };
+    let (server, nofile) = crate::server::prepare(config.server, 128 + probe_sockets);
+    config.server = server;
+    if let Some(limit) = nofile.filter(|&n| (n as usize) < config.probe.concurrency + 128) {
+        tracing::warn!(
             limit,
             concurrency = config.probe.concurrency,
             "open-file limit is low for --probe.concurrency; probes may fail with reason error"
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+        );
     }
     // One scheduler thread is plenty: scrapes run on the blocking pool.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -480,12 +519,21 @@ pub async fn run(
         .start()
         .await
         .map_err(|e| anyhow::anyhow!("starting the background prober: {e}"))?;
+    let connections = Arc::clone(&state.connections);
     let app = router(state);
-    let served = web::serve(listener, app, config.web, shutdown).await;
+    web::serve(
+        listener,
+        app,
+        config.web,
+        config.server,
+        connections,
+        shutdown,
+    )
+    .await;
     if let Some(task) = prober {
         task.abort();
     }
-    served
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,19 +1,28 @@
 //! The exporter-toolkit web configuration (`--web.config.file`): TLS with
-//! rustls and HTTP basic auth with bcrypt hashes, and the server loop that
-//! applies them.
+//! rustls, HTTP basic auth with bcrypt hashes and extra response headers,
+//! applied around the router served by [`crate::server`].
 //!
 //! Basic auth compares in constant time with respect to user names: an
 //! unknown user is checked against a dummy hash of the same cost, so a wrong
 //! password and an unknown user take the same time.
+//!
+//! Decisions:
+//! - Credentials that passed bcrypt are remembered (as digests) and checked
+//!   on the async side before any blocking work, so a scraper with the
+//!   right password is served at once even while a flood of wrong
+//!   passwords keeps bcrypt busy.
+//! - At most [`BCRYPT_SLOTS`] bcrypt checks run at once; a request past
+//!   that is answered 429 at once instead of queueing for blocking
+//!   threads. A right password not yet remembered may meet a 429 while a
+//!   flood lasts; the next scrape tries again.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -33,6 +42,8 @@ pub enum WebConfigError {
     BadHash { path: PathBuf, user: String },
     #[error("web config {path}: {reason}")]
     Tls { path: PathBuf, reason: String },
+    #[error("web config {path}: http_server_config.headers: {reason}")]
+    Header { path: PathBuf, reason: String },
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,7 +83,7 @@ struct RawHttp {
 pub struct WebConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub users: Arc<Users>,
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -122,7 +133,8 @@ impl WebConfig {
             .transpose()?;
         let headers = raw
             .http_server_config
-            .map(|h| h.headers.into_iter().collect())
+            .map(|h| parse_headers(h.headers, path))
+            .transpose()?
             .unwrap_or_default();
         // The dummy hash has the users' cost, so an unknown user costs as much
         // time as a wrong password.
@@ -147,10 +159,36 @@ impl WebConfig {
                 hashes: raw.basic_auth_users,
                 dummy,
                 verified: Default::default(),
+                bcrypt_slots: tokio::sync::Semaphore::new(BCRYPT_SLOTS),
             }),
             headers,
         })
     }
+}
+
+/// Each header must be a valid HTTP field name and value (no spaces in
+/// names, no CR, LF or other control characters in values): a header that
+/// cannot be sent is a startup error, not silently left out.
+fn parse_headers(
+    raw: BTreeMap<String, String>,
+    path: &Path,
+) -> Result<Vec<(HeaderName, HeaderValue)>, WebConfigError> {
+    let err = |reason: String| WebConfigError::Header {
+        path: path.to_owned(),
+        reason,
+    };
+    raw.into_iter()
+        .map(|(name, value)| {
+            let n = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| err(format!("{name:?} is not a valid header name")))?;
+            let v = HeaderValue::from_str(&value).map_err(|_| {
+                err(format!(
+                    "the value of {name:?} is not a valid header value (control characters such as CR or LF?)"
+                ))
+            })?;
+            Ok((n, v))
+        })
+        .collect()
 }
 
 fn build_tls(
@@ -277,55 +315,79 @@ pub struct Users {
     /// scraper authenticating every 15 s pays for bcrypt once, not per scrape.
     /// Only digests are kept, never passwords; failures are never cached.
     verified: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
+    /// Bounds the bcrypt checks running at once.
+    bcrypt_slots: tokio::sync::Semaphore,
+}
+
+/// Most bcrypt checks at once: a few blocking threads, so that a flood of
+/// wrong passwords neither fills the blocking pool nor takes every core.
+pub const BCRYPT_SLOTS: usize = 4;
+
+/// `user:password` from an `Authorization: Basic` header, and its digest.
+pub struct Credentials {
+    text: String,
+    colon: usize,
+    digest: [u8; 32],
+}
+
+impl Credentials {
+    pub fn from_header(authorization: Option<&str>) -> Option<Self> {
+        let text = authorization
+            .and_then(|h| h.strip_prefix("Basic "))
+            .and_then(|b| base64_decode::decode(b.trim()))?;
+        let colon = text.find(':')?;
+        let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+            .as_ref()
+            .try_into()
+            .expect("SHA-256 is 32 bytes");
+        Some(Credentials {
+            text,
+            colon,
+            digest,
+        })
+    }
 }
 
 impl Users {
     pub fn is_empty(&self) -> bool {
         self.hashes.is_empty()
     }
+
+    /// Whether these credentials already passed bcrypt (cheap: a lookup).
+    pub fn is_verified(&self, creds: &Credentials) -> bool {
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&creds.digest)
+    }
+
+    /// The bcrypt check (blocking: tens of milliseconds); remembers success.
+    pub fn verify(&self, creds: &Credentials) -> bool {
+        let (user, password) = (&creds.text[..creds.colon], &creds.text[creds.colon + 1..]);
+        match self.hashes.get(user) {
+            Some(hash) => {
+                let ok = bcrypt::verify(password, hash).unwrap_or(false);
+                if ok {
+                    let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+                    if cache.len() >= 1024 {
+                        cache.clear();
+                    }
+                    cache.insert(creds.digest);
+                }
+                ok
+            }
+            None => {
+                let _ = bcrypt::verify(password, &self.dummy);
+                false
+            }
+        }
+    }
 }
 
-/// Checks `Authorization: Basic` against the configured users.
+/// Checks `Authorization: Basic` against the configured users (blocking).
 pub fn check_basic_auth(users: &Users, authorization: Option<&str>) -> bool {
-    use base64_decode::decode;
-    let Some(creds) = authorization
-        .and_then(|h| h.strip_prefix("Basic "))
-        .and_then(|b| decode(b.trim()))
-    else {
-        return false;
-    };
-    let Some((user, password)) = creds.split_once(':') else {
-        return false;
-    };
-    let digest: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, creds.as_bytes())
-        .as_ref()
-        .try_into()
-        .expect("SHA-256 is 32 bytes");
-    if users
-        .verified
-        .lock()
-        .expect("auth cache lock")
-        .contains(&digest)
-    {
-        return true;
-    }
-    match users.hashes.get(user) {
-        Some(hash) => {
-            let ok = bcrypt::verify(password, hash).unwrap_or(false);
-            if ok {
-                let mut cache = users.verified.lock().expect("auth cache lock");
-                if cache.len() >= 1024 {
-                    cache.clear();
-                }
-                cache.insert(digest);
-            }
-            ok
-        }
-        None => {
-            let _ = bcrypt::verify(password, &users.dummy);
-            false
-        }
-    }
+    Credentials::from_header(authorization)
+        .is_some_and(|c| users.is_verified(&c) || users.verify(&c))
 }
 
 /// Base64 decoding for one header; a dependency for twelve lines is not worth it.
@@ -359,14 +421,31 @@ mod base64_decode {
 }
 
 async fn basic_auth(users: Arc<Users>, req: Request, next: Next) -> Response {
-    let authz = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let ok = tokio::task::spawn_blocking(move || check_basic_auth(&users, authz.as_deref()))
-        .await
-        .unwrap_or(false);
+    let creds = Credentials::from_header(
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let ok = match creds {
+        None => false,
+        Some(c) if users.is_verified(&c) => true,
+        Some(c) => {
+            let Ok(slot) = users.bcrypt_slots.try_acquire() else {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, "1")],
+                    "too many password checks at once, retry later\n",
+                )
+                    .into_response();
+            };
+            let users = Arc::clone(&users);
+            let ok = tokio::task::spawn_blocking(move || users.verify(&c))
+                .await
+                .unwrap_or(false);
+            drop(slot);
+            ok
+        }
+    };
     if ok {
         next.run(req).await
     } else {
@@ -390,12 +469,7 @@ pub fn secure(app: Router, web: Option<&WebConfig>) -> Router {
         }));
     }
     if !web.headers.is_empty() {
-        let headers: Arc<Vec<(header::HeaderName, header::HeaderValue)>> = Arc::new(
-            web.headers
-                .iter()
-                .filter_map(|(k, v)| Some((k.parse().ok()?, v.parse().ok()?)))
-                .collect(),
-        );
+        let headers = Arc::new(web.headers.clone());
         app = app.layer(middleware::from_fn(move |req: Request, next: Next| {
             let headers = Arc::clone(&headers);
             async move {
@@ -410,63 +484,19 @@ pub fn secure(app: Router, web: Option<&WebConfig>) -> Router {
     app
 }
 
-/// Serves `app` on `listener`, with TLS and auth from `web`, until `shutdown`.
+/// Serves `app` on `listener`, with TLS and auth from `web`, within
+/// `limits`, until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     web: Option<WebConfig>,
+    limits: crate::server::Limits,
+    stats: Arc<crate::server::Stats>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) {
     let app = secure(app, web.as_ref());
-    let Some(tls) = web.and_then(|w| w.tls) else {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
-        return Ok(());
-    };
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
-            },
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                acceptor.accept(stream),
-            )
-            .await
-            {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let service =
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let app = app.clone();
-                    async move {
-                        use tower::ServiceExt;
-                        app.oneshot(req.map(Body::new)).await
-                    }
-                });
-            let io = hyper_util::rt::TokioIo::new(tls);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, service)
-                .await
-            {
-                tracing::debug!(peer = %peer, error = %e, "connection error");
-            }
-        });
-    }
+    let tls = web.and_then(|w| w.tls);
+    crate::server::serve(listener, app, tls, limits, stats, shutdown).await
 }
 
 #[cfg(test)]
@@ -511,6 +541,33 @@ mod tests {
         assert!(!check_basic_auth(&ok.users, Some(&header("alice:wrong"))));
         assert!(!check_basic_auth(&ok.users, Some(&header("bob:secret"))));
         assert!(!check_basic_auth(&ok.users, None));
+    }
+
+    #[test]
+    fn headers_that_cannot_be_sent_are_errors() {
+        let p = Path::new("web.yml");
+        let ok = WebConfig::parse(
+            "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+            p,
+        )
+        .unwrap();
+        assert_eq!(ok.headers.len(), 1);
+        for (yaml, needle) in [
+            (
+                "    'X Frame': deny\n",
+                "\"X Frame\" is not a valid header name",
+            ),
+            (
+                "    X-Frame-Options: \"deny\\r\\nSet-Cookie: a=b\"\n",
+                "value of \"X-Frame-Options\"",
+            ),
+        ] {
+            let err = WebConfig::parse(&format!("http_server_config:\n  headers:\n{yaml}"), p)
+                .unwrap_err();
+            assert!(matches!(err, WebConfigError::Header { .. }), "{err}");
+            assert!(err.to_string().contains(needle), "{err}");
+            assert!(err.to_string().contains("web.yml"), "{err}");
+        }
     }
 
     fn b64(s: &str) -> String {

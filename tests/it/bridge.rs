@@ -1199,3 +1199,138 @@ fn a_huge_retry_after_neither_stops_the_bridge_nor_loses_the_alert() {
     let logs = b.logs();
     assert!(!logs.contains("panicked"), "{logs}");
 }
+
+#[test]
+fn a_slowloris_past_the_connection_cap_stops_neither_webhooks_nor_delivery() {
+    // 256 descriptors: the bridge fits its connection cap under them
+    // (256 - 128 kept for the store and Telegram - 16 closing = 112). Without a cap,
+    // 300 half-open connections take every descriptor: webhooks and
+    // /-/ready hang and sends to Telegram fail with EMFILE.
+    outpost::server::raise_nofile_limit().unwrap();
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let port = free_port();
+    let log = dir.path().join("slowloris.log");
+    let mut proc = Proc(
+        Command::new(crate::support::prlimit())
+            .args(["--nofile=256:256", "--"])
+            .arg(bridge_bin())
+            .arg("bridge")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--telegram-api-url", &fake.url()])
+            .args(["--state", db.to_str().unwrap()])
+            .args(["--chat-id", "1001"])
+            .env("OUTPOST_READ_HEADER_TIMEOUT", "2s")
+            .env("OUTPOST_TELEGRAM_TOKEN", TOKEN)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for_port(port, Duration::from_secs(30)));
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    let logs = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    let started = Instant::now();
+    let mut slow = crate::support::half_open(port, 300);
+    assert!(slow.len() >= 250, "only {} connections opened", slow.len());
+    let (s, _) = crate::support::http_get(&url("/-/ready")).unwrap();
+    assert_eq!(s, 200);
+    let (s, b) = post(
+        &client(),
+        &url("/alert"),
+        &one_alert("Slowloris", "firing"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        fake.wait_until(Duration::from_secs(15), |r| r
+            .iter()
+            .any(|m| m.visible.contains("Slowloris"))),
+        "not delivered beside 300 half-open connections; log:\n{}",
+        logs()
+    );
+    // The newest half-open connections were not evicted: the 2 s header
+    // timeout closes them.
+    let last = slow.last_mut().unwrap();
+    assert!(
+        crate::support::closed_within(last, Duration::from_secs(15)).is_some(),
+        "a half-open connection outlived the header timeout"
+    );
+    let text = crate::support::http_get(&url("/metrics")).unwrap().1;
+    let metrics = crate::exposition::parse(&text);
+    let shed = |reason: &str| {
+        metrics["outpost_bridge_http_connections_shed_total"]
+            .samples
+            .iter()
+            .find(|(l, _)| l["reason"] == reason)
+            .map_or(0.0, |s| s.1)
+    };
+    assert!(shed("evicted") >= 100.0, "{text}");
+    assert!(shed("header_timeout") >= 1.0, "{text}");
+    let open = metrics["outpost_bridge_http_connections_open"].samples[0].1;
+    assert!(open <= 112.0, "{open} connections open past the cap");
+    // Said in the log, at most once per 10 s.
+    let said = logs().matches("shedding HTTP connections").count();
+    let windows = started.elapsed().as_secs() / 10 + 1;
+    assert!(
+        said >= 1 && said as u64 <= windows,
+        "{said} log lines in {windows} windows:\n{}",
+        logs()
+    );
+    assert!(!logs().contains("Too many open files"), "{}", logs());
+
+    // Half-open connections do not hold up a shutdown (prlimit execs the
+    // bridge: the child is the bridge).
+    let _slow = crate::support::half_open(port, 50);
+    let pid = proc.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = wait_for(Duration::from_secs(5), || proc.0.try_wait().unwrap());
+    assert_eq!(status.map(|s| s.code()), Some(Some(0)), "{}", logs());
+}
+
+#[test]
+fn a_webhook_body_that_trickles_in_is_cut_off() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _proc = Proc(
+        Command::new(bridge_bin())
+            .arg("bridge")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--state", dir.path().join("s.db").to_str().unwrap()])
+            .args(["--chat-id", "1001", "--read-header-timeout", "1s"])
+            .env_remove("OUTPOST_TELEGRAM_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for_port(port, Duration::from_secs(30)));
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(
+        b"POST /alert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"version\":",
+    )
+    .unwrap();
+    // The headers came in time; the body never completes.
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let started = Instant::now();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "after {:?}: {answer:?}",
+        started.elapsed()
+    );
+    assert!(
+        answer.contains("could not read the request body"),
+        "{answer}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

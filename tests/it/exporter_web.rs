@@ -265,6 +265,14 @@ fn bad_input_gets_a_one_line_error_and_the_right_exit_code() {
     );
     let bad_yaml = write("bad.yml", "tls_server_config: [\n");
     let unknown_key = write("unknown.yml", "basic_auth: {}\n");
+    let spaced_header = write(
+        "spaced.yml",
+        "http_server_config:\n  headers:\n    'X Frame Options': deny\n",
+    );
+    let crlf_header = write(
+        "crlf.yml",
+        "http_server_config:\n  headers:\n    X-Frame-Options: \"deny\\r\\nSet-Cookie: a=b\"\n",
+    );
     let missing = dir.path().join("missing.yml");
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (vec!["--collector.nosuch"], 2, "--collector.nosuch"),
@@ -286,6 +294,26 @@ fn bad_input_gets_a_one_line_error_and_the_right_exit_code() {
         (vec!["--web.config.file", &bad_hash], 1, "bcrypt"),
         (vec!["--web.config.file", &bad_yaml], 1, "bad.yml"),
         (vec!["--web.config.file", &unknown_key], 1, "basic_auth"),
+        (
+            vec!["--web.config.file", &spaced_header],
+            1,
+            "\"X Frame Options\" is not a valid header name",
+        ),
+        (
+            vec!["--web.config.file", &crlf_header],
+            1,
+            "value of \"X-Frame-Options\" is not a valid header value",
+        ),
+        (
+            vec!["--web.max-connections", "0"],
+            2,
+            "--web.max-connections",
+        ),
+        (
+            vec!["--web.read-header-timeout", "0s"],
+            2,
+            "--web.read-header-timeout",
+        ),
         (
             vec!["--collector.filesystem.mount-points-exclude", "("],
             2,
@@ -349,4 +377,164 @@ fn a_broken_proc_file_fails_only_its_collector() {
     assert_eq!(f["node_load1"].samples[0].1, 0.5);
     assert_eq!(f["node_boot_time_seconds"].samples[0].1, 1.7e9);
     assert_eq!(f["node_scrape_collector_success"].samples.len(), 4);
+}
+
+#[test]
+fn a_half_sent_request_is_closed_within_the_header_timeout() {
+    let (_p, port) = start_exporter(&[
+        "--web.read-header-timeout",
+        "1s",
+        "--collector.disable-defaults",
+        "--collector.loadavg",
+    ]);
+    let mut slow = crate::support::half_open(port, 1);
+    assert_eq!(slow.len(), 1);
+    // Without a header timeout the server would wait forever.
+    let took = crate::support::closed_within(&mut slow[0], Duration::from_secs(15))
+        .expect("a half-sent request was still open after 15 s");
+    assert!(
+        took >= Duration::from_millis(900),
+        "closed after {took:?}, before the 1 s timeout"
+    );
+    let (status, body) =
+        crate::support::http_get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("outpost_http_connections_shed_total{reason=\"header_timeout\"} 1\n"),
+        "{body}"
+    );
+}
+
+#[test]
+fn half_open_connections_past_the_cap_do_not_stop_a_scrape() {
+    // 256 descriptors: the exporter fits its connection cap under them
+    // (256 - 128 kept for files - 16 for connections closing = 112). Without a cap, 300 half-open
+    // connections exhaust them and accept() fails for everyone after.
+    outpost::server::raise_nofile_limit().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _p = Proc(
+        Command::new(crate::support::prlimit())
+            .args(["--nofile=256:256", "--"])
+            .arg(outpost_bin())
+            .args(["exporter", "--web.listen-address", &listen])
+            .args(["--collector.disable-defaults", "--collector.loadavg"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start outpost exporter under prlimit"),
+    );
+    assert!(wait_for_port(port, Duration::from_secs(10)));
+    let slow = crate::support::half_open(port, 300);
+    assert!(slow.len() >= 250, "only {} connections opened", slow.len());
+    let started = Instant::now();
+    let (status, body) =
+        crate::support::http_get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("node_load1 "), "{body}");
+    let f = crate::exposition::parse(&body);
+    let evicted = f["outpost_http_connections_shed_total"]
+        .samples
+        .iter()
+        .find(|(l, _)| l["reason"] == "evicted")
+        .map(|s| s.1)
+        .unwrap();
+    assert!(evicted >= 100.0, "{evicted} evicted");
+    let open = f["outpost_http_connections_open"].samples[0].1;
+    assert!(open <= 112.0, "{open} connections open past the cap");
+    drop(slow);
+    eprintln!(
+        "scrape beside 300 half-open connections: {:?}",
+        started.elapsed()
+    );
+}
+
+/// utime + stime of process `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 1..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_cached_password_is_served_while_a_wrong_password_flood_keeps_bcrypt_busy() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    // Cost 12: each check takes a good fraction of a second of CPU, so the
+    // flood's checks are still running when the right request arrives.
+    let hash = bcrypt::hash("s3cret", 12).unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap();
+    let (p, port) = start_exporter(&[
+        "--web.config.file",
+        web.to_str().unwrap(),
+        "--collector.disable-defaults",
+        "--collector.loadavg",
+    ]);
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let scrape = || {
+        client
+            .get(&url)
+            .basic_auth("alice", Some("s3cret"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // The first scrape pays for bcrypt and is remembered.
+    assert_eq!(scrape(), 200);
+
+    let pid = p.0.id();
+    let before = cpu_ticks(pid);
+    const FLOOD: usize = 24;
+    let wrong = "Authorization: Basic YWxpY2U6d3Jvbmc=\r\n"; // alice:wrong
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{wrong}Connection: close\r\n\r\n");
+    let flood: Vec<_> = (0..FLOOD)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(request.as_bytes()).unwrap();
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                let _ = s.read_to_string(&mut text);
+                let status: u16 = text
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0);
+                (Instant::now(), status)
+            })
+        })
+        .collect();
+    // bcrypt is under way for the flood once the exporter has burnt 0.2 s
+    // of CPU beyond what it had used.
+    assert!(
+        crate::support::wait_for(Duration::from_secs(30), || {
+            (cpu_ticks(pid) - before >= 20).then_some(())
+        })
+        .is_some(),
+        "the flood never reached bcrypt"
+    );
+    assert_eq!(scrape(), 200);
+    let served = Instant::now();
+
+    let answers: Vec<(Instant, u16)> = flood.into_iter().map(|t| t.join().unwrap()).collect();
+    let checked: Vec<_> = answers.iter().filter(|(_, s)| *s == 401).collect();
+    let shed = answers.iter().filter(|(_, s)| *s == 429).count();
+    assert_eq!(checked.len() + shed, FLOOD, "{answers:?}");
+    assert!(!checked.is_empty(), "no wrong password was checked");
+    // The right request did not wait for the flood's checks: each answer
+    // that took a bcrypt check came after it.
+    assert!(
+        checked.iter().all(|(at, _)| *at > served),
+        "the cached password waited behind {} bcrypt checks",
+        checked.iter().filter(|(at, _)| *at <= served).count()
+    );
+    // Checks past the bcrypt slots were turned away at once.
+    assert!(shed > 0, "no check past the bcrypt slots was turned away");
 }

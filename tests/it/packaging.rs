@@ -349,6 +349,19 @@ fn systemd_units_verify_and_are_hardened() {
             "{name}"
         );
         assert!(!get("RestrictAddressFamilies").is_empty(), "{name}");
+        // Enough descriptors for the connection cap, the probes and the
+        // process's own files, so the cap is not fitted down.
+        let nofile: Vec<u64> = get("LimitNOFILE")
+            .iter()
+            .filter_map(|v| v.rsplit(':').next()?.parse().ok())
+            .collect();
+        let needed = (outpost::server::DEFAULT_MAX_CONNECTIONS
+            + outpost::exporter::probe::DEFAULT_CONCURRENCY
+            + 128) as u64;
+        assert!(
+            nofile.len() == 1 && nofile[0] >= needed,
+            "{name}: LimitNOFILE {nofile:?}, needs at least {needed}"
+        );
         let user = get("User");
         assert!(
             get("DynamicUser") == ["yes"] || (user.len() == 1 && user[0] != "root"),

@@ -338,7 +338,7 @@ async fn scrape(at: SocketAddr) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_prober_is_bounded_and_never_blocks_a_scrape() {
-    outpost::exporter::probe::raise_nofile_limit().unwrap();
+    outpost::server::raise_nofile_limit().unwrap();
     const TARGETS: usize = 500;
     let mut hanging = Vec::new();
     let mut file = String::new();

@@ -200,3 +200,46 @@ pub fn percent_after(text: &str, prefix: &str) -> f64 {
         .parse()
         .unwrap_or_else(|_| panic!("no percentage after {prefix:?} in {text:?}"))
 }
+
+/// Opens `n` loopback connections to `port` that each send half of a
+/// request and then nothing (a slowloris client), bounded: 2 s per connect.
+/// Connections the server refuses or closes meanwhile are kept as they are.
+pub fn half_open(port: u16, n: usize) -> Vec<std::net::TcpStream> {
+    use std::io::Write;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    (0..n)
+        .filter_map(|_| {
+            let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+            let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
+            Some(s)
+        })
+        .collect()
+}
+
+/// How long until the server closes `stream` (EOF or reset), reading
+/// whatever it sends; `None` if still open after `limit`.
+pub fn closed_within(stream: &mut std::net::TcpStream, limit: Duration) -> Option<Duration> {
+    use std::io::Read;
+    let start = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = limit.checked_sub(start.elapsed())?;
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(start.elapsed())
+            }
+            Err(_) if start.elapsed() >= limit => return None,
+            Err(_) => continue,
+        }
+    }
+}
+
+/// `prlimit` (util-linux), to start a program with a small open-file limit.
+pub fn prlimit() -> PathBuf {
+    require("prlimit", "util-linux")
+}

@@ -355,17 +355,6 @@ impl ServerCertVerifier for PresentedChain {
     }
 }
 
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit, so thousands of probes
-/// can be in flight. Returns the soft limit now in force.
-pub fn raise_nofile_limit() -> nix::Result<u64> {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
-    if soft < hard {
-        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
-    }
-    Ok(hard.max(soft))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
