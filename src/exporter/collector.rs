@@ -55,6 +55,11 @@ pub enum CollectError {
     Parse { what: String, reason: String },
     #[error("{0}")]
     Other(String),
+    /// The host lacks what the collector reads (no md arrays, no hwmon
+    /// chips): nothing is exported and, as in node_exporter, the collector
+    /// reports `node_scrape_collector_success 0` without logging an error.
+    #[error("no data: {0} is absent")]
+    NoData(&'static str),
 }
 
 impl CollectError {
@@ -135,6 +140,7 @@ collectors! {
     Filefd => "filefd", default true, "allocated and maximum file descriptors";
     Filesystem => "filesystem", default true, "size, free and inode counts per mounted filesystem";
     Loadavg => "loadavg", default true, "1, 5 and 15 minute load averages";
+    Mdadm => "mdadm", default true, "software RAID arrays from /proc/mdstat";
     Meminfo => "meminfo", default true, "memory statistics from /proc/meminfo";
     Netclass => "netclass", default true, "network interface attributes from /sys/class/net";
     Netdev => "netdev", default true, "network interface counters from /proc/net/dev";
@@ -186,6 +192,10 @@ impl Registry {
                 Ok(()) => {
                     all.merge(scratch);
                     true
+                }
+                Err(err @ CollectError::NoData(_)) => {
+                    tracing::debug!(collector = name.as_str(), reason = %err, "collector returned no data");
+                    false
                 }
                 Err(err) => {
                     tracing::warn!(collector = name.as_str(), error = %err, "collector failed");

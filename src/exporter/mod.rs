@@ -29,6 +29,7 @@ pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
 pub mod loadavg;
+pub mod mdadm;
 pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
@@ -243,6 +244,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Filefd => Arc::new(filefd::Filefd::new(p)),
         Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),
         Name::Loadavg => Arc::new(loadavg::Loadavg::new(p)),
+        Name::Mdadm => Arc::new(mdadm::Mdadm::new(p)),
         Name::Meminfo => Arc::new(meminfo::Meminfo::new(p)),
         Name::Netclass => Arc::new(netclass::Netclass::new(p)),
         Name::Netdev => Arc::new(netdev::Netdev::new(p, config.netdev_device_exclude.clone())),

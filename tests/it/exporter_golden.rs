@@ -234,6 +234,7 @@ fn matches_node_exporter_on_the_same_tree() {
         "entropy",
         "filefd",
         "loadavg",
+        "mdadm",
         "meminfo",
         "netclass",
         "netstat",
@@ -352,6 +353,7 @@ fn a_malformed_file_fails_only_its_collector() {
         ("proc/diskstats", "diskstats"),
         ("proc/sys/kernel/random/entropy_avail", "entropy"),
         ("proc/sys/fs/file-nr", "filefd"),
+        ("proc/mdstat", "mdadm"),
         ("proc/meminfo", "meminfo"),
         ("proc/net/dev", "netdev"),
         ("proc/net/netstat", "netstat"),
@@ -381,6 +383,35 @@ fn a_malformed_file_fails_only_its_collector() {
             let collector = s.label("collector").unwrap();
             let want = if collector == broken { 0.0 } else { 1.0 };
             assert_eq!(s.value, want, "{collector} with a malformed {file}");
+        }
+    }
+}
+
+#[test]
+fn a_collector_whose_files_are_absent_exports_nothing() {
+    // As node_exporter: no series, success 0 (its "no data" outcome).
+    let absent = [("proc/mdstat", "mdadm", "node_md_")];
+    for (file, collector, prefix) in absent {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&fixtures(), dir.path());
+        std::fs::remove_file(dir.path().join(file)).unwrap();
+        let families = build_registry(&config_for(dir.path()))
+            .gather()
+            .into_sorted();
+        let leaked: Vec<_> = families
+            .iter()
+            .filter(|f| f.name.starts_with(prefix))
+            .map(|f| f.name.clone())
+            .collect();
+        assert!(leaked.is_empty(), "{collector} without {file}: {leaked:?}");
+        let success = families
+            .iter()
+            .find(|f| f.name == "node_scrape_collector_success")
+            .unwrap();
+        for s in success.samples() {
+            let c = s.label("collector").unwrap();
+            let want = if c == collector { 0.0 } else { 1.0 };
+            assert_eq!(s.value, want, "{c} with {file} absent");
         }
     }
 }
