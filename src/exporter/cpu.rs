@@ -2,8 +2,10 @@
 //! time (`node_cpu_guest_seconds_total`), and thermal throttle counters where
 //! sysfs has them.
 //!
-//! As in node_exporter, `user` and `nice` exclude guest time, which the
-//! kernel counts in both.
+//! As in node_exporter, `user` and `nice` are the kernel's figures, which
+//! include guest time; guest time is also exported on its own
+//! (`node_cpu_guest_seconds_total`), so it is not subtracted: on a
+//! hypervisor that would hide the guests' whole load from `user`.
 
 use super::collector::{read, read_attr, CollectError, Collector, Paths};
 use super::metrics::Metrics;
@@ -66,8 +68,6 @@ pub fn parse(text: &str) -> Result<Vec<CpuTimes>, CollectError> {
         let guest_nice = vals.get(9).copied().unwrap_or(0.0);
         let mut modes = [0.0; 8];
         modes.copy_from_slice(&vals[..8]);
-        modes[0] = (modes[0] - guest).max(0.0);
-        modes[1] = (modes[1] - guest_nice).max(0.0);
         cpus.push(CpuTimes {
             cpu: id.to_owned(),
             modes,
@@ -149,13 +149,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn guest_time_is_taken_out_of_user_and_nice() {
+    fn user_and_nice_keep_guest_time() {
         let text =
             "cpu  10 10 10 10 10 10 10 10 10 10\ncpu0 500 200 100 1000 5 1 2 3 100 50\nintr 1\n";
         let cpus = parse(text).unwrap();
         assert_eq!(cpus.len(), 1);
         assert_eq!(cpus[0].cpu, "0");
-        assert_eq!(cpus[0].modes, [4.0, 1.5, 1.0, 10.0, 0.05, 0.01, 0.02, 0.03]);
+        assert_eq!(cpus[0].modes, [5.0, 2.0, 1.0, 10.0, 0.05, 0.01, 0.02, 0.03]);
         assert_eq!((cpus[0].guest, cpus[0].guest_nice), (1.0, 0.5));
     }
 

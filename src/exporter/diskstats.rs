@@ -259,7 +259,10 @@ impl Collector for Diskstats {
                     ],
                     1.0,
                 );
-            if props.contains_key("ID_FS_TYPE") {
+            // Only a non-empty type, as node_exporter: udev records an
+            // empty `ID_FS_TYPE=` for a disk blkid probed and found no
+            // filesystem on.
+            if !prop("ID_FS_TYPE").is_empty() {
                 out.gauge("node_disk_filesystem_info", "Info about disk filesystem.")
                     .add(
                         &[

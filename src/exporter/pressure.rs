@@ -31,7 +31,8 @@ pub fn parse(what: &str, text: &str) -> Result<Psi, CollectError> {
             .find_map(|p| p.strip_prefix("total="))
             .and_then(|v| v.parse::<u64>().ok())
             .ok_or_else(|| CollectError::parse(what, format!("no total in {line:?}")))?;
-        *slot = Some(total as f64 / 1e6);
+        // Two divisions, as node_exporter: the same float64 to the last bit.
+        *slot = Some(total as f64 / 1000.0 / 1000.0);
     }
     Ok(Psi {
         some: some.ok_or_else(|| CollectError::parse(what, "no \"some\" line"))?,
