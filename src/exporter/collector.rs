@@ -139,6 +139,7 @@ collectors! {
     Entropy => "entropy", default true, "available kernel entropy";
     Filefd => "filefd", default true, "allocated and maximum file descriptors";
     Filesystem => "filesystem", default true, "size, free and inode counts per mounted filesystem";
+    Hwmon => "hwmon", default true, "hardware sensors (temperatures, fans, voltages, power) from /sys/class/hwmon";
     Loadavg => "loadavg", default true, "1, 5 and 15 minute load averages";
     Mdadm => "mdadm", default true, "software RAID arrays from /proc/mdstat";
     Meminfo => "meminfo", default true, "memory statistics from /proc/meminfo";

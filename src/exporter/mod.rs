@@ -28,6 +28,7 @@ pub mod diskstats;
 pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
+pub mod hwmon;
 pub mod loadavg;
 pub mod mdadm;
 pub mod meminfo;
@@ -243,6 +244,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Entropy => Arc::new(entropy::Entropy::new(p)),
         Name::Filefd => Arc::new(filefd::Filefd::new(p)),
         Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),
+        Name::Hwmon => Arc::new(hwmon::Hwmon::new(p)),
         Name::Loadavg => Arc::new(loadavg::Loadavg::new(p)),
         Name::Mdadm => Arc::new(mdadm::Mdadm::new(p)),
         Name::Meminfo => Arc::new(meminfo::Meminfo::new(p)),

@@ -233,6 +233,7 @@ fn matches_node_exporter_on_the_same_tree() {
         "diskstats",
         "entropy",
         "filefd",
+        "hwmon",
         "loadavg",
         "mdadm",
         "meminfo",
@@ -383,7 +384,12 @@ fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            // sysfs is made of links (class/hwmon/hwmon0 → ../../devices/…).
+            let link = std::fs::read_link(entry.path()).unwrap();
+            std::os::unix::fs::symlink(link, &target).unwrap();
+        } else if kind.is_dir() {
             copy_tree(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), &target).unwrap();
@@ -439,6 +445,7 @@ fn a_collector_whose_files_are_absent_exports_nothing() {
     let absent = [
         ("proc/mdstat", "mdadm", "node_md_"),
         ("proc/pressure", "pressure", "node_pressure_"),
+        ("sys/class/hwmon", "hwmon", "node_hwmon_"),
     ];
     for (file, collector, prefix) in absent {
         let dir = tempfile::tempdir().unwrap();
