@@ -152,6 +152,7 @@ collectors! {
     Softnet => "softnet", default true, "softirq network statistics from /proc/net/softnet_stat";
     Stat => "stat", default true, "boot time, context switches, interrupts, forks, running and blocked processes";
     Textfile => "textfile", default true, "metrics from *.prom files in --collector.textfile.directory";
+    ThermalZone => "thermal_zone", default true, "thermal zone temperatures and cooling device states from /sys/class/thermal";
     Time => "time", default true, "the system clock, time zone and clock sources";
     Timex => "timex", default true, "kernel clock discipline state (adjtimex)";
     UdpQueues => "udp_queues", default true, "UDP receive and transmit queue lengths";

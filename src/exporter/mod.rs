@@ -41,6 +41,7 @@ pub mod sockstat;
 pub mod softnet;
 pub mod stat;
 pub mod textfile;
+pub mod thermal_zone;
 pub mod time;
 pub mod timex;
 pub mod udp_queues;
@@ -257,6 +258,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Softnet => Arc::new(softnet::Softnet::new(p)),
         Name::Stat => Arc::new(stat::Stat::new(p)),
         Name::Textfile => Arc::new(textfile::Textfile::new(config.textfile_directory.clone())),
+        Name::ThermalZone => Arc::new(thermal_zone::ThermalZone::new(p)),
         Name::Time => Arc::new(time::Time::new(p)),
         Name::Timex => Arc::new(timex::TimexCollector),
         Name::UdpQueues => Arc::new(udp_queues::UdpQueues::new(p)),

@@ -245,6 +245,7 @@ fn matches_node_exporter_on_the_same_tree() {
         "softnet",
         "stat",
         "textfile",
+        "thermal_zone",
         "time",
         "udp_queues",
         "vmstat",
@@ -414,6 +415,7 @@ fn a_malformed_file_fails_only_its_collector() {
         ("proc/net/sockstat", "sockstat"),
         ("proc/net/softnet_stat", "softnet"),
         ("proc/net/udp", "udp_queues"),
+        ("sys/class/thermal/thermal_zone0/temp", "thermal_zone"),
         ("proc/vmstat", "vmstat"),
     ];
     for (file, broken) in cases {
