@@ -104,6 +104,44 @@ pub fn read_attr(path: &Path) -> Option<String> {
     .ok()?
 }
 
+/// A sysfs attribute a collector cannot do without, trimmed; an error
+/// naming the file when absent or unreadable.
+pub fn require_attr(path: &Path) -> Result<String, CollectError> {
+    read_attr(path).ok_or_else(|| CollectError::Read {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "missing or unreadable"),
+    })
+}
+
+/// A required sysfs attribute holding one integer (`-1`, `100000`).
+pub fn require_int_attr(path: &Path) -> Result<f64, CollectError> {
+    let text = require_attr(path)?;
+    text.parse::<i64>().map(|v| v as f64).map_err(|_| {
+        CollectError::parse(
+            path.display().to_string(),
+            format!("expected an integer, got {text:?}"),
+        )
+    })
+}
+
+/// The entries `PREFIX<n>` of `dir` (`thermal_zone0`, `mc1`) as `(n, path)`,
+/// in number order; none when `dir` is absent.
+pub fn numbered_entries(dir: &Path, prefix: &str) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u64, String, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name();
+            let n = name.to_str()?.strip_prefix(prefix)?.to_owned();
+            Some((n.parse().ok()?, n, e.path()))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, n, p)| (n, p)).collect()
+}
+
 /// One source of metrics. `update` reads and parses everything first and
 /// only then adds to `out`; on error the registry discards `out`.
 pub trait Collector: Send + Sync {
@@ -136,6 +174,7 @@ collectors! {
     Conntrack => "conntrack", default true, "netfilter connection-tracking table size and statistics";
     Cpu => "cpu", default true, "CPU seconds per mode, guest seconds, throttles";
     Diskstats => "diskstats", default true, "block device I/O from /proc/diskstats";
+    Edac => "edac", default true, "memory controller error counters from /sys/devices/system/edac";
     Entropy => "entropy", default true, "available kernel entropy";
     Filefd => "filefd", default true, "allocated and maximum file descriptors";
     Filesystem => "filesystem", default true, "size, free and inode counts per mounted filesystem";

@@ -25,6 +25,7 @@ pub mod arp;
 pub mod conntrack;
 pub mod cpu;
 pub mod diskstats;
+pub mod edac;
 pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
@@ -242,6 +243,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
             p,
             config.diskstats_device_exclude.clone(),
         )),
+        Name::Edac => Arc::new(edac::Edac::new(p)),
         Name::Entropy => Arc::new(entropy::Entropy::new(p)),
         Name::Filefd => Arc::new(filefd::Filefd::new(p)),
         Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),

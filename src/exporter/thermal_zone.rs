@@ -10,7 +10,9 @@
 
 use std::path::Path;
 
-use super::collector::{read_attr, CollectError, Collector, Paths};
+use super::collector::{
+    numbered_entries, require_attr, require_int_attr, CollectError, Collector, Paths,
+};
 use super::metrics::Metrics;
 
 #[derive(Debug, PartialEq)]
@@ -32,21 +34,11 @@ pub struct CoolingDevice {
 }
 
 fn attr(dir: &Path, file: &str) -> Result<String, CollectError> {
-    let path = dir.join(file);
-    read_attr(&path).ok_or_else(|| CollectError::Read {
-        path,
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, "missing or unreadable"),
-    })
+    require_attr(&dir.join(file))
 }
 
 fn int(dir: &Path, file: &str) -> Result<f64, CollectError> {
-    let text = attr(dir, file)?;
-    text.parse::<i64>().map(|v| v as f64).map_err(|_| {
-        CollectError::parse(
-            dir.join(file).display().to_string(),
-            format!("expected an integer, got {text:?}"),
-        )
-    })
+    require_int_attr(&dir.join(file))
 }
 
 pub fn read_zone(dir: &Path, zone: &str) -> Result<Zone, CollectError> {
@@ -80,31 +72,14 @@ impl ThermalZone {
     }
 }
 
-/// The `(number, path)` of each `PREFIXN` entry of `dir`, in number order.
-fn numbered(dir: &Path, prefix: &str) -> Vec<(String, std::path::PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut found: Vec<(u64, String, std::path::PathBuf)> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name();
-            let n = name.to_str()?.strip_prefix(prefix)?.to_owned();
-            Some((n.parse().ok()?, n, e.path()))
-        })
-        .collect();
-    found.sort();
-    found.into_iter().map(|(_, n, p)| (n, p)).collect()
-}
-
 impl Collector for ThermalZone {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let class = self.paths.sys("class/thermal");
-        let zones = numbered(&class, "thermal_zone")
+        let zones = numbered_entries(&class, "thermal_zone")
             .iter()
             .map(|(n, p)| read_zone(p, n))
             .collect::<Result<Vec<_>, _>>()?;
-        let devices = numbered(&class, "cooling_device")
+        let devices = numbered_entries(&class, "cooling_device")
             .iter()
             .map(|(n, p)| read_cooling_device(p, n))
             .collect::<Result<Vec<_>, _>>()?;
