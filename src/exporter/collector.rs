@@ -171,6 +171,7 @@ macro_rules! collectors {
 
 collectors! {
     Arp => "arp", default true, "ARP table entries per device from /proc/net/arp";
+    Bonding => "bonding", default true, "configured and active slaves of bonding interfaces";
     Conntrack => "conntrack", default true, "netfilter connection-tracking table size and statistics";
     Cpu => "cpu", default true, "CPU seconds per mode, guest seconds, throttles";
     Diskstats => "diskstats", default true, "block device I/O from /proc/diskstats";

@@ -22,6 +22,7 @@ pub mod scrape;
 pub mod web;
 
 pub mod arp;
+pub mod bonding;
 pub mod conntrack;
 pub mod cpu;
 pub mod diskstats;
@@ -237,6 +238,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
     let p = config.paths.clone();
     match name {
         Name::Arp => Arc::new(arp::Arp::new(p)),
+        Name::Bonding => Arc::new(bonding::Bonding::new(p)),
         Name::Conntrack => Arc::new(conntrack::Conntrack::new(p)),
         Name::Cpu => Arc::new(cpu::Cpu::new(p)),
         Name::Diskstats => Arc::new(diskstats::Diskstats::new(

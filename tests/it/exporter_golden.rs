@@ -228,6 +228,7 @@ fn matches_node_exporter_on_the_same_tree() {
     // Collectors whose output depends only on the fixture tree.
     let compared = [
         "arp",
+        "bonding",
         "conntrack",
         "cpu",
         "diskstats",
@@ -450,6 +451,7 @@ fn a_collector_whose_files_are_absent_exports_nothing() {
         ("proc/mdstat", "mdadm", "node_md_"),
         ("proc/pressure", "pressure", "node_pressure_"),
         ("sys/class/hwmon", "hwmon", "node_hwmon_"),
+        ("sys/class/net/bonding_masters", "bonding", "node_bonding_"),
     ];
     for (file, collector, prefix) in absent {
         let dir = tempfile::tempdir().unwrap();
