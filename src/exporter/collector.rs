@@ -187,6 +187,7 @@ collectors! {
     Netdev => "netdev", default true, "network interface counters from /proc/net/dev";
     Netstat => "netstat", default true, "network protocol statistics from /proc/net/{netstat,snmp,snmp6}";
     Os => "os", default true, "operating system release from os-release";
+    PowerSupplyClass => "powersupplyclass", default true, "power supplies and batteries from /sys/class/power_supply";
     Pressure => "pressure", default true, "pressure stall information from /proc/pressure";
     Sockstat => "sockstat", default true, "socket statistics from /proc/net/sockstat{,6}";
     Softnet => "softnet", default true, "softirq network statistics from /proc/net/softnet_stat";

@@ -38,6 +38,7 @@ pub mod netclass;
 pub mod netdev;
 pub mod netstat;
 pub mod os;
+pub mod powersupplyclass;
 pub mod pressure;
 pub mod sockstat;
 pub mod softnet;
@@ -257,6 +258,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Netdev => Arc::new(netdev::Netdev::new(p, config.netdev_device_exclude.clone())),
         Name::Netstat => Arc::new(netstat::Netstat::new(p)),
         Name::Os => Arc::new(os::Os::new(p)),
+        Name::PowerSupplyClass => Arc::new(powersupplyclass::PowerSupplyClass::new(p)),
         Name::Pressure => Arc::new(pressure::Pressure::new(p)),
         Name::Sockstat => Arc::new(sockstat::Sockstat::new(p)),
         Name::Softnet => Arc::new(softnet::Softnet::new(p)),

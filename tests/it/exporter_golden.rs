@@ -242,6 +242,7 @@ fn matches_node_exporter_on_the_same_tree() {
         "netclass",
         "netstat",
         "os",
+        "powersupplyclass",
         "pressure",
         "sockstat",
         "softnet",
@@ -414,6 +415,7 @@ fn a_malformed_file_fails_only_its_collector() {
         ("proc/net/dev", "netdev"),
         ("proc/net/netstat", "netstat"),
         ("rootfs/etc/os-release", "os"),
+        ("sys/class/power_supply/BAT0/capacity", "powersupplyclass"),
         ("proc/pressure/io", "pressure"),
         ("proc/net/sockstat", "sockstat"),
         ("proc/net/softnet_stat", "softnet"),
@@ -452,6 +454,11 @@ fn a_collector_whose_files_are_absent_exports_nothing() {
         ("proc/pressure", "pressure", "node_pressure_"),
         ("sys/class/hwmon", "hwmon", "node_hwmon_"),
         ("sys/class/net/bonding_masters", "bonding", "node_bonding_"),
+        (
+            "sys/class/power_supply",
+            "powersupplyclass",
+            "node_power_supply_",
+        ),
     ];
     for (file, collector, prefix) in absent {
         let dir = tempfile::tempdir().unwrap();
