@@ -174,6 +174,7 @@ collectors! {
     Bonding => "bonding", default true, "configured and active slaves of bonding interfaces";
     Conntrack => "conntrack", default true, "netfilter connection-tracking table size and statistics";
     Cpu => "cpu", default true, "CPU seconds per mode, guest seconds, throttles";
+    Cpufreq => "cpufreq", default true, "CPU frequencies and scaling governors from /sys/devices/system/cpu/cpu*/cpufreq";
     Diskstats => "diskstats", default true, "block device I/O from /proc/diskstats";
     Edac => "edac", default true, "memory controller error counters from /sys/devices/system/edac";
     Entropy => "entropy", default true, "available kernel entropy";

@@ -25,6 +25,7 @@ pub mod arp;
 pub mod bonding;
 pub mod conntrack;
 pub mod cpu;
+pub mod cpufreq;
 pub mod diskstats;
 pub mod edac;
 pub mod entropy;
@@ -242,6 +243,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Bonding => Arc::new(bonding::Bonding::new(p)),
         Name::Conntrack => Arc::new(conntrack::Conntrack::new(p)),
         Name::Cpu => Arc::new(cpu::Cpu::new(p)),
+        Name::Cpufreq => Arc::new(cpufreq::Cpufreq::new(p)),
         Name::Diskstats => Arc::new(diskstats::Diskstats::new(
             p,
             config.diskstats_device_exclude.clone(),

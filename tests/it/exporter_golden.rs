@@ -231,6 +231,7 @@ fn matches_node_exporter_on_the_same_tree() {
         "bonding",
         "conntrack",
         "cpu",
+        "cpufreq",
         "diskstats",
         "edac",
         "entropy",
@@ -344,6 +345,7 @@ fn matches_node_exporter_on_the_same_tree() {
 /// Families node_exporter added after 1.5 (checked by the golden file,
 /// written from 1.12's documented behaviour, not against 1.5).
 const NEW_SINCE_1_5: &[&str] = &[
+    "node_cpu_scaling_governor",
     "node_netstat_TcpExt_TCPOFOQueue",
     "node_netstat_TcpExt_TCPRcvQDrop",
     "node_pressure_irq_stalled_seconds_total",
@@ -406,6 +408,10 @@ fn a_malformed_file_fails_only_its_collector() {
     let cases = [
         ("proc/net/arp", "arp"),
         ("proc/net/stat/nf_conntrack", "conntrack"),
+        (
+            "sys/devices/system/cpu/cpufreq/policy0/scaling_cur_freq",
+            "cpufreq",
+        ),
         ("proc/diskstats", "diskstats"),
         ("sys/devices/system/edac/mc/mc0/ce_count", "edac"),
         ("proc/sys/kernel/random/entropy_avail", "entropy"),
