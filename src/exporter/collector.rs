@@ -187,6 +187,7 @@ collectors! {
     Netclass => "netclass", default true, "network interface attributes from /sys/class/net";
     Netdev => "netdev", default true, "network interface counters from /proc/net/dev";
     Netstat => "netstat", default true, "network protocol statistics from /proc/net/{netstat,snmp,snmp6}";
+    Nvme => "nvme", default true, "NVMe controller information from /sys/class/nvme";
     Os => "os", default true, "operating system release from os-release";
     PowerSupplyClass => "powersupplyclass", default true, "power supplies and batteries from /sys/class/power_supply";
     Pressure => "pressure", default true, "pressure stall information from /proc/pressure";

@@ -38,6 +38,7 @@ pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
 pub mod netstat;
+pub mod nvme;
 pub mod os;
 pub mod powersupplyclass;
 pub mod pressure;
@@ -259,6 +260,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Netclass => Arc::new(netclass::Netclass::new(p)),
         Name::Netdev => Arc::new(netdev::Netdev::new(p, config.netdev_device_exclude.clone())),
         Name::Netstat => Arc::new(netstat::Netstat::new(p)),
+        Name::Nvme => Arc::new(nvme::Nvme::new(p)),
         Name::Os => Arc::new(os::Os::new(p)),
         Name::PowerSupplyClass => Arc::new(powersupplyclass::PowerSupplyClass::new(p)),
         Name::Pressure => Arc::new(pressure::Pressure::new(p)),

@@ -242,6 +242,7 @@ fn matches_node_exporter_on_the_same_tree() {
         "meminfo",
         "netclass",
         "netstat",
+        "nvme",
         "os",
         "powersupplyclass",
         "pressure",
@@ -359,6 +360,7 @@ const NEW_SINCE_1_5: &[&str] = &[
 const LABELS_NEW_SINCE_1_5: &[(&str, &str)] = &[
     ("node_disk_info", "rotational"),
     ("node_network_info", "adminstate"),
+    ("node_nvme_info", "cntlid"),
 ];
 
 /// `series` as node_exporter 1.5 would name it: without 1.12's new labels.
