@@ -176,6 +176,7 @@ collectors! {
     Cpu => "cpu", default true, "CPU seconds per mode, guest seconds, throttles";
     Cpufreq => "cpufreq", default true, "CPU frequencies and scaling governors from /sys/devices/system/cpu/cpu*/cpufreq";
     Diskstats => "diskstats", default true, "block device I/O from /proc/diskstats";
+    Dmi => "dmi", default true, "firmware identity (BIOS, board, product) from /sys/class/dmi/id";
     Edac => "edac", default true, "memory controller error counters from /sys/devices/system/edac";
     Entropy => "entropy", default true, "available kernel entropy";
     Filefd => "filefd", default true, "allocated and maximum file descriptors";

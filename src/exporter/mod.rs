@@ -27,6 +27,7 @@ pub mod conntrack;
 pub mod cpu;
 pub mod cpufreq;
 pub mod diskstats;
+pub mod dmi;
 pub mod edac;
 pub mod entropy;
 pub mod filefd;
@@ -249,6 +250,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
             p,
             config.diskstats_device_exclude.clone(),
         )),
+        Name::Dmi => Arc::new(dmi::Dmi::new(p)),
         Name::Edac => Arc::new(edac::Edac::new(p)),
         Name::Entropy => Arc::new(entropy::Entropy::new(p)),
         Name::Filefd => Arc::new(filefd::Filefd::new(p)),

@@ -233,6 +233,7 @@ fn matches_node_exporter_on_the_same_tree() {
         "cpu",
         "cpufreq",
         "diskstats",
+        "dmi",
         "edac",
         "entropy",
         "filefd",
