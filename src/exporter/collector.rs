@@ -182,6 +182,7 @@ collectors! {
     Filefd => "filefd", default true, "allocated and maximum file descriptors";
     Filesystem => "filesystem", default true, "size, free and inode counts per mounted filesystem";
     Hwmon => "hwmon", default true, "hardware sensors (temperatures, fans, voltages, power) from /sys/class/hwmon";
+    Infiniband => "infiniband", default true, "InfiniBand adapters, port states and counters from /sys/class/infiniband";
     Loadavg => "loadavg", default true, "1, 5 and 15 minute load averages";
     Mdadm => "mdadm", default true, "software RAID arrays from /proc/mdstat";
     Meminfo => "meminfo", default true, "memory statistics from /proc/meminfo";

@@ -33,6 +33,7 @@ pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
 pub mod hwmon;
+pub mod infiniband;
 pub mod loadavg;
 pub mod mdadm;
 pub mod meminfo;
@@ -256,6 +257,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Filefd => Arc::new(filefd::Filefd::new(p)),
         Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),
         Name::Hwmon => Arc::new(hwmon::Hwmon::new(p)),
+        Name::Infiniband => Arc::new(infiniband::Infiniband::new(p)),
         Name::Loadavg => Arc::new(loadavg::Loadavg::new(p)),
         Name::Mdadm => Arc::new(mdadm::Mdadm::new(p)),
         Name::Meminfo => Arc::new(meminfo::Meminfo::new(p)),

@@ -238,6 +238,7 @@ fn matches_node_exporter_on_the_same_tree() {
         "entropy",
         "filefd",
         "hwmon",
+        "infiniband",
         "loadavg",
         "mdadm",
         "meminfo",
