@@ -179,6 +179,7 @@ collectors! {
     Dmi => "dmi", default true, "firmware identity (BIOS, board, product) from /sys/class/dmi/id";
     Edac => "edac", default true, "memory controller error counters from /sys/devices/system/edac";
     Entropy => "entropy", default true, "available kernel entropy";
+    Fibrechannel => "fibrechannel", default true, "Fibre Channel host adapters from /sys/class/fc_host";
     Filefd => "filefd", default true, "allocated and maximum file descriptors";
     Filesystem => "filesystem", default true, "size, free and inode counts per mounted filesystem";
     Hwmon => "hwmon", default true, "hardware sensors (temperatures, fans, voltages, power) from /sys/class/hwmon";

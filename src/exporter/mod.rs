@@ -30,6 +30,7 @@ pub mod diskstats;
 pub mod dmi;
 pub mod edac;
 pub mod entropy;
+pub mod fibrechannel;
 pub mod filefd;
 pub mod filesystem;
 pub mod hwmon;
@@ -254,6 +255,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Dmi => Arc::new(dmi::Dmi::new(p)),
         Name::Edac => Arc::new(edac::Edac::new(p)),
         Name::Entropy => Arc::new(entropy::Entropy::new(p)),
+        Name::Fibrechannel => Arc::new(fibrechannel::Fibrechannel::new(p)),
         Name::Filefd => Arc::new(filefd::Filefd::new(p)),
         Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),
         Name::Hwmon => Arc::new(hwmon::Hwmon::new(p)),

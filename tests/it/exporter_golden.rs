@@ -236,6 +236,7 @@ fn matches_node_exporter_on_the_same_tree() {
         "dmi",
         "edac",
         "entropy",
+        "fibrechannel",
         "filefd",
         "hwmon",
         "infiniband",
@@ -419,6 +420,10 @@ fn a_malformed_file_fails_only_its_collector() {
         ("proc/diskstats", "diskstats"),
         ("sys/devices/system/edac/mc/mc0/ce_count", "edac"),
         ("proc/sys/kernel/random/entropy_avail", "entropy"),
+        (
+            "sys/class/fc_host/host1/statistics/rx_frames",
+            "fibrechannel",
+        ),
         ("proc/sys/fs/file-nr", "filefd"),
         ("proc/mdstat", "mdadm"),
         ("proc/meminfo", "meminfo"),
