@@ -66,7 +66,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use matcher::Matcher;
+use matcher::{DeviceFilter, Matcher};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -87,6 +87,12 @@ pub struct Config {
     pub textfile_directory: Option<PathBuf>,
     pub diskstats_device_exclude: Matcher,
     pub netdev_device_exclude: Option<Matcher>,
+    /// `--collector.netdev.device-include`; when set, replaces the exclude.
+    pub netdev_device_include: Option<Matcher>,
+    pub arp_device_exclude: Option<Matcher>,
+    pub netclass_ignored_devices: Option<Matcher>,
+    pub netclass_ignore_invalid_speed: bool,
+    pub stat_softirq: bool,
     pub max_requests: usize,
     pub probe: probe::Options,
 }
@@ -201,9 +207,31 @@ impl TryFrom<ExporterArgs> for Config {
                 "" => None,
                 re => Some(regex("--collector.netdev.device-exclude", re)?),
             },
+            netdev_device_include: optional_regex(
+                "--collector.netdev.device-include",
+                &a.netdev_device_include,
+            )?,
+            arp_device_exclude: optional_regex(
+                "--collector.arp.device-exclude",
+                &a.arp_device_exclude,
+            )?,
+            netclass_ignored_devices: optional_regex(
+                "--collector.netclass.ignored-devices",
+                &a.netclass_ignored_devices,
+            )?,
+            netclass_ignore_invalid_speed: a.netclass_ignore_invalid_speed,
+            stat_softirq: a.stat_softirq,
             max_requests: a.max_requests,
             probe,
         })
+    }
+}
+
+/// An optional filter flag: empty means none.
+fn optional_regex(flag: &'static str, pattern: &str) -> Result<Option<Matcher>, ConfigError> {
+    match pattern {
+        "" => Ok(None),
+        re => regex(flag, re).map(Some),
     }
 }
 
@@ -243,7 +271,13 @@ fn probe_options(a: &crate::cli::ProbeArgs) -> Result<probe::Options, ConfigErro
 fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
     let p = config.paths.clone();
     match name {
-        Name::Arp => Arc::new(arp::Arp::new(p)),
+        Name::Arp => Arc::new(arp::Arp::new(
+            p,
+            DeviceFilter {
+                include: None,
+                exclude: config.arp_device_exclude.clone(),
+            },
+        )),
         Name::Bonding => Arc::new(bonding::Bonding::new(p)),
         Name::Conntrack => Arc::new(conntrack::Conntrack::new(p)),
         Name::Cpu => Arc::new(cpu::Cpu::new(p)),
@@ -263,8 +297,27 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Loadavg => Arc::new(loadavg::Loadavg::new(p)),
         Name::Mdadm => Arc::new(mdadm::Mdadm::new(p)),
         Name::Meminfo => Arc::new(meminfo::Meminfo::new(p)),
-        Name::Netclass => Arc::new(netclass::Netclass::new(p)),
-        Name::Netdev => Arc::new(netdev::Netdev::new(p, config.netdev_device_exclude.clone())),
+        Name::Netclass => Arc::new(netclass::Netclass::new(
+            p,
+            DeviceFilter {
+                include: None,
+                exclude: config.netclass_ignored_devices.clone(),
+            },
+            config.netclass_ignore_invalid_speed,
+        )),
+        Name::Netdev => Arc::new(netdev::Netdev::new(
+            p,
+            match &config.netdev_device_include {
+                Some(include) => DeviceFilter {
+                    include: Some(include.clone()),
+                    exclude: None,
+                },
+                None => DeviceFilter {
+                    include: None,
+                    exclude: config.netdev_device_exclude.clone(),
+                },
+            },
+        )),
         Name::Netstat => Arc::new(netstat::Netstat::new(p)),
         Name::Nvme => Arc::new(nvme::Nvme::new(p)),
         Name::Os => Arc::new(os::Os::new(p)),
@@ -272,7 +325,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Pressure => Arc::new(pressure::Pressure::new(p)),
         Name::Sockstat => Arc::new(sockstat::Sockstat::new(p)),
         Name::Softnet => Arc::new(softnet::Softnet::new(p)),
-        Name::Stat => Arc::new(stat::Stat::new(p)),
+        Name::Stat => Arc::new(stat::Stat::new(p, config.stat_softirq)),
         Name::Textfile => Arc::new(textfile::Textfile::new(config.textfile_directory.clone())),
         Name::ThermalZone => Arc::new(thermal_zone::ThermalZone::new(p)),
         Name::Time => Arc::new(time::Time::new(p)),

@@ -11,15 +11,25 @@ use std::path::Path;
 
 use super::collector::{read_attr, CollectError, Collector, Paths};
 use super::intern;
+use super::matcher::DeviceFilter;
 use super::metrics::Metrics;
 
 pub struct Netclass {
     paths: Paths,
+    /// `--collector.netclass.ignored-devices`.
+    ignored: DeviceFilter,
+    /// `--collector.netclass.ignore-invalid-speed`: leave out a speed the
+    /// kernel reports as unknown (-1) instead of exporting -125000.
+    ignore_invalid_speed: bool,
 }
 
 impl Netclass {
-    pub fn new(paths: Paths) -> Self {
-        Netclass { paths }
+    pub fn new(paths: Paths, ignored: DeviceFilter, ignore_invalid_speed: bool) -> Self {
+        Netclass {
+            paths,
+            ignored,
+            ignore_invalid_speed,
+        }
     }
 }
 
@@ -163,15 +173,21 @@ impl Collector for Netclass {
             })?;
             // Interfaces are directories (symlinks into /sys/devices);
             // plain files such as `bonding_masters` are not.
-            if entry.path().is_dir() {
+            let name = entry.file_name();
+            if entry.path().is_dir() && !self.ignored.ignored(&name.to_string_lossy()) {
                 names.push(entry.file_name().to_string_lossy().into_owned());
             }
         }
         names.sort();
-        let ifaces: Vec<Interface> = names
+        let mut ifaces: Vec<Interface> = names
             .iter()
             .map(|n| read_interface(&base.join(n), n))
             .collect();
+        if self.ignore_invalid_speed {
+            for iface in &mut ifaces {
+                iface.speed_mbps = iface.speed_mbps.filter(|s| *s >= 0.0);
+            }
+        }
         for iface in &ifaces {
             encode(iface, out);
         }
@@ -208,7 +224,9 @@ mod tests {
             rootfs: dir.path().into(),
         };
         let mut m = Metrics::new();
-        Netclass::new(paths).update(&mut m).unwrap();
+        Netclass::new(paths, DeviceFilter::default(), false)
+            .update(&mut m)
+            .unwrap();
         assert_eq!(m.get("node_network_up").unwrap().sample(0).value, 1.0);
         assert_eq!(m.get("node_network_up").unwrap().len(), 1);
         assert_eq!(
@@ -246,6 +264,8 @@ mod tests {
             sysfs: "/nonexistent".into(),
             rootfs: "/nonexistent".into(),
         };
-        assert!(Netclass::new(paths).update(&mut Metrics::new()).is_err());
+        assert!(Netclass::new(paths, DeviceFilter::default(), false)
+            .update(&mut Metrics::new())
+            .is_err());
     }
 }

@@ -223,6 +223,24 @@ fn parse_exposition(text: &str, keep: impl Fn(&str) -> bool) -> Exposition {
 
 #[test]
 fn matches_node_exporter_on_the_same_tree() {
+    compare_with_node_exporter(&[]);
+}
+
+#[test]
+fn matches_node_exporter_with_the_filter_flags() {
+    // The flags node_exporter's own end-to-end test uses, given to both.
+    compare_with_node_exporter(&[
+        "--collector.arp.device-exclude=^bond",
+        "--collector.netclass.ignored-devices=^(lo|ifb.*)$",
+        "--collector.netclass.ignore-invalid-speed",
+        "--collector.stat.softirq",
+    ]);
+}
+
+/// Runs the real node_exporter 1.5 and Outpost, both with `extra` flags,
+/// over the fixture tree and compares every series of the collectors both
+/// have, exactly.
+fn compare_with_node_exporter(extra: &[&str]) {
     let bin = support::require("prometheus-node-exporter", "prometheus-node-exporter");
     let f = fixtures();
     // Collectors whose output depends only on the fixture tree.
@@ -278,6 +296,7 @@ fn matches_node_exporter_on_the_same_tree() {
     for c in compared {
         cmd.arg(format!("--collector.{c}"));
     }
+    cmd.args(extra);
     let _ne = support::Proc(cmd.spawn().expect("node_exporter starts"));
     assert!(
         support::wait_for_port(port, Duration::from_secs(10)),
@@ -286,7 +305,11 @@ fn matches_node_exporter_on_the_same_tree() {
     let (status, theirs) = support::http_get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
     assert_eq!(status, 200);
 
-    let ours = encode::encode(&scrape(), encode::Format::Text);
+    let config = config_with(&f, extra).expect("valid flags");
+    let ours = encode::encode(
+        &build_registry(&config).gather().into_sorted(),
+        encode::Format::Text,
+    );
     // Only node_* families of the compared collectors; not the clock itself,
     // and not netdev: node_exporter 1.5 reads interface counters over
     // netlink from the live host, ignoring --path.procfs (netdev is
@@ -549,6 +572,32 @@ fn device_exclude_flags_reach_the_collectors() {
     let all = devices(&["--collector.diskstats.device-exclude=^zram"], disk);
     assert!(all.contains(&"loop0".to_owned()) && !all.contains(&"zram0".to_owned()));
 
+    assert_eq!(
+        devices(&["--collector.netdev.device-include=^(eth|bond)"], net),
+        ["eth0"]
+    );
+    let arp = "node_arp_entries";
+    assert_eq!(devices(&[], arp), ["bond0", "eth0"]);
+    assert_eq!(
+        devices(&["--collector.arp.device-exclude=^bond"], arp),
+        ["eth0"]
+    );
+    let up = "node_network_up";
+    assert!(devices(&[], up).contains(&"lo".to_owned()));
+    assert!(!devices(&["--collector.netclass.ignored-devices=^lo$"], up).contains(&"lo".to_owned()));
+
+    for flag in [
+        "--collector.netdev.device-include=(",
+        "--collector.arp.device-exclude=(",
+        "--collector.netclass.ignored-devices=(",
+    ] {
+        let bad = config_with(&fixtures(), &[flag]);
+        assert!(
+            matches!(bad, Err(ref e) if e.is_usage()),
+            "{flag}: {:?}",
+            bad.err()
+        );
+    }
     let bad = config_with(&fixtures(), &["--collector.diskstats.device-exclude=("]);
     assert!(matches!(bad, Err(ref e) if e.is_usage()), "{:?}", bad.err());
 }
