@@ -531,6 +531,26 @@ pub struct ExporterArgs {
     #[arg(long = "collector.netclass.ignore-invalid-speed")]
     pub netclass_ignore_invalid_speed: bool,
 
+    /// Export node_cpu_info from /proc/cpuinfo.
+    #[arg(long = "collector.cpu.info")]
+    pub cpu_info: bool,
+
+    /// Regexp of CPU flags to export as node_cpu_flag_info (implies --collector.cpu.info).
+    #[arg(
+        long = "collector.cpu.info.flags-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub cpu_info_flags_include: String,
+
+    /// Regexp of CPU bugs to export as node_cpu_bug_info (implies --collector.cpu.info).
+    #[arg(
+        long = "collector.cpu.info.bugs-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub cpu_info_bugs_include: String,
+
     /// Export softirqs per vector (node_softirqs_total) from /proc/stat.
     #[arg(long = "collector.stat.softirq")]
     pub stat_softirq: bool,

@@ -93,6 +93,7 @@ pub struct Config {
     pub netclass_ignored_devices: Option<Matcher>,
     pub netclass_ignore_invalid_speed: bool,
     pub stat_softirq: bool,
+    pub cpu_info: cpu::InfoOptions,
     pub max_requests: usize,
     pub probe: probe::Options,
 }
@@ -221,6 +222,17 @@ impl TryFrom<ExporterArgs> for Config {
             )?,
             netclass_ignore_invalid_speed: a.netclass_ignore_invalid_speed,
             stat_softirq: a.stat_softirq,
+            cpu_info: cpu::InfoOptions {
+                enabled: a.cpu_info,
+                flags_include: optional_regex(
+                    "--collector.cpu.info.flags-include",
+                    &a.cpu_info_flags_include,
+                )?,
+                bugs_include: optional_regex(
+                    "--collector.cpu.info.bugs-include",
+                    &a.cpu_info_bugs_include,
+                )?,
+            },
             max_requests: a.max_requests,
             probe,
         })
@@ -280,7 +292,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         )),
         Name::Bonding => Arc::new(bonding::Bonding::new(p)),
         Name::Conntrack => Arc::new(conntrack::Conntrack::new(p)),
-        Name::Cpu => Arc::new(cpu::Cpu::new(p)),
+        Name::Cpu => Arc::new(cpu::Cpu::new(p, config.cpu_info.clone())),
         Name::Cpufreq => Arc::new(cpufreq::Cpufreq::new(p)),
         Name::Diskstats => Arc::new(diskstats::Diskstats::new(
             p,

@@ -234,6 +234,9 @@ fn matches_node_exporter_with_the_filter_flags() {
         "--collector.netclass.ignored-devices=^(lo|ifb.*)$",
         "--collector.netclass.ignore-invalid-speed",
         "--collector.stat.softirq",
+        "--collector.cpu.info",
+        "--collector.cpu.info.flags-include=^(aes|avx.*)$",
+        "--collector.cpu.info.bugs-include=^spectre",
     ]);
 }
 
@@ -590,6 +593,7 @@ fn device_exclude_flags_reach_the_collectors() {
         "--collector.netdev.device-include=(",
         "--collector.arp.device-exclude=(",
         "--collector.netclass.ignored-devices=(",
+        "--collector.cpu.info.flags-include=(",
     ] {
         let bad = config_with(&fixtures(), &[flag]);
         assert!(
