@@ -144,7 +144,7 @@ fn output_matches_the_golden_file_and_passes_promtool() {
 
 /// Lints promtool also reports on node_exporter 1.5's own output: camelCase
 /// in names kept for compatibility, and entropy counted in bits.
-fn is_node_exporter_lint(line: &str) -> bool {
+pub(crate) fn is_node_exporter_lint(line: &str) -> bool {
     let name = line.split_whitespace().next().unwrap_or("");
     (name.starts_with("node_")
         && line.ends_with("should be written in 'snake_case' not 'camelCase'"))
