@@ -142,6 +142,29 @@ pub fn numbered_entries(dir: &Path, prefix: &str) -> Vec<(String, PathBuf)> {
     found.into_iter().map(|(_, n, p)| (n, p)).collect()
 }
 
+/// The entry names of a sysfs class directory (`/sys/class/nvme`), sorted;
+/// [`CollectError::NoData`] naming `what` when the host has no such class.
+pub fn class_entries(dir: &Path, what: &'static str) -> Result<Vec<String>, CollectError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CollectError::NoData(what))
+        }
+        Err(source) => {
+            return Err(CollectError::Read {
+                path: dir.to_owned(),
+                source,
+            })
+        }
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// One source of metrics. `update` reads and parses everything first and
 /// only then adds to `out`; on error the registry discards `out`.
 pub trait Collector: Send + Sync {

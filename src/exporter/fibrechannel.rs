@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use super::collector::{read_attr, CollectError, Collector, Paths};
+use super::collector::{class_entries, read_attr, CollectError, Collector, Paths};
 use super::intern;
 use super::metrics::Metrics;
 
@@ -153,23 +153,7 @@ impl Fibrechannel {
 impl Collector for Fibrechannel {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let class = self.paths.sys("class/fc_host");
-        let entries = match std::fs::read_dir(&class) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(CollectError::NoData("/sys/class/fc_host"))
-            }
-            Err(source) => {
-                return Err(CollectError::Read {
-                    path: class,
-                    source,
-                })
-            }
-        };
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        names.sort();
+        let names = class_entries(&class, "/sys/class/fc_host")?;
         let hosts = names
             .iter()
             .map(|n| read_host(&class.join(n), n))

@@ -13,7 +13,9 @@
 
 use std::path::Path;
 
-use super::collector::{numbered_entries, read_attr, require_attr, CollectError, Collector, Paths};
+use super::collector::{
+    class_entries, numbered_entries, read_attr, require_attr, CollectError, Collector, Paths,
+};
 use super::intern;
 use super::metrics::Metrics;
 
@@ -139,23 +141,7 @@ impl Infiniband {
 impl Collector for Infiniband {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let class = self.paths.sys("class/infiniband");
-        let entries = match std::fs::read_dir(&class) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(CollectError::NoData("/sys/class/infiniband"))
-            }
-            Err(source) => {
-                return Err(CollectError::Read {
-                    path: class,
-                    source,
-                })
-            }
-        };
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        names.sort();
+        let names = class_entries(&class, "/sys/class/infiniband")?;
         let devices = names
             .iter()
             .map(|n| read_device(&class.join(n), n))

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use super::collector::{read_attr, require_attr, CollectError, Collector, Paths};
+use super::collector::{class_entries, read_attr, require_attr, CollectError, Collector, Paths};
 use super::metrics::Metrics;
 
 #[derive(Debug, PartialEq)]
@@ -50,23 +50,7 @@ impl Nvme {
 impl Collector for Nvme {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let class = self.paths.sys("class/nvme");
-        let entries = match std::fs::read_dir(&class) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(CollectError::NoData("/sys/class/nvme"))
-            }
-            Err(source) => {
-                return Err(CollectError::Read {
-                    path: class,
-                    source,
-                })
-            }
-        };
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        names.sort();
+        let names = class_entries(&class, "/sys/class/nvme")?;
         let controllers = names
             .iter()
             .map(|n| read_controller(&class.join(n), n))
