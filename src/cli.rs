@@ -544,6 +544,60 @@ pub struct ExporterArgs {
     )]
     pub netdev_device_exclude: String,
 
+    /// Regexp of network devices to keep in the netdev collector (when
+    /// set, `--collector.netdev.device-exclude` is not applied).
+    #[arg(
+        long = "collector.netdev.device-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub netdev_device_include: String,
+
+    /// Regexp of devices to leave out of the arp collector.
+    #[arg(
+        long = "collector.arp.device-exclude",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub arp_device_exclude: String,
+
+    /// Regexp of network devices to leave out of the netclass collector.
+    #[arg(
+        long = "collector.netclass.ignored-devices",
+        default_value = "^$",
+        value_name = "REGEX"
+    )]
+    pub netclass_ignored_devices: String,
+
+    /// Leave out node_network_speed_bytes where the kernel reports an
+    /// unknown speed (-1).
+    #[arg(long = "collector.netclass.ignore-invalid-speed")]
+    pub netclass_ignore_invalid_speed: bool,
+
+    /// Export node_cpu_info from /proc/cpuinfo.
+    #[arg(long = "collector.cpu.info")]
+    pub cpu_info: bool,
+
+    /// Regexp of CPU flags to export as node_cpu_flag_info (implies --collector.cpu.info).
+    #[arg(
+        long = "collector.cpu.info.flags-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub cpu_info_flags_include: String,
+
+    /// Regexp of CPU bugs to export as node_cpu_bug_info (implies --collector.cpu.info).
+    #[arg(
+        long = "collector.cpu.info.bugs-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub cpu_info_bugs_include: String,
+
+    /// Export softirqs per vector (node_softirqs_total) from /proc/stat.
+    #[arg(long = "collector.stat.softirq")]
+    pub stat_softirq: bool,
+
     /// Directory to read `*.prom` text files from (textfile collector).
     #[arg(long = "collector.textfile.directory", value_name = "DIR")]
     pub textfile_directory: Option<PathBuf>,

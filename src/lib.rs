@@ -10,12 +10,16 @@
 //!     list of collectors ([`exporter::collector::Name`]) and the registry
 //!     that wraps each with `node_scrape_collector_*`.
 //!   - one file per collector (`cpu.rs`, `meminfo.rs`, `filesystem.rs`,
-//!     `diskstats.rs`, `netdev.rs`, `textfile.rs`, …), named as in
-//!     [`exporter::collector::Name`]; `timex.rs` holds one of the crate's
-//!     two `unsafe` blocks (adjtimex(2)); `nfs.rs` also owns the RPC
-//!     statistics line reader `nfsd.rs` uses.
+//!     `diskstats.rs`, `netdev.rs`, `textfile.rs`, `mdadm.rs`, `hwmon.rs`,
+//!     `edac.rs`, …), named as in [`exporter::collector::Name`]; `timex.rs`
+//!     holds one of the crate's two `unsafe` blocks (adjtimex(2)); `nfs.rs`
+//!     also owns the RPC statistics line reader `nfsd.rs` uses.
+//!     `collector.rs` also owns the shared sysfs readers (required
+//!     attributes, numbered entries such as `thermal_zoneN`) and the "no
+//!     data" outcome of a collector whose files the host lacks.
 //!   - `scrape.rs`: the one thread that gathers, encodes and gzips scrapes;
-//!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters);
+//!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters
+//!     and node_exporter's include/exclude device filter);
 //!     `openfiles.rs` (procfs/sysfs files kept open, one scratch buffer);
 //!     `intern.rs` (metric names built from kernel keys, made once);
 //!     `fasthash.rs` (the unkeyed hash for those internal maps).

@@ -1,18 +1,21 @@
 //! `arp`: the number of ARP table entries per network device, from
-//! `/proc/net/arp` (`node_arp_entries{device}`).
+//! `/proc/net/arp` (`node_arp_entries{device}`); devices matching
+//! `--collector.arp.device-exclude` are left out.
 
 use std::collections::BTreeMap;
 
 use super::collector::{read, CollectError, Collector, Paths};
+use super::matcher::DeviceFilter;
 use super::metrics::Metrics;
 
 pub struct Arp {
     paths: Paths,
+    filter: DeviceFilter,
 }
 
 impl Arp {
-    pub fn new(paths: Paths) -> Self {
-        Arp { paths }
+    pub fn new(paths: Paths, filter: DeviceFilter) -> Self {
+        Arp { paths, filter }
     }
 }
 
@@ -41,7 +44,7 @@ impl Collector for Arp {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let counts = parse(&read(&self.paths.proc("net/arp"))?)?;
         let fam = out.gauge("node_arp_entries", "ARP entries by device");
-        for (device, n) in &counts {
+        for (device, n) in counts.iter().filter(|(d, _)| !self.filter.ignored(d)) {
             fam.add(&[("device", device)], *n as f64);
         }
         Ok(())

@@ -51,6 +51,22 @@ impl Matcher {
     }
 }
 
+/// node_exporter's device filter: a device is ignored when it fails the
+/// include pattern or matches the exclude pattern (flags such as
+/// `--collector.netdev.device-include` / `-exclude`).
+#[derive(Clone, Debug, Default)]
+pub struct DeviceFilter {
+    pub include: Option<Matcher>,
+    pub exclude: Option<Matcher>,
+}
+
+impl DeviceFilter {
+    pub fn ignored(&self, device: &str) -> bool {
+        self.include.as_ref().is_some_and(|re| !re.is_match(device))
+            || self.exclude.as_ref().is_some_and(|re| re.is_match(device))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -22,23 +22,34 @@ pub mod scrape;
 pub mod web;
 
 pub mod arp;
+pub mod bonding;
 pub mod conntrack;
 pub mod cpu;
+pub mod cpufreq;
 pub mod diskstats;
+pub mod dmi;
+pub mod edac;
 pub mod entropy;
+pub mod fibrechannel;
 pub mod filefd;
 pub mod filesystem;
+pub mod hwmon;
+pub mod infiniband;
 pub mod loadavg;
+pub mod mdadm;
 pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
 pub mod netstat;
+pub mod nvme;
 pub mod os;
+pub mod powersupplyclass;
 pub mod pressure;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
 pub mod textfile;
+pub mod thermal_zone;
 pub mod time;
 pub mod timex;
 pub mod udp_queues;
@@ -69,7 +80,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use matcher::Matcher;
+use matcher::{DeviceFilter, Matcher};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -90,6 +101,13 @@ pub struct Config {
     pub textfile: textfile::Options,
     pub diskstats_device_exclude: Matcher,
     pub netdev_device_exclude: Option<Matcher>,
+    /// `--collector.netdev.device-include`; when set, replaces the exclude.
+    pub netdev_device_include: Option<Matcher>,
+    pub arp_device_exclude: Option<Matcher>,
+    pub netclass_ignored_devices: Option<Matcher>,
+    pub netclass_ignore_invalid_speed: bool,
+    pub stat_softirq: bool,
+    pub cpu_info: cpu::InfoOptions,
     pub max_requests: usize,
     /// Connection cap and header deadline of the HTTP server.
     pub server: crate::server::Limits,
@@ -223,10 +241,43 @@ impl TryFrom<ExporterArgs> for Config {
                 "" => None,
                 re => Some(regex("--collector.netdev.device-exclude", re)?),
             },
+            netdev_device_include: optional_regex(
+                "--collector.netdev.device-include",
+                &a.netdev_device_include,
+            )?,
+            arp_device_exclude: optional_regex(
+                "--collector.arp.device-exclude",
+                &a.arp_device_exclude,
+            )?,
+            netclass_ignored_devices: optional_regex(
+                "--collector.netclass.ignored-devices",
+                &a.netclass_ignored_devices,
+            )?,
+            netclass_ignore_invalid_speed: a.netclass_ignore_invalid_speed,
+            stat_softirq: a.stat_softirq,
+            cpu_info: cpu::InfoOptions {
+                enabled: a.cpu_info,
+                flags_include: optional_regex(
+                    "--collector.cpu.info.flags-include",
+                    &a.cpu_info_flags_include,
+                )?,
+                bugs_include: optional_regex(
+                    "--collector.cpu.info.bugs-include",
+                    &a.cpu_info_bugs_include,
+                )?,
+            },
             max_requests: a.max_requests,
             server,
             probe,
         })
+    }
+}
+
+/// An optional filter flag: empty means none.
+fn optional_regex(flag: &'static str, pattern: &str) -> Result<Option<Matcher>, ConfigError> {
+    match pattern {
+        "" => Ok(None),
+        re => regex(flag, re).map(Some),
     }
 }
 
@@ -266,27 +317,63 @@ fn probe_options(a: &crate::cli::ProbeArgs) -> Result<probe::Options, ConfigErro
 fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
     let p = config.paths.clone();
     match name {
-        Name::Arp => Arc::new(arp::Arp::new(p)),
+        Name::Arp => Arc::new(arp::Arp::new(
+            p,
+            DeviceFilter {
+                include: None,
+                exclude: config.arp_device_exclude.clone(),
+            },
+        )),
+        Name::Bonding => Arc::new(bonding::Bonding::new(p)),
         Name::Conntrack => Arc::new(conntrack::Conntrack::new(p)),
-        Name::Cpu => Arc::new(cpu::Cpu::new(p)),
+        Name::Cpu => Arc::new(cpu::Cpu::new(p, config.cpu_info.clone())),
+        Name::Cpufreq => Arc::new(cpufreq::Cpufreq::new(p)),
         Name::Diskstats => Arc::new(diskstats::Diskstats::new(
             p,
             config.diskstats_device_exclude.clone(),
         )),
+        Name::Dmi => Arc::new(dmi::Dmi::new(p)),
+        Name::Edac => Arc::new(edac::Edac::new(p)),
         Name::Entropy => Arc::new(entropy::Entropy::new(p)),
+        Name::Fibrechannel => Arc::new(fibrechannel::Fibrechannel::new(p)),
         Name::Filefd => Arc::new(filefd::Filefd::new(p)),
         Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),
+        Name::Hwmon => Arc::new(hwmon::Hwmon::new(p)),
+        Name::Infiniband => Arc::new(infiniband::Infiniband::new(p)),
         Name::Loadavg => Arc::new(loadavg::Loadavg::new(p)),
+        Name::Mdadm => Arc::new(mdadm::Mdadm::new(p)),
         Name::Meminfo => Arc::new(meminfo::Meminfo::new(p)),
-        Name::Netclass => Arc::new(netclass::Netclass::new(p)),
-        Name::Netdev => Arc::new(netdev::Netdev::new(p, config.netdev_device_exclude.clone())),
+        Name::Netclass => Arc::new(netclass::Netclass::new(
+            p,
+            DeviceFilter {
+                include: None,
+                exclude: config.netclass_ignored_devices.clone(),
+            },
+            config.netclass_ignore_invalid_speed,
+        )),
+        Name::Netdev => Arc::new(netdev::Netdev::new(
+            p,
+            match &config.netdev_device_include {
+                Some(include) => DeviceFilter {
+                    include: Some(include.clone()),
+                    exclude: None,
+                },
+                None => DeviceFilter {
+                    include: None,
+                    exclude: config.netdev_device_exclude.clone(),
+                },
+            },
+        )),
         Name::Netstat => Arc::new(netstat::Netstat::new(p)),
+        Name::Nvme => Arc::new(nvme::Nvme::new(p)),
         Name::Os => Arc::new(os::Os::new(p)),
+        Name::PowerSupplyClass => Arc::new(powersupplyclass::PowerSupplyClass::new(p)),
         Name::Pressure => Arc::new(pressure::Pressure::new(p)),
         Name::Sockstat => Arc::new(sockstat::Sockstat::new(p)),
         Name::Softnet => Arc::new(softnet::Softnet::new(p)),
-        Name::Stat => Arc::new(stat::Stat::new(p)),
+        Name::Stat => Arc::new(stat::Stat::new(p, config.stat_softirq)),
         Name::Textfile => Arc::new(textfile::Textfile::new(config.textfile.clone())),
+        Name::ThermalZone => Arc::new(thermal_zone::ThermalZone::new(p)),
         Name::Time => Arc::new(time::Time::new(p)),
         Name::Timex => Arc::new(timex::TimexCollector),
         Name::UdpQueues => Arc::new(udp_queues::UdpQueues::new(p)),

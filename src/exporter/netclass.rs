@@ -1,6 +1,7 @@
 //! `netclass`: network interface attributes from `/sys/class/net/<iface>/`
 //! (`node_network_up`, `node_network_info`, `node_network_mtu_bytes`,
-//! `node_network_speed_bytes`, …), as node_exporter 1.5 exposes them.
+//! `node_network_speed_bytes`, …), as node_exporter exposes them
+//! (1.12's `adminstate` label on `node_network_info` included).
 //!
 //! Many attributes cannot be read on some interfaces (`speed` on virtual
 //! NICs, `carrier` on a down link answer `EINVAL`); such an attribute is left
@@ -10,15 +11,25 @@ use std::path::Path;
 
 use super::collector::{read_attr, CollectError, Collector, Paths};
 use super::intern;
+use super::matcher::DeviceFilter;
 use super::metrics::Metrics;
 
 pub struct Netclass {
     paths: Paths,
+    /// `--collector.netclass.ignored-devices`.
+    ignored: DeviceFilter,
+    /// `--collector.netclass.ignore-invalid-speed`: leave out a speed the
+    /// kernel reports as unknown (-1) instead of exporting -125000.
+    ignore_invalid_speed: bool,
 }
 
 impl Netclass {
-    pub fn new(paths: Paths) -> Self {
-        Netclass { paths }
+    pub fn new(paths: Paths, ignored: DeviceFilter, ignore_invalid_speed: bool) -> Self {
+        Netclass {
+            paths,
+            ignored,
+            ignore_invalid_speed,
+        }
     }
 }
 
@@ -56,6 +67,20 @@ pub struct Interface {
     pub numeric: Vec<Option<f64>>,
     /// Link speed in Mbit/s, as the kernel reports it (-1 = unknown).
     pub speed_mbps: Option<f64>,
+}
+
+impl Interface {
+    /// node_exporter 1.12's `adminstate`: `up` when `flags` has `IFF_UP`,
+    /// `down` when not, `unknown` when `flags` cannot be read.
+    pub fn adminstate(&self) -> &'static str {
+        const FLAGS: usize = 7;
+        debug_assert_eq!(NUMERIC[FLAGS].0, "flags");
+        match self.numeric.get(FLAGS).copied().flatten() {
+            None => "unknown",
+            Some(f) if (f as i64) & 1 == 1 => "up",
+            Some(_) => "down",
+        }
+    }
 }
 
 /// Parses a numeric attribute the way the kernel prints it: decimal, or
@@ -108,6 +133,7 @@ pub fn encode(iface: &Interface, out: &mut Metrics) {
             ("duplex", &iface.duplex),
             ("ifalias", &iface.ifalias),
             ("operstate", &iface.operstate),
+            ("adminstate", iface.adminstate()),
         ],
         1.0,
     );
@@ -147,15 +173,21 @@ impl Collector for Netclass {
             })?;
             // Interfaces are directories (symlinks into /sys/devices);
             // plain files such as `bonding_masters` are not.
-            if entry.path().is_dir() {
+            let name = entry.file_name();
+            if entry.path().is_dir() && !self.ignored.ignored(&name.to_string_lossy()) {
                 names.push(entry.file_name().to_string_lossy().into_owned());
             }
         }
         names.sort();
-        let ifaces: Vec<Interface> = names
+        let mut ifaces: Vec<Interface> = names
             .iter()
             .map(|n| read_interface(&base.join(n), n))
             .collect();
+        if self.ignore_invalid_speed {
+            for iface in &mut ifaces {
+                iface.speed_mbps = iface.speed_mbps.filter(|s| *s >= 0.0);
+            }
+        }
         for iface in &ifaces {
             encode(iface, out);
         }
@@ -192,7 +224,9 @@ mod tests {
             rootfs: dir.path().into(),
         };
         let mut m = Metrics::new();
-        Netclass::new(paths).update(&mut m).unwrap();
+        Netclass::new(paths, DeviceFilter::default(), false)
+            .update(&mut m)
+            .unwrap();
         assert_eq!(m.get("node_network_up").unwrap().sample(0).value, 1.0);
         assert_eq!(m.get("node_network_up").unwrap().len(), 1);
         assert_eq!(
@@ -204,6 +238,23 @@ mod tests {
         assert!(m.get("node_network_speed_bytes").is_none());
         let info = &m.get("node_network_info").unwrap().sample(0);
         assert_eq!(info.label("duplex"), Some(""));
+        assert_eq!(info.label("adminstate"), Some("up"));
+    }
+
+    #[test]
+    fn adminstate_follows_iff_up() {
+        let with_flags = |f: Option<f64>| {
+            let mut numeric = vec![None; NUMERIC.len()];
+            numeric[7] = f;
+            Interface {
+                numeric,
+                ..Default::default()
+            }
+            .adminstate()
+        };
+        assert_eq!(with_flags(Some(4099.0)), "up");
+        assert_eq!(with_flags(Some(4098.0)), "down");
+        assert_eq!(with_flags(None), "unknown");
     }
 
     #[test]
@@ -213,6 +264,8 @@ mod tests {
             sysfs: "/nonexistent".into(),
             rootfs: "/nonexistent".into(),
         };
-        assert!(Netclass::new(paths).update(&mut Metrics::new()).is_err());
+        assert!(Netclass::new(paths, DeviceFilter::default(), false)
+            .update(&mut Metrics::new())
+            .is_err());
     }
 }

@@ -7,7 +7,7 @@
 //! Interfaces matching `--collector.netdev.device-exclude` (default `^lo$`,
 //! as node_exporter 1.5 ships it) are left out.
 
-use super::matcher::Matcher;
+use super::matcher::DeviceFilter;
 
 use super::collector::{read, read_attr, CollectError, Collector, Paths};
 use super::intern;
@@ -69,12 +69,12 @@ pub fn parse(text: &str) -> Result<Vec<DeviceStats>, CollectError> {
 
 pub struct Netdev {
     paths: Paths,
-    exclude: Option<Matcher>,
+    filter: DeviceFilter,
 }
 
 impl Netdev {
-    pub fn new(paths: Paths, exclude: Option<Matcher>) -> Self {
-        Netdev { paths, exclude }
+    pub fn new(paths: Paths, filter: DeviceFilter) -> Self {
+        Netdev { paths, filter }
     }
 }
 
@@ -82,7 +82,7 @@ impl Collector for Netdev {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let devices: Vec<DeviceStats> = parse(&read(&self.paths.proc("net/dev"))?)?
             .into_iter()
-            .filter(|d| !self.exclude.as_ref().is_some_and(|re| re.is_match(&d.name)))
+            .filter(|d| !self.filter.ignored(&d.name))
             .collect();
         let nohandler: Vec<Option<f64>> = devices
             .iter()
@@ -111,6 +111,7 @@ impl Collector for Netdev {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exporter::matcher::Matcher;
 
     const TEXT: &str = "Inter-|   Receive                                                |  Transmit\n \
  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    \
@@ -144,9 +145,11 @@ eth0: 1000 10 1 2 3 4 5 6 2000 20 7 8 9 10 11 12\n";
             rootfs: dir.path().into(),
         };
         let mut m = Metrics::new();
-        Netdev::new(paths, Some(Matcher::new(DEFAULT_DEVICE_EXCLUDE).unwrap()))
-            .update(&mut m)
-            .unwrap();
+        let filter = DeviceFilter {
+            include: None,
+            exclude: Some(Matcher::new(DEFAULT_DEVICE_EXCLUDE).unwrap()),
+        };
+        Netdev::new(paths, filter).update(&mut m).unwrap();
         let fam = m.get("node_network_transmit_carrier_total").unwrap();
         assert_eq!(fam.len(), 1);
         assert_eq!(fam.sample(0).value, 11.0);

@@ -1,18 +1,34 @@
 //! `stat`: boot time, context switches, interrupts, forks and process
-//! states from `/proc/stat`.
+//! states from `/proc/stat`; with `--collector.stat.softirq`, softirqs per
+//! vector (`node_softirqs_total{vector}`) from its `softirq` line.
 
 use super::collector::{read, CollectError, Collector, Paths};
 use super::metrics::Metrics;
 
 pub struct Stat {
     paths: Paths,
+    softirq: bool,
 }
 
 impl Stat {
-    pub fn new(paths: Paths) -> Self {
-        Stat { paths }
+    pub fn new(paths: Paths, softirq: bool) -> Self {
+        Stat { paths, softirq }
     }
 }
+
+/// The softirq vectors, in the kernel's column order (`softirq_to_name`).
+pub const SOFTIRQ_VECTORS: [&str; 10] = [
+    "hi",
+    "timer",
+    "net_tx",
+    "net_rx",
+    "block",
+    "block_iopoll",
+    "tasklet",
+    "sched",
+    "hrtimer",
+    "rcu",
+];
 
 #[derive(Debug, Default, PartialEq)]
 pub struct KernelStat {
@@ -22,6 +38,8 @@ pub struct KernelStat {
     pub forks: f64,
     pub procs_running: f64,
     pub procs_blocked: f64,
+    /// Per vector, in [`SOFTIRQ_VECTORS`] order, where the line is present.
+    pub softirqs: Option<[f64; 10]>,
 }
 
 pub fn parse(text: &str) -> Result<KernelStat, CollectError> {
@@ -30,6 +48,21 @@ pub fn parse(text: &str) -> Result<KernelStat, CollectError> {
     for line in text.lines() {
         let mut parts = line.split_whitespace();
         let key = parts.next().unwrap_or("");
+        if key == "softirq" {
+            // The total, then one column per vector.
+            let cols: Vec<f64> = parts
+                .skip(1)
+                .map(|v| v.parse::<u64>().map(|v| v as f64))
+                .collect::<Result<_, _>>()
+                .map_err(|_| CollectError::parse("/proc/stat", "malformed softirq line"))?;
+            let mut v = [0.0; 10];
+            if cols.len() < v.len() {
+                return Err(CollectError::parse("/proc/stat", "short softirq line"));
+            }
+            v.copy_from_slice(&cols[..10]);
+            st.softirqs = Some(v);
+            continue;
+        }
         let slot = match key {
             "btime" => &mut st.boot_time,
             "ctxt" => &mut st.context_switches,
@@ -57,6 +90,12 @@ pub fn parse(text: &str) -> Result<KernelStat, CollectError> {
 impl Collector for Stat {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let st = parse(&read(&self.paths.proc("stat"))?)?;
+        if let (true, Some(v)) = (self.softirq, &st.softirqs) {
+            let f = out.counter("node_softirqs_total", "Number of softirq calls.");
+            for (vector, n) in SOFTIRQ_VECTORS.iter().zip(v) {
+                f.add(&[("vector", vector)], *n);
+            }
+        }
         out.gauge("node_boot_time_seconds", "Node boot time, in unixtime.")
             .add(&[], st.boot_time);
         out.counter(
@@ -98,10 +137,38 @@ mod tests {
                 interrupts: 9876.0,
                 forks: 42.0,
                 procs_running: 3.0,
-                procs_blocked: 1.0
+                procs_blocked: 1.0,
+                softirqs: None,
             }
         );
         assert!(parse("btime x\n").is_err());
         assert!(parse("cpu 1 2 3\n").is_err());
+    }
+
+    #[test]
+    fn softirqs_per_vector() {
+        let text = "btime 1\nctxt 1\nintr 1\nprocesses 1\nprocs_running 1\nprocs_blocked 1\nsoftirq 55 0 10 1 20 3 0 4 7 0 10\n";
+        let st = parse(text).unwrap();
+        assert_eq!(
+            st.softirqs,
+            Some([0.0, 10.0, 1.0, 20.0, 3.0, 0.0, 4.0, 7.0, 0.0, 10.0])
+        );
+        assert!(parse(&text.replace("softirq 55 0 10", "softirq 55 0")).is_err());
+        assert!(parse(&text.replace("0 10\n", "0 x\n")).is_err());
+        let mut m = Metrics::new();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("stat"), text).unwrap();
+        let paths = Paths {
+            procfs: dir.path().into(),
+            sysfs: dir.path().into(),
+            rootfs: dir.path().into(),
+        };
+        Stat::new(paths.clone(), false).update(&mut m).unwrap();
+        assert!(m.get("node_softirqs_total").is_none());
+        Stat::new(paths, true).update(&mut m).unwrap();
+        let f = m.get("node_softirqs_total").unwrap();
+        assert_eq!(f.len(), 10);
+        assert_eq!(f.sample(3).label("vector"), Some("net_rx"));
+        assert_eq!(f.sample(3).value, 20.0);
     }
 }

@@ -549,7 +549,8 @@ fn read(path: &Path, max_size: Option<u64>) -> Result<Entry, Skip> {
         .modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0.0, |d| d.as_millis() as f64 / 1000.0);
+        // Whole seconds, as node_exporter (`UnixNano() / 1e9` in integers).
+        .map_or(0.0, |d| d.as_secs() as f64);
     Ok(Entry::File { text, mtime })
 }
 

@@ -154,12 +154,14 @@ fn covers_the_node_exporter_full_dashboard_and_agrees_on_values() {
     let op = scrape(op_port);
 
     // promtool finds no parse error, and no lint problem it does not also
-    // report for node_exporter's own output.
+    // report for node_exporter's own output, other than the lint node_exporter's
+    // names trigger on families 1.12 added (TcpExt_TCPOFOQueue is camelCase
+    // there too; the 1.5 running here lacks it).
     let ne_problems = promtool_check_metrics(&ne_text);
     let op_problems = promtool_check_metrics(&op_text);
     let extra: Vec<&String> = op_problems
         .iter()
-        .filter(|p| !ne_problems.contains(*p))
+        .filter(|p| !ne_problems.contains(*p) && !crate::exporter_golden::is_node_exporter_lint(p))
         .collect();
     assert!(
         extra.is_empty(),
