@@ -8,7 +8,9 @@
 pub mod alertmanager;
 pub mod grafana;
 pub mod inventory;
+pub mod node_rules;
 pub mod prometheus;
+pub mod recording;
 pub mod rule_tests;
 pub mod rules;
 pub mod settings;
@@ -72,6 +74,8 @@ impl TryFrom<GenerateArgs> for Config {
             disk_for: a.disk_for.unwrap_or(d.disk_for),
             load_per_core: a.load_threshold.unwrap_or(d.load_per_core),
             load_for: a.load_for.unwrap_or(d.load_for),
+            steal_percent: d.steal_percent,
+            disk_fill_within: d.disk_fill_within,
             anomaly_window: a.anomaly_window.unwrap_or(d.anomaly_window),
             anomaly_for: a.anomaly_for.unwrap_or(d.anomaly_for),
             anomaly_min_percent: a.anomaly_min_cpu.unwrap_or(d.anomaly_min_percent),

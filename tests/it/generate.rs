@@ -245,6 +245,28 @@ fn errors_name_file_and_line_exit_2_and_write_nothing() {
         ("web1 10.0.0.1:9100 job=x\n", 1, "set by Outpost itself"),
         ("# ok\nweb1 10.0.0.1:9100 env\n", 2, "invalid label"),
         ("check 10.0.0.1:9100\n", 1, "`check` is reserved"),
+        // Per-agent thresholds: a typo, a negative value, a percentage
+        // above 100, a duration that does not parse.
+        (
+            "web1 10.0.0.1:9100\ndb1 10.0.0.2:9100 cpu_treshold=95\n",
+            2,
+            "unknown threshold \"cpu_treshold\"",
+        ),
+        (
+            "db1 10.0.0.2:9100 disk_threshold=-5\n",
+            1,
+            "invalid disk_threshold \"-5\": must be more than 0",
+        ),
+        (
+            "db1 10.0.0.2:9100 memory_threshold=120\n",
+            1,
+            "a percentage cannot be above 100",
+        ),
+        (
+            "db1 10.0.0.2:9100 disk_fill_within=soon\n",
+            1,
+            "invalid disk_fill_within \"soon\"",
+        ),
     ];
     for (text, line, fragment) in cases {
         let tmp = tempfile::tempdir().unwrap();
