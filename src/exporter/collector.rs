@@ -55,6 +55,11 @@ pub enum CollectError {
     Parse { what: String, reason: String },
     #[error("{0}")]
     Other(String),
+    /// The host lacks what the collector reads (no md arrays, no hwmon
+    /// chips): nothing is exported and, as in node_exporter, the collector
+    /// reports `node_scrape_collector_success 0` without logging an error.
+    #[error("no data: {0} is absent")]
+    NoData(&'static str),
 }
 
 impl CollectError {
@@ -99,6 +104,44 @@ pub fn read_attr(path: &Path) -> Option<String> {
     .ok()?
 }
 
+/// A sysfs attribute a collector cannot do without, trimmed; an error
+/// naming the file when absent or unreadable.
+pub fn require_attr(path: &Path) -> Result<String, CollectError> {
+    read_attr(path).ok_or_else(|| CollectError::Read {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "missing or unreadable"),
+    })
+}
+
+/// A required sysfs attribute holding one integer (`-1`, `100000`).
+pub fn require_int_attr(path: &Path) -> Result<f64, CollectError> {
+    let text = require_attr(path)?;
+    text.parse::<i64>().map(|v| v as f64).map_err(|_| {
+        CollectError::parse(
+            path.display().to_string(),
+            format!("expected an integer, got {text:?}"),
+        )
+    })
+}
+
+/// The entries `PREFIX<n>` of `dir` (`thermal_zone0`, `mc1`) as `(n, path)`,
+/// in number order; none when `dir` is absent.
+pub fn numbered_entries(dir: &Path, prefix: &str) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u64, String, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name();
+            let n = name.to_str()?.strip_prefix(prefix)?.to_owned();
+            Some((n.parse().ok()?, n, e.path()))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, n, p)| (n, p)).collect()
+}
+
 /// One source of metrics. `update` reads and parses everything first and
 /// only then adds to `out`; on error the registry discards `out`.
 pub trait Collector: Send + Sync {
@@ -128,23 +171,31 @@ macro_rules! collectors {
 
 collectors! {
     Arp => "arp", default true, "ARP table entries per device from /proc/net/arp";
+    Bonding => "bonding", default true, "configured and active slaves of bonding interfaces";
     Conntrack => "conntrack", default true, "netfilter connection-tracking table size and statistics";
     Cpu => "cpu", default true, "CPU seconds per mode, guest seconds, throttles";
+    Cpufreq => "cpufreq", default true, "CPU frequencies and scaling governors from /sys/devices/system/cpu/cpu*/cpufreq";
     Diskstats => "diskstats", default true, "block device I/O from /proc/diskstats";
+    Edac => "edac", default true, "memory controller error counters from /sys/devices/system/edac";
     Entropy => "entropy", default true, "available kernel entropy";
     Filefd => "filefd", default true, "allocated and maximum file descriptors";
     Filesystem => "filesystem", default true, "size, free and inode counts per mounted filesystem";
+    Hwmon => "hwmon", default true, "hardware sensors (temperatures, fans, voltages, power) from /sys/class/hwmon";
     Loadavg => "loadavg", default true, "1, 5 and 15 minute load averages";
+    Mdadm => "mdadm", default true, "software RAID arrays from /proc/mdstat";
     Meminfo => "meminfo", default true, "memory statistics from /proc/meminfo";
     Netclass => "netclass", default true, "network interface attributes from /sys/class/net";
     Netdev => "netdev", default true, "network interface counters from /proc/net/dev";
     Netstat => "netstat", default true, "network protocol statistics from /proc/net/{netstat,snmp,snmp6}";
+    Nvme => "nvme", default true, "NVMe controller information from /sys/class/nvme";
     Os => "os", default true, "operating system release from os-release";
+    PowerSupplyClass => "powersupplyclass", default true, "power supplies and batteries from /sys/class/power_supply";
     Pressure => "pressure", default true, "pressure stall information from /proc/pressure";
     Sockstat => "sockstat", default true, "socket statistics from /proc/net/sockstat{,6}";
     Softnet => "softnet", default true, "softirq network statistics from /proc/net/softnet_stat";
     Stat => "stat", default true, "boot time, context switches, interrupts, forks, running and blocked processes";
     Textfile => "textfile", default true, "metrics from *.prom files in --collector.textfile.directory";
+    ThermalZone => "thermal_zone", default true, "thermal zone temperatures and cooling device states from /sys/class/thermal";
     Time => "time", default true, "the system clock, time zone and clock sources";
     Timex => "timex", default true, "kernel clock discipline state (adjtimex)";
     UdpQueues => "udp_queues", default true, "UDP receive and transmit queue lengths";
@@ -186,6 +237,10 @@ impl Registry {
                 Ok(()) => {
                     all.merge(scratch);
                     true
+                }
+                Err(err @ CollectError::NoData(_)) => {
+                    tracing::debug!(collector = name.as_str(), reason = %err, "collector returned no data");
+                    false
                 }
                 Err(err) => {
                     tracing::warn!(collector = name.as_str(), error = %err, "collector failed");

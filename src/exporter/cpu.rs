@@ -2,8 +2,14 @@
 //! time (`node_cpu_guest_seconds_total`), and thermal throttle counters where
 //! sysfs has them.
 //!
-//! As in node_exporter, `user` and `nice` exclude guest time, which the
-//! kernel counts in both.
+//! As in node_exporter, `user` and `nice` are the kernel's figures, which
+//! include guest time; guest time is also exported on its own
+//! (`node_cpu_guest_seconds_total`), so it is not subtracted: on a
+//! hypervisor that would hide the guests' whole load from `user`.
+//!
+//! `node_cpu_isolated{cpu}` (node_exporter 1.12) is 1 for each CPU listed in
+//! `/sys/devices/system/cpu/isolated`; like node_exporter, the list is read
+//! once, when the collector is made (it changes only with a reboot).
 
 use super::collector::{read, read_attr, CollectError, Collector, Paths};
 use super::metrics::Metrics;
@@ -17,12 +23,38 @@ const MODES: [&str; 8] = [
 
 pub struct Cpu {
     paths: Paths,
+    /// The isolated CPUs' numbers, or why the list could not be parsed.
+    isolated: Result<Vec<String>, String>,
 }
 
 impl Cpu {
     pub fn new(paths: Paths) -> Self {
-        Cpu { paths }
+        let isolated = match read_attr(&paths.sys("devices/system/cpu/isolated")) {
+            None => Ok(Vec::new()),
+            Some(list) => parse_cpu_list(&list)
+                .map(|cpus| cpus.iter().map(u32::to_string).collect())
+                .ok_or_else(|| format!("bad CPU list {list:?}")),
+        };
+        Cpu { paths, isolated }
     }
+}
+
+/// Parses the kernel's CPU list format (`0-2,5`; empty for none).
+pub fn parse_cpu_list(text: &str) -> Option<Vec<u32>> {
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+                if a > b {
+                    return None;
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    Some(cpus)
 }
 
 #[derive(Debug, PartialEq)]
@@ -66,8 +98,6 @@ pub fn parse(text: &str) -> Result<Vec<CpuTimes>, CollectError> {
         let guest_nice = vals.get(9).copied().unwrap_or(0.0);
         let mut modes = [0.0; 8];
         modes.copy_from_slice(&vals[..8]);
-        modes[0] = (modes[0] - guest).max(0.0);
-        modes[1] = (modes[1] - guest_nice).max(0.0);
         cpus.push(CpuTimes {
             cpu: id.to_owned(),
             modes,
@@ -104,6 +134,10 @@ impl Collector for Cpu {
             }
         }
 
+        let isolated = self.isolated.as_ref().map_err(|reason| {
+            CollectError::parse("/sys/devices/system/cpu/isolated", reason.clone())
+        })?;
+
         let secs = out.counter(
             "node_cpu_seconds_total",
             "Seconds the CPUs spent in each mode.",
@@ -120,6 +154,15 @@ impl Collector for Cpu {
         for c in &cpus {
             guest.add(&[("cpu", &c.cpu), ("mode", "user")], c.guest);
             guest.add(&[("cpu", &c.cpu), ("mode", "nice")], c.guest_nice);
+        }
+        if !isolated.is_empty() {
+            let f = out.gauge(
+                "node_cpu_isolated",
+                "Whether each core is isolated, information from /sys/devices/system/cpu/isolated.",
+            );
+            for cpu in isolated {
+                f.add(&[("cpu", cpu)], 1.0);
+            }
         }
         if !core_throttles.is_empty() {
             let f = out.counter(
@@ -149,14 +192,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn guest_time_is_taken_out_of_user_and_nice() {
+    fn user_and_nice_keep_guest_time() {
         let text =
             "cpu  10 10 10 10 10 10 10 10 10 10\ncpu0 500 200 100 1000 5 1 2 3 100 50\nintr 1\n";
         let cpus = parse(text).unwrap();
         assert_eq!(cpus.len(), 1);
         assert_eq!(cpus[0].cpu, "0");
-        assert_eq!(cpus[0].modes, [4.0, 1.5, 1.0, 10.0, 0.05, 0.01, 0.02, 0.03]);
+        assert_eq!(cpus[0].modes, [5.0, 2.0, 1.0, 10.0, 0.05, 0.01, 0.02, 0.03]);
         assert_eq!((cpus[0].guest, cpus[0].guest_nice), (1.0, 0.5));
+    }
+
+    #[test]
+    fn cpu_lists_parse_as_the_kernel_writes_them() {
+        assert_eq!(parse_cpu_list("2-4,7\n"), Some(vec![2, 3, 4, 7]));
+        assert_eq!(parse_cpu_list("\n"), Some(vec![]));
+        assert_eq!(parse_cpu_list("1"), Some(vec![1]));
+        assert_eq!(parse_cpu_list("4-2"), None);
+        assert_eq!(parse_cpu_list("a"), None);
     }
 
     #[test]

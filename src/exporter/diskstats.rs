@@ -3,6 +3,8 @@
 //! them, `node_disk_filesystem_info`, `node_disk_device_mapper_info` and
 //! `node_disk_ata_*`) from udev's database under `<rootfs>/run/udev/data`
 //! (node_exporter's `--path.udev.data` default, seen through the rootfs).
+//! `node_disk_info` carries 1.12's `rotational` label from
+//! `/sys/block/<dev>/queue/rotational`.
 //!
 //! Devices matching the exclude regex (node_exporter's default skips
 //! partitions, loop, ram and floppy devices) are left out. Sector counts
@@ -13,7 +15,7 @@ use std::collections::HashMap;
 
 use super::matcher::Matcher;
 
-use super::collector::{read, CollectError, Collector, Paths};
+use super::collector::{read, read_attr, CollectError, Collector, Paths};
 use super::intern;
 use super::metrics::Metrics;
 
@@ -245,6 +247,15 @@ impl Collector for Diskstats {
         for (d, props) in devices.iter().zip(&udev) {
             let prop = |k: &str| props.get(k).map(String::as_str).unwrap_or("");
             let (major, minor) = (d.major.to_string(), d.minor.to_string());
+            // node_exporter 1.12: "1" for a spinning disk, "0" otherwise,
+            // also when the queue directory is missing.
+            let rotational = read_attr(
+                &self
+                    .paths
+                    .sys(&format!("block/{}/queue/rotational", d.name)),
+            )
+            .filter(|r| r == "1")
+            .map_or("0", |_| "1");
             out.gauge("node_disk_info", "Info of /sys/block/<block_device>.")
                 .add(
                     &[
@@ -256,10 +267,14 @@ impl Collector for Diskstats {
                         ("model", prop("ID_MODEL")),
                         ("serial", prop("ID_SERIAL_SHORT")),
                         ("revision", prop("ID_REVISION")),
+                        ("rotational", rotational),
                     ],
                     1.0,
                 );
-            if props.contains_key("ID_FS_TYPE") {
+            // Only a non-empty type, as node_exporter: udev records an
+            // empty `ID_FS_TYPE=` for a disk blkid probed and found no
+            // filesystem on.
+            if !prop("ID_FS_TYPE").is_empty() {
                 out.gauge("node_disk_filesystem_info", "Info about disk filesystem.")
                     .add(
                         &[

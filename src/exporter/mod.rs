@@ -22,23 +22,31 @@ pub mod scrape;
 pub mod web;
 
 pub mod arp;
+pub mod bonding;
 pub mod conntrack;
 pub mod cpu;
+pub mod cpufreq;
 pub mod diskstats;
+pub mod edac;
 pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
+pub mod hwmon;
 pub mod loadavg;
+pub mod mdadm;
 pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
 pub mod netstat;
+pub mod nvme;
 pub mod os;
+pub mod powersupplyclass;
 pub mod pressure;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
 pub mod textfile;
+pub mod thermal_zone;
 pub mod time;
 pub mod timex;
 pub mod udp_queues;
@@ -233,26 +241,34 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
     let p = config.paths.clone();
     match name {
         Name::Arp => Arc::new(arp::Arp::new(p)),
+        Name::Bonding => Arc::new(bonding::Bonding::new(p)),
         Name::Conntrack => Arc::new(conntrack::Conntrack::new(p)),
         Name::Cpu => Arc::new(cpu::Cpu::new(p)),
+        Name::Cpufreq => Arc::new(cpufreq::Cpufreq::new(p)),
         Name::Diskstats => Arc::new(diskstats::Diskstats::new(
             p,
             config.diskstats_device_exclude.clone(),
         )),
+        Name::Edac => Arc::new(edac::Edac::new(p)),
         Name::Entropy => Arc::new(entropy::Entropy::new(p)),
         Name::Filefd => Arc::new(filefd::Filefd::new(p)),
         Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),
+        Name::Hwmon => Arc::new(hwmon::Hwmon::new(p)),
         Name::Loadavg => Arc::new(loadavg::Loadavg::new(p)),
+        Name::Mdadm => Arc::new(mdadm::Mdadm::new(p)),
         Name::Meminfo => Arc::new(meminfo::Meminfo::new(p)),
         Name::Netclass => Arc::new(netclass::Netclass::new(p)),
         Name::Netdev => Arc::new(netdev::Netdev::new(p, config.netdev_device_exclude.clone())),
         Name::Netstat => Arc::new(netstat::Netstat::new(p)),
+        Name::Nvme => Arc::new(nvme::Nvme::new(p)),
         Name::Os => Arc::new(os::Os::new(p)),
+        Name::PowerSupplyClass => Arc::new(powersupplyclass::PowerSupplyClass::new(p)),
         Name::Pressure => Arc::new(pressure::Pressure::new(p)),
         Name::Sockstat => Arc::new(sockstat::Sockstat::new(p)),
         Name::Softnet => Arc::new(softnet::Softnet::new(p)),
         Name::Stat => Arc::new(stat::Stat::new(p)),
         Name::Textfile => Arc::new(textfile::Textfile::new(config.textfile_directory.clone())),
+        Name::ThermalZone => Arc::new(thermal_zone::ThermalZone::new(p)),
         Name::Time => Arc::new(time::Time::new(p)),
         Name::Timex => Arc::new(timex::TimexCollector),
         Name::UdpQueues => Arc::new(udp_queues::UdpQueues::new(p)),

@@ -1,6 +1,7 @@
 //! `netclass`: network interface attributes from `/sys/class/net/<iface>/`
 //! (`node_network_up`, `node_network_info`, `node_network_mtu_bytes`,
-//! `node_network_speed_bytes`, …), as node_exporter 1.5 exposes them.
+//! `node_network_speed_bytes`, …), as node_exporter exposes them
+//! (1.12's `adminstate` label on `node_network_info` included).
 //!
 //! Many attributes cannot be read on some interfaces (`speed` on virtual
 //! NICs, `carrier` on a down link answer `EINVAL`); such an attribute is left
@@ -58,6 +59,20 @@ pub struct Interface {
     pub speed_mbps: Option<f64>,
 }
 
+impl Interface {
+    /// node_exporter 1.12's `adminstate`: `up` when `flags` has `IFF_UP`,
+    /// `down` when not, `unknown` when `flags` cannot be read.
+    pub fn adminstate(&self) -> &'static str {
+        const FLAGS: usize = 7;
+        debug_assert_eq!(NUMERIC[FLAGS].0, "flags");
+        match self.numeric.get(FLAGS).copied().flatten() {
+            None => "unknown",
+            Some(f) if (f as i64) & 1 == 1 => "up",
+            Some(_) => "down",
+        }
+    }
+}
+
 /// Parses a numeric attribute the way the kernel prints it: decimal, or
 /// hexadecimal with `0x`.
 pub fn parse_number(text: &str) -> Option<f64> {
@@ -108,6 +123,7 @@ pub fn encode(iface: &Interface, out: &mut Metrics) {
             ("duplex", &iface.duplex),
             ("ifalias", &iface.ifalias),
             ("operstate", &iface.operstate),
+            ("adminstate", iface.adminstate()),
         ],
         1.0,
     );
@@ -204,6 +220,23 @@ mod tests {
         assert!(m.get("node_network_speed_bytes").is_none());
         let info = &m.get("node_network_info").unwrap().sample(0);
         assert_eq!(info.label("duplex"), Some(""));
+        assert_eq!(info.label("adminstate"), Some("up"));
+    }
+
+    #[test]
+    fn adminstate_follows_iff_up() {
+        let with_flags = |f: Option<f64>| {
+            let mut numeric = vec![None; NUMERIC.len()];
+            numeric[7] = f;
+            Interface {
+                numeric,
+                ..Default::default()
+            }
+            .adminstate()
+        };
+        assert_eq!(with_flags(Some(4099.0)), "up");
+        assert_eq!(with_flags(Some(4098.0)), "down");
+        assert_eq!(with_flags(None), "unknown");
     }
 
     #[test]

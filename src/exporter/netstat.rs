@@ -1,6 +1,6 @@
 //! `netstat`: network protocol counters from `/proc/net/netstat`,
 //! `/proc/net/snmp` and `/proc/net/snmp6` as untyped
-//! `node_netstat_<Protocol>_<Field>`, filtered by node_exporter 1.5's
+//! `node_netstat_<Protocol>_<Field>`, filtered by node_exporter 1.12's
 //! default `--collector.netstat.fields` so the same series appear.
 //! `snmp6` is absent when IPv6 is disabled; that is not an error.
 
@@ -12,8 +12,9 @@ use super::collector::{read, CollectError, Collector, Paths};
 use super::intern;
 use super::metrics::Metrics;
 
-/// node_exporter 1.5's default `--collector.netstat.fields`.
-pub const DEFAULT_FIELDS: &str = r"^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
+/// node_exporter 1.12's default `--collector.netstat.fields` (1.5's plus
+/// `TcpExt_TCPOFOQueue` and `TcpExt_TCPRcvQDrop`).
+pub const DEFAULT_FIELDS: &str = r"^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
 
 fn fields_filter() -> &'static Matcher {
     static RE: OnceLock<Matcher> = OnceLock::new();
@@ -169,10 +170,17 @@ mod tests {
             "TcpExt_ListenDrops",
             "UdpLite_InErrors",
             "Icmp6_InMsgs",
+            "TcpExt_TCPOFOQueue",
+            "TcpExt_TCPRcvQDrop",
         ] {
             assert!(f.is_match(keep), "{keep}");
         }
-        for drop in ["Ip_DefaultTTL", "TcpExt_TW", "Udp_InCsumErrors"] {
+        for drop in [
+            "Ip_DefaultTTL",
+            "TcpExt_TW",
+            "Udp_InCsumErrors",
+            "TcpExt_TCPOFODrop",
+        ] {
             assert!(!f.is_match(drop), "{drop}");
         }
     }

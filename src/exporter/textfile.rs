@@ -458,7 +458,9 @@ fn scan(dir: &Path) -> Scan {
                 let fams = parse(&text).map_err(|e| e.to_string())?;
                 let secs = mtime
                     .duration_since(UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_millis() as f64 / 1000.0);
+                    // Whole seconds, as node_exporter (`UnixNano() / 1e9`
+                    // in integers).
+                    .map_or(0.0, |d| d.as_secs() as f64);
                 Ok((secs, fams))
             });
         match result {
