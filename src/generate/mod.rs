@@ -245,10 +245,9 @@ pub fn build(inv: &Inventory, s: &Settings) -> Result<Files, GenerateError> {
         "grafana/provisioning/dashboards/outpost.yml",
         &grafana::dashboard_provider(s),
     )?);
-    add(json(
-        "grafana/dashboards/outpost.json",
-        &grafana::dashboard(),
-    )?);
+    for (name, dashboard) in grafana::dashboards() {
+        add(json(&format!("grafana/dashboards/{name}"), &dashboard)?);
+    }
     Ok(files)
 }
 

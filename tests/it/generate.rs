@@ -665,24 +665,44 @@ fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
         query(prom_port, "up")
     );
 
-    // Every dashboard query returns data once a few scrapes are in.
-    let dashboard: Value = serde_json::from_slice(
-        &std::fs::read(out.join("grafana/dashboards/outpost.json")).unwrap(),
-    )
-    .unwrap();
-    let exprs: Vec<String> = dashboard["panels"]
-        .items()
-        .iter()
-        .flat_map(|p| p["targets"].items())
-        .map(|t| {
-            t["expr"]
-                .as_str()
-                .unwrap()
-                .replace("$agent", ".*")
-                .replace("$__rate_interval", "5s")
-        })
+    // Every query of every dashboard (Outpost, Nodes, USE node and
+    // cluster) returns data once a few scrapes are in.
+    let mut exprs: Vec<String> = Vec::new();
+    let mut names: Vec<String> = std::fs::read_dir(out.join("grafana/dashboards"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(exprs.len() >= 9, "{exprs:?}");
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "nodes.json",
+            "outpost.json",
+            "use-cluster.json",
+            "use-node.json"
+        ]
+    );
+    for name in &names {
+        let dashboard: Value = serde_json::from_slice(
+            &std::fs::read(out.join("grafana/dashboards").join(name)).unwrap(),
+        )
+        .unwrap();
+        exprs.extend(
+            dashboard["panels"]
+                .items()
+                .iter()
+                .flat_map(|p| p["targets"].items())
+                .map(|t| {
+                    t["expr"]
+                        .as_str()
+                        .unwrap()
+                        .replace("$agent", ".*")
+                        .replace("$__rate_interval", "5s")
+                }),
+        );
+    }
+    assert!(exprs.len() >= 40, "{exprs:?}");
     let all_data = support::wait_for(Duration::from_secs(30), || {
         exprs
             .iter()
