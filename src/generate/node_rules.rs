@@ -561,8 +561,11 @@ fn simple(s: &Settings) -> Vec<AlertSpec> {
             m(15),
             annotation!("RAID array ", label("device"), " on ", label("agent"), " is degraded"),
             annotation!(
-                "RAID array ", label("device"), " on ", label("agent"), " is missing ", VALUE,
-                " active disk(s) and has no spare to rebuild on. Replace the failed disk.",
+                "RAID array ",
+                label("device"),
+                " on ",
+                label("agent"),
+                " runs with fewer active disks than it needs and no spare to rebuild on. Replace the missing disk.",
             ),
         ),
         Script::new("an array missing a disk fires; a complete one does not", M)
