@@ -38,7 +38,9 @@
 //!   - `inventory.rs` (agents.txt parser), `settings.rs` (thresholds,
 //!     durations, URLs), `prometheus.rs` (prometheus.yml, file_sd targets,
 //!     shards), `rules.rs` (alert specs, the seed alerts, the rule file),
-//!     `node_rules.rs` (node-mixin's alerts and the extras),
+//!     `seed_rules.rs` (the original alerts), `node_rules.rs`, `fs_rules.rs`
+//!     (node-mixin's alerts), `extra_rules.rs` (steal, OOM, reboot, hwmon,
+//!     EDAC),
 //!     `recording.rs` (recording rules, per-agent threshold series),
 //!     `rule_tests.rs` (promtool unit tests), `alertmanager.rs`, `grafana.rs`.
 //! - [`bridge`]: `outpost bridge`, Alertmanager webhooks to Telegram.

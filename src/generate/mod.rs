@@ -6,6 +6,8 @@
 //! them to bytes, deterministically (same input, same bytes).
 
 pub mod alertmanager;
+pub mod extra_rules;
+pub mod fs_rules;
 pub mod grafana;
 pub mod inventory;
 pub mod node_rules;
@@ -13,6 +15,7 @@ pub mod prometheus;
 pub mod recording;
 pub mod rule_tests;
 pub mod rules;
+pub mod seed_rules;
 pub mod settings;
 
 use std::collections::BTreeMap;
