@@ -62,6 +62,7 @@ fn steal(s: &Settings) -> AlertSpec {
             value: &|level| level,
         },
         m(20),
+        M,
         s,
     );
     with(with(a, clamp), over)

@@ -75,7 +75,7 @@ impl RecordSpec {
     }
 }
 
-const MINUTE: Duration = Duration::from_secs(60);
+pub(super) const MINUTE: Duration = Duration::from_secs(60);
 
 fn j() -> String {
     format!("job=\"{AGENTS_JOB}\"")

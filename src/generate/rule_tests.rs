@@ -2,15 +2,18 @@
 //! built from each alert's [`Scenario`](super::rules::Scenario) (the alert
 //! does not fire before its `for`, fires with the expected labels and
 //! annotations, resolves, and stays quiet below its threshold) and its
-//! hand-written [`Script`]s; plus `recording.yml`, the test of every
-//! recording rule and of the threshold series.
+//! hand-written [`Script`]s; plus `recording.yml` and `recording-5m.yml`,
+//! the tests of every recording rule and of the threshold series. A file is
+//! evaluated as often as its finest input series (scripts spanning hours
+//! step by the minute), since promtool's cost grows with evaluations.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::inventory::Inventory;
-use super::recording::{records, thresholds_test, ExprScript};
+use super::recording::{records, thresholds_test, ExprScript, MINUTE};
 use super::rules::{alerts, steps, AlertSpec, Firing, Script, RULE_FILE};
 use super::settings::{number, prom_duration, Settings};
 
@@ -170,9 +173,22 @@ fn alert_file(specs: &[&AlertSpec], s: &Settings) -> TestFile {
             });
         }
     }
+    // Rules are evaluated as often as the finest input series needs: the
+    // configured interval for the generic scenarios, a minute for scripts
+    // spanning hours (promtool's cost grows with the evaluations).
+    let evaluation = specs
+        .iter()
+        .flat_map(|spec| {
+            spec.scenario
+                .iter()
+                .map(|_| step)
+                .chain(spec.scripts.iter().map(|s| s.interval))
+        })
+        .min()
+        .unwrap_or(step);
     TestFile {
         rule_files: vec![format!("../{RULE_FILE}")],
-        evaluation_interval: prom_duration(step),
+        evaluation_interval: prom_duration(evaluation),
         tests: groups,
     }
 }
@@ -266,14 +282,27 @@ fn rule_id(spec: &AlertSpec) -> String {
 }
 
 /// Every recording rule's test, and the threshold series'.
-fn recording_file(inv: &Inventory, s: &Settings) -> TestFile {
-    let mut tests: Vec<TestGroup> = records(s).iter().map(|r| expr_group(&r.test)).collect();
-    tests.extend(thresholds_test(inv, s).as_ref().map(expr_group));
-    TestFile {
+/// `recording.yml`: the tests stepping at the configured evaluation interval
+/// (the CPU record over `--rate-window`); `recording-5m.yml`: the records
+/// over fixed 5m windows and the threshold series, stepping by the minute.
+fn recording_files(inv: &Inventory, s: &Settings) -> [(String, TestFile); 2] {
+    let (fine, coarse): (Vec<ExprScript>, Vec<ExprScript>) = records(s)
+        .into_iter()
+        .map(|r| r.test)
+        .chain(thresholds_test(inv, s))
+        .partition(|t| t.interval < MINUTE);
+    let file = |tests: Vec<ExprScript>, evaluation: Duration| TestFile {
         rule_files: vec![format!("../{RULE_FILE}")],
-        evaluation_interval: prom_duration(s.evaluation_interval),
-        tests,
-    }
+        evaluation_interval: prom_duration(evaluation),
+        tests: tests.iter().map(expr_group).collect(),
+    };
+    [
+        (
+            "recording.yml".into(),
+            file(fine, s.evaluation_interval.min(MINUTE)),
+        ),
+        ("recording-5m.yml".into(), file(coarse, MINUTE)),
+    ]
 }
 
 /// Every test file, keyed by file name under `prometheus/tests/`.
@@ -287,7 +316,7 @@ pub fn build(inv: &Inventory, s: &Settings) -> BTreeMap<String, TestFile> {
         .into_iter()
         .map(|(name, specs)| (format!("{name}.yml"), alert_file(&specs, s)))
         .collect();
-    files.insert("recording.yml".into(), recording_file(inv, s));
+    files.extend(recording_files(inv, s));
     files
 }
 

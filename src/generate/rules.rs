@@ -313,9 +313,9 @@ pub struct Probe<'a> {
 
 /// The override test of a threshold alert: both agents sit between the
 /// default and the override agent's threshold (only the default agent
-/// fires), then the override agent rises above its own (both fire).
-pub fn override_script(p: &Probe, for_: Duration, s: &Settings) -> Script {
-    let step = s.evaluation_interval;
+/// fires), then the override agent rises above its own (both fire). Inputs
+/// and checks step by `step`.
+pub fn override_script(p: &Probe, for_: Duration, step: Duration, s: &Settings) -> Script {
     let d = s.threshold(p.threshold);
     let (own, mid, high) = match p.threshold.unit() {
         alerts::Unit::Percent => {

@@ -110,6 +110,7 @@ pub(super) fn high_cpu(s: &Settings) -> AlertSpec {
                 value: &|level| level,
             },
             s.cpu_for,
+            s.evaluation_interval,
             s,
         )],
         scenario: Some(Scenario {
@@ -191,6 +192,7 @@ pub(super) fn memory_alert(
                 value: &|level| usage(avail_for(MEM_TOTAL, level), MEM_TOTAL),
             },
             for_,
+            s.evaluation_interval,
             s,
         )],
         scenario: Some(Scenario {
@@ -295,6 +297,7 @@ pub(super) fn high_disk(s: &Settings) -> AlertSpec {
                 value: &|level| usage(avail_for(DISK_SIZE, level), DISK_SIZE),
             },
             s.disk_for,
+            s.evaluation_interval,
             s,
         )],
         scenario: Some(Scenario {
@@ -409,6 +412,7 @@ pub(super) fn high_load(s: &Settings) -> AlertSpec {
                 value: &|level| level,
             },
             s.load_for,
+            s.evaluation_interval,
             s,
         )],
         scenario: Some(Scenario {
