@@ -292,7 +292,8 @@ fn net_record(record: &'static str, metric: &str) -> RecordSpec {
 
 /// The threshold series: one rule per threshold, giving every scraped
 /// agent its value in force: the overrides of agents.txt, and the default
-/// for every other agent Prometheus scrapes (`up`). One rule per threshold,
+/// for every other agent Prometheus scrapes (any target with an `agent`
+/// label, so hand-written scrape configs get them too). One rule per threshold,
 /// not per agent: thousands of agents stay seven cheap rules.
 pub fn thresholds(inv: &Inventory, s: &Settings) -> Vec<Rule> {
     Threshold::ALL
@@ -311,7 +312,7 @@ pub fn thresholds(inv: &Inventory, s: &Settings) -> Vec<Rule> {
                 })
                 .collect();
             parts.push(format!(
-                "max by (agent) (up{{job=\"{AGENTS_JOB}\"}}) * 0 + {}",
+                "max by (agent) (up{{agent!=\"\"}}) * 0 + {}",
                 number(s.threshold(t))
             ));
             Rule {
