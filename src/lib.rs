@@ -5,6 +5,8 @@
 //! # Layout
 //! - [`cli`]: clap structs only; every subcommand's flags.
 //! - [`logging`]: the tracing subscriber.
+//! - [`alerts`]: the alert catalog (names, severities, charts,
+//!   inhibitions, per-agent thresholds) that generate, bridge and chat read.
 //! - [`exporter`]: `outpost exporter`.
 //!   - `collector.rs`: the [`exporter::collector::Collector`] trait, the one
 //!     list of collectors ([`exporter::collector::Name`]) and the registry
@@ -41,8 +43,12 @@
 //!   - `mod.rs`: the only I/O (read agents.txt, atomic writes, `--check`).
 //!   - `inventory.rs` (agents.txt parser), `settings.rs` (thresholds,
 //!     durations, URLs), `prometheus.rs` (prometheus.yml, file_sd targets,
-//!     shards), `rules.rs` (alert and recording rules), `rule_tests.rs`
-//!     (promtool unit tests), `alertmanager.rs`, `grafana.rs`.
+//!     shards), `rules.rs` (alert specs, the seed alerts, the rule file),
+//!     `seed_rules.rs` (the original alerts), `node_rules.rs`, `fs_rules.rs`
+//!     (node-mixin's alerts), `extra_rules.rs` (steal, OOM, reboot, hwmon,
+//!     EDAC),
+//!     `recording.rs` (recording rules, per-agent threshold series),
+//!     `rule_tests.rs` (promtool unit tests), `alertmanager.rs`, `grafana.rs`.
 //! - [`bridge`]: `outpost bridge`, Alertmanager webhooks to Telegram.
 //!   - `mod.rs` (Config, `run`), `webhook.rs` (HTTP: /alert, /metrics,
 //!     health), `payload.rs` (webhook v4 types, dedup key), `store/`
@@ -92,6 +98,7 @@
 // (see each for why). Everything else stays free of `unsafe`.
 #![deny(unsafe_code)]
 
+pub mod alerts;
 pub mod bridge;
 pub mod chat;
 pub mod cli;

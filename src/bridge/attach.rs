@@ -23,12 +23,10 @@ use super::telegram::CAPTION_LIMIT;
 use crate::chat::engine::Failure;
 use crate::chat::Engine;
 
-/// Whether a firing alert gets its chart attached: alerts about a host's
-/// CPU, memory or disk, known by their name (AgentHighCPU, CpuAnomaly,
-/// AgentHighMemory, HighMemoryUsage, AgentHighDisk).
+/// Whether a firing alert gets its chart attached: the alerts the catalog
+/// ([`crate::alerts::CATALOG`]) gives a chart.
 pub fn wants_chart(alert: &Alert) -> bool {
-    let name = alert.name().to_ascii_lowercase();
-    alert.is_firing() && ["cpu", "memory", "disk"].iter().any(|k| name.contains(k))
+    alert.is_firing() && crate::alerts::chart(alert.name()).is_some()
 }
 
 /// Why an alert goes without its chart.
@@ -106,16 +104,20 @@ mod tests {
     }
 
     #[test]
-    fn charts_go_with_cpu_memory_and_disk_alerts_only() {
+    fn charts_go_with_the_alerts_the_catalog_charts() {
         for name in [
             "AgentHighCPU",
             "CpuAnomaly",
             "AgentHighMemory",
             "HighMemoryUsage",
             "AgentHighDisk",
+            "NodeFilesystemSpaceFillingUp",
+            "NodeCPUStealHigh",
         ] {
             assert!(wants_chart(&alert(name, "firing")), "{name}");
         }
+        // Names with "cpu" or "disk" in them that have no chart of their own.
+        assert!(!wants_chart(&alert("NodeDiskIOSaturation", "firing")));
         assert!(!wants_chart(&alert("AgentDown", "firing")));
         assert!(!wants_chart(&alert("TcpTargetDown", "firing")));
         assert!(!wants_chart(&alert("AgentHighCPU", "resolved")));

@@ -51,7 +51,7 @@ pub struct Alert {
 pub struct ParseError(String);
 
 /// The alert name of the dead man's switch heartbeat.
-pub const WATCHDOG_ALERTNAME: &str = "Watchdog";
+pub const WATCHDOG_ALERTNAME: &str = crate::alerts::WATCHDOG;
 
 impl Notification {
     /// Parses a webhook body.

@@ -39,16 +39,15 @@ impl Metric {
         }
     }
 
-    /// The threshold of the generated alert rule for this resource, from the
-    /// generator's defaults (`AgentHighCPU` 80 %, `AgentHighMemory` 85 %,
-    /// `AgentHighDisk` 90 %): one place for both.
-    pub fn threshold(self) -> f64 {
-        let s = crate::generate::settings::Settings::default();
-        match self {
-            Metric::Cpu => s.cpu_percent,
-            Metric::Mem => s.memory_percent,
-            Metric::Disk => s.disk_percent,
-        }
+    /// The per-agent threshold of the alert on this resource (from the
+    /// alert catalog); its value in force is read from Prometheus.
+    pub fn threshold(self) -> crate::alerts::Threshold {
+        let chart = match self {
+            Metric::Cpu => crate::alerts::Chart::Cpu,
+            Metric::Mem => crate::alerts::Chart::Memory,
+            Metric::Disk => crate::alerts::Chart::Disk,
+        };
+        chart.threshold()
     }
 }
 

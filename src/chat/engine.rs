@@ -23,7 +23,7 @@ use super::chart::{self, Chart, ChartError, Line};
 use super::commands::{self, Command, Metric, TimeOfDay, UsageError};
 use super::promql::{Labels, PromError, Prometheus};
 use super::queries::{self, Scope};
-use super::reply::{self, AgentStatus, Picture, Reply};
+use super::reply::{self, AgentStatus, Picture, Reply, Thresholds};
 use super::zone;
 
 /// The user id `outpost ask` acts as (Telegram ids are never 0).
@@ -362,8 +362,9 @@ impl Engine {
             queries::load1(scope),
             queries::uptime_seconds(scope),
             queries::failing_probes(scope),
+            queries::thresholds(scope),
         ];
-        let (up, cpu, mem, disk, load, uptime, probes) = tokio::try_join!(
+        let (up, cpu, mem, disk, load, uptime, probes, limits) = tokio::try_join!(
             p.query(&q[0]),
             p.query(&q[1]),
             p.query(&q[2]),
@@ -371,7 +372,9 @@ impl Engine {
             p.query(&q[4]),
             p.query(&q[5]),
             p.query(&q[6]),
+            p.query(&q[7]),
         )?;
+        let limits = Thresholds::from_samples(&limits);
         let agents: Vec<&Agent> = match agent {
             Some(a) => vec![a],
             None => self.config.agents.iter().collect(),
@@ -412,6 +415,7 @@ impl Engine {
                         }
                     })
                     .collect(),
+                alert_at: limits.0.get(&a.name).cloned().unwrap_or_default(),
             })
             .collect();
         let text = match agent {
@@ -421,11 +425,23 @@ impl Engine {
         Ok(Outcome::ok(Reply::text(text)))
     }
 
+    /// The thresholds in force for the scope, from Prometheus.
+    async fn thresholds(&self, scope: Scope<'_>) -> Result<Thresholds, Failure> {
+        let samples = self.prometheus.query(&queries::thresholds(scope)).await?;
+        Ok(Thresholds::from_samples(&samples))
+    }
+
     async fn mon(&self, metric: Metric, scope: Scope<'_>) -> Result<Outcome, Failure> {
-        let samples = self
-            .prometheus
-            .query(&queries::metric(metric, scope))
-            .await?;
+        let (samples, limits) = tokio::try_join!(
+            async {
+                Ok::<_, Failure>(
+                    self.prometheus
+                        .query(&queries::metric(metric, scope))
+                        .await?,
+                )
+            },
+            self.thresholds(scope)
+        )?;
         let mut rows: Vec<(String, Option<String>, f64)> = samples
             .iter()
             .map(|s| {
@@ -437,7 +453,7 @@ impl Engine {
             })
             .collect();
         rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        Ok(Outcome::ok(Reply::text(reply::mon(metric, &rows))))
+        Ok(Outcome::ok(Reply::text(reply::mon(metric, &rows, &limits))))
     }
 
     /// The chart window: the last `minutes`, or `minutes` centred on `at`
@@ -490,10 +506,24 @@ impl Engine {
         let scope = agent.map_or(Scope::All, Scope::One);
         let (start, end) = self.window(Timestamp::now(), minutes, at);
         let step = Duration::from_secs_f64(((end - start) / CHART_POINTS).max(1.0));
-        let series = self
-            .prometheus
-            .query_range(&queries::metric(metric, scope), start, end, step)
-            .await?;
+        let (series, limits) = tokio::try_join!(
+            async {
+                Ok::<_, Failure>(
+                    self.prometheus
+                        .query_range(&queries::metric(metric, scope), start, end, step)
+                        .await?,
+                )
+            },
+            self.thresholds(scope)
+        )?;
+        // The line of the agent's threshold, or the one all agents share.
+        let threshold = match agent {
+            Some(a) => limits.get(&a.name, metric.threshold()),
+            None => limits.common(
+                self.config.agents.iter().map(|a| a.name.as_str()),
+                metric.threshold(),
+            ),
+        };
         let mut lines: Vec<Line> = series
             .into_iter()
             .map(|s| {
@@ -535,7 +565,7 @@ impl Engine {
             title: format!("{} — {}", metric.title(), who),
             unit: "%".into(),
             lines,
-            threshold: Some(metric.threshold()),
+            threshold,
             start,
             end,
             tz: tz.clone(),
@@ -765,13 +795,24 @@ impl Engine {
         let Some(expr) = generator_expr(generator_url) else {
             return Ok(None);
         };
-        let (expr, threshold) = queries::split_threshold(&expr);
+        let agent = labels.get("agent").map_or("", String::as_str);
+        let (expr, threshold) = match crate::alerts::split_against(&expr) {
+            // A per-agent threshold: its value for this alert's agent now.
+            Some((lhs, rhs)) => {
+                let limits = self.prometheus.query(rhs).await?;
+                let value = limits
+                    .iter()
+                    .find(|s| s.labels.get("agent").is_some_and(|a| a == agent))
+                    .map(|s| s.value);
+                (lhs.to_string(), value)
+            }
+            None => queries::split_threshold(&expr),
+        };
         let end = Timestamp::now().as_second() as f64;
         let start = end - ALERT_CHART_WINDOW as f64;
         let step = Duration::from_secs_f64((ALERT_CHART_WINDOW as f64 / CHART_POINTS).max(1.0));
         let series = self.prometheus.query_range(&expr, start, end, step).await?;
         let name = labels.get("alertname").map_or("alert", String::as_str);
-        let agent = labels.get("agent").map_or("", String::as_str);
         let lines = series
             .into_iter()
             .map(|s| Line {

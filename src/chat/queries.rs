@@ -97,6 +97,16 @@ pub fn uptime_seconds(scope: Scope) -> String {
     })
 }
 
+/// The thresholds in force, per agent and threshold: the series the
+/// generated rules record from agents.txt.
+pub fn thresholds(scope: Scope) -> String {
+    let series = crate::alerts::THRESHOLD_SERIES;
+    match scope {
+        Scope::All => series.to_string(),
+        Scope::One(agent) => format!("{series}{{{}}}", label_matcher("agent", &agent.name)),
+    }
+}
+
 /// TCP checks that fail now (every label kept, to name the target).
 pub fn failing_probes(scope: Scope) -> String {
     scoped(scope, |m| format!("probe_success{} == 0", braces(&[m])))

@@ -3,6 +3,8 @@
 //! a user, Prometheus or Alertmanager goes through [`escape`]; [`to_plain`]
 //! turns a reply back into terminal text for `outpost ask`.
 
+use std::collections::BTreeMap;
+
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
@@ -11,6 +13,48 @@ use super::alertmanager::{Alert, Silence};
 use super::audit::Entry;
 use super::buttons::Button;
 use super::commands::{Metric, UsageError, SPECS};
+use super::promql::Sample;
+use crate::alerts::{Threshold, THRESHOLD_LABEL};
+
+/// The thresholds in force, per agent, as Prometheus reports them
+/// ([`crate::alerts::THRESHOLD_SERIES`]); empty when Prometheus does not
+/// run the generated rules, and then nothing is marked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Thresholds(pub BTreeMap<String, BTreeMap<Threshold, f64>>);
+
+impl Thresholds {
+    /// From the samples of the threshold series.
+    pub fn from_samples(samples: &[Sample]) -> Thresholds {
+        let mut map: BTreeMap<String, BTreeMap<Threshold, f64>> = BTreeMap::new();
+        for s in samples {
+            let (Some(agent), Some(t)) = (
+                s.labels.get("agent"),
+                s.labels
+                    .get(THRESHOLD_LABEL)
+                    .and_then(|k| Threshold::from_key(k)),
+            ) else {
+                continue;
+            };
+            map.entry(agent.clone()).or_default().insert(t, s.value);
+        }
+        Thresholds(map)
+    }
+
+    pub fn get(&self, agent: &str, t: Threshold) -> Option<f64> {
+        self.0.get(agent).and_then(|m| m.get(&t)).copied()
+    }
+
+    /// The value when every agent in `agents` has the same one.
+    pub fn common<'a>(
+        &self,
+        agents: impl IntoIterator<Item = &'a str>,
+        t: Threshold,
+    ) -> Option<f64> {
+        let mut values = agents.into_iter().map(|a| self.get(a, t));
+        let first = values.next()??;
+        values.all(|v| v == Some(first)).then_some(first)
+    }
+}
 
 /// A chart to send as a photo.
 #[derive(Debug, Clone)]
@@ -215,11 +259,13 @@ pub struct AgentStatus {
     pub uptime_seconds: Option<f64>,
     /// Failing TCP checks, by target.
     pub failing: Vec<String>,
+    /// The agent's thresholds in force (from Prometheus), for the marks.
+    pub alert_at: BTreeMap<Threshold, f64>,
 }
 
-fn pct(v: Option<f64>, threshold: f64) -> String {
+fn pct(v: Option<f64>, threshold: Option<f64>) -> String {
     match v {
-        Some(v) if v >= threshold => format!("<b>{v:.1}%</b> ⚠️"),
+        Some(v) if threshold.is_some_and(|t| v >= t) => format!("<b>{v:.1}%</b> ⚠️"),
         Some(v) => format!("{v:.1}%"),
         None => "–".into(),
     }
@@ -246,14 +292,12 @@ pub fn status_one(a: &AgentStatus) -> String {
         escape(&a.address),
         up_word(a.up)
     );
-    s.push_str(&format!("CPU: {}\n", pct(a.cpu, Metric::Cpu.threshold())));
-    s.push_str(&format!(
-        "Memory: {}\n",
-        pct(a.mem, Metric::Mem.threshold())
-    ));
+    let at = |m: Metric| a.alert_at.get(&m.threshold()).copied();
+    s.push_str(&format!("CPU: {}\n", pct(a.cpu, at(Metric::Cpu))));
+    s.push_str(&format!("Memory: {}\n", pct(a.mem, at(Metric::Mem))));
     s.push_str(&format!(
         "Worst disk: {}\n",
-        pct(a.worst_disk, Metric::Disk.threshold())
+        pct(a.worst_disk, at(Metric::Disk))
     ));
     s.push_str(&format!(
         "Load (1m): {}\n",
@@ -295,9 +339,12 @@ pub fn status_all(rows: &[AgentStatus]) -> String {
             "{} <b>{}</b> cpu {} · mem {} · disk {} · load {}",
             up_word(a.up),
             escape(&a.name),
-            pct(a.cpu, Metric::Cpu.threshold()),
-            pct(a.mem, Metric::Mem.threshold()),
-            pct(a.worst_disk, Metric::Disk.threshold()),
+            pct(a.cpu, a.alert_at.get(&Metric::Cpu.threshold()).copied()),
+            pct(a.mem, a.alert_at.get(&Metric::Mem.threshold()).copied()),
+            pct(
+                a.worst_disk,
+                a.alert_at.get(&Metric::Disk.threshold()).copied()
+            ),
             a.load1.map_or("–".into(), |l| format!("{l:.2}")),
         ));
         if !a.failing.is_empty() {
@@ -308,24 +355,32 @@ pub fn status_all(rows: &[AgentStatus]) -> String {
     s
 }
 
-/// `/mon_*`: rows of (agent, detail such as a mount point, value %).
-pub fn mon(metric: Metric, rows: &[(String, Option<String>, f64)]) -> String {
+/// `/mon_*`: rows of (agent, detail such as a mount point, value %), marked
+/// against each agent's threshold in force; the header names the threshold
+/// when all rows share it, otherwise each row names its own.
+pub fn mon(
+    metric: Metric,
+    rows: &[(String, Option<String>, f64)],
+    alert_at: &Thresholds,
+) -> String {
     if rows.is_empty() {
         return format!(
             "No {} data in Prometheus for that selection (is the agent scraped?).",
             metric.title().to_lowercase()
         );
     }
-    let mut s = format!(
-        "<b>{}</b> (alert at {}%)\n",
-        metric.title(),
-        metric.threshold()
-    );
+    let t = metric.threshold();
+    let common = alert_at.common(rows.iter().map(|r| r.0.as_str()), t);
+    let mut s = match common {
+        Some(c) => format!("<b>{}</b> (alert at {c}%)\n", metric.title()),
+        None => format!("<b>{}</b>\n", metric.title()),
+    };
     for (agent, detail, v) in rows {
-        let mark = if *v >= metric.threshold() {
-            " ⚠️"
-        } else {
-            ""
+        let own = alert_at.get(agent, t);
+        let mark = match own {
+            Some(o) if *v >= o => " ⚠️".to_string(),
+            Some(o) if common.is_none() => format!(" (alert at {o}%)"),
+            _ => String::new(),
         };
         match detail {
             Some(d) => s.push_str(&format!(
@@ -602,6 +657,7 @@ mod tests {
             load1: Some(0.5),
             uptime_seconds: Some(90061.0),
             failing: vec!["db:5432".into()],
+            alert_at: BTreeMap::from([(Threshold::Cpu, 90.0), (Threshold::Memory, 85.0)]),
         };
         let one = status_one(&a);
         assert!(one.contains("CPU: <b>91.2%</b> ⚠️"), "{one}");
@@ -623,18 +679,47 @@ mod tests {
 
     #[test]
     fn mon_and_agents_texts() {
+        let at = |pairs: &[(&str, f64)]| {
+            Thresholds(
+                pairs
+                    .iter()
+                    .map(|(a, v)| (a.to_string(), BTreeMap::from([(Threshold::Disk, *v)])))
+                    .collect(),
+            )
+        };
         let m = mon(
             Metric::Disk,
             &[
                 ("web1".into(), Some("/".into()), 95.0),
                 ("web1".into(), Some("/data".into()), 12.34),
             ],
+            &at(&[("web1", 90.0), ("db1", 80.0)]),
         );
         assert_eq!(
             m,
             "<b>Disk usage</b> (alert at 90%)\n<b>web1</b> <code>/</code>: 95.0% ⚠️\n<b>web1</b> <code>/data</code>: 12.3%\n"
         );
-        assert!(mon(Metric::Cpu, &[]).starts_with("No cpu usage data"));
+        // Agents with different thresholds: each row names its own.
+        let m = mon(
+            Metric::Disk,
+            &[
+                ("db1".into(), Some("/".into()), 85.0),
+                ("web1".into(), Some("/".into()), 85.0),
+            ],
+            &at(&[("web1", 90.0), ("db1", 80.0)]),
+        );
+        assert_eq!(
+            m,
+            "<b>Disk usage</b>\n<b>db1</b> <code>/</code>: 85.0% ⚠️\n<b>web1</b> <code>/</code>: 85.0% (alert at 90%)\n"
+        );
+        // Without the generated rules nothing is marked.
+        let m = mon(
+            Metric::Cpu,
+            &[("web1".into(), None, 99.0)],
+            &Thresholds::default(),
+        );
+        assert_eq!(m, "<b>CPU usage</b>\n<b>web1</b>: 99.0%\n");
+        assert!(mon(Metric::Cpu, &[], &Thresholds::default()).starts_with("No cpu usage data"));
         let a = agents(&[
             ("web1".into(), "h:1".into(), Some(true)),
             ("db1".into(), "h:2".into(), None),

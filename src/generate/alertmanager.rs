@@ -1,11 +1,21 @@
 //! `alertmanager/alertmanager.yml`: typed Alertmanager config routing every
 //! alert to the bridge's webhook (bearer token from a file, resolved
 //! notifications on), the Watchdog to its own heartbeat receiver with a
-//! short repeat, and inhibition of an agent's other alerts while it is down.
+//! short repeat, info alerts repeated once a day, and inhibitions built from
+//! the alert catalog ([`crate::alerts`]): an agent that is down holds back
+//! its other alerts, a critical alert the warning of the same name, agent
+//! and object, and each catalog entry the alerts it names.
+//!
+//! Decisions:
+//! - Grouping by `alertname` and `agent`: one chat message per problem and
+//!   host, so a host with a full disk and a dead RAID shows two threads, and
+//!   twenty hosts losing the same NTP server show twenty short lines in
+//!   twenty messages rather than one wall of text.
 
 use serde::Serialize;
 
 use super::settings::{prom_duration, Settings};
+use crate::alerts::{self, Severity, CATALOG, OBJECT_LABELS};
 
 /// Receiver of every alert except the Watchdog.
 pub const BRIDGE_RECEIVER: &str = "outpost-bridge";
@@ -102,15 +112,27 @@ pub fn build(s: &Settings) -> AlertmanagerConfig {
             group_wait: prom_duration(s.group_wait),
             group_interval: prom_duration(s.group_interval),
             repeat_interval: prom_duration(s.repeat_interval),
-            routes: vec![Route {
-                receiver: HEARTBEAT_RECEIVER.into(),
-                matchers: vec!["alertname=\"Watchdog\"".into()],
-                group_by: vec!["alertname".into()],
-                group_wait: "0s".into(),
-                group_interval: heartbeat.clone(),
-                repeat_interval: heartbeat,
-                ..Default::default()
-            }],
+            routes: vec![
+                Route {
+                    receiver: HEARTBEAT_RECEIVER.into(),
+                    matchers: vec![format!("alertname=\"{}\"", alerts::WATCHDOG)],
+                    group_by: vec!["alertname".into()],
+                    group_wait: "0s".into(),
+                    group_interval: heartbeat.clone(),
+                    repeat_interval: heartbeat,
+                    ..Default::default()
+                },
+                // Information, not a page: once a day is enough.
+                Route {
+                    receiver: BRIDGE_RECEIVER.into(),
+                    matchers: vec![format!("severity=\"{}\"", Severity::Info.as_str())],
+                    group_by: vec!["alertname".into(), "agent".into()],
+                    group_wait: prom_duration(s.group_wait),
+                    group_interval: prom_duration(s.group_interval),
+                    repeat_interval: prom_duration(s.repeat_interval.max(INFO_REPEAT)),
+                    ..Default::default()
+                },
+            ],
             ..Default::default()
         },
         receivers: vec![
@@ -125,22 +147,54 @@ pub fn build(s: &Settings) -> AlertmanagerConfig {
                 webhook_configs: vec![webhook(s, false)],
             },
         ],
-        inhibit_rules: vec![
-            // An agent that is down explains its other alerts (including the
-            // TCP checks it probes, whose `agent` is the vantage agent).
-            InhibitRule {
-                source_matchers: vec!["alertname=\"AgentDown\"".into()],
-                target_matchers: vec!["alertname!~\"AgentDown|Watchdog\"".into()],
-                equal: vec!["agent".into()],
-            },
-            // The critical memory alert supersedes the warning.
-            InhibitRule {
-                source_matchers: vec!["alertname=\"HighMemoryUsage\"".into()],
-                target_matchers: vec!["alertname=\"AgentHighMemory\"".into()],
-                equal: vec!["agent".into()],
-            },
-        ],
+        inhibit_rules: inhibitions(),
     }
+}
+
+/// How often an info alert is repeated at most.
+const INFO_REPEAT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The inhibit rules, from the catalog.
+pub fn inhibitions() -> Vec<InhibitRule> {
+    let mut rules = vec![
+        // An agent that is down explains its other alerts (including the
+        // TCP checks it probes, whose `agent` is the vantage agent).
+        InhibitRule {
+            source_matchers: vec![format!("alertname=\"{}\"", alerts::AGENT_DOWN)],
+            target_matchers: vec![format!(
+                "alertname!~\"{}|{}\"",
+                alerts::AGENT_DOWN,
+                alerts::WATCHDOG
+            )],
+            equal: vec!["agent".into()],
+        },
+        // The critical alert supersedes the warning (and info) of the same
+        // name on the same agent and object.
+        InhibitRule {
+            source_matchers: vec![format!("severity=\"{}\"", Severity::Critical.as_str())],
+            target_matchers: vec![format!(
+                "severity=~\"{}|{}\"",
+                Severity::Warning.as_str(),
+                Severity::Info.as_str()
+            )],
+            equal: ["alertname", "agent"]
+                .iter()
+                .chain(OBJECT_LABELS)
+                .map(|l| l.to_string())
+                .collect(),
+        },
+    ];
+    for e in CATALOG.iter().filter(|e| !e.inhibits.is_empty()) {
+        rules.push(InhibitRule {
+            source_matchers: vec![format!("alertname=\"{}\"", e.name)],
+            target_matchers: vec![format!("alertname=~\"{}\"", e.inhibits.join("|"))],
+            equal: std::iter::once("agent")
+                .chain(e.inhibit_equal.iter().copied())
+                .map(String::from)
+                .collect(),
+        });
+    }
+    rules
 }
 
 #[cfg(test)]
@@ -164,5 +218,28 @@ mod tests {
         );
         assert_eq!(c.route.group_by, ["alertname", "agent"]);
         assert_eq!(c.route.routes[0].repeat_interval, "1m");
+    }
+
+    #[test]
+    fn inhibitions_come_from_the_catalog() {
+        let rules = inhibitions();
+        let raid = rules
+            .iter()
+            .find(|r| r.source_matchers == ["alertname=\"NodeRAIDDiskFailure\""])
+            .unwrap();
+        assert_eq!(raid.target_matchers, ["alertname=~\"NodeRAIDDegraded\""]);
+        assert_eq!(raid.equal, ["agent", "device"]);
+        let mem = rules
+            .iter()
+            .find(|r| r.source_matchers == ["alertname=\"HighMemoryUsage\""])
+            .unwrap();
+        assert_eq!(
+            mem.target_matchers,
+            ["alertname=~\"AgentHighMemory|NodeMemoryHighUtilization\""]
+        );
+        assert_eq!(
+            rules.len(),
+            2 + CATALOG.iter().filter(|e| !e.inhibits.is_empty()).count()
+        );
     }
 }

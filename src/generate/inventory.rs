@@ -4,9 +4,19 @@
 //! Format (one entry per line; `#` starts a comment, blank lines are ignored):
 //!
 //! ```text
-//! NAME HOST:PORT [KEY=VALUE ...]                         an agent; KEY=VALUE are extra labels
+//! NAME HOST:PORT [KEY=VALUE ...]                         an agent; KEY=VALUE are thresholds or extra labels
 //! check NAME HOST:PORT from AGENT [failures=N]           a TCP check probed by AGENT's exporter
 //! ```
+//!
+//! A `KEY` of [`crate::alerts::Threshold`] (`cpu_threshold=95`,
+//! `disk_fill_within=12h`) overrides that threshold for the agent; any other
+//! key is a label.
+//!
+//! Decisions:
+//! - Thresholds and labels share the `KEY=VALUE` form, so a misspelt
+//!   threshold would silently become a label. A key that looks like a
+//!   threshold (it contains `threshold`, ends in `_within`, or is at most
+//!   two edits away from a threshold key) but is none is an error instead.
 //!
 //! `check` is a reserved word: a line whose first word is `check` is always a
 //! check, and no agent may be called `check`, so the two forms never overlap.
@@ -17,6 +27,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use crate::alerts::{Threshold, Unit};
+
 /// The word that starts a TCP check line.
 pub const CHECK_KEYWORD: &str = "check";
 /// Failure threshold of a check that names none.
@@ -25,7 +37,7 @@ pub const DEFAULT_FAILURES: u32 = 3;
 pub const RESERVED_LABELS: &[&str] = &["agent", "instance", "job", "check", "failures", "shard"];
 
 /// A parsed `agents.txt`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Inventory {
     /// Agents in file order.
     pub agents: Vec<Agent>,
@@ -34,12 +46,14 @@ pub struct Inventory {
 }
 
 /// One monitored host running `outpost exporter` (or node_exporter).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Agent {
     pub name: String,
     pub address: Address,
     /// Extra labels (`env=prod`), sorted by key.
     pub labels: BTreeMap<String, String>,
+    /// Threshold overrides, in the series' unit (percent, ratio, seconds).
+    pub thresholds: BTreeMap<Threshold, f64>,
 }
 
 /// A TCP reachability check probed from a vantage agent's `/probe`.
@@ -118,6 +132,14 @@ pub enum Problem {
     DuplicateKey(String),
     #[error("invalid failures {0:?}: use a whole number from 1 to 1000")]
     BadFailures(String),
+    #[error("unknown threshold {key:?} (known: {known})")]
+    UnknownThreshold { key: String, known: String },
+    #[error("invalid {key} {value:?}: {reason}")]
+    BadThreshold {
+        key: String,
+        value: String,
+        reason: &'static str,
+    },
 }
 
 /// Parses the text of an agents file; `file` names it in errors.
@@ -189,10 +211,23 @@ fn parse_agent(words: &[&str]) -> Result<Agent, Problem> {
     let name = parse_name(words[0])?;
     let address = parse_address(words[1])?;
     let mut labels = BTreeMap::new();
+    let mut thresholds = BTreeMap::new();
     for word in &words[2..] {
         let (key, value) = word
             .split_once('=')
             .ok_or_else(|| Problem::BadLabel(word.to_string()))?;
+        if let Some(t) = Threshold::from_key(key) {
+            if thresholds.insert(t, parse_threshold(t, value)?).is_some() {
+                return Err(Problem::DuplicateKey(key.to_string()));
+            }
+            continue;
+        }
+        if looks_like_threshold(key) {
+            return Err(Problem::UnknownThreshold {
+                key: key.to_string(),
+                known: Threshold::ALL.map(Threshold::key).join(", "),
+            });
+        }
         if !is_label_name(key) || value.is_empty() {
             return Err(Problem::BadLabel(word.to_string()));
         }
@@ -207,7 +242,70 @@ fn parse_agent(words: &[&str]) -> Result<Agent, Problem> {
         name,
         address,
         labels,
+        thresholds,
     })
+}
+
+/// A threshold value in its series' unit: percent (0 < v ≤ 100), a
+/// positive ratio, or a duration with a unit (`12h`) as seconds.
+pub fn parse_threshold(t: Threshold, value: &str) -> Result<f64, Problem> {
+    let bad = |reason| Problem::BadThreshold {
+        key: t.key().to_string(),
+        value: value.to_string(),
+        reason,
+    };
+    match t.unit() {
+        Unit::Duration => {
+            if value.is_empty() || value.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                return Err(bad("use a duration with a unit, e.g. 12h or 90m"));
+            }
+            let d = crate::cli::parse_duration(value)
+                .map_err(|_| bad("use a duration with a unit, e.g. 12h or 90m"))?;
+            if d.as_secs() < 60 || d.as_secs() > 30 * 86400 {
+                return Err(bad("use a duration from 1m to 30d"));
+            }
+            Ok(d.as_secs() as f64)
+        }
+        unit => {
+            let v: f64 = value
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite())
+                .ok_or_else(|| bad("not a number"))?;
+            if v <= 0.0 {
+                return Err(bad("must be more than 0"));
+            }
+            if unit == Unit::Percent && v > 100.0 {
+                return Err(bad("a percentage cannot be above 100"));
+            }
+            Ok(v)
+        }
+    }
+}
+
+/// A key that is meant as a threshold but is none (see the module docs).
+fn looks_like_threshold(key: &str) -> bool {
+    key.contains("threshold")
+        || key.ends_with("_within")
+        || Threshold::ALL
+            .iter()
+            .any(|t| edit_distance(key, t.key()) <= 2)
+}
+
+/// Levenshtein distance, for catching misspelt threshold keys.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 fn parse_check(words: &[&str]) -> Result<Check, Problem> {
@@ -411,6 +509,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(inv.agents[0].labels["env"], "prod");
+        assert!(inv.agents[0].thresholds.is_empty());
         assert_eq!(inv.agents[0].labels["role"], "web");
         assert_eq!(inv.checks[0].failures, 5);
         assert_eq!(inv.checks[1].failures, DEFAULT_FAILURES);
@@ -418,6 +517,26 @@ mod tests {
         assert_eq!(
             inv.failure_thresholds().into_iter().collect::<Vec<_>>(),
             [3, 5]
+        );
+    }
+
+    #[test]
+    fn thresholds_next_to_labels() {
+        let inv = parse(
+            "a.txt",
+            "db1 10.0.0.6:9100 env=prod cpu_threshold=95 disk_threshold=80.5 disk_fill_within=12h load_threshold=4\n",
+        )
+        .unwrap();
+        let a = &inv.agents[0];
+        assert_eq!(a.labels.len(), 1);
+        assert_eq!(a.thresholds[&Threshold::Cpu], 95.0);
+        assert_eq!(a.thresholds[&Threshold::Disk], 80.5);
+        assert_eq!(a.thresholds[&Threshold::DiskFill], 12.0 * 3600.0);
+        assert_eq!(a.thresholds[&Threshold::Load], 4.0);
+        // Labels far from any threshold key stay labels.
+        assert_eq!(
+            parse("a", "w h:1 disk=ssd").unwrap().agents[0].labels["disk"],
+            "ssd"
         );
     }
 
@@ -487,6 +606,24 @@ mod tests {
             (1, Problem::Syntax(_))
         ));
         assert!(matches!(problem("-a h:1"), (1, Problem::BadName(_))));
+        for (line, reason) in [
+            ("a h:1 cpu_treshold=95", "unknown"),
+            ("a h:1 disk_thresold=80", "unknown"),
+            ("a h:1 net_threshold=5", "unknown"),
+            ("a h:1 cpu_threshold=-5", "more than 0"),
+            ("a h:1 cpu_threshold=0", "more than 0"),
+            ("a h:1 disk_threshold=101", "above 100"),
+            ("a h:1 memory_threshold=lots", "not a number"),
+            ("a h:1 disk_fill_within=12", "unit"),
+            ("a h:1 disk_fill_within=12x", "unit"),
+            ("a h:1 disk_fill_within=10s", "1m to 30d"),
+            ("a h:1 load_threshold=NaN", "not a number"),
+            ("a h:1 cpu_threshold=90 cpu_threshold=95", "twice"),
+        ] {
+            let err = parse("agents.txt", line).unwrap_err();
+            assert_eq!(err.line, 1, "{line}");
+            assert!(err.to_string().contains(reason), "{line}: {err}");
+        }
         let err = parse("dir/agents.txt", "\n\nweb1 1.2.3.4:99999\n").unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -6,11 +6,16 @@
 //! them to bytes, deterministically (same input, same bytes).
 
 pub mod alertmanager;
+pub mod extra_rules;
+pub mod fs_rules;
 pub mod grafana;
 pub mod inventory;
+pub mod node_rules;
 pub mod prometheus;
+pub mod recording;
 pub mod rule_tests;
 pub mod rules;
+pub mod seed_rules;
 pub mod settings;
 
 use std::collections::BTreeMap;
@@ -72,6 +77,8 @@ impl TryFrom<GenerateArgs> for Config {
             disk_for: a.disk_for.unwrap_or(d.disk_for),
             load_per_core: a.load_threshold.unwrap_or(d.load_per_core),
             load_for: a.load_for.unwrap_or(d.load_for),
+            steal_percent: d.steal_percent,
+            disk_fill_within: d.disk_fill_within,
             anomaly_window: a.anomaly_window.unwrap_or(d.anomaly_window),
             anomaly_for: a.anomaly_for.unwrap_or(d.anomaly_for),
             anomaly_min_percent: a.anomaly_min_cpu.unwrap_or(d.anomaly_min_percent),
@@ -241,10 +248,9 @@ pub fn build(inv: &Inventory, s: &Settings) -> Result<Files, GenerateError> {
         "grafana/provisioning/dashboards/outpost.yml",
         &grafana::dashboard_provider(s),
     )?);
-    add(json(
-        "grafana/dashboards/outpost.json",
-        &grafana::dashboard(),
-    )?);
+    for (name, dashboard) in grafana::dashboards() {
+        add(json(&format!("grafana/dashboards/{name}"), &dashboard)?);
+    }
     Ok(files)
 }
 

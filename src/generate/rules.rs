@@ -1,7 +1,17 @@
 //! `prometheus/rules/outpost.yml`: the alert and recording rules, as typed
 //! structs. Each alert is described once ([`AlertSpec`]) together with the
 //! scenario its promtool unit test replays (see `rule_tests.rs`), so a rule
-//! cannot be added without a test.
+//! cannot be added without a test. Names and severities come from the
+//! catalog ([`crate::alerts`]); the seed alerts are in `seed_rules.rs`,
+//! node-mixin's alerts and Outpost's extras in `node_rules.rs`, recording
+//! rules and threshold series in `recording.rs`.
+//!
+//! Decisions:
+//! - Alerts with a per-agent threshold compare against the threshold series
+//!   (`EXPR > on (agent) group_left () (THRESHOLD or on (agent) DEFAULT)`):
+//!   one rule for every agent. The default stays in the rule as a fallback
+//!   so an agent Prometheus scrapes without an agents.txt line (and the unit
+//!   tests' agents) still get it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,11 +19,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::inventory::Inventory;
-use super::prometheus::{AGENTS_JOB, TCP_JOB_PREFIX};
+use super::prometheus::AGENTS_JOB;
 use super::settings::{number, prom_duration, Settings};
+use super::{node_rules, recording, seed_rules};
+use crate::alerts::{self, Severity, Threshold, THRESHOLD_LABEL, THRESHOLD_SERIES};
 
-/// Recording rule: CPU busy percentage per agent (0–100).
-pub const CPU_RECORD: &str = "agent:cpu_usage:percent";
+pub use super::recording::CPU_RECORD;
 /// Filesystem types never alerted on (memory-backed and read-only images).
 pub const FS_TYPES_IGNORED: &str = "tmpfs|ramfs|devtmpfs|squashfs|iso9660|autofs|nsfs";
 /// The rule file, relative to `prometheus/`.
@@ -88,8 +99,11 @@ impl Annotation {
 
 /// Builds an [`Annotation`] from literals: `"text"`, `label("agent")`, `VALUE`.
 macro_rules! annotation {
-    ($($part:expr),* $(,)?) => { Annotation(vec![$(Part::from($part)),*]) };
+    ($($part:expr),* $(,)?) => {
+        $crate::generate::rules::Annotation(vec![$($crate::generate::rules::Part::from($part)),*])
+    };
 }
+pub(crate) use annotation;
 
 impl From<&str> for Part {
     fn from(s: &str) -> Part {
@@ -102,10 +116,10 @@ impl From<String> for Part {
     }
 }
 
-fn label(name: &'static str) -> Part {
+pub fn label(name: &'static str) -> Part {
     Part::Label(name)
 }
-const VALUE: Part = Part::Value;
+pub const VALUE: Part = Part::Value;
 
 /// One input series of a unit-test scenario: its value before, during and
 /// after the bad phase.
@@ -139,19 +153,69 @@ pub struct Scenario {
     pub resolves: bool,
 }
 
+/// An alert expected to fire in a [`Script`] case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Firing {
+    /// Every label of the alert, `severity` included (not `alertname`).
+    pub labels: BTreeMap<String, String>,
+    /// Its `$value`, for the annotations.
+    pub value: f64,
+}
+
+/// One evaluation time of a [`Script`] and the alerts (of the spec's name,
+/// all its rules) firing then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    pub at: Duration,
+    pub firing: Vec<Firing>,
+}
+
+/// A hand-written promtool test group: input series in promtool notation
+/// (one value per `interval`) and what fires when. Used where a scenario
+/// needs counters, slopes or several agents side by side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Script {
+    pub name: String,
+    pub interval: Duration,
+    pub series: Vec<(String, String)>,
+    pub cases: Vec<Case>,
+}
+
+impl Script {
+    pub fn new(name: impl Into<String>, interval: Duration) -> Script {
+        Script {
+            name: name.into(),
+            interval,
+            series: Vec::new(),
+            cases: Vec::new(),
+        }
+    }
+    pub fn series(mut self, selector: String, values: impl Into<String>) -> Script {
+        self.series.push((selector, values.into()));
+        self
+    }
+    pub fn at(mut self, at: Duration, firing: Vec<Firing>) -> Script {
+        self.cases.push(Case { at, firing });
+        self
+    }
+}
+
 /// An alerting rule and its test scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertSpec {
     pub name: &'static str,
     pub expr: String,
     pub for_: Duration,
-    pub severity: &'static str,
+    pub severity: Severity,
     /// Rule labels besides `severity` (they keep rules that share an alert
     /// name distinct, e.g. `failures` on `TcpTargetDown`).
     pub extra_labels: BTreeMap<String, String>,
     pub summary: Annotation,
     pub description: Annotation,
-    pub scenario: Scenario,
+    /// The generic fire/resolve/quiet test (see `rule_tests.rs`).
+    pub scenario: Option<Scenario>,
+    /// Hand-written test groups: edge cases, overrides, counters.
+    pub scripts: Vec<Script>,
 }
 
 impl AlertSpec {
@@ -162,7 +226,7 @@ impl AlertSpec {
             for_: (!self.for_.is_zero()).then(|| prom_duration(self.for_)),
             labels: {
                 let mut l = self.extra_labels.clone();
-                l.insert("severity".into(), self.severity.into());
+                l.insert("severity".into(), self.severity.as_str().into());
                 l
             },
             annotations: BTreeMap::from([
@@ -176,431 +240,146 @@ impl AlertSpec {
 
 /// The agent and addresses the unit tests use.
 pub const TEST_AGENT: &str = "agent-under-test";
-const TEST_INSTANCE: &str = "192.0.2.10:9100";
+pub const TEST_INSTANCE: &str = "192.0.2.10:9100";
+/// A unit-test agent with every threshold overridden (by an input series
+/// standing for its agents.txt line).
+pub const OVERRIDE_AGENT: &str = "agent-with-override";
+const OVERRIDE_INSTANCE: &str = "192.0.2.11:9100";
 
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+/// `EXPR OP threshold`, the threshold being the agent's series or, for an
+/// agent without one, the default from `s`.
+pub fn against(expr: &str, op: &str, t: Threshold, s: &Settings) -> String {
+    alerts::against(expr, op, t, &number(s.threshold(t)))
 }
 
-fn selector(name: &str, pairs: &[(&str, &str)]) -> String {
-    let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    format!("{name}{{{}}}", inner.join(","))
+/// The threshold series of one test agent, as a promtool input series.
+pub fn threshold_input(agent: &str, t: Threshold) -> String {
+    selector(
+        THRESHOLD_SERIES,
+        &[("agent", agent), (THRESHOLD_LABEL, t.key())],
+    )
 }
 
-fn agent_series(name: &str, extra: &[(&str, &str)]) -> String {
+/// A test agent's series (`agent`, `instance`, `job` plus `extra`).
+pub fn series_of(agent: &str, name: &str, extra: &[(&str, &str)]) -> String {
+    let instance = if agent == OVERRIDE_AGENT {
+        OVERRIDE_INSTANCE
+    } else {
+        TEST_INSTANCE
+    };
     let mut pairs = vec![
-        ("agent", TEST_AGENT),
-        ("instance", TEST_INSTANCE),
+        ("agent", agent),
+        ("instance", instance),
         ("job", AGENTS_JOB),
     ];
     pairs.extend_from_slice(extra);
     selector(name, &pairs)
 }
 
-fn agent_labels(severity: &str, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+/// The labels of an alert on a test agent's series.
+pub fn labels_of(
+    agent: &str,
+    severity: Severity,
+    extra: &[(&str, &str)],
+) -> BTreeMap<String, String> {
+    let instance = if agent == OVERRIDE_AGENT {
+        OVERRIDE_INSTANCE
+    } else {
+        TEST_INSTANCE
+    };
     let mut l = labels(&[
-        ("agent", TEST_AGENT),
-        ("instance", TEST_INSTANCE),
+        ("agent", agent),
+        ("instance", instance),
         ("job", AGENTS_JOB),
-        ("severity", severity),
+        ("severity", severity.as_str()),
     ]);
     l.extend(labels(extra));
     l
 }
 
-fn constant(v: f64, steps: u64) -> String {
-    format!("{}x{steps}", number(v))
+/// Input series of a test agent at a level: (selector, constant value).
+pub type Inputs<'a> = &'a dyn Fn(&str, f64) -> Vec<(String, f64)>;
+
+/// What an override test needs to know about a threshold alert.
+pub struct Probe<'a> {
+    pub threshold: Threshold,
+    /// The input series of an agent at a level (percent or ratio), constant.
+    pub inputs: Inputs<'a>,
+    /// The labels of the alert on that agent.
+    pub labels: &'a dyn Fn(&str) -> BTreeMap<String, String>,
+    /// The alert's `$value` at a level.
+    pub value: &'a dyn Fn(f64) -> f64,
 }
 
-/// A usage percentage in the bad phase: halfway between threshold and 100.
-fn above(threshold: f64) -> f64 {
-    (threshold + 100.0) / 2.0
-}
-/// A usage percentage that must stay quiet.
-fn below(threshold: f64) -> f64 {
-    threshold * 0.9
-}
-
-/// The `avail` bytes of a `total`-byte resource used `percent` percent.
-fn avail_for(total: f64, percent: f64) -> f64 {
-    (total * (1.0 - percent / 100.0)).round()
-}
-/// Usage percentage exactly as the PromQL of the rules computes it.
-fn usage(avail: f64, total: f64) -> f64 {
-    100.0 * (1.0 - avail / total)
-}
-
-fn agent_down(s: &Settings) -> AlertSpec {
-    let series = agent_series("up", &[]);
-    AlertSpec {
-        name: "AgentDown",
-        expr: format!("up{{job=\"{AGENTS_JOB}\"}} == 0"),
-        for_: s.agent_down_for,
-        severity: "critical",
-        extra_labels: BTreeMap::new(),
-        summary: annotation!("Agent ", label("agent"), " is down"),
-        description: annotation!(
-            "Prometheus has not been able to scrape ",
-            label("agent"),
-            " (",
-            label("instance"),
-            format!(
-                ") for more than {}: the host, its exporter or the network path to it is down. Other alerts for this agent are held back while it is down.",
-                prom_duration(s.agent_down_for)
-            ),
+/// The override test of a threshold alert: both agents sit between the
+/// default and the override agent's threshold (only the default agent
+/// fires), then the override agent rises above its own (both fire). Inputs
+/// and checks step by `step`.
+pub fn override_script(p: &Probe, for_: Duration, step: Duration, s: &Settings) -> Script {
+    let d = s.threshold(p.threshold);
+    let (own, mid, high) = match p.threshold.unit() {
+        alerts::Unit::Percent => {
+            let own = (d + 100.0) / 2.0;
+            (own, (d + own) / 2.0, (own + 100.0) / 2.0)
+        }
+        _ => (d * 2.0, d * 1.5, d * 3.0),
+    };
+    let n = steps(for_, step) + 3;
+    let mut script = Script::new(
+        format!(
+            "{} per agent: {OVERRIDE_AGENT} with {}={} next to {TEST_AGENT} on the default {}",
+            p.threshold.alert(),
+            p.threshold.key(),
+            number(own),
+            number(d)
         ),
-        scenario: Scenario {
-            lead_steps: 0,
-            series: vec![TestSeries {
-                selector: series.clone(),
-                lead: 1.0,
-                bad: 0.0,
-                good: 1.0,
-            }],
-            quiet: vec![QuietSeries {
-                selector: series,
-                values: constant(1.0, 20),
-            }],
-            labels: agent_labels("critical", &[]),
-            value: 0.0,
-            resolves: true,
-        },
+        step,
+    );
+    let default_inputs = (p.inputs)(TEST_AGENT, mid);
+    for (sel, v) in &default_inputs {
+        script = script.series(sel.clone(), constant(*v, 2 * n));
     }
-}
-
-fn high_cpu(s: &Settings) -> AlertSpec {
-    let series = selector(CPU_RECORD, &[("agent", TEST_AGENT)]);
-    let bad = above(s.cpu_percent);
-    AlertSpec {
-        name: "AgentHighCPU",
-        expr: format!("{CPU_RECORD} > {}", number(s.cpu_percent)),
-        for_: s.cpu_for,
-        severity: "warning",
-        extra_labels: BTreeMap::new(),
-        summary: annotation!("High CPU usage on ", label("agent"), ": ", VALUE, "%"),
-        description: annotation!(
-            "CPU usage on ",
-            label("agent"),
-            " is ",
-            VALUE,
-            format!(
-                "% (all cores, busy time), above {}% for more than {}. Look for runaway processes with top or /mon_cpu.",
-                number(s.cpu_percent),
-                prom_duration(s.cpu_for)
-            ),
-        ),
-        scenario: Scenario {
-            lead_steps: 0,
-            series: vec![TestSeries {
-                selector: series.clone(),
-                lead: 10.0,
-                bad,
-                good: 10.0,
-            }],
-            quiet: vec![QuietSeries {
-                selector: series,
-                values: constant(below(s.cpu_percent), 20),
-            }],
-            labels: labels(&[("agent", TEST_AGENT), ("severity", "warning")]),
-            value: bad,
-            resolves: true,
-        },
+    for ((sel, lo), (_, hi)) in (p.inputs)(OVERRIDE_AGENT, mid)
+        .into_iter()
+        .zip((p.inputs)(OVERRIDE_AGENT, high))
+    {
+        script = script.series(sel, format!("{} {}", constant(lo, n - 1), constant(hi, n)));
     }
-}
-
-const MEM_TOTAL: f64 = 8_000_000_000.0;
-
-fn memory_expr(threshold: f64) -> String {
-    format!(
-        "100 * (1 - node_memory_MemAvailable_bytes{{job=\"{AGENTS_JOB}\"}} / node_memory_MemTotal_bytes{{job=\"{AGENTS_JOB}\"}}) > {}",
-        number(threshold)
+    script = script.series(
+        threshold_input(OVERRIDE_AGENT, p.threshold),
+        constant(own, 2 * n),
+    );
+    let at = |k: u64| step * k as u32;
+    let default_firing = Firing {
+        labels: (p.labels)(TEST_AGENT),
+        value: (p.value)(mid),
+    };
+    script.at(at(n - 1), vec![default_firing.clone()]).at(
+        at(2 * n - 1),
+        vec![
+            default_firing,
+            Firing {
+                labels: (p.labels)(OVERRIDE_AGENT),
+                value: (p.value)(high),
+            },
+        ],
     )
 }
 
-fn memory_alert(
-    name: &'static str,
-    threshold: f64,
-    for_: Duration,
-    severity: &'static str,
-    what: &str,
-) -> AlertSpec {
-    let avail = agent_series("node_memory_MemAvailable_bytes", &[]);
-    let total = agent_series("node_memory_MemTotal_bytes", &[]);
-    let bad = avail_for(MEM_TOTAL, above(threshold));
-    let good = avail_for(MEM_TOTAL, 40.0);
-    AlertSpec {
-        name,
-        expr: memory_expr(threshold),
-        for_,
-        severity,
-        extra_labels: BTreeMap::new(),
-        summary: annotation!(format!("{what} memory usage on "), label("agent"), ": ", VALUE, "%"),
-        description: annotation!(
-            "Memory in use on ",
-            label("agent"),
-            " (",
-            label("instance"),
-            ") is ",
-            VALUE,
-            format!(
-                "% of MemTotal (MemAvailable excluded), above {}% for more than {}. The kernel may start swapping or killing processes; check /mon_mem.",
-                number(threshold),
-                prom_duration(for_)
-            ),
-        ),
-        scenario: Scenario {
-            lead_steps: 0,
-            series: vec![
-                TestSeries {
-                    selector: avail.clone(),
-                    lead: good,
-                    bad,
-                    good,
-                },
-                TestSeries {
-                    selector: total.clone(),
-                    lead: MEM_TOTAL,
-                    bad: MEM_TOTAL,
-                    good: MEM_TOTAL,
-                },
-            ],
-            quiet: vec![
-                QuietSeries {
-                    selector: avail,
-                    values: constant(avail_for(MEM_TOTAL, below(threshold)), 20),
-                },
-                QuietSeries {
-                    selector: total,
-                    values: constant(MEM_TOTAL, 20),
-                },
-            ],
-            labels: agent_labels(severity, &[]),
-            value: usage(bad, MEM_TOTAL),
-            resolves: true,
-        },
-    }
-}
-
-const DISK_SIZE: f64 = 100_000_000_000.0;
-
-fn high_disk(s: &Settings) -> AlertSpec {
-    let fs = [
-        ("device", "/dev/sda1"),
-        ("fstype", "ext4"),
-        ("mountpoint", "/"),
-    ];
-    let tmp = [
-        ("device", "tmpfs"),
-        ("fstype", "tmpfs"),
-        ("mountpoint", "/run"),
-    ];
-    let filter = format!("job=\"{AGENTS_JOB}\",fstype!~\"{FS_TYPES_IGNORED}\"");
-    let bad = avail_for(DISK_SIZE, above(s.disk_percent));
-    let good = avail_for(DISK_SIZE, 50.0);
-    AlertSpec {
-        name: "AgentHighDisk",
-        expr: format!(
-            "100 * (1 - node_filesystem_avail_bytes{{{filter}}} / node_filesystem_size_bytes{{{filter}}}) > {}",
-            number(s.disk_percent)
-        ),
-        for_: s.disk_for,
-        severity: "critical",
-        extra_labels: BTreeMap::new(),
-        summary: annotation!(
-            "Disk ",
-            label("mountpoint"),
-            " on ",
-            label("agent"),
-            " is ",
-            VALUE,
-            "% full"
-        ),
-        description: annotation!(
-            "Filesystem ",
-            label("mountpoint"),
-            " (",
-            label("device"),
-            ", ",
-            label("fstype"),
-            ") on ",
-            label("agent"),
-            " is ",
-            VALUE,
-            format!(
-                "% full (space available to non-root users), above {}% for more than {}. Free space before writes start failing; check /mon_disk.",
-                number(s.disk_percent),
-                prom_duration(s.disk_for)
-            ),
-        ),
-        scenario: Scenario {
-            lead_steps: 0,
-            series: vec![
-                TestSeries {
-                    selector: agent_series("node_filesystem_avail_bytes", &fs),
-                    lead: good,
-                    bad,
-                    good,
-                },
-                TestSeries {
-                    selector: agent_series("node_filesystem_size_bytes", &fs),
-                    lead: DISK_SIZE,
-                    bad: DISK_SIZE,
-                    good: DISK_SIZE,
-                },
-            ],
-            quiet: vec![
-                QuietSeries {
-                    selector: agent_series("node_filesystem_avail_bytes", &fs),
-                    values: constant(avail_for(DISK_SIZE, below(s.disk_percent)), 20),
-                },
-                QuietSeries {
-                    selector: agent_series("node_filesystem_size_bytes", &fs),
-                    values: constant(DISK_SIZE, 20),
-                },
-                // A full tmpfs is ignored by the fstype filter.
-                QuietSeries {
-                    selector: agent_series("node_filesystem_avail_bytes", &tmp),
-                    values: constant(0.0, 20),
-                },
-                QuietSeries {
-                    selector: agent_series("node_filesystem_size_bytes", &tmp),
-                    values: constant(DISK_SIZE, 20),
-                },
-            ],
-            labels: agent_labels("critical", &fs),
-            value: usage(bad, DISK_SIZE),
-            resolves: true,
-        },
-    }
-}
-
-fn high_load(s: &Settings) -> AlertSpec {
-    let cores = 2.0;
-    let load = agent_series("node_load1", &[]);
-    let cpus: Vec<String> = ["0", "1"]
+pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
         .iter()
-        .map(|c| agent_series("node_cpu_seconds_total", &[("cpu", c), ("mode", "idle")]))
-        .collect();
-    let bad = s.load_per_core * 2.0 * cores;
-    let mut series = vec![TestSeries {
-        selector: load.clone(),
-        lead: 0.5,
-        bad,
-        good: 0.5,
-    }];
-    let mut quiet = vec![QuietSeries {
-        selector: load,
-        values: constant(s.load_per_core * 0.5 * cores, 20),
-    }];
-    for cpu in cpus {
-        series.push(TestSeries {
-            selector: cpu.clone(),
-            lead: 1000.0,
-            bad: 1000.0,
-            good: 1000.0,
-        });
-        quiet.push(QuietSeries {
-            selector: cpu,
-            values: constant(1000.0, 20),
-        });
-    }
-    AlertSpec {
-        name: "HighLoad",
-        expr: format!(
-            "max by (agent) (node_load1{{job=\"{AGENTS_JOB}\"}}) / count by (agent) (node_cpu_seconds_total{{job=\"{AGENTS_JOB}\",mode=\"idle\"}}) > {}",
-            number(s.load_per_core)
-        ),
-        for_: s.load_for,
-        severity: "warning",
-        extra_labels: BTreeMap::new(),
-        summary: annotation!("High load on ", label("agent"), ": ", VALUE, " per core"),
-        description: annotation!(
-            "The 1-minute load average on ",
-            label("agent"),
-            " is ",
-            VALUE,
-            format!(
-                " per CPU core, above {} for more than {}: more runnable (or I/O-blocked) tasks than cores can serve, so everything on the host slows down.",
-                number(s.load_per_core),
-                prom_duration(s.load_for)
-            ),
-        ),
-        scenario: Scenario {
-            lead_steps: 0,
-            series,
-            quiet,
-            labels: labels(&[("agent", TEST_AGENT), ("severity", "warning")]),
-            value: bad / cores,
-            resolves: true,
-        },
-    }
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
-/// One `TcpTargetDown` rule per failure threshold in use: `for` is
-/// `(failures - 1) × scrape interval`, so the alert fires on the
-/// `failures`-th consecutive failed probe.
-fn tcp_down(s: &Settings, failures: u32) -> AlertSpec {
-    let for_ = s.scrape_interval * failures.saturating_sub(1);
-    let n = failures.to_string();
-    let job = format!("{TCP_JOB_PREFIX}{TEST_AGENT}");
-    let pairs = [
-        ("agent", TEST_AGENT),
-        ("check", "database"),
-        ("failures", n.as_str()),
-        ("instance", "192.0.2.20:5432"),
-        ("job", job.as_str()),
-    ];
-    let series = selector("probe_success", &pairs);
-    let mut exp = labels(&pairs);
-    exp.insert("severity".into(), "critical".into());
-    AlertSpec {
-        name: "TcpTargetDown",
-        expr: format!("probe_success{{job=~\"{TCP_JOB_PREFIX}.+\",failures=\"{n}\"}} == 0"),
-        for_,
-        severity: "critical",
-        extra_labels: labels(&[("failures", n.as_str())]),
-        summary: annotation!(
-            "TCP check ",
-            label("check"),
-            " (",
-            label("instance"),
-            ") is failing from ",
-            label("agent")
-        ),
-        description: annotation!(
-            label("agent"),
-            " cannot open a TCP connection to ",
-            label("instance"),
-            " (check ",
-            label("check"),
-            match failures {
-                1 => "): the last probe failed. The service is down, not listening, or blocked by a firewall.".to_string(),
-                n => format!(
-                    "): {n} consecutive probes, {} apart, have failed. The service is down, not listening, or blocked by a firewall.",
-                    prom_duration(s.scrape_interval)
-                ),
-            },
-        ),
-        scenario: Scenario {
-            lead_steps: 0,
-            series: vec![TestSeries {
-                selector: series.clone(),
-                lead: 1.0,
-                bad: 0.0,
-                good: 1.0,
-            }],
-            quiet: vec![QuietSeries {
-                selector: series,
-                values: constant(1.0, 20),
-            }],
-            labels: exp,
-            value: 0.0,
-            resolves: true,
-        },
-    }
+pub fn selector(name: &str, pairs: &[(&str, &str)]) -> String {
+    let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("{name}{{{}}}", inner.join(","))
+}
+
+pub fn constant(v: f64, steps: u64) -> String {
+    format!("{}x{steps}", number(v))
 }
 
 /// Steps of `step` needed to cover `d` (at least one).
@@ -608,149 +387,130 @@ pub fn steps(d: Duration, step: Duration) -> u64 {
     (d.as_millis().div_ceil(step.as_millis().max(1)) as u64).max(1)
 }
 
-fn cpu_anomaly(s: &Settings) -> AlertSpec {
-    let w = prom_duration(s.anomaly_window);
-    let series = selector(CPU_RECORD, &[("agent", TEST_AGENT)]);
-    let lead = steps(s.anomaly_window, s.evaluation_interval);
-    let f = steps(s.anomaly_for, s.evaluation_interval);
-    let mut quiet = Vec::new();
-    // Usage that swings 10↔30: a move to 30 is within mean + 2σ.
-    let swing: Vec<String> = (0..lead + f + 8)
-        .map(|i| if i % 2 == 0 { "10" } else { "30" }.to_string())
-        .collect();
-    quiet.push(QuietSeries {
-        selector: selector(CPU_RECORD, &[("agent", "swinging")]),
-        values: swing.join(" "),
-    });
-    // An unusual jump that stays under the floor.
-    if s.anomaly_min_percent > 0.0 {
-        quiet.push(QuietSeries {
-            selector: selector(CPU_RECORD, &[("agent", "idle")]),
-            values: format!(
-                "{} {}",
-                constant(s.anomaly_min_percent * 0.1, lead),
-                constant(s.anomaly_min_percent * 0.8, f + 8)
-            ),
-        });
-    }
-    AlertSpec {
-        name: "CpuAnomaly",
-        expr: format!(
-            "{CPU_RECORD} > (avg_over_time({CPU_RECORD}[{w}]) + 2 * stddev_over_time({CPU_RECORD}[{w}])) and {CPU_RECORD} > {}",
-            number(s.anomaly_min_percent)
-        ),
-        for_: s.anomaly_for,
-        severity: "warning",
-        extra_labels: BTreeMap::new(),
-        summary: annotation!("Unusual CPU usage on ", label("agent"), ": ", VALUE, "%"),
-        description: annotation!(
-            "CPU usage on ",
-            label("agent"),
-            " is ",
-            VALUE,
-            format!(
-                "%, more than two standard deviations above its mean over the last {w}, for more than {}. Not a fixed threshold: something changed on this host (a new job, a loop, an attack).",
-                prom_duration(s.anomaly_for)
-            ),
-        ),
-        scenario: Scenario {
-            lead_steps: lead,
-            series: vec![TestSeries {
-                selector: series,
-                lead: 10.0,
-                bad: 90.0,
-                good: 10.0,
-            }],
-            quiet,
-            labels: labels(&[("agent", TEST_AGENT), ("severity", "warning")]),
-            value: 90.0,
-            resolves: true,
-        },
-    }
-}
-
-fn watchdog() -> AlertSpec {
-    AlertSpec {
-        name: "Watchdog",
-        expr: "vector(1)".into(),
-        for_: Duration::ZERO,
-        severity: "none",
-        extra_labels: BTreeMap::new(),
-        summary: annotation!("Watchdog: the alerting pipeline is alive"),
-        description: annotation!(
-            "This alert always fires. The Outpost bridge treats it as a heartbeat: when it stops arriving, Prometheus, its rule evaluation, Alertmanager or the path to the bridge is broken."
-        ),
-        scenario: Scenario {
-            lead_steps: 0,
-            series: Vec::new(),
-            quiet: Vec::new(),
-            labels: labels(&[("severity", "none")]),
-            value: 1.0,
-            resolves: false,
-        },
-    }
-}
-
 /// Every alert, in rule-file order.
 pub fn alerts(inv: &Inventory, s: &Settings) -> Vec<AlertSpec> {
     let mut all = vec![
-        agent_down(s),
-        high_cpu(s),
-        memory_alert(
-            "AgentHighMemory",
-            s.memory_percent,
+        seed_rules::agent_down(s),
+        seed_rules::high_cpu(s),
+        seed_rules::memory_alert(
+            alerts::AGENT_HIGH_MEMORY,
+            Threshold::Memory,
             s.memory_for,
-            "warning",
+            Severity::Warning,
             "High",
+            s,
         ),
-        memory_alert(
-            "HighMemoryUsage",
-            s.memory_critical_percent,
+        seed_rules::memory_alert(
+            alerts::HIGH_MEMORY_USAGE,
+            Threshold::MemoryCritical,
             s.memory_critical_for,
-            "critical",
+            Severity::Critical,
             "Critical",
+            s,
         ),
-        high_disk(s),
-        high_load(s),
+        seed_rules::high_disk(s),
+        seed_rules::high_load(s),
     ];
-    all.extend(inv.failure_thresholds().into_iter().map(|n| tcp_down(s, n)));
-    all.push(cpu_anomaly(s));
-    all.push(watchdog());
+    all.extend(
+        inv.failure_thresholds()
+            .into_iter()
+            .map(|n| seed_rules::tcp_down(s, n)),
+    );
+    all.push(seed_rules::cpu_anomaly(s));
+    all.extend(node_rules::alerts(s));
+    all.push(seed_rules::watchdog());
     all
-}
-
-/// The CPU recording rule's expression.
-pub fn cpu_record_expr(s: &Settings) -> String {
-    format!(
-        "100 * (1 - avg by (agent) (rate(node_cpu_seconds_total{{job=\"{AGENTS_JOB}\",mode=\"idle\"}}[{}])))",
-        prom_duration(s.rate_window)
-    )
 }
 
 /// The whole rule file.
 pub fn build(inv: &Inventory, s: &Settings) -> RuleFile {
-    RuleFile {
-        groups: vec![
-            RuleGroup {
-                name: "outpost.recording".into(),
-                rules: vec![Rule {
-                    record: Some(CPU_RECORD.into()),
-                    expr: cpu_record_expr(s),
-                    ..Default::default()
-                }],
-            },
-            RuleGroup {
-                name: "outpost.alerts".into(),
-                rules: alerts(inv, s).iter().map(AlertSpec::rule).collect(),
-            },
-        ],
+    let mut groups = Vec::new();
+    let thresholds = recording::thresholds(inv, s);
+    if !thresholds.is_empty() {
+        groups.push(RuleGroup {
+            name: "outpost.thresholds".into(),
+            rules: thresholds,
+        });
     }
+    groups.extend([
+        RuleGroup {
+            name: "outpost.recording".into(),
+            rules: recording::records(s).iter().map(|r| r.rule()).collect(),
+        },
+        RuleGroup {
+            name: "outpost.alerts".into(),
+            rules: alerts(inv, s).iter().map(AlertSpec::rule).collect(),
+        },
+    ]);
+    RuleFile { groups }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::generate::inventory::parse;
+
+    /// The rules and the catalog agree: every catalog name and severity has
+    /// a rule, every rule's name and severity is in the catalog, and every
+    /// rule is shown firing and not firing by its tests.
+    #[test]
+    fn rules_follow_the_catalog_and_each_fires_and_stays_quiet_in_a_test() {
+        let inv = parse("a", "w 1.2.3.4:9100\n").unwrap();
+        let all = alerts(&inv, &Settings::default());
+        let mut have: Vec<(&str, Severity)> = all.iter().map(|a| (a.name, a.severity)).collect();
+        have.sort();
+        have.dedup();
+        let mut want: Vec<(&str, Severity)> = alerts::CATALOG
+            .iter()
+            .flat_map(|e| e.severities.iter().map(move |s| (e.name, *s)))
+            .collect();
+        want.sort();
+        assert_eq!(have, want);
+        for a in &all {
+            let fires = a.scenario.is_some()
+                || all.iter().filter(|b| b.name == a.name).any(|b| {
+                    b.scripts.iter().any(|s| {
+                        s.cases.iter().any(|c| {
+                            c.firing.iter().any(|f| {
+                                f.labels.get("severity").map(String::as_str)
+                                    == Some(a.severity.as_str())
+                            })
+                        })
+                    })
+                });
+            assert!(
+                fires,
+                "{} ({}) is never shown firing",
+                a.name,
+                a.severity.as_str()
+            );
+            let quiet = a.scenario.is_some()
+                || all.iter().filter(|b| b.name == a.name).any(|b| {
+                    b.scripts
+                        .iter()
+                        .any(|s| s.cases.iter().any(|c| c.firing.is_empty()))
+                });
+            assert!(quiet, "{} is never shown quiet", a.name);
+        }
+    }
+
+    #[test]
+    fn threshold_alerts_compare_against_the_series_with_the_default_as_fallback() {
+        let s = Settings {
+            cpu_percent: 70.0,
+            ..Default::default()
+        };
+        let inv = parse("a", "w 1.2.3.4:9100\n").unwrap();
+        let cpu = alerts(&inv, &s)
+            .into_iter()
+            .find(|a| a.name == alerts::AGENT_HIGH_CPU)
+            .unwrap();
+        assert_eq!(
+            cpu.expr,
+            "agent:cpu_usage:percent > on (agent) group_left () (agent:outpost_threshold:value{threshold=\"cpu_threshold\"} or on (agent) count by (agent) (agent:cpu_usage:percent) * 0 + 70)"
+        );
+        assert_eq!(cpu.scripts.len(), 1, "the override scenario");
+    }
 
     #[test]
     fn annotations_render_like_the_template() {
@@ -786,15 +546,27 @@ mod tests {
         // Default threshold 3 and the check's 5.
         assert_eq!(names.iter().filter(|n| **n == "TcpTargetDown").count(), 2);
         for a in &all {
-            assert!(a.scenario.labels.contains_key("severity"));
             assert!(!a.summary.template().is_empty() && !a.description.template().is_empty());
-            if a.name != "Watchdog" {
-                assert!(a.scenario.labels.contains_key("agent"), "{}", a.name);
-                assert!(
-                    a.expr.contains("agent") || a.expr.contains("job="),
-                    "{}",
-                    a.name
-                );
+            let firing: Vec<&BTreeMap<String, String>> = all
+                .iter()
+                .filter(|b| b.name == a.name)
+                .flat_map(|b| {
+                    b.scenario
+                        .iter()
+                        .map(|sc| &sc.labels)
+                        .chain(b.scripts.iter().flat_map(|s| {
+                            s.cases
+                                .iter()
+                                .flat_map(|c| c.firing.iter().map(|f| &f.labels))
+                        }))
+                })
+                .collect();
+            assert!(!firing.is_empty(), "{} never fires in a test", a.name);
+            for l in firing {
+                assert!(l.contains_key("severity"), "{}", a.name);
+                if a.name != alerts::WATCHDOG {
+                    assert!(l.contains_key("agent"), "{}", a.name);
+                }
             }
         }
         let tcp5 = all

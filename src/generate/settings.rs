@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::alerts::Threshold;
+
 /// Everything `generate` needs besides the inventory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -25,6 +27,10 @@ pub struct Settings {
     /// `HighLoad`: 1-minute load average per CPU core.
     pub load_per_core: f64,
     pub load_for: Duration,
+    /// `NodeCPUStealHigh`: share of CPU time stolen by the hypervisor.
+    pub steal_percent: f64,
+    /// `NodeFilesystemSpaceFillingUp` (warning): predicted full within this.
+    pub disk_fill_within: Duration,
     /// `CpuAnomaly`: sliding window of mean and standard deviation.
     pub anomaly_window: Duration,
     pub anomaly_for: Duration,
@@ -70,6 +76,8 @@ impl Default for Settings {
             disk_for: secs(60),
             load_per_core: 2.0,
             load_for: secs(300),
+            steal_percent: 10.0,
+            disk_fill_within: secs(24 * 3600),
             anomaly_window: secs(3600),
             anomaly_for: secs(300),
             anomaly_min_percent: 10.0,
@@ -85,6 +93,21 @@ impl Default for Settings {
             shards: None,
             shard_targets: Vec::new(),
             remote_write_url: None,
+        }
+    }
+}
+
+impl Settings {
+    /// The default of a per-agent threshold, in its series' unit.
+    pub fn threshold(&self, t: Threshold) -> f64 {
+        match t {
+            Threshold::Cpu => self.cpu_percent,
+            Threshold::Memory => self.memory_percent,
+            Threshold::MemoryCritical => self.memory_critical_percent,
+            Threshold::Disk => self.disk_percent,
+            Threshold::DiskFill => self.disk_fill_within.as_secs_f64(),
+            Threshold::Load => self.load_per_core,
+            Threshold::Steal => self.steal_percent,
         }
     }
 }

@@ -46,6 +46,25 @@ fn start_stack() -> Stack {
             .unwrap(),
     );
     let query_log = dir.join("queries.log");
+    // The generated rules record each agent's thresholds in force: web1
+    // overrides the CPU threshold, and generate's own default for memory is
+    // changed by a flag; the chat must show both, read from Prometheus.
+    let agents = dir.join("agents.txt");
+    std::fs::write(
+        &agents,
+        format!("# test fleet\nweb1 127.0.0.1:{eport} cpu_threshold=65\n"),
+    )
+    .unwrap();
+    let generated = Command::new(outpost_bin())
+        .arg("generate")
+        .arg("--agents")
+        .arg(&agents)
+        .arg("--out")
+        .arg(dir.join("gen"))
+        .args(["--memory-threshold", "70"])
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{generated:?}");
     std::fs::write(
         dir.join("prometheus.yml"),
         format!(
@@ -53,6 +72,7 @@ fn start_stack() -> Stack {
   scrape_interval: 1s
   evaluation_interval: 1s
   query_log_file: {log}
+rule_files: [{rules}]
 scrape_configs:
   - job_name: outpost
     static_configs:
@@ -78,7 +98,8 @@ scrape_configs:
       - target_label: agent
         replacement: web1
 "#,
-            log = query_log.display()
+            log = query_log.display(),
+            rules = dir.join("gen/prometheus/rules/outpost.yml").display()
         ),
     )
     .unwrap();
@@ -101,8 +122,6 @@ scrape_configs:
             .spawn()
             .unwrap(),
     );
-    let agents = dir.join("agents.txt");
-    std::fs::write(&agents, format!("# test fleet\nweb1 127.0.0.1:{eport}\n")).unwrap();
     for port in [eport, pport, aport, bport] {
         assert!(
             wait_for_port(port, Duration::from_secs(20)),
@@ -207,9 +226,20 @@ fn commands_against_real_prometheus_and_alertmanager() {
     let agents = ask("/agents");
     assert!(agents.text.contains("🟢 up <b>web1</b>"), "{}", agents.text);
 
+    // Thresholds in force come from Prometheus: web1's own CPU threshold,
+    // and the memory default `generate --memory-threshold` set.
+    let cpu = wait_for(Duration::from_secs(10), || {
+        let r = ask("/mon_cpu web1");
+        r.text
+            .starts_with("<b>CPU usage</b> (alert at 65%)")
+            .then_some(r)
+    })
+    .unwrap_or_else(|| panic!("web1's CPU threshold: {}", ask("/mon_cpu web1").text));
+    assert!(cpu.text.contains("<b>web1</b>: "), "{}", cpu.text);
     let mem = ask("/mon_mem@OutpostBot web1");
     assert!(
-        mem.text.starts_with("<b>Memory usage</b>") && mem.text.contains("<b>web1</b>: "),
+        mem.text.starts_with("<b>Memory usage</b> (alert at 70%)")
+            && mem.text.contains("<b>web1</b>: "),
         "{}",
         mem.text
     );
@@ -473,7 +503,7 @@ fn commands_against_real_prometheus_and_alertmanager() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.starts_with("CPU usage (alert at 80%)\nweb1: "),
+        stdout.starts_with("CPU usage (alert at 65%)\nweb1: "),
         "{stdout}"
     );
     assert!(!stdout.contains("<b>"));

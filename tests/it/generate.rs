@@ -245,6 +245,28 @@ fn errors_name_file_and_line_exit_2_and_write_nothing() {
         ("web1 10.0.0.1:9100 job=x\n", 1, "set by Outpost itself"),
         ("# ok\nweb1 10.0.0.1:9100 env\n", 2, "invalid label"),
         ("check 10.0.0.1:9100\n", 1, "`check` is reserved"),
+        // Per-agent thresholds: a typo, a negative value, a percentage
+        // above 100, a duration that does not parse.
+        (
+            "web1 10.0.0.1:9100\ndb1 10.0.0.2:9100 cpu_treshold=95\n",
+            2,
+            "unknown threshold \"cpu_treshold\"",
+        ),
+        (
+            "db1 10.0.0.2:9100 disk_threshold=-5\n",
+            1,
+            "invalid disk_threshold \"-5\": must be more than 0",
+        ),
+        (
+            "db1 10.0.0.2:9100 memory_threshold=120\n",
+            1,
+            "a percentage cannot be above 100",
+        ),
+        (
+            "db1 10.0.0.2:9100 disk_fill_within=soon\n",
+            1,
+            "invalid disk_fill_within \"soon\"",
+        ),
     ];
     for (text, line, fragment) in cases {
         let tmp = tempfile::tempdir().unwrap();
@@ -643,24 +665,44 @@ fn live_stack_delivers_agent_down_and_resolution_and_feeds_every_panel() {
         query(prom_port, "up")
     );
 
-    // Every dashboard query returns data once a few scrapes are in.
-    let dashboard: Value = serde_json::from_slice(
-        &std::fs::read(out.join("grafana/dashboards/outpost.json")).unwrap(),
-    )
-    .unwrap();
-    let exprs: Vec<String> = dashboard["panels"]
-        .items()
-        .iter()
-        .flat_map(|p| p["targets"].items())
-        .map(|t| {
-            t["expr"]
-                .as_str()
-                .unwrap()
-                .replace("$agent", ".*")
-                .replace("$__rate_interval", "5s")
-        })
+    // Every query of every dashboard (Outpost, Nodes, USE node and
+    // cluster) returns data once a few scrapes are in.
+    let mut exprs: Vec<String> = Vec::new();
+    let mut names: Vec<String> = std::fs::read_dir(out.join("grafana/dashboards"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(exprs.len() >= 9, "{exprs:?}");
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "nodes.json",
+            "outpost.json",
+            "use-cluster.json",
+            "use-node.json"
+        ]
+    );
+    for name in &names {
+        let dashboard: Value = serde_json::from_slice(
+            &std::fs::read(out.join("grafana/dashboards").join(name)).unwrap(),
+        )
+        .unwrap();
+        exprs.extend(
+            dashboard["panels"]
+                .items()
+                .iter()
+                .flat_map(|p| p["targets"].items())
+                .map(|t| {
+                    t["expr"]
+                        .as_str()
+                        .unwrap()
+                        .replace("$agent", ".*")
+                        .replace("$__rate_interval", "5s")
+                }),
+        );
+    }
+    assert!(exprs.len() >= 40, "{exprs:?}");
     let all_data = support::wait_for(Duration::from_secs(30), || {
         exprs
             .iter()
