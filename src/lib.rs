@@ -87,6 +87,7 @@ pub mod healthcheck;
 pub mod html;
 pub mod logging;
 pub mod server;
+pub mod signing;
 
 /// An error in how the program was invoked (exit code 2).
 #[derive(Debug, thiserror::Error)]
