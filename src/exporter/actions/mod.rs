@@ -529,6 +529,42 @@ mod tests {
     }
 
     #[test]
+    fn kill_port_never_signals_pid_1_or_the_exporter() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("net")).unwrap();
+        let line = |port: u16, inode: u32| {
+            format!("   0: 00000000:{port:04X} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 {inode} 1 0 100 0 0 10 0\n")
+        };
+        std::fs::write(
+            root.join("net/tcp"),
+            format!("  sl  local_address\n{}{}", line(80, 11), line(81, 12)),
+        )
+        .unwrap();
+        std::fs::write(root.join("net/udp"), "  sl\n").unwrap();
+        for (pid, inode) in [(1, 11), (std::process::id(), 12)] {
+            std::fs::create_dir_all(root.join(format!("{pid}/fd"))).unwrap();
+            std::os::unix::fs::symlink(
+                format!("socket:[{inode}]"),
+                root.join(format!("{pid}/fd/3")),
+            )
+            .unwrap();
+        }
+        for port in [80, 81] {
+            match kill_port(root, port, config::KillSignal::Kill) {
+                Err(ExecError::Args(reason)) => {
+                    assert!(reason.contains("never signals"), "{reason}")
+                }
+                _ => panic!("port {port} was not refused"),
+            }
+        }
+        assert!(matches!(
+            kill_port(root, 82, config::KillSignal::Kill),
+            Err(ExecError::Failed(_))
+        ));
+    }
+
+    #[test]
     fn builtin_names_round_trip() {
         for b in Builtin::ALL {
             assert_eq!(Builtin::from_name(b.as_str()), Some(b));
