@@ -267,7 +267,9 @@ fn bad_requests_are_refused_counted_and_run_nothing() {
     unknown_key[1].1 = "nobody".into();
     let other_body = serde_json::json!({"args": {"f": "/tmp/elsewhere"}}).to_string();
 
-    let cases: Vec<(&str, u16, Vec<(&str, String)>, &str)> = vec![
+    // (expected result label, status, headers, body)
+    type Case<'a> = (&'a str, u16, Vec<(&'a str, String)>, &'a str);
+    let cases: Vec<Case> = vec![
         ("unsigned", 401, vec![], &body),
         ("bad_signature", 401, forged.to_vec(), &body),
         (
