@@ -1,5 +1,5 @@
 //! The one definition of a signed action request, used by both sides: the
-//! agent verifies with [`Verifier`], the bridge and `outpost ask` sign with
+//! agent verifies with [`PublicKey::verify`], the bridge and `outpost ask` sign with
 //! [`Signer`]. Keys are Ed25519 (ring).
 //!
 //! The signed message is [`canonical`]: these lines, each ended by `\n`:
