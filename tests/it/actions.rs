@@ -49,6 +49,11 @@ struct Agent {
     /// A key of the right shape that the agent does not trust.
     stranger: Signer,
     victim_port: u16,
+    /// `http://127.0.0.1:PORT` or `https://…`.
+    base: String,
+    client: reqwest::blocking::Client,
+    /// `alice:s3cret` when the web config asks for basic auth.
+    basic_auth: bool,
 }
 
 impl Agent {
@@ -57,6 +62,12 @@ impl Agent {
     }
 
     fn start() -> Agent {
+        Agent::start_with(None)
+    }
+
+    /// With `tls`, the actions listener binds 0.0.0.0 (allowed only with TLS)
+    /// and serves through the web config's TLS and basic auth.
+    fn start_with(tls: Option<&crate::exporter_web::Tls>) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let (signer, keys_line) = keygen(&dir.path().join("keys"));
         let (stranger, _) = keygen(&dir.path().join("other"));
@@ -84,14 +95,33 @@ impl Agent {
         .unwrap();
         let port = free_port();
         let metrics_port = free_port();
-        let proc = spawn(
-            Command::new(outpost_bin())
-                .args(["exporter", "--collector.disable-defaults"])
-                .arg(format!("--web.listen-address=127.0.0.1:{metrics_port}"))
-                .arg(format!("--actions.listen-address=127.0.0.1:{port}"))
-                .arg("--actions.config")
-                .arg(&config),
-        );
+        let mut cmd = Command::new(outpost_bin());
+        cmd.args(["exporter", "--collector.disable-defaults"])
+            .arg(format!("--web.listen-address=127.0.0.1:{metrics_port}"))
+            .arg("--actions.config")
+            .arg(&config);
+        let (base, client) = match tls {
+            Some(tls) => {
+                cmd.arg(format!("--actions.listen-address=0.0.0.0:{port}"))
+                    .arg("--actions.web-config.file")
+                    .arg(&tls.web_config);
+                (
+                    format!("https://127.0.0.1:{port}"),
+                    crate::exporter_web::tls_client(&tls.ca_pem),
+                )
+            }
+            None => {
+                cmd.arg(format!("--actions.listen-address=127.0.0.1:{port}"));
+                (
+                    format!("http://127.0.0.1:{port}"),
+                    reqwest::blocking::Client::builder()
+                        .timeout(Duration::from_secs(20))
+                        .build()
+                        .unwrap(),
+                )
+            }
+        };
+        let proc = spawn(&mut cmd);
         assert!(
             wait_for_port(port, Duration::from_secs(10)),
             "actions listener"
@@ -105,17 +135,20 @@ impl Agent {
             signer,
             stranger,
             victim_port,
+            base,
+            client,
+            basic_auth: tls.is_some(),
         }
     }
 
     fn post(&self, action: &str, body: &str, headers: &[(&str, String)]) -> (u16, String) {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap();
-        let mut req = client
-            .post(format!("http://127.0.0.1:{}/actions/{action}", self.port))
+        let mut req = self
+            .client
+            .post(format!("{}/actions/{action}", self.base))
             .body(body.to_owned());
+        if self.basic_auth {
+            req = req.basic_auth("alice", Some("s3cret"));
+        }
         for (k, v) in headers {
             req = req.header(*k, v);
         }
@@ -166,6 +199,7 @@ fn python_listener(port: u16) -> Proc {
 #[test]
 fn ports_and_kill_port_act_on_a_real_listener() {
     let agent = Agent::start();
+    assert!(agent.base.starts_with("http://"));
     let mut victim = python_listener(agent.victim_port);
     let victim_pid = victim.0.id();
 
@@ -339,6 +373,31 @@ fn bad_requests_are_refused_counted_and_run_nothing() {
     assert_eq!(agent.count("touch", "replayed"), 1.0);
     assert_eq!(agent.count("touch", "ok"), 1.0);
     assert_eq!(agent.count("other", "not_allowed"), 1.0);
+}
+
+#[test]
+fn actions_are_served_over_tls_from_the_actions_web_config() {
+    let tls = crate::exporter_web::tls_setup();
+    let agent = Agent::start_with(Some(&tls));
+    let body = serde_json::json!({"args": {"v": "over tls"}}).to_string();
+    let (status, text) = agent.call("echo", &body);
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(json(&text)["stdout"], "[over tls]\n");
+    // Plain HTTP to the TLS listener gets no answer.
+    let plain = http_get(&format!("http://127.0.0.1:{}/actions/echo", agent.port));
+    assert!(plain.as_ref().map_or(true, |(s, _)| *s == 400), "{plain:?}");
+    // The web config's basic auth is enforced too, before the signature.
+    let h = agent
+        .signer
+        .sign("POST", "/actions/echo", "web1", body.as_bytes(), now());
+    let mut req = agent
+        .client
+        .post(format!("{}/actions/echo", agent.base))
+        .body(body.clone());
+    for (k, v) in &h {
+        req = req.header(*k, v);
+    }
+    assert_eq!(req.send().unwrap().status().as_u16(), 401);
 }
 
 #[test]
