@@ -62,12 +62,12 @@ impl Agent {
     }
 
     fn start() -> Agent {
-        Agent::start_with(None)
+        Agent::start_with(None, None)
     }
 
     /// With `tls`, the actions listener binds 0.0.0.0 (allowed only with TLS)
     /// and serves through the web config's TLS and basic auth.
-    fn start_with(tls: Option<&crate::exporter_web::Tls>) -> Agent {
+    fn start_with(tls: Option<&crate::exporter_web::Tls>, kill_ports: Option<[u16; 2]>) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let (signer, keys_line) = keygen(&dir.path().join("keys"));
         let (stranger, _) = keygen(&dir.path().join("other"));
@@ -87,8 +87,8 @@ impl Agent {
                 "agent: web1\nkeys:\n  {keys_line}builtin:\n  ports: {{}}\n  top: {{ count: 50 }}\n  kill-port: {{ ports: [{lo}, {hi}] }}\n\
                  custom:\n  echo:\n    argv: [/usr/bin/printf, '[%s]\\n', '{{v}}']\n    params:\n      v: {{ regex: '^.*$' }}\n    timeout: 5s\n\
                  \x20 touch:\n    argv: [/usr/bin/touch, '{{f}}']\n    params:\n      f: {{ enum: ['{marker}'] }}\n",
-                lo = victim_port.saturating_sub(10).max(1),
-                hi = victim_port,
+                lo = kill_ports.map_or(victim_port.saturating_sub(10).max(1), |r| r[0]),
+                hi = kill_ports.map_or(victim_port, |r| r[1]),
                 marker = marker.display(),
             ),
         )
@@ -247,6 +247,23 @@ fn ports_and_kill_port_act_on_a_real_listener() {
 }
 
 #[test]
+fn kill_port_refuses_the_exporter_itself() {
+    let mut agent = Agent::start_with(None, Some([1, 65535]));
+    for port in [agent.port, agent.metrics_port] {
+        let (status, text) = agent.call("kill-port", &format!("{{\"args\":{{\"port\":{port}}}}}"));
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains("never signals"), "{text}");
+    }
+    assert!(
+        agent._proc.0.try_wait().unwrap().is_none(),
+        "the exporter signalled itself"
+    );
+    let (status, _) = agent.call("ports", "");
+    assert_eq!(status, 200, "still serving");
+    assert_eq!(agent.count("kill-port", "bad_request"), 2.0);
+}
+
+#[test]
 fn top_lists_a_busy_process_first_among_cpu_users() {
     let agent = Agent::start();
     let busy = spawn(&mut Command::new("/usr/bin/yes"));
@@ -378,7 +395,7 @@ fn bad_requests_are_refused_counted_and_run_nothing() {
 #[test]
 fn actions_are_served_over_tls_from_the_actions_web_config() {
     let tls = crate::exporter_web::tls_setup();
-    let agent = Agent::start_with(Some(&tls));
+    let agent = Agent::start_with(Some(&tls), None);
     let body = serde_json::json!({"args": {"v": "over tls"}}).to_string();
     let (status, text) = agent.call("echo", &body);
     assert_eq!(status, 200, "{text}");

@@ -293,6 +293,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn runs_as_the_configured_user() {
+        let c = custom("    argv: [/usr/bin/id, -u]\n    user: nobody\n");
+        let nobody = c.user.clone().unwrap().1;
+        let r = run(&c, &build_argv(&c, &BTreeMap::new()).unwrap()).await;
+        if nix::unistd::geteuid().is_root() {
+            assert_eq!(r.unwrap().stdout, format!("{nobody}\n"));
+        } else {
+            // Only root may switch users: the start fails, nothing runs as us.
+            assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::PermissionDenied);
+        }
+    }
+
+    #[tokio::test]
     async fn output_is_capped_and_runaways_are_killed_with_their_group() {
         let c = custom("    argv: [/usr/bin/yes]\n    timeout: 300ms\n    max_stdout: 100\n");
         let r = run(&c, &build_argv(&c, &BTreeMap::new()).unwrap())
