@@ -80,18 +80,20 @@ pub fn is_nonce(s: &str) -> bool {
 pub enum KeyError {
     #[error("public key must be `ed25519:` and 64 hex digits")]
     PublicFormat,
-    #[error("reading private key {path}: {source}")]
+    #[error("reading private key {path}: {error}")]
     Read {
         path: std::path::PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("private key {path} is not an Ed25519 key made by `outpost keygen`")]
     PrivateFormat { path: std::path::PathBuf },
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}: {error}")]
     Write {
         path: std::path::PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    #[error("{path} exists: an existing key is never overwritten")]
+    Exists { path: std::path::PathBuf },
     #[error("generating a key: the system random source failed")]
     Random,
 }
@@ -159,9 +161,9 @@ pub type Headers = [(&'static str, String); 5];
 impl Signer {
     /// Reads a private key file written by [`generate`].
     pub fn load(key_id: &str, path: &Path) -> Result<Self, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| KeyError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let bad = || KeyError::PrivateFormat {
             path: path.to_owned(),
@@ -231,9 +233,14 @@ pub fn generate(private: &Path) -> Result<PublicKey, KeyError> {
     let rng = ring::rand::SystemRandom::new();
     let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Random)?;
     let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|_| KeyError::Random)?;
-    let werr = |source| KeyError::Write {
-        path: private.to_owned(),
-        source,
+    let werr = |error: std::io::Error| match error.kind() {
+        std::io::ErrorKind::AlreadyExists => KeyError::Exists {
+            path: private.to_owned(),
+        },
+        _ => KeyError::Write {
+            path: private.to_owned(),
+            error,
+        },
     };
     let mut f = std::fs::OpenOptions::new()
         .write(true)
