@@ -86,6 +86,7 @@ impl Agent {
             format!(
                 "agent: web1\nkeys:\n  {keys_line}builtin:\n  ports: {{}}\n  top: {{ count: 50 }}\n  kill-port: {{ ports: [{lo}, {hi}] }}\n\
                  custom:\n  echo:\n    argv: [/usr/bin/printf, '[%s]\\n', '{{v}}']\n    params:\n      v: {{ regex: '^.*$' }}\n    timeout: 5s\n\
+                 \x20 sleep:\n    argv: [/usr/bin/sleep, '{{s}}']\n    params:\n      s: {{ int: {{ min: 1, max: 3 }} }}\n\
                  \x20 touch:\n    argv: [/usr/bin/touch, '{{f}}']\n    params:\n      f: {{ enum: ['{marker}'] }}\n",
                 lo = kill_ports.map_or(victim_port.saturating_sub(10).max(1), |r| r[0]),
                 hi = kill_ports.map_or(victim_port, |r| r[1]),
@@ -415,6 +416,26 @@ fn actions_are_served_over_tls_from_the_actions_web_config() {
         req = req.header(*k, v);
     }
     assert_eq!(req.send().unwrap().status().as_u16(), 401);
+}
+
+#[test]
+fn at_most_max_running_actions_run_at_once() {
+    use outpost::exporter::actions::MAX_RUNNING;
+    let agent = Agent::start();
+    let body = r#"{"args":{"s":2}}"#;
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..=MAX_RUNNING)
+            .map(|_| s.spawn(|| agent.call("sleep", body).0))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut sorted = statuses.clone();
+    sorted.sort();
+    let mut expected = vec![200; MAX_RUNNING];
+    expected.push(503);
+    assert_eq!(sorted, expected, "{statuses:?}");
+    assert_eq!(agent.count("sleep", "busy"), 1.0);
+    assert_eq!(agent.count("sleep", "ok"), MAX_RUNNING as f64);
 }
 
 #[test]

@@ -25,6 +25,9 @@
 //!   name the allow-list lacks, so a client cannot grow the label set.
 //! - Without TLS the actions listener may only bind a loopback address:
 //!   signatures stop forgery and replay but not eavesdropping on answers.
+//! - At most [`MAX_RUNNING`] actions run at once; past that a signed
+//!   request is answered 503 at once rather than queued, so a burst cannot
+//!   pile up processes on the host.
 //! - `kill-port` refuses PID 1 and the exporter's own PID, and ports outside
 //!   the configured range, before looking anything up.
 
@@ -55,6 +58,8 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 pub const NONCE_CACHE: usize = 100_000;
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
+/// Most actions running at once; one more is answered 503 (`busy`).
+pub const MAX_RUNNING: usize = 4;
 /// Route prefix of every action.
 pub const PATH_PREFIX: &str = "/actions/";
 
@@ -211,6 +216,7 @@ pub struct Agent {
     pub procfs: PathBuf,
     pub stats: Arc<Stats>,
     nonces: Mutex<Nonces>,
+    running: tokio::sync::Semaphore,
 }
 
 impl Agent {
@@ -220,6 +226,7 @@ impl Agent {
             procfs,
             stats,
             nonces: Mutex::default(),
+            running: tokio::sync::Semaphore::new(MAX_RUNNING),
         }
     }
 
@@ -354,6 +361,13 @@ async fn handle(
             Ok(r) => r,
             Err(e) => return refuse(Outcome::BadRequest, format!("body: {e}"), Some(&key_id)),
         }
+    };
+    let Ok(_running) = agent.running.try_acquire() else {
+        return refuse(
+            Outcome::Busy,
+            format!("{MAX_RUNNING} actions are running already"),
+            Some(&key_id),
+        );
     };
     let started = std::time::Instant::now();
     let result = execute(&agent, &name, &request.args).await;
