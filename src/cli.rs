@@ -44,6 +44,8 @@ pub enum Command {
     Ask(AskArgs),
     /// Generate Prometheus, Alertmanager and Grafana config from agents.txt.
     Generate(GenerateArgs),
+    /// Make the Ed25519 key pair that signs action requests to agents.
+    Keygen(KeygenArgs),
     /// GET an http:// URL; exit 0 on a 2xx answer, 1 otherwise (for container HEALTHCHECKs).
     Healthcheck(HealthcheckArgs),
 }
@@ -620,6 +622,44 @@ pub struct ExporterArgs {
 
     #[command(flatten)]
     pub probe: ProbeArgs,
+
+    #[command(flatten)]
+    pub actions: ActionsArgs,
+}
+
+/// Signed actions (see `exporter::actions`): off without `--actions.config`.
+#[derive(Debug, Clone, Args)]
+pub struct ActionsArgs {
+    /// Allow-list of signed actions this agent serves (trusted keys, its
+    /// name, built-in and custom actions); actions are off without it.
+    #[arg(long = "actions.config", value_name = "FILE")]
+    pub actions_config: Option<PathBuf>,
+
+    /// Address of the actions listener, `[host]:port`; without TLS only a
+    /// loopback address is accepted.
+    #[arg(
+        long = "actions.listen-address",
+        default_value = ":9110",
+        value_name = "ADDR"
+    )]
+    pub actions_listen_address: String,
+
+    /// Exporter-toolkit web configuration for the actions listener (TLS).
+    #[arg(long = "actions.web-config.file", value_name = "FILE")]
+    pub actions_web_config_file: Option<PathBuf>,
+}
+
+/// `outpost keygen` flags.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Folder to write `actions.key` (private, mode 0600) and `actions.pub`
+    /// into; created if missing. Existing keys are never overwritten.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// The key id agents will know this key by (`keys:` in --actions.config).
+    #[arg(long, default_value = "bridge", value_name = "ID")]
+    pub key_id: String,
 }
 
 /// TCP probe flags (see `exporter::probe` for the target syntax).

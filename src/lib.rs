@@ -38,6 +38,13 @@
 //!     `handler.rs` (blackbox-compatible `GET /probe`), `targets.rs`
 //!     (`--probe.target` flags and the re-read targets file), `scheduler.rs`
 //!     (the background prober and its results on `/metrics`).
+//!   - `actions/`: signed, allow-listed actions on their own listener
+//!     (`--actions.config`). `mod.rs` (request checks in order, nonce
+//!     cache, `outpost_actions_requests_total`, router, `kill-port`),
+//!     `config.rs` (the YAML allow-list), `ports.rs` (listening sockets and
+//!     owners from `/proc`), `top.rs` (top processes by CPU and memory),
+//!     `custom.rs` (typed argv templates run without a shell, deadline,
+//!     process-group kill, capped output).
 //! - [`generate`]: `outpost generate` (agents.txt → Prometheus, Alertmanager,
 //!   Grafana config).
 //!   - `mod.rs`: the only I/O (read agents.txt, atomic writes, `--check`).
@@ -86,6 +93,9 @@
 //! - [`server`]: the HTTP server loop the exporter and the bridge share
 //!   (connection cap with eviction, header deadline, open-file limit, shed
 //!   connections counted and logged).
+//! - [`signing`]: the one definition of a signed action request (canonical
+//!   string, Ed25519 keys with ring, hex codec) and `outpost keygen`; the
+//!   exporter verifies with it, the bridge and `outpost ask` sign with it.
 //! - [`healthcheck`]: `outpost healthcheck URL`, a plain-HTTP GET for
 //!   container `HEALTHCHECK`s and `scripts/up` (no curl needed).
 //!
@@ -108,6 +118,7 @@ pub mod healthcheck;
 pub mod html;
 pub mod logging;
 pub mod server;
+pub mod signing;
 
 /// An error in how the program was invoked (exit code 2).
 #[derive(Debug, thiserror::Error)]

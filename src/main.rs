@@ -24,6 +24,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bridge(args) => outpost::bridge::main(args),
         Command::Ask(args) => outpost::chat::main(args),
         Command::Generate(args) => outpost::generate::main(args),
+        Command::Keygen(args) => outpost::signing::keygen(args),
         Command::Healthcheck(args) => outpost::healthcheck::main(args),
     }
 }

@@ -7,6 +7,7 @@
 //! [`collector::Name`]; [`build_registry`] turns the enabled ones into a
 //! [`collector::Registry`].
 
+pub mod actions;
 pub mod collector;
 pub mod encode;
 pub mod fasthash;
@@ -73,6 +74,7 @@ pub mod zfs;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -112,6 +114,16 @@ pub struct Config {
     /// Connection cap and header deadline of the HTTP server.
     pub server: crate::server::Limits,
     pub probe: probe::Options,
+    /// Signed actions on their own listener (`--actions.config`).
+    pub actions: Option<ActionsOptions>,
+}
+
+/// Where and how the actions listener serves.
+#[derive(Debug, Clone)]
+pub struct ActionsOptions {
+    pub config: actions::Config,
+    pub listen: SocketAddr,
+    pub web: Option<web::WebConfig>,
 }
 
 /// A configuration problem. `Usage` errors exit 2, the rest 1.
@@ -128,6 +140,12 @@ pub enum ConfigError {
     #[error(transparent)]
     Web(#[from] web::WebConfigError),
     #[error(transparent)]
+    Actions(#[from] actions::config::ConfigError),
+    #[error("invalid --actions.listen-address {0:?}: without TLS (--actions.web-config.file with tls_server_config) actions are only served on a loopback address")]
+    ActionsNeedTls(String),
+    #[error("{0} needs --actions.config")]
+    ActionsOff(&'static str),
+    #[error(transparent)]
     ProbeTarget(#[from] probe::targets::ListError),
     #[error("invalid {flag}: {reason}")]
     Probe {
@@ -143,7 +161,7 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub fn is_usage(&self) -> bool {
-        !matches!(self, ConfigError::Web(_))
+        !matches!(self, ConfigError::Web(_) | ConfigError::Actions(_))
     }
 }
 
@@ -199,6 +217,7 @@ impl TryFrom<ExporterArgs> for Config {
         }
         collectors.sort();
         let probe = probe_options(&a.probe)?;
+        let actions = actions_options(&a.actions)?;
         let server = crate::server::Limits::new(a.max_connections, a.read_header_timeout).map_err(
             |source| ConfigError::Server {
                 flag: match source {
@@ -269,6 +288,7 @@ impl TryFrom<ExporterArgs> for Config {
             max_requests: a.max_requests,
             server,
             probe,
+            actions,
         })
     }
 }
@@ -279,6 +299,37 @@ fn optional_regex(flag: &'static str, pattern: &str) -> Result<Option<Matcher>, 
         "" => Ok(None),
         re => regex(flag, re).map(Some),
     }
+}
+
+fn actions_options(a: &crate::cli::ActionsArgs) -> Result<Option<ActionsOptions>, ConfigError> {
+    let Some(path) = &a.actions_config else {
+        if a.actions_web_config_file.is_some() {
+            return Err(ConfigError::ActionsOff("--actions.web-config.file"));
+        }
+        return Ok(None);
+    };
+    let config = actions::Config::load(path)?;
+    let listen = parse_listen_address(&a.actions_listen_address).map_err(|_| {
+        ConfigError::ListenAddress(format!(
+            "--actions.listen-address {}",
+            a.actions_listen_address
+        ))
+    })?;
+    let web = a
+        .actions_web_config_file
+        .as_deref()
+        .map(web::WebConfig::load)
+        .transpose()?;
+    if web.as_ref().and_then(|w| w.tls.as_ref()).is_none() && !listen.ip().is_loopback() {
+        return Err(ConfigError::ActionsNeedTls(
+            a.actions_listen_address.clone(),
+        ));
+    }
+    Ok(Some(ActionsOptions {
+        config,
+        listen,
+        web,
+    }))
 }
 
 fn probe_options(a: &crate::cli::ProbeArgs) -> Result<probe::Options, ConfigError> {
@@ -417,6 +468,8 @@ pub struct AppState {
     pub probes: probe::Probes,
     /// The HTTP server's connection counts, on `/metrics`.
     pub connections: Arc<crate::server::Stats>,
+    /// Signed action requests counted, on `/metrics` when actions are on.
+    pub actions: Option<Arc<actions::Stats>>,
     /// Read at the first scrape: it only places this process's own start
     /// time, which does not change.
     boot_time: std::sync::OnceLock<f64>,
@@ -433,6 +486,7 @@ impl AppState {
             scraper: std::sync::OnceLock::new(),
             probes: probe::Probes::new(&config.probe),
             connections: Arc::default(),
+            actions: config.actions.as_ref().map(|_| Arc::default()),
             boot_time: std::sync::OnceLock::new(),
         }
     }
@@ -464,6 +518,9 @@ impl AppState {
         }
         self.probes.board.encode(&mut m);
         encode_connections(&self.connections, &mut m);
+        if let Some(a) = &self.actions {
+            a.encode(&mut m);
+        }
         m
     }
 }
@@ -607,6 +664,23 @@ pub async fn run(
         .await
         .map_err(|e| anyhow::anyhow!("starting the background prober: {e}"))?;
     let connections = Arc::clone(&state.connections);
+    let (shutdown, actions_task) = match (config.actions, &state.actions) {
+        (Some(opts), Some(stats)) => {
+            let (task, shutdown) = start_actions(
+                opts,
+                config.paths.procfs.clone(),
+                Arc::clone(stats),
+                config.server,
+                shutdown,
+            )
+            .await?;
+            (shutdown, Some(task))
+        }
+        _ => (
+            Box::pin(shutdown) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+            None,
+        ),
+    };
     let app = router(state);
     web::serve(
         listener,
@@ -620,7 +694,55 @@ pub async fn run(
     if let Some(task) = prober {
         task.abort();
     }
+    if let Some(task) = actions_task {
+        let _ = task.await;
+    }
     Ok(())
+}
+
+/// Binds and serves the actions listener; both servers stop on `shutdown`
+/// (the returned future completes when it does).
+///
+/// Decision: the actions listener is bound here, from the config, rather
+/// than passed in, so `run`'s signature stays the one for every exporter.
+async fn start_actions(
+    opts: ActionsOptions,
+    procfs: PathBuf,
+    stats: Arc<actions::Stats>,
+    limits: crate::server::Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(
+    tokio::task::JoinHandle<()>,
+    std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+)> {
+    let listener = TcpListener::bind(opts.listen).await.map_err(|e| {
+        anyhow::anyhow!("listening on --actions.listen-address {}: {e}", opts.listen)
+    })?;
+    let enabled: Vec<String> = actions::Builtin::ALL
+        .iter()
+        .map(|b| b.as_str().to_owned())
+        .chain(opts.config.custom.keys().cloned())
+        .collect();
+    tracing::info!(address = %listener.local_addr()?, agent = %opts.config.agent, keys = ?opts.config.keys.keys().collect::<Vec<_>>(), known = ?enabled, tls = opts.web.as_ref().is_some_and(|w| w.tls.is_some()), "actions listening");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let agent = Arc::new(actions::Agent::new(opts.config, procfs, stats));
+    let mut rx_actions = rx.clone();
+    let task = tokio::spawn(web::serve(
+        listener,
+        actions::router(agent),
+        opts.web,
+        limits,
+        Arc::default(),
+        async move {
+            let _ = rx_actions.wait_for(|&v| v).await;
+        },
+    ));
+    let both = async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    };
+    drop(rx);
+    Ok((task, Box::pin(both)))
 }
 
 #[cfg(test)]

@@ -10,7 +10,14 @@ use crate::support::outpost_bin;
 
 /// Subcommands whose flags must be documented (those this build lacks are
 /// skipped by name in the report, never silently passed).
-pub const SUBCOMMANDS: &[&str] = &["exporter", "generate", "healthcheck", "bridge", "ask"];
+pub const SUBCOMMANDS: &[&str] = &[
+    "exporter",
+    "generate",
+    "healthcheck",
+    "bridge",
+    "ask",
+    "keygen",
+];
 
 /// `outpost SUB --help`, or `None` when this build has no such subcommand.
 pub fn help(sub: &str) -> Option<String> {

@@ -26,16 +26,16 @@ fn start_exporter(args: &[&str]) -> (Proc, u16) {
     (proc, port)
 }
 
-struct Tls {
+pub(crate) struct Tls {
     _dir: tempfile::TempDir,
-    ca_pem: String,
-    ca_path: std::path::PathBuf,
-    web_config: std::path::PathBuf,
+    pub ca_pem: String,
+    pub ca_path: std::path::PathBuf,
+    pub web_config: std::path::PathBuf,
 }
 
 /// A CA, a server certificate for 127.0.0.1/localhost, and a web config
 /// with TLS and one basic-auth user `alice` / `s3cret`.
-fn tls_setup() -> Tls {
+pub(crate) fn tls_setup() -> Tls {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
     let dir = tempfile::tempdir().unwrap();
     let ca_key = KeyPair::generate().unwrap();
@@ -71,7 +71,7 @@ fn tls_setup() -> Tls {
     }
 }
 
-fn tls_client(ca_pem: &str) -> reqwest::blocking::Client {
+pub(crate) fn tls_client(ca_pem: &str) -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
         .timeout(Duration::from_secs(10))

@@ -1,6 +1,7 @@
 //! The one integration-test binary. Each module covers one part; `support`
 //! holds what they share (locating the real upstream programs, ports).
 
+mod actions;
 mod alerting;
 mod bot;
 mod bridge;
