@@ -505,6 +505,18 @@ pub struct ExporterArgs {
     #[arg(long = "collector.textfile.directory", value_name = "DIR")]
     pub textfile_directory: Option<PathBuf>,
 
+    /// GPU indices the gpu collector watches, comma-separated (default: all).
+    #[arg(
+        long = "collector.gpu.devices",
+        value_delimiter = ',',
+        value_name = "INDEX,..."
+    )]
+    pub gpu_devices: Vec<u32>,
+
+    /// Also export each process's GPU memory (gpu collector; a series per pid).
+    #[arg(long = "collector.gpu.processes")]
+    pub gpu_processes: bool,
+
     /// Disable every collector that is on by default; enable some again with `--collector.NAME`.
     #[arg(long = "collector.disable-defaults")]
     pub disable_defaults: bool,

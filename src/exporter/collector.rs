@@ -134,6 +134,7 @@ collectors! {
     Entropy => "entropy", default true, "available kernel entropy";
     Filefd => "filefd", default true, "allocated and maximum file descriptors";
     Filesystem => "filesystem", default true, "size, free and inode counts per mounted filesystem";
+    Gpu => "gpu", default false, "NVIDIA GPUs through NVML, loaded at run time (nvidia_smi_* metrics)";
     Loadavg => "loadavg", default true, "1, 5 and 15 minute load averages";
     Meminfo => "meminfo", default true, "memory statistics from /proc/meminfo";
     Netclass => "netclass", default true, "network interface attributes from /sys/class/net";

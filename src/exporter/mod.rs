@@ -28,6 +28,7 @@ pub mod diskstats;
 pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
+pub mod gpu;
 pub mod loadavg;
 pub mod meminfo;
 pub mod netclass;
@@ -74,6 +75,7 @@ pub struct Config {
     pub collectors: Vec<Name>,
     pub filesystem: filesystem::Options,
     pub textfile_directory: Option<PathBuf>,
+    pub gpu: gpu::Options,
     pub diskstats_device_exclude: Matcher,
     pub netdev_device_exclude: Option<Matcher>,
     pub max_requests: usize,
@@ -182,6 +184,10 @@ impl TryFrom<ExporterArgs> for Config {
                 mount_timeout: a.fs_mount_timeout,
             },
             textfile_directory: a.textfile_directory,
+            gpu: gpu::Options {
+                devices: a.gpu_devices,
+                processes: a.gpu_processes,
+            },
             diskstats_device_exclude: regex(
                 "--collector.diskstats.device-exclude",
                 &a.diskstats_device_exclude,
@@ -242,6 +248,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Entropy => Arc::new(entropy::Entropy::new(p)),
         Name::Filefd => Arc::new(filefd::Filefd::new(p)),
         Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),
+        Name::Gpu => Arc::new(gpu::Gpu::new(p, config.gpu.clone())),
         Name::Loadavg => Arc::new(loadavg::Loadavg::new(p)),
         Name::Meminfo => Arc::new(meminfo::Meminfo::new(p)),
         Name::Netclass => Arc::new(netclass::Netclass::new(p)),
