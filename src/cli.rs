@@ -517,6 +517,20 @@ pub struct ExporterArgs {
     #[arg(long = "collector.gpu.processes")]
     pub gpu_processes: bool,
 
+    /// Alertmanager to post each new remote login to, as a short-lived
+    /// `RemoteLogin` alert (logins collector), e.g. `http://localhost:9093`.
+    #[arg(long = "collector.logins.alertmanager-url", value_name = "URL")]
+    pub logins_alertmanager_url: Option<String>,
+
+    /// The `agent` label of login alerts (default: this host's name).
+    #[arg(long = "collector.logins.agent", value_name = "NAME")]
+    pub logins_agent: Option<String>,
+
+    /// At most 3 login alerts per window; later logins in it are posted
+    /// together as one `RemoteLoginStorm` alert when it ends.
+    #[arg(long = "collector.logins.alert-window", default_value = "1m", value_parser = parse_duration, value_name = "DURATION")]
+    pub logins_alert_window: Duration,
+
     /// Disable every collector that is on by default; enable some again with `--collector.NAME`.
     #[arg(long = "collector.disable-defaults")]
     pub disable_defaults: bool,

@@ -136,6 +136,7 @@ collectors! {
     Filesystem => "filesystem", default true, "size, free and inode counts per mounted filesystem";
     Gpu => "gpu", default false, "NVIDIA GPUs through NVML, loaded at run time (nvidia_smi_* metrics)";
     Loadavg => "loadavg", default true, "1, 5 and 15 minute load averages";
+    Logins => "logins", default false, "login sessions from utmp; new remote logins posted to Alertmanager";
     Meminfo => "meminfo", default true, "memory statistics from /proc/meminfo";
     Netclass => "netclass", default true, "network interface attributes from /sys/class/net";
     Netdev => "netdev", default true, "network interface counters from /proc/net/dev";

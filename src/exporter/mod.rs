@@ -30,6 +30,7 @@ pub mod filefd;
 pub mod filesystem;
 pub mod gpu;
 pub mod loadavg;
+pub mod logins;
 pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
@@ -76,6 +77,7 @@ pub struct Config {
     pub filesystem: filesystem::Options,
     pub textfile_directory: Option<PathBuf>,
     pub gpu: gpu::Options,
+    pub logins: logins::Options,
     pub diskstats_device_exclude: Matcher,
     pub netdev_device_exclude: Option<Matcher>,
     pub max_requests: usize,
@@ -97,6 +99,8 @@ pub enum ConfigError {
     Web(#[from] web::WebConfigError),
     #[error(transparent)]
     ProbeTarget(#[from] probe::targets::ListError),
+    #[error("invalid {flag}: {reason}")]
+    Url { flag: &'static str, reason: String },
     #[error("invalid {flag}: {reason}")]
     Probe {
         flag: &'static str,
@@ -149,6 +153,7 @@ impl TryFrom<ExporterArgs> for Config {
             .as_deref()
             .map(web::WebConfig::load)
             .transpose()?;
+        let logins = logins_options(&a)?;
         let mut collectors: Vec<Name> = Name::ALL
             .iter()
             .copied()
@@ -188,6 +193,7 @@ impl TryFrom<ExporterArgs> for Config {
                 devices: a.gpu_devices,
                 processes: a.gpu_processes,
             },
+            logins,
             diskstats_device_exclude: regex(
                 "--collector.diskstats.device-exclude",
                 &a.diskstats_device_exclude,
@@ -200,6 +206,48 @@ impl TryFrom<ExporterArgs> for Config {
             probe,
         })
     }
+}
+
+fn logins_options(a: &ExporterArgs) -> Result<logins::Options, ConfigError> {
+    let alertmanager_url = a
+        .logins_alertmanager_url
+        .as_deref()
+        .map(|u| {
+            let mut url = reqwest::Url::parse(u).map_err(|e| ConfigError::Url {
+                flag: "--collector.logins.alertmanager-url",
+                reason: e.to_string(),
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(ConfigError::Url {
+                    flag: "--collector.logins.alertmanager-url",
+                    reason: format!("scheme {:?}: use http or https", url.scheme()),
+                });
+            }
+            // A base URL: `api/v2/alerts` is joined to it.
+            if !url.path().ends_with('/') {
+                url.set_path(&format!("{}/", url.path()));
+            }
+            Ok(url)
+        })
+        .transpose()?;
+    let agent = match &a.logins_agent {
+        Some(name) => name.clone(),
+        None => nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into()),
+    };
+    if a.logins_alert_window.is_zero() {
+        return Err(ConfigError::Probe {
+            flag: "--collector.logins.alert-window",
+            reason: "must be greater than zero",
+        });
+    }
+    Ok(logins::Options {
+        alertmanager_url,
+        agent,
+        alert_window: a.logins_alert_window,
+    })
 }
 
 fn probe_options(a: &crate::cli::ProbeArgs) -> Result<probe::Options, ConfigError> {
@@ -250,6 +298,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),
         Name::Gpu => Arc::new(gpu::Gpu::new(p, config.gpu.clone())),
         Name::Loadavg => Arc::new(loadavg::Loadavg::new(p)),
+        Name::Logins => Arc::new(logins::Logins::new(p, config.logins.clone())),
         Name::Meminfo => Arc::new(meminfo::Meminfo::new(p)),
         Name::Netclass => Arc::new(netclass::Netclass::new(p)),
         Name::Netdev => Arc::new(netdev::Netdev::new(p, config.netdev_device_exclude.clone())),
