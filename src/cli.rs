@@ -517,6 +517,10 @@ pub struct ExporterArgs {
     #[arg(long = "collector.gpu.processes")]
     pub gpu_processes: bool,
 
+    /// How often the cpu_benchmark collector runs its workload (at least 10s).
+    #[arg(long = "collector.cpu_benchmark.interval", default_value = crate::exporter::cpu_benchmark::DEFAULT_INTERVAL, value_parser = parse_duration, value_name = "DURATION")]
+    pub cpu_benchmark_interval: Duration,
+
     /// Alertmanager to post each new remote login to, as a short-lived
     /// `RemoteLogin` alert (logins collector), e.g. `http://localhost:9093`.
     #[arg(long = "collector.logins.alertmanager-url", value_name = "URL")]

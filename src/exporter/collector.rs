@@ -130,6 +130,7 @@ collectors! {
     Arp => "arp", default true, "ARP table entries per device from /proc/net/arp";
     Conntrack => "conntrack", default true, "netfilter connection-tracking table size and statistics";
     Cpu => "cpu", default true, "CPU seconds per mode, guest seconds, throttles";
+    CpuBenchmark => "cpu_benchmark", default false, "duration of a fixed small CPU workload, run on its own thread (--collector.cpu_benchmark.interval)";
     Diskstats => "diskstats", default true, "block device I/O from /proc/diskstats";
     Entropy => "entropy", default true, "available kernel entropy";
     Filefd => "filefd", default true, "allocated and maximum file descriptors";
@@ -154,17 +155,40 @@ collectors! {
     Vmstat => "vmstat", default true, "virtual memory statistics from /proc/vmstat";
 }
 
+/// Held shared by every scrape and exclusively by work that must never
+/// run during one (the CPU benchmark).
+#[derive(Debug, Default)]
+pub struct ScrapeGate(std::sync::RwLock<()>);
+
+impl ScrapeGate {
+    /// Held while a scrape runs.
+    pub fn shared(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Held while no scrape may run.
+    pub fn exclusive(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// The enabled collectors, each ready to run.
 pub struct Registry {
     collectors: Vec<(Name, Arc<dyn Collector>)>,
+    gate: Arc<ScrapeGate>,
     /// How many families the last scrape had, to size the next one.
     families: std::sync::atomic::AtomicUsize,
 }
 
 impl Registry {
     pub fn new(collectors: Vec<(Name, Arc<dyn Collector>)>) -> Self {
+        Self::with_gate(collectors, Arc::default())
+    }
+
+    /// A registry whose scrapes hold `gate`.
+    pub fn with_gate(collectors: Vec<(Name, Arc<dyn Collector>)>, gate: Arc<ScrapeGate>) -> Self {
         Registry {
             collectors,
+            gate,
             families: Default::default(),
         }
     }
@@ -177,6 +201,7 @@ impl Registry {
     /// `node_scrape_collector_success 0` and contributes nothing else.
     pub fn gather(&self) -> Metrics {
         use std::sync::atomic::Ordering::Relaxed;
+        let _scraping = self.gate.shared();
         let mut all = Metrics::with_capacity(self.families.load(Relaxed));
         let mut outcomes = Vec::with_capacity(self.collectors.len());
         for (name, collector) in &self.collectors {

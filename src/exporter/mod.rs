@@ -24,6 +24,7 @@ pub mod web;
 pub mod arp;
 pub mod conntrack;
 pub mod cpu;
+pub mod cpu_benchmark;
 pub mod diskstats;
 pub mod entropy;
 pub mod filefd;
@@ -62,7 +63,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::cli::ExporterArgs;
-use collector::{Collector, Name, Paths, Registry};
+use collector::{Collector, Name, Paths, Registry, ScrapeGate};
 use encode::Format;
 use metrics::Metrics;
 
@@ -77,6 +78,7 @@ pub struct Config {
     pub filesystem: filesystem::Options,
     pub textfile_directory: Option<PathBuf>,
     pub gpu: gpu::Options,
+    pub cpu_benchmark_interval: std::time::Duration,
     pub logins: logins::Options,
     pub diskstats_device_exclude: Matcher,
     pub netdev_device_exclude: Option<Matcher>,
@@ -194,6 +196,7 @@ impl TryFrom<ExporterArgs> for Config {
                 processes: a.gpu_processes,
             },
             logins,
+            cpu_benchmark_interval: a.cpu_benchmark_interval,
             diskstats_device_exclude: regex(
                 "--collector.diskstats.device-exclude",
                 &a.diskstats_device_exclude,
@@ -282,13 +285,18 @@ fn probe_options(a: &crate::cli::ProbeArgs) -> Result<probe::Options, ConfigErro
     })
 }
 
-/// Builds the collector for `name` from the config.
-fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
+/// Builds the collector for `name` from the config; `gate` is the
+/// registry's scrape gate.
+fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<dyn Collector> {
     let p = config.paths.clone();
     match name {
         Name::Arp => Arc::new(arp::Arp::new(p)),
         Name::Conntrack => Arc::new(conntrack::Conntrack::new(p)),
         Name::Cpu => Arc::new(cpu::Cpu::new(p)),
+        Name::CpuBenchmark => Arc::new(cpu_benchmark::CpuBenchmark::new(
+            config.cpu_benchmark_interval,
+            gate.clone(),
+        )),
         Name::Diskstats => Arc::new(diskstats::Diskstats::new(
             p,
             config.diskstats_device_exclude.clone(),
@@ -318,13 +326,13 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
 }
 
 pub fn build_registry(config: &Config) -> Registry {
-    Registry::new(
-        config
-            .collectors
-            .iter()
-            .map(|&n| (n, build_collector(n, config)))
-            .collect(),
-    )
+    let gate = Arc::default();
+    let collectors = config
+        .collectors
+        .iter()
+        .map(|&n| (n, build_collector(n, config, &gate)))
+        .collect();
+    Registry::with_gate(collectors, gate)
 }
 
 /// What the HTTP handlers share.
