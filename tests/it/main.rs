@@ -7,6 +7,7 @@ mod chat;
 mod docs;
 mod e2e;
 mod exporter_compat;
+mod exporter_extras;
 mod exporter_golden;
 mod exporter_textfile;
 mod exporter_web;

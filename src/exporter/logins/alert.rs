@@ -223,6 +223,8 @@ fn post_loop(
             return;
         }
     };
+    // The client's connector needs the runtime's reactor.
+    let _entered = rt.enter();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

@@ -1,0 +1,262 @@
+//! Outpost's own collectors in the real `outpost exporter` process: `gpu` on
+//! a host without NVIDIA's library (this one), `logins` posting to the real
+//! Alertmanager, and `cpu_benchmark` refusing a too-short interval.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use outpost::exporter::logins::utmp::{self, Entry};
+use serde_json::Value;
+
+use crate::support::{
+    free_port, http_get, outpost_bin, start_alertmanager, wait_for, wait_for_port, Proc,
+};
+
+/// Starts the exporter with `args`, its log in `log`.
+fn exporter(args: &[String], log: &std::path::Path) -> (Proc, u16) {
+    let port = free_port();
+    let child = Command::new(outpost_bin())
+        .args([
+            "exporter",
+            "--web.listen-address",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("start outpost exporter");
+    let proc = Proc(child);
+    assert!(
+        wait_for_port(port, Duration::from_secs(10)),
+        "exporter did not listen on {port}: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+    (proc, port)
+}
+
+fn scrape(port: u16) -> String {
+    let (status, body) = http_get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The value of the sample line starting with `series` (name and labels).
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn gpu_without_nvml_starts_exports_nothing_and_says_so_once() {
+    assert!(
+        !std::path::Path::new("/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1").exists(),
+        "this test needs a host without libnvidia-ml"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("exporter.log");
+    let args = ["--collector.disable-defaults", "--collector.gpu"].map(String::from);
+    let (_exporter, port) = exporter(&args, &log);
+    let body = scrape(port);
+    let body2 = scrape(port);
+    for b in [&body, &body2] {
+        assert!(
+            !b.contains("nvidia_smi_") && !b.contains("outpost_gpu_"),
+            "{b}"
+        );
+        assert_eq!(
+            sample(b, "node_scrape_collector_success{collector=\"gpu\"}"),
+            Some(1.0),
+            "{b}"
+        );
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("NVIDIA")).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(
+        lines[0].contains("INFO") && lines[0].contains("libnvidia-ml.so.1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn cpu_benchmark_below_ten_seconds_fails_only_that_collector() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("exporter.log");
+    let args = [
+        "--collector.disable-defaults",
+        "--collector.cpu_benchmark",
+        "--collector.cpu_benchmark.interval=2s",
+        "--collector.loadavg",
+    ]
+    .map(String::from);
+    let (_exporter, port) = exporter(&args, &log);
+    let body = scrape(port);
+    assert_eq!(
+        sample(
+            &body,
+            "node_scrape_collector_success{collector=\"cpu_benchmark\"}"
+        ),
+        Some(0.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "node_scrape_collector_success{collector=\"loadavg\"}"
+        ),
+        Some(1.0)
+    );
+    assert!(body.contains("node_load1 "));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("--collector.cpu_benchmark.interval 2s is below the minimum of 10s"),
+        "{text}"
+    );
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn login(n: i32, user: &str, from: &str) -> Entry {
+    Entry {
+        kind: utmp::USER_PROCESS,
+        pid: 5000 + n,
+        line: format!("pts/{n}"),
+        user: user.into(),
+        host: from.into(),
+        seconds: now(),
+        micros: n,
+        addr: from.parse().ok(),
+    }
+}
+
+fn write_utmp(root: &std::path::Path, entries: &[Entry]) {
+    let bytes: Vec<u8> = entries.iter().flat_map(utmp::encode).collect();
+    // Replaced whole, as a test must: the exporter never sees half a file.
+    let tmp = root.join("run/utmp.tmp");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(tmp, root.join("run/utmp")).unwrap();
+}
+
+/// Active alerts in Alertmanager named `name`.
+fn alerts(am: u16, name: &str) -> Vec<Value> {
+    let url = format!("http://127.0.0.1:{am}/api/v2/alerts?filter=alertname%3D%22{name}%22");
+    let Ok((200, body)) = http_get(&url) else {
+        return Vec::new();
+    };
+    serde_json::from_str::<Vec<Value>>(&body).unwrap_or_default()
+}
+
+#[test]
+fn a_remote_login_reaches_the_real_alertmanager_and_a_storm_is_one_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let procfs = dir.path().join("proc");
+    std::fs::create_dir_all(root.join("run")).unwrap();
+    std::fs::create_dir_all(procfs.join("5001")).unwrap();
+    std::fs::write(procfs.join("5001/comm"), "sshd\n").unwrap();
+    let console = Entry {
+        host: String::new(),
+        addr: None,
+        ..login(0, "root", "")
+    };
+    write_utmp(&root, std::slice::from_ref(&console));
+
+    let am = free_port();
+    let _alertmanager = start_alertmanager(dir.path(), am);
+    assert!(
+        wait_for_port(am, Duration::from_secs(20)),
+        "alertmanager did not start"
+    );
+    let log = dir.path().join("exporter.log");
+    let args = [
+        "--collector.disable-defaults".into(),
+        "--collector.logins".into(),
+        format!("--path.rootfs={}", root.display()),
+        format!("--path.procfs={}", procfs.display()),
+        format!("--collector.logins.alertmanager-url=http://127.0.0.1:{am}"),
+        "--collector.logins.agent=web1".into(),
+        "--collector.logins.alert-window=3s".into(),
+    ];
+    let (_exporter, port) = exporter(&args, &log);
+    let body = scrape(port);
+    assert_eq!(
+        sample(
+            &body,
+            "outpost_login_sessions{class=\"user\",remote=\"false\",type=\"tty\"}"
+        ),
+        Some(1.0),
+        "{body}"
+    );
+
+    // One SSH login: one alert with who, from where, through what.
+    let alice = login(1, "alice", "198.51.100.7");
+    write_utmp(&root, &[console.clone(), alice.clone()]);
+    let seen = wait_for(Duration::from_secs(20), || {
+        alerts(am, "RemoteLogin").into_iter().next()
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no RemoteLogin alert: {}",
+            std::fs::read_to_string(&log).unwrap()
+        )
+    });
+    let labels = &seen["labels"];
+    assert_eq!(labels["user"], "alice");
+    assert_eq!(labels["source"], "198.51.100.7");
+    assert_eq!(labels["service"], "sshd");
+    assert_eq!(labels["agent"], "web1");
+    let summary = seen["annotations"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("alice logged in to web1 from 198.51.100.7 (sshd) at "),
+        "{summary}"
+    );
+
+    // A storm of 12 logins: a few single alerts, the rest one grouped alert.
+    let mut all = vec![console, alice];
+    all.extend((2..14).map(|n| login(n, &format!("bot{n}"), "203.0.113.50")));
+    write_utmp(&root, &all);
+    let storm = wait_for(Duration::from_secs(30), || {
+        alerts(am, "RemoteLoginStorm").into_iter().next()
+    })
+    .expect("no RemoteLoginStorm alert");
+    let singles = alerts(am, "RemoteLogin");
+    let summary = storm["annotations"]["summary"].as_str().unwrap();
+    let grouped: usize = summary.split(' ').next().unwrap().parse().unwrap();
+    assert!(singles.len() <= 1 + 3, "{singles:?}");
+    assert_eq!(
+        singles.len() - 1 + grouped,
+        12,
+        "{summary}; singles {singles:?}"
+    );
+    assert!(storm["labels"].get("user").is_none());
+    assert_eq!(storm["labels"]["agent"], "web1");
+
+    let body = scrape(port);
+    assert_eq!(
+        sample(
+            &body,
+            "outpost_logins_total{class=\"user\",remote=\"true\"}"
+        ),
+        Some(13.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "outpost_login_sessions{class=\"user\",remote=\"true\",type=\"tty\"}"
+        ),
+        Some(13.0)
+    );
+    assert_eq!(
+        sample(&body, "outpost_login_alerts_total{result=\"sent\"}"),
+        Some(singles.len() as f64 + 1.0)
+    );
+    assert!(!body.contains("alice") && !body.contains("198.51.100.7"));
+}
