@@ -26,8 +26,11 @@
 //!   the GPU and the call: a GPU falling off the bus is worth noticing.
 //! - XID errors arrive as NVML events, not as a counter: the real library
 //!   registers every GPU for `CRITICAL_XID_ERROR` once, each scrape drains the
-//!   queue, and the collector counts them per GPU and XID code
-//!   (`outpost_gpu_xid_errors_total{xid}`; codes are a small fixed set).
+//!   queue, and the collector counts them per GPU
+//!   (`outpost_gpu_xid_errors_total`, 0 from the start so `increase()` sees
+//!   the first) and keeps the last code (`outpost_gpu_xid_last_code`): a
+//!   code label would make a new series whose first sample `increase()`
+//!   cannot see.
 //! - `--collector.gpu.devices` names GPUs by index; an index the host does
 //!   not have fails the collector's scrape with a line saying how many GPUs
 //!   there are (rather than silently watching fewer GPUs than asked).
@@ -194,8 +197,8 @@ pub fn read(lib: &dyn GpuLibrary, index: u32, processes: bool) -> Result<Reading
     })
 }
 
-/// XID errors seen so far, by `(gpu index, xid)`.
-pub type XidCounts = BTreeMap<(u32, u64), u64>;
+/// Per GPU index: XID errors seen so far and the last one's code.
+pub type XidCounts = BTreeMap<u32, (u64, u64)>;
 
 /// Adds the metrics of `readings` and the XID counts to `out`. `comm`
 /// names a process by pid (per-process memory only).
@@ -337,27 +340,29 @@ pub fn encode(
             }
         }
     }
-    if readings.is_empty() {
-        return;
-    }
-    let fam = out.counter(
+    // Per GPU, zero from the start so that `increase()` sees the first one.
+    let total = out.counter(
         "outpost_gpu_xid_errors_total",
-        "Critical XID errors reported by the driver since the exporter started, by XID code.",
+        "Critical XID errors the driver reported since the exporter started.",
     );
-    for (&(index, xid), &n) in xids {
-        if let Some(r) = readings.iter().find(|r| r.index == index) {
-            let i = index.to_string();
-            let x = xid.to_string();
-            fam.add(
-                &[
-                    ("uuid", &r.uuid),
-                    ("name", &r.name),
-                    ("index", &i),
-                    ("xid", &x),
-                ],
-                n as f64,
-            );
-        }
+    let last = |r: &Reading| xids.get(&r.index).copied().unwrap_or((0, 0));
+    for r in readings {
+        let i = r.index.to_string();
+        total.add(
+            &[("uuid", &r.uuid), ("name", &r.name), ("index", &i)],
+            last(r).0 as f64,
+        );
+    }
+    let fam = out.gauge(
+        "outpost_gpu_xid_last_code",
+        "The code of the last critical XID error (0: none since the exporter started).",
+    );
+    for r in readings {
+        let i = r.index.to_string();
+        fam.add(
+            &[("uuid", &r.uuid), ("name", &r.name), ("index", &i)],
+            last(r).1 as f64,
+        );
     }
 }
 
@@ -472,7 +477,9 @@ impl Collector for Gpu {
         };
         let mut xids = self.xids.lock().unwrap_or_else(|p| p.into_inner());
         for (index, xid) in events {
-            *xids.entry((index, xid)).or_default() += 1;
+            let seen = xids.entry(index).or_default();
+            seen.0 += 1;
+            seen.1 = xid;
         }
         let procfs = &self.paths.procfs;
         let comm = |pid: u32| {

@@ -303,19 +303,22 @@ fn per_process_memory_behind_its_flag() {
 }
 
 #[test]
-fn xid_errors_are_counted_per_gpu_and_code_across_scrapes() {
+fn xid_errors_are_counted_per_gpu_from_zero_with_the_last_code() {
     let lib = Arc::new(Recorded::new(vec![a100(), rtx3090()]));
     let gpu = collector(lib.clone(), Options::default());
     let m = scrape(&gpu).unwrap();
-    assert_eq!(m.get("outpost_gpu_xid_errors_total").unwrap().len(), 0);
+    let total = |m: &Metrics, uuid| value(m, "outpost_gpu_xid_errors_total", uuid, &[]);
+    let code = |m: &Metrics, uuid| value(m, "outpost_gpu_xid_last_code", uuid, &[]);
+    assert_eq!(total(&m, a100().uuid), Some(0.0));
+    assert_eq!(code(&m, a100().uuid), Some(0.0));
     lib.xids.lock().unwrap().extend([(0, 79), (0, 79), (1, 13)]);
     scrape(&gpu).unwrap();
-    lib.xids.lock().unwrap().push((0, 79));
+    lib.xids.lock().unwrap().push((0, 48));
     let m = scrape(&gpu).unwrap();
-    let x = |uuid, xid| value(&m, "outpost_gpu_xid_errors_total", uuid, &[("xid", xid)]);
-    assert_eq!(x(a100().uuid, "79"), Some(3.0));
-    assert_eq!(x(rtx3090().uuid, "13"), Some(1.0));
-    assert_eq!(x(rtx3090().uuid, "79"), None);
+    assert_eq!(total(&m, a100().uuid), Some(3.0));
+    assert_eq!(code(&m, a100().uuid), Some(48.0));
+    assert_eq!(total(&m, rtx3090().uuid), Some(1.0));
+    assert_eq!(code(&m, rtx3090().uuid), Some(13.0));
 }
 
 #[test]
