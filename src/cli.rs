@@ -390,6 +390,19 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "PERCENT")]
     pub anomaly_min_cpu: Option<f64>,
 
+    /// GpuMemoryNearlyFull threshold: percent of a GPU's memory in use (default: 90).
+    #[arg(long, value_name = "PERCENT")]
+    pub gpu_memory_threshold: Option<f64>,
+
+    /// GpuTooHot threshold: GPU temperature in °C (default: 85).
+    #[arg(long, value_name = "CELSIUS")]
+    pub gpu_temperature_threshold: Option<f64>,
+
+    /// CpuSlowerThanUsual: fire when the CPU benchmark takes this many times
+    /// its own 7-day median for 20m (default: 1.5).
+    #[arg(long, value_name = "FACTOR")]
+    pub cpu_slow_factor: Option<f64>,
+
     /// Alertmanager group_wait (default: 30s).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub group_wait: Option<Duration>,

@@ -88,8 +88,11 @@ impl Annotation {
 
 /// Builds an [`Annotation`] from literals: `"text"`, `label("agent")`, `VALUE`.
 macro_rules! annotation {
-    ($($part:expr),* $(,)?) => { Annotation(vec![$(Part::from($part)),*]) };
+    ($($part:expr),* $(,)?) => {
+        $crate::generate::rules::Annotation(vec![$($crate::generate::rules::Part::from($part)),*])
+    };
 }
+pub(super) use annotation;
 
 impl From<&str> for Part {
     fn from(s: &str) -> Part {
@@ -102,10 +105,10 @@ impl From<String> for Part {
     }
 }
 
-fn label(name: &'static str) -> Part {
+pub(super) fn label(name: &'static str) -> Part {
     Part::Label(name)
 }
-const VALUE: Part = Part::Value;
+pub(super) const VALUE: Part = Part::Value;
 
 /// One input series of a unit-test scenario: its value before, during and
 /// after the bad phase.
@@ -178,19 +181,19 @@ impl AlertSpec {
 pub const TEST_AGENT: &str = "agent-under-test";
 const TEST_INSTANCE: &str = "192.0.2.10:9100";
 
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(super) fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
-fn selector(name: &str, pairs: &[(&str, &str)]) -> String {
+pub(super) fn selector(name: &str, pairs: &[(&str, &str)]) -> String {
     let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
     format!("{name}{{{}}}", inner.join(","))
 }
 
-fn agent_series(name: &str, extra: &[(&str, &str)]) -> String {
+pub(super) fn agent_series(name: &str, extra: &[(&str, &str)]) -> String {
     let mut pairs = vec![
         ("agent", TEST_AGENT),
         ("instance", TEST_INSTANCE),
@@ -200,7 +203,7 @@ fn agent_series(name: &str, extra: &[(&str, &str)]) -> String {
     selector(name, &pairs)
 }
 
-fn agent_labels(severity: &str, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(super) fn agent_labels(severity: &str, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
     let mut l = labels(&[
         ("agent", TEST_AGENT),
         ("instance", TEST_INSTANCE),
@@ -211,7 +214,7 @@ fn agent_labels(severity: &str, extra: &[(&str, &str)]) -> BTreeMap<String, Stri
     l
 }
 
-fn constant(v: f64, steps: u64) -> String {
+pub(super) fn constant(v: f64, steps: u64) -> String {
     format!("{}x{steps}", number(v))
 }
 
@@ -715,6 +718,7 @@ pub fn alerts(inv: &Inventory, s: &Settings) -> Vec<AlertSpec> {
     ];
     all.extend(inv.failure_thresholds().into_iter().map(|n| tcp_down(s, n)));
     all.push(cpu_anomaly(s));
+    all.extend(super::own_rules::alerts(s));
     all.push(watchdog());
     all
 }
