@@ -260,3 +260,82 @@ fn a_remote_login_reaches_the_real_alertmanager_and_a_storm_is_one_alert() {
     );
     assert!(!body.contains("alice") && !body.contains("198.51.100.7"));
 }
+
+/// `/gpu` through `outpost ask` against the real Prometheus. No GPU here: the
+/// exporter's textfile collector stands in for the gpu collector, serving
+/// the series it writes (same names and labels; see `exporter::gpu`).
+#[test]
+fn gpu_chat_answer_from_real_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let textfile = dir.path().join("textfile");
+    std::fs::create_dir_all(&textfile).unwrap();
+    let gpu = r#"uuid="GPU-1b2c",name="NVIDIA A100-SXM4-40GB",index="0""#;
+    std::fs::write(
+        textfile.join("gpu.prom"),
+        format!(
+            "nvidia_smi_utilization_gpu_ratio{{{gpu}}} 0.87\n\
+             nvidia_smi_memory_used_bytes{{{gpu}}} 40802189312\n\
+             nvidia_smi_memory_total_bytes{{{gpu}}} 42949672960\n\
+             nvidia_smi_temperature_gpu{{{gpu}}} 61\n\
+             nvidia_smi_power_draw_watts{{{gpu}}} 287.1\n\
+             outpost_gpu_xid_last_code{{{gpu}}} 79\n"
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("exporter.log");
+    let args = [
+        "--collector.disable-defaults".into(),
+        "--collector.textfile".into(),
+        format!("--collector.textfile.directory={}", textfile.display()),
+    ];
+    let (_exporter, eport) = exporter(&args, &log);
+    let pport = free_port();
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: outpost-agents\n    static_configs:\n      - targets: ['127.0.0.1:{eport}']\n        labels:\n          agent: gpu1\n"
+        ),
+    )
+    .unwrap();
+    let _prometheus = crate::support::start_prometheus(dir.path(), pport);
+    assert!(wait_for_port(pport, Duration::from_secs(20)));
+    let agents = dir.path().join("agents.txt");
+    std::fs::write(
+        &agents,
+        format!("gpu1 127.0.0.1:{eport}\nweb1 127.0.0.1:1\n"),
+    )
+    .unwrap();
+    let ask = |text: &str| {
+        let out = Command::new(outpost_bin())
+            .arg("ask")
+            .args(["--prometheus-url", &format!("http://127.0.0.1:{pport}")])
+            .arg("--agents")
+            .arg(&agents)
+            .arg("--state")
+            .arg(dir.path().join("state.db"))
+            .arg(text)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let reply = wait_for(Duration::from_secs(30), || {
+        let r = ask("/gpu gpu1");
+        r.contains("busy").then_some(r)
+    })
+    .expect("no GPU data reached Prometheus");
+    assert_eq!(
+        reply.trim_end(),
+        "GPUs\ngpu1 GPU 0 NVIDIA A100-SXM4-40GB: 87% busy, memory 95.0% ⚠️, 61°C, 287 W, last XID 79 ⚠️"
+    );
+    // Another agent's GPUs are not shown, and one without any says so.
+    assert!(
+        ask("/gpu web1").starts_with("No GPU data"),
+        "{}",
+        ask("/gpu web1")
+    );
+}
