@@ -13,6 +13,14 @@
 //!     `diskstats.rs`, `netdev.rs`, `textfile.rs`, …), named as in
 //!     [`exporter::collector::Name`]; `timex.rs` holds one of the crate's
 //!     two `unsafe` blocks (adjtimex(2)).
+//!   - Outpost's own collectors (off by default): `gpu/` (`mod.rs`: the
+//!     [`exporter::gpu::GpuLibrary`] trait and the collector; `nvml.rs`:
+//!     NVML through nvml-wrapper, loaded at run time; `tests.rs`: a
+//!     recorded NVML stand-in), `logins/` (`mod.rs`: sessions and logins;
+//!     `utmp.rs`: the record format; `alert.rs`: rate-limited Alertmanager
+//!     alerts), `cpu_benchmark.rs` (a fixed workload on its own thread,
+//!     kept out of scrapes by the registry's
+//!     [`exporter::collector::ScrapeGate`]).
 //!   - `scrape.rs`: the one thread that gathers, encodes and gzips scrapes;
 //!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters);
 //!     `openfiles.rs` (procfs/sysfs files kept open, one scratch buffer);
@@ -35,7 +43,8 @@
 //!   - `mod.rs`: the only I/O (read agents.txt, atomic writes, `--check`).
 //!   - `inventory.rs` (agents.txt parser), `settings.rs` (thresholds,
 //!     durations, URLs), `prometheus.rs` (prometheus.yml, file_sd targets,
-//!     shards), `rules.rs` (alert and recording rules), `rule_tests.rs`
+//!     shards), `rules.rs` (alert and recording rules), `own_rules.rs`
+//!     (alerts on the gpu and cpu_benchmark metrics), `rule_tests.rs`
 //!     (promtool unit tests), `alertmanager.rs`, `grafana.rs`.
 //! - [`bridge`]: `outpost bridge`, Alertmanager webhooks to Telegram.
 //!   - `mod.rs` (Config, `run`), `webhook.rs` (HTTP: /alert, /metrics,
