@@ -206,6 +206,15 @@ impl Poster {
     }
 }
 
+/// `url` for a log line: a password in it (basic auth) replaced.
+pub fn redacted(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("REDACTED"));
+    }
+    shown.to_string()
+}
+
 fn post_loop(
     rx: mpsc::Receiver<Login>,
     url: reqwest::Url,
@@ -230,6 +239,7 @@ fn post_loop(
         .build()
         .unwrap_or_default();
     let endpoint = url.join("api/v2/alerts").unwrap_or(url);
+    let shown = redacted(&endpoint);
     let mut limiter = Limiter::new(window);
     let post = |out: Outgoing| {
         let body = build(&out, &agent, SystemTime::now());
@@ -237,11 +247,11 @@ fn post_loop(
         let outcome = match result {
             Ok(r) if r.status().is_success() => Posted::Sent,
             Ok(r) => {
-                tracing::warn!(status = %r.status(), url = %endpoint, "Alertmanager refused a login alert");
+                tracing::warn!(status = %r.status(), url = %shown, "Alertmanager refused a login alert");
                 Posted::Failed
             }
             Err(e) => {
-                tracing::warn!(error = %e.without_url(), url = %endpoint, "posting a login alert failed");
+                tracing::warn!(error = %e.without_url(), url = %shown, "posting a login alert failed");
                 Posted::Failed
             }
         };
@@ -304,6 +314,14 @@ mod tests {
             l.offer(t0 + w * 3, login("late")),
             Some(Outgoing::One(_))
         ));
+    }
+
+    #[test]
+    fn a_password_in_the_url_never_reaches_a_log_line() {
+        let url = reqwest::Url::parse("https://ops:hunter2@am.example/api/v2/alerts").unwrap();
+        let shown = redacted(&url);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(shown, "https://ops:REDACTED@am.example/api/v2/alerts");
     }
 
     #[test]

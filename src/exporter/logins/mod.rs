@@ -169,12 +169,15 @@ impl Shared {
 
     /// Reads utmp and notes what changed; posts new remote logins.
     fn observe(&self) -> Result<(), CollectError> {
+        // Locked before reading: a read that finished earlier must not be
+        // applied after a later one (its missing session would look new
+        // again next time).
+        let mut state = self.lock();
         let entries = self.read()?;
         let live: Vec<&utmp::Entry> = entries
             .iter()
             .filter(|e| e.kind == utmp::USER_PROCESS && !e.user.is_empty())
             .collect();
-        let mut state = self.lock();
         let first = state.known.is_none();
         let known = state.known.take().unwrap_or_default();
         let mut now_keys = HashSet::with_capacity(live.len());
