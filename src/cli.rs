@@ -539,6 +539,16 @@ pub struct ExporterArgs {
     #[arg(long = "collector.logins.alertmanager-url", value_name = "URL")]
     pub logins_alertmanager_url: Option<String>,
 
+    /// Where the logins collector finds sessions: `logind` (systemd-logind over
+    /// the system bus at /run/dbus/system_bus_socket under --path.rootfs),
+    /// `utmp`, or `auto` (logind when that bus is there, else utmp).
+    #[arg(
+        long = "collector.logins.source",
+        default_value = "auto",
+        value_name = "SOURCE"
+    )]
+    pub logins_source: crate::exporter::logins::Source,
+
     /// The `agent` label of login alerts (default: this host's name).
     #[arg(long = "collector.logins.agent", value_name = "NAME")]
     pub logins_agent: Option<String>,

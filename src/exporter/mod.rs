@@ -250,6 +250,7 @@ fn logins_options(a: &ExporterArgs) -> Result<logins::Options, ConfigError> {
         alertmanager_url,
         agent,
         alert_window: a.logins_alert_window,
+        source: a.logins_source,
     })
 }
 

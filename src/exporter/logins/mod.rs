@@ -1,28 +1,35 @@
 //! `logins`: sessions on this host from utmp, and each new remote login
 //! posted to Alertmanager as a short-lived alert (off by default).
 //!
-//! The collector reads `/run/utmp` (else `/var/run/utmp`) under
-//! `--path.rootfs` at each scrape and, when alerts are on, every
-//! [`POLL`] on its own thread too, so a login is noticed within seconds
-//! whatever the scrape interval. Series are bounded: sessions now by
-//! `type`, `class` and `remote`, logins counted by `class` and `remote`;
-//! user names and addresses only ever reach the alerts ([`alert`]).
+//! The collector asks systemd-logind over D-Bus for the sessions, or
+//! reads utmp (`/run/utmp`, else `/var/run/utmp`) where there is no
+//! system bus (`--collector.logins.source`, default `auto`), at each scrape
+//! and, when alerts are on, every [`POLL`] on its own thread too, so a
+//! login is noticed within seconds whatever the scrape interval. Series are
+//! bounded: sessions now by `type`, `class` and `remote`, logins counted by
+//! `class` and `remote`; user names and addresses only ever reach the
+//! alerts ([`alert`]).
 //!
 //! Decisions:
-//! - A session is new when a `USER_PROCESS` record appears that was not
-//!   there before (its line, pid and login time). The first read only
-//!   learns what is there: sessions open before the exporter started are
-//!   neither counted as logins nor alerted.
-//! - `remote` is `true` when utmp names a remote host or address (an X
-//!   display such as `:0` is local). utmp has no logind session type or
-//!   class, so `type` is `x11` for a display line and `tty` otherwise (as
-//!   logind types an SSH session), and `class` is `user`.
-//! - `service` in the alert is the session's process name
-//!   (`/proc/PID/comm`, `sshd`), `unknown` when it is gone.
-//! - systemd-logind over D-Bus is not read yet: utmp is what every Linux
-//!   login path still writes.
+//! - A session is new when it was not there at the previous look (logind:
+//!   its id and start time; utmp: its line, pid and login time). The first
+//!   look only learns what is there: sessions open before the exporter
+//!   started are neither counted as logins nor alerted.
+//! - `type` and `class` are logind's, kept to the values logind documents
+//!   (anything else is `other`). utmp has neither: there `type` is `x11`
+//!   for a display line and `tty` otherwise (as logind types an SSH
+//!   session), `class` is `user`, and `remote` means utmp names a remote
+//!   host or address (an X display such as `:0` is local).
+//! - `service` in the alert is logind's PAM service, or for utmp the
+//!   session's process name (`/proc/PID/comm`, `sshd`); `unknown` when
+//!   neither is known.
+//! - `auto` falls back to utmp only when the bus is not there at all; a
+//!   bus that answers with an error fails the scrape (success 0) with that
+//!   error, as `logind` does when the bus is not reachable: the user asked
+//!   for logind and should hear why it is not used.
 
 pub mod alert;
+pub mod logind;
 pub mod utmp;
 
 use std::collections::{BTreeMap, HashSet};
@@ -48,6 +55,29 @@ pub struct Options {
     pub agent: String,
     /// Single alerts allowed per window ([`alert::BURST`]); the rest grouped.
     pub alert_window: Duration,
+    pub source: Source,
+}
+
+/// Where sessions come from (`--collector.logins.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    /// systemd-logind when the system bus answers, else utmp.
+    #[default]
+    Auto,
+    Logind,
+    Utmp,
+}
+
+impl std::str::FromStr for Source {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Source::Auto),
+            "logind" => Ok(Source::Logind),
+            "utmp" => Ok(Source::Utmp),
+            _ => Err(format!("{s:?}: expected auto, logind or utmp")),
+        }
+    }
 }
 
 impl Default for Options {
@@ -56,12 +86,13 @@ impl Default for Options {
             alertmanager_url: None,
             agent: String::new(),
             alert_window: Duration::from_secs(60),
+            source: Source::Auto,
         }
     }
 }
 
-/// Identity of one session: line, pid and login time.
-type Key = (String, i32, i64, i32);
+/// Identity of one session (source, id or line, login time).
+type Key = String;
 
 #[derive(Default)]
 struct State {
@@ -76,6 +107,7 @@ struct State {
 
 struct Shared {
     paths: Paths,
+    source: Source,
     state: Mutex<State>,
     poster: Option<Poster>,
 }
@@ -117,6 +149,7 @@ impl Logins {
             });
             Shared {
                 paths,
+                source: options.source,
                 state: Mutex::default(),
                 poster,
             }
@@ -137,7 +170,7 @@ fn watch(shared: Weak<Shared>) {
         match shared.upgrade() {
             Some(s) => {
                 if let Err(e) = s.observe() {
-                    tracing::debug!(error = %e, "logins: utmp not read");
+                    tracing::debug!(error = %e, "logins: sessions not read");
                 }
             }
             None => return,
@@ -167,17 +200,39 @@ impl Shared {
         Err(last.expect("UTMP_PATHS is not empty"))
     }
 
-    /// Reads utmp and notes what changed; posts new remote logins.
+    /// The sessions open now, from logind or utmp as `--collector.logins.source` says.
+    fn sessions(&self) -> Result<Vec<Seen>, CollectError> {
+        let from_logind = || {
+            logind::list(&logind::address(&self.paths.rootfs))
+                .map(|all| all.into_iter().map(Seen::from_logind).collect())
+        };
+        match self.source {
+            Source::Utmp => self.utmp_sessions(),
+            Source::Logind => from_logind().map_err(|e| CollectError::Other(e.to_string())),
+            Source::Auto => match from_logind() {
+                Ok(seen) => Ok(seen),
+                Err(logind::LogindError::Unreachable { .. }) => self.utmp_sessions(),
+                Err(e) => Err(CollectError::Other(e.to_string())),
+            },
+        }
+    }
+
+    fn utmp_sessions(&self) -> Result<Vec<Seen>, CollectError> {
+        Ok(self
+            .read()?
+            .iter()
+            .filter(|e| e.kind == utmp::USER_PROCESS && !e.user.is_empty())
+            .map(|e| Seen::from_utmp(e, &self.paths))
+            .collect())
+    }
+
+    /// Reads the sessions and notes what changed; posts new remote logins.
     fn observe(&self) -> Result<(), CollectError> {
         // Locked before reading: a read that finished earlier must not be
         // applied after a later one (its missing session would look new
         // again next time).
         let mut state = self.lock();
-        let entries = self.read()?;
-        let live: Vec<&utmp::Entry> = entries
-            .iter()
-            .filter(|e| e.kind == utmp::USER_PROCESS && !e.user.is_empty())
-            .collect();
+        let live = self.sessions()?;
         let first = state.known.is_none();
         let known = state.known.take().unwrap_or_default();
         let mut now_keys = HashSet::with_capacity(live.len());
@@ -185,30 +240,57 @@ impl Shared {
             .into_iter()
             .map(|k| (k, 0))
             .collect();
-        for e in &live {
-            let key = (e.line.clone(), e.pid, e.seconds, e.micros);
-            let remote = is_remote(e);
+        for seen in live {
             *sessions
-                .entry((session_type(e), "user", remote))
+                .entry((seen.kind, seen.class, seen.remote))
                 .or_default() += 1;
-            if !first && !known.contains(&key) {
-                *state.logins.entry(("user", remote)).or_default() += 1;
-                if remote {
-                    self.alert(e);
+            if !first && !known.contains(&seen.key) {
+                *state.logins.entry((seen.class, seen.remote)).or_default() += 1;
+                if let (true, Some(poster)) = (seen.remote, &self.poster) {
+                    poster.send(seen.login.clone());
                 }
             }
-            now_keys.insert(key);
+            now_keys.insert(seen.key);
         }
         state.known = Some(now_keys);
         state.sessions = sessions;
         Ok(())
     }
+}
 
-    fn alert(&self, e: &utmp::Entry) {
-        let Some(poster) = &self.poster else {
-            return;
-        };
-        let comm = self.paths.proc(&format!("{}/comm", e.pid));
+/// A session, from either source.
+#[derive(Debug, Clone)]
+struct Seen {
+    key: String,
+    kind: &'static str,
+    class: &'static str,
+    remote: bool,
+    login: Login,
+}
+
+/// `v` if it is one of `known`, else `other`: labels stay a fixed set.
+fn bounded(v: &str, known: &[&'static str]) -> &'static str {
+    known.iter().copied().find(|k| *k == v).unwrap_or("other")
+}
+
+const TYPES: &[&str] = &["tty", "x11", "wayland", "mir", "web", "unspecified"];
+const CLASSES: &[&str] = &[
+    "user",
+    "greeter",
+    "lock-screen",
+    "background",
+    "manager",
+    "user-early",
+    "user-incomplete",
+    "user-light",
+    "background-light",
+    "manager-early",
+    "none",
+];
+
+impl Seen {
+    fn from_utmp(e: &utmp::Entry, paths: &Paths) -> Seen {
+        let comm = paths.proc(&format!("{}/comm", e.pid));
         let service = std::fs::read_to_string(comm)
             .map(|s| s.trim().to_owned())
             .ok()
@@ -217,12 +299,38 @@ impl Shared {
         let at = SystemTime::UNIX_EPOCH
             + Duration::from_secs(e.seconds.max(0) as u64)
             + Duration::from_micros(e.micros.max(0) as u64);
-        poster.send(Login {
-            user: e.user.clone(),
-            source: Login::source_of(e.addr, &e.host),
-            service,
-            at,
-        });
+        Seen {
+            key: format!("utmp {} {} {} {}", e.line, e.pid, e.seconds, e.micros),
+            kind: session_type(e),
+            class: "user",
+            remote: is_remote(e),
+            login: Login {
+                user: e.user.clone(),
+                source: Login::source_of(e.addr, &e.host),
+                service,
+                at,
+            },
+        }
+    }
+
+    fn from_logind(s: logind::Session) -> Seen {
+        let remote = s.remote;
+        Seen {
+            key: format!("logind {} {}", s.id, s.timestamp_us),
+            kind: bounded(&s.kind, TYPES),
+            class: bounded(&s.class, CLASSES),
+            remote,
+            login: Login {
+                user: s.user,
+                source: s.remote_host,
+                service: if s.service.is_empty() {
+                    "unknown".into()
+                } else {
+                    s.service
+                },
+                at: SystemTime::UNIX_EPOCH + Duration::from_micros(s.timestamp_us),
+            },
+        }
     }
 }
 
@@ -244,9 +352,12 @@ impl Collector for Logins {
             "outpost_logins_total",
             "Logins seen since the exporter started, by class and whether remote.",
         );
+        let mut logins = state.logins.clone();
         for remote in [false, true] {
-            let n = state.logins.get(&("user", remote)).copied().unwrap_or(0);
-            fam.add(&[("class", "user"), ("remote", bool_str(remote))], n as f64);
+            logins.entry(("user", remote)).or_default();
+        }
+        for ((class, remote), n) in logins {
+            fam.add(&[("class", class), ("remote", bool_str(remote))], n as f64);
         }
         if self.shared.poster.is_some() {
             let fam = out.counter(
