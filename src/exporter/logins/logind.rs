@@ -40,10 +40,16 @@ pub enum LogindError {
     Unreachable {
         address: String,
         #[source]
-        source: zbus::Error,
+        source: Box<zbus::Error>,
     },
     #[error("asking systemd-logind over D-Bus: {0}")]
-    Call(#[from] zbus::Error),
+    Call(Box<zbus::Error>),
+}
+
+impl From<zbus::Error> for LogindError {
+    fn from(e: zbus::Error) -> Self {
+        LogindError::Call(Box::new(e))
+    }
 }
 
 /// The bus address for a root filesystem.
@@ -60,7 +66,7 @@ pub fn list(address: &str) -> Result<Vec<Session>, LogindError> {
         .and_then(|b| b.build())
         .map_err(|source| LogindError::Unreachable {
             address: address.to_owned(),
-            source,
+            source: Box::new(source),
         })?;
     let manager = Proxy::new(&conn, SERVICE, MANAGER_PATH, MANAGER)?;
     let listed: Vec<(String, u32, String, String, OwnedObjectPath)> =
