@@ -43,10 +43,10 @@ def cpu_ns(pid):
     return total
 
 
-def start(extra):
+def start(extra, binary):
     port = free_port()
     p = subprocess.Popen(
-        [BIN, "exporter", f"--web.listen-address=127.0.0.1:{port}",
+        [binary, "exporter", f"--web.listen-address=127.0.0.1:{port}",
          "--collector.disable-defaults", "--collector.loadavg", *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
@@ -67,9 +67,10 @@ def metric(port, name):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=120)
+    ap.add_argument("--bin", default=BIN, help="outpost binary (default: the release build)")
     args = ap.parse_args()
-    bench, bport = start(["--collector.cpu_benchmark", "--collector.cpu_benchmark.interval=10s"])
-    anchor, aport = start([])
+    bench, bport = start(["--collector.cpu_benchmark", "--collector.cpu_benchmark.interval=10s"], args.bin)
+    anchor, aport = start([], args.bin)
     # Past startup and the first benchmark run (1 s after start).
     time.sleep(3)
     runs0 = metric(bport, "outpost_cpu_benchmark_runs_total")
