@@ -17,6 +17,7 @@
 //!     [`exporter::gpu::GpuLibrary`] trait and the collector; `nvml.rs`:
 //!     NVML through nvml-wrapper, loaded at run time; `tests.rs`: a
 //!     recorded NVML stand-in), `logins/` (`mod.rs`: sessions and logins;
+//!     `logind.rs`: systemd-logind over D-Bus;
 //!     `utmp.rs`: the record format; `alert.rs`: rate-limited Alertmanager
 //!     alerts), `cpu_benchmark.rs` (a fixed workload on its own thread,
 //!     kept out of scrapes by the registry's
