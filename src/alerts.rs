@@ -240,6 +240,10 @@ pub const REBOOT_REQUIRED: &str = "NodeRebootRequired";
 pub const HWMON_TEMP_HIGH: &str = "NodeHwmonTempNearCritical";
 pub const EDAC_CORRECTABLE: &str = "NodeEDACCorrectableErrors";
 pub const EDAC_UNCORRECTABLE: &str = "NodeEDACUncorrectableErrors";
+pub const GPU_MEMORY_NEARLY_FULL: &str = "GpuMemoryNearlyFull";
+pub const GPU_TOO_HOT: &str = "GpuTooHot";
+pub const GPU_XID_ERRORS: &str = "GpuXidErrors";
+pub const CPU_SLOWER_THAN_USUAL: &str = "CpuSlowerThanUsual";
 
 use Severity::{Critical, Info, Warning};
 
@@ -321,6 +325,10 @@ pub const CATALOG: &[Entry] = &[
         inhibit_equal: &["controller"],
         ..entry(EDAC_UNCORRECTABLE, &[Critical])
     },
+    entry(GPU_MEMORY_NEARLY_FULL, &[Warning]),
+    entry(GPU_TOO_HOT, &[Warning]),
+    entry(GPU_XID_ERRORS, &[Critical]),
+    entry(CPU_SLOWER_THAN_USUAL, &[Warning]),
     entry(WATCHDOG, &[Severity::None]),
 ];
 

@@ -423,6 +423,19 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "PERCENT")]
     pub anomaly_min_cpu: Option<f64>,
 
+    /// GpuMemoryNearlyFull threshold: percent of a GPU's memory in use (default: 90).
+    #[arg(long, value_name = "PERCENT")]
+    pub gpu_memory_threshold: Option<f64>,
+
+    /// GpuTooHot threshold: GPU temperature in °C (default: 85).
+    #[arg(long, value_name = "CELSIUS")]
+    pub gpu_temperature_threshold: Option<f64>,
+
+    /// CpuSlowerThanUsual: fire when the CPU benchmark takes this many times
+    /// its own 7-day median for 20m (default: 1.5).
+    #[arg(long, value_name = "FACTOR")]
+    pub cpu_slow_factor: Option<f64>,
+
     /// Alertmanager group_wait (default: 30s).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub group_wait: Option<Duration>,
@@ -612,6 +625,45 @@ pub struct ExporterArgs {
         value_name = "SIZE"
     )]
     pub textfile_max_size: Size,
+    /// GPU indices the gpu collector watches, comma-separated (default: all).
+    #[arg(
+        long = "collector.gpu.devices",
+        value_delimiter = ',',
+        value_name = "INDEX,..."
+    )]
+    pub gpu_devices: Vec<u32>,
+
+    /// Also export each process's GPU memory (gpu collector; a series per pid).
+    #[arg(long = "collector.gpu.processes")]
+    pub gpu_processes: bool,
+
+    /// How often the cpu_benchmark collector runs its workload (at least 10s).
+    #[arg(long = "collector.cpu_benchmark.interval", default_value = crate::exporter::cpu_benchmark::DEFAULT_INTERVAL, value_parser = parse_duration, value_name = "DURATION")]
+    pub cpu_benchmark_interval: Duration,
+
+    /// Alertmanager to post each new remote login to, as a short-lived
+    /// `RemoteLogin` alert (logins collector), e.g. `http://localhost:9093`.
+    #[arg(long = "collector.logins.alertmanager-url", value_name = "URL")]
+    pub logins_alertmanager_url: Option<String>,
+
+    /// Where the logins collector finds sessions: `logind` (systemd-logind over
+    /// the system bus at /run/dbus/system_bus_socket under --path.rootfs),
+    /// `utmp`, or `auto` (logind when that bus is there, else utmp).
+    #[arg(
+        long = "collector.logins.source",
+        default_value = "auto",
+        value_name = "SOURCE"
+    )]
+    pub logins_source: crate::exporter::logins::Source,
+
+    /// The `agent` label of login alerts (default: this host's name).
+    #[arg(long = "collector.logins.agent", value_name = "NAME")]
+    pub logins_agent: Option<String>,
+
+    /// At most 3 login alerts per window; later logins in it are posted
+    /// together as one `RemoteLoginStorm` alert when it ends.
+    #[arg(long = "collector.logins.alert-window", default_value = "1m", value_parser = parse_duration, value_name = "DURATION")]
+    pub logins_alert_window: Duration,
 
     /// Disable every collector that is on by default; enable some again with `--collector.NAME`.
     #[arg(long = "collector.disable-defaults")]

@@ -19,6 +19,15 @@
 //!     `collector.rs` also owns the shared sysfs readers (required
 //!     attributes, numbered entries such as `thermal_zoneN`) and the "no
 //!     data" outcome of a collector whose files the host lacks.
+//!   - Outpost's own collectors (off by default): `gpu/` (`mod.rs`: the
+//!     [`exporter::gpu::GpuLibrary`] trait and the collector; `nvml.rs`:
+//!     NVML through nvml-wrapper, loaded at run time; `tests.rs`: a
+//!     recorded NVML stand-in), `logins/` (`mod.rs`: sessions and logins;
+//!     `logind.rs`: systemd-logind over D-Bus;
+//!     `utmp.rs`: the record format; `alert.rs`: rate-limited Alertmanager
+//!     alerts), `cpu_benchmark.rs` (a fixed workload on its own thread,
+//!     kept out of scrapes by the registry's
+//!     [`exporter::collector::ScrapeGate`]).
 //!   - `scrape.rs`: the one thread that gathers, encodes and gzips scrapes;
 //!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters
 //!     and node_exporter's include/exclude device filter);
@@ -53,7 +62,7 @@
 //!     shards), `rules.rs` (alert specs, the seed alerts, the rule file),
 //!     `seed_rules.rs` (the original alerts), `node_rules.rs`, `fs_rules.rs`
 //!     (node-mixin's alerts), `extra_rules.rs` (steal, OOM, reboot, hwmon,
-//!     EDAC),
+//!     EDAC), `own_rules.rs` (alerts on the gpu and cpu_benchmark metrics),
 //!     `recording.rs` (recording rules, per-agent threshold series),
 //!     `rule_tests.rs` (promtool unit tests), `alertmanager.rs`, `grafana.rs`.
 //! - [`bridge`]: `outpost bridge`, Alertmanager webhooks to Telegram.

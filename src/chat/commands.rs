@@ -85,6 +85,10 @@ pub enum Command {
         minutes: u32,
         at: Option<TimeOfDay>,
     },
+    /// `/gpu [agent]`: each NVIDIA GPU's load, memory, temperature, power.
+    Gpu {
+        agent: Option<String>,
+    },
     Alerts,
     Silences,
     Silence {
@@ -110,6 +114,7 @@ impl Command {
             Command::Status { .. } => "status".into(),
             Command::Mon { metric, .. } => format!("mon_{}", metric.as_str()),
             Command::Picture { metric, .. } => format!("mon_{}_picture", metric.as_str()),
+            Command::Gpu { .. } => "gpu".into(),
             Command::Alerts => "alerts".into(),
             Command::Silences => "silences".into(),
             Command::Silence { .. } => "silence".into(),
@@ -154,6 +159,7 @@ pub static SPECS: &[Spec] = &[
     Spec { name: "mon_cpu_picture", args: "[agent] [minutes] [hhmm]", about: "CPU chart: last 5 minutes, or minutes around hhmm today", parse: |a| picture(Metric::Cpu, a) },
     Spec { name: "mon_mem_picture", args: "[agent] [minutes] [hhmm]", about: "Memory chart", parse: |a| picture(Metric::Mem, a) },
     Spec { name: "mon_disk_picture", args: "[agent] [minutes] [hhmm]", about: "Disk chart", parse: |a| picture(Metric::Disk, a) },
+    Spec { name: "gpu", args: "[agent]", about: "NVIDIA GPUs: load, memory, temperature, power, last XID error", parse: |a| Ok(Command::Gpu { agent: agent_only(a)? }) },
     Spec { name: "alerts", args: "", about: "Firing alerts (from Alertmanager)", parse: |a| none(a, Command::Alerts) },
     Spec { name: "silences", args: "", about: "Active and pending silences", parse: |a| none(a, Command::Silences) },
     Spec { name: "silence", args: "<agent|matchers> <duration> [comment]", about: "Silence an agent or matchers (name=value, name!=value, name=~regex), e.g. /silence web1 2h deploy", parse: silence },
@@ -372,6 +378,18 @@ mod tests {
             Err(UsageError::BadArgs { usage, .. }) => usage,
             other => panic!("{text}: expected a usage error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn gpu_takes_an_optional_agent() {
+        assert_eq!(parse("/gpu").unwrap(), Command::Gpu { agent: None });
+        assert_eq!(
+            parse("/gpu@OutpostBot web1").unwrap(),
+            Command::Gpu {
+                agent: Some("web1".into())
+            }
+        );
+        assert_eq!(bad("/gpu web1 web2"), "/gpu [agent]");
     }
 
     #[test]

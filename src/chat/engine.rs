@@ -6,7 +6,7 @@
 //! and button press in the audit log. Telegram and `outpost ask` are its two
 //! front ends.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -251,6 +251,7 @@ impl Engine {
         // Validate the agent first: an unknown one never reaches Prometheus.
         let agent_word = match &cmd {
             Command::Status { agent }
+            | Command::Gpu { agent }
             | Command::Mon { agent, .. }
             | Command::Picture { agent, .. } => agent.clone(),
             _ => None,
@@ -286,6 +287,7 @@ impl Engine {
                 at,
                 ..
             } => self.picture(metric, agent.as_ref(), minutes, at).await,
+            Command::Gpu { .. } => self.gpu(scope).await,
             Command::Alerts => self.alerts().await,
             Command::Silences => self.silences().await,
             Command::Silence {
@@ -429,6 +431,35 @@ impl Engine {
     async fn thresholds(&self, scope: Scope<'_>) -> Result<Thresholds, Failure> {
         let samples = self.prometheus.query(&queries::thresholds(scope)).await?;
         Ok(Thresholds::from_samples(&samples))
+    }
+
+    async fn gpu(&self, scope: Scope<'_>) -> Result<Outcome, Failure> {
+        use queries::GpuField;
+        let mut rows: BTreeMap<(String, String), reply::GpuRow> = BTreeMap::new();
+        for (field, q) in queries::gpu(scope) {
+            for s in self.prometheus.query(&q).await? {
+                let agent = self.series_name(&s.labels);
+                let index = s.labels.get("index").cloned().unwrap_or_default();
+                let row = rows
+                    .entry((agent.clone(), index.clone()))
+                    .or_insert_with(|| reply::GpuRow {
+                        agent,
+                        index,
+                        name: s.labels.get("name").cloned().unwrap_or_default(),
+                        ..Default::default()
+                    });
+                let slot = match field {
+                    GpuField::Load => &mut row.load,
+                    GpuField::Memory => &mut row.memory,
+                    GpuField::Celsius => &mut row.celsius,
+                    GpuField::Watts => &mut row.watts,
+                    GpuField::LastXid => &mut row.last_xid,
+                };
+                *slot = Some(s.value);
+            }
+        }
+        let rows: Vec<reply::GpuRow> = rows.into_values().collect();
+        Ok(Outcome::ok(Reply::text(reply::gpu(&rows))))
     }
 
     async fn mon(&self, metric: Metric, scope: Scope<'_>) -> Result<Outcome, Failure> {

@@ -212,3 +212,42 @@ mod tests {
         assert_eq!(split_threshold("f(x > 5)"), ("f(x > 5)".to_string(), None));
     }
 }
+
+/// One figure `/gpu` shows per GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuField {
+    /// Percent busy.
+    Load,
+    /// Percent of memory allocated.
+    Memory,
+    Celsius,
+    Watts,
+    /// The last XID error's code (0: none).
+    LastXid,
+}
+
+/// The queries behind `/gpu`, one per field, each by agent and GPU.
+pub fn gpu(scope: Scope) -> Vec<(GpuField, String)> {
+    const BY: &str = "max by (agent, instance, index, name)";
+    let one = |metric: &'static str, scale: &'static str| {
+        scoped(scope, move |m| {
+            format!("{scale}{BY} ({metric}{})", braces(&[m]))
+        })
+    };
+    vec![
+        (
+            GpuField::Load,
+            one("nvidia_smi_utilization_gpu_ratio", "100 * "),
+        ),
+        (
+            GpuField::Memory,
+            scoped(scope, |m| {
+                let s = braces(&[m]);
+                format!("100 * {BY} (nvidia_smi_memory_used_bytes{s}) / {BY} (nvidia_smi_memory_total_bytes{s})")
+            }),
+        ),
+        (GpuField::Celsius, one("nvidia_smi_temperature_gpu", "")),
+        (GpuField::Watts, one("nvidia_smi_power_draw_watts", "")),
+        (GpuField::LastXid, one("outpost_gpu_xid_last_code", "")),
+    ]
+}

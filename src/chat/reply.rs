@@ -394,6 +394,69 @@ pub fn mon(
     s
 }
 
+/// One GPU in a `/gpu` answer; `None`: no such series.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GpuRow {
+    pub agent: String,
+    pub index: String,
+    pub name: String,
+    pub load: Option<f64>,
+    pub memory: Option<f64>,
+    pub celsius: Option<f64>,
+    pub watts: Option<f64>,
+    pub last_xid: Option<f64>,
+}
+
+/// `/gpu`: one line per GPU, marked where a generated alert would fire.
+pub fn gpu(rows: &[GpuRow]) -> String {
+    if rows.is_empty() {
+        return "No GPU data in Prometheus for that selection (is the exporter run with --collector.gpu on a host with an NVIDIA GPU?).".into();
+    }
+    let s = crate::generate::settings::Settings::default();
+    let mut out = String::from("<b>GPUs</b>\n");
+    for r in rows {
+        let mut parts = Vec::new();
+        if let Some(v) = r.load {
+            parts.push(format!("{v:.0}% busy"));
+        }
+        if let Some(v) = r.memory {
+            let mark = if v >= s.gpu_memory_percent {
+                " ⚠️"
+            } else {
+                ""
+            };
+            parts.push(format!("memory {v:.1}%{mark}"));
+        }
+        if let Some(v) = r.celsius {
+            let mark = if v >= s.gpu_temperature {
+                " ⚠️"
+            } else {
+                ""
+            };
+            parts.push(format!("{v:.0}°C{mark}"));
+        }
+        if let Some(v) = r.watts {
+            parts.push(format!("{v:.0} W"));
+        }
+        match r.last_xid {
+            Some(x) if x > 0.0 => parts.push(format!("last XID {x:.0} ⚠️")),
+            _ => {}
+        }
+        out.push_str(&format!(
+            "<b>{}</b> GPU {} <code>{}</code>: {}\n",
+            escape(&r.agent),
+            escape(&r.index),
+            escape(&r.name),
+            if parts.is_empty() {
+                "no readings".into()
+            } else {
+                parts.join(", ")
+            }
+        ));
+    }
+    out
+}
+
 /// A time as `HH:MM` today, or `MM-DD HH:MM` otherwise, in `tz`.
 pub fn when(t: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
     let (lt, ln) = (tz.to_datetime(t), tz.to_datetime(now));
@@ -610,6 +673,25 @@ mod tests {
             fit(&text, TEXT_LIMIT),
             format!("{}\n+1 more lines", "a".repeat(3000))
         );
+    }
+
+    #[test]
+    fn gpu_lines_mark_what_would_alert_and_escape_names() {
+        let row = GpuRow {
+            agent: "gpu1".into(),
+            index: "0".into(),
+            name: "A100 <sxm>".into(),
+            load: Some(87.4),
+            memory: Some(95.0),
+            celsius: Some(61.0),
+            watts: None,
+            last_xid: Some(0.0),
+        };
+        assert_eq!(
+            gpu(&[row]),
+            "<b>GPUs</b>\n<b>gpu1</b> GPU 0 <code>A100 &lt;sxm&gt;</code>: 87% busy, memory 95.0% ⚠️, 61°C\n"
+        );
+        assert!(gpu(&[]).starts_with("No GPU data"));
     }
 
     #[test]

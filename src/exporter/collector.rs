@@ -232,6 +232,7 @@ collectors! {
     Conntrack => "conntrack", default true, "netfilter connection-tracking table size and statistics";
     Cpu => "cpu", default true, "CPU seconds per mode, guest seconds, throttles";
     Cpufreq => "cpufreq", default true, "CPU frequencies and scaling governors from /sys/devices/system/cpu/cpu*/cpufreq";
+    CpuBenchmark => "cpu_benchmark", default false, "duration of a fixed small CPU workload, run on its own thread (--collector.cpu_benchmark.interval)";
     Diskstats => "diskstats", default true, "block device I/O from /proc/diskstats";
     Dmi => "dmi", default true, "firmware identity (BIOS, board, product) from /sys/class/dmi/id";
     Edac => "edac", default true, "memory controller error counters from /sys/devices/system/edac";
@@ -239,9 +240,11 @@ collectors! {
     Fibrechannel => "fibrechannel", default true, "Fibre Channel host adapters from /sys/class/fc_host";
     Filefd => "filefd", default true, "allocated and maximum file descriptors";
     Filesystem => "filesystem", default true, "size, free and inode counts per mounted filesystem";
+    Gpu => "gpu", default false, "NVIDIA GPUs through NVML, loaded at run time (nvidia_smi_* metrics)";
     Hwmon => "hwmon", default true, "hardware sensors (temperatures, fans, voltages, power) from /sys/class/hwmon";
     Infiniband => "infiniband", default true, "InfiniBand adapters, port states and counters from /sys/class/infiniband";
     Loadavg => "loadavg", default true, "1, 5 and 15 minute load averages";
+    Logins => "logins", default false, "login sessions from utmp; new remote logins posted to Alertmanager";
     Mdadm => "mdadm", default true, "software RAID arrays from /proc/mdstat";
     Meminfo => "meminfo", default true, "memory statistics from /proc/meminfo";
     Netclass => "netclass", default true, "network interface attributes from /sys/class/net";
@@ -277,17 +280,40 @@ collectors! {
     Dmmultipath => "dmmultipath", default true, "device-mapper multipath maps and path states from /sys/block";
 }
 
+/// Held shared by every scrape and exclusively by work that must never
+/// run during one (the CPU benchmark).
+#[derive(Debug, Default)]
+pub struct ScrapeGate(std::sync::RwLock<()>);
+
+impl ScrapeGate {
+    /// Held while a scrape runs.
+    pub fn shared(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Held while no scrape may run.
+    pub fn exclusive(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// The enabled collectors, each ready to run.
 pub struct Registry {
     collectors: Vec<(Name, Arc<dyn Collector>)>,
+    gate: Arc<ScrapeGate>,
     /// How many families the last scrape had, to size the next one.
     families: std::sync::atomic::AtomicUsize,
 }
 
 impl Registry {
     pub fn new(collectors: Vec<(Name, Arc<dyn Collector>)>) -> Self {
+        Self::with_gate(collectors, Arc::default())
+    }
+
+    /// A registry whose scrapes hold `gate`.
+    pub fn with_gate(collectors: Vec<(Name, Arc<dyn Collector>)>, gate: Arc<ScrapeGate>) -> Self {
         Registry {
             collectors,
+            gate,
             families: Default::default(),
         }
     }
@@ -300,6 +326,7 @@ impl Registry {
     /// `node_scrape_collector_success 0` and contributes nothing else.
     pub fn gather(&self) -> Metrics {
         use std::sync::atomic::Ordering::Relaxed;
+        let _scraping = self.gate.shared();
         let mut all = Metrics::with_capacity(self.families.load(Relaxed));
         let mut outcomes = Vec::with_capacity(self.collectors.len());
         for (name, collector) in &self.collectors {

@@ -26,6 +26,7 @@ pub mod arp;
 pub mod bonding;
 pub mod conntrack;
 pub mod cpu;
+pub mod cpu_benchmark;
 pub mod cpufreq;
 pub mod diskstats;
 pub mod dmi;
@@ -34,9 +35,11 @@ pub mod entropy;
 pub mod fibrechannel;
 pub mod filefd;
 pub mod filesystem;
+pub mod gpu;
 pub mod hwmon;
 pub mod infiniband;
 pub mod loadavg;
+pub mod logins;
 pub mod mdadm;
 pub mod meminfo;
 pub mod netclass;
@@ -87,7 +90,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::cli::ExporterArgs;
-use collector::{Collector, Name, Paths, Registry};
+use collector::{Collector, Name, Paths, Registry, ScrapeGate};
 use encode::Format;
 use metrics::Metrics;
 
@@ -101,6 +104,9 @@ pub struct Config {
     pub collectors: Vec<Name>,
     pub filesystem: filesystem::Options,
     pub textfile: textfile::Options,
+    pub gpu: gpu::Options,
+    pub cpu_benchmark_interval: std::time::Duration,
+    pub logins: logins::Options,
     pub diskstats_device_exclude: Matcher,
     pub netdev_device_exclude: Option<Matcher>,
     /// `--collector.netdev.device-include`; when set, replaces the exclude.
@@ -147,6 +153,8 @@ pub enum ConfigError {
     ActionsOff(&'static str),
     #[error(transparent)]
     ProbeTarget(#[from] probe::targets::ListError),
+    #[error("invalid {flag}: {reason}")]
+    Url { flag: &'static str, reason: String },
     #[error("invalid {flag}: {reason}")]
     Probe {
         flag: &'static str,
@@ -204,6 +212,7 @@ impl TryFrom<ExporterArgs> for Config {
             .as_deref()
             .map(web::WebConfig::load)
             .transpose()?;
+        let logins = logins_options(&a)?;
         let mut collectors: Vec<Name> = Name::ALL
             .iter()
             .copied()
@@ -252,6 +261,12 @@ impl TryFrom<ExporterArgs> for Config {
                 directory: a.textfile_directory,
                 max_size: Some(a.textfile_max_size.0).filter(|&n| n > 0),
             },
+            gpu: gpu::Options {
+                devices: a.gpu_devices,
+                processes: a.gpu_processes,
+            },
+            logins,
+            cpu_benchmark_interval: a.cpu_benchmark_interval,
             diskstats_device_exclude: regex(
                 "--collector.diskstats.device-exclude",
                 &a.diskstats_device_exclude,
@@ -332,6 +347,49 @@ fn actions_options(a: &crate::cli::ActionsArgs) -> Result<Option<ActionsOptions>
     }))
 }
 
+fn logins_options(a: &ExporterArgs) -> Result<logins::Options, ConfigError> {
+    let alertmanager_url = a
+        .logins_alertmanager_url
+        .as_deref()
+        .map(|u| {
+            let mut url = reqwest::Url::parse(u).map_err(|e| ConfigError::Url {
+                flag: "--collector.logins.alertmanager-url",
+                reason: e.to_string(),
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(ConfigError::Url {
+                    flag: "--collector.logins.alertmanager-url",
+                    reason: format!("scheme {:?}: use http or https", url.scheme()),
+                });
+            }
+            // A base URL: `api/v2/alerts` is joined to it.
+            if !url.path().ends_with('/') {
+                url.set_path(&format!("{}/", url.path()));
+            }
+            Ok(url)
+        })
+        .transpose()?;
+    let agent = match &a.logins_agent {
+        Some(name) => name.clone(),
+        None => nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into()),
+    };
+    if a.logins_alert_window.is_zero() {
+        return Err(ConfigError::Probe {
+            flag: "--collector.logins.alert-window",
+            reason: "must be greater than zero",
+        });
+    }
+    Ok(logins::Options {
+        alertmanager_url,
+        agent,
+        alert_window: a.logins_alert_window,
+        source: a.logins_source,
+    })
+}
+
 fn probe_options(a: &crate::cli::ProbeArgs) -> Result<probe::Options, ConfigError> {
     let targets = a
         .targets
@@ -364,8 +422,9 @@ fn probe_options(a: &crate::cli::ProbeArgs) -> Result<probe::Options, ConfigErro
     })
 }
 
-/// Builds the collector for `name` from the config.
-fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
+/// Builds the collector for `name` from the config; `gate` is the
+/// registry's scrape gate.
+fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<dyn Collector> {
     let p = config.paths.clone();
     match name {
         Name::Arp => Arc::new(arp::Arp::new(
@@ -379,6 +438,10 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Conntrack => Arc::new(conntrack::Conntrack::new(p)),
         Name::Cpu => Arc::new(cpu::Cpu::new(p, config.cpu_info.clone())),
         Name::Cpufreq => Arc::new(cpufreq::Cpufreq::new(p)),
+        Name::CpuBenchmark => Arc::new(cpu_benchmark::CpuBenchmark::new(
+            config.cpu_benchmark_interval,
+            gate.clone(),
+        )),
         Name::Diskstats => Arc::new(diskstats::Diskstats::new(
             p,
             config.diskstats_device_exclude.clone(),
@@ -389,9 +452,11 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Fibrechannel => Arc::new(fibrechannel::Fibrechannel::new(p)),
         Name::Filefd => Arc::new(filefd::Filefd::new(p)),
         Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),
+        Name::Gpu => Arc::new(gpu::Gpu::new(p, config.gpu.clone())),
         Name::Hwmon => Arc::new(hwmon::Hwmon::new(p)),
         Name::Infiniband => Arc::new(infiniband::Infiniband::new(p)),
         Name::Loadavg => Arc::new(loadavg::Loadavg::new(p)),
+        Name::Logins => Arc::new(logins::Logins::new(p, config.logins.clone())),
         Name::Mdadm => Arc::new(mdadm::Mdadm::new(p)),
         Name::Meminfo => Arc::new(meminfo::Meminfo::new(p)),
         Name::Netclass => Arc::new(netclass::Netclass::new(
@@ -448,13 +513,13 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
 }
 
 pub fn build_registry(config: &Config) -> Registry {
-    Registry::new(
-        config
-            .collectors
-            .iter()
-            .map(|&n| (n, build_collector(n, config)))
-            .collect(),
-    )
+    let gate = Arc::default();
+    let collectors = config
+        .collectors
+        .iter()
+        .map(|&n| (n, build_collector(n, config, &gate)))
+        .collect();
+    Registry::with_gate(collectors, gate)
 }
 
 /// What the HTTP handlers share.

@@ -11,6 +11,7 @@ pub mod fs_rules;
 pub mod grafana;
 pub mod inventory;
 pub mod node_rules;
+pub mod own_rules;
 pub mod prometheus;
 pub mod recording;
 pub mod rule_tests;
@@ -82,6 +83,13 @@ impl TryFrom<GenerateArgs> for Config {
             anomaly_window: a.anomaly_window.unwrap_or(d.anomaly_window),
             anomaly_for: a.anomaly_for.unwrap_or(d.anomaly_for),
             anomaly_min_percent: a.anomaly_min_cpu.unwrap_or(d.anomaly_min_percent),
+            gpu_memory_percent: a.gpu_memory_threshold.unwrap_or(d.gpu_memory_percent),
+            gpu_temperature: a.gpu_temperature_threshold.unwrap_or(d.gpu_temperature),
+            cpu_slow_factor: a.cpu_slow_factor.unwrap_or(d.cpu_slow_factor),
+            gpu_memory_for: d.gpu_memory_for,
+            gpu_temperature_for: d.gpu_temperature_for,
+            cpu_slow_for: d.cpu_slow_for,
+            cpu_slow_baseline: d.cpu_slow_baseline,
             bridge_url: a.bridge_url.unwrap_or(d.bridge_url),
             alertmanager_url: a.alertmanager_url.unwrap_or(d.alertmanager_url),
             prometheus_url: a.prometheus_url.unwrap_or(d.prometheus_url),
@@ -124,6 +132,17 @@ pub fn validate(s: &Settings) -> Result<(), GenerateError> {
     }
     if !(s.load_per_core > 0.0 && s.load_per_core.is_finite()) {
         return bad("--load-threshold must be positive".into());
+    }
+    if !(s.gpu_memory_percent > 0.0 && s.gpu_memory_percent < 100.0) {
+        return bad("--gpu-memory-threshold must be between 0 and 100".into());
+    }
+    if !(s.gpu_temperature > 0.0 && s.gpu_temperature.is_finite()) {
+        return bad("--gpu-temperature-threshold must be a positive temperature in °C".into());
+    }
+    if !(s.cpu_slow_factor > 1.0 && s.cpu_slow_factor.is_finite()) {
+        return bad(
+            "--cpu-slow-factor must be more than 1 (e.g. 1.5: 50% slower than usual)".into(),
+        );
     }
     if !(0.0..100.0).contains(&s.anomaly_min_percent) {
         return bad("--anomaly-min-cpu must be between 0 and 100".into());

@@ -418,6 +418,7 @@ pub fn alerts(inv: &Inventory, s: &Settings) -> Vec<AlertSpec> {
     );
     all.push(seed_rules::cpu_anomaly(s));
     all.extend(node_rules::alerts(s));
+    all.extend(super::own_rules::alerts(s));
     all.push(seed_rules::watchdog());
     all
 }

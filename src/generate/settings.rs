@@ -36,6 +36,18 @@ pub struct Settings {
     pub anomaly_for: Duration,
     /// `CpuAnomaly` stays quiet below this CPU usage, however unusual.
     pub anomaly_min_percent: f64,
+    /// `GpuMemoryNearlyFull`: percent of a GPU's memory in use.
+    pub gpu_memory_percent: f64,
+    pub gpu_memory_for: Duration,
+    /// `GpuTooHot`: GPU die temperature, °C.
+    pub gpu_temperature: f64,
+    pub gpu_temperature_for: Duration,
+    /// `CpuSlowerThanUsual`: how many times its own median benchmark
+    /// duration a host must take.
+    pub cpu_slow_factor: f64,
+    pub cpu_slow_for: Duration,
+    /// The window of that median.
+    pub cpu_slow_baseline: Duration,
     /// Base URL of `outpost bridge` (its webhook is `BRIDGE/alert`).
     pub bridge_url: String,
     /// Alertmanager URL Prometheus sends alerts to.
@@ -81,6 +93,13 @@ impl Default for Settings {
             anomaly_window: secs(3600),
             anomaly_for: secs(300),
             anomaly_min_percent: 10.0,
+            gpu_memory_percent: 90.0,
+            gpu_memory_for: secs(300),
+            gpu_temperature: 85.0,
+            gpu_temperature_for: secs(300),
+            cpu_slow_factor: 1.5,
+            cpu_slow_for: secs(20 * 60),
+            cpu_slow_baseline: secs(7 * 86400),
             bridge_url: "http://127.0.0.1:9187".into(),
             alertmanager_url: "http://127.0.0.1:9093".into(),
             prometheus_url: "http://127.0.0.1:9090".into(),
