@@ -198,6 +198,7 @@ collectors! {
     Bcache => "bcache", default true, "bcache cache sets from /sys/fs/bcache";
     Tapestats => "tapestats", default true, "SCSI tape drive statistics from /sys/class/scsi_tape";
     Dmmultipath => "dmmultipath", default true, "device-mapper multipath maps and path states from /sys/block";
+    Tcpstat => "tcpstat", default false, "TCP sockets per connection state from /proc/net/tcp{,6}";
 }
 
 /// The enabled collectors, each ready to run.

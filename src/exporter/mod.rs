@@ -56,6 +56,7 @@ pub mod rapl;
 pub mod schedstat;
 pub mod selinux;
 pub mod tapestats;
+pub mod tcpstat;
 pub mod watchdog;
 pub mod xfs;
 pub mod zfs;
@@ -289,6 +290,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Bcache => Arc::new(bcache::Bcache::new(p)),
         Name::Tapestats => Arc::new(tapestats::Tapestats::new(p)),
         Name::Dmmultipath => Arc::new(dmmultipath::Dmmultipath::new(p)),
+        Name::Tcpstat => Arc::new(tcpstat::Tcpstat::new(p)),
     }
 }
 
