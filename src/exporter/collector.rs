@@ -199,6 +199,7 @@ collectors! {
     Tapestats => "tapestats", default true, "SCSI tape drive statistics from /sys/class/scsi_tape";
     Dmmultipath => "dmmultipath", default true, "device-mapper multipath maps and path states from /sys/block";
     Tcpstat => "tcpstat", default false, "TCP sockets per connection state from /proc/net/tcp{,6}";
+    Interrupts => "interrupts", default false, "interrupts per CPU from /proc/interrupts";
 }
 
 /// The enabled collectors, each ready to run.

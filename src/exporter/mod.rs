@@ -48,6 +48,7 @@ pub mod vmstat;
 pub mod bcache;
 pub mod btrfs;
 pub mod dmmultipath;
+pub mod interrupts;
 pub mod ipvs;
 pub mod kernel_hung;
 pub mod nfs;
@@ -291,6 +292,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Tapestats => Arc::new(tapestats::Tapestats::new(p)),
         Name::Dmmultipath => Arc::new(dmmultipath::Dmmultipath::new(p)),
         Name::Tcpstat => Arc::new(tcpstat::Tcpstat::new(p)),
+        Name::Interrupts => Arc::new(interrupts::Interrupts::new(p)),
     }
 }
 

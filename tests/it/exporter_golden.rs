@@ -27,7 +27,7 @@ fn fixture_config() -> Config {
 
 /// Collectors node_exporter leaves off by default, turned on for the
 /// fixture tree so the golden file and the comparisons cover them.
-pub(crate) const OFF_BY_DEFAULT: &[&str] = &["--collector.tcpstat"];
+pub(crate) const OFF_BY_DEFAULT: &[&str] = &["--collector.tcpstat", "--collector.interrupts"];
 
 /// The config for a fixture tree rooted at `f`, with every collector on.
 pub(crate) fn config_for(f: &Path) -> Config {
@@ -277,6 +277,8 @@ fn matches_node_exporter_on_the_same_tree() {
         "ipvs",
         "bcache",
         "tapestats",
+        // Off by default in node_exporter.
+        "interrupts",
     ];
     let port = support::free_port();
     let mut cmd = Command::new(bin);
@@ -430,6 +432,7 @@ fn a_malformed_file_fails_only_its_collector() {
         ("sys/block/dm-0/size", "dmmultipath"),
         // Off by default in node_exporter (issue 12).
         ("proc/net/tcp6", "tcpstat"),
+        ("proc/interrupts", "interrupts"),
     ];
     for (file, broken) in cases {
         let dir = tempfile::tempdir().unwrap();
