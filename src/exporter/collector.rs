@@ -200,6 +200,7 @@ collectors! {
     Dmmultipath => "dmmultipath", default true, "device-mapper multipath maps and path states from /sys/block";
     Tcpstat => "tcpstat", default false, "TCP sockets per connection state from /proc/net/tcp{,6}";
     Interrupts => "interrupts", default false, "interrupts per CPU from /proc/interrupts";
+    Softirqs => "softirqs", default false, "softirqs per CPU from /proc/softirqs";
 }
 
 /// The enabled collectors, each ready to run.

@@ -56,6 +56,7 @@ pub mod nfsd;
 pub mod rapl;
 pub mod schedstat;
 pub mod selinux;
+pub mod softirqs;
 pub mod tapestats;
 pub mod tcpstat;
 pub mod watchdog;
@@ -293,6 +294,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Dmmultipath => Arc::new(dmmultipath::Dmmultipath::new(p)),
         Name::Tcpstat => Arc::new(tcpstat::Tcpstat::new(p)),
         Name::Interrupts => Arc::new(interrupts::Interrupts::new(p)),
+        Name::Softirqs => Arc::new(softirqs::SoftirqsCollector::new(p)),
     }
 }
 

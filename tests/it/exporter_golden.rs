@@ -27,7 +27,11 @@ fn fixture_config() -> Config {
 
 /// Collectors node_exporter leaves off by default, turned on for the
 /// fixture tree so the golden file and the comparisons cover them.
-pub(crate) const OFF_BY_DEFAULT: &[&str] = &["--collector.tcpstat", "--collector.interrupts"];
+pub(crate) const OFF_BY_DEFAULT: &[&str] = &[
+    "--collector.tcpstat",
+    "--collector.interrupts",
+    "--collector.softirqs",
+];
 
 /// The config for a fixture tree rooted at `f`, with every collector on.
 pub(crate) fn config_for(f: &Path) -> Config {
@@ -238,7 +242,12 @@ const KNOWN_1_5_MISREADS: &[&str] = &[
 /// Name prefixes of the families of collectors node_exporter 1.5 does not
 /// have (added in 1.7–1.12): the golden file covers them, written from
 /// node_exporter 1.12's code (names, labels, help) and reviewed by hand.
-const AFTER_1_5: &[&str] = &["node_watchdog_", "node_kernel_hung_", "node_dmmultipath_"];
+const AFTER_1_5: &[&str] = &[
+    "node_watchdog_",
+    "node_kernel_hung_",
+    "node_dmmultipath_",
+    "node_softirqs_",
+];
 
 #[test]
 fn matches_node_exporter_on_the_same_tree() {
@@ -433,6 +442,7 @@ fn a_malformed_file_fails_only_its_collector() {
         // Off by default in node_exporter (issue 12).
         ("proc/net/tcp6", "tcpstat"),
         ("proc/interrupts", "interrupts"),
+        ("proc/softirqs", "softirqs"),
     ];
     for (file, broken) in cases {
         let dir = tempfile::tempdir().unwrap();
