@@ -201,6 +201,8 @@ collectors! {
     Tcpstat => "tcpstat", default false, "TCP sockets per connection state from /proc/net/tcp{,6}";
     Interrupts => "interrupts", default false, "interrupts per CPU from /proc/interrupts";
     Softirqs => "softirqs", default false, "softirqs per CPU from /proc/softirqs";
+    MeminfoNuma => "meminfo_numa", default false, "memory per NUMA node from /sys/devices/system/node";
+    Processes => "processes", default false, "processes and threads by state, and the PID and thread limits";
 }
 
 /// The enabled collectors, each ready to run.

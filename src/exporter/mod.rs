@@ -51,8 +51,10 @@ pub mod dmmultipath;
 pub mod interrupts;
 pub mod ipvs;
 pub mod kernel_hung;
+pub mod meminfo_numa;
 pub mod nfs;
 pub mod nfsd;
+pub mod processes;
 pub mod rapl;
 pub mod schedstat;
 pub mod selinux;
@@ -295,6 +297,8 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Tcpstat => Arc::new(tcpstat::Tcpstat::new(p)),
         Name::Interrupts => Arc::new(interrupts::Interrupts::new(p)),
         Name::Softirqs => Arc::new(softirqs::SoftirqsCollector::new(p)),
+        Name::MeminfoNuma => Arc::new(meminfo_numa::MeminfoNuma::new(p)),
+        Name::Processes => Arc::new(processes::Processes::new(p)),
     }
 }
 
