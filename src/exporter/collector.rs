@@ -203,6 +203,7 @@ collectors! {
     Softirqs => "softirqs", default false, "softirqs per CPU from /proc/softirqs";
     MeminfoNuma => "meminfo_numa", default false, "memory per NUMA node from /sys/devices/system/node";
     Processes => "processes", default false, "processes and threads by state, and the PID and thread limits";
+    CpuVulnerabilities => "cpu_vulnerabilities", default false, "CPU vulnerabilities and their mitigations from /sys/devices/system/cpu/vulnerabilities";
 }
 
 /// The enabled collectors, each ready to run.

@@ -47,6 +47,7 @@ pub mod vmstat;
 // Added for node_exporter parity (issue 12), kept apart so branches merge.
 pub mod bcache;
 pub mod btrfs;
+pub mod cpu_vulnerabilities;
 pub mod dmmultipath;
 pub mod interrupts;
 pub mod ipvs;
@@ -299,6 +300,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::Softirqs => Arc::new(softirqs::SoftirqsCollector::new(p)),
         Name::MeminfoNuma => Arc::new(meminfo_numa::MeminfoNuma::new(p)),
         Name::Processes => Arc::new(processes::Processes::new(p)),
+        Name::CpuVulnerabilities => Arc::new(cpu_vulnerabilities::CpuVulnerabilities::new(p)),
     }
 }
 

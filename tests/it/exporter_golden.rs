@@ -33,6 +33,7 @@ pub(crate) const OFF_BY_DEFAULT: &[&str] = &[
     "--collector.softirqs",
     "--collector.meminfo_numa",
     "--collector.processes",
+    "--collector.cpu_vulnerabilities",
 ];
 
 /// The config for a fixture tree rooted at `f`, with every collector on.
@@ -249,6 +250,7 @@ const AFTER_1_5: &[&str] = &[
     "node_kernel_hung_",
     "node_dmmultipath_",
     "node_softirqs_",
+    "node_cpu_vulnerabilities_",
 ];
 
 #[test]
@@ -455,6 +457,10 @@ fn a_malformed_file_fails_only_its_collector() {
         ("sys/devices/system/node/node1/meminfo", "meminfo_numa"),
         ("sys/devices/system/node/node0/numastat", "meminfo_numa"),
         ("proc/sys/kernel/pid_max", "processes"),
+        (
+            "sys/devices/system/cpu/vulnerabilities/mds",
+            "cpu_vulnerabilities",
+        ),
     ];
     for (file, broken) in cases {
         let dir = tempfile::tempdir().unwrap();
