@@ -204,6 +204,7 @@ collectors! {
     MeminfoNuma => "meminfo_numa", default false, "memory per NUMA node from /sys/devices/system/node";
     Processes => "processes", default false, "processes and threads by state, and the PID and thread limits";
     CpuVulnerabilities => "cpu_vulnerabilities", default false, "CPU vulnerabilities and their mitigations from /sys/devices/system/cpu/vulnerabilities";
+    Drm => "drm", default false, "AMD GPU (amdgpu) busy percent and memory from /sys/class/drm";
 }
 
 /// The enabled collectors, each ready to run.

@@ -49,6 +49,7 @@ pub mod bcache;
 pub mod btrfs;
 pub mod cpu_vulnerabilities;
 pub mod dmmultipath;
+pub mod drm;
 pub mod interrupts;
 pub mod ipvs;
 pub mod kernel_hung;
@@ -301,6 +302,7 @@ fn build_collector(name: Name, config: &Config) -> Arc<dyn Collector> {
         Name::MeminfoNuma => Arc::new(meminfo_numa::MeminfoNuma::new(p)),
         Name::Processes => Arc::new(processes::Processes::new(p)),
         Name::CpuVulnerabilities => Arc::new(cpu_vulnerabilities::CpuVulnerabilities::new(p)),
+        Name::Drm => Arc::new(drm::Drm::new(p)),
     }
 }
 

@@ -34,6 +34,7 @@ pub(crate) const OFF_BY_DEFAULT: &[&str] = &[
     "--collector.meminfo_numa",
     "--collector.processes",
     "--collector.cpu_vulnerabilities",
+    "--collector.drm",
 ];
 
 /// The config for a fixture tree rooted at `f`, with every collector on.
@@ -240,6 +241,15 @@ const KNOWN_1_5_MISREADS: &[&str] = &[
     "node_nfsd_requests_total{method=\"Verify\",proto=\"4\"}",
     "node_nfsd_requests_total{method=\"Write\",proto=\"4\"}",
     "node_nfsd_requests_total{method=\"RelLockOwner\",proto=\"4\"}",
+    // 1.5's procfs reports a card of another driver (i915) as `amd`, with zeros.
+    "node_drm_card_info{card=\"card1\",memory_vendor=\"\",power_performance_level=\"\",unique_id=\"\",vendor=\"amd\"}",
+    "node_drm_gpu_busy_percent{card=\"card1\"}",
+    "node_drm_memory_gtt_size_bytes{card=\"card1\"}",
+    "node_drm_memory_gtt_used_bytes{card=\"card1\"}",
+    "node_drm_memory_vis_vram_size_bytes{card=\"card1\"}",
+    "node_drm_memory_vis_vram_used_bytes{card=\"card1\"}",
+    "node_drm_memory_vram_size_bytes{card=\"card1\"}",
+    "node_drm_memory_vram_used_bytes{card=\"card1\"}",
 ];
 
 /// Name prefixes of the families of collectors node_exporter 1.5 does not
@@ -294,6 +304,7 @@ fn matches_node_exporter_on_the_same_tree() {
         "interrupts",
         "meminfo_numa",
         "processes",
+        "drm",
     ];
     let port = support::free_port();
     let mut cmd = Command::new(bin);
