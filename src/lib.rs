@@ -13,7 +13,8 @@
 //!     `diskstats.rs`, `netdev.rs`, `textfile.rs`, …), named as in
 //!     [`exporter::collector::Name`]; `timex.rs` holds one of the crate's
 //!     two `unsafe` blocks (adjtimex(2)); `nfs.rs` also owns the RPC
-//!     statistics line reader `nfsd.rs` uses.
+//!     statistics line reader `nfsd.rs` uses. `processes.rs` is the
+//!     (off by default) processes collector, not `process.rs` below.
 //!   - `scrape.rs`: the one thread that gathers, encodes and gzips scrapes;
 //!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters);
 //!     `openfiles.rs` (procfs/sysfs files kept open, one scratch buffer);
