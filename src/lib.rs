@@ -19,6 +19,8 @@
 //!     `collector.rs` also owns the shared sysfs readers (required
 //!     attributes, numbered entries such as `thermal_zoneN`) and the "no
 //!     data" outcome of a collector whose files the host lacks.
+//!     `processes.rs` is the (off by default) processes collector, not
+//!     `process.rs` below.
 //!   - Outpost's own collectors (off by default): `gpu/` (`mod.rs`: the
 //!     [`exporter::gpu::GpuLibrary`] trait and the collector; `nvml.rs`:
 //!     NVML through nvml-wrapper, loaded at run time; `tests.rs`: a

@@ -278,6 +278,13 @@ collectors! {
     Bcache => "bcache", default true, "bcache cache sets from /sys/fs/bcache";
     Tapestats => "tapestats", default true, "SCSI tape drive statistics from /sys/class/scsi_tape";
     Dmmultipath => "dmmultipath", default true, "device-mapper multipath maps and path states from /sys/block";
+    Tcpstat => "tcpstat", default false, "TCP sockets per connection state from /proc/net/tcp{,6}";
+    Interrupts => "interrupts", default false, "interrupts per CPU from /proc/interrupts";
+    Softirqs => "softirqs", default false, "softirqs per CPU from /proc/softirqs";
+    MeminfoNuma => "meminfo_numa", default false, "memory per NUMA node from /sys/devices/system/node";
+    Processes => "processes", default false, "processes and threads by state, and the PID and thread limits";
+    CpuVulnerabilities => "cpu_vulnerabilities", default false, "CPU vulnerabilities and their mitigations from /sys/devices/system/cpu/vulnerabilities";
+    Drm => "drm", default false, "AMD GPU (amdgpu) busy percent and memory from /sys/class/drm";
 }
 
 /// Held shared by every scrape and exclusively by work that must never

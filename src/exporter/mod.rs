@@ -62,15 +62,22 @@ pub mod vmstat;
 // Added for node_exporter parity (issue 12), kept apart so branches merge.
 pub mod bcache;
 pub mod btrfs;
+pub mod cpu_vulnerabilities;
 pub mod dmmultipath;
+pub mod drm;
+pub mod interrupts;
 pub mod ipvs;
 pub mod kernel_hung;
+pub mod meminfo_numa;
 pub mod nfs;
 pub mod nfsd;
+pub mod processes;
 pub mod rapl;
 pub mod schedstat;
 pub mod selinux;
+pub mod softirqs;
 pub mod tapestats;
+pub mod tcpstat;
 pub mod watchdog;
 pub mod xfs;
 pub mod zfs;
@@ -509,6 +516,13 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
         Name::Bcache => Arc::new(bcache::Bcache::new(p)),
         Name::Tapestats => Arc::new(tapestats::Tapestats::new(p)),
         Name::Dmmultipath => Arc::new(dmmultipath::Dmmultipath::new(p)),
+        Name::Tcpstat => Arc::new(tcpstat::Tcpstat::new(p)),
+        Name::Interrupts => Arc::new(interrupts::Interrupts::new(p)),
+        Name::Softirqs => Arc::new(softirqs::SoftirqsCollector::new(p)),
+        Name::MeminfoNuma => Arc::new(meminfo_numa::MeminfoNuma::new(p)),
+        Name::Processes => Arc::new(processes::Processes::new(p)),
+        Name::CpuVulnerabilities => Arc::new(cpu_vulnerabilities::CpuVulnerabilities::new(p)),
+        Name::Drm => Arc::new(drm::Drm::new(p)),
     }
 }
 
