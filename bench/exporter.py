@@ -8,6 +8,13 @@ state. Reports per scrape: CPU time of the exporter process (from
 bytes plain and gzip; RSS after the run; and each as Outpost/node_exporter.
 
 Usage: bench/exporter.py [--scrapes 1000] [--outpost target/release/outpost]
+                         [--set core|defaults] [--fixtures tests/fixtures]
+
+--set core (the default) runs both with the 23 collectors the first version
+had; --set defaults runs each with its own default collector set (every
+collector node_exporter enables by default). --fixtures points both at a
+fixture tree (--path.procfs/sysfs/rootfs, udev data, textfile directory)
+instead of this host.
 """
 import argparse
 import gzip
@@ -108,11 +115,28 @@ def main():
     ap.add_argument("--node-exporter", default="/usr/bin/prometheus-node-exporter")
     ap.add_argument("--spaced", type=int, default=20, help="scrapes in the spaced phase")
     ap.add_argument("--gap", type=float, default=2.0, help="seconds between spaced scrapes")
+    ap.add_argument("--set", choices=["core", "defaults"], default="core",
+                    help="core: the 23 first collectors on both; defaults: each exporter's default set")
+    ap.add_argument("--fixtures", help="a fixture tree to read instead of this host")
     a = ap.parse_args()
 
     ne_port, op_port = free_port(), free_port()
-    ne_flags = ["--collector.disable-defaults"] + [f"--collector.{c}" for c in COLLECTORS]
-    op_flags = ["--collector.disable-defaults"] + [f"--collector.{c}" for c in COLLECTORS]
+    if a.set == "core":
+        flags = ["--collector.disable-defaults"] + [f"--collector.{c}" for c in COLLECTORS]
+    else:
+        flags = []
+    if a.fixtures:
+        f = os.path.abspath(a.fixtures)
+        flags += [
+            f"--path.procfs={f}/proc", f"--path.sysfs={f}/sys", f"--path.rootfs={f}/rootfs",
+            f"--collector.textfile.directory={f}/textfile",
+        ]
+    ne_flags = list(flags)
+    op_flags = list(flags)
+    if a.fixtures:
+        # Outpost reads udev's database under --path.rootfs (it has no
+        # --path.udev.data flag yet); node_exporter needs the flag.
+        ne_flags.append(f"--path.udev.data={f}/rootfs/run/udev/data")
     targets = [
         Target("node_exporter", [a.node_exporter, f"--web.listen-address=127.0.0.1:{ne_port}"] + ne_flags, ne_port),
         Target("outpost", [a.outpost, "exporter", "--web.listen-address", f"127.0.0.1:{op_port}"] + op_flags, op_port),
@@ -163,7 +187,7 @@ def main():
             t.stop()
 
     ne, op = rows["node_exporter"], rows["outpost"]
-    print(f"scrapes per exporter: {a.scrapes} back to back (gzip, alternating), then {a.spaced} spaced {a.gap}s apart; collectors: {len(COLLECTORS)}")
+    print(f"scrapes per exporter: {a.scrapes} back to back (gzip, alternating), then {a.spaced} spaced {a.gap}s apart; collectors: {len(COLLECTORS) if a.set == 'core' else 'each default set'}; {('fixtures ' + a.fixtures) if a.fixtures else 'this host'}")
     print(f"{'metric':<22}{'node_exporter':>15}{'outpost':>12}{'ratio':>9}")
     for key, label in [
         ("cpu_ms", "CPU ms / scrape"),
