@@ -130,13 +130,10 @@ def main():
         flags += [
             f"--path.procfs={f}/proc", f"--path.sysfs={f}/sys", f"--path.rootfs={f}/rootfs",
             f"--collector.textfile.directory={f}/textfile",
+            f"--path.udev.data={f}/rootfs/run/udev/data",
         ]
     ne_flags = list(flags)
     op_flags = list(flags)
-    if a.fixtures:
-        # Outpost reads udev's database under --path.rootfs (it has no
-        # --path.udev.data flag yet); node_exporter needs the flag.
-        ne_flags.append(f"--path.udev.data={f}/rootfs/run/udev/data")
     targets = [
         Target("node_exporter", [a.node_exporter, f"--web.listen-address=127.0.0.1:{ne_port}"] + ne_flags, ne_port),
         Target("outpost", [a.outpost, "exporter", "--web.listen-address", f"127.0.0.1:{op_port}"] + op_flags, op_port),

@@ -520,6 +520,12 @@ pub struct ExporterArgs {
     #[arg(long = "path.rootfs", default_value = "/", value_name = "DIR")]
     pub rootfs: PathBuf,
 
+    /// udev's database, for `node_disk_info` and the disk's ATA and
+    /// filesystem properties (default: `run/udev/data` under
+    /// `--path.rootfs`, i.e. `/run/udev/data` on the host itself).
+    #[arg(long = "path.udev.data", value_name = "DIR")]
+    pub udev_data: Option<PathBuf>,
+
     /// Regexp of mount points to ignore in the filesystem collector.
     #[arg(
         long = "collector.filesystem.mount-points-exclude",

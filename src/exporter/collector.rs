@@ -18,6 +18,10 @@ pub struct Paths {
     pub procfs: PathBuf,
     pub sysfs: PathBuf,
     pub rootfs: PathBuf,
+    /// udev's database (`--path.udev.data`); `None`: `run/udev/data` under
+    /// `rootfs`, which is node_exporter's `/run/udev/data` on a host and
+    /// follows `--path.rootfs` in a container.
+    pub udev_data: Option<PathBuf>,
 }
 
 impl Default for Paths {
@@ -26,6 +30,7 @@ impl Default for Paths {
             procfs: "/proc".into(),
             sysfs: "/sys".into(),
             rootfs: "/".into(),
+            udev_data: None,
         }
     }
 }
@@ -40,6 +45,13 @@ impl Paths {
     /// A path on the host's root filesystem (`/etc/os-release`, a mount point).
     pub fn root(&self, abs: &str) -> PathBuf {
         self.rootfs.join(abs.trim_start_matches('/'))
+    }
+    /// A file in udev's database (`b8:0` for block device 8:0).
+    pub fn udev(&self, name: &str) -> PathBuf {
+        match &self.udev_data {
+            Some(dir) => dir.join(name),
+            None => self.root("/run/udev/data").join(name),
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! `diskstats`: block device I/O counters from `/proc/diskstats`
 //! (`node_disk_*`), plus `node_disk_info` (and, where udev has recorded
 //! them, `node_disk_filesystem_info`, `node_disk_device_mapper_info` and
-//! `node_disk_ata_*`) from udev's database under `<rootfs>/run/udev/data`
-//! (node_exporter's `--path.udev.data` default, seen through the rootfs).
+//! `node_disk_ata_*`) from udev's database (`--path.udev.data`; without it
+//! `<rootfs>/run/udev/data`, which is node_exporter's default on a host and
+//! follows `--path.rootfs` in a container).
 //! `node_disk_info` carries 1.12's `rotational` label from
 //! `/sys/block/<dev>/queue/rotational`.
 //!
@@ -237,8 +238,8 @@ impl Collector for Diskstats {
         let udev: Vec<HashMap<String, String>> = devices
             .iter()
             .map(|d| {
-                let file = format!("/run/udev/data/b{}:{}", d.major, d.minor);
-                super::collector::read_text(self.paths.root(&file))
+                let file = format!("b{}:{}", d.major, d.minor);
+                super::collector::read_text(self.paths.udev(&file))
                     .map(|t| parse_udev(&t))
                     .unwrap_or_default()
             })
@@ -376,6 +377,7 @@ mod tests {
             procfs: dir.path().into(),
             sysfs: dir.path().into(),
             rootfs: dir.path().into(),
+            udev_data: None,
         };
         let mut m = Metrics::new();
         Diskstats::new(paths, Matcher::new(DEFAULT_DEVICE_EXCLUDE).unwrap())
@@ -387,5 +389,31 @@ mod tests {
         let t = m.get("node_disk_read_time_seconds_total").unwrap();
         assert!((t.sample(0).value - 18.963).abs() < 1e-9);
         assert!(m.get("node_disk_flush_requests_total").is_some());
+    }
+
+    #[test]
+    fn udev_data_comes_from_its_flag_when_given() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("diskstats"), TEXT).unwrap();
+        let udev = dir.path().join("udev");
+        std::fs::create_dir(&udev).unwrap();
+        std::fs::write(udev.join("b254:0"), "E:ID_FS_TYPE=xfs\n").unwrap();
+        let fs_type = |udev_data: Option<std::path::PathBuf>| {
+            let paths = Paths {
+                procfs: dir.path().into(),
+                sysfs: dir.path().into(),
+                rootfs: dir.path().into(),
+                udev_data,
+            };
+            let mut m = Metrics::new();
+            Diskstats::new(paths, Matcher::new(DEFAULT_DEVICE_EXCLUDE).unwrap())
+                .update(&mut m)
+                .unwrap();
+            m.get("node_disk_filesystem_info")
+                .and_then(|f| f.sample(0).label("type").map(str::to_owned))
+        };
+        assert_eq!(fs_type(Some(udev)).as_deref(), Some("xfs"));
+        // Without the flag: <rootfs>/run/udev/data, absent here.
+        assert_eq!(fs_type(None), None);
     }
 }

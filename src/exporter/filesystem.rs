@@ -499,6 +499,7 @@ mod tests {
             procfs: proc.path().into(),
             sysfs: "/nonexistent".into(),
             rootfs: "/".into(),
+            udev_data: None,
         };
         let timeout = Duration::from_millis(200);
         let stat = HangingStat::new();

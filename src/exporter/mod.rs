@@ -251,6 +251,7 @@ impl TryFrom<ExporterArgs> for Config {
                 procfs: a.procfs,
                 sysfs: a.sysfs,
                 rootfs: a.rootfs,
+                udev_data: a.udev_data,
             },
             collectors,
             filesystem: filesystem::Options {

@@ -222,6 +222,7 @@ mod tests {
             procfs: dir.path().into(),
             sysfs: dir.path().into(),
             rootfs: dir.path().into(),
+            udev_data: None,
         };
         let mut m = Metrics::new();
         Netclass::new(paths, DeviceFilter::default(), false)
@@ -263,6 +264,7 @@ mod tests {
             procfs: "/nonexistent".into(),
             sysfs: "/nonexistent".into(),
             rootfs: "/nonexistent".into(),
+            udev_data: None,
         };
         assert!(Netclass::new(paths, DeviceFilter::default(), false)
             .update(&mut Metrics::new())

@@ -143,6 +143,7 @@ eth0: 1000 10 1 2 3 4 5 6 2000 20 7 8 9 10 11 12\n";
             procfs: dir.path().into(),
             sysfs: dir.path().into(),
             rootfs: dir.path().into(),
+            udev_data: None,
         };
         let mut m = Metrics::new();
         let filter = DeviceFilter {

@@ -163,6 +163,7 @@ mod tests {
             procfs: dir.path().into(),
             sysfs: dir.path().into(),
             rootfs: dir.path().into(),
+            udev_data: None,
         };
         let mut m = Metrics::new();
         Os::new(paths).update(&mut m).unwrap();

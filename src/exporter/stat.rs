@@ -162,6 +162,7 @@ mod tests {
             procfs: dir.path().into(),
             sysfs: dir.path().into(),
             rootfs: dir.path().into(),
+            udev_data: None,
         };
         Stat::new(paths.clone(), false).update(&mut m).unwrap();
         assert!(m.get("node_softirqs_total").is_none());

@@ -53,6 +53,7 @@ fn config_with(f: &Path, extra: &[&str]) -> Result<Config, outpost::exporter::Co
             arg("path.sysfs", "sys"),
             arg("path.rootfs", "rootfs"),
             arg("collector.textfile.directory", "textfile"),
+            arg("path.udev.data", "rootfs/run/udev/data"),
         ]
         .into_iter()
         .chain(extra.iter().map(|e| e.to_string())),
