@@ -21,6 +21,8 @@ use super::settings::{number, prom_duration, Settings};
 pub struct TestFile {
     pub rule_files: Vec<String>,
     pub evaluation_interval: String,
+    /// [`super::rules::GROUPS`]: the order the rule file's groups must run in.
+    pub group_eval_order: Vec<String>,
     pub tests: Vec<TestGroup>,
 }
 
@@ -74,6 +76,11 @@ fn repeat(v: f64, count: u64) -> String {
 
 /// The test file of one alert name (several rules may share it, e.g. one
 /// `TcpTargetDown` per failure threshold: one group each).
+/// The groups of the rule file in evaluation order, for `group_eval_order`.
+fn eval_order() -> Vec<String> {
+    super::rules::GROUPS.iter().map(|g| g.to_string()).collect()
+}
+
 fn alert_file(specs: &[&AlertSpec], s: &Settings) -> TestFile {
     let step = s.evaluation_interval;
     let at = |n: u64| prom_duration(step * n as u32);
@@ -189,6 +196,7 @@ fn alert_file(specs: &[&AlertSpec], s: &Settings) -> TestFile {
     TestFile {
         rule_files: vec![format!("../{RULE_FILE}")],
         evaluation_interval: prom_duration(evaluation),
+        group_eval_order: eval_order(),
         tests: groups,
     }
 }
@@ -294,6 +302,7 @@ fn recording_files(inv: &Inventory, s: &Settings) -> [(String, TestFile); 2] {
     let file = |tests: Vec<ExprScript>, evaluation: Duration| TestFile {
         rule_files: vec![format!("../{RULE_FILE}")],
         evaluation_interval: prom_duration(evaluation),
+        group_eval_order: eval_order(),
         tests: tests.iter().map(expr_group).collect(),
     };
     [

@@ -423,23 +423,30 @@ pub fn alerts(inv: &Inventory, s: &Settings) -> Vec<AlertSpec> {
     all
 }
 
+/// The rule groups, in the order they must be evaluated: thresholds and
+/// recording rules before the alerts that read them. Prometheus evaluates
+/// groups independently; promtool's unit tests pick an order at random
+/// unless the test file names one (`group_eval_order`), and an alert
+/// evaluated before the recording rule it reads made a test flaky.
+pub const GROUPS: [&str; 3] = ["outpost.thresholds", "outpost.recording", "outpost.alerts"];
+
 /// The whole rule file.
 pub fn build(inv: &Inventory, s: &Settings) -> RuleFile {
     let mut groups = Vec::new();
     let thresholds = recording::thresholds(inv, s);
     if !thresholds.is_empty() {
         groups.push(RuleGroup {
-            name: "outpost.thresholds".into(),
+            name: GROUPS[0].into(),
             rules: thresholds,
         });
     }
     groups.extend([
         RuleGroup {
-            name: "outpost.recording".into(),
+            name: GROUPS[1].into(),
             rules: recording::records(s).iter().map(|r| r.rule()).collect(),
         },
         RuleGroup {
-            name: "outpost.alerts".into(),
+            name: GROUPS[2].into(),
             rules: alerts(inv, s).iter().map(AlertSpec::rule).collect(),
         },
     ]);
