@@ -102,10 +102,7 @@ impl Collector for Bonding {
 mod tests {
     use super::*;
 
-    fn write(path: &Path, text: &str) {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
+    use crate::exporter::collector::write_fixture as write;
 
     #[test]
     fn a_bond_with_a_down_slave_has_fewer_active_than_configured() {

@@ -299,6 +299,14 @@ collectors! {
     Drm => "drm", default false, "AMD GPU (amdgpu) busy percent and memory from /sys/class/drm";
 }
 
+/// For collectors' unit tests: writes `text` to `path`, creating the
+/// directories above it (a sysfs or procfs fixture file).
+#[cfg(test)]
+pub(crate) fn write_fixture(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().expect("a file path")).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
 /// Held shared by every scrape and exclusively by work that must never
 /// run during one (the CPU benchmark).
 #[derive(Debug, Default)]

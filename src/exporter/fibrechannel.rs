@@ -180,10 +180,7 @@ impl Collector for Fibrechannel {
 mod tests {
     use super::*;
 
-    fn write(path: &Path, text: &str) {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
+    use crate::exporter::collector::write_fixture as write;
 
     #[test]
     fn reads_hex_statistics_leaving_out_unavailable_ones() {

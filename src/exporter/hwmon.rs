@@ -409,8 +409,7 @@ mod tests {
     }
 
     fn write(dir: &Path, file: &str, text: &str) {
-        std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(dir.join(file), text).unwrap();
+        crate::exporter::collector::write_fixture(&dir.join(file), text);
     }
 
     #[test]

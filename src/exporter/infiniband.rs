@@ -192,10 +192,7 @@ impl Collector for Infiniband {
 mod tests {
     use super::*;
 
-    fn write(path: &Path, text: &str) {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
+    use crate::exporter::collector::write_fixture as write;
 
     #[test]
     fn reads_a_port_in_node_exporter_units() {
