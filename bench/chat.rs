@@ -79,7 +79,11 @@ fn roundtrip(iterations: usize, prom: &str, am: &str, agents: &str, state: &str)
             prometheus_url: prom.into(),
             alertmanager_url: am.into(),
             agents: outpost::chat::agents::read(agents.as_ref()).expect("agents file"),
-            allowed_users: [1].into_iter().collect(),
+            roles: {
+                let mut r = outpost::chat::Roles::default();
+                r.grant([1], outpost::chat::Role::Operator);
+                r
+            },
             timezone: jiff::tz::TimeZone::UTC,
             timeout: Duration::from_secs(3),
         },

@@ -98,15 +98,8 @@ pub struct BridgeArgs {
     #[arg(long, env = "OUTPOST_MESSAGE_THREAD_ID", value_name = "ID")]
     pub message_thread_id: Option<i64>,
 
-    /// Comma-separated Telegram user ids allowed to use chat commands.
-    #[arg(
-        long,
-        env = "OUTPOST_ALLOWED_USERS",
-        value_delimiter = ',',
-        allow_negative_numbers = true,
-        value_name = "IDS"
-    )]
-    pub allowed_users: Vec<i64>,
+    #[command(flatten)]
+    pub roles: RoleArgs,
 
     /// When set, webhooks must carry `Authorization: Bearer TOKEN`.
     #[arg(
@@ -307,17 +300,49 @@ pub struct AskArgs {
     )]
     pub state: PathBuf,
 
-    /// Comma-separated Telegram user ids shown as allowed by /whoami (the local operator always is).
+    #[command(flatten)]
+    pub roles: RoleArgs,
+
+    #[command(flatten)]
+    pub chat: ChatArgs,
+}
+
+/// Who may use chat commands, by Telegram user id, with which role
+/// (`chat::roles`): viewers read, operators also silence, acknowledge and
+/// act on agents, admins also change configuration.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RoleArgs {
+    /// Comma-separated Telegram user ids with the operator role (read,
+    /// silence, acknowledge, run actions).
     #[arg(
         long,
         env = "OUTPOST_ALLOWED_USERS",
         value_delimiter = ',',
+        allow_negative_numbers = true,
         value_name = "IDS"
     )]
     pub allowed_users: Vec<i64>,
 
-    #[command(flatten)]
-    pub chat: ChatArgs,
+    /// Comma-separated Telegram user ids with the viewer role (read only).
+    #[arg(
+        long,
+        env = "OUTPOST_VIEWERS",
+        value_delimiter = ',',
+        allow_negative_numbers = true,
+        value_name = "IDS"
+    )]
+    pub viewers: Vec<i64>,
+
+    /// Comma-separated Telegram user ids with the admin role (also change
+    /// agents, thresholds and subscriptions, read the audit log).
+    #[arg(
+        long,
+        env = "OUTPOST_ADMINS",
+        value_delimiter = ',',
+        allow_negative_numbers = true,
+        value_name = "IDS"
+    )]
+    pub admins: Vec<i64>,
 }
 
 /// `outpost generate`. Every threshold and duration is optional; unset ones
@@ -972,7 +997,7 @@ mod tests {
         let Command::Bridge(b) = cli.command else {
             panic!("not the bridge")
         };
-        assert_eq!(b.allowed_users, vec![1, 22, 333]);
+        assert_eq!(b.roles.allowed_users, vec![1, 22, 333]);
         assert_eq!(b.chat_id, Some(-5));
     }
 

@@ -89,9 +89,13 @@
 //! - [`chat`]: the chat command engine (transport-independent) and
 //!   `outpost ask`.
 //!   - `commands.rs`: the one command list, `/help` and the pure parser.
-//!   - `engine.rs`: [`chat::Engine`] — access control, validation, answers,
-//!     button presses; `reply.rs`: reply type and pure HTML texts;
-//!     `buttons.rs`: inline buttons and their callback data.
+//!   - `engine/`: [`chat::Engine`]. `mod.rs`: access by role, dispatch,
+//!     the audit record, the typed [`chat::Verdict`]; `answers.rs`
+//!     (Prometheus reads, `/audit`), `silences.rs` (Alertmanager),
+//!     `charts.rs` (pictures, an alert's expression), `window.rs` (chart
+//!     window time maths). `roles.rs`: viewer/operator/admin per user id.
+//!     `reply.rs`: reply type and pure HTML texts; `buttons.rs`: inline
+//!     buttons, their callback data and the role each needs.
 //!   - `promql.rs` (Prometheus client, escaping), `queries.rs` (PromQL
 //!     expressions), `alertmanager.rs` (API v2 client, matchers).
 //!   - `chart.rs`: PNG line charts with the bundled font; `audit.rs`: audit

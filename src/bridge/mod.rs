@@ -73,8 +73,6 @@ pub struct Config {
     pub chat_id: Option<i64>,
     /// Forum topic for `--chat-id`.
     pub message_thread_id: Option<i64>,
-    /// Telegram user ids allowed to use chat commands (issue 6).
-    pub allowed_users: Vec<i64>,
     pub webhook_token: Option<Secret>,
     /// Send a firing CPU, memory or disk alert as the photo of its chart,
     /// the alert text as caption (see [`attach`]).
@@ -185,11 +183,12 @@ impl TryFrom<BridgeArgs> for Config {
             "--webhook-token-file",
         )?;
         let audit = crate::chat::audit_retention(&a.chat);
-        let chat =
-            crate::chat::config(&a.chat, &a.allowed_users).map_err(|e| ConfigError::Chat {
+        let chat = crate::chat::config(&a.chat, crate::chat::roles(&a.roles)).map_err(|e| {
+            ConfigError::Chat {
                 usage: e.downcast_ref::<crate::UsageError>().is_some(),
                 message: format!("{e:#}"),
-            })?;
+            }
+        })?;
         let api = a.telegram_api_url.trim_end_matches('/').to_owned();
         if !(api.starts_with("http://") || api.starts_with("https://")) {
             return Err(ConfigError::ApiUrl(api));
@@ -212,7 +211,6 @@ impl TryFrom<BridgeArgs> for Config {
             telegram_api_url: api,
             chat_id: a.chat_id,
             message_thread_id: a.message_thread_id,
-            allowed_users: a.allowed_users,
             webhook_token,
             attach_charts: a.attach_charts,
             chat,

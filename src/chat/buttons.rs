@@ -30,6 +30,18 @@ pub enum Action {
     Chart { fingerprint: String },
 }
 
+impl Action {
+    /// The least role that may press it: the same as the command it
+    /// stands for (silencing is an operator's; a chart is anyone's).
+    pub fn role(&self) -> super::roles::Role {
+        use super::roles::Role;
+        match self {
+            Action::Silence { .. } | Action::Undo { .. } => Role::Operator,
+            Action::Chart { .. } => Role::Viewer,
+        }
+    }
+}
+
 /// Silence lengths offered as buttons.
 pub const SILENCE_HOURS: [u32; 2] = [1, 24];
 

@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+use super::roles::Role;
+
 /// The resource a `/mon_*` command or chart is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
@@ -132,6 +134,8 @@ pub struct Spec {
     pub args: &'static str,
     /// One-line description (the `/help` text and Telegram's command menu).
     pub about: &'static str,
+    /// The least role that may run it (a button names its own).
+    pub role: Role,
     parse: fn(&[&str]) -> Result<Command, String>,
 }
 
@@ -148,23 +152,23 @@ impl Spec {
 
 /// Every command, in `/help` order. Parsing and help both come from here.
 pub static SPECS: &[Spec] = &[
-    Spec { name: "start", args: "", about: "Greeting and what this bot does", parse: |a| none(a, Command::Start) },
-    Spec { name: "help", args: "", about: "This list of commands", parse: |a| none(a, Command::Help) },
-    Spec { name: "whoami", args: "", about: "Your user id, this chat's id, and whether you are allowed", parse: |a| none(a, Command::WhoAmI) },
-    Spec { name: "agents", args: "", about: "Every agent with its up/down state", parse: |a| none(a, Command::Agents) },
-    Spec { name: "status", args: "[agent]", about: "Up, CPU, memory, worst disk, load, uptime, failing TCP checks", parse: |a| Ok(Command::Status { agent: agent_only(a)? }) },
-    Spec { name: "mon_cpu", args: "[agent]", about: "Current CPU usage", parse: |a| mon(Metric::Cpu, a) },
-    Spec { name: "mon_mem", args: "[agent]", about: "Current memory usage", parse: |a| mon(Metric::Mem, a) },
-    Spec { name: "mon_disk", args: "[agent]", about: "Current disk usage per mount point", parse: |a| mon(Metric::Disk, a) },
-    Spec { name: "mon_cpu_picture", args: "[agent] [minutes] [hhmm]", about: "CPU chart: last 5 minutes, or minutes around hhmm today", parse: |a| picture(Metric::Cpu, a) },
-    Spec { name: "mon_mem_picture", args: "[agent] [minutes] [hhmm]", about: "Memory chart", parse: |a| picture(Metric::Mem, a) },
-    Spec { name: "mon_disk_picture", args: "[agent] [minutes] [hhmm]", about: "Disk chart", parse: |a| picture(Metric::Disk, a) },
-    Spec { name: "gpu", args: "[agent]", about: "NVIDIA GPUs: load, memory, temperature, power, last XID error", parse: |a| Ok(Command::Gpu { agent: agent_only(a)? }) },
-    Spec { name: "alerts", args: "", about: "Firing alerts (from Alertmanager)", parse: |a| none(a, Command::Alerts) },
-    Spec { name: "silences", args: "", about: "Active and pending silences", parse: |a| none(a, Command::Silences) },
-    Spec { name: "silence", args: "<agent|matchers> <duration> [comment]", about: "Silence an agent or matchers (name=value, name!=value, name=~regex), e.g. /silence web1 2h deploy", parse: silence },
-    Spec { name: "unsilence", args: "<id>", about: "Expire a silence", parse: unsilence },
-    Spec { name: "audit", args: "", about: "The latest commands and button presses", parse: |a| none(a, Command::Audit) },
+    Spec { name: "start", role: Role::Viewer, args: "", about: "Greeting and what this bot does", parse: |a| none(a, Command::Start) },
+    Spec { name: "help", role: Role::Viewer, args: "", about: "This list of commands", parse: |a| none(a, Command::Help) },
+    Spec { name: "whoami", role: Role::Viewer, args: "", about: "Your user id, this chat's id, and whether you are allowed", parse: |a| none(a, Command::WhoAmI) },
+    Spec { name: "agents", role: Role::Viewer, args: "", about: "Every agent with its up/down state", parse: |a| none(a, Command::Agents) },
+    Spec { name: "status", role: Role::Viewer, args: "[agent]", about: "Up, CPU, memory, worst disk, load, uptime, failing TCP checks", parse: |a| Ok(Command::Status { agent: agent_only(a)? }) },
+    Spec { name: "mon_cpu", role: Role::Viewer, args: "[agent]", about: "Current CPU usage", parse: |a| mon(Metric::Cpu, a) },
+    Spec { name: "mon_mem", role: Role::Viewer, args: "[agent]", about: "Current memory usage", parse: |a| mon(Metric::Mem, a) },
+    Spec { name: "mon_disk", role: Role::Viewer, args: "[agent]", about: "Current disk usage per mount point", parse: |a| mon(Metric::Disk, a) },
+    Spec { name: "mon_cpu_picture", role: Role::Viewer, args: "[agent] [minutes] [hhmm]", about: "CPU chart: last 5 minutes, or minutes around hhmm today", parse: |a| picture(Metric::Cpu, a) },
+    Spec { name: "mon_mem_picture", role: Role::Viewer, args: "[agent] [minutes] [hhmm]", about: "Memory chart", parse: |a| picture(Metric::Mem, a) },
+    Spec { name: "mon_disk_picture", role: Role::Viewer, args: "[agent] [minutes] [hhmm]", about: "Disk chart", parse: |a| picture(Metric::Disk, a) },
+    Spec { name: "gpu", role: Role::Viewer, args: "[agent]", about: "NVIDIA GPUs: load, memory, temperature, power, last XID error", parse: |a| Ok(Command::Gpu { agent: agent_only(a)? }) },
+    Spec { name: "alerts", role: Role::Viewer, args: "", about: "Firing alerts (from Alertmanager)", parse: |a| none(a, Command::Alerts) },
+    Spec { name: "silences", role: Role::Viewer, args: "", about: "Active and pending silences", parse: |a| none(a, Command::Silences) },
+    Spec { name: "silence", role: Role::Operator, args: "<agent|matchers> <duration> [comment]", about: "Silence an agent or matchers (name=value, name!=value, name=~regex), e.g. /silence web1 2h deploy", parse: silence },
+    Spec { name: "unsilence", role: Role::Operator, args: "<id>", about: "Expire a silence", parse: unsilence },
+    Spec { name: "audit", role: Role::Admin, args: "", about: "The latest commands and button presses", parse: |a| none(a, Command::Audit) },
 ];
 
 /// The spec of a command name (without slash).

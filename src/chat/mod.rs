@@ -7,7 +7,7 @@
 //! This file turns flags into an engine [`Config`] and runs `outpost ask`.
 //!
 //! # What a front end does (Telegram, `ask`)
-//! 1. Build once: `Engine::new(chat::config(&chat_args, &allowed_users)?,
+//! 1. Build once: `Engine::new(chat::config(&chat_args, roles)?,
 //!    Audit::open(&state, chat::audit_retention(&chat_args))?)`
 //!    and share it (`Arc<Engine>`; its methods take `&self`).
 //! 2. A message: `engine.handle(&Caller { user_id: from.id, chat_id: chat.id,
@@ -34,21 +34,23 @@ pub mod engine;
 pub mod promql;
 pub mod queries;
 pub mod reply;
+pub mod roles;
 pub mod zone;
 
-use std::collections::HashSet;
 use std::io::Write;
 
 use anyhow::Context;
 
-pub use engine::{Caller, Config, Engine, LOCAL_OPERATOR};
+pub use engine::{Answer, Caller, Clients, Config, Engine, Verdict, LOCAL_OPERATOR};
 pub use reply::{Picture, Reply};
+pub use roles::{Role, Roles};
 
-use crate::cli::{AskArgs, ChatArgs};
+use crate::cli::{AskArgs, ChatArgs, RoleArgs};
 use crate::UsageError;
 
-/// Builds the engine config from the shared chat flags.
-pub fn config(args: &ChatArgs, allowed_users: &[i64]) -> anyhow::Result<Config> {
+/// Builds the engine config from the shared chat flags and the users'
+/// roles.
+pub fn config(args: &ChatArgs, roles: Roles) -> anyhow::Result<Config> {
     let timezone =
         zone::parse(&args.timezone).map_err(|e| UsageError(format!("--timezone {e}")))?;
     let agents = match &args.agents {
@@ -59,10 +61,20 @@ pub fn config(args: &ChatArgs, allowed_users: &[i64]) -> anyhow::Result<Config> 
         prometheus_url: args.prometheus_url.clone(),
         alertmanager_url: args.alertmanager_url.clone(),
         agents,
-        allowed_users: allowed_users.iter().copied().collect::<HashSet<_>>(),
+        roles,
         timezone,
         timeout: args.query_timeout,
     })
+}
+
+/// The users' roles from the role flags.
+pub fn roles(args: &RoleArgs) -> Roles {
+    let mut roles = Roles::default();
+    roles
+        .grant(args.viewers.iter().copied(), Role::Viewer)
+        .grant(args.allowed_users.iter().copied(), Role::Operator)
+        .grant(args.admins.iter().copied(), Role::Admin);
+    roles
 }
 
 /// The audit log's limits from the shared chat flags.
@@ -82,9 +94,9 @@ pub fn main(args: AskArgs) -> anyhow::Result<()> {
     if text.trim().is_empty() {
         return Err(UsageError("give a command, e.g. outpost ask /mon_cpu web1".into()).into());
     }
-    let mut allowed = args.allowed_users.clone();
-    allowed.push(LOCAL_OPERATOR);
-    let config = config(&args.chat, &allowed)?;
+    let mut roles = roles(&args.roles);
+    roles.grant([LOCAL_OPERATOR], Role::Admin);
+    let config = config(&args.chat, roles)?;
     let audit = audit::Audit::open(&args.state, audit_retention(&args.chat))
         .with_context(|| format!("opening the state database {}", args.state.display()))?;
     let engine = Engine::new(config, audit);
@@ -101,7 +113,7 @@ pub fn main(args: AskArgs) -> anyhow::Result<()> {
             engine.answer(&caller, &text).await
         }
     });
-    let Some((reply, result)) = answer else {
+    let Some(Answer { reply, verdict }) = answer else {
         return Err(UsageError(format!(
             "{text:?} is not a command: commands start with /, see /help"
         ))
@@ -122,13 +134,14 @@ pub fn main(args: AskArgs) -> anyhow::Result<()> {
     }
     // The reply is printed either way; the exit code tells scripts whether
     // the command worked (2: usage or unknown agent, 1: a failure).
-    if result.starts_with("error") {
-        return Err(anyhow::anyhow!("the command failed (see the reply above)"));
+    match verdict {
+        Verdict::Ok => Ok(()),
+        Verdict::Failed => Err(anyhow::anyhow!("the command failed (see the reply above)")),
+        Verdict::Usage | Verdict::UnknownAgent => {
+            Err(UsageError("the command was not understood (see the reply above)".into()).into())
+        }
+        Verdict::Refused => Err(anyhow::anyhow!(
+            "the command was refused (see the reply above)"
+        )),
     }
-    if result == "usage" || result == "unknown agent" {
-        return Err(
-            UsageError("the command was not understood (see the reply above)".into()).into(),
-        );
-    }
-    Ok(())
 }

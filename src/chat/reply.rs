@@ -14,6 +14,7 @@ use super::audit::Entry;
 use super::buttons::Button;
 use super::commands::{Metric, UsageError, SPECS};
 use super::promql::Sample;
+use super::roles::Role;
 use crate::alerts::{Threshold, THRESHOLD_LABEL};
 
 /// The thresholds in force, per agent, as Prometheus reports them
@@ -139,10 +140,11 @@ pub fn start() -> String {
         .to_string()
 }
 
-/// The `/help` text, generated from the command list.
-pub fn help() -> String {
+/// The `/help` text, generated from the command list: the commands `role`
+/// may run, and how many more a higher role gets.
+pub fn help(role: Role) -> String {
     let mut s = String::from("<b>Commands</b>\n");
-    for spec in SPECS {
+    for spec in SPECS.iter().filter(|s| s.role <= role) {
         s.push_str(&format!(
             "{} — {}\n",
             escape(&spec.usage()),
@@ -154,16 +156,34 @@ pub fn help() -> String {
          Pictures: minutes 1–1440 (default 5); a time (hhmm after the minutes, or hh:mm anywhere) \
          centres the window on that time today, e.g. /mon_cpu_picture web1 30 14:05.",
     );
+    let more = SPECS.iter().filter(|s| s.role > role).count();
+    if more > 0 {
+        s.push_str(&format!(
+            "\nYour role is {role}; {more} more command(s) need a higher role."
+        ));
+    }
     s
 }
 
-pub fn whoami(user_id: i64, username: Option<&str>, chat_id: i64, allowed: bool) -> String {
+/// `/whoami`: ids, and the role (`None`: not allowed).
+pub fn whoami(user_id: i64, username: Option<&str>, chat_id: i64, role: Option<Role>) -> String {
     format!(
         "User id: <code>{user_id}</code>{}\nChat id: <code>{chat_id}</code>\nAllowed: {}",
         username
             .map(|u| format!(" (@{})", escape(u)))
             .unwrap_or_default(),
-        if allowed { "yes" } else { "no" }
+        match role {
+            Some(r) => format!("yes, as {r} ({})", r.about()),
+            None => "no".to_string(),
+        }
+    )
+}
+
+/// A known user asked for something above their role.
+pub fn role_too_low(needed: Role, role: Role) -> String {
+    format!(
+        "⛔ That needs the {needed} role; you are {role}. An admin can change roles \
+         (--viewers, --allowed-users for operators, --admins)."
     )
 }
 
@@ -696,7 +716,7 @@ mod tests {
 
     #[test]
     fn help_lists_every_command_with_usage() {
-        let h = help();
+        let h = help(Role::Admin);
         for s in SPECS {
             assert!(h.contains(&format!("/{}", s.name)), "{}", s.name);
         }
@@ -722,7 +742,7 @@ mod tests {
         );
         assert!(refusal(12345).contains("<code>12345</code>"));
         assert_eq!(
-            whoami(5, Some("a<b"), -7, false),
+            whoami(5, Some("a<b"), -7, None),
             "User id: <code>5</code> (@a&lt;b)\nChat id: <code>-7</code>\nAllowed: no"
         );
     }

@@ -152,7 +152,11 @@ fn engine(
             prometheus_url: prometheus.into(),
             alertmanager_url: alertmanager.into(),
             agents,
-            allowed_users: [42].into_iter().collect(),
+            roles: {
+                let mut r = outpost::chat::Roles::default();
+                r.grant([42], outpost::chat::Role::Admin);
+                r
+            },
             timezone: jiff::tz::TimeZone::UTC,
             timeout,
         },

@@ -1,0 +1,645 @@
+//! The command engine, independent of any transport: a message or a button
+//! press from a [`Caller`] in, an optional [`Answer`] out. It enforces access
+//! (known users only, each command and button within the caller's
+//! [`Role`]; a stranger gets one refusal per hour and nothing else),
+//! validates agents and matchers against the agents list, asks Prometheus
+//! and Alertmanager, renders charts, and records every command and button
+//! press in the audit log. Telegram and `outpost ask` are its two front ends.
+//!
+//! The answers are split by what they talk to: `answers.rs` (Prometheus
+//! reads, the audit log), `silences.rs` (Alertmanager), `charts.rs`
+//! (pictures), `window.rs` (the pure time maths of chart windows). This
+//! file holds access, dispatch, the audit record and the [`Verdict`].
+//!
+//! Decisions:
+//! - The engine takes its clients ([`Clients`]) as parameters, so a test
+//!   points it at real programs on loopback (or at nothing, port 9) without
+//!   flags.
+//! - A known user asking for more than their role gets a reply saying which
+//!   role it needs (audited as refused); only strangers get the quiet
+//!   once-an-hour treatment.
+
+mod answers;
+mod charts;
+mod silences;
+pub mod window;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+
+pub use charts::generator_expr;
+
+use super::agents::Agents;
+use super::alertmanager::{Alertmanager, AmError};
+use super::audit::{AuditError, AuditLog, Entry};
+use super::buttons::{self, Action};
+use super::chart::ChartError;
+use super::commands::{self, Command, UsageError};
+use super::promql::{PromError, Prometheus};
+use super::queries::Scope;
+use super::reply::{self, Reply};
+use super::roles::{Role, Roles};
+
+/// The user id `outpost ask` acts as (Telegram ids are never 0).
+pub const LOCAL_OPERATOR: i64 = 0;
+
+/// Who sent a message or pressed a button.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Telegram user id (`from.id`), or [`LOCAL_OPERATOR`].
+    pub user_id: i64,
+    /// Telegram chat id the reply goes to.
+    pub chat_id: i64,
+    /// Telegram username without `@`, or the local login name.
+    pub username: Option<String>,
+}
+
+impl Caller {
+    /// The operator at a terminal running `outpost ask`.
+    pub fn local(login: &str) -> Self {
+        Caller {
+            user_id: LOCAL_OPERATOR,
+            chat_id: 0,
+            username: Some(login.to_string()),
+        }
+    }
+
+    /// `createdBy` of silences: who, and through which front end.
+    pub fn created_by(&self) -> String {
+        match (&self.username, self.user_id) {
+            (Some(u), LOCAL_OPERATOR) => format!("{u} (outpost ask)"),
+            (None, LOCAL_OPERATOR) => "outpost ask".to_string(),
+            (Some(u), id) => format!("@{u} (telegram {id})"),
+            (None, id) => format!("telegram user {id}"),
+        }
+    }
+}
+
+/// What the engine needs; built by the front end from its flags.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub prometheus_url: String,
+    pub alertmanager_url: String,
+    pub agents: Agents,
+    /// Each known user's role. `outpost ask` adds [`LOCAL_OPERATOR`] as admin.
+    pub roles: Roles,
+    /// Zone for `hhmm`, chart axes and times in replies.
+    pub timezone: TimeZone,
+    /// Time limit of each Prometheus or Alertmanager request.
+    pub timeout: Duration,
+}
+
+/// The engine's clients of the outside world.
+pub struct Clients {
+    pub prometheus: Prometheus,
+    pub alertmanager: Alertmanager,
+    /// The audit log and refusal memory ([`super::audit::Audit`] on its own
+    /// connection, or the bridge's store).
+    pub audit: Box<dyn AuditLog>,
+}
+
+impl Clients {
+    /// HTTP clients at the config's URLs, with `audit` as the log.
+    pub fn from_config(config: &Config, audit: impl AuditLog) -> Self {
+        Clients {
+            prometheus: Prometheus::new(&config.prometheus_url, config.timeout),
+            alertmanager: Alertmanager::new(&config.alertmanager_url, config.timeout),
+            audit: Box::new(audit),
+        }
+    }
+}
+
+/// How many audit entries `/audit` shows.
+const AUDIT_SHOWN: usize = 20;
+
+/// A failure while answering; its text becomes the reply and the audit result.
+/// Each variant names the part that failed (Prometheus, Alertmanager, …).
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Prometheus(#[from] PromError),
+    #[error(transparent)]
+    Alertmanager(#[from] AmError),
+    #[error(transparent)]
+    Chart(#[from] ChartError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// How a command or button press ended, for front ends that report success
+/// (`outpost ask`'s exit code) and for the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Answered.
+    Ok,
+    /// Not understood: bad arguments, an unknown command, a stale button.
+    Usage,
+    /// An agent name that is not in the agents list.
+    UnknownAgent,
+    /// The caller may not do this (a stranger, or a role too low).
+    Refused,
+    /// Prometheus, Alertmanager, the store or a chart failed.
+    Failed,
+}
+
+/// An answer to a message or button press.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub reply: Reply,
+    pub verdict: Verdict,
+}
+
+/// An answer and what the audit log says about it.
+struct Outcome {
+    reply: Reply,
+    verdict: Verdict,
+    /// Words after the verdict in the audit log, e.g. the silence id.
+    note: Option<String>,
+}
+
+impl Outcome {
+    fn ok(reply: Reply) -> Self {
+        Outcome {
+            reply,
+            verdict: Verdict::Ok,
+            note: None,
+        }
+    }
+    fn ok_noting(reply: Reply, note: String) -> Self {
+        Outcome {
+            reply,
+            verdict: Verdict::Ok,
+            note: Some(note),
+        }
+    }
+    fn usage(text: String) -> Self {
+        Outcome {
+            reply: Reply::text(text),
+            verdict: Verdict::Usage,
+            note: None,
+        }
+    }
+    fn unknown_agent(text: String) -> Self {
+        Outcome {
+            reply: Reply::text(text),
+            verdict: Verdict::UnknownAgent,
+            note: None,
+        }
+    }
+    fn failed(e: Failure) -> Self {
+        Outcome {
+            reply: Reply::text(reply::failure(&e.to_string())),
+            verdict: Verdict::Failed,
+            note: Some(e.to_string()),
+        }
+    }
+
+    /// The audit log's result column.
+    fn audit_result(&self) -> String {
+        let word = match self.verdict {
+            Verdict::Ok => "ok",
+            Verdict::Usage => "usage",
+            Verdict::UnknownAgent => "unknown agent",
+            Verdict::Refused => "refused",
+            Verdict::Failed => "error",
+        };
+        match &self.note {
+            Some(note) => format!("{word}: {note}"),
+            None => word.to_string(),
+        }
+    }
+}
+
+pub struct Engine {
+    config: Config,
+    prometheus: Prometheus,
+    alertmanager: Alertmanager,
+    audit: Box<dyn AuditLog>,
+    /// Messages and presses from strangers, refused (loudly or not).
+    refused: Arc<AtomicU64>,
+}
+
+impl Engine {
+    /// An engine asking Prometheus and Alertmanager at the config's URLs,
+    /// keeping its audit log in `audit`.
+    pub fn new(config: Config, audit: impl AuditLog) -> Self {
+        let clients = Clients::from_config(&config, audit);
+        Engine::with_clients(config, clients)
+    }
+
+    /// An engine using the given clients.
+    pub fn with_clients(config: Config, clients: Clients) -> Self {
+        Engine {
+            config,
+            prometheus: clients.prometheus,
+            alertmanager: clients.alertmanager,
+            audit: clients.audit,
+            refused: Arc::default(),
+        }
+    }
+
+    /// Counts strangers' refused messages and presses in `counter` (the
+    /// front end's metric) instead of a counter of its own.
+    pub fn count_refusals_in(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.refused = counter;
+        self
+    }
+
+    /// Strangers' messages and presses refused so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Prunes the audit log (age limit, stale refusal memory).
+    pub async fn prune_audit(&self, now_ms: i64) -> Result<(), AuditError> {
+        self.audit.prune(now_ms).await
+    }
+
+    /// The caller's role; `None` for a stranger.
+    pub fn role_of(&self, user_id: i64) -> Option<Role> {
+        self.config.roles.of(user_id)
+    }
+
+    /// Whether the user gets answers at all (any role).
+    pub fn is_allowed(&self, user_id: i64) -> bool {
+        self.role_of(user_id).is_some()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Answers a chat message. `None` means send nothing: text that is not a
+    /// command, or a stranger who was already refused within the hour.
+    pub async fn handle(&self, caller: &Caller, text: &str) -> Option<Reply> {
+        self.answer(caller, text).await.map(|a| a.reply)
+    }
+
+    /// [`Engine::handle`] with the [`Verdict`], for front ends that report
+    /// success, like `outpost ask`'s exit code.
+    pub async fn answer(&self, caller: &Caller, text: &str) -> Option<Answer> {
+        let role = match self.gate(caller, text).await {
+            Ok(role) => role,
+            Err(refusal) => return refusal.map(refused),
+        };
+        let outcome = match commands::parse(text) {
+            Err(UsageError::NotACommand) => return None,
+            Err(e) => Outcome::usage(reply::usage(&e)),
+            Ok(cmd) => match commands::spec(&cmd.name()).map(|s| s.role) {
+                Some(needed) if needed > role => self.too_low(needed, role),
+                _ => self.run(caller, role, cmd).await,
+            },
+        };
+        Some(self.finish(caller, text, outcome).await)
+    }
+
+    /// Answers a button press (`callback_data`). `None`: send nothing.
+    pub async fn press(&self, caller: &Caller, data: &str) -> Option<Reply> {
+        self.answer_press(caller, data).await.map(|a| a.reply)
+    }
+
+    /// [`Engine::press`] with the [`Verdict`], like [`Engine::answer`]. A
+    /// press is checked like the command it stands for: any member of a
+    /// group can press any button.
+    pub async fn answer_press(&self, caller: &Caller, data: &str) -> Option<Answer> {
+        let action_text = format!("button:{data}");
+        let role = match self.gate(caller, &action_text).await {
+            Ok(role) => role,
+            Err(refusal) => return refusal.map(refused),
+        };
+        let outcome = match buttons::decode(data) {
+            None => Outcome::usage("This button is not valid (any more).".into()),
+            Some(action) if action.role() > role => self.too_low(action.role(), role),
+            Some(action) => self.run_action(caller, action).await,
+        };
+        Some(self.finish(caller, &action_text, outcome).await)
+    }
+
+    async fn finish(&self, caller: &Caller, action: &str, outcome: Outcome) -> Answer {
+        self.record(caller, action, &outcome.audit_result()).await;
+        Answer {
+            reply: fitted(outcome.reply),
+            verdict: outcome.verdict,
+        }
+    }
+
+    /// The reply to a known user asking for more than their role allows.
+    fn too_low(&self, needed: Role, role: Role) -> Outcome {
+        Outcome {
+            reply: Reply::text(reply::role_too_low(needed, role)),
+            verdict: Verdict::Refused,
+            note: Some(format!("needs {needed}")),
+        }
+    }
+
+    /// Access control. `Ok(role)` when the caller is known; otherwise the
+    /// answer for a stranger (one refusal per interval, else nothing).
+    /// Every refused message is counted; only the loud refusal is audited,
+    /// so strangers cannot grow the log one row per message.
+    async fn gate(&self, caller: &Caller, action: &str) -> Result<Role, Option<Reply>> {
+        if let Some(role) = self.role_of(caller.user_id) {
+            return Ok(role);
+        }
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        let loud = self
+            .audit
+            .should_refuse_loudly(caller.user_id, Timestamp::now().as_millisecond())
+            .await
+            .unwrap_or_else(|e| {
+                // Without the store we cannot remember; stay quiet rather than
+                // answer every message of a stranger.
+                tracing::warn!(error = %e, "refusal memory unavailable");
+                false
+            });
+        if !loud {
+            return Err(None);
+        }
+        self.record(caller, action, "refused").await;
+        Err(Some(Reply::text(reply::refusal(caller.user_id))))
+    }
+
+    async fn record(&self, caller: &Caller, action: &str, result: &str) {
+        let entry = Entry {
+            at_ms: Timestamp::now().as_millisecond(),
+            user_id: caller.user_id,
+            username: caller.username.clone(),
+            chat_id: caller.chat_id,
+            action: reply::truncate(action, 500),
+            result: reply::truncate(result, 500),
+        };
+        if let Err(e) = self.audit.record(entry).await {
+            tracing::warn!(error = %e, "audit record failed");
+        }
+    }
+
+    async fn run(&self, caller: &Caller, role: Role, cmd: Command) -> Outcome {
+        // Validate the agent first: an unknown one never reaches Prometheus.
+        let agent_word = match &cmd {
+            Command::Status { agent }
+            | Command::Gpu { agent }
+            | Command::Mon { agent, .. }
+            | Command::Picture { agent, .. } => agent.clone(),
+            _ => None,
+        };
+        let agent = match agent_word {
+            None => None,
+            Some(w) => match self.config.agents.resolve(&w) {
+                Some(a) => Some(a.clone()),
+                None => {
+                    return Outcome::unknown_agent(reply::unknown_agent(&w, &self.config.agents))
+                }
+            },
+        };
+        let scope = agent.as_ref().map_or(Scope::All, Scope::One);
+        let answer = match cmd {
+            Command::Start => Ok(Outcome::ok(Reply::text(reply::start()))),
+            Command::Help => Ok(Outcome::ok(Reply::text(reply::help(role)))),
+            Command::WhoAmI => Ok(Outcome::ok(Reply::text(reply::whoami(
+                caller.user_id,
+                caller.username.as_deref(),
+                caller.chat_id,
+                Some(role),
+            )))),
+            Command::Agents => self.agents().await,
+            Command::Status { .. } => self.status(agent.as_ref()).await,
+            Command::Mon { metric, .. } => self.mon(metric, scope).await,
+            Command::Picture {
+                metric,
+                minutes,
+                at,
+                ..
+            } => self.picture(metric, agent.as_ref(), minutes, at).await,
+            Command::Gpu { .. } => self.gpu(scope).await,
+            Command::Alerts => self.alerts().await,
+            Command::Silences => self.silences().await,
+            Command::Silence {
+                target,
+                duration,
+                comment,
+            } => self.silence(caller, &target, duration, &comment).await,
+            Command::Unsilence { id } => self.unsilence(&id).await,
+            Command::Audit => self.audit_log().await,
+        };
+        answer.unwrap_or_else(Outcome::failed)
+    }
+
+    async fn run_action(&self, caller: &Caller, action: Action) -> Outcome {
+        let answer = match action {
+            Action::Silence { fingerprint, hours } => {
+                self.silence_alert(caller, &fingerprint, hours).await
+            }
+            Action::Undo { silence_id } => self.unsilence(&silence_id).await,
+            Action::Chart { fingerprint } => self.alert_chart(&fingerprint).await,
+        };
+        answer.unwrap_or_else(Outcome::failed)
+    }
+}
+
+/// The answer to a stranger: the one refusal of the hour.
+fn refused(reply: Reply) -> Answer {
+    Answer {
+        reply,
+        verdict: Verdict::Refused,
+    }
+}
+
+/// A reply whose text fits one Telegram message.
+fn fitted(mut reply: Reply) -> Reply {
+    reply.text = reply::fit(&reply.text, reply::TEXT_LIMIT);
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::zone;
+
+    fn engine(tz: &str) -> Engine {
+        Engine::new(
+            Config {
+                // Nothing listens on port 9 here; unit tests never reach it.
+                prometheus_url: "http://127.0.0.1:9".into(),
+                alertmanager_url: "http://127.0.0.1:9".into(),
+                agents: super::super::agents::parse("agents.txt", "web1 10.0.0.1:9100\n").unwrap(),
+                roles: {
+                    let mut r = Roles::default();
+                    r.grant([42], Role::Admin)
+                        .grant([43], Role::Viewer)
+                        .grant([44], Role::Operator);
+                    r
+                },
+                timezone: zone::parse(tz).unwrap(),
+                timeout: Duration::from_millis(500),
+            },
+            super::super::audit::Audit::in_memory().unwrap(),
+        )
+    }
+
+    fn alice() -> Caller {
+        Caller {
+            user_id: 42,
+            chat_id: -100,
+            username: Some("alice".into()),
+        }
+    }
+
+    #[test]
+    fn generator_url_expression() {
+        assert_eq!(
+            generator_expr("http://prom:9090/graph?g0.expr=up+%3D%3D+0&g0.tab=1").as_deref(),
+            Some("up == 0")
+        );
+        assert_eq!(generator_expr("http://prom:9090/graph"), None);
+        assert_eq!(generator_expr("not a url"), None);
+    }
+
+    #[test]
+    fn created_by_names_the_user_and_front_end() {
+        assert_eq!(alice().created_by(), "@alice (telegram 42)");
+        assert_eq!(Caller::local("ops").created_by(), "ops (outpost ask)");
+        let anon = Caller {
+            username: None,
+            ..alice()
+        };
+        assert_eq!(anon.created_by(), "telegram user 42");
+    }
+
+    #[tokio::test]
+    async fn strangers_get_one_refusal_then_nothing() {
+        let e = engine("UTC");
+        let stranger = Caller {
+            user_id: 7,
+            chat_id: 7,
+            username: None,
+        };
+        let first = e.handle(&stranger, "/status").await.expect("one refusal");
+        assert!(first.text.contains("<code>7</code>"));
+        assert!(first.chart.is_none() && first.buttons.is_empty());
+        assert!(e.handle(&stranger, "/mon_cpu").await.is_none());
+        assert!(e.press(&stranger, "s1:abcd").await.is_none());
+        assert!(e.handle(&stranger, "/whoami").await.is_none());
+        // Only the refusal is audited; every refused message is counted.
+        let log = e.audit.latest(10).await.unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].result, "refused");
+        assert_eq!(log[0].action, "/status");
+        assert_eq!(e.refused(), 4);
+    }
+
+    #[tokio::test]
+    async fn allowed_user_commands_that_need_no_network() {
+        let e = engine("UTC");
+        let r = e.handle(&alice(), "/help@OutpostBot").await.unwrap();
+        assert!(r.text.contains("/mon_cpu_picture"));
+        assert!(e.handle(&alice(), "just chatting").await.is_none());
+        let r = e.handle(&alice(), "/whoami").await.unwrap();
+        assert!(r.text.contains("Allowed: yes"));
+        // unknown agents and injection attempts never reach Prometheus (port 9
+        // would answer "unreachable")
+        for text in [
+            r#"/mon_cpu web1"}"#,
+            "/status nosuch",
+            "/mon_disk_picture web1\"} 5",
+            "/silence x\"} 1h",
+        ] {
+            let r = e.handle(&alice(), text).await.unwrap();
+            assert!(r.text.starts_with("Unknown agent"), "{text}: {}", r.text);
+            assert!(r.text.contains("<code>web1</code>"));
+        }
+        let r = e
+            .handle(&alice(), "/silence agent=nosuch 1h")
+            .await
+            .unwrap();
+        assert!(r.text.starts_with("Unknown agent"));
+        let r = e.handle(&alice(), "/silence bad-name=x 1h").await.unwrap();
+        assert!(r.text.contains("Usage: <code>/silence"), "{}", r.text);
+        let r = e
+            .handle(&alice(), "/mon_cpu_picture web1 99999")
+            .await
+            .unwrap();
+        assert!(r.text.contains("Usage:"));
+        let r = e.press(&alice(), "s1:not/hex").await.unwrap();
+        assert!(r.text.contains("not valid"));
+        let r = e.handle(&alice(), "/audit").await.unwrap();
+        assert!(r.text.contains("button:s1:not/hex"), "{}", r.text);
+    }
+
+    #[tokio::test]
+    async fn each_command_and_button_needs_its_role() {
+        let e = engine("UTC");
+        let as_user = |id| Caller {
+            user_id: id,
+            chat_id: -100,
+            username: Some(format!("u{id}")),
+        };
+        let (viewer, operator) = (as_user(43), as_user(44));
+        let r = e.answer(&viewer, "/whoami").await.unwrap();
+        assert_eq!(r.verdict, Verdict::Ok);
+        assert!(r.reply.text.contains("yes, as viewer"), "{}", r.reply.text);
+        let help = e.handle(&viewer, "/help").await.unwrap().text;
+        assert!(
+            !help.contains("/silence ") && help.contains("/status"),
+            "{help}"
+        );
+        assert!(help.contains("Your role is viewer; 3 more"), "{help}");
+        // Refused before anything reaches Alertmanager (port 9 would answer
+        // "unreachable"), with the role it needs; audited.
+        for (who, text, needs) in [
+            (&viewer, "/silence web1 1h", "operator"),
+            (
+                &viewer,
+                "/unsilence 0f9a8b7c-1d2e-4f30-8a9b-0c1d2e3f4a5b",
+                "operator",
+            ),
+            (&operator, "/audit", "admin"),
+        ] {
+            let a = e.answer(who, text).await.unwrap();
+            assert_eq!(a.verdict, Verdict::Refused, "{text}");
+            assert!(
+                a.reply.text.contains(&format!("needs the {needs} role")),
+                "{text}: {}",
+                a.reply.text
+            );
+        }
+        // A button is checked like the command it stands for.
+        let a = e.answer_press(&viewer, "s1:abcd").await.unwrap();
+        assert_eq!(a.verdict, Verdict::Refused);
+        let a = e
+            .answer_press(&viewer, "u:0f9a8b7c-1d2e-4f30-8a9b-0c1d2e3f4a5b")
+            .await
+            .unwrap();
+        assert_eq!(a.verdict, Verdict::Refused);
+        // A viewer may chart (reaches Alertmanager, which is not there).
+        let a = e.answer_press(&viewer, "c:abcd").await.unwrap();
+        assert_eq!(a.verdict, Verdict::Failed);
+        let log = e.audit.latest(10).await.unwrap();
+        assert!(log
+            .iter()
+            .any(|l| l.action == "/audit" && l.result == "refused: needs admin"));
+        assert_eq!(e.refused(), 0, "known users are not strangers");
+    }
+
+    #[tokio::test]
+    async fn unreachable_prometheus_is_named_quickly() {
+        let e = engine("UTC");
+        let t = std::time::Instant::now();
+        let r = e.handle(&alice(), "/mon_cpu web1").await.unwrap();
+        assert!(t.elapsed() < Duration::from_secs(3));
+        assert!(
+            r.text
+                .starts_with("⚠️ Prometheus at http://127.0.0.1:9 is unreachable"),
+            "{}",
+            r.text
+        );
+        let r = e.handle(&alice(), "/alerts").await.unwrap();
+        assert!(r
+            .text
+            .starts_with("⚠️ Alertmanager at http://127.0.0.1:9 is unreachable"));
+        let log = e.audit.latest(1).await.unwrap();
+        assert!(log[0].result.starts_with("error: Alertmanager"));
+    }
+}
