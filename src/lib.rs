@@ -93,7 +93,9 @@
 //!     the audit record, the typed [`chat::Verdict`]; `answers.rs`
 //!     (Prometheus reads, `/audit`), `silences.rs` (Alertmanager),
 //!     `charts.rs` (pictures, an alert's expression), `window.rs` (chart
-//!     window time maths). `roles.rs`: viewer/operator/admin per user id.
+//!     window time maths). `roles.rs`: viewer/operator/admin per user id;
+//!     `confirm.rs`: Confirm/Cancel buttons that work once, for the asker,
+//!     within a minute (what they run: `engine::Confirmable`).
 //!     `reply.rs`: reply type and pure HTML texts; `buttons.rs`: inline
 //!     buttons, their callback data and the role each needs.
 //!   - `promql.rs` (Prometheus client, escaping), `queries.rs` (PromQL

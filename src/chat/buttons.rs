@@ -6,9 +6,11 @@
 //!
 //! Format: `s1:<fp>` / `s24:<fp>` silence the alert for 1 h / 24 h,
 //! `u:<silence-id>` undoes (expires) a silence, `c:<fp>` charts the alert's
-//! expression over the last hour. `<fp>` is 1–32 hex digits.
+//! expression over the last hour, `k:<token>` / `x:<token>` confirm or
+//! cancel what a command asked to confirm. `<fp>` is 1–32 hex digits.
 
 use super::commands::is_silence_id;
+use super::confirm::is_token;
 
 /// A button shown under a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,10 @@ pub enum Action {
     Undo { silence_id: String },
     /// Chart the alert's own expression over the last hour.
     Chart { fingerprint: String },
+    /// Run what a command asked to confirm ([`super::confirm`]).
+    Confirm { token: String },
+    /// Drop what a command asked to confirm.
+    Cancel { token: String },
 }
 
 impl Action {
@@ -38,6 +44,8 @@ impl Action {
         match self {
             Action::Silence { .. } | Action::Undo { .. } => Role::Operator,
             Action::Chart { .. } => Role::Viewer,
+            // Checked against the asker and the pending action's own role.
+            Action::Confirm { .. } | Action::Cancel { .. } => Role::Viewer,
         }
     }
 }
@@ -50,6 +58,8 @@ pub fn encode(action: &Action) -> String {
         Action::Silence { fingerprint, hours } => format!("s{hours}:{fingerprint}"),
         Action::Undo { silence_id } => format!("u:{silence_id}"),
         Action::Chart { fingerprint } => format!("c:{fingerprint}"),
+        Action::Confirm { token } => format!("k:{token}"),
+        Action::Cancel { token } => format!("x:{token}"),
     }
 }
 
@@ -59,6 +69,12 @@ pub fn decode(data: &str) -> Option<Action> {
     match kind {
         "c" if fp_ok => Some(Action::Chart {
             fingerprint: arg.to_string(),
+        }),
+        "k" if is_token(arg) => Some(Action::Confirm {
+            token: arg.to_string(),
+        }),
+        "x" if is_token(arg) => Some(Action::Cancel {
+            token: arg.to_string(),
         }),
         "u" if is_silence_id(arg) => Some(Action::Undo {
             silence_id: arg.to_ascii_lowercase(),
@@ -78,6 +94,24 @@ fn button(text: &str, action: Action) -> Button {
         text: text.to_string(),
         data: encode(&action),
     }
+}
+
+/// The Confirm / Cancel row under a reply that asks for confirmation.
+pub fn confirm_buttons(token: &str) -> Vec<Button> {
+    vec![
+        button(
+            "✅ Confirm",
+            Action::Confirm {
+                token: token.to_string(),
+            },
+        ),
+        button(
+            "✖ Cancel",
+            Action::Cancel {
+                token: token.to_string(),
+            },
+        ),
+    ]
 }
 
 /// The row of buttons for one firing alert under an alert message (the
@@ -136,6 +170,12 @@ mod tests {
             Action::Chart {
                 fingerprint: "ffffffffffffffffffffffffffffffff".into(),
             },
+            Action::Confirm {
+                token: "0123456789abcdef".into(),
+            },
+            Action::Cancel {
+                token: "0123456789abcdef".into(),
+            },
         ] {
             let d = encode(&a);
             assert!(!d.is_empty() && d.len() <= 64, "{d}");
@@ -156,6 +196,8 @@ mod tests {
             "c:abc/../..",
             "u:not-a-uuid",
             "x:abcd",
+            "k:0123456789ABCDEF",
+            "k:0123456789abcdef0",
             "s:abcd",
             "c:000000000000000000000000000000000",
         ] {

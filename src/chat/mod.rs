@@ -30,6 +30,7 @@ pub mod audit;
 pub mod buttons;
 pub mod chart;
 pub mod commands;
+pub mod confirm;
 pub mod engine;
 pub mod promql;
 pub mod queries;
