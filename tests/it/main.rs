@@ -18,6 +18,8 @@ mod exposition;
 mod fake_telegram;
 mod generate;
 mod ha_alertmanager;
+mod ha_shards;
+mod ha_victoria;
 mod packaging;
 mod probe;
 mod stack;
