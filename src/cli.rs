@@ -367,9 +367,10 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "URL")]
     pub bridge_url: Option<String>,
 
-    /// Alertmanager that Prometheus sends alerts to (default: http://127.0.0.1:9093).
-    #[arg(long, value_name = "URL")]
-    pub alertmanager_url: Option<String>,
+    /// Alertmanager(s) that Prometheus sends alerts to, comma-separated:
+    /// list every member of an Alertmanager cluster (default: http://127.0.0.1:9093).
+    #[arg(long, value_delimiter = ',', value_name = "URLS")]
+    pub alertmanager_url: Vec<String>,
 
     /// Prometheus URL for the Grafana datasource (default: http://127.0.0.1:9090).
     #[arg(long, value_name = "URL")]
@@ -490,7 +491,8 @@ pub struct GenerateArgs {
     #[arg(long, value_delimiter = ',', value_name = "ADDRS")]
     pub shard_targets: Vec<String>,
 
-    /// Add remote_write to every shard (Thanos receive, Mimir, VictoriaMetrics …).
+    /// Add remote_write to prometheus.yml and every shard (VictoriaMetrics,
+    /// Thanos Receive, Mimir …).
     #[arg(long, value_name = "URL")]
     pub remote_write_url: Option<String>,
 }

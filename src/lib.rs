@@ -60,7 +60,8 @@
 //!   Grafana config).
 //!   - `mod.rs`: the only I/O (read agents.txt, atomic writes, `--check`).
 //!   - `inventory.rs` (agents.txt parser), `settings.rs` (thresholds,
-//!     durations, URLs), `prometheus.rs` (prometheus.yml, file_sd targets,
+//!     durations, URLs), `prometheus.rs` (prometheus.yml: alerting to
+//!     every Alertmanager of a cluster, remote_write; file_sd targets;
 //!     shards), `rules.rs` (alert specs, the seed alerts, the rule file),
 //!     `seed_rules.rs` (the original alerts), `node_rules.rs`, `fs_rules.rs`
 //!     (node-mixin's alerts), `extra_rules.rs` (steal, OOM, reboot, hwmon,

@@ -283,6 +283,13 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(m.data, Some(Data::Matrix(ref r)) if r[0].values.len() == 2));
+        // VictoriaMetrics' answer (as its 1.79 sent it): whole-second
+        // timestamps as integers.
+        let vm: Answer = serde_json::from_str(
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"agent":"web2","instance":"127.0.0.1:41002"},"value":[1796561099,"100"]}]}}"#,
+        )
+        .unwrap();
+        assert!(matches!(vm.data, Some(Data::Vector(ref r)) if r[0].value.0 == 1_796_561_099.0));
         let e: Answer = serde_json::from_str(
             r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#,
         )

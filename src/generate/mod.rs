@@ -91,7 +91,11 @@ impl TryFrom<GenerateArgs> for Config {
             cpu_slow_for: d.cpu_slow_for,
             cpu_slow_baseline: d.cpu_slow_baseline,
             bridge_url: a.bridge_url.unwrap_or(d.bridge_url),
-            alertmanager_url: a.alertmanager_url.unwrap_or(d.alertmanager_url),
+            alertmanager_urls: if a.alertmanager_url.is_empty() {
+                d.alertmanager_urls
+            } else {
+                a.alertmanager_url
+            },
             prometheus_url: a.prometheus_url.unwrap_or(d.prometheus_url),
             webhook_token_file: a.webhook_token_file.unwrap_or(d.webhook_token_file),
             group_wait: a.group_wait.unwrap_or(d.group_wait),
@@ -172,7 +176,15 @@ pub fn validate(s: &Settings) -> Result<(), GenerateError> {
         );
     }
     prometheus::check_url(&s.bridge_url)?;
-    prometheus::check_url(&s.alertmanager_url)?;
+    if s.alertmanager_urls.is_empty() {
+        return bad("--alertmanager-url must name at least one Alertmanager".into());
+    }
+    for (i, url) in s.alertmanager_urls.iter().enumerate() {
+        prometheus::check_url(url)?;
+        if s.alertmanager_urls[..i].contains(url) {
+            return bad(format!("--alertmanager-url lists {url} twice"));
+        }
+    }
     prometheus::check_url(&s.prometheus_url)?;
     if let Some(url) = &s.remote_write_url {
         prometheus::check_url(url)?;
@@ -188,9 +200,7 @@ pub fn validate(s: &Settings) -> Result<(), GenerateError> {
                 s.shard_targets.len()
             ))
         }
-        None if !s.shard_targets.is_empty() || s.remote_write_url.is_some() => {
-            return bad("--shard-targets and --remote-write-url need --shards".into())
-        }
+        None if !s.shard_targets.is_empty() => return bad("--shard-targets needs --shards".into()),
         _ => {}
     }
     Ok(())
@@ -469,7 +479,19 @@ mod tests {
                 ..ok.clone()
             },
             Settings {
-                remote_write_url: Some("http://x/api".into()),
+                shard_targets: vec!["a:1".into()],
+                ..ok.clone()
+            },
+            Settings {
+                remote_write_url: Some("x/api/v1/write".into()),
+                ..ok.clone()
+            },
+            Settings {
+                alertmanager_urls: Vec::new(),
+                ..ok.clone()
+            },
+            Settings {
+                alertmanager_urls: vec!["http://a:9093".into(), "http://a:9093".into()],
                 ..ok.clone()
             },
         ] {

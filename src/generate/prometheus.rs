@@ -1,6 +1,7 @@
 //! `prometheus/`: typed `prometheus.yml` (agents through `file_sd`, one
 //! blackbox-style multi-target job per vantage agent for TCP checks, rules,
-//! alerting), the `file_sd` target files, and the sharded layout
+//! alerting to every Alertmanager of a cluster, `remote_write` to a
+//! long-term store), the `file_sd` target files, and the sharded layout
 //! (`shards/shard-K.yml` with `hashmod` relabelling plus a federating
 //! `global.yml`).
 
@@ -254,18 +255,39 @@ fn global(settings: &Settings, external: BTreeMap<String, String>) -> Global {
     }
 }
 
+/// Every Alertmanager of `--alertmanager-url`. Prometheus sends each alert
+/// to all of them (an Alertmanager cluster relies on that: its members
+/// gossip which notifications went out, so each goes out once). Targets
+/// sharing a scheme and path prefix share one entry, in flag order.
 fn alerting(settings: &Settings) -> Result<Alerting, GenerateError> {
-    let am = parse_url(&settings.alertmanager_url)?;
-    Ok(Alerting {
-        alertmanagers: vec![AlertmanagerConfig {
-            scheme: am.scheme,
-            path_prefix: am.path,
-            static_configs: vec![StaticConfig {
-                targets: vec![am.host_port],
-                labels: BTreeMap::new(),
-            }],
-        }],
-    })
+    let mut alertmanagers: Vec<AlertmanagerConfig> = Vec::new();
+    for url in &settings.alertmanager_urls {
+        let am = parse_url(url)?;
+        match alertmanagers
+            .iter_mut()
+            .find(|c| c.scheme == am.scheme && c.path_prefix == am.path)
+        {
+            Some(c) => c.static_configs[0].targets.push(am.host_port),
+            None => alertmanagers.push(AlertmanagerConfig {
+                scheme: am.scheme,
+                path_prefix: am.path,
+                static_configs: vec![StaticConfig {
+                    targets: vec![am.host_port],
+                    labels: BTreeMap::new(),
+                }],
+            }),
+        }
+    }
+    Ok(Alerting { alertmanagers })
+}
+
+/// `--remote-write-url`, when given.
+fn remote_write(settings: &Settings) -> Vec<RemoteWrite> {
+    settings
+        .remote_write_url
+        .iter()
+        .map(|url| RemoteWrite { url: url.clone() })
+        .collect()
 }
 
 /// `prometheus/prometheus.yml`.
@@ -278,7 +300,7 @@ pub fn build_config(
         rule_files: vec!["rules/*.yml".into()],
         alerting: alerting(settings)?,
         scrape_configs: scrape_configs(inv, settings, "", None),
-        remote_write: Vec::new(),
+        remote_write: remote_write(settings),
     })
 }
 
@@ -294,11 +316,7 @@ pub fn build_shard(
         rule_files: vec!["../rules/*.yml".into()],
         alerting: alerting(settings)?,
         scrape_configs: scrape_configs(inv, settings, "../", Some((n, k))),
-        remote_write: settings
-            .remote_write_url
-            .iter()
-            .map(|url| RemoteWrite { url: url.clone() })
-            .collect(),
+        remote_write: remote_write(settings),
     })
 }
 
@@ -401,9 +419,24 @@ mod tests {
     }
 
     #[test]
+    fn remote_write_in_the_single_config_and_every_shard() {
+        let inv = parse("a", "web1 10.0.0.5:9100\n").unwrap();
+        let plain = build_config(&inv, &Settings::default()).unwrap();
+        assert!(plain.remote_write.is_empty());
+        let s = Settings {
+            remote_write_url: Some("http://vm:8428/api/v1/write".into()),
+            ..Default::default()
+        };
+        let cfg = build_config(&inv, &s).unwrap();
+        assert_eq!(cfg.remote_write[0].url, "http://vm:8428/api/v1/write");
+        let shard = build_shard(&inv, &s, 2, 1).unwrap();
+        assert_eq!(shard.remote_write[0].url, "http://vm:8428/api/v1/write");
+    }
+
+    #[test]
     fn urls_split_for_alerting() {
         let s = Settings {
-            alertmanager_url: "https://am.example:9443/am/".into(),
+            alertmanager_urls: vec!["https://am.example:9443/am/".into()],
             ..Default::default()
         };
         let a = alerting(&s).unwrap();
@@ -413,6 +446,23 @@ mod tests {
             a.alertmanagers[0].static_configs[0].targets,
             ["am.example:9443"]
         );
+        // A cluster: every member listed; one entry per scheme and prefix.
+        let s = Settings {
+            alertmanager_urls: vec![
+                "http://am1:9093".into(),
+                "https://am3:9093".into(),
+                "http://am2:9093/".into(),
+            ],
+            ..Default::default()
+        };
+        let a = alerting(&s).unwrap();
+        assert_eq!(a.alertmanagers.len(), 2);
+        assert_eq!(
+            a.alertmanagers[0].static_configs[0].targets,
+            ["am1:9093", "am2:9093"]
+        );
+        assert_eq!(a.alertmanagers[1].scheme, "https");
+        assert_eq!(a.alertmanagers[1].static_configs[0].targets, ["am3:9093"]);
         assert!(check_url("ftp://x").is_err());
         assert!(check_url("http://").is_err());
     }

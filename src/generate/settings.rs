@@ -50,8 +50,9 @@ pub struct Settings {
     pub cpu_slow_baseline: Duration,
     /// Base URL of `outpost bridge` (its webhook is `BRIDGE/alert`).
     pub bridge_url: String,
-    /// Alertmanager URL Prometheus sends alerts to.
-    pub alertmanager_url: String,
+    /// Alertmanagers Prometheus sends alerts to: every member of a cluster
+    /// (each alert goes to all of them; their gossip sends it on once).
+    pub alertmanager_urls: Vec<String>,
     /// Prometheus URL of the Grafana datasource.
     pub prometheus_url: String,
     /// File holding the bridge's webhook token (Alertmanager `credentials_file`).
@@ -67,7 +68,8 @@ pub struct Settings {
     pub shards: Option<u32>,
     /// `host:port` of each shard, for the federating global Prometheus.
     pub shard_targets: Vec<String>,
-    /// Remote-write URL added to every shard (Thanos, Mimir, VictoriaMetrics …).
+    /// Remote-write URL added to prometheus.yml and every shard
+    /// (VictoriaMetrics, Thanos, Mimir …).
     pub remote_write_url: Option<String>,
 }
 
@@ -101,7 +103,7 @@ impl Default for Settings {
             cpu_slow_for: secs(20 * 60),
             cpu_slow_baseline: secs(7 * 86400),
             bridge_url: "http://127.0.0.1:9187".into(),
-            alertmanager_url: "http://127.0.0.1:9093".into(),
+            alertmanager_urls: vec!["http://127.0.0.1:9093".into()],
             prometheus_url: "http://127.0.0.1:9090".into(),
             webhook_token_file: "webhook-token".into(),
             group_wait: secs(30),

@@ -135,6 +135,17 @@ pub fn start_alertmanager(dir: &std::path::Path, port: u16) -> Proc {
 /// `config`, its data in `data`, on 127.0.0.1:`port`, gossip off. Its log
 /// goes to `data` with the extension `.log`.
 pub fn alertmanager_with(config: &std::path::Path, data: &std::path::Path, port: u16) -> Proc {
+    alertmanager_args(config, data, port, &["--cluster.listen-address="])
+}
+
+/// [`alertmanager_with`] with `cluster` flags instead of gossip off
+/// (`--cluster.listen-address=…`, `--cluster.peer=…`).
+pub fn alertmanager_args(
+    config: &std::path::Path,
+    data: &std::path::Path,
+    port: u16,
+    cluster: &[&str],
+) -> Proc {
     let bin = require("prometheus-alertmanager", "prometheus-alertmanager");
     let log = std::fs::File::create(data.with_extension("log")).expect("alertmanager log file");
     Proc(
@@ -142,12 +153,105 @@ pub fn alertmanager_with(config: &std::path::Path, data: &std::path::Path, port:
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.path={}", data.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
+            .args(cluster)
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start alertmanager"),
     )
+}
+
+/// Runs `outpost generate --agents AGENTS --out OUT` with `args`; panics
+/// with its output when it fails.
+pub fn generate(agents: &std::path::Path, out: &std::path::Path, args: &[&str]) {
+    let output = Command::new(outpost_bin())
+        .arg("generate")
+        .arg("--agents")
+        .arg(agents)
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .output()
+        .expect("run outpost generate");
+    assert!(
+        output.status.success(),
+        "outpost generate failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A host whose metrics never change, in the kernel's formats: fixed CPU
+/// counters (so CPU usage is exactly 100 − 0 idle rate = 100%), memory 25%
+/// used, load 0.50, and one ext4 root filesystem whose `statfs` is
+/// devtmpfs's `/dev` (nothing is ever written there: 0% used). Booted
+/// 3 days and 30 minutes before `now`, so uptime reads "3d 0h" for half an
+/// hour. Two backends that hold the same samples must give the same chat
+/// answers for it, whenever each of them evaluates.
+pub fn frozen_host(root: &std::path::Path) -> std::path::PathBuf {
+    let proc = root.join("proc");
+    std::fs::create_dir_all(proc.join("1")).unwrap();
+    std::fs::create_dir_all(root.join("sys")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let btime = now - 3 * 86400 - 1800;
+    let files = [
+        (
+            "stat",
+            format!(
+                "cpu  2000 0 1000 16000 200 0 20 0 0 0\n\
+                 cpu0 1000 0 500 8000 100 0 10 0 0 0\n\
+                 cpu1 1000 0 500 8000 100 0 10 0 0 0\n\
+                 intr 1000\nctxt 5000\nbtime {btime}\nprocesses 300\n\
+                 procs_running 1\nprocs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n"
+            ),
+        ),
+        (
+            "meminfo",
+            "MemTotal:        8000000 kB\nMemFree:         5000000 kB\n\
+             MemAvailable:    6000000 kB\nBuffers:          100000 kB\n\
+             Cached:          800000 kB\nSwapTotal:             0 kB\n\
+             SwapFree:              0 kB\n"
+                .to_string(),
+        ),
+        ("loadavg", "0.50 0.40 0.30 1/100 1234\n".to_string()),
+        // Under --path.rootfs=/dev (see start_frozen_exporter) this is "/".
+        (
+            "1/mounts",
+            "/dev/vdz /dev ext4 rw,relatime 0 0\n".to_string(),
+        ),
+    ];
+    for (name, body) in files {
+        std::fs::write(proc.join(name), body).unwrap();
+    }
+    root.to_path_buf()
+}
+
+/// Starts `outpost exporter` on the [`frozen_host`] tree at `root` with
+/// only the collectors the chat's answers read, on 127.0.0.1:`port`.
+pub fn start_frozen_exporter(root: &std::path::Path, port: u16) -> Proc {
+    let p = spawn(
+        Command::new(outpost_bin())
+            .arg("exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--path.procfs={}", root.join("proc").display()))
+            .arg(format!("--path.sysfs={}", root.join("sys").display()))
+            .arg("--path.rootfs=/dev")
+            .args([
+                "--collector.disable-defaults",
+                "--collector.cpu",
+                "--collector.meminfo",
+                "--collector.loadavg",
+                "--collector.stat",
+                "--collector.filesystem",
+            ]),
+    );
+    assert!(
+        wait_for_port(port, Duration::from_secs(10)),
+        "exporter did not start on {port}"
+    );
+    p
 }
 
 /// Spawns `cmd` with its output discarded, killed when dropped.
