@@ -27,7 +27,11 @@ pub(crate) fn engine(url: &str, agents: &Path, state: &Path) -> Engine {
             // No command asked here talks to Alertmanager.
             alertmanager_url: "http://127.0.0.1:9".into(),
             agents: outpost::chat::agents::read(agents).unwrap(),
-            allowed_users: [42].into_iter().collect(),
+            roles: {
+                let mut r = outpost::chat::Roles::default();
+                r.grant([42], outpost::chat::Role::Operator);
+                r
+            },
             timezone: jiff::tz::TimeZone::UTC,
             timeout: Duration::from_secs(5),
         },
