@@ -7,6 +7,8 @@
 //! or service is simply picked up next time. Properties are read with
 //! `org.freedesktop.DBus.Properties.Get`, uncached: a scrape wants the value
 //! now, and a cache would subscribe to change signals for every object.
+//! Every call has a deadline ([`CALL_TIMEOUT`]): a hung systemd fails its
+//! collector instead of holding the scrape forever.
 
 use std::path::Path;
 
@@ -41,6 +43,9 @@ impl BusError {
     }
 }
 
+/// How long one D-Bus call may take before the collector gives up.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The system bus address for a root filesystem.
 pub fn address(rootfs: &Path) -> String {
     format!(
@@ -52,7 +57,7 @@ pub fn address(rootfs: &Path) -> String {
 /// A connection to the bus at `address`.
 pub fn connect(address: &str) -> Result<Connection, BusError> {
     zbus::blocking::connection::Builder::address(address)
-        .and_then(|b| b.build())
+        .and_then(|b| b.method_timeout(CALL_TIMEOUT).build())
         .map_err(|source| BusError::Unreachable {
             address: address.to_owned(),
             source: Box::new(source),

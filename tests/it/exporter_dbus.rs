@@ -468,3 +468,58 @@ fn without_a_bus_systemd_and_logind_fail_alone_and_say_why() {
         .count();
     assert_eq!(said, 2, "one line per collector: {text}");
 }
+
+/// A systemd that takes the call and never answers in time.
+struct HungManager;
+
+#[zbus::interface(name = "org.freedesktop.systemd1.Manager")]
+impl HungManager {
+    /// Never answers, without holding the stand-ins' shared executor.
+    async fn list_units(&self) -> Vec<(String, u32)> {
+        std::future::pending().await
+    }
+}
+
+#[test]
+fn a_hung_systemd_fails_its_collector_within_the_call_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let (_bus, address) = private_bus(&root);
+    let _systemd = zbus::blocking::connection::Builder::address(address.as_str())
+        .unwrap()
+        .name("org.freedesktop.systemd1")
+        .unwrap()
+        .serve_at("/org/freedesktop/systemd1", HungManager)
+        .unwrap()
+        .build()
+        .unwrap();
+    let log = dir.path().join("exporter.log");
+    let args = [
+        "--collector.disable-defaults".to_owned(),
+        "--collector.systemd".into(),
+        "--collector.loadavg".into(),
+        format!("--path.rootfs={}", root.display()),
+    ];
+    let (_exporter, port) = exporter(&args, &log);
+    let started = std::time::Instant::now();
+    let body = scrape(port);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10) && took >= outpost::exporter::dbus::CALL_TIMEOUT,
+        "{took:?}"
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "node_scrape_collector_success{collector=\"systemd\"}"
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "node_scrape_collector_success{collector=\"loadavg\"}"
+        ),
+        Some(1.0)
+    );
+}
