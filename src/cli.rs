@@ -698,6 +698,51 @@ pub struct ExporterArgs {
     #[arg(long = "collector.logins.alert-window", default_value = "1m", value_parser = parse_duration, value_name = "DURATION")]
     pub logins_alert_window: Duration,
 
+    /// Regexp of systemd units to include (the whole name must match);
+    /// units must match it and not `--collector.systemd.unit-exclude`.
+    #[arg(long = "collector.systemd.unit-include", default_value = crate::exporter::systemd::DEFAULT_UNIT_INCLUDE, value_name = "REGEX")]
+    pub systemd_unit_include: String,
+
+    /// Regexp of systemd units to exclude (the whole name must match).
+    #[arg(long = "collector.systemd.unit-exclude", default_value = crate::exporter::systemd::DEFAULT_UNIT_EXCLUDE, value_name = "REGEX")]
+    pub systemd_unit_exclude: String,
+
+    /// Export node_systemd_unit_tasks_current and _max for service units.
+    #[arg(long = "collector.systemd.enable-task-metrics")]
+    pub systemd_tasks: bool,
+
+    /// Export node_systemd_service_restart_total for service units.
+    #[arg(long = "collector.systemd.enable-restarts-metrics")]
+    pub systemd_restarts: bool,
+
+    /// Export node_systemd_unit_start_time_seconds.
+    #[arg(long = "collector.systemd.enable-start-time-metrics")]
+    pub systemd_start_time: bool,
+
+    /// Regexp of network devices the ethtool collector reads (empty: all).
+    #[arg(
+        long = "collector.ethtool.device-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub ethtool_device_include: String,
+
+    /// Regexp of network devices the ethtool collector leaves out.
+    #[arg(
+        long = "collector.ethtool.device-exclude",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub ethtool_device_exclude: String,
+
+    /// Regexp of ethtool statistics to export (matched anywhere in the name).
+    #[arg(
+        long = "collector.ethtool.metrics-include",
+        default_value = ".*",
+        value_name = "REGEX"
+    )]
+    pub ethtool_metrics_include: String,
+
     /// Disable every collector that is on by default; enable some again with `--collector.NAME`.
     #[arg(long = "collector.disable-defaults")]
     pub disable_defaults: bool,

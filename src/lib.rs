@@ -20,7 +20,11 @@
 //!     attributes, numbered entries such as `thermal_zoneN`) and the "no
 //!     data" outcome of a collector whose files the host lacks.
 //!     `processes.rs` is the (off by default) processes collector, not
-//!     `process.rs` below.
+//!     `process.rs` below. `dbus.rs` owns the system bus (address,
+//!     connection, property reads, errors) that `systemd.rs` and
+//!     `logind.rs` (node_exporter's collectors) and `logins/` share;
+//!     `logind.rs` reads through `logins/logind.rs`'s client. `ethtool.rs`
+//!     reads through its `Source` trait (sysfs today; see its Decisions).
 //!   - Outpost's own collectors (off by default): `gpu/` (`mod.rs`: the
 //!     [`exporter::gpu::GpuLibrary`] trait and the collector; `nvml.rs`:
 //!     NVML through nvml-wrapper, loaded at run time; `tests.rs`: a

@@ -297,6 +297,11 @@ collectors! {
     Processes => "processes", default false, "processes and threads by state, and the PID and thread limits";
     CpuVulnerabilities => "cpu_vulnerabilities", default false, "CPU vulnerabilities and their mitigations from /sys/devices/system/cpu/vulnerabilities";
     Drm => "drm", default false, "AMD GPU (amdgpu) busy percent and memory from /sys/class/drm";
+    Bcachefs => "bcachefs", default true, "bcachefs filesystems, their devices and counters from /sys/fs/bcachefs";
+    Systemd => "systemd", default false, "systemd units by state, and the manager's state, over D-Bus (--collector.systemd.unit-include/-exclude)";
+    Logind => "logind", default false, "sessions registered in systemd-logind, by seat, remote, type and class, over D-Bus";
+    Mountstats => "mountstats", default false, "NFS client statistics per mount from /proc/self/mountstats";
+    Ethtool => "ethtool", default false, "network driver statistics and driver information (ethtool), and link modes";
 }
 
 /// For collectors' unit tests: writes `text` to `path`, creating the

@@ -88,3 +88,62 @@ mod tests {
         assert!(!kept(&small.concat(&["efgh"], 10, 6)));
     }
 }
+
+/// A kernel key made fit for a metric name, as node_exporter's
+/// `SanitizeMetricName`: each run of characters other than ASCII letters,
+/// digits and `_`, with the underscores around it, becomes one `_`.
+pub fn sanitize(key: &str) -> Cow<'_, str> {
+    if key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Cow::Borrowed(key);
+    }
+    let mut out = String::with_capacity(key.len());
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            // Underscores directly before an invalid run join it.
+            if c == '_' {
+                let mut run = 1;
+                while chars.peek() == Some(&'_') {
+                    chars.next();
+                    run += 1;
+                }
+                if chars
+                    .peek()
+                    .is_some_and(|n| !n.is_ascii_alphanumeric() && *n != '_')
+                {
+                    continue;
+                }
+                out.extend(std::iter::repeat_n('_', run));
+                continue;
+            }
+            out.push(c);
+            continue;
+        }
+        while chars
+            .peek()
+            .is_some_and(|n| !n.is_ascii_alphanumeric() && *n != '_')
+        {
+            chars.next();
+        }
+        while chars.peek() == Some(&'_') {
+            chars.next();
+        }
+        out.push('_');
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod sanitize_tests {
+    #[test]
+    fn invalid_runs_and_their_underscores_become_one() {
+        use super::sanitize;
+        assert_eq!(sanitize("rx_bytes"), "rx_bytes");
+        assert_eq!(sanitize("rx-queue.0_bytes"), "rx_queue_0_bytes");
+        assert_eq!(sanitize("a__-__b"), "a_b");
+        assert_eq!(sanitize("tx__pkts"), "tx__pkts");
+        assert_eq!(sanitize("port.rx-64"), "port_rx_64");
+        assert_eq!(sanitize("(x)"), "_x_");
+        assert_eq!(sanitize("a-_-b"), "a__b");
+    }
+}

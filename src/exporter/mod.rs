@@ -9,6 +9,7 @@
 
 pub mod actions;
 pub mod collector;
+pub mod dbus;
 pub mod encode;
 pub mod fasthash;
 pub mod gzip;
@@ -81,6 +82,12 @@ pub mod tcpstat;
 pub mod watchdog;
 pub mod xfs;
 pub mod zfs;
+// Issue 12, the rest of the collectors (branch p12a).
+pub mod bcachefs;
+pub mod ethtool;
+pub mod logind;
+pub mod mountstats;
+pub mod systemd;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -123,6 +130,8 @@ pub struct Config {
     pub netclass_ignore_invalid_speed: bool,
     pub stat_softirq: bool,
     pub cpu_info: cpu::InfoOptions,
+    pub systemd: systemd::Options,
+    pub ethtool: ethtool::Options,
     pub max_requests: usize,
     /// Connection cap and header deadline of the HTTP server.
     pub server: crate::server::Limits,
@@ -306,6 +315,35 @@ impl TryFrom<ExporterArgs> for Config {
                 bugs_include: optional_regex(
                     "--collector.cpu.info.bugs-include",
                     &a.cpu_info_bugs_include,
+                )?,
+            },
+            systemd: systemd::Options {
+                unit_include: regex(
+                    "--collector.systemd.unit-include",
+                    &systemd::anchored(&a.systemd_unit_include),
+                )?,
+                unit_exclude: regex(
+                    "--collector.systemd.unit-exclude",
+                    &systemd::anchored(&a.systemd_unit_exclude),
+                )?,
+                start_time: a.systemd_start_time,
+                tasks: a.systemd_tasks,
+                restarts: a.systemd_restarts,
+            },
+            ethtool: ethtool::Options {
+                devices: DeviceFilter {
+                    include: optional_regex(
+                        "--collector.ethtool.device-include",
+                        &a.ethtool_device_include,
+                    )?,
+                    exclude: optional_regex(
+                        "--collector.ethtool.device-exclude",
+                        &a.ethtool_device_exclude,
+                    )?,
+                },
+                metrics_include: regex(
+                    "--collector.ethtool.metrics-include",
+                    &a.ethtool_metrics_include,
                 )?,
             },
             max_requests: a.max_requests,
@@ -524,6 +562,11 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
         Name::Processes => Arc::new(processes::Processes::new(p)),
         Name::CpuVulnerabilities => Arc::new(cpu_vulnerabilities::CpuVulnerabilities::new(p)),
         Name::Drm => Arc::new(drm::Drm::new(p)),
+        Name::Bcachefs => Arc::new(bcachefs::Bcachefs::new(p)),
+        Name::Systemd => Arc::new(systemd::Systemd::new(p, config.systemd.clone())),
+        Name::Logind => Arc::new(logind::Logind::new(p)),
+        Name::Mountstats => Arc::new(mountstats::Mountstats::new(p)),
+        Name::Ethtool => Arc::new(ethtool::Ethtool::new(p, config.ethtool.clone())),
     }
 }
 

@@ -13,7 +13,7 @@ use crate::support::{
 };
 
 /// Starts the exporter with `args`, its log in `log`.
-fn exporter(args: &[String], log: &std::path::Path) -> (Proc, u16) {
+pub(crate) fn exporter(args: &[String], log: &std::path::Path) -> (Proc, u16) {
     let port = free_port();
     let child = Command::new(outpost_bin())
         .args([
@@ -36,14 +36,14 @@ fn exporter(args: &[String], log: &std::path::Path) -> (Proc, u16) {
     (proc, port)
 }
 
-fn scrape(port: u16) -> String {
+pub(crate) fn scrape(port: u16) -> String {
     let (status, body) = http_get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
     assert_eq!(status, 200, "{body}");
     body
 }
 
 /// The value of the sample line starting with `series` (name and labels).
-fn sample(body: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(body: &str, series: &str) -> Option<f64> {
     body.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
@@ -340,10 +340,29 @@ fn gpu_chat_answer_from_real_prometheus() {
     );
 }
 
+/// Starts a private `dbus-daemon` listening where the exporter looks for
+/// the system bus under `root` (`--path.rootfs`); its process and address.
+pub(crate) fn private_bus(root: &std::path::Path) -> (Proc, String) {
+    let dbus = crate::support::require("dbus-daemon", "dbus-daemon");
+    std::fs::create_dir_all(root.join("run/dbus")).unwrap();
+    let socket = root.join("run/dbus/system_bus_socket");
+    let address = format!("unix:path={}", socket.display());
+    let bus = crate::support::spawn(
+        Command::new(dbus)
+            .args(["--session", "--nofork", "--nopidfile"])
+            .arg(format!("--address={address}")),
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || socket.exists().then_some(())).is_some(),
+        "dbus-daemon did not start"
+    );
+    (bus, address)
+}
+
 /// A stand-in for systemd-logind: the `org.freedesktop.login1` manager and
 /// session interfaces (the methods and properties the collector reads, as
 /// logind documents them) on a private `dbus-daemon`.
-mod logind_standin {
+pub(crate) mod logind_standin {
     use std::sync::{Arc, Mutex};
 
     use zbus::zvariant::OwnedObjectPath;
@@ -351,6 +370,8 @@ mod logind_standin {
     #[derive(Clone)]
     pub struct Session {
         pub id: &'static str,
+        /// `seat0`, or empty for a session without a seat (SSH).
+        pub seat: &'static str,
         pub user: &'static str,
         pub kind: &'static str,
         pub class: &'static str,
@@ -373,8 +394,16 @@ mod logind_standin {
                 .lock()
                 .unwrap()
                 .iter()
-                .map(|s| (s.id.into(), 1000, s.user.into(), String::new(), path(s.id)))
+                .map(|s| (s.id.into(), 1000, s.user.into(), s.seat.into(), path(s.id)))
                 .collect()
+        }
+
+        /// `seat0`, as on a machine with a console.
+        fn list_seats(&self) -> Vec<(String, OwnedObjectPath)> {
+            vec![(
+                "seat0".into(),
+                OwnedObjectPath::try_from("/org/freedesktop/login1/seat/seat0").unwrap(),
+            )]
         }
     }
 
@@ -439,24 +468,13 @@ mod logind_standin {
 #[test]
 fn logins_from_a_logind_standin_and_an_unreachable_bus() {
     use logind_standin::Session;
-    let dbus = crate::support::require("dbus-daemon", "dbus-daemon");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
-    std::fs::create_dir_all(root.join("run/dbus")).unwrap();
-    let socket = root.join("run/dbus/system_bus_socket");
-    let address = format!("unix:path={}", socket.display());
-    let _bus = crate::support::spawn(
-        Command::new(dbus)
-            .args(["--session", "--nofork", "--nopidfile"])
-            .arg(format!("--address={address}")),
-    );
-    assert!(
-        wait_for(Duration::from_secs(10), || socket.exists().then_some(())).is_some(),
-        "dbus-daemon did not start"
-    );
+    let (_bus, address) = private_bus(&root);
     let now_us = now() as u64 * 1_000_000;
     let local = Session {
         id: "1",
+        seat: "seat0",
         user: "root",
         kind: "tty",
         class: "user",
@@ -500,6 +518,7 @@ fn logins_from_a_logind_standin_and_an_unreachable_bus() {
         &list,
         Session {
             id: "7",
+            seat: "",
             user: "dave",
             kind: "tty",
             class: "user",

@@ -35,6 +35,8 @@ pub(crate) const OFF_BY_DEFAULT: &[&str] = &[
     "--collector.processes",
     "--collector.cpu_vulnerabilities",
     "--collector.drm",
+    "--collector.mountstats",
+    "--collector.ethtool",
 ];
 
 /// The config for a fixture tree rooted at `f`, with every collector on.
@@ -262,6 +264,7 @@ const AFTER_1_5: &[&str] = &[
     "node_dmmultipath_",
     "node_softirqs_",
     "node_cpu_vulnerabilities_",
+    "node_bcachefs_",
 ];
 
 #[test]
@@ -338,6 +341,7 @@ fn compare_with_node_exporter(extra: &[&str]) {
         "meminfo_numa",
         "processes",
         "drm",
+        "mountstats",
     ];
     let port = support::free_port();
     let mut cmd = Command::new(bin);
@@ -464,6 +468,8 @@ const NEW_SINCE_1_5: &[&str] = &[
     "node_softnet_cpu_collision_total",
     "node_softnet_flow_limit_count_total",
     "node_softnet_received_rps_total",
+    "node_mountstats_nfs_mountpoint_info",
+    "node_mountstats_nfs_operations_errors_total",
 ];
 
 /// Labels node_exporter added after 1.5 to families 1.5 has: family, label.
@@ -471,6 +477,35 @@ const LABELS_NEW_SINCE_1_5: &[(&str, &str)] = &[
     ("node_disk_info", "rotational"),
     ("node_network_info", "adminstate"),
     ("node_nvme_info", "cntlid"),
+    // 1.12 numbers an NFS mount's transports (several with nconnect/trunking).
+    ("node_mountstats_nfs_transport_bind_total", "transport"),
+    ("node_mountstats_nfs_transport_connect_total", "transport"),
+    (
+        "node_mountstats_nfs_transport_idle_time_seconds",
+        "transport",
+    ),
+    ("node_mountstats_nfs_transport_sends_total", "transport"),
+    ("node_mountstats_nfs_transport_receives_total", "transport"),
+    (
+        "node_mountstats_nfs_transport_bad_transaction_ids_total",
+        "transport",
+    ),
+    (
+        "node_mountstats_nfs_transport_backlog_queue_total",
+        "transport",
+    ),
+    (
+        "node_mountstats_nfs_transport_maximum_rpc_slots",
+        "transport",
+    ),
+    (
+        "node_mountstats_nfs_transport_sending_queue_total",
+        "transport",
+    ),
+    (
+        "node_mountstats_nfs_transport_pending_queue_total",
+        "transport",
+    ),
 ];
 
 /// `series` as node_exporter 1.5 would name it: without 1.12's new labels.
@@ -576,6 +611,10 @@ fn a_malformed_file_fails_only_its_collector() {
             "sys/devices/system/cpu/vulnerabilities/mds",
             "cpu_vulnerabilities",
         ),
+        (
+            "sys/fs/bcachefs/7b2e4c1a-3f5d-4e8a-9c01-2d6f8a4b3e57/dev-0/nbuckets",
+            "bcachefs",
+        ),
     ];
     for (file, broken) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -613,6 +652,8 @@ fn a_collector_whose_files_are_absent_exports_nothing() {
             "powersupplyclass",
             "node_power_supply_",
         ),
+        ("sys/fs/bcachefs", "bcachefs", "node_bcachefs_"),
+        ("proc/1200/mountstats", "mountstats", "node_mountstats_"),
     ];
     for (file, collector, prefix) in absent {
         let dir = tempfile::tempdir().unwrap();

@@ -10,6 +10,7 @@ mod docs;
 mod e2e;
 mod exporter_collectors;
 mod exporter_compat;
+mod exporter_dbus;
 mod exporter_extras;
 mod exporter_golden;
 mod exporter_textfile;

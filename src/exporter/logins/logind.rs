@@ -1,15 +1,17 @@
-//! Sessions from systemd-logind over D-Bus (`org.freedesktop.login1`):
-//! `ListSessions` on the manager, then each session's properties.
+//! Sessions and seats from systemd-logind over D-Bus
+//! (`org.freedesktop.login1`): `ListSessions` / `ListSeats` on the manager,
+//! then each session's properties. Shared by the `logins` collector and
+//! node_exporter's `logind` collector (`exporter/logind.rs`).
 //!
-//! Decisions: the system bus is reached at
-//! `/run/dbus/system_bus_socket` under `--path.rootfs` (where a container
-//! mounts the host's), through zbus's blocking API; one connection per
-//! read, so a restarted bus or logind is simply picked up next time.
-
-use std::path::Path;
+//! Decisions: the bus and its errors are [`crate::exporter::dbus`]'s; one
+//! connection per read, so a restarted bus or logind is simply picked up
+//! next time.
 
 use zbus::blocking::{Connection, Proxy};
 use zbus::zvariant::OwnedObjectPath;
+
+use crate::exporter::dbus;
+pub use crate::exporter::dbus::address;
 
 const SERVICE: &str = "org.freedesktop.login1";
 const MANAGER_PATH: &str = "/org/freedesktop/login1";
@@ -21,6 +23,8 @@ const SESSION: &str = "org.freedesktop.login1.Session";
 pub struct Session {
     pub id: String,
     pub user: String,
+    /// The seat (`seat0`); empty for a session without one (SSH).
+    pub seat: String,
     /// `tty`, `x11`, `wayland`, `mir`, `web` or `unspecified`.
     pub kind: String,
     /// `user`, `greeter`, `lock-screen`, `background`, …
@@ -33,65 +37,70 @@ pub struct Session {
     pub timestamp_us: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum LogindError {
-    /// No bus there (no socket, or nobody listening).
-    #[error("D-Bus system bus not reachable at {address}: {source}")]
-    Unreachable {
-        address: String,
-        #[source]
-        source: Box<zbus::Error>,
-    },
-    #[error("asking systemd-logind over D-Bus: {0}")]
-    Call(Box<zbus::Error>),
+/// The errors of talking to logind: the bus's.
+pub type LogindError = dbus::BusError;
+
+/// A connection to logind.
+pub struct Logind {
+    conn: Connection,
 }
 
-impl From<zbus::Error> for LogindError {
-    fn from(e: zbus::Error) -> Self {
-        LogindError::Call(Box::new(e))
+impl Logind {
+    pub fn connect(address: &str) -> Result<Self, LogindError> {
+        Ok(Logind {
+            conn: dbus::connect(address)?,
+        })
     }
-}
 
-/// The bus address for a root filesystem.
-pub fn address(rootfs: &Path) -> String {
-    format!(
-        "unix:path={}",
-        rootfs.join("run/dbus/system_bus_socket").display()
-    )
+    fn manager(&self) -> Result<Proxy<'_>, LogindError> {
+        Proxy::new(&self.conn, SERVICE, MANAGER_PATH, MANAGER).map_err(LogindError::call(SERVICE))
+    }
+
+    /// Every session logind knows.
+    pub fn sessions(&self) -> Result<Vec<Session>, LogindError> {
+        let listed: Vec<(String, u32, String, String, OwnedObjectPath)> = self
+            .manager()?
+            .call("ListSessions", &())
+            .map_err(LogindError::call(SERVICE))?;
+        listed
+            .into_iter()
+            .map(|(id, _uid, user, seat, path)| self.session(id, user, seat, path))
+            .collect()
+    }
+
+    /// The names of the seats logind knows (`seat0`).
+    pub fn seats(&self) -> Result<Vec<String>, LogindError> {
+        let listed: Vec<(String, OwnedObjectPath)> = self
+            .manager()?
+            .call("ListSeats", &())
+            .map_err(LogindError::call(SERVICE))?;
+        Ok(listed.into_iter().map(|(id, _)| id).collect())
+    }
+
+    fn session(
+        &self,
+        id: String,
+        user: String,
+        seat: String,
+        path: OwnedObjectPath,
+    ) -> Result<Session, LogindError> {
+        let path = path.as_ref();
+        let c = &self.conn;
+        Ok(Session {
+            id,
+            user,
+            seat,
+            kind: dbus::property(c, SERVICE, &path, SESSION, "Type")?,
+            class: dbus::property(c, SERVICE, &path, SESSION, "Class")?,
+            remote: dbus::property(c, SERVICE, &path, SESSION, "Remote")?,
+            remote_host: dbus::property(c, SERVICE, &path, SESSION, "RemoteHost")?,
+            service: dbus::property(c, SERVICE, &path, SESSION, "Service")?,
+            timestamp_us: dbus::property(c, SERVICE, &path, SESSION, "Timestamp")?,
+        })
+    }
 }
 
 /// Every session logind knows.
 pub fn list(address: &str) -> Result<Vec<Session>, LogindError> {
-    let conn = zbus::blocking::connection::Builder::address(address)
-        .and_then(|b| b.build())
-        .map_err(|source| LogindError::Unreachable {
-            address: address.to_owned(),
-            source: Box::new(source),
-        })?;
-    let manager = Proxy::new(&conn, SERVICE, MANAGER_PATH, MANAGER)?;
-    let listed: Vec<(String, u32, String, String, OwnedObjectPath)> =
-        manager.call("ListSessions", &())?;
-    listed
-        .into_iter()
-        .map(|(id, _uid, user, _seat, path)| session(&conn, id, user, path))
-        .collect()
-}
-
-fn session(
-    conn: &Connection,
-    id: String,
-    user: String,
-    path: OwnedObjectPath,
-) -> Result<Session, LogindError> {
-    let p = Proxy::new(conn, SERVICE, path, SESSION)?;
-    Ok(Session {
-        id,
-        user,
-        kind: p.get_property("Type")?,
-        class: p.get_property("Class")?,
-        remote: p.get_property("Remote")?,
-        remote_host: p.get_property("RemoteHost")?,
-        service: p.get_property("Service")?,
-        timestamp_us: p.get_property("Timestamp")?,
-    })
+    Logind::connect(address)?.sessions()
 }
