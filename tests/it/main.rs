@@ -20,4 +20,5 @@ mod generate;
 mod packaging;
 mod probe;
 mod stack;
+mod state;
 mod support;

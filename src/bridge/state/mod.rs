@@ -24,6 +24,7 @@
 //! replaced cannot move the offset or claim rows any more. The SQLite
 //! backend is one process's own file: it is always the leader (epoch 1).
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -315,11 +316,8 @@ pub async fn open(location: &Location, options: &Options) -> Result<Arc<dyn Stat
             options.busy,
             options.durability,
         )?),
-        Location::Postgres(_) => {
-            return Err(StateError::Open {
-                what: location.to_string(),
-                reason: "PostgreSQL is not supported yet".into(),
-            })
+        Location::Postgres(url) => {
+            Arc::new(postgres::PgState::connect(url, options.pool_size).await?)
         }
     })
 }
