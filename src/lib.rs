@@ -73,7 +73,9 @@
 //!     (all state behind one `State` trait, one trait per concern:
 //!     `mod.rs` the interface; `sqlite/` the file backend, one thread with
 //!     group commit: `mod.rs` the thread, `outbox.rs`, `chats.rs`,
-//!     `watchdog.rs`, `audit.rs`, `lease.rs` the queries),
+//!     `watchdog.rs`, `audit.rs`, `lease.rs` the queries; `postgres/`
+//!     the shared backend for a pair of bridges: `mod.rs` the pool,
+//!     `schema.rs` versioned migrations, the same query files),
 //!     `outbox.rs` (rows and batches),
 //!     `message.rs` (HTML rendering, splitting, coalescing, numbering),
 //!     `keyboard.rs` (inline buttons under alert messages), `attach.rs`

@@ -17,6 +17,7 @@ mod exporter_web;
 mod exposition;
 mod fake_telegram;
 mod generate;
+mod ha;
 mod packaging;
 mod probe;
 mod stack;
