@@ -526,21 +526,38 @@ pub struct ExporterArgs {
     #[arg(long = "path.udev.data", value_name = "DIR")]
     pub udev_data: Option<PathBuf>,
 
-    /// Regexp of mount points to ignore in the filesystem collector.
+    /// Regexp of mount points to leave out of the filesystem collector
+    /// (default: the pseudo and container filesystems, as node_exporter's;
+    /// dropped when only `--collector.filesystem.mount-points-include` is given).
     #[arg(
         long = "collector.filesystem.mount-points-exclude",
-        default_value = crate::exporter::filesystem::DEFAULT_MOUNT_POINTS_EXCLUDE,
         value_name = "REGEX"
     )]
-    pub fs_mount_points_exclude: String,
+    pub fs_mount_points_exclude: Option<String>,
 
-    /// Regexp of filesystem types to ignore in the filesystem collector.
+    /// Regexp of mount points to keep in the filesystem collector
+    /// (mutually exclusive to an explicit mount-points-exclude).
     #[arg(
-        long = "collector.filesystem.fs-types-exclude",
-        default_value = crate::exporter::filesystem::DEFAULT_FS_TYPES_EXCLUDE,
+        long = "collector.filesystem.mount-points-include",
+        default_value = "",
         value_name = "REGEX"
     )]
-    pub fs_types_exclude: String,
+    pub fs_mount_points_include: String,
+
+    /// Regexp of filesystem types to leave out of the filesystem collector
+    /// (default: pseudo filesystems, as node_exporter's; dropped when only
+    /// `--collector.filesystem.fs-types-include` is given).
+    #[arg(long = "collector.filesystem.fs-types-exclude", value_name = "REGEX")]
+    pub fs_types_exclude: Option<String>,
+
+    /// Regexp of filesystem types to keep in the filesystem collector
+    /// (mutually exclusive to an explicit fs-types-exclude).
+    #[arg(
+        long = "collector.filesystem.fs-types-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub fs_types_include: String,
 
     /// How long to wait for a mount's statfs before reporting it stuck
     /// (`node_filesystem_device_error 1`); a stuck mount is not retried
@@ -555,6 +572,15 @@ pub struct ExporterArgs {
         value_name = "REGEX"
     )]
     pub diskstats_device_exclude: String,
+
+    /// Regexp of block devices to keep in the diskstats collector (as in
+    /// node_exporter, only with `--collector.diskstats.device-exclude=`).
+    #[arg(
+        long = "collector.diskstats.device-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub diskstats_device_include: String,
 
     /// Regexp of network devices to leave out of the netdev collector
     /// (empty: keep all).
@@ -582,6 +608,124 @@ pub struct ExporterArgs {
     )]
     pub arp_device_exclude: String,
 
+    /// Regexp of devices to keep in the arp collector.
+    #[arg(
+        long = "collector.arp.device-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub arp_device_include: String,
+
+    /// Regexp of hwmon chips to keep (the `chip` label, e.g. `platform_coretemp_0`).
+    #[arg(
+        long = "collector.hwmon.chip-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub hwmon_chip_include: String,
+
+    /// Regexp of hwmon chips to leave out.
+    #[arg(
+        long = "collector.hwmon.chip-exclude",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub hwmon_chip_exclude: String,
+
+    /// Regexp of hwmon sensors to keep, matched as `CHIP;SENSOR`
+    /// (e.g. `platform_coretemp_0;temp1`).
+    #[arg(
+        long = "collector.hwmon.sensor-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub hwmon_sensor_include: String,
+
+    /// Regexp of hwmon sensors to leave out, matched as `CHIP;SENSOR`.
+    #[arg(
+        long = "collector.hwmon.sensor-exclude",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub hwmon_sensor_exclude: String,
+
+    /// Regexp of interrupt names (`NMI`, `LOC`, `11`) to keep in the interrupts collector.
+    #[arg(
+        long = "collector.interrupts.name-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub interrupts_name_include: String,
+
+    /// Regexp of interrupt names to leave out of the interrupts collector.
+    #[arg(
+        long = "collector.interrupts.name-exclude",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub interrupts_name_exclude: String,
+
+    /// Leave out interrupt counts of zero (`--collector.interrupts.include-zeros`,
+    /// the default, keeps them).
+    #[arg(
+        long = "no-collector.interrupts.include-zeros",
+        overrides_with = "interrupts_include_zeros"
+    )]
+    pub no_interrupts_include_zeros: bool,
+
+    /// Keep interrupt counts of zero (the default).
+    #[arg(
+        long = "collector.interrupts.include-zeros",
+        overrides_with = "no_interrupts_include_zeros"
+    )]
+    pub interrupts_include_zeros: bool,
+
+    /// Comma-separated labels of node_ipvs_backend_* (any of local_address,
+    /// local_port, remote_address, remote_port, proto, local_mark; empty: none).
+    #[arg(
+        long = "collector.ipvs.backend-labels",
+        default_value = crate::exporter::ipvs::DEFAULT_BACKEND_LABELS,
+        value_name = "LABELS"
+    )]
+    pub ipvs_backend_labels: String,
+
+    /// Regexp of /proc/net/{netstat,snmp,snmp6} fields (`Tcp_InSegs`) to export.
+    #[arg(
+        long = "collector.netstat.fields",
+        default_value = crate::exporter::netstat::DEFAULT_FIELDS,
+        value_name = "REGEX"
+    )]
+    pub netstat_fields: String,
+
+    /// Regexp of /proc/vmstat fields to export.
+    #[arg(
+        long = "collector.vmstat.fields",
+        default_value = crate::exporter::vmstat::DEFAULT_FIELDS,
+        value_name = "REGEX"
+    )]
+    pub vmstat_fields: String,
+
+    /// Regexp of power supplies (`BAT0`, `AC`) to leave out of the powersupplyclass collector.
+    #[arg(
+        long = "collector.powersupply.ignored-supplies",
+        default_value = "^$",
+        value_name = "REGEX"
+    )]
+    pub powersupply_ignored_supplies: String,
+
+    /// Regexp of tape devices (`st0`) to leave out of the tapestats collector.
+    #[arg(
+        long = "collector.tapestats.ignored-devices",
+        default_value = "^$",
+        value_name = "REGEX"
+    )]
+    pub tapestats_ignored_devices: String,
+
+    /// Export RAPL counters as one family, node_rapl_joules_total, with the
+    /// zone in a `rapl_zone` label.
+    #[arg(long = "collector.rapl.enable-zone-label")]
+    pub rapl_enable_zone_label: bool,
+
     /// Regexp of network devices to leave out of the netclass collector.
     #[arg(
         long = "collector.netclass.ignored-devices",
@@ -594,6 +738,15 @@ pub struct ExporterArgs {
     /// unknown speed (-1).
     #[arg(long = "collector.netclass.ignore-invalid-speed")]
     pub netclass_ignore_invalid_speed: bool,
+
+    /// Leave out node_cpu_guest_seconds_total (`--collector.cpu.guest`, the
+    /// default, exports it).
+    #[arg(long = "no-collector.cpu.guest", overrides_with = "cpu_guest")]
+    pub no_cpu_guest: bool,
+
+    /// Export node_cpu_guest_seconds_total (the default).
+    #[arg(long = "collector.cpu.guest", overrides_with = "no_cpu_guest")]
+    pub cpu_guest: bool,
 
     /// Export node_cpu_info from /proc/cpuinfo.
     #[arg(long = "collector.cpu.info")]

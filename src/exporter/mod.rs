@@ -114,15 +114,27 @@ pub struct Config {
     pub gpu: gpu::Options,
     pub cpu_benchmark_interval: std::time::Duration,
     pub logins: logins::Options,
-    pub diskstats_device_exclude: Matcher,
+    pub diskstats_devices: DeviceFilter,
     pub netdev_device_exclude: Option<Matcher>,
     /// `--collector.netdev.device-include`; when set, replaces the exclude.
     pub netdev_device_include: Option<Matcher>,
-    pub arp_device_exclude: Option<Matcher>,
+    pub arp_devices: DeviceFilter,
     pub netclass_ignored_devices: Option<Matcher>,
     pub netclass_ignore_invalid_speed: bool,
     pub stat_softirq: bool,
     pub cpu_info: cpu::InfoOptions,
+    /// `--[no-]collector.cpu.guest`.
+    pub cpu_guest: bool,
+    pub hwmon: hwmon::Filters,
+    pub interrupts: interrupts::Options,
+    pub ipvs_backend_labels: Vec<ipvs::BackendLabel>,
+    pub netstat_fields: Matcher,
+    pub vmstat_fields: Matcher,
+    /// `--collector.powersupply.ignored-supplies`.
+    pub powersupply_ignored: Matcher,
+    /// `--collector.tapestats.ignored-devices`.
+    pub tapestats_ignored: Matcher,
+    pub rapl_zone_label: bool,
     pub max_requests: usize,
     /// Connection cap and header deadline of the HTTP server.
     pub server: crate::server::Limits,
@@ -150,6 +162,13 @@ pub enum ConfigError {
     TelemetryPath(String),
     #[error("invalid regular expression for {flag}: {reason}")]
     Regex { flag: &'static str, reason: String },
+    #[error("{include} and {exclude} are mutually exclusive")]
+    Exclusive {
+        include: &'static str,
+        exclude: &'static str,
+    },
+    #[error("invalid --collector.ipvs.backend-labels: {0}")]
+    IpvsLabels(String),
     #[error(transparent)]
     Web(#[from] web::WebConfigError),
     #[error(transparent)]
@@ -255,13 +274,27 @@ impl TryFrom<ExporterArgs> for Config {
             },
             collectors,
             filesystem: filesystem::Options {
-                mount_points_exclude: regex(
-                    "--collector.filesystem.mount-points-exclude",
-                    &a.fs_mount_points_exclude,
+                mount_points: filter(
+                    [
+                        "--collector.filesystem.mount-points-include",
+                        "--collector.filesystem.mount-points-exclude",
+                    ],
+                    DeviceFilter::from_flags(
+                        &a.fs_mount_points_include,
+                        a.fs_mount_points_exclude.as_deref(),
+                        filesystem::DEFAULT_MOUNT_POINTS_EXCLUDE,
+                    ),
                 )?,
-                fs_types_exclude: regex(
-                    "--collector.filesystem.fs-types-exclude",
-                    &a.fs_types_exclude,
+                fs_types: filter(
+                    [
+                        "--collector.filesystem.fs-types-include",
+                        "--collector.filesystem.fs-types-exclude",
+                    ],
+                    DeviceFilter::from_flags(
+                        &a.fs_types_include,
+                        a.fs_types_exclude.as_deref(),
+                        filesystem::DEFAULT_FS_TYPES_EXCLUDE,
+                    ),
                 )?,
                 mount_timeout: a.fs_mount_timeout,
             },
@@ -275,9 +308,12 @@ impl TryFrom<ExporterArgs> for Config {
             },
             logins,
             cpu_benchmark_interval: a.cpu_benchmark_interval,
-            diskstats_device_exclude: regex(
-                "--collector.diskstats.device-exclude",
-                &a.diskstats_device_exclude,
+            diskstats_devices: filter(
+                [
+                    "--collector.diskstats.device-include",
+                    "--collector.diskstats.device-exclude",
+                ],
+                DeviceFilter::strict(&a.diskstats_device_include, &a.diskstats_device_exclude),
             )?,
             netdev_device_exclude: match a.netdev_device_exclude.as_str() {
                 "" => None,
@@ -287,10 +323,10 @@ impl TryFrom<ExporterArgs> for Config {
                 "--collector.netdev.device-include",
                 &a.netdev_device_include,
             )?,
-            arp_device_exclude: optional_regex(
-                "--collector.arp.device-exclude",
-                &a.arp_device_exclude,
-            )?,
+            arp_devices: DeviceFilter {
+                include: optional_regex("--collector.arp.device-include", &a.arp_device_include)?,
+                exclude: optional_regex("--collector.arp.device-exclude", &a.arp_device_exclude)?,
+            },
             netclass_ignored_devices: optional_regex(
                 "--collector.netclass.ignored-devices",
                 &a.netclass_ignored_devices,
@@ -308,12 +344,80 @@ impl TryFrom<ExporterArgs> for Config {
                     &a.cpu_info_bugs_include,
                 )?,
             },
+            cpu_guest: !a.no_cpu_guest,
+            hwmon: hwmon::Filters {
+                chips: DeviceFilter {
+                    include: optional_regex(
+                        "--collector.hwmon.chip-include",
+                        &a.hwmon_chip_include,
+                    )?,
+                    exclude: optional_regex(
+                        "--collector.hwmon.chip-exclude",
+                        &a.hwmon_chip_exclude,
+                    )?,
+                },
+                sensors: DeviceFilter {
+                    include: optional_regex(
+                        "--collector.hwmon.sensor-include",
+                        &a.hwmon_sensor_include,
+                    )?,
+                    exclude: optional_regex(
+                        "--collector.hwmon.sensor-exclude",
+                        &a.hwmon_sensor_exclude,
+                    )?,
+                },
+            },
+            interrupts: interrupts::Options {
+                names: DeviceFilter {
+                    include: optional_regex(
+                        "--collector.interrupts.name-include",
+                        &a.interrupts_name_include,
+                    )?,
+                    exclude: optional_regex(
+                        "--collector.interrupts.name-exclude",
+                        &a.interrupts_name_exclude,
+                    )?,
+                },
+                include_zeros: !a.no_interrupts_include_zeros,
+            },
+            ipvs_backend_labels: ipvs::BackendLabel::parse_list(&a.ipvs_backend_labels)
+                .map_err(ConfigError::IpvsLabels)?,
+            netstat_fields: regex("--collector.netstat.fields", &a.netstat_fields)?,
+            vmstat_fields: regex("--collector.vmstat.fields", &a.vmstat_fields)?,
+            powersupply_ignored: regex(
+                "--collector.powersupply.ignored-supplies",
+                &a.powersupply_ignored_supplies,
+            )?,
+            tapestats_ignored: regex(
+                "--collector.tapestats.ignored-devices",
+                &a.tapestats_ignored_devices,
+            )?,
+            rapl_zone_label: a.rapl_enable_zone_label,
             max_requests: a.max_requests,
             server,
             probe,
             actions,
         })
     }
+}
+
+/// The filter of an include/exclude flag pair (`PREFIX-include`,
+/// `PREFIX-exclude`), its error naming the flag at fault.
+fn filter(
+    [include, exclude]: [&'static str; 2],
+    f: Result<DeviceFilter, matcher::FilterError>,
+) -> Result<DeviceFilter, ConfigError> {
+    f.map_err(|e| match e {
+        matcher::FilterError::Both => ConfigError::Exclusive { include, exclude },
+        matcher::FilterError::Regex {
+            pattern: _,
+            reason,
+            include: is_include,
+        } => ConfigError::Regex {
+            flag: if is_include { include } else { exclude },
+            reason,
+        },
+    })
 }
 
 /// An optional filter flag: empty means none.
@@ -435,16 +539,10 @@ fn probe_options(a: &crate::cli::ProbeArgs) -> Result<probe::Options, ConfigErro
 fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<dyn Collector> {
     let p = config.paths.clone();
     match name {
-        Name::Arp => Arc::new(arp::Arp::new(
-            p,
-            DeviceFilter {
-                include: None,
-                exclude: config.arp_device_exclude.clone(),
-            },
-        )),
+        Name::Arp => Arc::new(arp::Arp::new(p, config.arp_devices.clone())),
         Name::Bonding => Arc::new(bonding::Bonding::new(p)),
         Name::Conntrack => Arc::new(conntrack::Conntrack::new(p)),
-        Name::Cpu => Arc::new(cpu::Cpu::new(p, config.cpu_info.clone())),
+        Name::Cpu => Arc::new(cpu::Cpu::new(p, config.cpu_info.clone(), config.cpu_guest)),
         Name::Cpufreq => Arc::new(cpufreq::Cpufreq::new(p)),
         Name::CpuBenchmark => Arc::new(cpu_benchmark::CpuBenchmark::new(
             config.cpu_benchmark_interval,
@@ -452,7 +550,7 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
         )),
         Name::Diskstats => Arc::new(diskstats::Diskstats::new(
             p,
-            config.diskstats_device_exclude.clone(),
+            config.diskstats_devices.clone(),
         )),
         Name::Dmi => Arc::new(dmi::Dmi::new(p)),
         Name::Edac => Arc::new(edac::Edac::new(p)),
@@ -461,7 +559,7 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
         Name::Filefd => Arc::new(filefd::Filefd::new(p)),
         Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),
         Name::Gpu => Arc::new(gpu::Gpu::new(p, config.gpu.clone())),
-        Name::Hwmon => Arc::new(hwmon::Hwmon::new(p)),
+        Name::Hwmon => Arc::new(hwmon::Hwmon::new(p, config.hwmon.clone())),
         Name::Infiniband => Arc::new(infiniband::Infiniband::new(p)),
         Name::Loadavg => Arc::new(loadavg::Loadavg::new(p)),
         Name::Logins => Arc::new(logins::Logins::new(p, config.logins.clone())),
@@ -488,10 +586,13 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
                 },
             },
         )),
-        Name::Netstat => Arc::new(netstat::Netstat::new(p)),
+        Name::Netstat => Arc::new(netstat::Netstat::new(p, config.netstat_fields.clone())),
         Name::Nvme => Arc::new(nvme::Nvme::new(p)),
         Name::Os => Arc::new(os::Os::new(p)),
-        Name::PowerSupplyClass => Arc::new(powersupplyclass::PowerSupplyClass::new(p)),
+        Name::PowerSupplyClass => Arc::new(powersupplyclass::PowerSupplyClass::new(
+            p,
+            config.powersupply_ignored.clone(),
+        )),
         Name::Pressure => Arc::new(pressure::Pressure::new(p)),
         Name::Sockstat => Arc::new(sockstat::Sockstat::new(p)),
         Name::Softnet => Arc::new(softnet::Softnet::new(p)),
@@ -502,23 +603,26 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
         Name::Timex => Arc::new(timex::TimexCollector),
         Name::UdpQueues => Arc::new(udp_queues::UdpQueues::new(p)),
         Name::Uname => Arc::new(uname::UnameCollector::new(p)),
-        Name::Vmstat => Arc::new(vmstat::Vmstat::new(p)),
+        Name::Vmstat => Arc::new(vmstat::Vmstat::new(p, config.vmstat_fields.clone())),
         Name::Schedstat => Arc::new(schedstat::Schedstat::new(p)),
         Name::Watchdog => Arc::new(watchdog::Watchdog::new(p)),
         Name::KernelHung => Arc::new(kernel_hung::KernelHung::new(p)),
         Name::Selinux => Arc::new(selinux::Selinux::new(p)),
-        Name::Rapl => Arc::new(rapl::Rapl::new(p)),
+        Name::Rapl => Arc::new(rapl::Rapl::new(p, config.rapl_zone_label)),
         Name::Xfs => Arc::new(xfs::Xfs::new(p)),
         Name::Btrfs => Arc::new(btrfs::Btrfs::new(p)),
         Name::Zfs => Arc::new(zfs::Zfs::new(p)),
         Name::Nfs => Arc::new(nfs::Nfs::new(p)),
         Name::Nfsd => Arc::new(nfsd::Nfsd::new(p)),
-        Name::Ipvs => Arc::new(ipvs::Ipvs::new(p)),
+        Name::Ipvs => Arc::new(ipvs::Ipvs::new(p, config.ipvs_backend_labels.clone())),
         Name::Bcache => Arc::new(bcache::Bcache::new(p)),
-        Name::Tapestats => Arc::new(tapestats::Tapestats::new(p)),
+        Name::Tapestats => Arc::new(tapestats::Tapestats::new(
+            p,
+            config.tapestats_ignored.clone(),
+        )),
         Name::Dmmultipath => Arc::new(dmmultipath::Dmmultipath::new(p)),
         Name::Tcpstat => Arc::new(tcpstat::Tcpstat::new(p)),
-        Name::Interrupts => Arc::new(interrupts::Interrupts::new(p)),
+        Name::Interrupts => Arc::new(interrupts::Interrupts::new(p, config.interrupts.clone())),
         Name::Softirqs => Arc::new(softirqs::SoftirqsCollector::new(p)),
         Name::MeminfoNuma => Arc::new(meminfo_numa::MeminfoNuma::new(p)),
         Name::Processes => Arc::new(processes::Processes::new(p)),
