@@ -7,6 +7,9 @@ use std::time::Duration;
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
 use crate::exporter::collector::Name;
+pub use crate::units::{parse_duration, Size};
+
+pub mod exporter;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -562,21 +565,38 @@ pub struct ExporterArgs {
     #[arg(long = "path.udev.data", value_name = "DIR")]
     pub udev_data: Option<PathBuf>,
 
-    /// Regexp of mount points to ignore in the filesystem collector.
+    /// Regexp of mount points to leave out of the filesystem collector
+    /// (default: the pseudo and container filesystems, as node_exporter's;
+    /// dropped when only `--collector.filesystem.mount-points-include` is given).
     #[arg(
         long = "collector.filesystem.mount-points-exclude",
-        default_value = crate::exporter::filesystem::DEFAULT_MOUNT_POINTS_EXCLUDE,
         value_name = "REGEX"
     )]
-    pub fs_mount_points_exclude: String,
+    pub fs_mount_points_exclude: Option<String>,
 
-    /// Regexp of filesystem types to ignore in the filesystem collector.
+    /// Regexp of mount points to keep in the filesystem collector
+    /// (mutually exclusive to an explicit mount-points-exclude).
     #[arg(
-        long = "collector.filesystem.fs-types-exclude",
-        default_value = crate::exporter::filesystem::DEFAULT_FS_TYPES_EXCLUDE,
+        long = "collector.filesystem.mount-points-include",
+        default_value = "",
         value_name = "REGEX"
     )]
-    pub fs_types_exclude: String,
+    pub fs_mount_points_include: String,
+
+    /// Regexp of filesystem types to leave out of the filesystem collector
+    /// (default: pseudo filesystems, as node_exporter's; dropped when only
+    /// `--collector.filesystem.fs-types-include` is given).
+    #[arg(long = "collector.filesystem.fs-types-exclude", value_name = "REGEX")]
+    pub fs_types_exclude: Option<String>,
+
+    /// Regexp of filesystem types to keep in the filesystem collector
+    /// (mutually exclusive to an explicit fs-types-exclude).
+    #[arg(
+        long = "collector.filesystem.fs-types-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub fs_types_include: String,
 
     /// How long to wait for a mount's statfs before reporting it stuck
     /// (`node_filesystem_device_error 1`); a stuck mount is not retried
@@ -591,6 +611,15 @@ pub struct ExporterArgs {
         value_name = "REGEX"
     )]
     pub diskstats_device_exclude: String,
+
+    /// Regexp of block devices to keep in the diskstats collector (as in
+    /// node_exporter, only with `--collector.diskstats.device-exclude=`).
+    #[arg(
+        long = "collector.diskstats.device-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub diskstats_device_include: String,
 
     /// Regexp of network devices to leave out of the netdev collector
     /// (empty: keep all).
@@ -618,6 +647,124 @@ pub struct ExporterArgs {
     )]
     pub arp_device_exclude: String,
 
+    /// Regexp of devices to keep in the arp collector.
+    #[arg(
+        long = "collector.arp.device-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub arp_device_include: String,
+
+    /// Regexp of hwmon chips to keep (the `chip` label, e.g. `platform_coretemp_0`).
+    #[arg(
+        long = "collector.hwmon.chip-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub hwmon_chip_include: String,
+
+    /// Regexp of hwmon chips to leave out.
+    #[arg(
+        long = "collector.hwmon.chip-exclude",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub hwmon_chip_exclude: String,
+
+    /// Regexp of hwmon sensors to keep, matched as `CHIP;SENSOR`
+    /// (e.g. `platform_coretemp_0;temp1`).
+    #[arg(
+        long = "collector.hwmon.sensor-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub hwmon_sensor_include: String,
+
+    /// Regexp of hwmon sensors to leave out, matched as `CHIP;SENSOR`.
+    #[arg(
+        long = "collector.hwmon.sensor-exclude",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub hwmon_sensor_exclude: String,
+
+    /// Regexp of interrupt names (`NMI`, `LOC`, `11`) to keep in the interrupts collector.
+    #[arg(
+        long = "collector.interrupts.name-include",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub interrupts_name_include: String,
+
+    /// Regexp of interrupt names to leave out of the interrupts collector.
+    #[arg(
+        long = "collector.interrupts.name-exclude",
+        default_value = "",
+        value_name = "REGEX"
+    )]
+    pub interrupts_name_exclude: String,
+
+    /// Leave out interrupt counts of zero (`--collector.interrupts.include-zeros`,
+    /// the default, keeps them).
+    #[arg(
+        long = "no-collector.interrupts.include-zeros",
+        overrides_with = "interrupts_include_zeros"
+    )]
+    pub no_interrupts_include_zeros: bool,
+
+    /// Keep interrupt counts of zero (the default).
+    #[arg(
+        long = "collector.interrupts.include-zeros",
+        overrides_with = "no_interrupts_include_zeros"
+    )]
+    pub interrupts_include_zeros: bool,
+
+    /// Comma-separated labels of node_ipvs_backend_* (any of local_address,
+    /// local_port, remote_address, remote_port, proto, local_mark; empty: none).
+    #[arg(
+        long = "collector.ipvs.backend-labels",
+        default_value = crate::exporter::ipvs::DEFAULT_BACKEND_LABELS,
+        value_name = "LABELS"
+    )]
+    pub ipvs_backend_labels: String,
+
+    /// Regexp of /proc/net/{netstat,snmp,snmp6} fields (`Tcp_InSegs`) to export.
+    #[arg(
+        long = "collector.netstat.fields",
+        default_value = crate::exporter::netstat::DEFAULT_FIELDS,
+        value_name = "REGEX"
+    )]
+    pub netstat_fields: String,
+
+    /// Regexp of /proc/vmstat fields to export.
+    #[arg(
+        long = "collector.vmstat.fields",
+        default_value = crate::exporter::vmstat::DEFAULT_FIELDS,
+        value_name = "REGEX"
+    )]
+    pub vmstat_fields: String,
+
+    /// Regexp of power supplies (`BAT0`, `AC`) to leave out of the powersupplyclass collector.
+    #[arg(
+        long = "collector.powersupply.ignored-supplies",
+        default_value = "^$",
+        value_name = "REGEX"
+    )]
+    pub powersupply_ignored_supplies: String,
+
+    /// Regexp of tape devices (`st0`) to leave out of the tapestats collector.
+    #[arg(
+        long = "collector.tapestats.ignored-devices",
+        default_value = "^$",
+        value_name = "REGEX"
+    )]
+    pub tapestats_ignored_devices: String,
+
+    /// Export RAPL counters as one family, node_rapl_joules_total, with the
+    /// zone in a `rapl_zone` label.
+    #[arg(long = "collector.rapl.enable-zone-label")]
+    pub rapl_enable_zone_label: bool,
+
     /// Regexp of network devices to leave out of the netclass collector.
     #[arg(
         long = "collector.netclass.ignored-devices",
@@ -630,6 +777,15 @@ pub struct ExporterArgs {
     /// unknown speed (-1).
     #[arg(long = "collector.netclass.ignore-invalid-speed")]
     pub netclass_ignore_invalid_speed: bool,
+
+    /// Leave out node_cpu_guest_seconds_total (`--collector.cpu.guest`, the
+    /// default, exports it).
+    #[arg(long = "no-collector.cpu.guest", overrides_with = "cpu_guest")]
+    pub no_cpu_guest: bool,
+
+    /// Export node_cpu_guest_seconds_total (the default).
+    #[arg(long = "collector.cpu.guest", overrides_with = "no_cpu_guest")]
+    pub cpu_guest: bool,
 
     /// Export node_cpu_info from /proc/cpuinfo.
     #[arg(long = "collector.cpu.info")]
@@ -897,82 +1053,6 @@ impl Args for CollectorFlags {
     }
 }
 
-/// Parses `500ms`, `5s`, `2m`, `1h` (and plain seconds).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map(|i| s.split_at(i))
-        .unwrap_or((s, "s"));
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 500ms, 5s, 2m"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86400.0,
-        _ => {
-            return Err(format!(
-                "invalid duration unit in {s:?}: use ms, s, m, h or d"
-            ))
-        }
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("invalid duration {s:?}"));
-    }
-    // Not `from_secs_f64`: it panics on a value too large for a Duration.
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {s:?}: too long"))
-}
-
-/// A size in bytes, written as a whole number with an optional binary
-/// unit: `B`, `KiB`, `MiB` or `GiB` (`4MiB`, `512KiB`, `1048576`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Size(pub u64);
-
-const SIZE_UNITS: [(&str, u64); 4] = [
-    ("GiB", 1 << 30),
-    ("MiB", 1 << 20),
-    ("KiB", 1 << 10),
-    ("B", 1),
-];
-
-impl std::str::FromStr for Size {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let t = s.trim();
-        let at = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (num, unit) = t.split_at(at);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("invalid size {s:?}: expected e.g. 512KiB, 4MiB or bytes"))?;
-        let scale = match unit.trim() {
-            "" => 1,
-            u => SIZE_UNITS
-                .iter()
-                .find(|(name, _)| *name == u)
-                .map(|(_, scale)| *scale)
-                .ok_or_else(|| format!("invalid size unit in {s:?}: use B, KiB, MiB or GiB"))?,
-        };
-        n.checked_mul(scale)
-            .map(Size)
-            .ok_or_else(|| format!("invalid size {s:?}: too large"))
-    }
-}
-
-/// In the largest unit that divides it exactly (`4MiB`), as `--help` shows it.
-impl std::fmt::Display for Size {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (name, scale) = SIZE_UNITS
-            .iter()
-            .find(|(_, scale)| self.0 != 0 && self.0 % scale == 0)
-            .unwrap_or(&("B", 1));
-        write!(f, "{}{name}", self.0 / scale)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1056,32 +1136,5 @@ mod tests {
         };
         assert_eq!(b.roles.allowed_users, vec![1, 22, 333]);
         assert_eq!(b.chat_id, Some(-5));
-    }
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5y").is_err());
-        assert!(
-            parse_duration("1e300d").is_err(),
-            "too long is an error, not a panic"
-        );
-        for (text, bytes, shown) in [
-            ("4MiB", 4 << 20, "4MiB"),
-            ("512KiB", 512 << 10, "512KiB"),
-            ("1000", 1000, "1000B"),
-            ("1025 B", 1025, "1025B"),
-            ("0", 0, "0B"),
-        ] {
-            let size: Size = text.parse().unwrap();
-            assert_eq!(size, Size(bytes), "{text}");
-            assert_eq!(size.to_string(), shown);
-        }
-        for bad in ["", "4MB", "-1", "1.5MiB", "99999999999GiB"] {
-            assert!(bad.parse::<Size>().is_err(), "{bad}");
-        }
     }
 }

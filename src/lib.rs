@@ -3,7 +3,10 @@
 //! bridge, in one binary.
 //!
 //! # Layout
-//! - [`cli`]: clap structs only; every subcommand's flags.
+//! - [`cli`]: clap structs, every subcommand's flags; `cli/exporter.rs`
+//!   validates the exporter's flags into [`exporter::Config`] (the
+//!   exporter never sees clap).
+//! - [`units`]: durations and sizes as written in flags and files.
 //! - [`logging`]: the tracing subscriber.
 //! - [`alerts`]: the alert catalog (names, severities, charts,
 //!   inhibitions, per-agent thresholds) that generate, bridge and chat read.
@@ -146,6 +149,7 @@ pub mod html;
 pub mod logging;
 pub mod server;
 pub mod signing;
+pub mod units;
 
 /// An error in how the program was invoked (exit code 2).
 #[derive(Debug, thiserror::Error)]

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Exporter(args) => outpost::exporter::main(args),
+        Command::Exporter(args) => outpost::exporter::main(outpost::cli::exporter::config(args)?),
         Command::Bridge(args) => outpost::bridge::main(args),
         Command::Ask(args) => outpost::chat::main(args),
         Command::Generate(args) => outpost::generate::main(args),

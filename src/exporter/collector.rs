@@ -91,6 +91,13 @@ pub fn read(path: &Path) -> Result<String, CollectError> {
     })
 }
 
+/// Reads a whole file like [`read`]; [`CollectError::NoData`] naming
+/// `what` when it does not exist (a kernel feature the host lacks, for a
+/// collector that node_exporter answers with "no data").
+pub fn read_or_no_data(path: &Path, what: &'static str) -> Result<String, CollectError> {
+    read_if_present(path)?.ok_or(CollectError::NoData(what))
+}
+
 /// Reads a whole file like [`read`]; `None` when it does not exist (a
 /// kernel feature or device that is not there, which is no error).
 pub fn read_if_present(path: &Path) -> Result<Option<String>, CollectError> {

@@ -3,7 +3,7 @@
 //! kernel exposes it, the per-CPU statistics of `/proc/net/stat/nf_conntrack`
 //! summed over CPUs (`node_nf_conntrack_stat_*`).
 
-use super::collector::{read, CollectError, Collector, Paths};
+use super::collector::{read, read_or_no_data, CollectError, Collector, Paths};
 use super::intern;
 use super::metrics::Metrics;
 
@@ -77,7 +77,10 @@ impl Collector for Conntrack {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let count = parse_count(
             "nf_conntrack_count",
-            &read(&self.paths.proc("sys/net/netfilter/nf_conntrack_count"))?,
+            &read_or_no_data(
+                &self.paths.proc("sys/net/netfilter/nf_conntrack_count"),
+                "/proc/sys/net/netfilter/nf_conntrack_count",
+            )?,
         )?;
         let max = parse_count(
             "nf_conntrack_max",

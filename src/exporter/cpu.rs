@@ -38,12 +38,14 @@ pub struct InfoOptions {
 pub struct Cpu {
     paths: Paths,
     info: InfoOptions,
+    /// `--collector.cpu.guest`: export `node_cpu_guest_seconds_total`.
+    guest: bool,
     /// The isolated CPUs' numbers, or why the list could not be parsed.
     isolated: Result<Vec<String>, String>,
 }
 
 impl Cpu {
-    pub fn new(paths: Paths, mut info: InfoOptions) -> Self {
+    pub fn new(paths: Paths, mut info: InfoOptions, guest: bool) -> Self {
         info.enabled |= info.flags_include.is_some() || info.bugs_include.is_some();
         let isolated = match read_attr(&paths.sys("devices/system/cpu/isolated")) {
             None => Ok(Vec::new()),
@@ -54,6 +56,7 @@ impl Cpu {
         Cpu {
             paths,
             info,
+            guest,
             isolated,
         }
     }
@@ -229,13 +232,15 @@ impl Collector for Cpu {
                 secs.add(&[("cpu", &c.cpu), ("mode", mode)], v);
             }
         }
-        let guest = out.counter(
-            "node_cpu_guest_seconds_total",
-            "Seconds the CPUs spent in guests (VMs) for each mode.",
-        );
-        for c in &cpus {
-            guest.add(&[("cpu", &c.cpu), ("mode", "user")], c.guest);
-            guest.add(&[("cpu", &c.cpu), ("mode", "nice")], c.guest_nice);
+        if self.guest {
+            let guest = out.counter(
+                "node_cpu_guest_seconds_total",
+                "Seconds the CPUs spent in guests (VMs) for each mode.",
+            );
+            for c in &cpus {
+                guest.add(&[("cpu", &c.cpu), ("mode", "user")], c.guest);
+                guest.add(&[("cpu", &c.cpu), ("mode", "nice")], c.guest_nice);
+            }
         }
         if !cpuinfo.is_empty() {
             let f = out.gauge("node_cpu_info", "CPU information from /proc/cpuinfo.");

@@ -100,9 +100,6 @@ impl Collector for Cpufreq {
             .filter(|(_, dir)| dir.is_dir())
             .map(|(n, dir)| read_cpu(&dir, &n))
             .collect::<Result<Vec<_>, _>>()?;
-        if cpus.is_empty() {
-            return Err(CollectError::NoData("/sys/devices/system/cpu/cpu*/cpufreq"));
-        }
         for (i, (_, name, help)) in FREQUENCIES.iter().enumerate() {
             if cpus.iter().all(|c| c.hertz[i].is_none()) {
                 continue;

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use super::matcher::Matcher;
+use super::matcher::DeviceFilter;
 
 use super::collector::{read, read_attr, CollectError, Collector, Paths};
 use super::intern;
@@ -219,12 +219,13 @@ pub fn parse_udev(text: &str) -> HashMap<String, String> {
 
 pub struct Diskstats {
     paths: Paths,
-    exclude: Matcher,
+    /// `--collector.diskstats.device-include|exclude`.
+    devices: DeviceFilter,
 }
 
 impl Diskstats {
-    pub fn new(paths: Paths, exclude: Matcher) -> Self {
-        Diskstats { paths, exclude }
+    pub fn new(paths: Paths, devices: DeviceFilter) -> Self {
+        Diskstats { paths, devices }
     }
 }
 
@@ -232,7 +233,7 @@ impl Collector for Diskstats {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let devices: Vec<Device> = parse(&read(&self.paths.proc("diskstats"))?)?
             .into_iter()
-            .filter(|d| !self.exclude.is_match(&d.name))
+            .filter(|d| !self.devices.ignored(&d.name))
             .collect();
         // udev's database is optional (containers, systems without udev).
         let udev: Vec<HashMap<String, String>> = devices
@@ -328,6 +329,11 @@ impl Collector for Diskstats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exporter::matcher::Matcher;
+
+    fn default_filter() -> DeviceFilter {
+        DeviceFilter::strict("", DEFAULT_DEVICE_EXCLUDE).unwrap()
+    }
 
     const TEXT: &str = "   7       0 loop0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n \
         254       0 vda 35025 6756 5157714 18963 9471 26067 5275296 25623 0 9240 45428 4661 42 294024 774 983 67\n \
@@ -380,7 +386,7 @@ mod tests {
             udev_data: None,
         };
         let mut m = Metrics::new();
-        Diskstats::new(paths, Matcher::new(DEFAULT_DEVICE_EXCLUDE).unwrap())
+        Diskstats::new(paths, default_filter())
             .update(&mut m)
             .unwrap();
         let read = m.get("node_disk_read_bytes_total").unwrap();
@@ -406,7 +412,7 @@ mod tests {
                 udev_data,
             };
             let mut m = Metrics::new();
-            Diskstats::new(paths, Matcher::new(DEFAULT_DEVICE_EXCLUDE).unwrap())
+            Diskstats::new(paths, default_filter())
                 .update(&mut m)
                 .unwrap();
             m.get("node_disk_filesystem_info")

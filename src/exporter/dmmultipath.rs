@@ -10,7 +10,9 @@
 //! device-mapper device and is skipped, while an unreadable name, size or
 //! path state fails the collector; no `/sys/block` exports nothing.
 
-use super::collector::{entries, read, read_if_present, CollectError, Collector, Paths};
+use super::collector::{
+    class_entries, entries, read, read_if_present, CollectError, Collector, Paths,
+};
 use super::metrics::Metrics;
 
 /// One multipath map.
@@ -54,7 +56,7 @@ impl Dmmultipath {
     fn maps(&self) -> Result<Vec<Map>, CollectError> {
         let block = self.paths.sys("block");
         let mut maps = Vec::new();
-        for dev in entries(&block)?
+        for dev in class_entries(&block, "/sys/block")?
             .into_iter()
             .filter(|d| d.starts_with("dm-"))
         {

@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::matcher::Matcher;
+use super::matcher::{DeviceFilter, Matcher};
 
 use super::collector::{read, CollectError, Collector, Paths};
 use super::metrics::Metrics;
@@ -26,17 +26,22 @@ pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|co
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub mount_points_exclude: Matcher,
-    pub fs_types_exclude: Matcher,
+    /// `--collector.filesystem.mount-points-exclude|include`.
+    pub mount_points: DeviceFilter,
+    /// `--collector.filesystem.fs-types-exclude|include`.
+    pub fs_types: DeviceFilter,
     pub mount_timeout: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
+        let exclude = |re| DeviceFilter {
+            include: None,
+            exclude: Some(Matcher::new(re).expect("valid default")),
+        };
         Options {
-            mount_points_exclude: Matcher::new(DEFAULT_MOUNT_POINTS_EXCLUDE)
-                .expect("valid default"),
-            fs_types_exclude: Matcher::new(DEFAULT_FS_TYPES_EXCLUDE).expect("valid default"),
+            mount_points: exclude(DEFAULT_MOUNT_POINTS_EXCLUDE),
+            fs_types: exclude(DEFAULT_FS_TYPES_EXCLUDE),
             mount_timeout: Duration::from_secs(5),
         }
     }
@@ -182,8 +187,8 @@ impl Filesystem {
                     _ => continue,
                 }
             }
-            if self.options.mount_points_exclude.is_match(&m.mount_point)
-                || self.options.fs_types_exclude.is_match(&m.fs_type)
+            if self.options.mount_points.ignored(&m.mount_point)
+                || self.options.fs_types.ignored(&m.fs_type)
             {
                 continue;
             }
@@ -417,15 +422,13 @@ mod tests {
     #[test]
     fn default_excludes_match_node_exporter() {
         let o = Options::default();
-        assert!(o.mount_points_exclude.is_match("/proc"));
-        assert!(o.mount_points_exclude.is_match("/sys/fs/cgroup"));
-        assert!(o
-            .mount_points_exclude
-            .is_match("/var/lib/docker/overlay2/x"));
-        assert!(!o.mount_points_exclude.is_match("/"));
-        assert!(!o.mount_points_exclude.is_match("/devices"));
-        assert!(o.fs_types_exclude.is_match("cgroup2"));
-        assert!(!o.fs_types_exclude.is_match("ext4"));
+        assert!(o.mount_points.ignored("/proc"));
+        assert!(o.mount_points.ignored("/sys/fs/cgroup"));
+        assert!(o.mount_points.ignored("/var/lib/docker/overlay2/x"));
+        assert!(!o.mount_points.ignored("/"));
+        assert!(!o.mount_points.ignored("/devices"));
+        assert!(o.fs_types.ignored("cgroup2"));
+        assert!(!o.fs_types.ignored("ext4"));
     }
 
     use std::sync::atomic::AtomicUsize;

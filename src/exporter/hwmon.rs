@@ -21,6 +21,7 @@ use std::path::Path;
 
 use super::collector::{CollectError, Collector, Paths};
 use super::intern;
+use super::matcher::DeviceFilter;
 use super::metrics::Metrics;
 
 /// The sensor types node_exporter reads (the prefix of an attribute file).
@@ -164,23 +165,51 @@ fn human_name(dir: &Path) -> Option<String> {
 
 /// Reads one `hwmonN` directory.
 pub fn read_chip(dir: &Path) -> Result<Chip, CollectError> {
+    read_chip_filtered(dir, &Filters::default()).map(|c| c.expect("no filter"))
+}
+
+/// `--collector.hwmon.chip-include|exclude` and
+/// `--collector.hwmon.sensor-include|exclude`. A sensor is matched as
+/// `CHIP;SENSOR` (`platform_coretemp_0;temp3`), as node_exporter does.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub chips: DeviceFilter,
+    pub sensors: DeviceFilter,
+}
+
+/// Reads one `hwmonN` directory through `filters`; `None` when the chip is
+/// filtered out (its attributes are then not read).
+pub fn read_chip_filtered(dir: &Path, filters: &Filters) -> Result<Option<Chip>, CollectError> {
     let io = |source| CollectError::Read {
         path: dir.to_owned(),
         source,
     };
     let chip = chip_label(dir)
         .ok_or_else(|| CollectError::Other(format!("no name for hwmon chip {}", dir.display())))?;
+    if filters.chips.ignored(&chip) {
+        return Ok(None);
+    }
     let mut sensors = BTreeMap::new();
     collect_attributes(dir, &mut sensors).map_err(io)?;
     let device = dir.join("device");
     if device.is_dir() {
         collect_attributes(&device, &mut sensors).map_err(io)?;
     }
-    Ok(Chip {
+    if filters.sensors.include.is_some() || filters.sensors.exclude.is_some() {
+        let mut key = String::new();
+        sensors.retain(|sensor, _| {
+            key.clear();
+            key.push_str(&chip);
+            key.push(';');
+            key.push_str(sensor);
+            !filters.sensors.ignored(&key)
+        });
+    }
+    Ok(Some(Chip {
         chip,
         chip_name: human_name(dir),
         sensors,
-    })
+    }))
 }
 
 /// A family name and help text built from parts, kept once (see `intern`).
@@ -347,11 +376,12 @@ pub fn encode(chip: &Chip, out: &mut Metrics) {
 
 pub struct Hwmon {
     paths: Paths,
+    filters: Filters,
 }
 
 impl Hwmon {
-    pub fn new(paths: Paths) -> Self {
-        Hwmon { paths }
+    pub fn new(paths: Paths, filters: Filters) -> Self {
+        Hwmon { paths, filters }
     }
 }
 
@@ -378,7 +408,7 @@ impl Collector for Hwmon {
         dirs.sort();
         let chips = dirs
             .iter()
-            .map(|d| read_chip(d))
+            .filter_map(|d| read_chip_filtered(d, &self.filters).transpose())
             .collect::<Result<Vec<_>, _>>()?;
         for chip in &chips {
             encode(chip, out);
@@ -465,5 +495,55 @@ mod tests {
         let bare = root.path().join("hwmon7");
         write(&bare, "temp1_input", "1000\n");
         assert_eq!(read_chip(&bare).unwrap().chip, "hwmon7");
+    }
+
+    #[test]
+    fn chip_and_sensor_filters_follow_node_exporter() {
+        use crate::exporter::matcher::Matcher;
+        let root = tempfile::tempdir().unwrap();
+        let dev = root.path().join("devices/platform/coretemp.0");
+        let hw = dev.join("hwmon/hwmon1");
+        write(&hw, "name", "coretemp\n");
+        write(&hw, "temp1_input", "52000\n");
+        write(&hw, "temp2_input", "49500\n");
+        write(&hw, "fan1_input", "1198\n");
+        std::os::unix::fs::symlink("../../../coretemp.0", hw.join("device")).unwrap();
+        let re = |p: &str| Some(Matcher::new(p).unwrap());
+        let sensors = |f: Filters| -> Option<Vec<String>> {
+            read_chip_filtered(&hw, &f)
+                .unwrap()
+                .map(|c| c.sensors.into_keys().collect())
+        };
+        assert_eq!(
+            sensors(Filters::default()).unwrap(),
+            ["fan1", "temp1", "temp2"]
+        );
+        let chips = |include, exclude| Filters {
+            chips: DeviceFilter { include, exclude },
+            sensors: DeviceFilter::default(),
+        };
+        assert_eq!(
+            sensors(chips(re("^platform_coretemp"), None))
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(sensors(chips(re("^nvme"), None)), None);
+        assert_eq!(sensors(chips(None, re("coretemp"))), None);
+        let by_sensor = |include, exclude| Filters {
+            chips: DeviceFilter::default(),
+            sensors: DeviceFilter { include, exclude },
+        };
+        assert_eq!(
+            sensors(by_sensor(None, re("^platform_coretemp_0;temp2$"))).unwrap(),
+            ["fan1", "temp1"]
+        );
+        assert_eq!(
+            sensors(by_sensor(re(";temp"), None)).unwrap(),
+            ["temp1", "temp2"]
+        );
+        // The sensor is matched with its chip: a bare sensor name anchored
+        // at the start matches nothing.
+        assert!(sensors(by_sensor(re("^temp1$"), None)).unwrap().is_empty());
     }
 }

@@ -6,13 +6,18 @@
 //! one (`NMI`, `LOC`) a description. Lines with fewer counts than CPUs
 //! (`ERR`, `MIS`, a single total) are skipped, as node_exporter does.
 //!
-//! Decisions: every count is reported, zeros included (node_exporter 1.5;
+//! `--collector.interrupts.name-include|exclude` filter on the interrupt's
+//! name (the `type` label: `NMI`, `11`); `--no-collector.interrupts.include-zeros`
+//! leaves out counts of zero (node_exporter 1.12's flags).
+//!
+//! Decisions: by default every count is reported, zeros included (node_exporter 1.5;
 //! 1.12's default). A name listed twice keeps its last line, as
 //! node_exporter's map does. A count that is not a number fails the
 //! collector, naming the line; so does a line with no `name:` (the kernel
 //! writes none; node_exporter skips it).
 
 use super::collector::{read, CollectError, Collector, Paths};
+use super::matcher::DeviceFilter;
 use super::metrics::Metrics;
 
 /// One line of the table, borrowing the file's text.
@@ -79,13 +84,32 @@ pub fn parse(text: &str) -> Result<Vec<Interrupt<'_>>, CollectError> {
     Ok(out)
 }
 
+/// The interrupts collector's flags.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--collector.interrupts.name-include|exclude`.
+    pub names: DeviceFilter,
+    /// `--collector.interrupts.include-zeros` (default on).
+    pub include_zeros: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            names: DeviceFilter::default(),
+            include_zeros: true,
+        }
+    }
+}
+
 pub struct Interrupts {
     paths: Paths,
+    options: Options,
 }
 
 impl Interrupts {
-    pub fn new(paths: Paths) -> Self {
-        Interrupts { paths }
+    pub fn new(paths: Paths, options: Options) -> Self {
+        Interrupts { paths, options }
     }
 }
 
@@ -97,8 +121,11 @@ impl Collector for Interrupts {
             .map(|c| c.to_string())
             .collect();
         let f = out.counter("node_interrupts_total", "Interrupt details.");
-        for irq in &table {
+        for irq in table.iter().filter(|i| !self.options.names.ignored(i.name)) {
             for (cpu, count) in cpus.iter().zip(&irq.counts) {
+                if *count == 0.0 && !self.options.include_zeros {
+                    continue;
+                }
                 f.add(
                     &[
                         ("cpu", cpu),
@@ -156,5 +183,40 @@ ERR:          0
         let err = parse("CPU0 CPU1\nNMI: 1 x Non-maskable\n").unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");
         assert!(parse("CPU0\nmalformed line\n").is_err());
+    }
+
+    fn gather(options: Options) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        crate::exporter::collector::write_fixture(&dir.path().join("interrupts"), TEXT);
+        let paths = Paths {
+            procfs: dir.path().into(),
+            ..Paths::default()
+        };
+        let mut m = Metrics::new();
+        Interrupts::new(paths, options).update(&mut m).unwrap();
+        let f = m.get("node_interrupts_total").unwrap();
+        f.samples()
+            .map(|s| format!("{}/{}", s.label("type").unwrap(), s.label("cpu").unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn name_filters_and_zeros_follow_the_flags() {
+        assert_eq!(
+            gather(Options::default()),
+            ["11/0", "11/1", "NMI/0", "NMI/1"]
+        );
+        let re = |p: &str| Some(crate::exporter::matcher::Matcher::new(p).unwrap());
+        let names = |include, exclude| DeviceFilter { include, exclude };
+        let only_nmi = Options {
+            names: names(re("^NMI$"), None),
+            ..Options::default()
+        };
+        assert_eq!(gather(only_nmi), ["NMI/0", "NMI/1"]);
+        let no_nmi = Options {
+            names: names(None, re("^NMI$")),
+            include_zeros: false,
+        };
+        assert_eq!(gather(no_nmi), ["11/1"]);
     }
 }

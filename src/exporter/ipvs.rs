@@ -4,18 +4,18 @@
 //! `/proc/net/ip_vs` (`node_ipvs_backend_{connections_active,
 //! connections_inactive,weight}` labelled `local_address`, `local_port`,
 //! `remote_address`, `remote_port`, `proto`, `local_mark`), as
-//! node_exporter 1.5 exports them with its default backend labels.
+//! node_exporter exports them with its default backend labels.
 //!
 //! The kernel writes addresses and ports in hexadecimal (IPv4 as eight
 //! digits, IPv6 in brackets); a firewall-mark service (`FWM`) has a mark
-//! instead of an address. Decisions: node_exporter's
-//! `--collector.ipvs.backend-labels` is not offered (all labels are kept;
-//! backends with the same labels are summed, as there); no IPVS module
+//! instead of an address. `--collector.ipvs.backend-labels` picks the
+//! backend labels (all six by default); backends whose chosen labels are
+//! equal are one series, summed, as in node_exporter. No IPVS module
 //! (`ip_vs_stats` absent) exports nothing.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::collector::{read, read_if_present, CollectError, Collector, Paths};
+use super::collector::{read, read_or_no_data, CollectError, Collector, Paths};
 use super::metrics::Metrics;
 
 /// The five totals of `ip_vs_stats`: connections, incoming and outgoing
@@ -108,44 +108,103 @@ pub fn parse_backends(text: &str) -> Result<Vec<Backend>, CollectError> {
     Ok(out)
 }
 
+/// A backend label `--collector.ipvs.backend-labels` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BackendLabel {
+    // In name order: the order the labels are written in.
+    LocalAddress,
+    LocalMark,
+    LocalPort,
+    Proto,
+    RemoteAddress,
+    RemotePort,
+}
+
+impl BackendLabel {
+    pub const ALL: [BackendLabel; 6] = [
+        BackendLabel::LocalAddress,
+        BackendLabel::LocalMark,
+        BackendLabel::LocalPort,
+        BackendLabel::Proto,
+        BackendLabel::RemoteAddress,
+        BackendLabel::RemotePort,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendLabel::LocalAddress => "local_address",
+            BackendLabel::LocalMark => "local_mark",
+            BackendLabel::LocalPort => "local_port",
+            BackendLabel::Proto => "proto",
+            BackendLabel::RemoteAddress => "remote_address",
+            BackendLabel::RemotePort => "remote_port",
+        }
+    }
+
+    /// The flag's comma-separated list (empty: no labels), as node_exporter
+    /// reads it: an unknown name is an error.
+    pub fn parse_list(list: &str) -> Result<Vec<BackendLabel>, String> {
+        let mut out = Vec::new();
+        for name in list.split(',').filter(|n| !n.is_empty()) {
+            let label = Self::ALL
+                .into_iter()
+                .find(|l| l.as_str() == name)
+                .ok_or_else(|| format!("unknown IPVS backend label {name:?}"))?;
+            if !out.contains(&label) {
+                out.push(label);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn value(self, b: &Backend) -> String {
+        match self {
+            BackendLabel::LocalAddress => b.local_address.clone(),
+            BackendLabel::LocalMark => b.local_mark.clone(),
+            BackendLabel::LocalPort => b.local_port.to_string(),
+            BackendLabel::Proto => b.proto.clone(),
+            BackendLabel::RemoteAddress => b.remote_address.clone(),
+            BackendLabel::RemotePort => b.remote_port.to_string(),
+        }
+    }
+}
+
+/// node_exporter's default `--collector.ipvs.backend-labels`.
+pub const DEFAULT_BACKEND_LABELS: &str =
+    "local_address,local_port,remote_address,remote_port,proto,local_mark";
+
 pub struct Ipvs {
     paths: Paths,
+    labels: Vec<BackendLabel>,
 }
 
 impl Ipvs {
-    pub fn new(paths: Paths) -> Self {
-        Ipvs { paths }
+    pub fn new(paths: Paths, labels: Vec<BackendLabel>) -> Self {
+        Ipvs { paths, labels }
     }
+}
+
+/// Backends grouped by the values of `labels`, counts summed; in label
+/// order.
+pub fn group(backends: &[Backend], labels: &[BackendLabel]) -> Vec<(Vec<String>, [f64; 3])> {
+    let mut grouped: std::collections::BTreeMap<Vec<String>, [f64; 3]> = Default::default();
+    for b in backends {
+        let key = labels.iter().map(|l| l.value(b)).collect();
+        let sums = grouped.entry(key).or_default();
+        sums[0] += b.active;
+        sums[1] += b.inactive;
+        sums[2] += b.weight;
+    }
+    grouped.into_iter().collect()
 }
 
 impl Collector for Ipvs {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
-        let Some(stats) = read_if_present(&self.paths.proc("net/ip_vs_stats"))? else {
-            return Ok(());
-        };
+        let stats = read_or_no_data(&self.paths.proc("net/ip_vs_stats"), "/proc/net/ip_vs_stats")?;
         let totals = parse_stats(&stats)?;
-        let mut backends = parse_backends(&read(&self.paths.proc("net/ip_vs"))?)?;
-        // Backends with the same labels are one series, summed.
-        let key = |b: &Backend| {
-            (
-                b.local_address.clone(),
-                b.local_port,
-                b.remote_address.clone(),
-                b.remote_port,
-                b.proto.clone(),
-                b.local_mark.clone(),
-            )
-        };
-        backends.sort_by_key(key);
-        backends.dedup_by(|later, first| {
-            if key(later) != key(first) {
-                return false;
-            }
-            first.weight += later.weight;
-            first.active += later.active;
-            first.inactive += later.inactive;
-            true
-        });
+        let backends = parse_backends(&read(&self.paths.proc("net/ip_vs"))?)?;
+        let grouped = group(&backends, &self.labels);
 
         for (name, help, v) in [
             (
@@ -176,31 +235,28 @@ impl Collector for Ipvs {
         ] {
             out.counter(name, help).add(&[], v as f64);
         }
-        for b in &backends {
-            let (lport, rport) = (b.local_port.to_string(), b.remote_port.to_string());
-            let labels = [
-                ("local_address", b.local_address.as_str()),
-                ("local_mark", b.local_mark.as_str()),
-                ("local_port", lport.as_str()),
-                ("proto", b.proto.as_str()),
-                ("remote_address", b.remote_address.as_str()),
-                ("remote_port", rport.as_str()),
-            ];
+        for (values, [active, inactive, weight]) in &grouped {
+            let labels: Vec<(&str, &str)> = self
+                .labels
+                .iter()
+                .zip(values)
+                .map(|(l, v)| (l.as_str(), v.as_str()))
+                .collect();
             out.gauge(
                 "node_ipvs_backend_connections_active",
                 "The current active connections by local and remote address.",
             )
-            .add(&labels, b.active);
+            .add(&labels, *active);
             out.gauge(
                 "node_ipvs_backend_connections_inactive",
                 "The current inactive connections by local and remote address.",
             )
-            .add(&labels, b.inactive);
+            .add(&labels, *inactive);
             out.gauge(
                 "node_ipvs_backend_weight",
                 "The current backend weight by local and remote address.",
             )
-            .add(&labels, b.weight);
+            .add(&labels, *weight);
         }
         Ok(())
     }
@@ -226,5 +282,29 @@ mod tests {
         assert_eq!(b[1].local_mark, "00000010");
         assert_eq!(b[1].remote_address, "fe80::1");
         assert!(parse_backends(&format!("{vs}malformed line\n")).is_err());
+    }
+
+    #[test]
+    fn backend_labels_pick_and_sum_like_node_exporter() {
+        assert_eq!(
+            BackendLabel::parse_list(DEFAULT_BACKEND_LABELS).unwrap(),
+            BackendLabel::ALL
+        );
+        assert_eq!(BackendLabel::parse_list("").unwrap(), []);
+        assert!(BackendLabel::parse_list("proto,bogus").is_err());
+        let vs = "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n\
+                  TCP  0A000001:0050 rr\n  -> 0A000002:1F90      Masq    3      4          5\n\
+                  TCP  0A000001:01BB rr\n  -> 0A000002:1F90      Masq    1      2          0\n";
+        let b = parse_backends(vs).unwrap();
+        let labels = BackendLabel::parse_list("remote_address,proto").unwrap();
+        assert_eq!(labels, [BackendLabel::Proto, BackendLabel::RemoteAddress]);
+        assert_eq!(
+            group(&b, &labels),
+            [(
+                vec!["TCP".to_owned(), "10.0.0.2".to_owned()],
+                [6.0, 5.0, 4.0]
+            )]
+        );
+        assert_eq!(group(&b, &[]), [(vec![], [6.0, 5.0, 4.0])]);
     }
 }

@@ -4,7 +4,7 @@
 //! exists with `CONFIG_DETECT_HUNG_TASK` on Linux ≥ 6.12). Without the file
 //! the collector exports nothing and is no error.
 
-use super::collector::{read_if_present, CollectError, Collector, Paths};
+use super::collector::{read_or_no_data, CollectError, Collector, Paths};
 use super::metrics::Metrics;
 
 pub fn parse(text: &str) -> Result<u64, CollectError> {
@@ -29,9 +29,7 @@ impl KernelHung {
 impl Collector for KernelHung {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let path = self.paths.proc("sys/kernel/hung_task_detect_count");
-        let Some(text) = read_if_present(&path)? else {
-            return Ok(());
-        };
+        let text = read_or_no_data(&path, "/proc/sys/kernel/hung_task_detect_count")?;
         let count = parse(&text)?;
         out.counter(
             "node_kernel_hung_tasks_total",

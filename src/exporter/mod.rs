@@ -2,8 +2,9 @@
 //! `/metrics`, served over HTTP (optionally TLS and basic auth), and TCP
 //! probes ([`probe`]: blackbox-style `/probe` and a background prober).
 //!
-//! Flow: clap args → [`Config`] (validated once) → [`run`] with a bound
-//! listener and a shutdown future. The collectors are listed in
+//! Flow: clap args → [`Config`] (validated once, in `cli::exporter`; this
+//! module never sees clap) → [`run`] with a bound listener and a shutdown
+//! future. The collectors are listed in
 //! [`collector::Name`]; [`build_registry`] turns the enabled ones into a
 //! [`collector::Registry`].
 
@@ -103,7 +104,6 @@ use matcher::{DeviceFilter, Matcher};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::cli::ExporterArgs;
 use collector::{Collector, Name, Paths, Registry, ScrapeGate};
 use encode::Format;
 use metrics::Metrics;
@@ -121,17 +121,29 @@ pub struct Config {
     pub gpu: gpu::Options,
     pub cpu_benchmark_interval: std::time::Duration,
     pub logins: logins::Options,
-    pub diskstats_device_exclude: Matcher,
+    pub diskstats_devices: DeviceFilter,
     pub netdev_device_exclude: Option<Matcher>,
     /// `--collector.netdev.device-include`; when set, replaces the exclude.
     pub netdev_device_include: Option<Matcher>,
-    pub arp_device_exclude: Option<Matcher>,
+    pub arp_devices: DeviceFilter,
     pub netclass_ignored_devices: Option<Matcher>,
     pub netclass_ignore_invalid_speed: bool,
     pub stat_softirq: bool,
     pub cpu_info: cpu::InfoOptions,
     pub systemd: systemd::Options,
     pub ethtool: ethtool::Options,
+    /// `--[no-]collector.cpu.guest`.
+    pub cpu_guest: bool,
+    pub hwmon: hwmon::Filters,
+    pub interrupts: interrupts::Options,
+    pub ipvs_backend_labels: Vec<ipvs::BackendLabel>,
+    pub netstat_fields: Matcher,
+    pub vmstat_fields: Matcher,
+    /// `--collector.powersupply.ignored-supplies`.
+    pub powersupply_ignored: Matcher,
+    /// `--collector.tapestats.ignored-devices`.
+    pub tapestats_ignored: Matcher,
+    pub rapl_zone_label: bool,
     pub max_requests: usize,
     /// Connection cap and header deadline of the HTTP server.
     pub server: crate::server::Limits,
@@ -148,341 +160,15 @@ pub struct ActionsOptions {
     pub web: Option<web::WebConfig>,
 }
 
-/// A configuration problem. `Usage` errors exit 2, the rest 1.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error(
-        "invalid --web.listen-address {0:?}: expected [host]:port, e.g. :9100 or 127.0.0.1:9100"
-    )]
-    ListenAddress(String),
-    #[error("invalid --web.telemetry-path {0:?}: must start with / and not be /")]
-    TelemetryPath(String),
-    #[error("invalid regular expression for {flag}: {reason}")]
-    Regex { flag: &'static str, reason: String },
-    #[error(transparent)]
-    Web(#[from] web::WebConfigError),
-    #[error(transparent)]
-    Actions(#[from] actions::config::ConfigError),
-    #[error("invalid --actions.listen-address {0:?}: without TLS (--actions.web-config.file with tls_server_config) actions are only served on a loopback address")]
-    ActionsNeedTls(String),
-    #[error("{0} needs --actions.config")]
-    ActionsOff(&'static str),
-    #[error(transparent)]
-    ProbeTarget(#[from] probe::targets::ListError),
-    #[error("invalid {flag}: {reason}")]
-    Url { flag: &'static str, reason: String },
-    #[error("invalid {flag}: {reason}")]
-    Probe {
-        flag: &'static str,
-        reason: &'static str,
-    },
-    #[error("invalid {flag}: {source}")]
-    Server {
-        flag: &'static str,
-        source: crate::server::LimitsError,
-    },
-}
-
-impl ConfigError {
-    pub fn is_usage(&self) -> bool {
-        !matches!(self, ConfigError::Web(_) | ConfigError::Actions(_))
-    }
-}
-
-/// Parses node_exporter-style listen addresses: `:9100`, `host:9100`, `[::1]:9100`.
-pub fn parse_listen_address(s: &str) -> Result<SocketAddr, ConfigError> {
-    let err = || ConfigError::ListenAddress(s.to_owned());
-    let full = if s.starts_with(':') {
-        format!("0.0.0.0{s}")
-    } else {
-        s.to_owned()
-    };
-    if let Ok(a) = full.parse() {
-        return Ok(a);
-    }
-    // A host name: resolve it once, at startup.
-    use std::net::ToSocketAddrs;
-    full.to_socket_addrs()
-        .map_err(|_| err())?
-        .next()
-        .ok_or_else(err)
-}
-
-fn regex(flag: &'static str, pattern: &str) -> Result<Matcher, ConfigError> {
-    Matcher::new(pattern).map_err(|e| ConfigError::Regex {
-        flag,
-        reason: e.to_string(),
-    })
-}
-
-impl TryFrom<ExporterArgs> for Config {
-    type Error = ConfigError;
-
-    fn try_from(a: ExporterArgs) -> Result<Self, Self::Error> {
-        let listen = parse_listen_address(&a.listen_address)?;
-        if !a.telemetry_path.starts_with('/') || a.telemetry_path == "/" {
-            return Err(ConfigError::TelemetryPath(a.telemetry_path));
-        }
-        let web = a
-            .web_config_file
-            .as_deref()
-            .map(web::WebConfig::load)
-            .transpose()?;
-        let logins = logins_options(&a)?;
-        let mut collectors: Vec<Name> = Name::ALL
-            .iter()
-            .copied()
-            .filter(|n| n.enabled_by_default() && !a.disable_defaults)
-            .collect();
-        for (name, on) in a.collectors.explicit {
-            collectors.retain(|n| *n != name);
-            if on {
-                collectors.push(name);
-            }
-        }
-        collectors.sort();
-        let probe = probe_options(&a.probe)?;
-        let actions = actions_options(&a.actions)?;
-        let server = crate::server::Limits::new(a.max_connections, a.read_header_timeout).map_err(
-            |source| ConfigError::Server {
-                flag: match source {
-                    crate::server::LimitsError::NoConnections => "--web.max-connections",
-                    crate::server::LimitsError::NoTimeout => "--web.read-header-timeout",
-                },
-                source,
-            },
-        )?;
-        Ok(Config {
-            listen,
-            telemetry_path: a.telemetry_path,
-            web,
-            paths: Paths {
-                procfs: a.procfs,
-                sysfs: a.sysfs,
-                rootfs: a.rootfs,
-                udev_data: a.udev_data,
-            },
-            collectors,
-            filesystem: filesystem::Options {
-                mount_points_exclude: regex(
-                    "--collector.filesystem.mount-points-exclude",
-                    &a.fs_mount_points_exclude,
-                )?,
-                fs_types_exclude: regex(
-                    "--collector.filesystem.fs-types-exclude",
-                    &a.fs_types_exclude,
-                )?,
-                mount_timeout: a.fs_mount_timeout,
-            },
-            textfile: textfile::Options {
-                directory: a.textfile_directory,
-                max_size: Some(a.textfile_max_size.0).filter(|&n| n > 0),
-            },
-            gpu: gpu::Options {
-                devices: a.gpu_devices,
-                processes: a.gpu_processes,
-            },
-            logins,
-            cpu_benchmark_interval: a.cpu_benchmark_interval,
-            diskstats_device_exclude: regex(
-                "--collector.diskstats.device-exclude",
-                &a.diskstats_device_exclude,
-            )?,
-            netdev_device_exclude: match a.netdev_device_exclude.as_str() {
-                "" => None,
-                re => Some(regex("--collector.netdev.device-exclude", re)?),
-            },
-            netdev_device_include: optional_regex(
-                "--collector.netdev.device-include",
-                &a.netdev_device_include,
-            )?,
-            arp_device_exclude: optional_regex(
-                "--collector.arp.device-exclude",
-                &a.arp_device_exclude,
-            )?,
-            netclass_ignored_devices: optional_regex(
-                "--collector.netclass.ignored-devices",
-                &a.netclass_ignored_devices,
-            )?,
-            netclass_ignore_invalid_speed: a.netclass_ignore_invalid_speed,
-            stat_softirq: a.stat_softirq,
-            cpu_info: cpu::InfoOptions {
-                enabled: a.cpu_info,
-                flags_include: optional_regex(
-                    "--collector.cpu.info.flags-include",
-                    &a.cpu_info_flags_include,
-                )?,
-                bugs_include: optional_regex(
-                    "--collector.cpu.info.bugs-include",
-                    &a.cpu_info_bugs_include,
-                )?,
-            },
-            systemd: systemd::Options {
-                unit_include: regex(
-                    "--collector.systemd.unit-include",
-                    &systemd::anchored(&a.systemd_unit_include),
-                )?,
-                unit_exclude: regex(
-                    "--collector.systemd.unit-exclude",
-                    &systemd::anchored(&a.systemd_unit_exclude),
-                )?,
-                start_time: a.systemd_start_time,
-                tasks: a.systemd_tasks,
-                restarts: a.systemd_restarts,
-            },
-            ethtool: ethtool::Options {
-                devices: DeviceFilter {
-                    include: optional_regex(
-                        "--collector.ethtool.device-include",
-                        &a.ethtool_device_include,
-                    )?,
-                    exclude: optional_regex(
-                        "--collector.ethtool.device-exclude",
-                        &a.ethtool_device_exclude,
-                    )?,
-                },
-                metrics_include: regex(
-                    "--collector.ethtool.metrics-include",
-                    &a.ethtool_metrics_include,
-                )?,
-            },
-            max_requests: a.max_requests,
-            server,
-            probe,
-            actions,
-        })
-    }
-}
-
-/// An optional filter flag: empty means none.
-fn optional_regex(flag: &'static str, pattern: &str) -> Result<Option<Matcher>, ConfigError> {
-    match pattern {
-        "" => Ok(None),
-        re => regex(flag, re).map(Some),
-    }
-}
-
-fn actions_options(a: &crate::cli::ActionsArgs) -> Result<Option<ActionsOptions>, ConfigError> {
-    let Some(path) = &a.actions_config else {
-        if a.actions_web_config_file.is_some() {
-            return Err(ConfigError::ActionsOff("--actions.web-config.file"));
-        }
-        return Ok(None);
-    };
-    let config = actions::Config::load(path)?;
-    let listen = parse_listen_address(&a.actions_listen_address).map_err(|_| {
-        ConfigError::ListenAddress(format!(
-            "--actions.listen-address {}",
-            a.actions_listen_address
-        ))
-    })?;
-    let web = a
-        .actions_web_config_file
-        .as_deref()
-        .map(web::WebConfig::load)
-        .transpose()?;
-    if web.as_ref().and_then(|w| w.tls.as_ref()).is_none() && !listen.ip().is_loopback() {
-        return Err(ConfigError::ActionsNeedTls(
-            a.actions_listen_address.clone(),
-        ));
-    }
-    Ok(Some(ActionsOptions {
-        config,
-        listen,
-        web,
-    }))
-}
-
-fn logins_options(a: &ExporterArgs) -> Result<logins::Options, ConfigError> {
-    let alertmanager_url = a
-        .logins_alertmanager_url
-        .as_deref()
-        .map(|u| {
-            let mut url = reqwest::Url::parse(u).map_err(|e| ConfigError::Url {
-                flag: "--collector.logins.alertmanager-url",
-                reason: e.to_string(),
-            })?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(ConfigError::Url {
-                    flag: "--collector.logins.alertmanager-url",
-                    reason: format!("scheme {:?}: use http or https", url.scheme()),
-                });
-            }
-            // A base URL: `api/v2/alerts` is joined to it.
-            if !url.path().ends_with('/') {
-                url.set_path(&format!("{}/", url.path()));
-            }
-            Ok(url)
-        })
-        .transpose()?;
-    let agent = match &a.logins_agent {
-        Some(name) => name.clone(),
-        None => nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "localhost".into()),
-    };
-    if a.logins_alert_window.is_zero() {
-        return Err(ConfigError::Probe {
-            flag: "--collector.logins.alert-window",
-            reason: "must be greater than zero",
-        });
-    }
-    Ok(logins::Options {
-        alertmanager_url,
-        agent,
-        alert_window: a.logins_alert_window,
-        source: a.logins_source,
-    })
-}
-
-fn probe_options(a: &crate::cli::ProbeArgs) -> Result<probe::Options, ConfigError> {
-    let targets = a
-        .targets
-        .iter()
-        .map(|t| probe::targets::parse_flag(t))
-        .collect::<Result<Vec<_>, _>>()?;
-    probe::targets::check_flags(&targets)?;
-    let positive = |flag, d: std::time::Duration| {
-        if d.is_zero() {
-            Err(ConfigError::Probe {
-                flag,
-                reason: "must be greater than zero",
-            })
-        } else {
-            Ok(d)
-        }
-    };
-    if a.concurrency == 0 {
-        return Err(ConfigError::Probe {
-            flag: "--probe.concurrency",
-            reason: "must be at least 1",
-        });
-    }
-    Ok(probe::Options {
-        targets,
-        targets_file: a.targets_file.clone(),
-        interval: positive("--probe.interval", a.interval)?,
-        concurrency: a.concurrency,
-        timeout: positive("--probe.timeout", a.timeout)?,
-    })
-}
-
 /// Builds the collector for `name` from the config; `gate` is the
 /// registry's scrape gate.
 fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<dyn Collector> {
     let p = config.paths.clone();
     match name {
-        Name::Arp => Arc::new(arp::Arp::new(
-            p,
-            DeviceFilter {
-                include: None,
-                exclude: config.arp_device_exclude.clone(),
-            },
-        )),
+        Name::Arp => Arc::new(arp::Arp::new(p, config.arp_devices.clone())),
         Name::Bonding => Arc::new(bonding::Bonding::new(p)),
         Name::Conntrack => Arc::new(conntrack::Conntrack::new(p)),
-        Name::Cpu => Arc::new(cpu::Cpu::new(p, config.cpu_info.clone())),
+        Name::Cpu => Arc::new(cpu::Cpu::new(p, config.cpu_info.clone(), config.cpu_guest)),
         Name::Cpufreq => Arc::new(cpufreq::Cpufreq::new(p)),
         Name::CpuBenchmark => Arc::new(cpu_benchmark::CpuBenchmark::new(
             config.cpu_benchmark_interval,
@@ -490,7 +176,7 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
         )),
         Name::Diskstats => Arc::new(diskstats::Diskstats::new(
             p,
-            config.diskstats_device_exclude.clone(),
+            config.diskstats_devices.clone(),
         )),
         Name::Dmi => Arc::new(dmi::Dmi::new(p)),
         Name::Edac => Arc::new(edac::Edac::new(p)),
@@ -499,7 +185,7 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
         Name::Filefd => Arc::new(filefd::Filefd::new(p)),
         Name::Filesystem => Arc::new(filesystem::Filesystem::new(p, config.filesystem.clone())),
         Name::Gpu => Arc::new(gpu::Gpu::new(p, config.gpu.clone())),
-        Name::Hwmon => Arc::new(hwmon::Hwmon::new(p)),
+        Name::Hwmon => Arc::new(hwmon::Hwmon::new(p, config.hwmon.clone())),
         Name::Infiniband => Arc::new(infiniband::Infiniband::new(p)),
         Name::Loadavg => Arc::new(loadavg::Loadavg::new(p)),
         Name::Logins => Arc::new(logins::Logins::new(p, config.logins.clone())),
@@ -526,10 +212,13 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
                 },
             },
         )),
-        Name::Netstat => Arc::new(netstat::Netstat::new(p)),
+        Name::Netstat => Arc::new(netstat::Netstat::new(p, config.netstat_fields.clone())),
         Name::Nvme => Arc::new(nvme::Nvme::new(p)),
         Name::Os => Arc::new(os::Os::new(p)),
-        Name::PowerSupplyClass => Arc::new(powersupplyclass::PowerSupplyClass::new(p)),
+        Name::PowerSupplyClass => Arc::new(powersupplyclass::PowerSupplyClass::new(
+            p,
+            config.powersupply_ignored.clone(),
+        )),
         Name::Pressure => Arc::new(pressure::Pressure::new(p)),
         Name::Sockstat => Arc::new(sockstat::Sockstat::new(p)),
         Name::Softnet => Arc::new(softnet::Softnet::new(p)),
@@ -540,23 +229,26 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
         Name::Timex => Arc::new(timex::TimexCollector),
         Name::UdpQueues => Arc::new(udp_queues::UdpQueues::new(p)),
         Name::Uname => Arc::new(uname::UnameCollector::new(p)),
-        Name::Vmstat => Arc::new(vmstat::Vmstat::new(p)),
+        Name::Vmstat => Arc::new(vmstat::Vmstat::new(p, config.vmstat_fields.clone())),
         Name::Schedstat => Arc::new(schedstat::Schedstat::new(p)),
         Name::Watchdog => Arc::new(watchdog::Watchdog::new(p)),
         Name::KernelHung => Arc::new(kernel_hung::KernelHung::new(p)),
         Name::Selinux => Arc::new(selinux::Selinux::new(p)),
-        Name::Rapl => Arc::new(rapl::Rapl::new(p)),
+        Name::Rapl => Arc::new(rapl::Rapl::new(p, config.rapl_zone_label)),
         Name::Xfs => Arc::new(xfs::Xfs::new(p)),
         Name::Btrfs => Arc::new(btrfs::Btrfs::new(p)),
         Name::Zfs => Arc::new(zfs::Zfs::new(p)),
         Name::Nfs => Arc::new(nfs::Nfs::new(p)),
         Name::Nfsd => Arc::new(nfsd::Nfsd::new(p)),
-        Name::Ipvs => Arc::new(ipvs::Ipvs::new(p)),
+        Name::Ipvs => Arc::new(ipvs::Ipvs::new(p, config.ipvs_backend_labels.clone())),
         Name::Bcache => Arc::new(bcache::Bcache::new(p)),
-        Name::Tapestats => Arc::new(tapestats::Tapestats::new(p)),
+        Name::Tapestats => Arc::new(tapestats::Tapestats::new(
+            p,
+            config.tapestats_ignored.clone(),
+        )),
         Name::Dmmultipath => Arc::new(dmmultipath::Dmmultipath::new(p)),
         Name::Tcpstat => Arc::new(tcpstat::Tcpstat::new(p)),
-        Name::Interrupts => Arc::new(interrupts::Interrupts::new(p)),
+        Name::Interrupts => Arc::new(interrupts::Interrupts::new(p, config.interrupts.clone())),
         Name::Softirqs => Arc::new(softirqs::SoftirqsCollector::new(p)),
         Name::MeminfoNuma => Arc::new(meminfo_numa::MeminfoNuma::new(p)),
         Name::Processes => Arc::new(processes::Processes::new(p)),
@@ -734,13 +426,9 @@ fn accepts_gzip(v: &str) -> bool {
     })
 }
 
-/// `outpost exporter`: validate flags, bind, serve until SIGINT/SIGTERM.
-pub fn main(args: ExporterArgs) -> anyhow::Result<()> {
-    let mut config = match Config::try_from(args) {
-        Ok(c) => c,
-        Err(e) if e.is_usage() => return Err(crate::UsageError(e.to_string()).into()),
-        Err(e) => return Err(e.into()),
-    };
+/// `outpost exporter`: bind, serve until SIGINT/SIGTERM (the flags were
+/// validated into `config` by `cli::exporter`).
+pub fn main(mut config: Config) -> anyhow::Result<()> {
     // Thousands of probes in flight need as many sockets: those, and 128
     // for files and clients, are kept free of HTTP connections.
     let background_probes = !config.probe.targets.is_empty() || config.probe.targets_file.is_some();
@@ -871,20 +559,6 @@ async fn start_actions(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn listen_addresses_parse_like_node_exporter() {
-        assert_eq!(
-            parse_listen_address(":9100").unwrap(),
-            "0.0.0.0:9100".parse().unwrap()
-        );
-        assert_eq!(
-            parse_listen_address("[::1]:9100").unwrap(),
-            "[::1]:9100".parse().unwrap()
-        );
-        assert!(parse_listen_address("nonsense").is_err());
-        assert!(parse_listen_address(":99999").is_err());
-    }
 
     #[test]
     fn gzip_negotiation() {

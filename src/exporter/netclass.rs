@@ -161,10 +161,18 @@ pub fn encode(iface: &Interface, out: &mut Metrics) {
 impl Collector for Netclass {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let base = self.paths.sys("class/net");
-        let entries = std::fs::read_dir(&base).map_err(|source| CollectError::Read {
-            path: base.clone(),
-            source,
-        })?;
+        let entries = match std::fs::read_dir(&base) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CollectError::NoData("/sys/class/net"))
+            }
+            Err(source) => {
+                return Err(CollectError::Read {
+                    path: base.clone(),
+                    source,
+                })
+            }
+        };
         let mut names = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|source| CollectError::Read {

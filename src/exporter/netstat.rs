@@ -4,8 +4,6 @@
 //! default `--collector.netstat.fields` so the same series appear.
 //! `snmp6` is absent when IPv6 is disabled; that is not an error.
 
-use std::sync::OnceLock;
-
 use super::matcher::Matcher;
 
 use super::collector::{read, CollectError, Collector, Paths};
@@ -15,11 +13,6 @@ use super::metrics::Metrics;
 /// node_exporter 1.12's default `--collector.netstat.fields` (1.5's plus
 /// `TcpExt_TCPOFOQueue` and `TcpExt_TCPRcvQDrop`).
 pub const DEFAULT_FIELDS: &str = r"^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
-
-fn fields_filter() -> &'static Matcher {
-    static RE: OnceLock<Matcher> = OnceLock::new();
-    RE.get_or_init(|| Matcher::new(DEFAULT_FIELDS).expect("static regex"))
-}
 
 /// One counter: protocol (`TcpExt`, `Ip6`), field (`ListenDrops`) and value,
 /// borrowed from the file's text (most are filtered out right away).
@@ -98,11 +91,13 @@ pub fn parse_snmp6(text: &str) -> Result<Vec<Stat<'_>>, CollectError> {
 
 pub struct Netstat {
     paths: Paths,
+    /// `--collector.netstat.fields`.
+    fields: Matcher,
 }
 
 impl Netstat {
-    pub fn new(paths: Paths) -> Self {
-        Netstat { paths }
+    pub fn new(paths: Paths, fields: Matcher) -> Self {
+        Netstat { paths, fields }
     }
 }
 
@@ -116,7 +111,7 @@ impl Collector for Netstat {
         if let Some(text) = &snmp6 {
             stats.extend(parse_snmp6(text)?);
         }
-        let filter = fields_filter();
+        let filter = &self.fields;
         // Most of the ~300 counters are filtered out: match on a reused
         // buffer, and name only the ones kept.
         let mut key = String::with_capacity(64);
@@ -139,6 +134,10 @@ impl Collector for Netstat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fields_filter() -> Matcher {
+        Matcher::new(DEFAULT_FIELDS).expect("static regex")
+    }
 
     #[test]
     fn pairs_and_snmp6() {

@@ -11,7 +11,7 @@
 //! node_exporter knows are padded with zeros, as node_exporter does. No
 //! file (no NFS client module) exports nothing.
 
-use super::collector::{read_if_present, CollectError, Collector, Paths};
+use super::collector::{read_or_no_data, CollectError, Collector, Paths};
 use super::metrics::Metrics;
 
 /// NFSv2 procedures, in the kernel's order.
@@ -199,9 +199,7 @@ impl Nfs {
 impl Collector for Nfs {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         const WHAT: &str = "/proc/net/rpc/nfs";
-        let Some(text) = read_if_present(&self.paths.proc("net/rpc/nfs"))? else {
-            return Ok(());
-        };
+        let text = read_or_no_data(&self.paths.proc("net/rpc/nfs"), "/proc/net/rpc/nfs")?;
         let lines = parse_lines(WHAT, &text)?;
         let zeros = [0.0; 4];
         let net = line(WHAT, &lines, "net", 4)?.unwrap_or(&zeros);

@@ -13,7 +13,7 @@
 //! `SETCLIENTID_CONFIRM` in its table and so reports ops 35–37 as
 //! `Verify`, `Write` and `RelLockOwner`: those three differ from 1.5.
 
-use super::collector::{read_if_present, CollectError, Collector, Paths};
+use super::collector::{read_or_no_data, CollectError, Collector, Paths};
 use super::metrics::Metrics;
 use super::nfs::{add_requests, line, parse_lines, procedures, V2, V3};
 
@@ -86,9 +86,7 @@ impl Nfsd {
 impl Collector for Nfsd {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         const WHAT: &str = "/proc/net/rpc/nfsd";
-        let Some(text) = read_if_present(&self.paths.proc("net/rpc/nfsd"))? else {
-            return Ok(());
-        };
+        let text = read_or_no_data(&self.paths.proc("net/rpc/nfsd"), "/proc/net/rpc/nfsd")?;
         let lines = parse_lines(WHAT, &text)?;
         let zeros = [0.0; 12];
         let get = |name: &str, min: usize| -> Result<&[f64], CollectError> {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::collector::{read, CollectError, Collector, Paths};
+use super::collector::{read, read_or_no_data, CollectError, Collector, Paths};
 use super::metrics::Metrics;
 
 /// `node_os_info`'s labels and the os-release keys they come from.
@@ -90,7 +90,7 @@ impl Collector for Os {
         let primary = self.paths.root("/etc/os-release");
         let text = match read(&primary) {
             Ok(t) => t,
-            Err(_) => read(&self.paths.root("/usr/lib/os-release"))?,
+            Err(_) => read_or_no_data(&self.paths.root("/usr/lib/os-release"), "os-release")?,
         };
         let rel = parse(&text)?;
         let get = |k: &str| rel.get(k).map(String::as_str).unwrap_or("");

@@ -14,6 +14,7 @@ use std::path::Path;
 
 use super::collector::{class_entries, read_attr, CollectError, Collector, Paths};
 use super::intern;
+use super::matcher::Matcher;
 use super::metrics::Metrics;
 
 /// Numeric attributes: sysfs file, metric suffix, divisor.
@@ -129,11 +130,13 @@ pub fn read_supply(dir: &Path, name: &str) -> Result<Supply, CollectError> {
 
 pub struct PowerSupplyClass {
     paths: Paths,
+    /// `--collector.powersupply.ignored-supplies`.
+    ignored: Matcher,
 }
 
 impl PowerSupplyClass {
-    pub fn new(paths: Paths) -> Self {
-        PowerSupplyClass { paths }
+    pub fn new(paths: Paths, ignored: Matcher) -> Self {
+        PowerSupplyClass { paths, ignored }
     }
 }
 
@@ -143,6 +146,7 @@ impl Collector for PowerSupplyClass {
         let names = class_entries(&class, "/sys/class/power_supply")?;
         let supplies = names
             .iter()
+            .filter(|n| !self.ignored.is_match(n))
             .map(|n| read_supply(&class.join(n), n))
             .collect::<Result<Vec<_>, _>>()?;
         for s in &supplies {

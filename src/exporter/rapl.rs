@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use super::collector::{entries, read, read_if_present, CollectError, Collector, Paths};
+use super::collector::{class_entries, read, read_if_present, CollectError, Collector, Paths};
 use super::metrics::Metrics;
 
 /// One power zone, ready to export.
@@ -55,11 +55,14 @@ fn number(path: &std::path::Path, text: &str) -> Result<u64, CollectError> {
 
 pub struct Rapl {
     paths: Paths,
+    /// `--collector.rapl.enable-zone-label`: one family,
+    /// `node_rapl_joules_total`, with the zone in a `rapl_zone` label.
+    zone_label: bool,
 }
 
 impl Rapl {
-    pub fn new(paths: Paths) -> Self {
-        Rapl { paths }
+    pub fn new(paths: Paths, zone_label: bool) -> Self {
+        Rapl { paths, zone_label }
     }
 }
 
@@ -68,7 +71,7 @@ impl Collector for Rapl {
         let dir = self.paths.sys("class/powercap");
         let mut seen = HashMap::new();
         let mut zones = Vec::new();
-        for entry in entries(&dir)? {
+        for entry in class_entries(&dir, "/sys/class/powercap")? {
             let zone_dir = dir.join(&entry);
             let Some(raw) = read_if_present(&zone_dir.join("name"))? else {
                 continue;
@@ -85,6 +88,15 @@ impl Collector for Rapl {
             });
         }
         for z in &zones {
+            let (index, joules) = (z.index.to_string(), z.microjoules as f64 / 1e6);
+            if self.zone_label {
+                out.counter("node_rapl_joules_total", "Current RAPL value in joules")
+                    .add(
+                        &[("index", &index), ("path", &z.path), ("rapl_zone", &z.name)],
+                        joules,
+                    );
+                continue;
+            }
             out.counter(
                 format!(
                     "node_rapl_{}",
@@ -92,10 +104,7 @@ impl Collector for Rapl {
                 ),
                 format!("Current RAPL {} value in joules", z.name),
             )
-            .add(
-                &[("index", &z.index.to_string()), ("path", &z.path)],
-                z.microjoules as f64 / 1e6,
-            );
+            .add(&[("index", &index), ("path", &z.path)], joules);
         }
         Ok(())
     }

@@ -7,7 +7,7 @@
 //! `cpuN …` or `domainN …`, or a `cpuN` line without its nine numbers, fails
 //! the collector.
 
-use super::collector::{read_if_present, CollectError, Collector, Paths};
+use super::collector::{read_or_no_data, CollectError, Collector, Paths};
 use super::metrics::Metrics;
 
 /// One `cpuN` line: the fields node_exporter exports.
@@ -65,9 +65,7 @@ impl Schedstat {
 impl Collector for Schedstat {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let path = self.paths.proc("schedstat");
-        let Some(text) = read_if_present(&path)? else {
-            return Ok(());
-        };
+        let text = read_or_no_data(&path, "/proc/schedstat")?;
         let cpus = parse(&text)?;
         let running = out.counter(
             "node_schedstat_running_seconds_total",

@@ -3,7 +3,7 @@
 //! given in bytes (`node_sockstat_TCP_mem_bytes`) as node_exporter does.
 //! `sockstat6` is absent when IPv6 is disabled; that is not an error.
 
-use super::collector::{read, CollectError, Collector, Paths};
+use super::collector::{read_if_present, CollectError, Collector, Paths};
 use super::intern;
 use super::metrics::Metrics;
 
@@ -97,13 +97,15 @@ fn page_size() -> f64 {
 
 impl Collector for Sockstat {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
-        let v4 = parse(
-            "/proc/net/sockstat",
-            &read(&self.paths.proc("net/sockstat"))?,
-        )?;
-        let v6 = match super::collector::read_text(self.paths.proc("net/sockstat6")) {
-            Ok(text) => parse("/proc/net/sockstat6", &text)?,
-            Err(_) => Vec::new(),
+        // Either file may be absent (no IPv4 or IPv6 stack): that table is
+        // skipped, and the collector still succeeds, as in node_exporter.
+        let v4 = match read_if_present(&self.paths.proc("net/sockstat"))? {
+            Some(text) => parse("/proc/net/sockstat", &text)?,
+            None => Vec::new(),
+        };
+        let v6 = match read_if_present(&self.paths.proc("net/sockstat6"))? {
+            Some(text) => parse("/proc/net/sockstat6", &text)?,
+            None => Vec::new(),
         };
         let page = page_size();
         encode(&v4, page, out);

@@ -8,7 +8,8 @@
 //! not offered (its default ignores nothing); a missing or malformed
 //! statistic fails the collector; no tape drives export nothing.
 
-use super::collector::{entries, read, CollectError, Collector, Paths};
+use super::collector::{class_entries, read, CollectError, Collector, Paths};
+use super::matcher::Matcher;
 use super::metrics::{Kind, Metrics};
 
 /// Statistic file, metric, kind, scale, help.
@@ -41,11 +42,13 @@ pub fn parse(what: &str, text: &str) -> Result<u64, CollectError> {
 
 pub struct Tapestats {
     paths: Paths,
+    /// `--collector.tapestats.ignored-devices`.
+    ignored: Matcher,
 }
 
 impl Tapestats {
-    pub fn new(paths: Paths) -> Self {
-        Tapestats { paths }
+    pub fn new(paths: Paths, ignored: Matcher) -> Self {
+        Tapestats { paths, ignored }
     }
 }
 
@@ -53,7 +56,10 @@ impl Collector for Tapestats {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let class = self.paths.sys("class/scsi_tape");
         let mut drives = Vec::new();
-        for name in entries(&class)?.into_iter().filter(|n| is_drive(n)) {
+        for name in class_entries(&class, "/sys/class/scsi_tape")?
+            .into_iter()
+            .filter(|n| is_drive(n) && !self.ignored.is_match(n))
+        {
             let dir = class.join(&name).join("stats");
             let values = STATS
                 .iter()

@@ -2,7 +2,7 @@
 //! `/proc/net/udp` and `/proc/net/udp6` (`node_udp_queues{ip,queue}`).
 //! `udp6` is absent when IPv6 is disabled; that is not an error.
 
-use super::collector::{read, CollectError, Collector, Paths};
+use super::collector::{read_if_present, CollectError, Collector, Paths};
 use super::metrics::Metrics;
 
 /// Sums the `tx_queue:rx_queue` column (hexadecimal) into `(tx, rx)`.
@@ -43,16 +43,19 @@ impl UdpQueues {
 
 impl Collector for UdpQueues {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
-        let v4 = parse("/proc/net/udp", &read(&self.paths.proc("net/udp"))?)?;
-        let v6 = match super::collector::read_text(self.paths.proc("net/udp6")) {
-            Ok(text) => Some(parse("/proc/net/udp6", &text)?),
-            Err(_) => None,
-        };
+        // Either table may be absent (no IPv6); both absent is "no data".
+        let v4 = read_if_present(&self.paths.proc("net/udp"))?;
+        let v6 = read_if_present(&self.paths.proc("net/udp6"))?;
+        if v4.is_none() && v6.is_none() {
+            return Err(CollectError::NoData("/proc/net/udp and /proc/net/udp6"));
+        }
+        let v4 = v4.map(|t| parse("/proc/net/udp", &t)).transpose()?;
+        let v6 = v6.map(|t| parse("/proc/net/udp6", &t)).transpose()?;
         let fam = out.gauge(
             "node_udp_queues",
             "Number of allocated memory in the kernel for UDP datagrams in bytes.",
         );
-        for (ip, (tx, rx)) in [("v4", Some(v4)), ("v6", v6)]
+        for (ip, (tx, rx)) in [("v4", v4), ("v6", v6)]
             .into_iter()
             .filter_map(|(ip, q)| Some((ip, q?)))
         {

@@ -2,21 +2,14 @@
 //! `node_vmstat_<field>`, filtered by node_exporter 1.5's default
 //! `--collector.vmstat.fields`.
 
-use std::sync::OnceLock;
-
 use super::matcher::Matcher;
 
 use super::collector::{read, CollectError, Collector, Paths};
 use super::intern;
 use super::metrics::Metrics;
 
-/// node_exporter 1.5's default `--collector.vmstat.fields`.
+/// node_exporter's default `--collector.vmstat.fields` (the same in 1.5 and 1.12).
 pub const DEFAULT_FIELDS: &str = r"^(oom_kill|pgpg|pswp|pg.*fault).*";
-
-fn fields_filter() -> &'static Matcher {
-    static RE: OnceLock<Matcher> = OnceLock::new();
-    RE.get_or_init(|| Matcher::new(DEFAULT_FIELDS).expect("static regex"))
-}
 
 /// Parses every `name value` line.
 pub fn parse(text: &str) -> Result<Vec<(String, f64)>, CollectError> {
@@ -41,18 +34,20 @@ pub fn parse(text: &str) -> Result<Vec<(String, f64)>, CollectError> {
 
 pub struct Vmstat {
     paths: Paths,
+    /// `--collector.vmstat.fields`.
+    fields: Matcher,
 }
 
 impl Vmstat {
-    pub fn new(paths: Paths) -> Self {
-        Vmstat { paths }
+    pub fn new(paths: Paths, fields: Matcher) -> Self {
+        Vmstat { paths, fields }
     }
 }
 
 impl Collector for Vmstat {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let fields = parse(&read(&self.paths.proc("vmstat"))?)?;
-        let filter = fields_filter();
+        let filter = &self.fields;
         for (name, value) in fields.into_iter().filter(|(n, _)| filter.is_match(n)) {
             let help = intern::concat(&["/proc/vmstat information field ", &name, "."]);
             out.untyped(intern::concat(&["node_vmstat_", &name]), help)
@@ -65,6 +60,10 @@ impl Collector for Vmstat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fields_filter() -> Matcher {
+        Matcher::new(DEFAULT_FIELDS).expect("static regex")
+    }
 
     #[test]
     fn parses_and_filters_like_node_exporter() {

@@ -9,7 +9,7 @@
 //! attribute is left out and a number that does not parse fails the
 //! collector; no `/sys/class/watchdog` exports nothing.
 
-use super::collector::{entries, read_if_present, CollectError, Collector, Paths};
+use super::collector::{class_entries, read_if_present, CollectError, Collector, Paths};
 use super::metrics::Metrics;
 
 /// The numeric attributes: file and metric suffix.
@@ -108,7 +108,7 @@ impl Collector for Watchdog {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let class = self.paths.sys("class/watchdog");
         let mut devices = Vec::new();
-        for name in entries(&class)? {
+        for name in class_entries(&class, "/sys/class/watchdog")? {
             let dir = class.join(&name);
             devices.push(parse(&name, |file| {
                 Ok(read_if_present(&dir.join(file))?.map(|v| v.trim().to_owned()))

@@ -136,7 +136,7 @@ impl Collector for Zfs {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let root = self.paths.proc("spl/kstat/zfs");
         if !root.is_dir() {
-            return Ok(());
+            return Err(CollectError::NoData("/proc/spl/kstat/zfs"));
         }
         let mut files = Vec::new();
         for (subsystem, file) in FILES {

@@ -259,7 +259,7 @@ pub fn parse_threshold(t: Threshold, value: &str) -> Result<f64, Problem> {
             if value.is_empty() || value.chars().all(|c| c.is_ascii_digit() || c == '.') {
                 return Err(bad("use a duration with a unit, e.g. 12h or 90m"));
             }
-            let d = crate::cli::parse_duration(value)
+            let d = crate::units::parse_duration(value)
                 .map_err(|_| bad("use a duration with a unit, e.g. 12h or 90m"))?;
             if d.as_secs() < 60 || d.as_secs() > 30 * 86400 {
                 return Err(bad("use a duration from 1m to 30d"));

@@ -271,6 +271,10 @@ fn systemd_from_a_standin_with_node_exporters_flags() {
         lines(&body, "node_systemd_system_running"),
         ["node_systemd_system_running 0"]
     );
+    // What "Node Exporter Full" reads from this collector.
+    for name in crate::exporter_compat::FROM_THE_SYSTEMD_COLLECTOR {
+        assert!(!lines(&body, name).is_empty(), "{name} missing");
+    }
     // Every unit counted, the filters notwithstanding.
     assert_eq!(
         lines(&body, "node_systemd_units"),

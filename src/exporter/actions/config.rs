@@ -365,7 +365,7 @@ fn build_custom(name: &str, c: RawCustom) -> Result<Custom, String> {
         }
     }
     let timeout = match c.timeout {
-        Some(t) => crate::cli::parse_duration(&t)?,
+        Some(t) => crate::units::parse_duration(&t)?,
         None => DEFAULT_TIMEOUT,
     };
     if timeout.is_zero() {
