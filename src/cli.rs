@@ -201,6 +201,11 @@ pub struct BridgeArgs {
     #[arg(long, env = "OUTPOST_ATTACH_CHARTS")]
     pub attach_charts: bool,
 
+    /// Self-healing rules (YAML: alert name and labels → action on the
+    /// alert's agent, cooldown, cap per hour); off without it.
+    #[arg(long, env = "OUTPOST_SELF_HEALING", value_name = "FILE")]
+    pub self_healing: Option<PathBuf>,
+
     #[command(flatten)]
     pub chat: ChatArgs,
 }
@@ -270,6 +275,24 @@ pub struct ChatArgs {
         value_name = "N"
     )]
     pub audit_max_rows: u64,
+
+    /// Private key (from `outpost keygen`, mode 0600) that signs action
+    /// requests to agents (`/ports`, `/restart` …); actions are off without it.
+    #[arg(long, env = "OUTPOST_ACTIONS_KEY", value_name = "FILE")]
+    pub actions_key: Option<PathBuf>,
+
+    /// The id agents know that key by (their allow-list's `keys:`).
+    #[arg(
+        long,
+        env = "OUTPOST_ACTIONS_KEY_ID",
+        default_value = "bridge",
+        value_name = "ID"
+    )]
+    pub actions_key_id: String,
+
+    /// Time limit of each action request to an agent.
+    #[arg(long, env = "OUTPOST_ACTIONS_TIMEOUT", default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub actions_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +309,12 @@ pub struct AskArgs {
     /// Treat COMMAND as a button's callback data (as printed under a reply).
     #[arg(long)]
     pub press: bool,
+
+    /// Confirm a change (an action that asks to confirm) in the same run,
+    /// after printing what will run where. Without it a terminal is asked
+    /// `Confirm? [y/N]`; elsewhere the change is not made.
+    #[arg(long)]
+    pub yes: bool,
 
     /// Where to write a chart reply.
     #[arg(long, default_value = "outpost-chart.png", value_name = "FILE")]

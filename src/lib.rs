@@ -74,7 +74,11 @@
 //!     thread, `outbox.rs`, `chats.rs`, `watchdog.rs` the queries),
 //!     `outbox.rs` (rows and batches),
 //!     `message.rs` (HTML rendering, splitting, coalescing, numbering),
-//!     `keyboard.rs` (inline buttons under alert messages), `attach.rs`
+//!     `keyboard.rs` (inline buttons under alert messages), `enrich.rs`
+//!     (top processes / largest containers under AgentHighCPU /
+//!     AgentHighDisk, from the agent's actions, under a deadline),
+//!     `heal.rs` (`--self-healing`: rules, cooldowns, caps, notices),
+//!     `attach.rs`
 //!     (`--attach-charts`: which alerts, the chart under a deadline, the
 //!     caption cut), `telegram.rs` (Bot API transport: sendMessage,
 //!     sendPhoto; outcome classification, typed failure reasons),
@@ -89,8 +93,12 @@
 //! - [`chat`]: the chat command engine (transport-independent) and
 //!   `outpost ask`.
 //!   - `commands.rs`: the one command list, `/help` and the pure parser.
+//!   - `actions.rs`: the client of agents' signed actions (signs with
+//!     [`signing`], TLS to the pinned certificate only, time limits,
+//!     typed errors).
 //!   - `engine/`: [`chat::Engine`]. `mod.rs`: access by role, dispatch,
-//!     the audit record, the typed [`chat::Verdict`]; `answers.rs`
+//!     the audit record, the typed [`chat::Verdict`]; `acts.rs` (action
+//!     commands: targets, confirmation, broadcast, replies); `answers.rs`
 //!     (Prometheus reads, `/audit`), `silences.rs` (Alertmanager),
 //!     `charts.rs` (pictures, an alert's expression), `window.rs` (chart
 //!     window time maths). `roles.rs`: viewer/operator/admin per user id;

@@ -23,6 +23,8 @@ pub mod attach;
 pub mod bot;
 pub mod deliver;
 pub mod doorbell;
+pub mod enrich;
+pub mod heal;
 pub mod health;
 pub mod keyboard;
 pub mod message;
@@ -77,6 +79,8 @@ pub struct Config {
     /// Send a firing CPU, memory or disk alert as the photo of its chart,
     /// the alert text as caption (see [`attach`]).
     pub attach_charts: bool,
+    /// `--self-healing`: rules mapping alerts to actions (off without).
+    pub self_healing: Option<Vec<heal::Rule>>,
     /// The chat command engine's settings (Prometheus, Alertmanager, agents).
     pub chat: crate::chat::Config,
     pub state: PathBuf,
@@ -213,6 +217,15 @@ impl TryFrom<BridgeArgs> for Config {
             message_thread_id: a.message_thread_id,
             webhook_token,
             attach_charts: a.attach_charts,
+            self_healing: a
+                .self_healing
+                .as_deref()
+                .map(heal::read)
+                .transpose()
+                .map_err(|e| ConfigError::Chat {
+                    message: format!("--self-healing: {e}"),
+                    usage: true,
+                })?,
             chat,
             state: a.state,
             state_sync: if a.state_sync == "normal" {
@@ -301,6 +314,7 @@ pub async fn run(
         dedup_window: config.dedup_window,
         accepting: AtomicBool::new(true),
         health: Arc::clone(&health),
+        healing: Default::default(),
     });
     let mut engine_for_prune = None;
     let mut telegram_tasks = Vec::new();
@@ -327,6 +341,14 @@ pub async fn run(
                 .count_refusals_in(Arc::clone(&counters.chat_refused)),
             );
             engine_for_prune = Some(Arc::clone(&engine));
+            if let Some(rules) = &config.self_healing {
+                let _ = state.healing.set(Arc::new(heal::Healing {
+                    healer: heal::Healer::new(rules.clone()),
+                    engine: Arc::clone(&engine),
+                    store: store.clone(),
+                    doorbell: Arc::clone(&doorbell),
+                }));
+            }
             let sender = Arc::new(Sender {
                 store: store.clone(),
                 courier: Arc::clone(&courier),
@@ -335,6 +357,9 @@ pub async fn run(
                 charts: config
                     .attach_charts
                     .then(|| attach::charts(Arc::clone(&engine))),
+                enrich: config.chat.actions_key.is_some().then(|| {
+                    enrich::enrich(Arc::clone(&engine), enrich::DEADLINE)
+                }),
                 unmarked: Unmarked::default(),
             });
             telegram_tasks.push(tokio::spawn(sender.run(stop_rx.clone())));

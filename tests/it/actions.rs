@@ -20,7 +20,7 @@ fn now() -> i64 {
 }
 
 /// Runs `outpost keygen --out DIR`; the signer and the printed `keys:` line.
-fn keygen(dir: &Path) -> (Signer, String) {
+pub(crate) fn keygen(dir: &Path) -> (Signer, String) {
     let out = Command::new(outpost_bin())
         .args(["keygen", "--out"])
         .arg(dir)
@@ -185,7 +185,7 @@ fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
-fn python_listener(port: u16) -> Proc {
+pub(crate) fn python_listener(port: u16) -> Proc {
     let py = crate::support::require("python3", "python3");
     let p = spawn(Command::new(py).arg("-c").arg(format!(
         "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',{port}))\ns.listen()\ntime.sleep(300)"
