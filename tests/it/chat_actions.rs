@@ -347,8 +347,9 @@ fn a_broadcast_summarises_each_agent_and_lists_failures() {
 
 /// The engine in-process (a short confirmation lifetime), against the real
 /// agent: an expired confirmation runs nothing.
-#[tokio::test]
-async fn an_expired_confirmation_runs_nothing() {
+#[test]
+fn an_expired_confirmation_runs_nothing() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
     use outpost::chat::{agents, audit::Audit, Caller, Config, Engine, Roles, Verdict};
     let agent = ActionsAgent::start();
     let mut victim = crate::actions::python_listener(agent.victim_port);
@@ -372,14 +373,13 @@ async fn an_expired_confirmation_runs_nothing() {
         chat_id: OPERATOR,
         username: None,
     };
-    let asked = engine
-        .answer(&caller, &format!("/kill_port web1 {}", agent.victim_port))
-        .await
+    let asked = rt
+        .block_on(engine.answer(&caller, &format!("/kill_port web1 {}", agent.victim_port)))
         .unwrap();
     let data = asked.reply.buttons[0].data.clone();
     assert!(data.starts_with("k:"), "{data}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let pressed = engine.answer_press(&caller, &data).await.unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pressed = rt.block_on(engine.answer_press(&caller, &data)).unwrap();
     assert_eq!(pressed.verdict, Verdict::Refused);
     assert!(
         pressed.reply.text.contains("expired"),
