@@ -495,3 +495,51 @@ fn a_bad_actions_config_stops_the_exporter_naming_file_and_line() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("loopback"), "{stderr}");
 }
+
+#[test]
+fn actions_fingerprint_prints_the_pin_openssl_computes_and_agents_txt_takes() {
+    let openssl = crate::support::require("openssl", "openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["web1.example".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let pem = dir.path().join("cert.pem");
+    std::fs::write(&pem, cert.pem()).unwrap();
+    let out = Command::new(outpost_bin())
+        .args(["actions", "fingerprint"])
+        .arg(&pem)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let line = String::from_utf8(out.stdout).unwrap();
+    let pin = line.trim().strip_prefix("actions_sha256=").unwrap();
+    let theirs = Command::new(openssl)
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&pem)
+        .output()
+        .unwrap();
+    let theirs = String::from_utf8(theirs.stdout).unwrap();
+    let theirs = theirs.trim().rsplit('=').next().unwrap();
+    assert_eq!(pin, theirs.replace(':', "").to_ascii_lowercase());
+    // The printed line goes on an agent's line as it is.
+    let inv = outpost::generate::inventory::parse(
+        "agents.txt",
+        &format!("web1 10.0.0.5:9100 actions=10.0.0.5:9110 {}", line.trim()),
+    )
+    .unwrap();
+    let endpoint = inv.agents[0].actions.as_ref().unwrap();
+    assert!(endpoint.cert_sha256.matches(cert.der()));
+
+    // Not a certificate: an error naming the file, exit 1.
+    std::fs::write(&pem, "hello").unwrap();
+    let out = Command::new(outpost_bin())
+        .args(["actions", "fingerprint"])
+        .arg(&pem)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&pem.display().to_string()), "{stderr}");
+}
