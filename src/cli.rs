@@ -46,6 +46,9 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Make the Ed25519 key pair that signs action requests to agents.
     Keygen(KeygenArgs),
+    /// Helpers for agents' signed actions.
+    #[command(subcommand)]
+    Actions(ActionsCommand),
     /// GET an http:// URL; exit 0 on a 2xx answer, 1 otherwise (for container HEALTHCHECKs).
     Healthcheck(HealthcheckArgs),
 }
@@ -759,6 +762,22 @@ pub struct ActionsArgs {
     /// Exporter-toolkit web configuration for the actions listener (TLS).
     #[arg(long = "actions.web-config.file", value_name = "FILE")]
     pub actions_web_config_file: Option<PathBuf>,
+}
+
+/// `outpost actions …`.
+#[derive(Debug, Subcommand)]
+pub enum ActionsCommand {
+    /// Print the `actions_sha256=…` pin of an actions listener's TLS
+    /// certificate, for its line in agents.txt.
+    Fingerprint(FingerprintArgs),
+}
+
+/// `outpost actions fingerprint` arguments.
+#[derive(Debug, Args)]
+pub struct FingerprintArgs {
+    /// The certificate (PEM; the first one in the file is the leaf).
+    #[arg(value_name = "CERT.pem")]
+    pub cert: PathBuf,
 }
 
 /// `outpost keygen` flags.

@@ -25,7 +25,8 @@
 //!     [`exporter::gpu::GpuLibrary`] trait and the collector; `nvml.rs`:
 //!     NVML through nvml-wrapper, loaded at run time; `tests.rs`: a
 //!     recorded NVML stand-in), `logins/` (`mod.rs`: sessions and logins;
-//!     `logind.rs`: systemd-logind over D-Bus;
+//!     `logind.rs`: systemd-logind over D-Bus, its sessions and scheduled
+//!     shutdown;
 //!     `utmp.rs`: the record format; `alert.rs`: rate-limited Alertmanager
 //!     alerts), `cpu_benchmark.rs` (a fixed workload on its own thread,
 //!     kept out of scrapes by the registry's
@@ -49,17 +50,22 @@
 //!     `handler.rs` (blackbox-compatible `GET /probe`), `targets.rs`
 //!     (`--probe.target` flags and the re-read targets file), `scheduler.rs`
 //!     (the background prober and its results on `/metrics`).
+//!   - `dbus.rs`: the D-Bus system bus under `--path.rootfs` (address,
+//!     connection, errors), shared by `logins/` and `actions/`.
 //!   - `actions/`: signed, allow-listed actions on their own listener
-//!     (`--actions.config`). `mod.rs` (request checks in order, nonce
-//!     cache, `outpost_actions_requests_total`, router, `kill-port`),
-//!     `config.rs` (the YAML allow-list), `ports.rs` (listening sockets and
-//!     owners from `/proc`), `top.rs` (top processes by CPU and memory),
-//!     `custom.rs` (typed argv templates run without a shell, deadline,
-//!     process-group kill, capped output).
+//!     (`--actions.config`). `mod.rs` (the one list of built-ins, request
+//!     checks in order, nonce cache, `outpost_actions_requests_total`,
+//!     router, typed argument reader), `config.rs` (the YAML allow-list),
+//!     `ports.rs` (listening sockets and owners from `/proc`), `top.rs`
+//!     (top processes by CPU and memory), `kill_port.rs`, `docker.rs`
+//!     (`docker.*` through the Engine API with bollard), `service.rs`
+//!     (`service.*` through systemd's D-Bus manager, `reboot`/`shutdown`
+//!     through logind), `custom.rs` (typed argv templates run without a
+//!     shell, deadline, process-group kill, capped output).
 //! - [`generate`]: `outpost generate` (agents.txt → Prometheus, Alertmanager,
 //!   Grafana config).
 //!   - `mod.rs`: the only I/O (read agents.txt, atomic writes, `--check`).
-//!   - `inventory.rs` (agents.txt parser), `settings.rs` (thresholds,
+//!   - `inventory.rs` (agents.txt parser, agents' actions endpoints), `settings.rs` (thresholds,
 //!     durations, URLs), `prometheus.rs` (prometheus.yml, file_sd targets,
 //!     shards), `rules.rs` (alert specs, the seed alerts, the rule file),
 //!     `seed_rules.rs` (the original alerts), `node_rules.rs`, `fs_rules.rs`
@@ -121,6 +127,9 @@
 //! - [`signing`]: the one definition of a signed action request (canonical
 //!   string, Ed25519 keys with ring, hex codec) and `outpost keygen`; the
 //!   exporter verifies with it, the bridge and `outpost ask` sign with it.
+//! - [`pin`]: the pinned certificate of an agent's actions listener
+//!   (SHA-256 of its DER, `actions_sha256=` in agents.txt) and `outpost
+//!   actions fingerprint`.
 //! - [`healthcheck`]: `outpost healthcheck URL`, a plain-HTTP GET for
 //!   container `HEALTHCHECK`s and `scripts/up` (no curl needed).
 //!
@@ -142,6 +151,7 @@ pub mod generate;
 pub mod healthcheck;
 pub mod html;
 pub mod logging;
+pub mod pin;
 pub mod server;
 pub mod signing;
 

@@ -99,16 +99,13 @@ pub fn parse(file: &str, text: &str) -> Result<Agents, AgentsError> {
     ))
 }
 
-/// An agent's actions listener and pin. Until the inventory parses
-/// `actions=`/`actions_sha256=` itself (issue 15's agent side), they arrive
-/// as labels of those names; both or neither.
+/// An agent's actions listener and pin, from agents.txt's `actions=` and
+/// `actions_sha256=` (parsed by the inventory).
 fn endpoint(a: &inventory::Agent) -> Option<Endpoint> {
-    let address = a.labels.get("actions")?;
-    let pin = a.labels.get("actions_sha256")?;
-    let bytes = crate::signing::unhex(&pin.replace(':', "").to_ascii_lowercase())?;
+    let e = a.actions.as_ref()?;
     Some(Endpoint {
-        address: address.clone(),
-        cert_sha256: bytes.try_into().ok()?,
+        address: e.address.to_string(),
+        cert_sha256: e.cert_sha256.0,
     })
 }
 

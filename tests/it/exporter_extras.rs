@@ -340,120 +340,12 @@ fn gpu_chat_answer_from_real_prometheus() {
     );
 }
 
-/// A stand-in for systemd-logind: the `org.freedesktop.login1` manager and
-/// session interfaces (the methods and properties the collector reads, as
-/// logind documents them) on a private `dbus-daemon`.
-mod logind_standin {
-    use std::sync::{Arc, Mutex};
-
-    use zbus::zvariant::OwnedObjectPath;
-
-    #[derive(Clone)]
-    pub struct Session {
-        pub id: &'static str,
-        pub user: &'static str,
-        pub kind: &'static str,
-        pub class: &'static str,
-        pub remote: bool,
-        pub remote_host: &'static str,
-        pub service: &'static str,
-        pub timestamp_us: u64,
-    }
-
-    fn path(id: &str) -> OwnedObjectPath {
-        OwnedObjectPath::try_from(format!("/org/freedesktop/login1/session/_3{id}")).unwrap()
-    }
-
-    pub struct Manager(pub Arc<Mutex<Vec<Session>>>);
-
-    #[zbus::interface(name = "org.freedesktop.login1.Manager")]
-    impl Manager {
-        fn list_sessions(&self) -> Vec<(String, u32, String, String, OwnedObjectPath)> {
-            self.0
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|s| (s.id.into(), 1000, s.user.into(), String::new(), path(s.id)))
-                .collect()
-        }
-    }
-
-    pub struct SessionObject(pub Session);
-
-    #[zbus::interface(name = "org.freedesktop.login1.Session")]
-    impl SessionObject {
-        #[zbus(property, name = "Type")]
-        fn kind(&self) -> String {
-            self.0.kind.into()
-        }
-        #[zbus(property)]
-        fn class(&self) -> String {
-            self.0.class.into()
-        }
-        #[zbus(property)]
-        fn remote(&self) -> bool {
-            self.0.remote
-        }
-        #[zbus(property)]
-        fn remote_host(&self) -> String {
-            self.0.remote_host.into()
-        }
-        #[zbus(property)]
-        fn service(&self) -> String {
-            self.0.service.into()
-        }
-        #[zbus(property)]
-        fn timestamp(&self) -> u64 {
-            self.0.timestamp_us
-        }
-    }
-
-    /// Serves `sessions` on the bus at `address`; add more with [`add`].
-    pub fn serve(
-        address: &str,
-        sessions: Vec<Session>,
-    ) -> (zbus::blocking::Connection, Arc<Mutex<Vec<Session>>>) {
-        let list = Arc::new(Mutex::new(Vec::new()));
-        let conn = zbus::blocking::connection::Builder::address(address)
-            .unwrap()
-            .name("org.freedesktop.login1")
-            .unwrap()
-            .serve_at("/org/freedesktop/login1", Manager(list.clone()))
-            .unwrap()
-            .build()
-            .unwrap();
-        for s in sessions {
-            add(&conn, &list, s);
-        }
-        (conn, list)
-    }
-
-    pub fn add(conn: &zbus::blocking::Connection, list: &Arc<Mutex<Vec<Session>>>, s: Session) {
-        conn.object_server()
-            .at(path(s.id), SessionObject(s.clone()))
-            .unwrap();
-        list.lock().unwrap().push(s);
-    }
-}
-
 #[test]
 fn logins_from_a_logind_standin_and_an_unreachable_bus() {
-    use logind_standin::Session;
-    let dbus = crate::support::require("dbus-daemon", "dbus-daemon");
+    use crate::dbus_standin::logind::{self as logind_standin, Session};
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
-    std::fs::create_dir_all(root.join("run/dbus")).unwrap();
-    let socket = root.join("run/dbus/system_bus_socket");
-    let address = format!("unix:path={}", socket.display());
-    let _bus = crate::support::spawn(
-        Command::new(dbus)
-            .args(["--session", "--nofork", "--nopidfile"])
-            .arg(format!("--address={address}")),
-    );
-    assert!(
-        wait_for(Duration::from_secs(10), || socket.exists().then_some(())).is_some(),
-        "dbus-daemon did not start"
-    );
+    let (_bus, address) = crate::dbus_standin::system_bus(&root);
     let now_us = now() as u64 * 1_000_000;
     let local = Session {
         id: "1",

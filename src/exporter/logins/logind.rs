@@ -1,15 +1,13 @@
-//! Sessions from systemd-logind over D-Bus (`org.freedesktop.login1`):
-//! `ListSessions` on the manager, then each session's properties.
-//!
-//! Decisions: the system bus is reached at
-//! `/run/dbus/system_bus_socket` under `--path.rootfs` (where a container
-//! mounts the host's), through zbus's blocking API; one connection per
-//! read, so a restarted bus or logind is simply picked up next time.
-
-use std::path::Path;
+//! systemd-logind over D-Bus (`org.freedesktop.login1`), the one owner
+//! of its names: the sessions (`ListSessions` on the manager, then each
+//! session's properties) for the logins collector, and the scheduled
+//! shutdown (`ScheduleShutdown`, `CancelScheduledShutdown`) for the
+//! `reboot` and `shutdown` actions. The bus itself: [`crate::exporter::dbus`].
 
 use zbus::blocking::{Connection, Proxy};
 use zbus::zvariant::OwnedObjectPath;
+
+use crate::exporter::dbus::{self, BusError};
 
 const SERVICE: &str = "org.freedesktop.login1";
 const MANAGER_PATH: &str = "/org/freedesktop/login1";
@@ -33,41 +31,9 @@ pub struct Session {
     pub timestamp_us: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum LogindError {
-    /// No bus there (no socket, or nobody listening).
-    #[error("D-Bus system bus not reachable at {address}: {source}")]
-    Unreachable {
-        address: String,
-        #[source]
-        source: Box<zbus::Error>,
-    },
-    #[error("asking systemd-logind over D-Bus: {0}")]
-    Call(Box<zbus::Error>),
-}
-
-impl From<zbus::Error> for LogindError {
-    fn from(e: zbus::Error) -> Self {
-        LogindError::Call(Box::new(e))
-    }
-}
-
-/// The bus address for a root filesystem.
-pub fn address(rootfs: &Path) -> String {
-    format!(
-        "unix:path={}",
-        rootfs.join("run/dbus/system_bus_socket").display()
-    )
-}
-
 /// Every session logind knows.
-pub fn list(address: &str) -> Result<Vec<Session>, LogindError> {
-    let conn = zbus::blocking::connection::Builder::address(address)
-        .and_then(|b| b.build())
-        .map_err(|source| LogindError::Unreachable {
-            address: address.to_owned(),
-            source: Box::new(source),
-        })?;
+pub fn list(address: &str) -> Result<Vec<Session>, BusError> {
+    let conn = dbus::connect(address)?;
     let manager = Proxy::new(&conn, SERVICE, MANAGER_PATH, MANAGER)?;
     let listed: Vec<(String, u32, String, String, OwnedObjectPath)> =
         manager.call("ListSessions", &())?;
@@ -82,7 +48,7 @@ fn session(
     id: String,
     user: String,
     path: OwnedObjectPath,
-) -> Result<Session, LogindError> {
+) -> Result<Session, BusError> {
     let p = Proxy::new(conn, SERVICE, path, SESSION)?;
     Ok(Session {
         id,
@@ -94,4 +60,39 @@ fn session(
         service: p.get_property("Service")?,
         timestamp_us: p.get_property("Timestamp")?,
     })
+}
+
+/// What a scheduled shutdown does: logind's `ScheduleShutdown` types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShutdownKind {
+    Reboot,
+    #[serde(rename = "poweroff")]
+    PowerOff,
+}
+
+impl ShutdownKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShutdownKind::Reboot => "reboot",
+            ShutdownKind::PowerOff => "poweroff",
+        }
+    }
+}
+
+/// Asks logind to reboot or power off at `at_us` (microseconds since the
+/// epoch, `CLOCK_REALTIME`); logind announces it to logged-in users and
+/// replaces any shutdown scheduled before.
+pub fn schedule_shutdown(address: &str, kind: ShutdownKind, at_us: u64) -> Result<(), BusError> {
+    let conn = dbus::connect(address)?;
+    let manager = Proxy::new(&conn, SERVICE, MANAGER_PATH, MANAGER)?;
+    manager.call::<_, _, ()>("ScheduleShutdown", &(kind.as_str(), at_us))?;
+    Ok(())
+}
+
+/// Cancels a scheduled shutdown; whether one was scheduled.
+pub fn cancel_scheduled_shutdown(address: &str) -> Result<bool, BusError> {
+    let conn = dbus::connect(address)?;
+    let manager = Proxy::new(&conn, SERVICE, MANAGER_PATH, MANAGER)?;
+    Ok(manager.call("CancelScheduledShutdown", &())?)
 }
