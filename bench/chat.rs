@@ -86,6 +86,8 @@ fn roundtrip(iterations: usize, prom: &str, am: &str, agents: &str, state: &str)
             },
             timezone: jiff::tz::TimeZone::UTC,
             timeout: Duration::from_secs(3),
+            actions_key: None,
+            actions_timeout: Duration::from_secs(1),
         },
         Audit::open(state.as_ref(), Default::default()).expect("state db"),
     );

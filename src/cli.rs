@@ -49,6 +49,9 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Make the Ed25519 key pair that signs action requests to agents.
     Keygen(KeygenArgs),
+    /// Helpers for agents' signed actions.
+    #[command(subcommand)]
+    Actions(ActionsCommand),
     /// GET an http:// URL; exit 0 on a 2xx answer, 1 otherwise (for container HEALTHCHECKs).
     Healthcheck(HealthcheckArgs),
 }
@@ -213,6 +216,11 @@ pub struct BridgeArgs {
     #[arg(long, env = "OUTPOST_ATTACH_CHARTS")]
     pub attach_charts: bool,
 
+    /// Self-healing rules (YAML: alert name and labels → action on the
+    /// alert's agent, cooldown, cap per hour); off without it.
+    #[arg(long, env = "OUTPOST_SELF_HEALING", value_name = "FILE")]
+    pub self_healing: Option<PathBuf>,
+
     #[command(flatten)]
     pub chat: ChatArgs,
 }
@@ -282,6 +290,24 @@ pub struct ChatArgs {
         value_name = "N"
     )]
     pub audit_max_rows: u64,
+
+    /// Private key (from `outpost keygen`, mode 0600) that signs action
+    /// requests to agents (`/ports`, `/restart` …); actions are off without it.
+    #[arg(long, env = "OUTPOST_ACTIONS_KEY", value_name = "FILE")]
+    pub actions_key: Option<PathBuf>,
+
+    /// The id agents know that key by (their allow-list's `keys:`).
+    #[arg(
+        long,
+        env = "OUTPOST_ACTIONS_KEY_ID",
+        default_value = "bridge",
+        value_name = "ID"
+    )]
+    pub actions_key_id: String,
+
+    /// Time limit of each action request to an agent.
+    #[arg(long, env = "OUTPOST_ACTIONS_TIMEOUT", default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub actions_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -298,6 +324,12 @@ pub struct AskArgs {
     /// Treat COMMAND as a button's callback data (as printed under a reply).
     #[arg(long)]
     pub press: bool,
+
+    /// Confirm a change (an action that asks to confirm) in the same run,
+    /// after printing what will run where. Without it a terminal is asked
+    /// `Confirm? [y/N]`; elsewhere the change is not made.
+    #[arg(long)]
+    pub yes: bool,
 
     /// Where to write a chart reply.
     #[arg(long, default_value = "outpost-chart.png", value_name = "FILE")]
@@ -942,6 +974,22 @@ pub struct ActionsArgs {
     /// Exporter-toolkit web configuration for the actions listener (TLS).
     #[arg(long = "actions.web-config.file", value_name = "FILE")]
     pub actions_web_config_file: Option<PathBuf>,
+}
+
+/// `outpost actions …`.
+#[derive(Debug, Subcommand)]
+pub enum ActionsCommand {
+    /// Print the `actions_sha256=…` pin of an actions listener's TLS
+    /// certificate, for its line in agents.txt.
+    Fingerprint(FingerprintArgs),
+}
+
+/// `outpost actions fingerprint` arguments.
+#[derive(Debug, Args)]
+pub struct FingerprintArgs {
+    /// The certificate (PEM; the first one in the file is the leaf).
+    #[arg(value_name = "CERT.pem")]
+    pub cert: PathBuf,
 }
 
 /// `outpost keygen` flags.

@@ -32,7 +32,8 @@
 //!     [`exporter::gpu::GpuLibrary`] trait and the collector; `nvml.rs`:
 //!     NVML through nvml-wrapper, loaded at run time; `tests.rs`: a
 //!     recorded NVML stand-in), `logins/` (`mod.rs`: sessions and logins;
-//!     `logind.rs`: systemd-logind over D-Bus;
+//!     `logind.rs`: systemd-logind over D-Bus, its sessions and scheduled
+//!     shutdown;
 //!     `utmp.rs`: the record format; `alert.rs`: rate-limited Alertmanager
 //!     alerts), `cpu_benchmark.rs` (a fixed workload on its own thread,
 //!     kept out of scrapes by the registry's
@@ -56,17 +57,23 @@
 //!     `handler.rs` (blackbox-compatible `GET /probe`), `targets.rs`
 //!     (`--probe.target` flags and the re-read targets file), `scheduler.rs`
 //!     (the background prober and its results on `/metrics`).
+//!   - `dbus.rs`: the D-Bus system bus under `--path.rootfs` (address,
+//!     connection, errors), shared by `logins/` and `actions/`.
 //!   - `actions/`: signed, allow-listed actions on their own listener
-//!     (`--actions.config`). `mod.rs` (request checks in order, nonce
-//!     cache, `outpost_actions_requests_total`, router, `kill-port`),
-//!     `config.rs` (the YAML allow-list), `ports.rs` (listening sockets and
-//!     owners from `/proc`), `top.rs` (top processes by CPU and memory),
-//!     `custom.rs` (typed argv templates run without a shell, deadline,
-//!     process-group kill, capped output).
+//!     (`--actions.config`). `mod.rs` (the one list of built-ins, request
+//!     checks in order, nonce cache, `outpost_actions_requests_total`,
+//!     router, typed argument reader), `config.rs` (the YAML allow-list),
+//!     `ports.rs` (listening sockets and owners from `/proc`), `top.rs`
+//!     (top processes by CPU and memory), `kill_port.rs`, `docker.rs`
+//!     (`docker.*` through the Engine API with bollard), `service.rs`
+//!     (`service.*` through systemd's D-Bus manager, `reboot`/`shutdown`
+//!     through logind), `custom.rs` (typed argv templates run without a
+//!     shell, deadline, process-group kill, capped output).
 //! - [`generate`]: `outpost generate` (agents.txt → Prometheus, Alertmanager,
 //!   Grafana config).
 //!   - `mod.rs`: the only I/O (read agents.txt, atomic writes, `--check`).
-//!   - `inventory.rs` (agents.txt parser), `settings.rs` (thresholds,
+//!   - `inventory.rs` (agents.txt parser,
+//!     agents' actions endpoints), `settings.rs` (thresholds,
 //!     durations, URLs), `prometheus.rs` (prometheus.yml: alerting to
 //!     every Alertmanager of a cluster, remote_write; file_sd targets;
 //!     shards), `rules.rs` (alert specs, the seed alerts, the rule file),
@@ -86,7 +93,11 @@
 //!     `schema.rs` versioned migrations, the same query files),
 //!     `outbox.rs` (rows and batches),
 //!     `message.rs` (HTML rendering, splitting, coalescing, numbering),
-//!     `keyboard.rs` (inline buttons under alert messages), `attach.rs`
+//!     `keyboard.rs` (inline buttons under alert messages), `enrich.rs`
+//!     (top processes / largest containers under AgentHighCPU /
+//!     AgentHighDisk, from the agent's actions, under a deadline),
+//!     `heal.rs` (`--self-healing`: rules, cooldowns, caps, notices),
+//!     `attach.rs`
 //!     (`--attach-charts`: which alerts, the chart under a deadline, the
 //!     caption cut), `telegram.rs` (Bot API transport: sendMessage,
 //!     sendPhoto; outcome classification, typed failure reasons),
@@ -102,8 +113,12 @@
 //! - [`chat`]: the chat command engine (transport-independent) and
 //!   `outpost ask`.
 //!   - `commands.rs`: the one command list, `/help` and the pure parser.
+//!   - `actions.rs`: the client of agents' signed actions (signs with
+//!     [`signing`], TLS to the pinned certificate only, time limits,
+//!     typed errors).
 //!   - `engine/`: [`chat::Engine`]. `mod.rs`: access by role, dispatch,
-//!     the audit record, the typed [`chat::Verdict`]; `answers.rs`
+//!     the audit record, the typed [`chat::Verdict`]; `acts.rs` (action
+//!     commands: targets, confirmation, broadcast, replies); `answers.rs`
 //!     (Prometheus reads, `/audit`), `silences.rs` (Alertmanager),
 //!     `charts.rs` (pictures, an alert's expression), `window.rs` (chart
 //!     window time maths). `roles.rs`: viewer/operator/admin per user id;
@@ -126,6 +141,9 @@
 //! - [`signing`]: the one definition of a signed action request (canonical
 //!   string, Ed25519 keys with ring, hex codec) and `outpost keygen`; the
 //!   exporter verifies with it, the bridge and `outpost ask` sign with it.
+//! - [`pin`]: the pinned certificate of an agent's actions listener
+//!   (SHA-256 of its DER, `actions_sha256=` in agents.txt) and `outpost
+//!   actions fingerprint`.
 //! - [`healthcheck`]: `outpost healthcheck URL`, a plain-HTTP GET for
 //!   container `HEALTHCHECK`s and `scripts/up` (no curl needed).
 //!
@@ -147,6 +165,7 @@ pub mod generate;
 pub mod healthcheck;
 pub mod html;
 pub mod logging;
+pub mod pin;
 pub mod server;
 pub mod signing;
 pub mod units;

@@ -25,6 +25,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ask(args) => outpost::chat::main(args),
         Command::Generate(args) => outpost::generate::main(args),
         Command::Keygen(args) => outpost::signing::keygen(args),
+        Command::Actions(outpost::cli::ActionsCommand::Fingerprint(args)) => {
+            outpost::pin::fingerprint(args)
+        }
         Command::Healthcheck(args) => outpost::healthcheck::main(args),
     }
 }

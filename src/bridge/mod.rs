@@ -23,6 +23,8 @@ pub mod attach;
 pub mod bot;
 pub mod deliver;
 pub mod doorbell;
+pub mod enrich;
+pub mod heal;
 pub mod health;
 pub mod keyboard;
 pub mod leader;
@@ -77,6 +79,8 @@ pub struct Config {
     /// Send a firing CPU, memory or disk alert as the photo of its chart,
     /// the alert text as caption (see [`attach`]).
     pub attach_charts: bool,
+    /// `--self-healing`: rules mapping alerts to actions (off without).
+    pub self_healing: Option<Vec<heal::Rule>>,
     /// The chat command engine's settings (Prometheus, Alertmanager, agents).
     pub chat: crate::chat::Config,
     pub state: state::Location,
@@ -215,6 +219,15 @@ impl TryFrom<BridgeArgs> for Config {
             message_thread_id: a.message_thread_id,
             webhook_token,
             attach_charts: a.attach_charts,
+            self_healing: a
+                .self_healing
+                .as_deref()
+                .map(heal::read)
+                .transpose()
+                .map_err(|e| ConfigError::Chat {
+                    message: format!("--self-healing: {e}"),
+                    usage: true,
+                })?,
             chat,
             state: state::Location::parse(&a.state),
             state_sync: if a.state_sync == "normal" {
@@ -312,6 +325,7 @@ pub async fn run(
         dedup_window: config.dedup_window,
         accepting: AtomicBool::new(true),
         health: Arc::clone(&health),
+        healing: Default::default(),
     });
     let mut telegram = None;
     let mut engine_for_prune = None;
@@ -337,6 +351,14 @@ pub async fn run(
                 .count_refusals_in(Arc::clone(&counters.chat_refused)),
             );
             engine_for_prune = Some(Arc::clone(&engine));
+            if let Some(rules) = &config.self_healing {
+                let _ = app.healing.set(Arc::new(heal::Healing {
+                    healer: heal::Healer::new(rules.clone()),
+                    engine: Arc::clone(&engine),
+                    state: Arc::clone(&state),
+                    doorbell: Arc::clone(&doorbell),
+                }));
+            }
             telegram = Some(TelegramSide {
                 api,
                 courier,
@@ -365,6 +387,7 @@ pub async fn run(
             telegram,
             doorbell: Arc::clone(&doorbell),
             attach_charts: config.attach_charts,
+            enrich: config.chat.actions_key.is_some(),
             watchdog_timeout: config.watchdog_timeout,
             started_ms: now_ms(),
         }),
@@ -436,6 +459,8 @@ struct Term {
     telegram: Option<TelegramSide>,
     doorbell: Arc<Doorbell>,
     attach_charts: bool,
+    /// Enrich alert messages from the agents' actions (an actions key is set).
+    enrich: bool,
     watchdog_timeout: Duration,
     started_ms: i64,
 }
@@ -468,6 +493,9 @@ async fn terms(
                 charts: term
                     .attach_charts
                     .then(|| attach::charts(Arc::clone(&t.engine))),
+                enrich: term
+                    .enrich
+                    .then(|| enrich::enrich(Arc::clone(&t.engine), enrich::DEADLINE)),
                 unmarked: Unmarked::default(),
                 rescan: if term.state.shared() {
                     sender::SHARED_RESCAN

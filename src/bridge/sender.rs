@@ -42,6 +42,7 @@ use tokio::time::Instant;
 use super::attach::{self, Charts};
 use super::deliver::{Backoff, Courier, Patience, Undelivered};
 use super::doorbell::Doorbell;
+use super::enrich::{self, Enrich};
 use super::health::Problem;
 use super::keyboard;
 use super::message::{self, Layout, Rendered};
@@ -121,6 +122,9 @@ pub struct Sender<T: Transport> {
     /// `--attach-charts`: draws the chart a lone firing CPU, memory or
     /// disk alert is sent with ([`attach::charts`]).
     pub charts: Option<Charts>,
+    /// Top processes under AgentHighCPU, largest containers under
+    /// AgentHighDisk, from the agent's actions ([`enrich::enrich`]).
+    pub enrich: Option<Enrich>,
     /// Delivered rows not yet recorded as sent.
     pub unmarked: Unmarked,
     /// How often the whole outbox is looked at: [`RESCAN`], or
@@ -333,13 +337,23 @@ impl<T: Transport> Sender<T> {
                     .await
                     .unwrap_or(None)
             };
-            let photo = match self.chart_for(&msg, &alerts, &mut stop).await {
+            // The chart and the enrichment are fetched together, each under
+            // its own deadline.
+            let (photo, extra) = tokio::join!(
+                self.chart_for(&msg, &alerts, &mut stop),
+                self.enrichment_for(&msg, &alerts)
+            );
+            let photo = match photo {
                 Ok(p) => p,
                 Err(d) => return d,
             };
+            let html = match extra {
+                Some(block) => enrich::append(&msg.html, &block, crate::html::TEXT_LIMIT),
+                None => msg.html.clone(),
+            };
             let (text, remainder) = match photo {
-                Some(_) => attach::split_caption(&msg.html),
-                None => (msg.html.as_str(), ""),
+                Some(_) => attach::split_caption(&html),
+                None => (html.as_str(), ""),
             };
             let mut out = Outgoing {
                 reply_to,
@@ -347,7 +361,7 @@ impl<T: Transport> Sender<T> {
                 photo,
                 ..Outgoing::html(chat, batch.thread, text.to_owned())
             };
-            let message_id = match self.send(&mut out, &msg.html, &batch.ids, &mut stop).await {
+            let message_id = match self.send(&mut out, &html, &batch.ids, &mut stop).await {
                 Ok(id) => id,
                 Err(d) => return d,
             };
@@ -394,6 +408,18 @@ impl<T: Transport> Sender<T> {
             self.record_sent(rest).await;
         }
         Delivery::Delivered
+    }
+
+    /// The block appended to a message showing exactly one firing alert
+    /// that [`enrich::action_for`] names; `None` when there is none.
+    async fn enrichment_for(&self, msg: &Rendered, alerts: &[Alert]) -> Option<String> {
+        let enrich = self.enrich.as_ref()?;
+        let [fp] = msg.firing.as_slice() else {
+            return None;
+        };
+        let alert = alerts.iter().find(|a| &a.fingerprint == fp)?;
+        enrich::action_for(alert)?;
+        enrich(alert.clone()).await
     }
 
     /// The chart a message is sent with (`--attach-charts`): only for a
@@ -586,6 +612,7 @@ mod tests {
             doorbell: Arc::new(Doorbell::default()),
             layout: Layout::default(),
             charts,
+            enrich: None,
             unmarked: Unmarked::default(),
             rescan: RESCAN,
         })

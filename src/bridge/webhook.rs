@@ -42,6 +42,8 @@ pub struct AppState {
     pub accepting: AtomicBool,
     /// What keeps the bridge from working now; `/-/ready` fails with it.
     pub health: Arc<Health>,
+    /// `--self-healing`: set once the chat engine runs.
+    pub healing: std::sync::OnceLock<Arc<super::heal::Healing>>,
 }
 
 /// Why a webhook was refused. The text is the reason given to the caller;
@@ -268,6 +270,7 @@ async fn intake(
         Counters::add(&st.counters.heartbeats, heartbeats as u64);
     }
     let key = notification.dedup_key(chat, thread);
+    let for_healing = st.healing.get().map(|_| notification.alerts.clone());
     let outcome = st
         .state
         .intake(
@@ -285,6 +288,9 @@ async fn intake(
     let (label, body) = match outcome {
         Intake::Queued { id, chat } => {
             st.doorbell.ring(chat);
+            if let (Some(h), Some(alerts)) = (st.healing.get(), for_healing) {
+                h.spawn(chat, thread, alerts);
+            }
             ("queued", format!("{{\"status\":\"queued\",\"id\":{id}}}"))
         }
         Intake::Duplicate => ("duplicate", "{\"status\":\"duplicate\"}".to_owned()),
@@ -355,6 +361,7 @@ mod tests {
             ),
             counters: Arc::new(Counters::default()),
             doorbell: Arc::new(Doorbell::default()),
+            healing: Default::default(),
             default_chat: Some(42),
             default_thread: None,
             webhook_token: token.map(Secret::new),

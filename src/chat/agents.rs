@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::actions::Endpoint;
 use crate::generate::inventory;
 
 /// One monitored host.
@@ -15,6 +16,9 @@ pub struct Agent {
     pub name: String,
     /// `HOST:PORT` of its exporter, the `instance` label without relabelling.
     pub address: String,
+    /// Where it serves signed actions (`actions=` and `actions_sha256=`);
+    /// `None`: it accepts none.
+    pub actions: Option<Endpoint>,
 }
 
 /// Every known agent, in file order.
@@ -87,11 +91,29 @@ pub fn parse(file: &str, text: &str) -> Result<Agents, AgentsError> {
         inv.agents
             .into_iter()
             .map(|a| Agent {
+                actions: endpoint(&a),
                 name: a.name,
                 address: a.address.to_string(),
             })
             .collect(),
     ))
+}
+
+/// An agent's actions listener and pin, from agents.txt's `actions=` and
+/// `actions_sha256=` (parsed by the inventory).
+fn endpoint(a: &inventory::Agent) -> Option<Endpoint> {
+    let e = a.actions.as_ref()?;
+    Some(Endpoint {
+        address: e.address.to_string(),
+        cert_sha256: e.cert_sha256.0,
+    })
+}
+
+/// The agents that accept actions, in file order.
+impl Agents {
+    pub fn with_actions(&self) -> impl Iterator<Item = &Agent> {
+        self.list.iter().filter(|a| a.actions.is_some())
+    }
 }
 
 #[cfg(test)]

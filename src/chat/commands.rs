@@ -103,7 +103,43 @@ pub enum Command {
         id: String,
     },
     Audit,
+    /// An action on one agent or, for `/broadcast`, on every agent that
+    /// accepts actions.
+    Act(Act),
 }
+
+/// Action arguments as the agent takes them (`{"args": {…}}`).
+pub type ActArgs = std::collections::BTreeMap<String, serde_json::Value>;
+
+/// An action command: which agent action, with which arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Act {
+    /// The chat command's name, e.g. `restart`.
+    pub command: &'static str,
+    /// The agent as typed; `None` for `/broadcast` (all agents).
+    pub agent: Option<String>,
+    /// The agent's action name, e.g. `docker.restart`.
+    pub action: String,
+    pub args: ActArgs,
+    /// Whether it changes the host: operator role and a Confirm press.
+    pub change: bool,
+}
+
+/// Built-in agent actions that only read (viewer; no confirmation). Every
+/// other action, custom ones included, counts as a change.
+pub const READ_ACTIONS: &[&str] = &[
+    "ports",
+    "top",
+    "docker.ps",
+    "docker.logs",
+    "docker.df",
+    "service.status",
+];
+
+/// Most log lines `/logs` asks for.
+pub const MAX_LOG_LINES: u32 = 1000;
+/// Log lines `/logs` asks for without a number.
+pub const DEFAULT_LOG_LINES: u32 = 50;
 
 impl Command {
     /// The command's name without the slash, e.g. `mon_cpu_picture`.
@@ -122,6 +158,7 @@ impl Command {
             Command::Silence { .. } => "silence".into(),
             Command::Unsilence { .. } => "unsilence".into(),
             Command::Audit => "audit".into(),
+            Command::Act(a) => a.command.into(),
         }
     }
 }
@@ -168,6 +205,16 @@ pub static SPECS: &[Spec] = &[
     Spec { name: "silences", role: Role::Viewer, args: "", about: "Active and pending silences", parse: |a| none(a, Command::Silences) },
     Spec { name: "silence", role: Role::Operator, args: "<agent|matchers> <duration> [comment]", about: "Silence an agent or matchers (name=value, name!=value, name=~regex), e.g. /silence web1 2h deploy", parse: silence },
     Spec { name: "unsilence", role: Role::Operator, args: "<id>", about: "Expire a silence", parse: unsilence },
+    Spec { name: "ps", role: Role::Viewer, args: "<agent>", about: "Docker containers on an agent", parse: |a| act_on("ps", "docker.ps", a, &[]) },
+    Spec { name: "logs", role: Role::Viewer, args: "<agent> <container> [lines]", about: "The last lines of a container's log (default 50, at most 1000)", parse: logs },
+    Spec { name: "restart", role: Role::Operator, args: "<agent> <container>", about: "Restart a Docker container (asks to confirm)", parse: |a| act_on("restart", "docker.restart", a, &["container"]) },
+    Spec { name: "service", role: Role::Viewer, args: "<agent> <unit> [restart]", about: "A systemd unit's state; with restart, restart it (operator, asks to confirm)", parse: service },
+    Spec { name: "ports", role: Role::Viewer, args: "<agent>", about: "Listening TCP/UDP ports and their processes", parse: |a| act_on("ports", "ports", a, &[]) },
+    Spec { name: "top", role: Role::Viewer, args: "<agent>", about: "Top processes by CPU and by memory", parse: |a| act_on("top", "top", a, &[]) },
+    Spec { name: "kill_port", role: Role::Operator, args: "<agent> <port>", about: "Stop the process listening on a port (asks to confirm)", parse: kill_port },
+    Spec { name: "reboot", role: Role::Operator, args: "<agent>", about: "Schedule a reboot through logind (asks to confirm)", parse: |a| act_on("reboot", "reboot", a, &[]) },
+    Spec { name: "run", role: Role::Operator, args: "<agent> <action> [name=value …]", about: "Run a custom action of the agent's allow-list (asks to confirm)", parse: run },
+    Spec { name: "broadcast", role: Role::Viewer, args: "<action> [name=value …]", about: "An action on every agent that accepts actions; changes need operator and a confirm", parse: broadcast },
     Spec { name: "audit", role: Role::Admin, args: "", about: "The latest commands and button presses", parse: |a| none(a, Command::Audit) },
 ];
 
@@ -353,6 +400,127 @@ fn silence(args: &[&str]) -> Result<Command, String> {
     })
 }
 
+/// `AGENT` then the named string parameters, one word each.
+fn act_on(
+    command: &'static str,
+    action: &str,
+    args: &[&str],
+    params: &[&str],
+) -> Result<Command, String> {
+    let [agent, rest @ ..] = args else {
+        return Err("name an agent".into());
+    };
+    if rest.len() != params.len() {
+        return Err(format!(
+            "expected {} argument(s) after the agent",
+            params.len()
+        ));
+    }
+    let args = params
+        .iter()
+        .zip(rest)
+        .map(|(p, v)| ((*p).to_string(), serde_json::Value::from(*v)))
+        .collect();
+    Ok(Command::Act(Act {
+        command,
+        agent: Some((*agent).to_string()),
+        action: action.to_string(),
+        args,
+        change: !READ_ACTIONS.contains(&action),
+    }))
+}
+
+fn logs(args: &[&str]) -> Result<Command, String> {
+    let (head, lines) = match args {
+        [a, c] => ([*a, *c], DEFAULT_LOG_LINES),
+        [a, c, n] => match n.parse::<u32>() {
+            Ok(n) if (1..=MAX_LOG_LINES).contains(&n) => ([*a, *c], n),
+            _ => return Err(format!("lines must be a number from 1 to {MAX_LOG_LINES}")),
+        },
+        _ => return Err("name an agent and a container".into()),
+    };
+    let mut cmd = act_on("logs", "docker.logs", &head, &["container"])?;
+    if let Command::Act(a) = &mut cmd {
+        a.args.insert("lines".into(), lines.into());
+    }
+    Ok(cmd)
+}
+
+fn service(args: &[&str]) -> Result<Command, String> {
+    match args {
+        [a, u] => act_on("service", "service.status", &[a, u], &["unit"]),
+        [a, u, r] if r.eq_ignore_ascii_case("restart") => {
+            act_on("service", "service.restart", &[a, u], &["unit"])
+        }
+        _ => Err("name an agent and a unit, optionally followed by restart".into()),
+    }
+}
+
+fn kill_port(args: &[&str]) -> Result<Command, String> {
+    let port = match args {
+        [_, p] => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or("the port must be a number from 1 to 65535")?,
+        _ => return Err("name an agent and a port".into()),
+    };
+    let mut cmd = act_on("kill_port", "kill-port", &args[..1], &[])?;
+    if let Command::Act(a) = &mut cmd {
+        a.args.insert("port".into(), port.into());
+    }
+    Ok(cmd)
+}
+
+/// `NAME [name=value …]`: an action name as agents name them and its
+/// parameters, each a string the agent types (enum, integer, regex).
+fn action_and_params(words: &[&str]) -> Result<(String, ActArgs), String> {
+    let [action, params @ ..] = words else {
+        return Err("name an action".into());
+    };
+    if !crate::signing::is_name(action) {
+        return Err(format!("{action:?} is not an action name"));
+    }
+    let mut args = ActArgs::new();
+    for p in params {
+        let (k, v) = p
+            .split_once('=')
+            .filter(|(k, _)| crate::signing::is_name(k))
+            .ok_or_else(|| format!("parameters are name=value, not {p:?}"))?;
+        if args.insert(k.to_string(), v.into()).is_some() {
+            return Err(format!("parameter {k:?} given twice"));
+        }
+    }
+    Ok((action.to_string(), args))
+}
+
+/// `/run AGENT ACTION [name=value …]`: always a change (the bridge cannot
+/// see which custom actions only read).
+fn run(args: &[&str]) -> Result<Command, String> {
+    let [agent, rest @ ..] = args else {
+        return Err("name an agent and an action".into());
+    };
+    let (action, args) = action_and_params(rest)?;
+    Ok(Command::Act(Act {
+        command: "run",
+        agent: Some((*agent).to_string()),
+        action,
+        args,
+        change: true,
+    }))
+}
+
+fn broadcast(args: &[&str]) -> Result<Command, String> {
+    let (action, args) = action_and_params(args)?;
+    Ok(Command::Act(Act {
+        command: "broadcast",
+        agent: None,
+        change: !READ_ACTIONS.contains(&action.as_str()),
+        action,
+        args,
+    }))
+}
+
 /// Silence ids are UUIDs; anything else is refused before it reaches a URL.
 fn unsilence(args: &[&str]) -> Result<Command, String> {
     match args {
@@ -401,6 +569,12 @@ mod tests {
         let sample_args = |s: &Spec| match s.name {
             "silence" => " web1 1h".to_string(),
             "unsilence" => " 0f9a8b7c-1d2e-4f30-8a9b-0c1d2e3f4a5b".to_string(),
+            "ps" | "ports" | "top" | "reboot" => " web1".to_string(),
+            "logs" | "restart" => " web1 app".to_string(),
+            "service" => " web1 nginx.service".to_string(),
+            "kill_port" => " web1 8080".to_string(),
+            "run" => " web1 app-logs".to_string(),
+            "broadcast" => " top".to_string(),
             _ => String::new(),
         };
         for s in SPECS {
@@ -555,6 +729,54 @@ mod tests {
         assert_eq!(bad("/silence 1h"), usage);
         assert_eq!(bad("/silence web1 30s"), usage);
         assert_eq!(bad("/silence web1 100d"), usage);
+    }
+
+    #[test]
+    fn action_commands_name_the_agent_action_its_args_and_whether_it_changes() {
+        let act = |t: &str| match parse(t).unwrap() {
+            Command::Act(a) => a,
+            other => panic!("{t}: {other:?}"),
+        };
+        let a = act("/logs web1 app 20");
+        assert_eq!((a.action.as_str(), a.change), ("docker.logs", false));
+        assert_eq!(a.args["container"], "app");
+        assert_eq!(a.args["lines"], 20);
+        assert_eq!(act("/logs web1 app").args["lines"], 50);
+        assert!(act("/restart web1 app").change);
+        assert_eq!(act("/service web1 nginx").action, "service.status");
+        let r = act("/service web1 nginx RESTART");
+        assert_eq!((r.action.as_str(), r.change), ("service.restart", true));
+        let k = act("/kill_port web1 8080");
+        assert_eq!((k.action.as_str(), k.change), ("kill-port", true));
+        assert_eq!(k.args["port"], 8080);
+        let b = act("/broadcast top");
+        assert_eq!((b.agent, b.change), (None, false));
+        assert!(act("/broadcast docker.prune").change);
+        // Custom actions always change; a parameter like `; rm -rf /` stays
+        // one string value (the agent types it; no shell anywhere).
+        let c = act("/run web1 echo v=$(id);rm");
+        assert!(c.change);
+        assert_eq!(c.args["v"], "$(id);rm");
+        assert_eq!(bad("/kill_port web1 0"), "/kill_port <agent> <port>");
+        assert_eq!(bad("/kill_port web1 x"), "/kill_port <agent> <port>");
+        assert_eq!(
+            bad("/logs web1 app 5000"),
+            "/logs <agent> <container> [lines]"
+        );
+        assert_eq!(bad("/ports"), "/ports <agent>");
+        assert_eq!(bad("/restart web1"), "/restart <agent> <container>");
+        assert_eq!(
+            bad("/run web1 ../x"),
+            "/run <agent> <action> [name=value …]"
+        );
+        assert_eq!(
+            bad("/run web1 echo v"),
+            "/run <agent> <action> [name=value …]"
+        );
+        assert_eq!(
+            bad("/broadcast top a=1 a=2"),
+            "/broadcast <action> [name=value …]"
+        );
     }
 
     #[test]

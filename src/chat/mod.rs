@@ -24,6 +24,7 @@
 //!    `engine.alert_picture(&alert.labels, &alert.generator_url)`.
 //! 5. Command menu (`setMyCommands`): `commands::SPECS` (`name`, `about`).
 
+pub mod actions;
 pub mod agents;
 pub mod alertmanager;
 pub mod audit;
@@ -58,7 +59,16 @@ pub fn config(args: &ChatArgs, roles: Roles) -> anyhow::Result<Config> {
         Some(path) => agents::read(path)?,
         None => agents::Agents::default(),
     };
+    let actions_key = match &args.actions_key {
+        Some(path) => Some(std::sync::Arc::new(
+            actions::load_key(&args.actions_key_id, path)
+                .map_err(|e| UsageError(format!("--actions-key: {e}")))?,
+        )),
+        None => None,
+    };
     Ok(Config {
+        actions_key,
+        actions_timeout: args.actions_timeout,
         prometheus_url: args.prometheus_url.clone(),
         alertmanager_url: args.alertmanager_url.clone(),
         agents,
@@ -76,6 +86,29 @@ pub fn roles(args: &RoleArgs) -> Roles {
         .grant(args.allowed_users.iter().copied(), Role::Operator)
         .grant(args.admins.iter().copied(), Role::Admin);
     roles
+}
+
+/// The Confirm button's callback data, when the reply asks to confirm.
+fn confirm_data(reply: &Reply) -> Option<String> {
+    reply
+        .buttons
+        .iter()
+        .find_map(|b| match buttons::decode(&b.data) {
+            Some(buttons::Action::Confirm { .. }) => Some(b.data.clone()),
+            _ => None,
+        })
+}
+
+/// `Confirm? [y/N]` on a terminal; `false` when stdin is not one.
+fn ask_yes() -> anyhow::Result<bool> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprint!("Confirm? [y/N] ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
 /// The audit log's limits from the shared chat flags.
@@ -107,13 +140,25 @@ pub fn main(args: AskArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let answer = runtime.block_on(async {
+    let mut answer = runtime.block_on(async {
         if args.press {
             engine.answer_press(&caller, text.trim()).await
         } else {
             engine.answer(&caller, &text).await
         }
     });
+    // A pending confirmation lives in this process only: confirm it here.
+    if let Some(confirm) = answer.as_ref().and_then(|a| confirm_data(&a.reply)) {
+        let shown = answer.as_ref().map(|a| reply::to_plain(&a.reply.text));
+        eprintln!("{}", shown.unwrap_or_default().trim_end());
+        if args.yes || ask_yes()? {
+            answer = runtime.block_on(engine.answer_press(&caller, &confirm));
+        } else {
+            return Err(anyhow::anyhow!(
+                "not confirmed: nothing was run (give --yes to confirm without a terminal)"
+            ));
+        }
+    }
     let Some(Answer { reply, verdict }) = answer else {
         return Err(UsageError(format!(
             "{text:?} is not a command: commands start with /, see /help"

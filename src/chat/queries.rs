@@ -155,6 +155,7 @@ mod tests {
         Agent {
             name: "web1".into(),
             address: "10.0.0.1:9100".into(),
+            actions: None,
         }
     }
 
@@ -182,6 +183,7 @@ mod tests {
         let a = Agent {
             name: r#"x"} or vector(1) or up{a=""#.into(),
             address: "h:1".into(),
+            actions: None,
         };
         let q = load1(Scope::One(&a));
         assert!(q.contains(r#"agent="x\"} or vector(1) or up{a=\"""#), "{q}");

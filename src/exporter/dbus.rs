@@ -1,5 +1,7 @@
-//! The system D-Bus, as the collectors that ask systemd and logind reach it:
-//! where the bus is, connecting to it, and the one error type for both.
+//! The system D-Bus, as the exporter reaches it: where the bus is,
+//! connecting to it, and the one error type. Shared by the collectors that
+//! ask systemd and logind and by the actions (systemd units, logind's
+//! scheduled shutdown).
 //!
 //! Decisions: the bus is `/run/dbus/system_bus_socket` under
 //! `--path.rootfs` (where a container mounts the host's), reached through
@@ -33,7 +35,28 @@ pub enum BusError {
     },
 }
 
+impl From<zbus::Error> for BusError {
+    fn from(e: zbus::Error) -> Self {
+        BusError::Call {
+            service: "D-Bus",
+            source: Box::new(e),
+        }
+    }
+}
+
 impl BusError {
+    /// The D-Bus error name of a failed call
+    /// (`org.freedesktop.systemd1.NoSuchUnit`), if that is what it is.
+    pub fn error_name(&self) -> Option<&str> {
+        match self {
+            BusError::Call { source, .. } => match source.as_ref() {
+                zbus::Error::MethodError(name, _, _) => Some(name.as_str()),
+                _ => None,
+            },
+            BusError::Unreachable { .. } => None,
+        }
+    }
+
     /// A failed call to `service`, for `map_err`.
     pub fn call(service: &'static str) -> impl Fn(zbus::Error) -> BusError {
         move |e| BusError::Call {
@@ -52,6 +75,11 @@ pub fn address(rootfs: &Path) -> String {
         "unix:path={}",
         rootfs.join("run/dbus/system_bus_socket").display()
     )
+}
+
+/// [`address`] under its other name, as the actions call it.
+pub fn system_bus(rootfs: &Path) -> String {
+    address(rootfs)
 }
 
 /// A connection to the bus at `address`.

@@ -480,6 +480,7 @@ pub async fn run(
             let (task, shutdown) = start_actions(
                 opts,
                 config.paths.procfs.clone(),
+                config.paths.rootfs.clone(),
                 Arc::clone(stats),
                 config.server,
                 shutdown,
@@ -519,6 +520,7 @@ pub async fn run(
 async fn start_actions(
     opts: ActionsOptions,
     procfs: PathBuf,
+    rootfs: PathBuf,
     stats: Arc<actions::Stats>,
     limits: crate::server::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -536,7 +538,7 @@ async fn start_actions(
         .collect();
     tracing::info!(address = %listener.local_addr()?, agent = %opts.config.agent, keys = ?opts.config.keys.keys().collect::<Vec<_>>(), known = ?enabled, tls = opts.web.as_ref().is_some_and(|w| w.tls.is_some()), "actions listening");
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let agent = Arc::new(actions::Agent::new(opts.config, procfs, stats));
+    let agent = Arc::new(actions::Agent::new(opts.config, procfs, &rootfs, stats));
     let mut rx_actions = rx.clone();
     let task = tokio::spawn(web::serve(
         listener,

@@ -4,13 +4,18 @@
 //! Format (one entry per line; `#` starts a comment, blank lines are ignored):
 //!
 //! ```text
-//! NAME HOST:PORT [KEY=VALUE ...]                         an agent; KEY=VALUE are thresholds or extra labels
+//! NAME HOST:PORT [KEY=VALUE ...]                         an agent; KEY=VALUE are thresholds, its actions listener or extra labels
 //! check NAME HOST:PORT from AGENT [failures=N]           a TCP check probed by AGENT's exporter
 //! ```
 //!
 //! A `KEY` of [`crate::alerts::Threshold`] (`cpu_threshold=95`,
-//! `disk_fill_within=12h`) overrides that threshold for the agent; any other
-//! key is a label.
+//! `disk_fill_within=12h`) overrides that threshold for the agent.
+//! `actions=HOST:PORT` says the agent serves signed actions there (its
+//! `--actions.listen-address`, over TLS), and `actions_sha256=HEX` pins
+//! that listener's certificate ([`crate::pin`]; `outpost actions
+//! fingerprint CERT.pem` prints it): both or neither, so the bridge never
+//! talks to an unpinned host ([`ActionsEndpoint`]). Any other key is a
+//! label.
 //!
 //! Decisions:
 //! - Thresholds and labels share the `KEY=VALUE` form, so a misspelt
@@ -54,7 +59,23 @@ pub struct Agent {
     pub labels: BTreeMap<String, String>,
     /// Threshold overrides, in the series' unit (percent, ratio, seconds).
     pub thresholds: BTreeMap<Threshold, f64>,
+    /// Where it serves signed actions; `None`: it accepts none.
+    pub actions: Option<ActionsEndpoint>,
 }
+
+/// An agent's actions listener (`actions=HOST:PORT`) and the SHA-256 of
+/// the TLS certificate it must present (`actions_sha256=…`). The bridge
+/// connects to `address` over TLS and accepts only a certificate whose
+/// DER hashes to `cert_sha256` ([`crate::pin::CertSha256::matches`]),
+/// whatever its issuer or names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionsEndpoint {
+    pub address: Address,
+    pub cert_sha256: crate::pin::CertSha256,
+}
+
+/// The key of an agent's actions address on its line.
+pub const ACTIONS_KEY: &str = "actions";
 
 /// A TCP reachability check probed from a vantage agent's `/probe`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +153,12 @@ pub enum Problem {
     DuplicateKey(String),
     #[error("invalid failures {0:?}: use a whole number from 1 to 1000")]
     BadFailures(String),
+    #[error("actions={0} without actions_sha256=: the bridge only talks to a pinned listener; add the certificate's SHA-256 (`outpost actions fingerprint CERT.pem` prints it)")]
+    UnpinnedActions(String),
+    #[error("actions_sha256= without actions=HOST:PORT")]
+    PinWithoutActions,
+    #[error("invalid actions_sha256 {value:?}: {reason}")]
+    BadPin { value: String, reason: String },
     #[error("unknown threshold {key:?} (known: {known})")]
     UnknownThreshold { key: String, known: String },
     #[error("invalid {key} {value:?}: {reason}")]
@@ -212,10 +239,29 @@ fn parse_agent(words: &[&str]) -> Result<Agent, Problem> {
     let address = parse_address(words[1])?;
     let mut labels = BTreeMap::new();
     let mut thresholds = BTreeMap::new();
+    let (mut actions, mut pin) = (None, None);
     for word in &words[2..] {
         let (key, value) = word
             .split_once('=')
             .ok_or_else(|| Problem::BadLabel(word.to_string()))?;
+        if key == ACTIONS_KEY {
+            if actions.replace(parse_address(value)?).is_some() {
+                return Err(Problem::DuplicateKey(key.to_string()));
+            }
+            continue;
+        }
+        if key == crate::pin::PIN_KEY {
+            let p = value
+                .parse::<crate::pin::CertSha256>()
+                .map_err(|e| Problem::BadPin {
+                    value: value.to_string(),
+                    reason: e.to_string(),
+                })?;
+            if pin.replace(p).is_some() {
+                return Err(Problem::DuplicateKey(key.to_string()));
+            }
+            continue;
+        }
         if let Some(t) = Threshold::from_key(key) {
             if thresholds.insert(t, parse_threshold(t, value)?).is_some() {
                 return Err(Problem::DuplicateKey(key.to_string()));
@@ -238,11 +284,21 @@ fn parse_agent(words: &[&str]) -> Result<Agent, Problem> {
             return Err(Problem::DuplicateKey(key.to_string()));
         }
     }
+    let actions = match (actions, pin) {
+        (Some(address), Some(cert_sha256)) => Some(ActionsEndpoint {
+            address,
+            cert_sha256,
+        }),
+        (Some(address), None) => return Err(Problem::UnpinnedActions(address.to_string())),
+        (None, Some(_)) => return Err(Problem::PinWithoutActions),
+        (None, None) => None,
+    };
     Ok(Agent {
         name,
         address,
         labels,
         thresholds,
+        actions,
     })
 }
 
@@ -521,6 +577,25 @@ mod tests {
     }
 
     #[test]
+    fn an_actions_listener_with_its_pinned_certificate() {
+        let pin = "0f".repeat(32);
+        let openssl = vec!["0F"; 32].join(":");
+        let inv = parse(
+            "a.txt",
+            &format!("web1 10.0.0.5:9100 env=prod actions=10.0.0.5:9110 actions_sha256={pin}\ndb1 [::1]:9100 actions_sha256={openssl} actions=[::1]:9110\nweb2 h:9100\n"),
+        )
+        .unwrap();
+        let a = inv.agents[0].actions.as_ref().unwrap();
+        assert_eq!(a.address.to_string(), "10.0.0.5:9110");
+        assert_eq!(a.cert_sha256.to_string(), pin);
+        assert_eq!(inv.agents[0].labels.len(), 1, "not labels");
+        let b = inv.agents[1].actions.as_ref().unwrap();
+        assert_eq!(b.address.to_string(), "[::1]:9110");
+        assert_eq!(b.cert_sha256, a.cert_sha256);
+        assert_eq!(inv.agents[2].actions, None);
+    }
+
+    #[test]
     fn thresholds_next_to_labels() {
         let inv = parse(
             "a.txt",
@@ -621,6 +696,30 @@ mod tests {
             ("a h:1 cpu_threshold=90 cpu_threshold=95", "twice"),
         ] {
             let err = parse("agents.txt", line).unwrap_err();
+            assert_eq!(err.line, 1, "{line}");
+            assert!(err.to_string().contains(reason), "{line}: {err}");
+        }
+        let pin = "ab".repeat(32);
+        for (line, reason) in [
+            ("a h:1 actions=h:9110".to_string(), "without actions_sha256"),
+            (
+                format!("a h:1 actions_sha256={pin}"),
+                "without actions=HOST:PORT",
+            ),
+            (
+                format!("a h:1 actions=h:9110 actions_sha256={}", &pin[2..]),
+                "64 hex digits",
+            ),
+            (
+                format!("a h:1 actions=h actions_sha256={pin}"),
+                "expected HOST:PORT",
+            ),
+            (
+                format!("a h:1 actions=h:1 actions=h:2 actions_sha256={pin}"),
+                "twice",
+            ),
+        ] {
+            let err = parse("agents.txt", &line).unwrap_err();
             assert_eq!(err.line, 1, "{line}");
             assert!(err.to_string().contains(reason), "{line}: {err}");
         }

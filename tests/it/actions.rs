@@ -20,7 +20,7 @@ fn now() -> i64 {
 }
 
 /// Runs `outpost keygen --out DIR`; the signer and the printed `keys:` line.
-fn keygen(dir: &Path) -> (Signer, String) {
+pub(crate) fn keygen(dir: &Path) -> (Signer, String) {
     let out = Command::new(outpost_bin())
         .args(["keygen", "--out"])
         .arg(dir)
@@ -40,11 +40,11 @@ fn keygen(dir: &Path) -> (Signer, String) {
     )
 }
 
-struct Agent {
-    _proc: Proc,
-    port: u16,
+pub struct Agent {
+    pub _proc: Proc,
+    pub port: u16,
     metrics_port: u16,
-    dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     signer: Signer,
     /// A key of the right shape that the agent does not trust.
     stranger: Signer,
@@ -68,7 +68,22 @@ impl Agent {
     /// With `tls`, the actions listener binds 0.0.0.0 (allowed only with TLS)
     /// and serves through the web config's TLS and basic auth.
     fn start_with(tls: Option<&crate::exporter_web::Tls>, kill_ports: Option<[u16; 2]>) -> Agent {
-        let dir = tempfile::tempdir().unwrap();
+        Agent::start_in(tempfile::tempdir().unwrap(), tls, kill_ports, "", &[])
+    }
+
+    /// An agent whose allow-list has `builtin` (YAML lines indented under
+    /// `builtin:`) besides the usual actions, started with `args` too.
+    pub fn start_extra(dir: tempfile::TempDir, builtin: &str, args: &[String]) -> Agent {
+        Agent::start_in(dir, None, None, builtin, args)
+    }
+
+    fn start_in(
+        dir: tempfile::TempDir,
+        tls: Option<&crate::exporter_web::Tls>,
+        kill_ports: Option<[u16; 2]>,
+        builtin: &str,
+        args: &[String],
+    ) -> Agent {
         let (signer, keys_line) = keygen(&dir.path().join("keys"));
         let (stranger, _) = keygen(&dir.path().join("other"));
         assert!(keys_line.starts_with("bridge: ed25519:"), "{keys_line}");
@@ -84,7 +99,7 @@ impl Agent {
         std::fs::write(
             &config,
             format!(
-                "agent: web1\nkeys:\n  {keys_line}builtin:\n  ports: {{}}\n  top: {{ count: 50 }}\n  kill-port: {{ ports: [{lo}, {hi}] }}\n\
+                "agent: web1\nkeys:\n  {keys_line}builtin:\n  ports: {{}}\n  top: {{ count: 50 }}\n  kill-port: {{ ports: [{lo}, {hi}] }}\n{builtin}\
                  custom:\n  echo:\n    argv: [/usr/bin/printf, '[%s]\\n', '{{v}}']\n    params:\n      v: {{ regex: '^.*$' }}\n    timeout: 5s\n\
                  \x20 sleep:\n    argv: [/usr/bin/sleep, '{{s}}']\n    params:\n      s: {{ int: {{ min: 1, max: 3 }} }}\n\
                  \x20 touch:\n    argv: [/usr/bin/touch, '{{f}}']\n    params:\n      f: {{ enum: ['{marker}'] }}\n",
@@ -100,7 +115,8 @@ impl Agent {
         cmd.args(["exporter", "--collector.disable-defaults"])
             .arg(format!("--web.listen-address=127.0.0.1:{metrics_port}"))
             .arg("--actions.config")
-            .arg(&config);
+            .arg(&config)
+            .args(args);
         let (base, client) = match tls {
             Some(tls) => {
                 cmd.arg(format!("--actions.listen-address=0.0.0.0:{port}"))
@@ -159,7 +175,7 @@ impl Agent {
     }
 
     /// A request signed as the bridge would sign it.
-    fn call(&self, action: &str, body: &str) -> (u16, String) {
+    pub fn call(&self, action: &str, body: &str) -> (u16, String) {
         let h = self.signer.sign(
             "POST",
             &format!("/actions/{action}"),
@@ -170,7 +186,7 @@ impl Agent {
         self.post(action, body, &h)
     }
 
-    fn count(&self, action: &str, result: &str) -> f64 {
+    pub fn count(&self, action: &str, result: &str) -> f64 {
         let (_, text) =
             http_get(&format!("http://127.0.0.1:{}/metrics", self.metrics_port)).unwrap();
         let series =
@@ -181,11 +197,11 @@ impl Agent {
     }
 }
 
-fn json(text: &str) -> serde_json::Value {
+pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
-fn python_listener(port: u16) -> Proc {
+pub(crate) fn python_listener(port: u16) -> Proc {
     let py = crate::support::require("python3", "python3");
     let p = spawn(Command::new(py).arg("-c").arg(format!(
         "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',{port}))\ns.listen()\ntime.sleep(300)"
@@ -444,7 +460,7 @@ fn a_bad_actions_config_stops_the_exporter_naming_file_and_line() {
     let config = dir.path().join("actions.yml");
     std::fs::write(
         &config,
-        "agent: web1\nkeys:\n  b: ed25519:0000000000000000000000000000000000000000000000000000000000000000\nbuiltin:\n  reboot: {}\n",
+        "agent: web1\nkeys:\n  b: ed25519:0000000000000000000000000000000000000000000000000000000000000000\nbuiltin:\n  rebooot: {}\n",
     )
     .unwrap();
     let out = Command::new(outpost_bin())
@@ -462,7 +478,7 @@ fn a_bad_actions_config_stops_the_exporter_naming_file_and_line() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&config.display().to_string()), "{stderr}");
     assert!(stderr.contains("line 5"), "{stderr}");
-    assert!(stderr.contains("reboot"), "{stderr}");
+    assert!(stderr.contains("rebooot"), "{stderr}");
     // Without TLS, only loopback.
     std::fs::write(
         &config,
@@ -478,4 +494,52 @@ fn a_bad_actions_config_stops_the_exporter_naming_file_and_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("loopback"), "{stderr}");
+}
+
+#[test]
+fn actions_fingerprint_prints_the_pin_openssl_computes_and_agents_txt_takes() {
+    let openssl = crate::support::require("openssl", "openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["web1.example".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let pem = dir.path().join("cert.pem");
+    std::fs::write(&pem, cert.pem()).unwrap();
+    let out = Command::new(outpost_bin())
+        .args(["actions", "fingerprint"])
+        .arg(&pem)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let line = String::from_utf8(out.stdout).unwrap();
+    let pin = line.trim().strip_prefix("actions_sha256=").unwrap();
+    let theirs = Command::new(openssl)
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&pem)
+        .output()
+        .unwrap();
+    let theirs = String::from_utf8(theirs.stdout).unwrap();
+    let theirs = theirs.trim().rsplit('=').next().unwrap();
+    assert_eq!(pin, theirs.replace(':', "").to_ascii_lowercase());
+    // The printed line goes on an agent's line as it is.
+    let inv = outpost::generate::inventory::parse(
+        "agents.txt",
+        &format!("web1 10.0.0.5:9100 actions=10.0.0.5:9110 {}", line.trim()),
+    )
+    .unwrap();
+    let endpoint = inv.agents[0].actions.as_ref().unwrap();
+    assert!(endpoint.cert_sha256.matches(cert.der()));
+
+    // Not a certificate: an error naming the file, exit 1.
+    std::fs::write(&pem, "hello").unwrap();
+    let out = Command::new(outpost_bin())
+        .args(["actions", "fingerprint"])
+        .arg(&pem)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&pem.display().to_string()), "{stderr}");
 }

@@ -86,7 +86,7 @@ fn start_bridge(fake: &FakeTelegram, stack: &Stack, state: &Path, extra: &[&str]
 }
 
 /// A text message from `user` in their private chat (chat id = user id).
-fn message(fake: &FakeTelegram, user: i64, text: &str) {
+pub(crate) fn message(fake: &FakeTelegram, user: i64, text: &str) {
     fake.push_update(json!({
         "message": {
             "message_id": 10_000 + fake.received().len() as i64,
@@ -99,7 +99,7 @@ fn message(fake: &FakeTelegram, user: i64, text: &str) {
 }
 
 /// Sends `text` as `user` and waits for the next message in their chat.
-fn ask(fake: &FakeTelegram, user: i64, text: &str) -> Received {
+pub(crate) fn ask(fake: &FakeTelegram, user: i64, text: &str) -> Received {
     let before = fake.messages_in(user).len();
     message(fake, user, text);
     assert!(
@@ -111,7 +111,7 @@ fn ask(fake: &FakeTelegram, user: i64, text: &str) -> Received {
 
 /// How many messages went to `chat` (for `wait_until`, which holds the
 /// fake's lock: calling back into the fake there would deadlock).
-fn in_chat(received: &[Received], chat: i64) -> usize {
+pub(crate) fn in_chat(received: &[Received], chat: i64) -> usize {
     received.iter().filter(|m| m.chat_id == chat).count()
 }
 
@@ -122,7 +122,7 @@ fn png_size(bytes: &[u8]) -> (u32, u32) {
     (info.width, info.height)
 }
 
-fn buttons(m: &Received) -> Vec<String> {
+pub(crate) fn buttons(m: &Received) -> Vec<String> {
     m.reply_markup
         .as_ref()
         .and_then(|k| k["inline_keyboard"].as_array().cloned())
@@ -270,7 +270,14 @@ fn chat_commands_through_telegram() {
 }
 
 /// Presses a button (`data`) under `message_id` in `chat`, as `user`.
-fn press(fake: &FakeTelegram, user: i64, chat: i64, message_id: i64, id: &str, data: &str) {
+pub(crate) fn press(
+    fake: &FakeTelegram,
+    user: i64,
+    chat: i64,
+    message_id: i64,
+    id: &str,
+    data: &str,
+) {
     fake.push_update(json!({
         "callback_query": {
             "id": id,

@@ -159,6 +159,8 @@ fn engine(
             },
             timezone: jiff::tz::TimeZone::UTC,
             timeout,
+            actions_key: None,
+            actions_timeout: Duration::from_secs(1),
         },
         Audit::open(state, Default::default()).unwrap(),
     )

@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use crate::exporter_extras::{exporter, logind_standin, private_bus, sample, scrape};
+use crate::dbus_standin::{logind as logind_standin, system_bus as private_bus};
+use crate::exporter_extras::{exporter, sample, scrape};
 
 mod systemd_standin {
     use zbus::zvariant::OwnedObjectPath;

@@ -34,6 +34,8 @@ pub(crate) fn engine(url: &str, agents: &Path, state: &Path) -> Engine {
             },
             timezone: jiff::tz::TimeZone::UTC,
             timeout: Duration::from_secs(5),
+            actions_key: None,
+            actions_timeout: Duration::from_secs(1),
         },
         Audit::open(state, Default::default()).unwrap(),
     )

@@ -2,10 +2,15 @@
 //! holds what they share (locating the real upstream programs, ports).
 
 mod actions;
+mod actions_docker;
+mod actions_system;
 mod alerting;
 mod bot;
 mod bridge;
 mod chat;
+mod chat_actions;
+mod dbus_standin;
+mod docker_standin;
 mod docs;
 mod e2e;
 mod exporter_collectors;

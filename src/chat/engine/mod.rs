@@ -19,6 +19,7 @@
 //!   role it needs (audited as refused); only strangers get the quiet
 //!   once-an-hour treatment.
 
+mod acts;
 mod answers;
 mod charts;
 mod silences;
@@ -92,12 +93,19 @@ pub struct Config {
     pub timezone: TimeZone,
     /// Time limit of each Prometheus or Alertmanager request.
     pub timeout: Duration,
+    /// The key that signs action requests (`--actions-key`); actions are
+    /// off without it.
+    pub actions_key: Option<Arc<crate::signing::Signer>>,
+    /// Time limit of each action request.
+    pub actions_timeout: Duration,
 }
 
 /// The engine's clients of the outside world.
 pub struct Clients {
     pub prometheus: Prometheus,
     pub alertmanager: Alertmanager,
+    /// Agents' signed actions.
+    pub actions: Arc<super::actions::Client>,
     /// The audit log and refusal memory ([`super::audit::Audit`] on its own
     /// connection, or the bridge's store).
     pub audit: Box<dyn AuditLog>,
@@ -109,6 +117,10 @@ impl Clients {
         Clients {
             prometheus: Prometheus::new(&config.prometheus_url, config.timeout),
             alertmanager: Alertmanager::new(&config.alertmanager_url, config.timeout),
+            actions: Arc::new(super::actions::Client::new(
+                config.actions_key.clone(),
+                config.actions_timeout,
+            )),
             audit: Box::new(audit),
         }
     }
@@ -219,6 +231,7 @@ pub struct Engine {
     config: Config,
     prometheus: Prometheus,
     alertmanager: Alertmanager,
+    actions: Arc<super::actions::Client>,
     audit: Box<dyn AuditLog>,
     /// Messages and presses from strangers, refused (loudly or not).
     refused: Arc<AtomicU64>,
@@ -230,7 +243,10 @@ pub struct Engine {
 /// ([`Engine::ask_to_confirm`]). Each destructive or reconfiguring command
 /// adds its variant and its arm in [`Engine::confirmed`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum Confirmable {}
+pub enum Confirmable {
+    /// An action that changes hosts, on the agents it names.
+    Act(acts::Plan),
+}
 
 impl Engine {
     /// An engine asking Prometheus and Alertmanager at the config's URLs,
@@ -246,6 +262,7 @@ impl Engine {
             config,
             prometheus: clients.prometheus,
             alertmanager: clients.alertmanager,
+            actions: clients.actions,
             audit: clients.audit,
             refused: Arc::default(),
             confirmations: Confirmations::default(),
@@ -440,6 +457,7 @@ impl Engine {
             } => self.silence(caller, &target, duration, &comment).await,
             Command::Unsilence { id } => self.unsilence(&id).await,
             Command::Audit => self.audit_log().await,
+            Command::Act(act) => return self.act(caller, role, act).await,
         };
         answer.unwrap_or_else(Outcome::failed)
     }
@@ -474,7 +492,6 @@ impl Engine {
 
     /// A reply that shows `what_will_happen` (HTML) and holds `what` until
     /// the caller presses Confirm (once, within a minute, only them).
-    #[allow(dead_code)] // used by the commands that add Confirmable variants
     fn ask_to_confirm(
         &self,
         caller: &Caller,
@@ -497,7 +514,9 @@ impl Engine {
 
     /// Runs a confirmed change.
     async fn confirmed(&self, _caller: &Caller, what: Confirmable) -> Outcome {
-        match what {}
+        match what {
+            Confirmable::Act(plan) => self.execute(&plan).await,
+        }
     }
 }
 
@@ -536,6 +555,8 @@ mod tests {
                 },
                 timezone: zone::parse(tz).unwrap(),
                 timeout: Duration::from_millis(500),
+                actions_key: None,
+                actions_timeout: Duration::from_secs(1),
             },
             super::super::audit::Audit::in_memory().unwrap(),
         )
@@ -647,7 +668,7 @@ mod tests {
             !help.contains("/silence ") && help.contains("/status"),
             "{help}"
         );
-        assert!(help.contains("Your role is viewer; 3 more"), "{help}");
+        assert!(help.contains("Your role is viewer; 7 more"), "{help}");
         // Refused before anything reaches Alertmanager (port 9 would answer
         // "unreachable"), with the role it needs; audited.
         for (who, text, needs) in [

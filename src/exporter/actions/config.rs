@@ -10,6 +10,20 @@
 //!   ports: {}
 //!   top: { count: 10 }
 //!   kill-port: { ports: [8000, 8999], signal: TERM }
+//!   docker:
+//!     socket: /var/run/docker.sock     # the default
+//!     containers: ["web-*", db]        # globs (`*`, `?`) for NAME parameters
+//!     ps: {}
+//!     logs: { max_lines: 500 }         # the default cap is 200
+//!     restart: {}
+//!     prune: {}
+//!     df: {}
+//!   service:
+//!     units: [nginx.service, app.service]
+//!     status: {}
+//!     restart: {}
+//!   reboot: { delay: 1m }              # logind's scheduled shutdown, cancellable
+//!   shutdown: { delay: 5m }
 //! custom:
 //!   app-logs:
 //!     argv: [/usr/bin/journalctl, -u, "{unit}", -n, "{lines}", --no-pager]
@@ -48,6 +62,16 @@ pub const MAX_STDERR: usize = 4 * 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many processes `top` lists by default.
 pub const DEFAULT_TOP: usize = 10;
+/// The Docker engine's socket when the file names none.
+pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+/// `docker.logs`' cap on lines when the file names none.
+pub const DEFAULT_LOG_LINES: u32 = 200;
+/// The highest cap on `docker.logs` lines a file may set.
+pub const MAX_LOG_LINES: u32 = 10_000;
+/// The delay of a scheduled reboot or shutdown when the file names none.
+pub const DEFAULT_POWER_DELAY: Duration = Duration::from_secs(60);
+/// The longest delay a file may set.
+pub const MAX_POWER_DELAY: Duration = Duration::from_secs(3600);
 /// Programs that would turn an argv back into a command line.
 const FORBIDDEN_PROGRAMS: &[&str] = &[
     "sh", "bash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox", "env", "xargs",
@@ -86,6 +110,43 @@ struct RawBuiltin {
     top: Option<RawTop>,
     #[serde(rename = "kill-port")]
     kill_port: Option<RawKillPort>,
+    docker: Option<RawDocker>,
+    service: Option<RawService>,
+    reboot: Option<RawPower>,
+    shutdown: Option<RawPower>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDocker {
+    socket: Option<PathBuf>,
+    #[serde(default)]
+    containers: Vec<String>,
+    ps: Option<Empty>,
+    logs: Option<RawLogs>,
+    restart: Option<Empty>,
+    prune: Option<Empty>,
+    df: Option<Empty>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogs {
+    max_lines: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    units: Vec<String>,
+    status: Option<Empty>,
+    restart: Option<Empty>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPower {
+    delay: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,6 +259,42 @@ pub struct KillPort {
     pub signal: KillSignal,
 }
 
+/// The `docker.*` actions: the engine's socket, which containers a NAME
+/// may name, and which of the actions are on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Docker {
+    pub socket: PathBuf,
+    /// Globs over container names (`*` any run, `?` one character).
+    pub containers: Vec<String>,
+    pub ps: bool,
+    /// `Some(cap on lines)` when `docker.logs` is on.
+    pub logs: Option<u32>,
+    pub restart: bool,
+    pub prune: bool,
+    pub df: bool,
+}
+
+impl Docker {
+    /// Whether a container called `name` may be named in a request.
+    pub fn allows(&self, name: &str) -> bool {
+        self.containers.iter().any(|g| glob_match(g, name))
+    }
+}
+
+/// The `service.*` actions: the units they may name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub units: Vec<String>,
+    pub status: bool,
+    pub restart: bool,
+}
+
+/// `reboot` or `shutdown`: scheduled this far ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Power {
+    pub delay: Duration,
+}
+
 /// The validated allow-list.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -207,7 +304,70 @@ pub struct Config {
     /// `Some(count)` when `top` is on.
     pub top: Option<usize>,
     pub kill_port: Option<KillPort>,
+    pub docker: Option<Docker>,
+    pub service: Option<Service>,
+    pub reboot: Option<Power>,
+    pub shutdown: Option<Power>,
     pub custom: BTreeMap<String, Custom>,
+}
+
+/// Shell-style wildcard match of a whole name: `*` matches any run of
+/// characters (none included), `?` exactly one; everything else itself.
+pub fn glob_match(glob: &str, name: &str) -> bool {
+    let (g, n): (Vec<char>, Vec<char>) = (glob.chars().collect(), name.chars().collect());
+    // Iterative matcher with one backtrack point (the last `*`).
+    let (mut gi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if gi < g.len() && (g[gi] == '?' || g[gi] == n[ni]) {
+            gi += 1;
+            ni += 1;
+        } else if gi < g.len() && g[gi] == '*' {
+            star = Some(gi);
+            mark = ni;
+            gi += 1;
+        } else if let Some(s) = star {
+            gi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    g[gi..].iter().all(|c| *c == '*')
+}
+
+/// A Docker container name as the engine accepts one:
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 128 characters.
+pub fn is_container_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    s.len() <= 128
+        && b.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// A systemd unit name with its type suffix (`nginx.service`,
+/// `getty@tty1.service`): the characters systemd allows, at most 255.
+pub fn is_unit_name(s: &str) -> bool {
+    const TYPES: &[&str] = &[
+        "service",
+        "socket",
+        "target",
+        "timer",
+        "mount",
+        "path",
+        "slice",
+        "scope",
+        "swap",
+        "device",
+        "automount",
+    ];
+    let ok_chars = s.bytes().all(|c| {
+        c.is_ascii_alphanumeric() || matches!(c, b':' | b'_' | b'.' | b'@' | b'-' | b'\\')
+    });
+    let typed = s
+        .rsplit_once('.')
+        .is_some_and(|(stem, ty)| !stem.is_empty() && TYPES.contains(&ty));
+    (1..=255).contains(&s.len()) && ok_chars && typed
 }
 
 impl Config {
@@ -271,6 +431,22 @@ impl Config {
                 n => Err(invalid(format!("builtin.top.count: {n} is not in 1..=100"))),
             })
             .transpose()?;
+        let docker = raw
+            .builtin
+            .docker
+            .map(|d| build_docker(d).map_err(|r| invalid(format!("builtin.docker: {r}"))))
+            .transpose()?;
+        let service = raw
+            .builtin
+            .service
+            .map(|s| build_service(s).map_err(|r| invalid(format!("builtin.service: {r}"))))
+            .transpose()?;
+        let power = |p: Option<RawPower>, what: &str| {
+            p.map(|p| build_power(p).map_err(|r| invalid(format!("builtin.{what}: {r}"))))
+                .transpose()
+        };
+        let reboot = power(raw.builtin.reboot, "reboot")?;
+        let shutdown = power(raw.builtin.shutdown, "shutdown")?;
         let mut custom = BTreeMap::new();
         for (name, c) in raw.custom {
             let c = build_custom(&name, c).map_err(|r| invalid(format!("custom.{name}: {r}")))?;
@@ -282,9 +458,84 @@ impl Config {
             ports: raw.builtin.ports.is_some(),
             top,
             kill_port,
+            docker,
+            service,
+            reboot,
+            shutdown,
             custom,
         })
     }
+}
+
+fn build_docker(d: RawDocker) -> Result<Docker, String> {
+    let socket = d
+        .socket
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DOCKER_SOCKET));
+    if !socket.is_absolute() {
+        return Err(format!(
+            "socket {:?} must be an absolute path",
+            socket.display()
+        ));
+    }
+    for g in &d.containers {
+        let literal = g.replace(['*', '?'], "a");
+        if g.is_empty() || !is_container_name(&literal) {
+            return Err(format!(
+                "containers: {g:?} is not a glob over container names ([a-zA-Z0-9_.-], `*`, `?`)"
+            ));
+        }
+    }
+    let names_a_container = d.logs.is_some() || d.restart.is_some();
+    if names_a_container && d.containers.is_empty() {
+        return Err("containers: logs and restart need at least one glob".into());
+    }
+    let logs = d
+        .logs
+        .map(|l| match l.max_lines.unwrap_or(DEFAULT_LOG_LINES) {
+            n @ 1..=MAX_LOG_LINES => Ok(n),
+            n => Err(format!("logs.max_lines: {n} is not in 1..={MAX_LOG_LINES}")),
+        })
+        .transpose()?;
+    Ok(Docker {
+        socket,
+        containers: d.containers,
+        ps: d.ps.is_some(),
+        logs,
+        restart: d.restart.is_some(),
+        prune: d.prune.is_some(),
+        df: d.df.is_some(),
+    })
+}
+
+fn build_service(s: RawService) -> Result<Service, String> {
+    if s.units.is_empty() {
+        return Err("units: name at least one unit".into());
+    }
+    if let Some(u) = s.units.iter().find(|u| !is_unit_name(u)) {
+        return Err(format!(
+            "units: {u:?} is not a unit name with its type (e.g. nginx.service)"
+        ));
+    }
+    Ok(Service {
+        units: s.units,
+        status: s.status.is_some(),
+        restart: s.restart.is_some(),
+    })
+}
+
+fn build_power(p: RawPower) -> Result<Power, String> {
+    let delay = match p.delay {
+        Some(t) => crate::cli::parse_duration(&t)?,
+        None => DEFAULT_POWER_DELAY,
+    };
+    if delay > MAX_POWER_DELAY {
+        return Err(format!(
+            "delay {}s is over the cap of {}s",
+            delay.as_secs(),
+            MAX_POWER_DELAY.as_secs()
+        ));
+    }
+    Ok(Power { delay })
 }
 
 fn build_custom(name: &str, c: RawCustom) -> Result<Custom, String> {
@@ -464,5 +715,65 @@ mod tests {
             "agent: w\nkeys:\n  b: {KEY}\nbuiltin:\n  kill-port: {{ ports: [9, 8] }}\n"
         ))
         .is_err());
+    }
+
+    #[test]
+    fn docker_service_and_power_sections() {
+        let c = parse(&format!(
+            "agent: w\nkeys:\n  b: {KEY}\nbuiltin:\n  docker:\n    containers: ['web-*', db]\n    logs: {{}}\n    df: {{}}\n\
+             \x20 service:\n    units: [nginx.service, 'getty@tty1.service']\n    restart: {{}}\n  reboot: {{ delay: 2m }}\n  shutdown: {{}}\n"
+        ))
+        .unwrap();
+        let d = c.docker.unwrap();
+        assert_eq!(d.socket, PathBuf::from(DEFAULT_DOCKER_SOCKET));
+        assert_eq!(
+            (d.ps, d.logs, d.restart, d.prune, d.df),
+            (false, Some(DEFAULT_LOG_LINES), false, false, true)
+        );
+        assert!(d.allows("web-1") && d.allows("web-") && d.allows("db"));
+        assert!(!d.allows("db2") && !d.allows("xweb-1"));
+        let s = c.service.unwrap();
+        assert_eq!((s.status, s.restart), (false, true));
+        assert_eq!(c.reboot.unwrap().delay, Duration::from_secs(120));
+        assert_eq!(c.shutdown.unwrap().delay, DEFAULT_POWER_DELAY);
+        for (bad, needle) in [
+            ("docker:\n    logs: {}", "at least one glob"),
+            (
+                "docker:\n    containers: ['web/*']\n    ps: {}",
+                "not a glob",
+            ),
+            ("docker:\n    socket: docker.sock\n    ps: {}", "absolute"),
+            (
+                "docker:\n    containers: [a]\n    logs: { max_lines: 0 }",
+                "max_lines",
+            ),
+            ("service:\n    units: [nginx]", "type"),
+            ("service:\n    units: ['a.service; reboot']", "unit name"),
+            ("service:\n    units: []", "at least one"),
+            ("reboot: { delay: 2h }", "cap"),
+        ] {
+            let err = parse(&format!("agent: w\nkeys:\n  b: {KEY}\nbuiltin:\n  {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn globs_match_whole_names() {
+        for (g, n, m) in [
+            ("*", "", true),
+            ("web-*", "web-1", true),
+            ("web-*", "web", false),
+            ("*-db", "pg-db", true),
+            ("a*b*c", "aXbYbZc", true),
+            ("a*b*c", "aXbYbZ", false),
+            ("w?b", "web", true),
+            ("w?b", "wb", false),
+            ("db", "db", true),
+            ("db", "db1", false),
+        ] {
+            assert_eq!(glob_match(g, n), m, "{g} {n}");
+        }
     }
 }

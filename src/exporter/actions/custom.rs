@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::config::{Arg, Custom, ParamType};
@@ -107,7 +107,7 @@ pub fn build_argv(
 }
 
 /// What a custom action did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunResult {
     /// The exit code; `None` when killed by a signal (or at the deadline).
     pub exit_code: Option<i32>,

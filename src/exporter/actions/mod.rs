@@ -11,7 +11,9 @@
 //! 400). Every outcome is logged and counted in
 //! `outpost_actions_requests_total{action,result}` on `/metrics`.
 //!
-//! Built-in actions: `ports` ([`ports`]), `top` ([`top`]) and `kill-port`.
+//! Built-in actions: `ports` ([`ports`]), `top` ([`top`]), `kill-port`
+//! ([`kill_port`]), `docker.*` ([`docker`]), `service.*`, `reboot` and
+//! `shutdown` ([`service`]); [`Builtin`] is the one list of their names.
 //! Custom actions: [`custom`]. The allow-list: [`config`].
 //!
 //! Decisions:
@@ -33,7 +35,10 @@
 
 pub mod config;
 pub mod custom;
+pub mod docker;
+pub mod kill_port;
 pub mod ports;
+pub mod service;
 pub mod top;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -69,16 +74,47 @@ pub enum Builtin {
     Ports,
     Top,
     KillPort,
+    DockerPs,
+    DockerLogs,
+    DockerRestart,
+    DockerPrune,
+    DockerDf,
+    ServiceStatus,
+    ServiceRestart,
+    Reboot,
+    Shutdown,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 3] = [Builtin::Ports, Builtin::Top, Builtin::KillPort];
+    pub const ALL: [Builtin; 12] = [
+        Builtin::Ports,
+        Builtin::Top,
+        Builtin::KillPort,
+        Builtin::DockerPs,
+        Builtin::DockerLogs,
+        Builtin::DockerRestart,
+        Builtin::DockerPrune,
+        Builtin::DockerDf,
+        Builtin::ServiceStatus,
+        Builtin::ServiceRestart,
+        Builtin::Reboot,
+        Builtin::Shutdown,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Builtin::Ports => "ports",
             Builtin::Top => "top",
             Builtin::KillPort => "kill-port",
+            Builtin::DockerPs => "docker.ps",
+            Builtin::DockerLogs => "docker.logs",
+            Builtin::DockerRestart => "docker.restart",
+            Builtin::DockerPrune => "docker.prune",
+            Builtin::DockerDf => "docker.df",
+            Builtin::ServiceStatus => "service.status",
+            Builtin::ServiceRestart => "service.restart",
+            Builtin::Reboot => "reboot",
+            Builtin::Shutdown => "shutdown",
         }
     }
 
@@ -101,10 +137,11 @@ pub enum Outcome {
     Busy,
     NotAllowed,
     BadRequest,
+    NotFound,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 11] = [
+    pub const ALL: [Outcome; 12] = [
         Outcome::Ok,
         Outcome::Failed,
         Outcome::Unsigned,
@@ -116,6 +153,7 @@ impl Outcome {
         Outcome::Busy,
         Outcome::NotAllowed,
         Outcome::BadRequest,
+        Outcome::NotFound,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -131,6 +169,7 @@ impl Outcome {
             Outcome::Busy => "busy",
             Outcome::NotAllowed => "not_allowed",
             Outcome::BadRequest => "bad_request",
+            Outcome::NotFound => "not_found",
         }
     }
 
@@ -141,6 +180,7 @@ impl Outcome {
             Outcome::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Outcome::NotAllowed => StatusCode::FORBIDDEN,
             Outcome::BadRequest => StatusCode::BAD_REQUEST,
+            Outcome::NotFound => StatusCode::NOT_FOUND,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -214,16 +254,24 @@ impl Nonces {
 pub struct Agent {
     pub config: Config,
     pub procfs: PathBuf,
+    /// The D-Bus system bus (systemd, logind) under `--path.rootfs`.
+    pub bus: String,
     pub stats: Arc<Stats>,
     nonces: Mutex<Nonces>,
     running: tokio::sync::Semaphore,
 }
 
 impl Agent {
-    pub fn new(config: Config, procfs: PathBuf, stats: Arc<Stats>) -> Self {
+    pub fn new(
+        config: Config,
+        procfs: PathBuf,
+        rootfs: &std::path::Path,
+        stats: Arc<Stats>,
+    ) -> Self {
         Agent {
             config,
             procfs,
+            bus: crate::exporter::dbus::system_bus(rootfs),
             stats,
             nonces: Mutex::default(),
             running: tokio::sync::Semaphore::new(MAX_RUNNING),
@@ -235,6 +283,21 @@ impl Agent {
             Some(Builtin::Ports) => self.config.ports,
             Some(Builtin::Top) => self.config.top.is_some(),
             Some(Builtin::KillPort) => self.config.kill_port.is_some(),
+            Some(Builtin::DockerPs) => self.config.docker.as_ref().is_some_and(|d| d.ps),
+            Some(Builtin::DockerLogs) => self
+                .config
+                .docker
+                .as_ref()
+                .is_some_and(|d| d.logs.is_some()),
+            Some(Builtin::DockerRestart) => self.config.docker.as_ref().is_some_and(|d| d.restart),
+            Some(Builtin::DockerPrune) => self.config.docker.as_ref().is_some_and(|d| d.prune),
+            Some(Builtin::DockerDf) => self.config.docker.as_ref().is_some_and(|d| d.df),
+            Some(Builtin::ServiceStatus) => self.config.service.as_ref().is_some_and(|s| s.status),
+            Some(Builtin::ServiceRestart) => {
+                self.config.service.as_ref().is_some_and(|s| s.restart)
+            }
+            Some(Builtin::Reboot) => self.config.reboot.is_some(),
+            Some(Builtin::Shutdown) => self.config.shutdown.is_some(),
             None => self.config.custom.contains_key(name),
         }
     }
@@ -384,17 +447,100 @@ async fn handle(
         }
         Err(ExecError::Args(reason)) => refuse(Outcome::BadRequest, reason, Some(&key_id)),
         Err(ExecError::Failed(reason)) => refuse(Outcome::Failed, reason, Some(&key_id)),
+        Err(ExecError::NotFound(reason)) => refuse(Outcome::NotFound, reason, Some(&key_id)),
     }
 }
 
-enum ExecError {
+/// Why an enabled action did not answer 200.
+#[derive(Debug)]
+pub enum ExecError {
     /// The arguments were refused (400): nothing ran.
     Args(String),
+    /// What the request names does not exist there (404): a container
+    /// the engine does not know, a unit systemd has not loaded.
+    NotFound(String),
     /// It ran and failed, or could not start (500).
     Failed(String),
 }
 
-fn json<T: Serialize>(v: &T) -> Result<String, ExecError> {
+/// A request's arguments, read by name and type; every parameter must be
+/// read or the request is refused ([`Args::finish`]).
+pub struct Args<'a> {
+    args: &'a BTreeMap<String, serde_json::Value>,
+    known: Vec<&'static str>,
+}
+
+impl<'a> Args<'a> {
+    pub fn new(args: &'a BTreeMap<String, serde_json::Value>) -> Self {
+        Args {
+            args,
+            known: Vec::new(),
+        }
+    }
+
+    /// A string parameter, if given.
+    pub fn string(&mut self, name: &'static str) -> Result<Option<&'a str>, ExecError> {
+        self.known.push(name);
+        match self.args.get(name) {
+            None => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ExecError::Args(format!(
+                "parameter {name:?}: must be a string"
+            ))),
+        }
+    }
+
+    /// A string parameter that must be given.
+    pub fn required(&mut self, name: &'static str) -> Result<&'a str, ExecError> {
+        self.string(name)?
+            .ok_or_else(|| ExecError::Args(format!("missing parameter {name:?}")))
+    }
+
+    /// An integer parameter in `range` (a JSON number or decimal string), if given.
+    pub fn int(
+        &mut self,
+        name: &'static str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Option<u64>, ExecError> {
+        self.known.push(name);
+        let bad = || {
+            ExecError::Args(format!(
+                "parameter {name:?}: must be an integer in {}..={}",
+                range.start(),
+                range.end()
+            ))
+        };
+        let n = match self.args.get(name) {
+            None => return Ok(None),
+            Some(serde_json::Value::Number(n)) => n.as_u64().ok_or_else(bad)?,
+            Some(serde_json::Value::String(s)) => s.parse().map_err(|_| bad())?,
+            Some(_) => return Err(bad()),
+        };
+        range.contains(&n).then_some(Some(n)).ok_or_else(bad)
+    }
+
+    /// A boolean parameter; absent is false.
+    pub fn flag(&mut self, name: &'static str) -> Result<bool, ExecError> {
+        self.known.push(name);
+        match self.args.get(name) {
+            None => Ok(false),
+            Some(serde_json::Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(ExecError::Args(format!(
+                "parameter {name:?}: must be true or false"
+            ))),
+        }
+    }
+
+    /// Refuses any parameter not read.
+    pub fn finish(self) -> Result<(), ExecError> {
+        match self.args.keys().find(|k| !self.known.contains(&k.as_str())) {
+            Some(k) => Err(ExecError::Args(format!("unknown parameter {k:?}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn json<T: Serialize>(v: &T) -> Result<String, ExecError> {
     serde_json::to_string(v).map_err(|e| ExecError::Failed(e.to_string()))
 }
 
@@ -403,29 +549,66 @@ async fn execute(
     name: &str,
     args: &BTreeMap<String, serde_json::Value>,
 ) -> Result<String, ExecError> {
-    let no_args = || {
-        if let Some(k) = args.keys().next() {
-            return Err(ExecError::Args(format!("unknown parameter {k:?}")));
-        }
-        Ok(())
-    };
     let procfs = agent.procfs.clone();
     match Builtin::from_name(name) {
         Some(Builtin::Ports) => {
-            no_args()?;
+            Args::new(args).finish()?;
             let l = blocking(move || ports::listeners(&procfs)).await?;
             json(&l.map_err(|e| ExecError::Failed(format!("reading sockets: {e}")))?)
         }
         Some(Builtin::Top) => {
-            no_args()?;
+            Args::new(args).finish()?;
             let count = agent.config.top.unwrap_or(config::DEFAULT_TOP);
             json(&blocking(move || top::sample(&procfs, count)).await?)
         }
         Some(Builtin::KillPort) => {
             let kp = agent.config.kill_port.clone().expect("enabled");
-            let port = kill_port_arg(args, &kp)?;
-            let r = blocking(move || kill_port(&procfs, port, kp.signal)).await?;
+            let port = kill_port::arg(args, &kp)?;
+            let r = blocking(move || kill_port::kill(&procfs, port, kp.signal)).await?;
             json(&r?)
+        }
+        Some(
+            b @ (Builtin::DockerPs
+            | Builtin::DockerLogs
+            | Builtin::DockerRestart
+            | Builtin::DockerPrune
+            | Builtin::DockerDf),
+        ) => {
+            let d = agent.config.docker.as_ref().expect("enabled");
+            docker::execute(d, b, Args::new(args)).await
+        }
+        Some(b @ (Builtin::ServiceStatus | Builtin::ServiceRestart)) => {
+            let s = agent.config.service.clone().expect("enabled");
+            let mut a = Args::new(args);
+            let unit = service::unit_arg(&s, &mut a)?;
+            a.finish()?;
+            let bus = agent.bus.clone();
+            match b {
+                Builtin::ServiceStatus => {
+                    json(&blocking(move || service::status(&bus, &unit)).await??)
+                }
+                _ => json(&blocking(move || service::restart(&bus, &unit)).await??),
+            }
+        }
+        Some(b @ (Builtin::Reboot | Builtin::Shutdown)) => {
+            let (power, kind) = match b {
+                Builtin::Reboot => (agent.config.reboot, service::ShutdownKind::Reboot),
+                _ => (agent.config.shutdown, service::ShutdownKind::PowerOff),
+            };
+            let power = power.expect("enabled");
+            let mut a = Args::new(args);
+            let cancel = a.flag("cancel")?;
+            a.finish()?;
+            let bus = agent.bus.clone();
+            let r = blocking(move || {
+                if cancel {
+                    service::cancel(&bus)
+                } else {
+                    service::schedule(&bus, kind, power.delay)
+                }
+            })
+            .await??;
+            json(&r)
         }
         None => {
             let action = &agent.config.custom[name];
@@ -447,82 +630,6 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ExecError::Failed(e.to_string()))
 }
 
-fn kill_port_arg(
-    args: &BTreeMap<String, serde_json::Value>,
-    kp: &config::KillPort,
-) -> Result<u16, ExecError> {
-    if let Some(k) = args.keys().find(|k| *k != "port") {
-        return Err(ExecError::Args(format!("unknown parameter {k:?}")));
-    }
-    let range = || {
-        ExecError::Args(format!(
-            "parameter \"port\": must be an integer in {}..={}",
-            kp.ports.start(),
-            kp.ports.end()
-        ))
-    };
-    let port = match args.get("port") {
-        Some(serde_json::Value::Number(n)) => n.as_u64().ok_or_else(range)?,
-        Some(serde_json::Value::String(s)) => s.parse().map_err(|_| range())?,
-        Some(_) => return Err(range()),
-        None => return Err(ExecError::Args("missing parameter \"port\"".into())),
-    };
-    u16::try_from(port)
-        .ok()
-        .filter(|p| kp.ports.contains(p))
-        .ok_or_else(range)
-}
-
-/// What `kill-port` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Killed {
-    pub port: u16,
-    pub signal: &'static str,
-    pub signalled: Vec<ports::Owner>,
-}
-
-fn kill_port(
-    procfs: &std::path::Path,
-    port: u16,
-    signal: config::KillSignal,
-) -> Result<Killed, ExecError> {
-    let listeners =
-        ports::listeners(procfs).map_err(|e| ExecError::Failed(format!("reading sockets: {e}")))?;
-    let mut owners: Vec<ports::Owner> = listeners
-        .into_iter()
-        .filter(|l| l.port == port)
-        .flat_map(|l| l.owners)
-        .collect();
-    owners.sort_by_key(|o| o.pid);
-    owners.dedup_by_key(|o| o.pid);
-    if owners.is_empty() {
-        return Err(ExecError::Failed(format!(
-            "no process this agent can see listens on port {port}"
-        )));
-    }
-    let me = std::process::id();
-    if let Some(o) = owners.iter().find(|o| o.pid == 1 || o.pid == me) {
-        return Err(ExecError::Args(format!(
-            "port {port} belongs to PID {} ({}), which kill-port never signals",
-            o.pid, o.comm
-        )));
-    }
-    let (sig, name) = match signal {
-        config::KillSignal::Term => (nix::sys::signal::Signal::SIGTERM, "TERM"),
-        config::KillSignal::Kill => (nix::sys::signal::Signal::SIGKILL, "KILL"),
-        config::KillSignal::Int => (nix::sys::signal::Signal::SIGINT, "INT"),
-    };
-    for o in &owners {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(o.pid as i32), sig)
-            .map_err(|e| ExecError::Failed(format!("signalling PID {}: {e}", o.pid)))?;
-    }
-    Ok(Killed {
-        port,
-        signal: name,
-        signalled: owners,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,42 +647,6 @@ mod tests {
             "a is past twice the window"
         );
         assert_eq!(n.seen.len(), 2);
-    }
-
-    #[test]
-    fn kill_port_never_signals_pid_1_or_the_exporter() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("net")).unwrap();
-        let line = |port: u16, inode: u32| {
-            format!("   0: 00000000:{port:04X} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 {inode} 1 0 100 0 0 10 0\n")
-        };
-        std::fs::write(
-            root.join("net/tcp"),
-            format!("  sl  local_address\n{}{}", line(80, 11), line(81, 12)),
-        )
-        .unwrap();
-        std::fs::write(root.join("net/udp"), "  sl\n").unwrap();
-        for (pid, inode) in [(1, 11), (std::process::id(), 12)] {
-            std::fs::create_dir_all(root.join(format!("{pid}/fd"))).unwrap();
-            std::os::unix::fs::symlink(
-                format!("socket:[{inode}]"),
-                root.join(format!("{pid}/fd/3")),
-            )
-            .unwrap();
-        }
-        for port in [80, 81] {
-            match kill_port(root, port, config::KillSignal::Kill) {
-                Err(ExecError::Args(reason)) => {
-                    assert!(reason.contains("never signals"), "{reason}")
-                }
-                _ => panic!("port {port} was not refused"),
-            }
-        }
-        assert!(matches!(
-            kill_port(root, 82, config::KillSignal::Kill),
-            Err(ExecError::Failed(_))
-        ));
     }
 
     #[test]

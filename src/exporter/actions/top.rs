@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ports::{pids, read_comm};
 use crate::exporter::process::parse_stat;
@@ -18,7 +18,7 @@ use crate::exporter::process::parse_stat;
 /// Time between the two CPU readings.
 pub const SAMPLE: Duration = Duration::from_millis(500);
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Process {
     pub pid: u32,
     pub comm: String,
@@ -27,7 +27,7 @@ pub struct Process {
     pub resident_bytes: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Top {
     pub sample_seconds: f64,
     pub by_cpu: Vec<Process>,

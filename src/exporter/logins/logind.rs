@@ -1,7 +1,9 @@
 //! Sessions and seats from systemd-logind over D-Bus
 //! (`org.freedesktop.login1`): `ListSessions` / `ListSeats` on the manager,
 //! then each session's properties. Shared by the `logins` collector and
-//! node_exporter's `logind` collector (`exporter/logind.rs`).
+//! node_exporter's `logind` collector (`exporter/logind.rs`), and the
+//! scheduled shutdown (`ScheduleShutdown`, `CancelScheduledShutdown`) for
+//! the `reboot` and `shutdown` actions.
 //!
 //! Decisions: the bus and its errors are [`crate::exporter::dbus`]'s; one
 //! connection per read, so a restarted bus or logind is simply picked up
@@ -103,4 +105,39 @@ impl Logind {
 /// Every session logind knows.
 pub fn list(address: &str) -> Result<Vec<Session>, LogindError> {
     Logind::connect(address)?.sessions()
+}
+
+/// What a scheduled shutdown does: logind's `ScheduleShutdown` types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShutdownKind {
+    Reboot,
+    #[serde(rename = "poweroff")]
+    PowerOff,
+}
+
+impl ShutdownKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShutdownKind::Reboot => "reboot",
+            ShutdownKind::PowerOff => "poweroff",
+        }
+    }
+}
+
+/// Asks logind to reboot or power off at `at_us` (microseconds since the
+/// epoch, `CLOCK_REALTIME`); logind announces it to logged-in users and
+/// replaces any shutdown scheduled before.
+pub fn schedule_shutdown(address: &str, kind: ShutdownKind, at_us: u64) -> Result<(), LogindError> {
+    let conn = dbus::connect(address)?;
+    let manager = Proxy::new(&conn, SERVICE, MANAGER_PATH, MANAGER)?;
+    manager.call::<_, _, ()>("ScheduleShutdown", &(kind.as_str(), at_us))?;
+    Ok(())
+}
+
+/// Cancels a scheduled shutdown; whether one was scheduled.
+pub fn cancel_scheduled_shutdown(address: &str) -> Result<bool, LogindError> {
+    let conn = dbus::connect(address)?;
+    let manager = Proxy::new(&conn, SERVICE, MANAGER_PATH, MANAGER)?;
+    Ok(manager.call("CancelScheduledShutdown", &())?)
 }

@@ -203,7 +203,7 @@ impl Shared {
     /// The sessions open now, from logind or utmp as `--collector.logins.source` says.
     fn sessions(&self) -> Result<Vec<Seen>, CollectError> {
         let from_logind = || {
-            logind::list(&logind::address(&self.paths.rootfs))
+            logind::list(&crate::exporter::dbus::system_bus(&self.paths.rootfs))
                 .map(|all| all.into_iter().map(Seen::from_logind).collect())
         };
         match self.source {
@@ -211,7 +211,7 @@ impl Shared {
             Source::Logind => from_logind().map_err(|e| CollectError::Other(e.to_string())),
             Source::Auto => match from_logind() {
                 Ok(seen) => Ok(seen),
-                Err(logind::LogindError::Unreachable { .. }) => self.utmp_sessions(),
+                Err(crate::exporter::dbus::BusError::Unreachable { .. }) => self.utmp_sessions(),
                 Err(e) => Err(CollectError::Other(e.to_string())),
             },
         }
