@@ -86,6 +86,7 @@ fn roundtrip(iterations: usize, prom: &str, am: &str, agents: &str, state: &str)
             },
             timezone: jiff::tz::TimeZone::UTC,
             timeout: Duration::from_secs(3),
+            config_change: None,
         },
         Audit::open(state.as_ref(), Default::default()).expect("state db"),
     );

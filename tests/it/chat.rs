@@ -158,6 +158,7 @@ fn engine(
                 r
             },
             timezone: jiff::tz::TimeZone::UTC,
+            config_change: None,
             timeout,
         },
         Audit::open(state, Default::default()).unwrap(),

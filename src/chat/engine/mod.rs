@@ -21,6 +21,7 @@
 
 mod answers;
 mod charts;
+mod config;
 mod silences;
 pub mod window;
 
@@ -32,6 +33,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 pub use charts::generator_expr;
+pub use config::ConfigChange;
 
 use super::agents::Agents;
 use super::alertmanager::{Alertmanager, AmError};
@@ -44,6 +46,7 @@ use super::promql::{PromError, Prometheus};
 use super::queries::Scope;
 use super::reply::{self, Reply};
 use super::roles::{Role, Roles};
+use crate::generate::edit::Edit;
 
 /// The user id `outpost ask` acts as (Telegram ids are never 0).
 pub const LOCAL_OPERATOR: i64 = 0;
@@ -92,6 +95,9 @@ pub struct Config {
     pub timezone: TimeZone,
     /// Time limit of each Prometheus or Alertmanager request.
     pub timeout: Duration,
+    /// Where agents.txt and the generated config live, when the chat may
+    /// change them (`--config-writable`); `None`: read-only.
+    pub config_change: Option<ConfigChange>,
 }
 
 /// The engine's clients of the outside world.
@@ -224,13 +230,25 @@ pub struct Engine {
     refused: Arc<AtomicU64>,
     /// Changes waiting for their Confirm press.
     confirmations: Confirmations<Confirmable>,
+    /// The agents in force: `Config.agents` at start, replaced after each
+    /// config change.
+    agents: std::sync::RwLock<Arc<Agents>>,
+    /// Config changes run one at a time.
+    changing: tokio::sync::Mutex<()>,
 }
 
 /// A change that runs only after its Confirm button
 /// ([`Engine::ask_to_confirm`]). Each destructive or reconfiguring command
 /// adds its variant and its arm in [`Engine::confirmed`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum Confirmable {}
+pub enum Confirmable {
+    /// A change of agents.txt, shown as a diff of `based_on` (the file's
+    /// text when asked).
+    ConfigChange {
+        edit: crate::generate::edit::Edit,
+        based_on: String,
+    },
+}
 
 impl Engine {
     /// An engine asking Prometheus and Alertmanager at the config's URLs,
@@ -243,6 +261,8 @@ impl Engine {
     /// An engine using the given clients.
     pub fn with_clients(config: Config, clients: Clients) -> Self {
         Engine {
+            agents: std::sync::RwLock::new(Arc::new(config.agents.clone())),
+            changing: tokio::sync::Mutex::new(()),
             config,
             prometheus: clients.prometheus,
             alertmanager: clients.alertmanager,
@@ -288,6 +308,14 @@ impl Engine {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The agents in force now (agents.txt as last read or changed).
+    pub fn known(&self) -> Arc<Agents> {
+        self.agents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Answers a chat message. `None` means send nothing: text that is not a
@@ -402,13 +430,12 @@ impl Engine {
             | Command::Picture { agent, .. } => agent.clone(),
             _ => None,
         };
+        let known = self.known();
         let agent = match agent_word {
             None => None,
-            Some(w) => match self.config.agents.resolve(&w) {
+            Some(w) => match known.resolve(&w) {
                 Some(a) => Some(a.clone()),
-                None => {
-                    return Outcome::unknown_agent(reply::unknown_agent(&w, &self.config.agents))
-                }
+                None => return Outcome::unknown_agent(reply::unknown_agent(&w, &known)),
             },
         };
         let scope = agent.as_ref().map_or(Scope::All, Scope::One);
@@ -440,6 +467,37 @@ impl Engine {
             } => self.silence(caller, &target, duration, &comment).await,
             Command::Unsilence { id } => self.unsilence(&id).await,
             Command::Audit => self.audit_log().await,
+            Command::AgentAdd {
+                name,
+                address,
+                labels,
+            } => Ok(self.config_change(
+                caller,
+                Edit::AddAgent {
+                    name,
+                    address,
+                    labels,
+                },
+            )),
+            Command::AgentRm { agent } => {
+                Ok(self.config_change(caller, Edit::RemoveAgent { name: agent }))
+            }
+            Command::Threshold {
+                agent,
+                threshold,
+                value,
+            } => Ok(self.config_change(
+                caller,
+                Edit::SetThreshold {
+                    agent,
+                    threshold,
+                    value,
+                },
+            )),
+            Command::CheckAdd { name, target, from } => {
+                Ok(self.config_change(caller, Edit::AddCheck { name, target, from }))
+            }
+            Command::CheckRm { name } => Ok(self.config_change(caller, Edit::RemoveCheck { name })),
         };
         answer.unwrap_or_else(Outcome::failed)
     }
@@ -474,7 +532,6 @@ impl Engine {
 
     /// A reply that shows `what_will_happen` (HTML) and holds `what` until
     /// the caller presses Confirm (once, within a minute, only them).
-    #[allow(dead_code)] // used by the commands that add Confirmable variants
     fn ask_to_confirm(
         &self,
         caller: &Caller,
@@ -497,7 +554,9 @@ impl Engine {
 
     /// Runs a confirmed change.
     async fn confirmed(&self, _caller: &Caller, what: Confirmable) -> Outcome {
-        match what {}
+        match what {
+            Confirmable::ConfigChange { edit, based_on } => self.apply_change(edit, based_on).await,
+        }
     }
 }
 
@@ -536,6 +595,7 @@ mod tests {
                 },
                 timezone: zone::parse(tz).unwrap(),
                 timeout: Duration::from_millis(500),
+                config_change: None,
             },
             super::super::audit::Audit::in_memory().unwrap(),
         )
@@ -647,7 +707,7 @@ mod tests {
             !help.contains("/silence ") && help.contains("/status"),
             "{help}"
         );
-        assert!(help.contains("Your role is viewer; 3 more"), "{help}");
+        assert!(help.contains("Your role is viewer; 8 more"), "{help}");
         // Refused before anything reaches Alertmanager (port 9 would answer
         // "unreachable"), with the role it needs; audited.
         for (who, text, needs) in [
