@@ -88,6 +88,7 @@ fn roundtrip(iterations: usize, prom: &str, am: &str, agents: &str, state: &str)
             timeout: Duration::from_secs(3),
             actions_key: None,
             actions_timeout: Duration::from_secs(1),
+            config_change: None,
         },
         Audit::open(state.as_ref(), Default::default()).expect("state db"),
     );

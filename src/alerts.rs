@@ -126,6 +126,27 @@ impl Threshold {
     pub fn from_key(key: &str) -> Option<Threshold> {
         Threshold::ALL.into_iter().find(|t| t.key() == key)
     }
+
+    /// The threshold a person names: its key (`cpu_threshold`) or the key
+    /// without `_threshold` / `_within` (`cpu`, `disk_fill`), as the chat's
+    /// `/threshold AGENT METRIC VALUE` takes it. The allow-list is
+    /// [`Threshold::ALL`].
+    pub fn from_word(word: &str) -> Option<Threshold> {
+        Threshold::ALL.into_iter().find(|t| {
+            let k = t.key();
+            k == word
+                || k.strip_suffix("_threshold") == Some(word)
+                || k.strip_suffix("_within") == Some(word)
+        })
+    }
+
+    /// The short name [`Threshold::from_word`] takes (`cpu`, `disk_fill`).
+    pub fn short(self) -> &'static str {
+        let k = self.key();
+        k.strip_suffix("_threshold")
+            .or_else(|| k.strip_suffix("_within"))
+            .unwrap_or(k)
+    }
 }
 
 /// The recorded series holding each agent's thresholds in force:
@@ -384,10 +405,14 @@ mod tests {
     fn every_threshold_key_is_distinct_and_names_a_catalog_alert() {
         for t in Threshold::ALL {
             assert_eq!(Threshold::from_key(t.key()), Some(t));
+            assert_eq!(Threshold::from_word(t.key()), Some(t));
+            assert_eq!(Threshold::from_word(t.short()), Some(t));
             assert!(find(t.alert()).is_some(), "{:?}", t);
         }
         assert_eq!(chart("AgentHighCPU"), Some(Chart::Cpu));
         assert_eq!(chart("AgentDown"), None);
+        assert_eq!(Threshold::from_word("disk_fill"), Some(Threshold::DiskFill));
+        assert_eq!(Threshold::from_word("temperature"), None);
         assert_eq!(chart("NoSuchAlert"), None);
     }
 }

@@ -308,6 +308,52 @@ pub struct ChatArgs {
     /// Time limit of each action request to an agent.
     #[arg(long, env = "OUTPOST_ACTIONS_TIMEOUT", default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
     pub actions_timeout: Duration,
+
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// Flags of the chat's config commands (`/agent_add`, `/threshold`, …).
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// Let admins change agents.txt from the chat: the bridge rewrites
+    /// `--agents`, regenerates `--config-out` like `outpost generate` and
+    /// reloads Prometheus (which needs `--web.enable-lifecycle`). Without it
+    /// the config commands answer that the config is read-only here.
+    #[arg(long, env = "OUTPOST_CONFIG_WRITABLE")]
+    pub config_writable: bool,
+
+    /// The directory `outpost generate --out` writes to (the one Prometheus
+    /// reads its config from).
+    #[arg(long, env = "OUTPOST_CONFIG_OUT", value_name = "DIR")]
+    pub config_out: Option<PathBuf>,
+
+    /// The other flags this setup runs `outpost generate` with (everything
+    /// but `--agents`, `--out` and `--check`), split on whitespace, e.g.
+    /// "--bridge-url http://bridge:9187 --cpu-threshold 85"; the chat
+    /// generates exactly what that command would.
+    #[arg(
+        long,
+        env = "OUTPOST_GENERATE_ARGS",
+        default_value = "",
+        value_name = "FLAGS"
+    )]
+    pub generate_args: String,
+
+    /// promtool, to validate a change before it is written (skipped, and
+    /// said so, when it is not installed).
+    #[arg(
+        long,
+        env = "OUTPOST_PROMTOOL",
+        default_value = "promtool",
+        value_name = "PATH"
+    )]
+    pub promtool: PathBuf,
+
+    /// How long to wait for Prometheus to show a change (a new target, a
+    /// threshold) before rolling it back.
+    #[arg(long, env = "OUTPOST_CONFIG_CONFIRM_TIMEOUT", default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub config_confirm_timeout: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -82,6 +82,11 @@
 //!     EDAC), `own_rules.rs` (alerts on the gpu and cpu_benchmark metrics),
 //!     `recording.rs` (recording rules, per-agent threshold series),
 //!     `rule_tests.rs` (promtool unit tests), `alertmanager.rs`, `grafana.rs`.
+//!   - `edit.rs`: the pure agents.txt editor (add/remove agents and checks,
+//!     set/reset thresholds, comments and order kept, typed refusals);
+//!     `apply.rs`: applying an edit to a running setup (write, generate,
+//!     promtool, reload and confirm through [`generate::apply::Live`],
+//!     roll back on failure).
 //! - [`bridge`]: `outpost bridge`, Alertmanager webhooks to Telegram.
 //!   - `mod.rs` (Config, `run`), `webhook.rs` (HTTP: /alert, /metrics,
 //!     health), `payload.rs` (webhook v4 types, dedup key), `state/`
@@ -121,7 +126,8 @@
 //!     commands: targets, confirmation, broadcast, replies); `answers.rs`
 //!     (Prometheus reads, `/audit`), `silences.rs` (Alertmanager),
 //!     `charts.rs` (pictures, an alert's expression), `window.rs` (chart
-//!     window time maths). `roles.rs`: viewer/operator/admin per user id;
+//!     window time maths), `config.rs` (the config commands: diff, confirm,
+//!     apply, reload the agents list). `roles.rs`: viewer/operator/admin per user id;
 //!     `confirm.rs`: Confirm/Cancel buttons that work once, for the asker,
 //!     within a minute (what they run: `engine::Confirmable`).
 //!     `reply.rs`: reply type and pure HTML texts; `buttons.rs`: inline

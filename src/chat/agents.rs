@@ -86,17 +86,23 @@ pub fn read(path: &Path) -> Result<Agents, AgentsError> {
 
 /// Parses `agents.txt` text (`file` names it in errors).
 pub fn parse(file: &str, text: &str) -> Result<Agents, AgentsError> {
-    let inv = inventory::parse(file, text)?;
-    Ok(Agents::new(
-        inv.agents
-            .into_iter()
-            .map(|a| Agent {
-                actions: endpoint(&a),
-                name: a.name,
-                address: a.address.to_string(),
-            })
-            .collect(),
-    ))
+    Ok(Agents::of(&inventory::parse(file, text)?))
+}
+
+impl Agents {
+    /// The agents of a parsed inventory (after a config change).
+    pub fn of(inv: &inventory::Inventory) -> Agents {
+        Agents::new(
+            inv.agents
+                .iter()
+                .map(|a| Agent {
+                    actions: endpoint(a),
+                    name: a.name.clone(),
+                    address: a.address.to_string(),
+                })
+                .collect(),
+        )
+    }
 }
 
 /// An agent's actions listener and pin, from agents.txt's `actions=` and

@@ -106,6 +106,31 @@ pub enum Command {
     /// An action on one agent or, for `/broadcast`, on every agent that
     /// accepts actions.
     Act(Act),
+    /// `/agent_add NAME HOST:PORT [labels]`.
+    AgentAdd {
+        name: String,
+        address: String,
+        labels: Vec<String>,
+    },
+    /// `/agent_rm NAME` (a name or an address).
+    AgentRm {
+        agent: String,
+    },
+    /// `/threshold AGENT METRIC VALUE|default` (`value: None` is `default`).
+    Threshold {
+        agent: String,
+        threshold: crate::alerts::Threshold,
+        value: Option<String>,
+    },
+    /// `/check_add NAME HOST:PORT from AGENT`.
+    CheckAdd {
+        name: String,
+        target: String,
+        from: String,
+    },
+    CheckRm {
+        name: String,
+    },
 }
 
 /// Action arguments as the agent takes them (`{"args": {…}}`).
@@ -159,6 +184,11 @@ impl Command {
             Command::Unsilence { .. } => "unsilence".into(),
             Command::Audit => "audit".into(),
             Command::Act(a) => a.command.into(),
+            Command::AgentAdd { .. } => "agent_add".into(),
+            Command::AgentRm { .. } => "agent_rm".into(),
+            Command::Threshold { .. } => "threshold".into(),
+            Command::CheckAdd { .. } => "check_add".into(),
+            Command::CheckRm { .. } => "check_rm".into(),
         }
     }
 }
@@ -216,6 +246,11 @@ pub static SPECS: &[Spec] = &[
     Spec { name: "run", role: Role::Operator, args: "<agent> <action> [name=value …]", about: "Run a custom action of the agent's allow-list (asks to confirm)", parse: run },
     Spec { name: "broadcast", role: Role::Viewer, args: "<action> [name=value …]", about: "An action on every agent that accepts actions; changes need operator and a confirm", parse: broadcast },
     Spec { name: "audit", role: Role::Admin, args: "", about: "The latest commands and button presses", parse: |a| none(a, Command::Audit) },
+    Spec { name: "agent_add", role: Role::Admin, args: "<name> <host:port> [key=value ...]", about: "Add an agent to agents.txt (labels or thresholds as key=value) and reload Prometheus", parse: agent_add },
+    Spec { name: "agent_rm", role: Role::Admin, args: "<agent>", about: "Remove an agent from agents.txt and reload Prometheus", parse: |a| match a { [agent] => Ok(Command::AgentRm { agent: (*agent).to_string() }), _ => Err("exactly one agent".into()) } },
+    Spec { name: "threshold", role: Role::Admin, args: "<agent> <metric> <value|default>", about: "Set or reset an agent's alert threshold (cpu, memory, memory_critical, disk, disk_fill, load, steal)", parse: threshold },
+    Spec { name: "check_add", role: Role::Admin, args: "<name> <host:port> from <agent>", about: "Add a TCP check probed from an agent", parse: check_add },
+    Spec { name: "check_rm", role: Role::Admin, args: "<name>", about: "Remove a TCP check", parse: |a| match a { [name] => Ok(Command::CheckRm { name: (*name).to_string() }), _ => Err("exactly one check name".into()) } },
 ];
 
 /// The spec of a command name (without slash).
@@ -521,6 +556,46 @@ fn broadcast(args: &[&str]) -> Result<Command, String> {
     }))
 }
 
+fn agent_add(args: &[&str]) -> Result<Command, String> {
+    match args {
+        [name, address, labels @ ..] => Ok(Command::AgentAdd {
+            name: (*name).to_string(),
+            address: (*address).to_string(),
+            labels: labels.iter().map(|l| (*l).to_string()).collect(),
+        }),
+        _ => Err("give a name and HOST:PORT".into()),
+    }
+}
+
+/// `METRIC` is a threshold of the alert catalog's allow-list
+/// ([`crate::alerts::Threshold::from_word`]); anything else is refused here.
+fn threshold(args: &[&str]) -> Result<Command, String> {
+    use crate::alerts::Threshold;
+    let [agent, metric, value] = args else {
+        return Err("give an agent, a metric and a value (or default)".into());
+    };
+    let threshold = Threshold::from_word(metric).ok_or_else(|| {
+        let known: Vec<&str> = Threshold::ALL.iter().map(|t| t.short()).collect();
+        format!("unknown metric {metric:?} (known: {})", known.join(", "))
+    })?;
+    Ok(Command::Threshold {
+        agent: (*agent).to_string(),
+        threshold,
+        value: (!value.eq_ignore_ascii_case("default")).then(|| (*value).to_string()),
+    })
+}
+
+fn check_add(args: &[&str]) -> Result<Command, String> {
+    match args {
+        [name, target, from, agent] if from.eq_ignore_ascii_case("from") => Ok(Command::CheckAdd {
+            name: (*name).to_string(),
+            target: (*target).to_string(),
+            from: (*agent).to_string(),
+        }),
+        _ => Err("give a name, HOST:PORT, `from` and an agent".into()),
+    }
+}
+
 /// Silence ids are UUIDs; anything else is refused before it reaches a URL.
 fn unsilence(args: &[&str]) -> Result<Command, String> {
     match args {
@@ -575,6 +650,10 @@ mod tests {
             "kill_port" => " web1 8080".to_string(),
             "run" => " web1 app-logs".to_string(),
             "broadcast" => " top".to_string(),
+            "agent_add" => " web2 10.0.0.9:9100".to_string(),
+            "agent_rm" | "check_rm" => " web2".to_string(),
+            "threshold" => " web1 cpu 95".to_string(),
+            "check_add" => " pg 10.0.0.6:5432 from web1".to_string(),
             _ => String::new(),
         };
         for s in SPECS {
@@ -777,6 +856,53 @@ mod tests {
             bad("/broadcast top a=1 a=2"),
             "/broadcast <action> [name=value …]"
         );
+    }
+
+    #[test]
+    fn config_command_arguments() {
+        use crate::alerts::Threshold;
+        assert_eq!(
+            parse("/threshold web1 cpu_threshold default").unwrap(),
+            Command::Threshold {
+                agent: "web1".into(),
+                threshold: Threshold::Cpu,
+                value: None
+            }
+        );
+        assert_eq!(
+            parse("/threshold web1 disk_fill 12h").unwrap(),
+            Command::Threshold {
+                agent: "web1".into(),
+                threshold: Threshold::DiskFill,
+                value: Some("12h".into())
+            }
+        );
+        match parse("/threshold web1 temperature 90") {
+            Err(UsageError::BadArgs { reason, .. }) => {
+                assert!(
+                    reason.starts_with("unknown metric \"temperature\" (known: cpu, memory,"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            parse("/agent_add web2 h:1 env=prod role=db").unwrap(),
+            Command::AgentAdd {
+                name: "web2".into(),
+                address: "h:1".into(),
+                labels: vec!["env=prod".into(), "role=db".into()]
+            }
+        );
+        assert_eq!(
+            bad("/agent_add web2"),
+            "/agent_add <name> <host:port> [key=value ...]"
+        );
+        assert_eq!(
+            bad("/check_add pg h:1 by web1"),
+            "/check_add <name> <host:port> from <agent>"
+        );
+        assert_eq!(bad("/agent_rm"), "/agent_rm <agent>");
     }
 
     #[test]

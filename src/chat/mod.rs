@@ -75,7 +75,50 @@ pub fn config(args: &ChatArgs, roles: Roles) -> anyhow::Result<Config> {
         roles,
         timezone,
         timeout: args.query_timeout,
+        config_change: config_change(args)?,
     })
+}
+
+/// Where the config commands write, from `--config-writable` and the flags
+/// that go with it; `None` when the config is read-only here. The generate
+/// flags are parsed by `outpost generate`'s own parser and validation.
+pub fn config_change(args: &ChatArgs) -> anyhow::Result<Option<engine::ConfigChange>> {
+    use clap::Parser;
+    let c = &args.config;
+    if !c.config_writable {
+        return Ok(None);
+    }
+    let (Some(agents), Some(out)) = (&args.agents, &c.config_out) else {
+        return Err(UsageError("--config-writable needs --agents and --config-out".into()).into());
+    };
+    let mut argv: Vec<std::ffi::OsString> = ["outpost", "generate", "--agents"]
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    argv.push(agents.clone().into());
+    argv.push("--out".into());
+    argv.push(out.clone().into());
+    argv.extend(c.generate_args.split_whitespace().map(Into::into));
+    let cli = crate::cli::Cli::try_parse_from(argv).map_err(|e| {
+        let first = e.to_string().lines().next().unwrap_or_default().to_string();
+        UsageError(format!("--generate-args: {first}"))
+    })?;
+    let crate::cli::Command::Generate(gen) = cli.command else {
+        unreachable!("parsed as generate");
+    };
+    if gen.check {
+        return Err(UsageError("--generate-args must not contain --check".into()).into());
+    }
+    let generate = crate::generate::Config::try_from(gen)
+        .map_err(|e| UsageError(format!("--generate-args: {e}")))?;
+    Ok(Some(engine::ConfigChange {
+        target: crate::generate::apply::Target {
+            agents: agents.clone(),
+            generate,
+            promtool: c.promtool.clone(),
+        },
+        confirm_within: c.config_confirm_timeout,
+    }))
 }
 
 /// The users' roles from the role flags.

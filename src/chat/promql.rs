@@ -125,6 +125,87 @@ impl Prometheus {
         }
     }
 
+    /// `POST /-/reload` (needs Prometheus's `--web.enable-lifecycle`), then
+    /// `prometheus_config_last_reload_successful` from its own `/metrics`.
+    pub async fn reload(&self) -> Result<(), PromError> {
+        let url = format!("{}/-/reload", self.base);
+        let resp = self
+            .http
+            .post(&url)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        let status = resp.status().as_u16();
+        if status >= 300 {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(PromError::Rejected {
+                url: self.base.clone(),
+                status,
+                message: format!(
+                    "reload: {}",
+                    body.trim().chars().take(500).collect::<String>()
+                ),
+            });
+        }
+        let url = format!("{}/metrics", self.base);
+        let body = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?
+            .text()
+            .await
+            .map_err(|e| self.transport(e))?;
+        let successful = body
+            .lines()
+            .find_map(|l| l.strip_prefix("prometheus_config_last_reload_successful "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        match successful {
+            Some(1.0) => Ok(()),
+            Some(_) => Err(PromError::Rejected {
+                url: self.base.clone(),
+                status,
+                message: "prometheus_config_last_reload_successful is 0: the new config was not loaded (see Prometheus's log)".into(),
+            }),
+            None => Err(self.bad("no prometheus_config_last_reload_successful on /metrics")),
+        }
+    }
+
+    /// The label sets of the active targets (`/api/v1/targets?state=active`).
+    pub async fn active_targets(&self) -> Result<Vec<Labels>, PromError> {
+        #[derive(Deserialize)]
+        struct Targets {
+            status: String,
+            data: TargetsData,
+        }
+        #[derive(Deserialize)]
+        struct TargetsData {
+            #[serde(rename = "activeTargets", default)]
+            active: Vec<Target>,
+        }
+        #[derive(Deserialize)]
+        struct Target {
+            labels: Labels,
+        }
+        let url = format!("{}/api/v1/targets", self.base);
+        let body = self
+            .http
+            .get(&url)
+            .query(&[("state", "active")])
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?
+            .bytes()
+            .await
+            .map_err(|e| self.transport(e))?;
+        let t: Targets = serde_json::from_slice(&body).map_err(|e| self.bad(&e.to_string()))?;
+        if t.status != "success" {
+            return Err(self.bad(&t.status));
+        }
+        Ok(t.data.active.into_iter().map(|t| t.labels).collect())
+    }
+
     async fn call(&self, path: &str, params: &[(&str, String)]) -> Result<Data, PromError> {
         let url = format!("{}{}", self.base, path);
         let resp = self

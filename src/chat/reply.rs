@@ -304,6 +304,11 @@ pub fn duration_words(secs: f64) -> String {
     }
 }
 
+/// A threshold as written in agents.txt (`80`, `0.5`).
+fn number(v: f64) -> String {
+    crate::generate::settings::number(v)
+}
+
 /// `/status AGENT`: one screen.
 pub fn status_one(a: &AgentStatus) -> String {
     let mut s = format!(
@@ -327,6 +332,15 @@ pub fn status_one(a: &AgentStatus) -> String {
         "Uptime: {}\n",
         a.uptime_seconds.map_or("–".into(), duration_words)
     ));
+    // The thresholds in force, so a change from the chat (`/threshold`)
+    // shows here once Prometheus has it.
+    let limits: Vec<String> = Metric::ALL
+        .into_iter()
+        .filter_map(|m| Some(format!("{} {}%", m.as_str(), number(at(m)?))))
+        .collect();
+    if !limits.is_empty() {
+        s.push_str(&format!("Alerts at: {}\n", limits.join(", ")));
+    }
     if a.failing.is_empty() {
         s.push_str("TCP checks: all passing or none");
     } else {

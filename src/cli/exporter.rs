@@ -11,8 +11,7 @@ use crate::exporter::collector::{Name, Paths};
 use crate::exporter::matcher::{self, DeviceFilter, Matcher};
 use crate::exporter::{
     actions, cpu, ethtool, filesystem, gpu, hwmon, interrupts, ipvs, logins, probe, systemd,
-    textfile, web,
-    ActionsOptions, Config,
+    textfile, web, ActionsOptions, Config,
 };
 
 /// `outpost exporter`'s flags as a [`Config`]; a usage error (exit 2)

@@ -6,6 +6,8 @@
 //! them to bytes, deterministically (same input, same bytes).
 
 pub mod alertmanager;
+pub mod apply;
+pub mod edit;
 pub mod extra_rules;
 pub mod fs_rules;
 pub mod grafana;
@@ -285,7 +287,7 @@ pub fn build(inv: &Inventory, s: &Settings) -> Result<Files, GenerateError> {
 
 /// Generated files no longer produced (a removed vantage agent's targets,
 /// shards beyond `--shards`): these patterns are Outpost's alone.
-fn stale(out: &Path, files: &Files) -> Vec<PathBuf> {
+pub(crate) fn stale(out: &Path, files: &Files) -> Vec<PathBuf> {
     let owned: [(&str, &str, &str); 2] = [
         ("prometheus/targets", "tcp-", ".json"),
         ("prometheus/shards", "", ".yml"),

@@ -158,6 +158,7 @@ fn engine(
                 r
             },
             timezone: jiff::tz::TimeZone::UTC,
+            config_change: None,
             timeout,
             actions_key: None,
             actions_timeout: Duration::from_secs(1),

@@ -365,6 +365,7 @@ fn an_expired_confirmation_runs_nothing() {
         timeout: Duration::from_secs(1),
         actions_key: Some(std::sync::Arc::new(key)),
         actions_timeout: Duration::from_secs(10),
+        config_change: None,
     };
     let engine =
         Engine::new(config, Audit::in_memory().unwrap()).confirm_within(Duration::from_millis(200));

@@ -36,6 +36,7 @@ pub(crate) fn engine(url: &str, agents: &Path, state: &Path) -> Engine {
             timeout: Duration::from_secs(5),
             actions_key: None,
             actions_timeout: Duration::from_secs(1),
+            config_change: None,
         },
         Audit::open(state, Default::default()).unwrap(),
     )

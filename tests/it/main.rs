@@ -9,6 +9,7 @@ mod bot;
 mod bridge;
 mod chat;
 mod chat_actions;
+mod chat_config;
 mod dbus_standin;
 mod docker_standin;
 mod docs;

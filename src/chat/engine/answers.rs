@@ -14,11 +14,13 @@ use crate::chat::reply::{self, AgentStatus, Reply, Thresholds};
 
 impl Engine {
     /// The known agent a series belongs to, by `agent` or `instance` label.
-    pub(super) fn agent_of(&self, labels: &Labels) -> Option<&Agent> {
-        self.config.agents.of_series(
-            labels.get("agent").map(String::as_str),
-            labels.get("instance").map(String::as_str),
-        )
+    pub(super) fn agent_of(&self, labels: &Labels) -> Option<Agent> {
+        self.known()
+            .of_series(
+                labels.get("agent").map(String::as_str),
+                labels.get("instance").map(String::as_str),
+            )
+            .cloned()
     }
 
     /// Display name of a series: its known agent, else its labels.
@@ -33,8 +35,7 @@ impl Engine {
     pub(super) async fn agents(&self) -> Result<Outcome, Failure> {
         let up = self.prometheus.query(&queries::up(Scope::All)).await?;
         let rows = self
-            .config
-            .agents
+            .known()
             .iter()
             .map(|a| {
                 let state = up
@@ -72,9 +73,10 @@ impl Engine {
             p.query(&q[7]),
         )?;
         let limits = Thresholds::from_samples(&limits);
+        let known = self.known();
         let agents: Vec<&Agent> = match agent {
             Some(a) => vec![a],
-            None => self.config.agents.iter().collect(),
+            None => known.iter().collect(),
         };
         let belongs =
             |labels: &Labels, a: &Agent| self.agent_of(labels).is_some_and(|x| x.name == a.name);

@@ -43,7 +43,7 @@ impl Engine {
         let threshold = match agent {
             Some(a) => limits.get(&a.name, metric.threshold()),
             None => limits.common(
-                self.config.agents.iter().map(|a| a.name.as_str()),
+                self.known().iter().map(|a| a.name.as_str()),
                 metric.threshold(),
             ),
         };

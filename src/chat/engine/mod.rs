@@ -22,6 +22,7 @@
 mod acts;
 mod answers;
 mod charts;
+mod config;
 mod silences;
 pub mod window;
 
@@ -33,6 +34,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 pub use charts::generator_expr;
+pub use config::ConfigChange;
 
 use super::agents::Agents;
 use super::alertmanager::{Alertmanager, AmError};
@@ -45,6 +47,7 @@ use super::promql::{PromError, Prometheus};
 use super::queries::Scope;
 use super::reply::{self, Reply};
 use super::roles::{Role, Roles};
+use crate::generate::edit::Edit;
 
 /// The user id `outpost ask` acts as (Telegram ids are never 0).
 pub const LOCAL_OPERATOR: i64 = 0;
@@ -98,6 +101,9 @@ pub struct Config {
     pub actions_key: Option<Arc<crate::signing::Signer>>,
     /// Time limit of each action request.
     pub actions_timeout: Duration,
+    /// Where agents.txt and the generated config live, when the chat may
+    /// change them (`--config-writable`); `None`: read-only.
+    pub config_change: Option<ConfigChange>,
 }
 
 /// The engine's clients of the outside world.
@@ -237,6 +243,11 @@ pub struct Engine {
     refused: Arc<AtomicU64>,
     /// Changes waiting for their Confirm press.
     confirmations: Confirmations<Confirmable>,
+    /// The agents in force: `Config.agents` at start, replaced after each
+    /// config change.
+    agents: std::sync::RwLock<Arc<Agents>>,
+    /// Config changes run one at a time.
+    changing: tokio::sync::Mutex<()>,
 }
 
 /// A change that runs only after its Confirm button
@@ -246,6 +257,12 @@ pub struct Engine {
 pub enum Confirmable {
     /// An action that changes hosts, on the agents it names.
     Act(acts::Plan),
+    /// A change of agents.txt, shown as a diff of `based_on` (the file's
+    /// text when asked).
+    ConfigChange {
+        edit: crate::generate::edit::Edit,
+        based_on: String,
+    },
 }
 
 impl Engine {
@@ -259,6 +276,8 @@ impl Engine {
     /// An engine using the given clients.
     pub fn with_clients(config: Config, clients: Clients) -> Self {
         Engine {
+            agents: std::sync::RwLock::new(Arc::new(config.agents.clone())),
+            changing: tokio::sync::Mutex::new(()),
             config,
             prometheus: clients.prometheus,
             alertmanager: clients.alertmanager,
@@ -305,6 +324,14 @@ impl Engine {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The agents in force now (agents.txt as last read or changed).
+    pub fn known(&self) -> Arc<Agents> {
+        self.agents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Answers a chat message. `None` means send nothing: text that is not a
@@ -419,13 +446,12 @@ impl Engine {
             | Command::Picture { agent, .. } => agent.clone(),
             _ => None,
         };
+        let known = self.known();
         let agent = match agent_word {
             None => None,
-            Some(w) => match self.config.agents.resolve(&w) {
+            Some(w) => match known.resolve(&w) {
                 Some(a) => Some(a.clone()),
-                None => {
-                    return Outcome::unknown_agent(reply::unknown_agent(&w, &self.config.agents))
-                }
+                None => return Outcome::unknown_agent(reply::unknown_agent(&w, &known)),
             },
         };
         let scope = agent.as_ref().map_or(Scope::All, Scope::One);
@@ -458,6 +484,37 @@ impl Engine {
             Command::Unsilence { id } => self.unsilence(&id).await,
             Command::Audit => self.audit_log().await,
             Command::Act(act) => return self.act(caller, role, act).await,
+            Command::AgentAdd {
+                name,
+                address,
+                labels,
+            } => Ok(self.config_change(
+                caller,
+                Edit::AddAgent {
+                    name,
+                    address,
+                    labels,
+                },
+            )),
+            Command::AgentRm { agent } => {
+                Ok(self.config_change(caller, Edit::RemoveAgent { name: agent }))
+            }
+            Command::Threshold {
+                agent,
+                threshold,
+                value,
+            } => Ok(self.config_change(
+                caller,
+                Edit::SetThreshold {
+                    agent,
+                    threshold,
+                    value,
+                },
+            )),
+            Command::CheckAdd { name, target, from } => {
+                Ok(self.config_change(caller, Edit::AddCheck { name, target, from }))
+            }
+            Command::CheckRm { name } => Ok(self.config_change(caller, Edit::RemoveCheck { name })),
         };
         answer.unwrap_or_else(Outcome::failed)
     }
@@ -516,6 +573,7 @@ impl Engine {
     async fn confirmed(&self, _caller: &Caller, what: Confirmable) -> Outcome {
         match what {
             Confirmable::Act(plan) => self.execute(&plan).await,
+            Confirmable::ConfigChange { edit, based_on } => self.apply_change(edit, based_on).await,
         }
     }
 }
@@ -557,6 +615,7 @@ mod tests {
                 timeout: Duration::from_millis(500),
                 actions_key: None,
                 actions_timeout: Duration::from_secs(1),
+                config_change: None,
             },
             super::super::audit::Audit::in_memory().unwrap(),
         )
@@ -668,7 +727,7 @@ mod tests {
             !help.contains("/silence ") && help.contains("/status"),
             "{help}"
         );
-        assert!(help.contains("Your role is viewer; 7 more"), "{help}");
+        assert!(help.contains("Your role is viewer; 12 more"), "{help}");
         // Refused before anything reaches Alertmanager (port 9 would answer
         // "unreachable"), with the role it needs; audited.
         for (who, text, needs) in [

@@ -38,7 +38,7 @@ impl Engine {
         let unknown = |w: &str| {
             Box::new(Outcome::unknown_agent(reply::unknown_agent(
                 w,
-                &self.config.agents,
+                &self.known(),
             )))
         };
         let usage = |reason: String| {
@@ -50,9 +50,9 @@ impl Engine {
         if let [word] = target {
             if !word.contains(['=', '~']) {
                 let agent = self
-                    .config
-                    .agents
+                    .known()
                     .resolve(word)
+                    .cloned()
                     .ok_or_else(|| unknown(word))?;
                 return Ok(vec![Matcher {
                     name: "agent".into(),
@@ -67,9 +67,9 @@ impl Engine {
             let mut m = parse_matcher(word).map_err(usage)?;
             if m.name == "agent" && !m.is_regex {
                 let agent = self
-                    .config
-                    .agents
+                    .known()
                     .resolve(&m.value)
+                    .cloned()
                     .ok_or_else(|| unknown(&m.value))?;
                 m.value = agent.name.clone();
             }
