@@ -22,7 +22,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Exporter(args) => outpost::exporter::main(args),
         Command::Bridge(args) => outpost::bridge::main(args),
-        Command::Ask(args) => outpost::chat::main(args),
+        Command::Ask(args) => {
+            let desk = outpost::bridge::desk::for_state(&args.state)?;
+            outpost::chat::main(args, Some(std::sync::Arc::new(desk)))
+        }
         Command::Generate(args) => outpost::generate::main(args),
         Command::Keygen(args) => outpost::signing::keygen(args),
         Command::Healthcheck(args) => outpost::healthcheck::main(args),

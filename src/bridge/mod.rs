@@ -12,7 +12,8 @@
 //! transport-independent [`crate::chat::Engine`]. Alerts and replies alike
 //! go out through one [`deliver::Courier`]: Telegram's limits ([`pacer`]),
 //! the retry policy and the send counters, over the Bot API transport
-//! ([`telegram`]). What stops the bridge from working is reported to
+//! ([`telegram`]). The engine reads the bridge's own state through
+//! [`desk`]. What stops the bridge from working is reported to
 //! `/-/ready` through [`health`].
 //!
 //! Without a Telegram token the bridge still runs: webhooks are taken and
@@ -22,6 +23,7 @@
 pub mod attach;
 pub mod bot;
 pub mod deliver;
+pub mod desk;
 pub mod doorbell;
 pub mod health;
 pub mod keyboard;
@@ -324,7 +326,11 @@ pub async fn run(
                         retention: config.audit,
                     },
                 )
-                .count_refusals_in(Arc::clone(&counters.chat_refused)),
+                .count_refusals_in(Arc::clone(&counters.chat_refused))
+                .with_desk(Arc::new(desk::StoreDesk {
+                    store: store.clone(),
+                    running: Some((Arc::clone(&counters), started)),
+                })),
             );
             engine_for_prune = Some(Arc::clone(&engine));
             let sender = Arc::new(Sender {

@@ -6,6 +6,7 @@ mod alerting;
 mod bot;
 mod bridge;
 mod chat;
+mod chat_answers;
 mod docs;
 mod e2e;
 mod exporter_collectors;

@@ -225,6 +225,18 @@ impl Store {
         .await
     }
 
+    /// Delivered rows still kept (pruned after a day).
+    pub async fn sent_rows(&self) -> Result<i64, StoreError> {
+        self.call(|c| {
+            Ok(
+                c.query_row("SELECT COUNT(*) FROM outbox WHERE state='sent'", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+    }
+
     /// Forgets what is no longer needed: delivered rows after a day,
     /// failed rows (kept for inspection) after a week, dedup keys past
     /// their window, firing message ids after 30 days.

@@ -7,8 +7,8 @@
 //! press in the audit log. Telegram and `outpost ask` are its two front ends.
 //!
 //! The answers are split by what they talk to: `answers.rs` (Prometheus
-//! reads, the audit log), `silences.rs` (Alertmanager), `charts.rs`
-//! (pictures), `window.rs` (the pure time maths of chart windows). This
+//! reads, the audit log), `history.rs` (answers over time, `/stats`),
+//! `silences.rs` (Alertmanager), `charts.rs` (pictures), `window.rs` (the pure time maths of chart windows). This
 //! file holds access, dispatch, the audit record and the [`Verdict`].
 //!
 //! Decisions:
@@ -21,6 +21,7 @@
 
 mod answers;
 mod charts;
+mod history;
 mod silences;
 pub mod window;
 
@@ -39,6 +40,7 @@ use super::audit::{AuditError, AuditLog, Entry};
 use super::buttons::{self, Action};
 use super::chart::ChartError;
 use super::commands::{self, Command, UsageError};
+use super::desk::{Desk, DeskError};
 use super::promql::{PromError, Prometheus};
 use super::queries::Scope;
 use super::reply::{self, Reply};
@@ -100,6 +102,8 @@ pub struct Clients {
     /// The audit log and refusal memory ([`super::audit::Audit`] on its own
     /// connection, or the bridge's store).
     pub audit: Box<dyn AuditLog>,
+    /// The bridge's state (`/stats`); `None` where there is none.
+    pub desk: Option<Arc<dyn Desk>>,
 }
 
 impl Clients {
@@ -109,6 +113,7 @@ impl Clients {
             prometheus: Prometheus::new(&config.prometheus_url, config.timeout),
             alertmanager: Alertmanager::new(&config.alertmanager_url, config.timeout),
             audit: Box::new(audit),
+            desk: None,
         }
     }
 }
@@ -128,6 +133,8 @@ pub enum Failure {
     Chart(#[from] ChartError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error("bridge state: {0}")]
+    Desk(#[from] DeskError),
 }
 
 /// How a command or button press ended, for front ends that report success
@@ -219,6 +226,7 @@ pub struct Engine {
     prometheus: Prometheus,
     alertmanager: Alertmanager,
     audit: Box<dyn AuditLog>,
+    desk: Option<Arc<dyn Desk>>,
     /// Messages and presses from strangers, refused (loudly or not).
     refused: Arc<AtomicU64>,
 }
@@ -238,6 +246,7 @@ impl Engine {
             prometheus: clients.prometheus,
             alertmanager: clients.alertmanager,
             audit: clients.audit,
+            desk: clients.desk,
             refused: Arc::default(),
         }
     }
@@ -246,6 +255,12 @@ impl Engine {
     /// front end's metric) instead of a counter of its own.
     pub fn count_refusals_in(mut self, counter: Arc<AtomicU64>) -> Self {
         self.refused = counter;
+        self
+    }
+
+    /// Answers `/stats` (and more of the bridge's state) from `desk`.
+    pub fn with_desk(mut self, desk: Arc<dyn Desk>) -> Self {
+        self.desk = Some(desk);
         self
     }
 
@@ -382,7 +397,9 @@ impl Engine {
             Command::Status { agent }
             | Command::Gpu { agent }
             | Command::Mon { agent, .. }
-            | Command::Picture { agent, .. } => agent.clone(),
+            | Command::Picture { agent, .. }
+            | Command::Uptime { agent } => agent.clone(),
+            Command::MemPicture { agent } => Some(agent.clone()),
             _ => None,
         };
         let agent = match agent_word {
@@ -423,6 +440,36 @@ impl Engine {
             } => self.silence(caller, &target, duration, &comment).await,
             Command::Unsilence { id } => self.unsilence(&id).await,
             Command::Audit => self.audit_log().await,
+            Command::Plot {
+                agents,
+                metric,
+                minutes,
+                at,
+            } => {
+                let mut known = Vec::new();
+                for w in &agents {
+                    match self.config.agents.resolve(w) {
+                        Some(a) => known.push(a.clone()),
+                        None => {
+                            return Outcome::unknown_agent(reply::unknown_agent(
+                                w,
+                                &self.config.agents,
+                            ))
+                        }
+                    }
+                }
+                self.plot(&known, metric, minutes, at).await
+            }
+            Command::History { target, hours } => self.history(target.as_deref(), hours).await,
+            Command::Uptime { .. } => self.uptime(agent.as_ref()).await,
+            Command::Stats => self.stats().await,
+            Command::MemPicture { agent: word } => match &agent {
+                Some(a) => self.mem_picture(a).await,
+                None => Ok(Outcome::unknown_agent(reply::unknown_agent(
+                    &word,
+                    &self.config.agents,
+                ))),
+            },
         };
         answer.unwrap_or_else(Outcome::failed)
     }

@@ -1,7 +1,12 @@
 //! What the engine answers: the [`Reply`] type and the pure functions that
 //! build its text in Telegram's HTML parse mode. Every value that comes from
 //! a user, Prometheus or Alertmanager goes through [`escape`]; [`to_plain`]
-//! turns a reply back into terminal text for `outpost ask`.
+//! turns a reply back into terminal text for `outpost ask`. Texts about
+//! time (`/history`, `/uptime`, `/stats`) are in `history.rs`.
+
+mod history;
+
+pub use history::{history, mem_caption, stats, uptime, BridgeFigures, UptimeRow, Watch};
 
 use std::collections::BTreeMap;
 
