@@ -5,7 +5,8 @@
 //! This file is the store thread and its connection; the queries are split
 //! by what they keep: `outbox.rs` (intake, queue, delivery marks, figures,
 //! pruning), `chats.rs` (migrations, firing message ids, the chat bot's
-//! update offset), `watchdog.rs` and `audit.rs` (the chat engine's audit
+//! update offset), `oncall.rs` (announced alerts, acknowledgements,
+//! escalation levels, alert keyboards), `watchdog.rs` and `audit.rs` (the chat engine's audit
 //! log: its queries, this thread's connection).
 //!
 //! One thread owns the connection. Callers send it jobs over a channel and
@@ -29,10 +30,12 @@
 
 mod audit;
 mod chats;
+mod oncall;
 mod outbox;
 mod watchdog;
 
 pub use audit::StoreAudit;
+pub use oncall::{Ack, AckTarget, Due, Firing, Handled};
 pub use outbox::{Intake, Stats};
 pub use watchdog::WatchdogState;
 
@@ -166,6 +169,7 @@ impl Store {
         ))
         .and_then(|_| conn.execute_batch(SCHEMA))
         .and_then(|_| conn.execute_batch(crate::chat::audit::SCHEMA))
+        .and_then(|_| conn.execute_batch(oncall::SCHEMA))
         .map_err(|e| open_err(e.to_string()))?;
         let checkpoint_conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
         let (tx, rx) = mpsc::channel::<Job>(4096);
