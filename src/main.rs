@@ -23,7 +23,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Exporter(args) => outpost::exporter::main(args),
         Command::Bridge(args) => outpost::bridge::main(args),
         Command::Ask(args) => {
-            let desk = outpost::bridge::desk::for_state(&args.state)?;
+            let oncall = match &args.chat.oncall {
+                Some(path) => outpost::chat::oncall::read(path)?,
+                None => Default::default(),
+            };
+            let desk = outpost::bridge::desk::for_state(&args.state, oncall)?;
             outpost::chat::main(args, Some(std::sync::Arc::new(desk)))
         }
         Command::Generate(args) => outpost::generate::main(args),

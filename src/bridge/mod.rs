@@ -7,7 +7,8 @@
 //! outbox ([`store`], [`outbox`]) before answering and rings the
 //! [`doorbell`]; the [`sender`] drains the outbox, rendering ([`message`])
 //! with buttons ([`keyboard`]) and charts ([`attach`]); the [`watchdog`]
-//! turns a missing heartbeat into a message. The [`bot`] long-polls
+//! turns a missing heartbeat into a message; [`escalate`] repeats critical
+//! alerts nobody acknowledged. The [`bot`] long-polls
 //! Telegram for chat commands and answers them through the
 //! transport-independent [`crate::chat::Engine`]. Alerts and replies alike
 //! go out through one [`deliver::Courier`]: Telegram's limits ([`pacer`]),
@@ -25,6 +26,7 @@ pub mod bot;
 pub mod deliver;
 pub mod desk;
 pub mod doorbell;
+pub mod escalate;
 pub mod health;
 pub mod keyboard;
 pub mod message;
@@ -93,6 +95,8 @@ pub struct Config {
     pub send_timeout: Duration,
     /// How much chat audit log is kept.
     pub audit: crate::chat::audit::Retention,
+    /// Who is on call, and the escalation (`--oncall`).
+    pub oncall: crate::chat::oncall::OnCall,
 }
 
 /// A configuration problem (all are usage errors, exit 2, except reading
@@ -191,6 +195,13 @@ impl TryFrom<BridgeArgs> for Config {
                 message: format!("{e:#}"),
             }
         })?;
+        let oncall = match &a.chat.oncall {
+            Some(path) => crate::chat::oncall::read(path).map_err(|e| ConfigError::Chat {
+                usage: true,
+                message: format!("--oncall: {e}"),
+            })?,
+            None => crate::chat::oncall::OnCall::default(),
+        };
         let api = a.telegram_api_url.trim_end_matches('/').to_owned();
         if !(api.starts_with("http://") || api.starts_with("https://")) {
             return Err(ConfigError::ApiUrl(api));
@@ -238,6 +249,7 @@ impl TryFrom<BridgeArgs> for Config {
             },
             send_timeout: a.send_timeout,
             audit,
+            oncall,
         })
     }
 }
@@ -330,6 +342,9 @@ pub async fn run(
                 .with_desk(Arc::new(desk::StoreDesk {
                     store: store.clone(),
                     running: Some((Arc::clone(&counters), started)),
+                    oncall: config.oncall.clone(),
+                    telegram: Some(telegram.clone()),
+                    timezone: config.chat.timezone.clone(),
                 })),
             );
             engine_for_prune = Some(Arc::clone(&engine));
@@ -358,6 +373,12 @@ pub async fn run(
              until the bridge is started with a token; `outpost ask` answers commands meanwhile"
         ),
     }
+    let escalate_task = tokio::spawn(escalate::run(
+        store.clone(),
+        config.oncall.clone(),
+        Arc::clone(&doorbell),
+        stop_rx.clone(),
+    ));
     let watchdog_task = tokio::spawn(watchdog::run(
         store.clone(),
         config.watchdog_timeout,
@@ -404,6 +425,7 @@ pub async fn run(
         let _ = task.await;
     }
     let _ = watchdog_task.await;
+    let _ = escalate_task.await;
     let _ = prune_task.await;
     match store.stats().await {
         Ok(s) => tracing::info!(

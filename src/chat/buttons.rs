@@ -6,7 +6,8 @@
 //!
 //! Format: `s1:<fp>` / `s24:<fp>` silence the alert for 1 h / 24 h,
 //! `u:<silence-id>` undoes (expires) a silence, `c:<fp>` charts the alert's
-//! expression over the last hour. `<fp>` is 1–32 hex digits.
+//! expression over the last hour, `a:<fp>` acknowledges it ("I'm on
+//! it"). `<fp>` is 1–32 hex digits.
 
 use super::commands::is_silence_id;
 
@@ -28,6 +29,8 @@ pub enum Action {
     Undo { silence_id: String },
     /// Chart the alert's own expression over the last hour.
     Chart { fingerprint: String },
+    /// "I'm on it": acknowledge the alert (stops its escalation).
+    Ack { fingerprint: String },
 }
 
 impl Action {
@@ -36,7 +39,7 @@ impl Action {
     pub fn role(&self) -> super::roles::Role {
         use super::roles::Role;
         match self {
-            Action::Silence { .. } | Action::Undo { .. } => Role::Operator,
+            Action::Silence { .. } | Action::Undo { .. } | Action::Ack { .. } => Role::Operator,
             Action::Chart { .. } => Role::Viewer,
         }
     }
@@ -50,6 +53,7 @@ pub fn encode(action: &Action) -> String {
         Action::Silence { fingerprint, hours } => format!("s{hours}:{fingerprint}"),
         Action::Undo { silence_id } => format!("u:{silence_id}"),
         Action::Chart { fingerprint } => format!("c:{fingerprint}"),
+        Action::Ack { fingerprint } => format!("a:{fingerprint}"),
     }
 }
 
@@ -58,6 +62,9 @@ pub fn decode(data: &str) -> Option<Action> {
     let fp_ok = !arg.is_empty() && arg.len() <= 32 && arg.chars().all(|c| c.is_ascii_hexdigit());
     match kind {
         "c" if fp_ok => Some(Action::Chart {
+            fingerprint: arg.to_string(),
+        }),
+        "a" if fp_ok => Some(Action::Ack {
             fingerprint: arg.to_string(),
         }),
         "u" if is_silence_id(arg) => Some(Action::Undo {
@@ -101,8 +108,12 @@ pub fn alert_buttons(fingerprint: &str) -> Vec<Button> {
             },
         ),
         button("📈 chart", Action::Chart { fingerprint: fp() }),
+        button(ON_IT, Action::Ack { fingerprint: fp() }),
     ]
 }
+
+/// The label of the acknowledge button.
+pub const ON_IT: &str = "🙋 I'm on it";
 
 /// The button under a "silenced" reply.
 pub fn undo_button(silence_id: &str) -> Button {
@@ -136,6 +147,9 @@ mod tests {
             Action::Chart {
                 fingerprint: "ffffffffffffffffffffffffffffffff".into(),
             },
+            Action::Ack {
+                fingerprint: "a1b2c3d4e5f60718".into(),
+            },
         ] {
             let d = encode(&a);
             assert!(!d.is_empty() && d.len() <= 64, "{d}");
@@ -158,6 +172,7 @@ mod tests {
             "x:abcd",
             "s:abcd",
             "c:000000000000000000000000000000000",
+            "a:not-hex",
         ] {
             assert_eq!(decode(d), None, "{d}");
         }

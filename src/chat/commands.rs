@@ -122,6 +122,12 @@ pub enum Command {
     },
     /// `/stats`: the bridge's own figures.
     Stats,
+    /// `/ack ALERT`: "I'm on it" for every firing alert of that name.
+    Ack {
+        alertname: String,
+    },
+    /// `/oncall`: who is on call this week.
+    OnCall,
     /// `/mem_picture AGENT`: the memory breakdown as bars.
     MemPicture {
         agent: String,
@@ -150,6 +156,8 @@ impl Command {
             Command::Uptime { .. } => "uptime".into(),
             Command::Stats => "stats".into(),
             Command::MemPicture { .. } => "mem_picture".into(),
+            Command::Ack { .. } => "ack".into(),
+            Command::OnCall => "oncall".into(),
         }
     }
 }
@@ -201,6 +209,8 @@ pub static SPECS: &[Spec] = &[
     Spec { name: "silences", role: Role::Viewer, args: "", about: "Active and pending silences", parse: |a| none(a, Command::Silences) },
     Spec { name: "silence", role: Role::Operator, args: "<agent|matchers> <duration> [comment]", about: "Silence an agent or matchers (name=value, name!=value, name=~regex), e.g. /silence web1 2h deploy", parse: silence },
     Spec { name: "unsilence", role: Role::Operator, args: "<id>", about: "Expire a silence", parse: unsilence },
+    Spec { name: "ack", role: Role::Operator, args: "<alertname>", about: "I'm on it: take every firing alert of that name (stops its escalation)", parse: ack },
+    Spec { name: "oncall", role: Role::Viewer, args: "", about: "Who is on call this week, and the escalation", parse: |a| none(a, Command::OnCall) },
     Spec { name: "audit", role: Role::Admin, args: "", about: "The latest commands and button presses", parse: |a| none(a, Command::Audit) },
 ];
 
@@ -338,6 +348,25 @@ pub const MAX_PLOT_AGENTS: usize = 8;
 pub const MAX_HISTORY_HOURS: u32 = 168;
 /// `/history`'s default window, in hours.
 pub const DEFAULT_HISTORY_HOURS: u32 = 24;
+
+/// An alert name as Prometheus allows metric-like names.
+fn ack(args: &[&str]) -> Result<Command, String> {
+    match args {
+        [name]
+            if !name.is_empty()
+                && name.len() <= 200
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') =>
+        {
+            Ok(Command::Ack {
+                alertname: (*name).to_string(),
+            })
+        }
+        [_] => Err("an alert name is letters, digits and _, e.g. AgentDown".into()),
+        _ => Err("name exactly one alert, e.g. /ack AgentDown".into()),
+    }
+}
 
 fn mem_picture(args: &[&str]) -> Result<Command, String> {
     match args {
@@ -564,6 +593,7 @@ mod tests {
             "unsilence" => " 0f9a8b7c-1d2e-4f30-8a9b-0c1d2e3f4a5b".to_string(),
             "plot" => " web1,web2 cpu".to_string(),
             "mem_picture" => " web1".to_string(),
+            "ack" => " AgentDown".to_string(),
             _ => String::new(),
         };
         for s in SPECS {

@@ -34,6 +34,7 @@ pub mod commands;
 pub mod desk;
 pub mod engine;
 pub mod history;
+pub mod oncall;
 pub mod plot;
 pub mod promql;
 pub mod queries;

@@ -18,6 +18,7 @@ mod exporter_web;
 mod exposition;
 mod fake_telegram;
 mod generate;
+mod oncall;
 mod packaging;
 mod probe;
 mod stack;

@@ -6,6 +6,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{Store, StoreError};
+pub use crate::chat::desk::{Ack, AckTarget};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS oncall_alert (
@@ -43,20 +44,8 @@ pub struct Firing {
     pub critical: bool,
     pub chat_id: i64,
     pub thread_id: Option<i64>,
+    /// When the bridge first announced it (escalation counts from here).
     pub starts_ms: i64,
-}
-
-/// An acknowledgement.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ack {
-    pub fingerprint: String,
-    pub alertname: String,
-    pub user_id: i64,
-    /// How the user is named in messages (`@alice` or `user 42`).
-    pub who: String,
-    pub at_ms: i64,
-    /// False when someone had taken it already (this is theirs).
-    pub new: bool,
 }
 
 /// A critical alert due to escalate one level further.
@@ -75,14 +64,6 @@ pub struct Handled {
     pub who: Option<String>,
     pub acked_ms: Option<i64>,
     pub starts_ms: i64,
-}
-
-/// What to acknowledge: an alert by fingerprint (a button), or every
-/// unresolved alert of a name (`/ack NAME`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AckTarget {
-    Fingerprint(String),
-    Alertname(String),
 }
 
 fn firing_row(r: &rusqlite::Row) -> rusqlite::Result<Firing> {
@@ -328,14 +309,24 @@ mod tests {
             .await
             .unwrap();
             let acks = s
-                .ack(AckTarget::Fingerprint("a1".into()), 42, "@alice".into(), 500)
+                .ack(
+                    AckTarget::Fingerprint("a1".into()),
+                    42,
+                    "@alice".into(),
+                    500,
+                )
                 .await
                 .unwrap();
             assert_eq!(acks.len(), 1);
             assert!(acks[0].new);
             // A second taker keeps the first one's name.
             let again = s
-                .ack(AckTarget::Alertname("Alerta1".into()), 43, "@bob".into(), 600)
+                .ack(
+                    AckTarget::Alertname("Alerta1".into()),
+                    43,
+                    "@bob".into(),
+                    600,
+                )
                 .await
                 .unwrap();
             assert_eq!((again[0].who.as_str(), again[0].new), ("@alice", false));
@@ -364,12 +355,19 @@ mod tests {
             assert_eq!(handled[1].who, None);
             // Resolved alerts cannot be acknowledged.
             assert!(s
-                .ack(AckTarget::Fingerprint("b2".into()), 42, "@alice".into(), 3100)
+                .ack(
+                    AckTarget::Fingerprint("b2".into()),
+                    42,
+                    "@alice".into(),
+                    3100
+                )
                 .await
                 .unwrap()
                 .is_empty());
             // Firing again starts afresh: no ack, level 0.
-            s.track_firing(vec![firing("a1", true, 5000)]).await.unwrap();
+            s.track_firing(vec![firing("a1", true, 5000)])
+                .await
+                .unwrap();
             let due = s.due_escalations(6000, 1000, 2).await.unwrap();
             assert_eq!(due.len(), 1);
             assert_eq!(due[0].firing.starts_ms, 5000);

@@ -8,7 +8,8 @@
 //!
 //! The answers are split by what they talk to: `answers.rs` (Prometheus
 //! reads, the audit log), `history.rs` (answers over time, `/stats`),
-//! `silences.rs` (Alertmanager), `charts.rs` (pictures), `window.rs` (the pure time maths of chart windows). This
+//! `silences.rs` (Alertmanager), `charts.rs` (pictures), `oncall.rs`
+//! (acknowledgements, `/oncall`), `window.rs` (the pure time maths of chart windows). This
 //! file holds access, dispatch, the audit record and the [`Verdict`].
 //!
 //! Decisions:
@@ -22,6 +23,7 @@
 mod answers;
 mod charts;
 mod history;
+mod oncall;
 mod silences;
 pub mod window;
 
@@ -463,6 +465,11 @@ impl Engine {
             Command::History { target, hours } => self.history(target.as_deref(), hours).await,
             Command::Uptime { .. } => self.uptime(agent.as_ref()).await,
             Command::Stats => self.stats().await,
+            Command::Ack { alertname } => {
+                self.ack(caller, crate::chat::desk::AckTarget::Alertname(alertname))
+                    .await
+            }
+            Command::OnCall => Ok(self.on_call()),
             Command::MemPicture { agent: word } => match &agent {
                 Some(a) => self.mem_picture(a).await,
                 None => Ok(Outcome::unknown_agent(reply::unknown_agent(
@@ -481,6 +488,13 @@ impl Engine {
             }
             Action::Undo { silence_id } => self.unsilence(&silence_id).await,
             Action::Chart { fingerprint } => self.alert_chart(&fingerprint).await,
+            Action::Ack { fingerprint } => {
+                self.ack(
+                    caller,
+                    crate::chat::desk::AckTarget::Fingerprint(fingerprint),
+                )
+                .await
+            }
         };
         answer.unwrap_or_else(Outcome::failed)
     }
@@ -632,7 +646,7 @@ mod tests {
             !help.contains("/silence ") && help.contains("/status"),
             "{help}"
         );
-        assert!(help.contains("Your role is viewer; 3 more"), "{help}");
+        assert!(help.contains("Your role is viewer; 4 more"), "{help}");
         // Refused before anything reaches Alertmanager (port 9 would answer
         // "unreachable"), with the role it needs; audited.
         for (who, text, needs) in [
