@@ -71,7 +71,10 @@
 //!   - `mod.rs` (Config, `run`), `webhook.rs` (HTTP: /alert, /metrics,
 //!     health), `payload.rs` (webhook v4 types, dedup key), `store/`
 //!     (all SQLite state behind one thread, group commit: `mod.rs` the
-//!     thread, `outbox.rs`, `chats.rs`, `watchdog.rs` the queries),
+//!     thread, `outbox.rs`, `chats.rs`, `watchdog.rs`, `oncall.rs` the
+//!     queries), `desk.rs` (the chat engine's view of the bridge's state:
+//!     `/stats`, acknowledgements edited onto alert messages),
+//!     `escalate.rs` (unacknowledged critical alerts sent again),
 //!     `outbox.rs` (rows and batches),
 //!     `message.rs` (HTML rendering, splitting, coalescing, numbering),
 //!     `keyboard.rs` (inline buttons under alert messages), `attach.rs`
@@ -92,13 +95,19 @@
 //!   - `engine/`: [`chat::Engine`]. `mod.rs`: access by role, dispatch,
 //!     the audit record, the typed [`chat::Verdict`]; `answers.rs`
 //!     (Prometheus reads, `/audit`), `silences.rs` (Alertmanager),
-//!     `charts.rs` (pictures, an alert's expression), `window.rs` (chart
-//!     window time maths). `roles.rs`: viewer/operator/admin per user id.
-//!     `reply.rs`: reply type and pure HTML texts; `buttons.rs`: inline
-//!     buttons, their callback data and the role each needs.
+//!     `charts.rs` (pictures, `/plot`, `/mem_picture`, an alert's
+//!     expression), `history.rs` (`/history`, `/uptime`, `/stats`),
+//!     `oncall.rs` (`/ack`, the "I'm on it" button, `/oncall`), `window.rs`
+//!     (chart window time maths). `roles.rs`: viewer/operator/admin per
+//!     user id. `reply/`: reply type and pure HTML texts (`history.rs`,
+//!     `oncall.rs` by topic); `buttons.rs`: inline buttons, their callback
+//!     data and the role each needs. `plot.rs`: what `/plot` draws (the
+//!     recording-rule allow-list); `history.rs`: up/down stretches;
+//!     `oncall.rs`: the `--oncall` file and rotation; `desk.rs`: the
+//!     bridge's state as the engine sees it.
 //!   - `promql.rs` (Prometheus client, escaping), `queries.rs` (PromQL
 //!     expressions), `alertmanager.rs` (API v2 client, matchers).
-//!   - `chart.rs`: PNG line charts with the bundled font; `audit.rs`: audit
+//!   - `chart.rs`: PNG line and bar charts with the bundled font; `audit.rs`: audit
 //!     log (bounded) and refusal memory in SQLite; `agents.rs`: minimal agents.txt reader;
 //!     `zone.rs`: `--timezone` from the system tz database (jiff).
 //! - [`html`]: Telegram's HTML parse mode and length limits — escaping,
