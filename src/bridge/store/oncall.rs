@@ -272,6 +272,25 @@ fn keyboards(c: &Connection, fingerprint: &str) -> Result<Vec<(i64, i64, String)
     .collect::<Result<_, _>>()?)
 }
 
+/// Forgets alerts resolved before `before_ms` with their
+/// acknowledgements, and keyboards of messages no longer remembered.
+pub(super) fn prune(c: &Connection, before_ms: i64) -> Result<(), StoreError> {
+    c.execute(
+        "DELETE FROM oncall_alert WHERE resolved_ms < ?1",
+        [before_ms],
+    )?;
+    c.execute(
+        "DELETE FROM oncall_ack WHERE fingerprint NOT IN (SELECT fingerprint FROM oncall_alert)",
+        [],
+    )?;
+    c.execute(
+        "DELETE FROM alert_keyboard WHERE NOT EXISTS (SELECT 1 FROM firing_message f
+           WHERE f.chat_id = alert_keyboard.chat_id AND f.message_id = alert_keyboard.message_id)",
+        [],
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,6 +390,20 @@ mod tests {
             let due = s.due_escalations(6000, 1000, 2).await.unwrap();
             assert_eq!(due.len(), 1);
             assert_eq!(due[0].firing.starts_ms, 5000);
+            // Pruning forgets b2 (resolved a month ago), keeps the firing ones.
+            let month = 30 * 86_400_000;
+            s.prune(month + 3001, 1).await.unwrap();
+            let left: Vec<String> = s
+                .call(|c| {
+                    Ok(
+                        c.prepare("SELECT fingerprint FROM oncall_alert ORDER BY 1")?
+                            .query_map([], |r| r.get(0))?
+                            .collect::<Result<_, _>>()?,
+                    )
+                })
+                .await
+                .unwrap();
+            assert_eq!(left, vec!["a1".to_string(), "c3".to_string()]);
         });
     }
 }

@@ -239,7 +239,8 @@ impl Store {
 
     /// Forgets what is no longer needed: delivered rows after a day,
     /// failed rows (kept for inspection) after a week, dedup keys past
-    /// their window, firing message ids after 30 days.
+    /// their window, firing message ids (with their keyboards) and
+    /// resolved alerts' on-call records after 30 days.
     pub async fn prune(&self, now_ms: i64, window_ms: i64) -> Result<(), StoreError> {
         self.call(move |c| {
             c.execute(
@@ -258,6 +259,7 @@ impl Store {
                 "DELETE FROM firing_message WHERE sent_ms < ?1",
                 [now_ms - 30 * 86_400_000],
             )?;
+            super::oncall::prune(c, now_ms - 30 * 86_400_000)?;
             Ok(())
         })
         .await
