@@ -114,20 +114,29 @@ pub struct BridgeArgs {
     #[arg(long, env = "OUTPOST_WEBHOOK_TOKEN_FILE", value_name = "FILE")]
     pub webhook_token_file: Option<PathBuf>,
 
-    /// SQLite state database (outbox, dedup keys, chat migrations, watchdog).
+    /// Where the state lives (outbox, dedup keys, chat migrations,
+    /// watchdog, audit log): a SQLite file, or a PostgreSQL URL
+    /// (`postgres://user:password@host/db`) shared by a pair of bridges.
     #[arg(
         long,
         env = "OUTPOST_STATE",
+        hide_env_values = true,
         default_value = "./data/outpost.db",
-        value_name = "FILE"
+        value_name = "FILE|URL"
     )]
-    pub state: PathBuf,
+    pub state: String,
 
     /// `full`: every acknowledged webhook is fsynced (survives power loss).
     /// `normal`: no fsync per commit; survives a crash of the bridge but
     /// the last acknowledged webhooks can be lost on power loss.
     #[arg(long, env = "OUTPOST_STATE_SYNC", default_value = "full", value_parser = ["full", "normal"], value_name = "MODE")]
     pub state_sync: String,
+
+    /// With a shared (PostgreSQL) state: how long the leader's lease lasts
+    /// without renewal, so about how long a failover takes. The leader
+    /// renews every third of it.
+    #[arg(long, env = "OUTPOST_LEASE_TTL", default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub lease_ttl: Duration,
 
     /// After a Watchdog heartbeat was seen, silence this long is reported
     /// to the chat as "alerting pipeline is silent".
@@ -988,7 +997,8 @@ mod tests {
                 Some(expected.as_str()),
                 "--{long}"
             );
-            let secret = long.ends_with("token");
+            // `--state` may be a PostgreSQL URL with a password.
+            let secret = long.ends_with("token") || long == "state";
             assert_eq!(arg.is_hide_env_values_set(), secret, "--{long}");
         }
         let cli = Cli::try_parse_from([

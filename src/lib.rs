@@ -69,12 +69,17 @@
 //!     `rule_tests.rs` (promtool unit tests), `alertmanager.rs`, `grafana.rs`.
 //! - [`bridge`]: `outpost bridge`, Alertmanager webhooks to Telegram.
 //!   - `mod.rs` (Config, `run`), `webhook.rs` (HTTP: /alert, /metrics,
-//!     health), `payload.rs` (webhook v4 types, dedup key), `store/`
-//!     (all SQLite state behind one thread, group commit: `mod.rs` the
-//!     thread, `outbox.rs`, `chats.rs`, `watchdog.rs`, `oncall.rs` the
-//!     queries), `desk.rs` (the chat engine's view of the bridge's state:
+//!     health), `payload.rs` (webhook v4 types, dedup key), `state/`
+//!     (all state behind one `State` trait, one trait per concern:
+//!     `mod.rs` the interface; `sqlite/` the file backend, one thread with
+//!     group commit: `mod.rs` the thread, `outbox.rs`, `chats.rs`,
+//!     `watchdog.rs`, `audit.rs`, `lease.rs`, `oncall.rs` the queries;
+//!     `postgres/` the shared backend for a pair of bridges: `mod.rs` the
+//!     pool, `schema.rs` versioned migrations, the same query files),
+//!     `desk.rs` (the chat engine's view of the bridge's state:
 //!     `/stats`, acknowledgements edited onto alert messages),
-//!     `escalate.rs` (unacknowledged critical alerts sent again),
+//!     `escalate.rs` (unacknowledged critical alerts sent again, on the
+//!     leader),
 //!     `outbox.rs` (rows and batches),
 //!     `message.rs` (HTML rendering, splitting, coalescing, numbering),
 //!     `keyboard.rs` (inline buttons under alert messages), `attach.rs`
@@ -85,6 +90,7 @@
 //!     pacing and counters for alerts and replies alike), `pacer.rs`
 //!     (Telegram's limits), `doorbell.rs` (which chats have new rows),
 //!     `sender.rs` (drains the outbox: batches, charts, bookkeeping),
+//!     `leader.rs` (the lease: who delivers and polls Telegram),
 //!     `bot.rs` (chat commands over long polling, replies), `watchdog.rs`
 //!     (dead man's switch), `metrics.rs`, `health.rs` (what `/-/ready`
 //!     reports: a refused Telegram configuration, an unwritable store),

@@ -9,9 +9,11 @@
 //!
 //! Decisions:
 //! - Updates are processed at most once: the next offset is stored in the
-//!   state database ([`Store::save_bot_offset`], through the store thread
-//!   like all state) before the updates are answered, so a
-//!   restart never repeats a `/silence`; a crash mid-answer loses that reply.
+//!   state ([`UpdateStore::save_bot_offset`](super::state::UpdateStore::save_bot_offset))
+//!   before the updates are answered, so a restart never repeats a
+//!   `/silence`; a crash mid-answer loses that reply. The write carries
+//!   the leader's epoch: when another bridge took over meanwhile it is
+//!   refused, and this bot stops without answering.
 //! - Each update is answered in its own task: a slow Prometheus never holds
 //!   up another user's command. Replies are paced per chat.
 //! - A reply answers the command message (`reply_parameters`), so in a busy
@@ -29,8 +31,7 @@ use tokio::time::Instant;
 
 use super::deliver::{Courier, Patience, Undelivered};
 use super::keyboard;
-#[cfg(doc)]
-use super::store::Store;
+use super::state::{Epoch, StateError};
 use super::telegram::{Outcome, Outgoing, Payload, Telegram};
 use crate::chat::{Caller, Engine, Reply};
 
@@ -50,6 +51,8 @@ pub struct Bot {
     pub courier: Arc<Courier<Telegram>>,
     pub engine: Arc<Engine>,
     pub poll_timeout: Duration,
+    /// The leader's term: every offset write carries it.
+    pub epoch: Epoch,
 }
 
 /// The parts of a Bot API `Update` the bot reads.
@@ -127,7 +130,7 @@ impl Bot {
     /// Polls until `stop` turns true.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         self.publish_commands().await;
-        let mut offset = match self.courier.store.bot_offset().await {
+        let mut offset = match self.courier.state.bot_offset().await {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(error = %e, "reading the bot's update offset; starting from Telegram's");
@@ -187,8 +190,16 @@ impl Bot {
             };
             offset = last + 1;
             // At most once: the offset is stored before anything is answered.
-            if let Err(e) = self.courier.store.save_bot_offset(offset).await {
-                tracing::warn!(error = %e, "storing the bot's update offset");
+            match self.courier.state.save_bot_offset(offset, self.epoch).await {
+                Ok(()) => {}
+                // Another bridge leads and polls now: these updates are
+                // its to answer (it reads them again from the offset it
+                // has).
+                Err(e @ StateError::Fenced { .. }) => {
+                    tracing::warn!(error = %e, "not answering: another bridge leads");
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "storing the bot's update offset"),
             }
             for (_, update) in updates {
                 if let Some(update) = update {

@@ -33,7 +33,7 @@ use tokio::time::Instant;
 use super::health::{Health, Problem};
 use super::metrics::Counters;
 use super::pacer::{later, Pacer};
-use super::store::Store;
+use super::state::State;
 use super::telegram::{Outcome, Outgoing, Reason, Transport};
 
 /// Retry backoff for network errors, 5xx, a refused configuration and
@@ -101,7 +101,7 @@ pub enum Undelivered {
 pub struct Courier<T: Transport> {
     pub transport: T,
     /// Where a chat migration is remembered.
-    pub store: Store,
+    pub state: Arc<dyn State>,
     /// One pace for alerts and replies.
     pub pacer: Mutex<Pacer>,
     pub backoff: Backoff,
@@ -207,7 +207,7 @@ impl<T: Transport> Courier<T> {
                     Counters::add(&c.migrations, 1);
                     Counters::add(&c.retries, 1);
                     tracing::info!(from = out.chat, to, "chat migrated; following it");
-                    if let Err(e) = self.store.migrate_chat(out.chat, to).await {
+                    if let Err(e) = self.state.migrate_chat(out.chat, to).await {
                         tracing::error!(error = %e, "remembering the chat migration");
                     }
                     out.chat = to;
@@ -291,7 +291,13 @@ mod tests {
     fn courier(dir: &std::path::Path, script: Vec<Outcome>) -> Courier<Script> {
         Courier {
             transport: Script(Mutex::new(script.into()), Mutex::new(Vec::new())),
-            store: Store::open(&dir.join("s.db"), Duration::from_secs(1)).unwrap(),
+            state: Arc::new(
+                crate::bridge::state::sqlite::Store::open(
+                    &dir.join("s.db"),
+                    Duration::from_secs(1),
+                )
+                .unwrap(),
+            ),
             pacer: Mutex::new(Pacer::new(Limits::default())),
             backoff: Backoff::default(),
             counters: Arc::new(Counters::default()),
@@ -329,11 +335,11 @@ mod tests {
         assert_eq!(c.counters.migrations.load(Ordering::Relaxed), 1);
         assert_eq!(c.counters.send_failures.get("network"), 4);
         // The migration is remembered for what is queued later.
-        c.store
+        c.state
             .enqueue_text(-1001, None, "later".into(), 0)
             .await
             .unwrap();
-        assert_eq!(c.store.queued(-1002, 10).await.unwrap().len(), 1);
+        assert_eq!(c.state.queued(-1002, 10).await.unwrap().len(), 1);
     }
 
     #[tokio::test(start_paused = true)]

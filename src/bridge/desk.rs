@@ -18,15 +18,15 @@ use serde_json::json;
 use super::keyboard;
 use super::metrics::Counters;
 use super::now_ms;
-use super::store::{Store, StoreError};
+use super::state::{self, State, StateError};
 use super::telegram::{Payload, Telegram};
 use crate::chat::desk::{Ack, AckTarget, Desk, DeskError, DeskFuture};
 use crate::chat::oncall::OnCall;
 use crate::chat::reply::{self, BridgeFigures};
 
-/// [`Desk`] of a store, with the running bridge's counters when there is one.
-pub struct StoreDesk {
-    pub store: Store,
+/// [`Desk`] of the bridge's state, with the running bridge's counters when there is one.
+pub struct StateDesk {
+    pub state: Arc<dyn State>,
     /// `None` in `outpost ask`: only the running bridge counts.
     pub running: Option<(Arc<Counters>, i64)>,
     pub oncall: OnCall,
@@ -37,9 +37,9 @@ pub struct StoreDesk {
 }
 
 /// The desk `outpost ask` uses: the state database at `path`.
-pub fn for_state(path: &Path, oncall: OnCall) -> Result<StoreDesk, StoreError> {
-    Ok(StoreDesk {
-        store: Store::open(path, Duration::from_secs(2))?,
+pub fn for_state(path: &Path, oncall: OnCall) -> Result<StateDesk, StateError> {
+    Ok(StateDesk {
+        state: Arc::new(state::sqlite::Store::open(path, Duration::from_secs(2))?),
         running: None,
         oncall,
         telegram: None,
@@ -47,19 +47,24 @@ pub fn for_state(path: &Path, oncall: OnCall) -> Result<StoreDesk, StoreError> {
     })
 }
 
-impl StoreDesk {
+impl StateDesk {
     /// Relabels the acknowledge button of `ack`'s alert on every message
     /// that announced it. Failures are logged: the acknowledgement holds.
     async fn show(&self, telegram: &Telegram, ack: &Ack) {
         let label = reply::taken_label(&ack.who, ack.at_ms, &self.timezone);
-        let boards = match self.store.keyboards_of(ack.fingerprint.clone()).await {
+        let boards = match self.state.keyboards_of(ack.fingerprint.clone()).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(error = %e, "reading alert keyboards");
                 return;
             }
         };
-        for (chat, message_id, markup) in boards {
+        for state::Keyboard {
+            chat,
+            message_id,
+            markup,
+        } in boards
+        {
             let Some(new) = serde_json::from_str(&markup)
                 .ok()
                 .and_then(|m| keyboard::mark_taken(&m, &ack.fingerprint, &label))
@@ -73,7 +78,7 @@ impl StoreDesk {
             {
                 Ok((200, _)) => {
                     if let Err(e) = self
-                        .store
+                        .state
                         .remember_keyboard(chat, message_id, new.to_string())
                         .await
                     {
@@ -94,15 +99,15 @@ impl StoreDesk {
     }
 }
 
-fn desk_error(e: StoreError) -> DeskError {
+fn desk_error(e: StateError) -> DeskError {
     DeskError(e.to_string())
 }
 
-impl Desk for StoreDesk {
+impl Desk for StateDesk {
     fn figures(&self) -> DeskFuture<'_, BridgeFigures> {
         Box::pin(async move {
-            let stats = self.store.stats().await.map_err(desk_error)?;
-            let kept_sent = self.store.sent_rows().await.map_err(desk_error)?;
+            let stats = self.state.stats().await.map_err(desk_error)?;
+            let kept_sent = self.state.sent_rows().await.map_err(desk_error)?;
             let count = |n: i64| u64::try_from(n).unwrap_or(0);
             let mut f = BridgeFigures {
                 queued: count(stats.queued),
@@ -130,7 +135,7 @@ impl Desk for StoreDesk {
     fn ack(&self, target: AckTarget, user_id: i64, who: String) -> DeskFuture<'_, Vec<Ack>> {
         Box::pin(async move {
             let acks = self
-                .store
+                .state
                 .ack(target, user_id, who, now_ms())
                 .await
                 .map_err(desk_error)?;

@@ -1,5 +1,5 @@
 //! Escalation of critical alerts nobody acknowledged (`--oncall`'s
-//! `escalation.after`): every few seconds the store names the alerts due
+//! `escalation.after`): every second the state names the alerts due
 //! (it marks each at its new level in the same transaction, so a restart
 //! neither repeats nor forgets one), and each is queued in the outbox like
 //! any message: level 1 again in its own chat, mentioning the people on
@@ -12,17 +12,19 @@ use jiff::Timestamp;
 use tokio::sync::watch;
 
 use super::doorbell::Doorbell;
-use super::store::{Due, Store};
+use super::state::{Due, State};
 use super::{millis, now_ms};
 use crate::chat::oncall::OnCall;
 use crate::chat::reply;
 
-/// How often the store is asked for alerts due.
+/// How often the state is asked for alerts due.
 pub const TICK: Duration = Duration::from_secs(1);
 
 /// Runs until `stop` turns true. Does nothing without `escalation.after`.
+/// Only the leader runs it (one term at a time, like the sender), so a
+/// pair of bridges escalates each alert once.
 pub async fn run(
-    store: Store,
+    state: Arc<dyn State>,
     oncall: OnCall,
     doorbell: Arc<Doorbell>,
     mut stop: watch::Receiver<bool>,
@@ -36,13 +38,13 @@ pub async fn run(
         1
     };
     loop {
-        match store
+        match state
             .due_escalations(now_ms(), millis(after), max_level)
             .await
         {
             Ok(due) => {
                 for d in due {
-                    queue(&store, &oncall, &doorbell, &d).await;
+                    queue(state.as_ref(), &oncall, &doorbell, &d).await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "reading alerts due to escalate"),
@@ -57,7 +59,7 @@ pub async fn run(
     }
 }
 
-async fn queue(store: &Store, oncall: &OnCall, doorbell: &Doorbell, d: &Due) {
+async fn queue(state: &dyn State, oncall: &OnCall, doorbell: &Doorbell, d: &Due) {
     let now = Timestamp::now();
     let people = oncall.on_call(now);
     let f = &d.firing;
@@ -66,7 +68,7 @@ async fn queue(store: &Store, oncall: &OnCall, doorbell: &Doorbell, d: &Due) {
         (2, Some(chat)) => (chat, None),
         _ => (f.chat_id, f.thread_id),
     };
-    match store.enqueue_text(chat, thread, text, now_ms()).await {
+    match state.enqueue_text(chat, thread, text, now_ms()).await {
         Ok(_) => {
             tracing::info!(alert = %f.alertname, level = d.level, chat, "escalated");
             doorbell.ring(chat);

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::store::Stats;
+use super::state::Stats;
 
 /// Counters with one label, keyed by a `&'static str` value.
 #[derive(Default)]
@@ -53,6 +53,8 @@ pub struct Counters {
     /// Chat messages and button presses from users not allowed (shared
     /// with the chat engine, which counts them).
     pub chat_refused: Arc<AtomicU64>,
+    /// Whether this bridge leads, and its epoch.
+    pub standing: Arc<super::leader::Standing>,
     /// The HTTP server's open and shed connections.
     pub connections: std::sync::Arc<crate::server::Stats>,
 }
@@ -145,6 +147,39 @@ pub fn encode(c: &Counters, stats: Option<&Stats>, now_ms: i64) -> String {
         );
     }
     encode_connections(&mut out, &c.connections);
+    family(
+        &mut out,
+        "outpost_bridge_leader",
+        "gauge",
+        "1 while this bridge holds the lease (delivers and polls Telegram), 0 while it follows.",
+    );
+    let _ = writeln!(
+        out,
+        "outpost_bridge_leader {}",
+        u8::from(c.standing.leader.load(Ordering::Relaxed))
+    );
+    family(
+        &mut out,
+        "outpost_bridge_leader_epoch",
+        "gauge",
+        "The epoch (fencing token) of the last term this bridge led; 0 if none.",
+    );
+    let _ = writeln!(
+        out,
+        "outpost_bridge_leader_epoch {}",
+        c.standing.epoch.load(Ordering::Relaxed)
+    );
+    family(
+        &mut out,
+        "outpost_bridge_leader_terms_total",
+        "counter",
+        "Terms this bridge started as the leader.",
+    );
+    let _ = writeln!(
+        out,
+        "outpost_bridge_leader_terms_total {}",
+        c.standing.terms.load(Ordering::Relaxed)
+    );
     family(
         &mut out,
         "outpost_bridge_store_up",

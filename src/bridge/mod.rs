@@ -4,11 +4,11 @@
 //! Flow: clap args → [`Config`] (validated once, token read) → [`run`]
 //! with a bound listener and a shutdown future. Inside: the webhook
 //! ([`webhook`]) parses ([`payload`]) and commits each notification to the
-//! outbox ([`store`], [`outbox`]) before answering and rings the
+//! outbox ([`state`], [`outbox`]) before answering and rings the
 //! [`doorbell`]; the [`sender`] drains the outbox, rendering ([`message`])
 //! with buttons ([`keyboard`]) and charts ([`attach`]); the [`watchdog`]
 //! turns a missing heartbeat into a message; [`escalate`] repeats critical
-//! alerts nobody acknowledged. The [`bot`] long-polls
+//! alerts nobody acknowledged (these four run on the [`leader`] only). The [`bot`] long-polls
 //! Telegram for chat commands and answers them through the
 //! transport-independent [`crate::chat::Engine`]. Alerts and replies alike
 //! go out through one [`deliver::Courier`]: Telegram's limits ([`pacer`]),
@@ -29,6 +29,7 @@ pub mod doorbell;
 pub mod escalate;
 pub mod health;
 pub mod keyboard;
+pub mod leader;
 pub mod message;
 pub mod metrics;
 pub mod outbox;
@@ -36,7 +37,7 @@ pub mod pacer;
 pub mod payload;
 pub mod secret;
 pub mod sender;
-pub mod store;
+pub mod state;
 pub mod telegram;
 pub mod watchdog;
 pub mod webhook;
@@ -61,7 +62,6 @@ use metrics::Counters;
 use pacer::{Limits, Pacer};
 use secret::Secret;
 use sender::{Sender, Unmarked};
-use store::Store;
 use telegram::Telegram;
 use webhook::AppState;
 
@@ -83,8 +83,10 @@ pub struct Config {
     pub attach_charts: bool,
     /// The chat command engine's settings (Prometheus, Alertmanager, agents).
     pub chat: crate::chat::Config,
-    pub state: PathBuf,
-    pub state_sync: store::Durability,
+    pub state: state::Location,
+    pub state_sync: state::sqlite::Durability,
+    /// How long the leader's lease lasts without renewal (`--lease-ttl`).
+    pub lease_ttl: Duration,
     pub watchdog_timeout: Duration,
     pub dedup_window: Duration,
     pub max_body: usize,
@@ -227,12 +229,13 @@ impl TryFrom<BridgeArgs> for Config {
             webhook_token,
             attach_charts: a.attach_charts,
             chat,
-            state: a.state,
+            state: state::Location::parse(&a.state),
             state_sync: if a.state_sync == "normal" {
-                store::Durability::Normal
+                state::sqlite::Durability::Normal
             } else {
-                store::Durability::Full
+                state::sqlite::Durability::Full
             },
+            lease_ttl: a.lease_ttl,
             watchdog_timeout: a.watchdog_timeout,
             dedup_window: a.dedup_window,
             max_body: a.webhook_max_body,
@@ -291,21 +294,29 @@ pub fn main(args: BridgeArgs) -> anyhow::Result<()> {
 
 /// Serves the bridge on `listener` until `shutdown` completes: then stops
 /// taking webhooks, lets the Telegram message in flight finish and
-/// returns, leaving everything still queued in the store.
+/// returns, leaving everything still queued in the state. Webhooks, health
+/// and metrics are served whatever the role; the outbox, the chat bot and
+/// the watchdog run only while this bridge leads ([`leader`]).
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = Store::open_with(&config.state, Duration::from_secs(2), config.state_sync)?;
+    let state = state::open(
+        &config.state,
+        &state::Options {
+            durability: config.state_sync,
+            ..state::Options::default()
+        },
+    )
+    .await?;
     let counters = Arc::new(Counters::default());
     let health = Arc::new(Health::default());
     let doorbell = Arc::new(Doorbell::default());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let started = now_ms();
 
-    let state = Arc::new(AppState {
-        store: store.clone(),
+    let app = Arc::new(AppState {
+        state: Arc::clone(&state),
         counters: Arc::clone(&counters),
         doorbell: Arc::clone(&doorbell),
         default_chat: config.chat_id,
@@ -316,15 +327,15 @@ pub async fn run(
         accepting: AtomicBool::new(true),
         health: Arc::clone(&health),
     });
+    let started_ms = now_ms();
+    let mut telegram = None;
     let mut engine_for_prune = None;
-    let mut telegram_tasks = Vec::new();
     match &config.telegram_token {
         Some(token) => {
-            let telegram =
-                Telegram::new(&config.telegram_api_url, token.clone(), config.send_timeout)?;
+            let api = Telegram::new(&config.telegram_api_url, token.clone(), config.send_timeout)?;
             let courier = Arc::new(Courier {
-                transport: telegram.clone(),
-                store: store.clone(),
+                transport: api.clone(),
+                state: Arc::clone(&state),
                 pacer: Mutex::new(Pacer::new(config.limits)),
                 backoff: config.backoff,
                 counters: Arc::clone(&counters),
@@ -333,39 +344,26 @@ pub async fn run(
             let engine = Arc::new(
                 crate::chat::Engine::new(
                     config.chat.clone(),
-                    store::StoreAudit {
-                        store: store.clone(),
+                    state::StateAudit {
+                        state: Arc::clone(&state),
                         retention: config.audit,
                     },
                 )
                 .count_refusals_in(Arc::clone(&counters.chat_refused))
-                .with_desk(Arc::new(desk::StoreDesk {
-                    store: store.clone(),
-                    running: Some((Arc::clone(&counters), started)),
+                .with_desk(Arc::new(desk::StateDesk {
+                    state: Arc::clone(&state),
+                    running: Some((Arc::clone(&counters), started_ms)),
                     oncall: config.oncall.clone(),
-                    telegram: Some(telegram.clone()),
+                    telegram: Some(api.clone()),
                     timezone: config.chat.timezone.clone(),
                 })),
             );
             engine_for_prune = Some(Arc::clone(&engine));
-            let sender = Arc::new(Sender {
-                store: store.clone(),
-                courier: Arc::clone(&courier),
-                doorbell: Arc::clone(&doorbell),
-                layout: Layout::default(),
-                charts: config
-                    .attach_charts
-                    .then(|| attach::charts(Arc::clone(&engine))),
-                unmarked: Unmarked::default(),
-            });
-            telegram_tasks.push(tokio::spawn(sender.run(stop_rx.clone())));
-            let bot = Arc::new(bot::Bot {
-                telegram,
+            telegram = Some(TelegramSide {
+                api,
                 courier,
                 engine,
-                poll_timeout: bot::POLL_TIMEOUT,
             });
-            telegram_tasks.push(tokio::spawn(bot.run(stop_rx.clone())));
         }
         None => tracing::warn!(
             "no Telegram token (--telegram-token, --telegram-token-file or OUTPOST_TELEGRAM_TOKEN): \
@@ -373,30 +371,40 @@ pub async fn run(
              until the bridge is started with a token; `outpost ask` answers commands meanwhile"
         ),
     }
-    let escalate_task = tokio::spawn(escalate::run(
-        store.clone(),
-        config.oncall.clone(),
-        Arc::clone(&doorbell),
-        stop_rx.clone(),
+    let (role_tx, role_rx) = watch::channel(None);
+    let (release_tx, release_rx) = watch::channel(false);
+    let leader_task = tokio::spawn(leader::run(
+        Arc::clone(&state),
+        leader::holder_name(),
+        config.lease_ttl,
+        role_tx,
+        Arc::clone(&counters.standing),
+        release_rx,
     ));
-    let watchdog_task = tokio::spawn(watchdog::run(
-        store.clone(),
-        config.watchdog_timeout,
-        started,
-        Arc::clone(&doorbell),
+    let terms_task = tokio::spawn(terms(
+        Arc::new(Term {
+            state: Arc::clone(&state),
+            telegram,
+            doorbell: Arc::clone(&doorbell),
+            attach_charts: config.attach_charts,
+            watchdog_timeout: config.watchdog_timeout,
+            oncall: config.oncall.clone(),
+            started_ms,
+        }),
+        role_rx,
         stop_rx.clone(),
     ));
     let prune_task = tokio::spawn(prune(
-        store.clone(),
+        Arc::clone(&state),
         engine_for_prune,
         config.dedup_window,
         stop_rx.clone(),
     ));
     {
-        let state = Arc::clone(&state);
+        let app = Arc::clone(&app);
         tokio::spawn(async move {
             shutdown.await;
-            state.accepting.store(false, Ordering::SeqCst);
+            app.accepting.store(false, Ordering::SeqCst);
             let _ = stop_tx.send(true);
         });
     }
@@ -405,14 +413,15 @@ pub async fn run(
         telegram_api = %secret::redact_userinfo(&config.telegram_api_url),
         telegram = config.telegram_token.is_some(),
         chat_id = ?config.chat_id,
-        state = %config.state.display(),
+        state = %config.state,
+        shared = state.shared(),
         watchdog_timeout = ?config.watchdog_timeout,
         "bridge listening"
     );
     let mut stopped = stop_rx.clone();
     crate::server::serve(
         listener,
-        webhook::router(Arc::clone(&state)),
+        webhook::router(Arc::clone(&app)),
         None,
         config.server,
         Arc::clone(&counters.connections),
@@ -421,13 +430,13 @@ pub async fn run(
         },
     )
     .await;
-    for task in telegram_tasks {
-        let _ = task.await;
-    }
-    let _ = watchdog_task.await;
-    let _ = escalate_task.await;
+    // The term's message in flight finishes before the lease is given up,
+    // so the next leader does not send it again.
+    let _ = terms_task.await;
+    let _ = release_tx.send(true);
+    let _ = leader_task.await;
     let _ = prune_task.await;
-    match store.stats().await {
+    match state.stats().await {
         Ok(s) => tracing::info!(
             queued = s.queued,
             "bridge stopped; queued notifications kept for the next start"
@@ -437,10 +446,100 @@ pub async fn run(
     Ok(())
 }
 
+/// The Telegram side, when there is a token.
+struct TelegramSide {
+    api: Telegram,
+    courier: Arc<Courier<Telegram>>,
+    engine: Arc<crate::chat::Engine>,
+}
+
+/// What a leader's term runs.
+struct Term {
+    state: Arc<dyn state::State>,
+    telegram: Option<TelegramSide>,
+    doorbell: Arc<Doorbell>,
+    attach_charts: bool,
+    watchdog_timeout: Duration,
+    /// Who is on call and the escalation (`--oncall`).
+    oncall: crate::chat::oncall::OnCall,
+    started_ms: i64,
+}
+
+/// While the bridge leads, the sender, the chat bot (with a token), the
+/// watchdog and the escalation run with the term's epoch; when it stops leading (or
+/// shuts down) they stop, letting the message in flight finish.
+async fn terms(
+    term: Arc<Term>,
+    mut role: watch::Receiver<leader::Role>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let epoch = tokio::select! {
+            r = role.wait_for(|r| r.is_some()) => match r {
+                Ok(r) => r.unwrap_or_default(),
+                Err(_) => return,
+            },
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let (end_tx, end_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        if let Some(t) = &term.telegram {
+            let sender = Arc::new(Sender {
+                state: Arc::clone(&term.state),
+                epoch,
+                courier: Arc::clone(&t.courier),
+                doorbell: Arc::clone(&term.doorbell),
+                layout: Layout::default(),
+                charts: term
+                    .attach_charts
+                    .then(|| attach::charts(Arc::clone(&t.engine))),
+                unmarked: Unmarked::default(),
+                rescan: if term.state.shared() {
+                    sender::SHARED_RESCAN
+                } else {
+                    sender::RESCAN
+                },
+            });
+            tasks.push(tokio::spawn(sender.run(end_rx.clone())));
+            let bot = Arc::new(bot::Bot {
+                telegram: t.api.clone(),
+                courier: Arc::clone(&t.courier),
+                engine: Arc::clone(&t.engine),
+                poll_timeout: bot::POLL_TIMEOUT,
+                epoch,
+            });
+            tasks.push(tokio::spawn(bot.run(end_rx.clone())));
+        }
+        tasks.push(tokio::spawn(watchdog::run(
+            Arc::clone(&term.state),
+            term.watchdog_timeout,
+            term.started_ms,
+            Arc::clone(&term.doorbell),
+            end_rx.clone(),
+        )));
+        // Escalation reads and advances the on-call levels: one bridge of
+        // a pair, so each alert escalates once.
+        tasks.push(tokio::spawn(escalate::run(
+            Arc::clone(&term.state),
+            term.oncall.clone(),
+            Arc::clone(&term.doorbell),
+            end_rx,
+        )));
+        tokio::select! {
+            _ = role.wait_for(|r| *r != Some(epoch)) => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+        let _ = end_tx.send(true);
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
 /// Every 10 minutes: the store's old rows and, with a token, the chat
 /// audit log past its age limit.
 async fn prune(
-    store: Store,
+    state: Arc<dyn state::State>,
     engine: Option<Arc<crate::chat::Engine>>,
     window: Duration,
     mut stop: watch::Receiver<bool>,
@@ -452,8 +551,12 @@ async fn prune(
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        if let Err(e) = store.prune(now_ms(), window_ms).await {
+        if let Err(e) = state.prune(now_ms(), window_ms).await {
             tracing::warn!(error = %e, "pruning the state database");
+        }
+        // After the firing message ids: keyboards go with them.
+        if let Err(e) = state.prune_oncall(now_ms()).await {
+            tracing::warn!(error = %e, "pruning the on-call records");
         }
         if let Some(engine) = &engine {
             if let Err(e) = engine.prune_audit(now_ms()).await {
@@ -484,7 +587,10 @@ mod tests {
         let c = parse(&["--telegram-token", "1:abc", "--chat-id", "-1001"]).unwrap();
         assert_eq!(c.listen, "0.0.0.0:9187".parse().unwrap());
         assert_eq!(c.telegram_api_url, "https://api.telegram.org");
-        assert_eq!(c.state, PathBuf::from("./data/outpost.db"));
+        assert_eq!(
+            c.state,
+            state::Location::Sqlite(PathBuf::from("./data/outpost.db"))
+        );
         assert_eq!(c.chat_id, Some(-1001));
         assert!(!format!("{c:?}").contains("1:abc"));
         // The flags' defaults are the policy types' own.

@@ -34,6 +34,33 @@ pub struct Row {
     pub content: Content,
 }
 
+impl Row {
+    /// A row as a backend stored it: `kind` is [`Content::kind`], `payload`
+    /// the text or the notification's JSON. A notification that no longer
+    /// parses is delivered as an empty one rather than blocking the queue.
+    pub fn stored(
+        id: i64,
+        chat: i64,
+        thread: Option<i64>,
+        kind: &str,
+        payload: String,
+        received_ms: i64,
+    ) -> Row {
+        let content = if kind == "text" {
+            Content::Text(payload)
+        } else {
+            Content::Alerts(serde_json::from_str(&payload).unwrap_or_default())
+        };
+        Row {
+            id,
+            chat,
+            thread,
+            received_ms,
+            content,
+        }
+    }
+}
+
 /// Rows delivered together.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {

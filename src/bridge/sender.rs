@@ -53,7 +53,7 @@ use super::now_ms;
 use super::outbox::{first_batch, Batch, BatchContent};
 use super::pacer::later;
 use super::payload::Alert;
-use super::store::{Firing, Store};
+use super::state::{Epoch, Firing, State};
 use super::telegram::{Outgoing, Transport};
 
 /// Rows Telegram accepted whose `sent` mark could not be written: never
@@ -114,7 +114,9 @@ impl Unmarked {
 
 /// What the sender needs.
 pub struct Sender<T: Transport> {
-    pub store: Store,
+    pub state: Arc<dyn State>,
+    /// The leader's term: every claim of outbox rows carries it.
+    pub epoch: Epoch,
     /// Shared with the chat bot: one pace, one retry policy, one set of
     /// counters for alerts and replies.
     pub courier: Arc<Courier<T>>,
@@ -125,7 +127,18 @@ pub struct Sender<T: Transport> {
     pub charts: Option<Charts>,
     /// Delivered rows not yet recorded as sent.
     pub unmarked: Unmarked,
+    /// How often the whole outbox is looked at: [`RESCAN`], or
+    /// [`SHARED_RESCAN`] when other bridges take webhooks into it (their
+    /// doorbells do not ring here).
+    pub rescan: Duration,
 }
+
+/// The full scan's period: a safety net, the doorbell names new rows.
+pub const RESCAN: Duration = Duration::from_secs(5);
+
+/// The full scan's period with a shared state: how long a notification
+/// taken by a follower waits at most before the leader sees it.
+pub const SHARED_RESCAN: Duration = Duration::from_millis(200);
 
 /// How a batch ended.
 #[derive(Debug, PartialEq)]
@@ -150,7 +163,7 @@ impl<T: Transport> Sender<T> {
         // Everything queued (at start, and every few seconds as a safety
         // net), then only the chats the doorbell names.
         let mut full_scan = true;
-        let mut rescan = tokio::time::interval(Duration::from_secs(5));
+        let mut rescan = tokio::time::interval(self.rescan);
         rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if *stop.borrow() {
@@ -159,7 +172,7 @@ impl<T: Transport> Sender<T> {
             let mut chats: Vec<i64> = self.doorbell.take().into_iter().collect();
             if full_scan {
                 full_scan = false;
-                match self.store.queued_chats().await {
+                match self.state.queued_chats().await {
                     Ok(c) => chats.extend(c),
                     Err(e) => tracing::error!(error = %e, "reading the outbox"),
                 }
@@ -201,7 +214,7 @@ impl<T: Transport> Sender<T> {
                 return;
             }
             self.write_back().await;
-            let mut rows = match self.store.queued(chat, READ_AHEAD).await {
+            let mut rows = match self.state.claim(chat, READ_AHEAD, self.epoch).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(chat, error = %e, "reading the outbox");
@@ -224,7 +237,7 @@ impl<T: Transport> Sender<T> {
     /// Records `ids` as sent; when the store cannot write, keeps them in
     /// [`Unmarked`] (so they are not sent again) and reports it.
     async fn record_sent(&self, ids: Vec<i64>) {
-        match self.store.mark_sent(ids.clone(), now_ms()).await {
+        match self.state.mark_sent(ids.clone(), now_ms()).await {
             Ok(()) => {
                 if self.unmarked.is_empty() {
                     self.courier.health.set(Problem::StoreBookkeeping, None);
@@ -248,7 +261,7 @@ impl<T: Transport> Sender<T> {
         let Some(ids) = self.unmarked.due(Instant::now()) else {
             return;
         };
-        match self.store.mark_sent(ids.clone(), now_ms()).await {
+        match self.state.mark_sent(ids.clone(), now_ms()).await {
             Ok(()) => {
                 self.unmarked.written(&ids);
                 if self.unmarked.is_empty()
@@ -320,7 +333,7 @@ impl<T: Transport> Sender<T> {
             let reply_to = if msg.resolved.is_empty() {
                 None
             } else {
-                self.store
+                self.state
                     .firing_message(chat, msg.resolved.clone())
                     .await
                     .unwrap_or(None)
@@ -349,7 +362,7 @@ impl<T: Transport> Sender<T> {
             // resolution replies to it.
             if !msg.firing.is_empty() {
                 if let Err(e) = self
-                    .store
+                    .state
                     .remember_firing(chat, msg.firing.clone(), message_id, now_ms())
                     .await
                 {
@@ -398,7 +411,7 @@ impl<T: Transport> Sender<T> {
             return;
         }
         let handled = match self
-            .store
+            .state
             .resolve_alerts(msg.resolved.clone(), now_ms())
             .await
         {
@@ -455,12 +468,12 @@ impl<T: Transport> Sender<T> {
                 starts_ms: now_ms(),
             })
             .collect();
-        if let Err(e) = self.store.track_firing(firing).await {
+        if let Err(e) = self.state.track_firing(firing).await {
             tracing::warn!(error = %e, "recording the firing alerts");
         }
         if let Some(m) = markup {
             if let Err(e) = self
-                .store
+                .state
                 .remember_keyboard(chat, message_id, m.to_string())
                 .await
             {
@@ -527,7 +540,7 @@ impl<T: Transport> Sender<T> {
             ) => {
                 tracing::error!(chat = out.chat, %reason, error = %detail, rows = ids.len(), "Telegram refused the message; giving up on it");
                 if let Err(e) = courier
-                    .store
+                    .state
                     .mark_failed(ids.to_vec(), detail, now_ms())
                     .await
                 {
@@ -545,6 +558,8 @@ mod tests {
     use crate::bridge::health::Health;
     use crate::bridge::metrics::Counters;
     use crate::bridge::pacer::{Limits, Pacer};
+    use crate::bridge::state::sqlite::Store;
+    use crate::bridge::state::{ChatStore, OutboxStore};
     use crate::bridge::telegram::{Misconfig, Outcome, Reason};
     use std::collections::VecDeque;
     use std::sync::atomic::Ordering;
@@ -641,13 +656,14 @@ mod tests {
         backoff: Backoff,
     ) -> Arc<Sender<Flaky>> {
         Arc::new(Sender {
-            store: store.clone(),
+            state: Arc::new(store.clone()),
+            epoch: 1,
             courier: Arc::new(Courier {
                 transport: Flaky {
                     attempts: Mutex::new(Vec::new()),
                     script: Mutex::new(VecDeque::from(script)),
                 },
-                store,
+                state: Arc::new(store),
                 pacer: Mutex::new(Pacer::new(Limits::default())),
                 backoff,
                 counters: Arc::new(Counters::default()),
@@ -657,6 +673,7 @@ mod tests {
             layout: Layout::default(),
             charts,
             unmarked: Unmarked::default(),
+            rescan: RESCAN,
         })
     }
 

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use super::doorbell::Doorbell;
 use super::message::{escape, format_duration_ms};
-use super::store::Store;
+use super::state::State;
 use super::{millis, now_ms};
 
 /// The notice queued when the heartbeat stops.
@@ -43,7 +43,7 @@ pub fn check_interval(timeout: Duration) -> Duration {
 
 /// Checks heartbeats until `stop` turns true.
 pub async fn run(
-    store: Store,
+    state: Arc<dyn State>,
     timeout: Duration,
     started_ms: i64,
     doorbell: Arc<Doorbell>,
@@ -60,7 +60,7 @@ pub async fn run(
         if *stop.borrow() {
             return;
         }
-        match store
+        match state
             .expire_watchdogs(now_ms(), millis(timeout), started_ms, notice.clone())
             .await
         {

@@ -24,12 +24,12 @@ use super::health::{Health, Problem};
 use super::metrics::{self, Counters};
 use super::payload::Notification;
 use super::secret::Secret;
-use super::store::{Intake, Store, StoreError};
+use super::state::{Intake, State as BridgeState, StateError};
 use super::{millis, now_ms, watchdog};
 
 /// What the handlers share.
 pub struct AppState {
-    pub store: Store,
+    pub state: Arc<dyn BridgeState>,
     pub counters: Arc<Counters>,
     /// Tells the sender which chat has something new.
     pub doorbell: Arc<Doorbell>,
@@ -59,7 +59,7 @@ pub enum WebhookError {
     #[error("{0}")]
     BadChat(String),
     #[error("state database unavailable, retry later")]
-    Storage(#[source] StoreError),
+    Storage(#[source] StateError),
     #[error("shutting down, retry later")]
     ShuttingDown,
 }
@@ -269,7 +269,7 @@ async fn intake(
     }
     let key = notification.dedup_key(chat, thread);
     let outcome = st
-        .store
+        .state
         .intake(
             chat,
             thread,
@@ -307,7 +307,7 @@ async fn intake(
 }
 
 async fn metrics_handler(State(st): State<Arc<AppState>>) -> Response {
-    let stats = st.store.stats().await.ok();
+    let stats = st.state.stats().await.ok();
     (
         StatusCode::OK,
         [(
@@ -328,7 +328,7 @@ async fn ready(State(st): State<Arc<AppState>>) -> Response {
         let text = format!("not ready:\n{}\n", problems.join("\n"));
         return (StatusCode::SERVICE_UNAVAILABLE, text).into_response();
     }
-    match st.store.stats().await {
+    match st.state.stats().await {
         Ok(_) => (StatusCode::OK, "OK\n").into_response(),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -346,7 +346,13 @@ mod tests {
 
     fn state(dir: &std::path::Path, token: Option<&str>) -> Arc<AppState> {
         Arc::new(AppState {
-            store: Store::open(&dir.join("s.db"), Duration::from_millis(200)).unwrap(),
+            state: Arc::new(
+                crate::bridge::state::sqlite::Store::open(
+                    &dir.join("s.db"),
+                    Duration::from_millis(200),
+                )
+                .unwrap(),
+            ),
             counters: Arc::new(Counters::default()),
             doorbell: Arc::new(Doorbell::default()),
             default_chat: Some(42),
@@ -385,7 +391,7 @@ mod tests {
         let (s, b) = call(&st, post("/alert", "application/json", None, OK_BODY)).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         assert!(b.contains("queued"));
-        let rows = st.store.queued(42, 10).await.unwrap();
+        let rows = st.state.queued(42, 10).await.unwrap();
         assert_eq!(rows.len(), 1);
         let (s, b) = call(
             &st,
@@ -414,7 +420,7 @@ mod tests {
         .await;
         assert_eq!(s, StatusCode::OK);
         let topics: Vec<Option<i64>> = st
-            .store
+            .state
             .queued(-100123, 10)
             .await
             .unwrap()
@@ -512,8 +518,8 @@ mod tests {
             (s, b.as_str()),
             (StatusCode::OK, "{\"status\":\"heartbeat\"}")
         );
-        assert_eq!(st.store.stats().await.unwrap().queued, 0);
-        assert_eq!(st.store.watchdogs().await.unwrap().len(), 1);
+        assert_eq!(st.state.stats().await.unwrap().queued, 0);
+        assert_eq!(st.state.watchdogs().await.unwrap().len(), 1);
         let get = |u: &str| Request::get(u).body(Body::empty()).unwrap();
         assert_eq!(call(&st, get("/-/healthy")).await.0, StatusCode::OK);
         assert_eq!(call(&st, get("/-/ready")).await.0, StatusCode::OK);

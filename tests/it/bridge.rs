@@ -31,7 +31,7 @@ pub(crate) fn bridge_bin() -> PathBuf {
 
 /// A running `outpost bridge` child, its stderr in a file.
 pub(crate) struct Bridge {
-    proc: Proc,
+    pub(crate) proc: Proc,
     port: u16,
     log: PathBuf,
 }
@@ -52,12 +52,25 @@ impl Bridge {
         token: &str,
     ) -> Bridge {
         let log = state.with_extension(format!("{port}.{}.log", rand_suffix()));
+        Self::launch(api_url, state.to_str().unwrap(), log, port, extra, token)
+    }
+
+    /// Starts the bridge with `--state` given as is (a file or a
+    /// PostgreSQL URL), its log in `log`.
+    pub(crate) fn launch(
+        api_url: &str,
+        state: &str,
+        log: PathBuf,
+        port: u16,
+        extra: &[&str],
+        token: &str,
+    ) -> Bridge {
         let stderr = std::fs::File::create(&log).unwrap();
         let child = Command::new(bridge_bin())
             .arg("bridge")
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--telegram-api-url", api_url])
-            .args(["--state", state.to_str().unwrap()])
+            .args(["--state", state])
             .args(["--chat-id", "1001"])
             .args(["--retry-max-backoff", "1s"])
             .args(extra)
@@ -114,7 +127,7 @@ fn rand_suffix() -> u64 {
     h.finish() % 100_000
 }
 
-fn client() -> reqwest::blocking::Client {
+pub(crate) fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -122,7 +135,7 @@ fn client() -> reqwest::blocking::Client {
 }
 
 /// Posts a webhook; the status and body.
-fn post(
+pub(crate) fn post(
     c: &reqwest::blocking::Client,
     url: &str,
     body: &str,
@@ -151,7 +164,7 @@ fn fixture(name: &str) -> String {
 }
 
 /// A one-alert notification named `name`.
-fn one_alert(name: &str, status: &str) -> String {
+pub(crate) fn one_alert(name: &str, status: &str) -> String {
     json!({
         "version": "4",
         "status": status,
@@ -170,9 +183,30 @@ fn one_alert(name: &str, status: &str) -> String {
     .to_string()
 }
 
+/// What Alertmanager does after a bridge died: posts each of `names` not
+/// yet `acked` again, to `b` (alert `i` to `chats[i % len]`), and counts it
+/// acknowledged.
+pub(crate) fn post_unacknowledged(
+    b: &Bridge,
+    names: &[String],
+    chats: &[i64],
+    acked: &mut Vec<String>,
+) {
+    let c = client();
+    for (i, n) in names.iter().enumerate() {
+        if !acked.contains(n) {
+            let url = b.url(&format!("/alert/{}", chats[i % chats.len()]));
+            let (st, body) = post(&c, &url, &one_alert(n, "firing"), &[]).unwrap();
+            assert_eq!(st, 200, "{body}");
+            acked.push(n.clone());
+        }
+    }
+    assert_eq!(acked.len(), names.len());
+}
+
 /// How many accepted messages mention each of `names` (whole-word match
 /// on the alert name followed by a space, so `A1` does not match `A10`).
-fn mentions(received: &[Received], names: &[String]) -> HashMap<String, usize> {
+pub(crate) fn mentions(received: &[Received], names: &[String]) -> HashMap<String, usize> {
     let mut counts: HashMap<String, usize> = names.iter().map(|n| (n.clone(), 0)).collect();
     for r in received {
         let tokens: std::collections::HashSet<&str> =
@@ -418,17 +452,8 @@ fn kill_9_mid_burst_with_a_flaky_telegram_loses_no_acknowledged_alert() {
         port,
         &["--retry-initial-backoff", "100ms"],
     );
-    let c = client();
-    for (i, n) in names.iter().enumerate() {
-        if !acked_before.contains(n) {
-            let url = second.url(&format!("/alert/{}", chats[i % 3]));
-            let (st, body) = post(&c, &url, &one_alert(n, "firing"), &[]).unwrap();
-            assert_eq!(st, 200, "{body}");
-            acked.lock().unwrap().push(n.clone());
-        }
-    }
-    let acked = acked.into_inner().unwrap();
-    assert_eq!(acked.len(), names.len());
+    let mut acked = acked.into_inner().unwrap();
+    post_unacknowledged(&second, &names, &chats, &mut acked);
     let all = fake.wait_until(Duration::from_secs(50), |r| {
         mentions(r, &acked).values().all(|&c| c > 0)
     });

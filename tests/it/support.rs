@@ -243,3 +243,157 @@ pub fn closed_within(stream: &mut std::net::TcpStream, limit: Duration) -> Optio
 pub fn prlimit() -> PathBuf {
     require("prlimit", "util-linux")
 }
+
+/// A PostgreSQL server of the test's own, from Debian's `postgresql`
+/// package: `initdb` into a temp dir and `pg_ctl start` on a loopback port
+/// (its socket in the same dir), stopped when dropped. As root (CI
+/// containers) the server runs as the package's `postgres` user, which
+/// `initdb` insists on. Password authentication over TCP, so the URL
+/// carries a password as in production.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    bin: PathBuf,
+    as_user: Option<&'static str>,
+}
+
+/// The password of the tests' database user.
+pub const PG_PASSWORD: &str = "pg-S3cret-DoNotLeak";
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|d| {
+                let mut versions: Vec<PathBuf> = d
+                    .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                    .filter(|b| b.join("initdb").exists() && b.join("pg_ctl").exists())
+                    .collect();
+                versions.sort();
+                versions.pop()
+            })
+            .unwrap_or_else(|| {
+                panic!("initdb/pg_ctl not found under /usr/lib/postgresql/*/bin: install the Debian package `postgresql` (apt-get install -y postgresql); the README's test command does this")
+            });
+        let dir = tempfile::tempdir().unwrap();
+        let as_user = nix::unistd::geteuid().is_root().then_some("postgres");
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, PG_PASSWORD).unwrap();
+        if let Some(user) = as_user {
+            let ok = Command::new("chown")
+                .args(["-R", user])
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(
+                ok,
+                "chown {user} {}: the `postgresql` package creates the user",
+                dir.path().display()
+            );
+        }
+        let pg = Postgres {
+            dir,
+            port: free_port(),
+            bin,
+            as_user,
+        };
+        let data = pg.dir.path().join("data");
+        pg.tool(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "outpost",
+                "--pwfile",
+                pwfile.to_str().unwrap(),
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=16MB -c max_connections=200",
+            pg.port,
+            pg.dir.path().display()
+        );
+        let log = pg.dir.path().join("server.log");
+        pg.tool(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
+        pg
+    }
+
+    /// Runs one of the server's programs (as `postgres` when root);
+    /// panics with its output when it fails.
+    fn tool(&self, name: &str, args: &[&str]) {
+        let program = self.bin.join(name);
+        let mut cmd = match self.as_user {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&program);
+                c
+            }
+            None => Command::new(&program),
+        };
+        let out = cmd
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e} (Debian package `postgresql`)", program.display()));
+        let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        assert!(
+            out.status.success(),
+            "{name} failed (Debian package `postgresql`): {}{}\nserver log:\n{log}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The URL of database `postgres` as user `outpost`, with its password.
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://outpost:{PG_PASSWORD}@127.0.0.1:{}/postgres",
+            self.port
+        )
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let program = self.bin.join("pg_ctl");
+        let mut cmd = match self.as_user {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&program);
+                c
+            }
+            None => Command::new(&program),
+        };
+        let _ = cmd
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
+            .output();
+    }
+}

@@ -1,40 +1,23 @@
 //! The outbox's queries: intake (dedup, watchdog heartbeats), the queue,
 //! delivery marks, the figures behind `/metrics` and pruning.
 
+use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::super::{Epoch, Intake, OutboxStore, StateError, Stats};
 use super::chats::resolve_chat;
-use super::{Store, StoreError};
+use super::Store;
 use crate::bridge::outbox::{Content, Row};
 use crate::bridge::payload::Notification;
 
-/// How an incoming notification was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Intake {
-    /// Stored in the outbox (row id, and the chat after remembered
-    /// migrations).
-    Queued { id: i64, chat: i64 },
-    /// Seen within the dedup window: not stored again.
-    Duplicate,
-    /// Nothing to deliver (only heartbeats, or no alerts).
-    Nothing,
-}
-
-/// Figures for `/metrics`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Stats {
-    pub queued: i64,
-    pub failed: i64,
-    pub oldest_queued_ms: Option<i64>,
-}
-
-impl Store {
+#[async_trait]
+impl OutboxStore for Store {
     /// Stores a notification for `chat` unless its `dedup_key` was seen in
     /// the last `window_ms`; records `heartbeats` for the watchdog. When a
     /// heartbeat arrives for a chat whose pipeline was reported silent,
     /// `recovery` (HTML) is queued for that chat first.
     #[allow(clippy::too_many_arguments)]
-    pub async fn intake(
+    async fn intake(
         &self,
         chat: i64,
         thread: Option<i64>,
@@ -44,15 +27,12 @@ impl Store {
         heartbeats: usize,
         recovery: String,
         now_ms: i64,
-    ) -> Result<Intake, StoreError> {
+    ) -> Result<Intake, StateError> {
         // Serialised here, not in the store thread.
         let payload = if notification.alerts.is_empty() {
             None
         } else {
-            Some(
-                serde_json::to_string(&notification)
-                    .map_err(|e| StoreError::Sqlite(e.to_string()))?,
-            )
+            Some(serde_json::to_string(&notification).map_err(|e| StateError::Db(e.to_string()))?)
         };
         self.call(move |c| {
             let chat = resolve_chat(c, chat)?;
@@ -100,13 +80,13 @@ impl Store {
     }
 
     /// Queues a pre-rendered message.
-    pub async fn enqueue_text(
+    async fn enqueue_text(
         &self,
         chat: i64,
         thread: Option<i64>,
         html: String,
         now_ms: i64,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<i64, StateError> {
         self.call(move |c| {
             let chat = resolve_chat(c, chat)?;
             insert_row(c, chat, thread, &Content::Text(html), now_ms)
@@ -115,7 +95,7 @@ impl Store {
     }
 
     /// Chats with queued rows.
-    pub async fn queued_chats(&self) -> Result<Vec<i64>, StoreError> {
+    async fn queued_chats(&self) -> Result<Vec<i64>, StateError> {
         self.call(|c| {
             let mut st =
                 c.prepare_cached("SELECT DISTINCT chat_id FROM outbox WHERE state='queued'")?;
@@ -125,10 +105,9 @@ impl Store {
         .await
     }
 
-    /// The first `limit` queued rows of `chat`, oldest first. The JSON is
-    /// parsed here, outside the store thread, so a big read does not hold
-    /// up the commits webhooks wait for.
-    pub async fn queued(&self, chat: i64, limit: usize) -> Result<Vec<Row>, StoreError> {
+    /// The JSON is parsed here, outside the store thread, so a big read
+    /// does not hold up the commits webhooks wait for.
+    async fn queued(&self, chat: i64, limit: usize) -> Result<Vec<Row>, StateError> {
         type Raw = (i64, i64, Option<i64>, String, String, i64);
         let raw: Vec<Raw> = self
             .call(move |c| {
@@ -152,26 +131,18 @@ impl Store {
         Ok(raw
             .into_iter()
             .map(|(id, chat, thread, kind, payload, received_ms)| {
-                let content = if kind == "text" {
-                    Content::Text(payload)
-                } else {
-                    // A row that no longer parses is delivered as an empty
-                    // notification rather than blocking the queue.
-                    Content::Alerts(serde_json::from_str(&payload).unwrap_or_default())
-                };
-                Row {
-                    id,
-                    chat,
-                    thread,
-                    received_ms,
-                    content,
-                }
+                Row::stored(id, chat, thread, &kind, payload, received_ms)
             })
             .collect())
     }
 
+    /// The file has one bridge, always the leader: a claim is a read.
+    async fn claim(&self, chat: i64, limit: usize, _epoch: Epoch) -> Result<Vec<Row>, StateError> {
+        self.queued(chat, limit).await
+    }
+
     /// Marks rows delivered.
-    pub async fn mark_sent(&self, ids: Vec<i64>, now_ms: i64) -> Result<(), StoreError> {
+    async fn mark_sent(&self, ids: Vec<i64>, now_ms: i64) -> Result<(), StateError> {
         self.call(move |c| {
             let mut st = c.prepare_cached(
                 "UPDATE outbox SET state='sent', done_ms=?2 WHERE id=?1 AND state='queued'",
@@ -185,12 +156,12 @@ impl Store {
     }
 
     /// Marks rows as permanently failed, keeping the reason.
-    pub async fn mark_failed(
+    async fn mark_failed(
         &self,
         ids: Vec<i64>,
         reason: String,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StateError> {
         self.call(move |c| {
             let mut st = c.prepare_cached(
                 "UPDATE outbox SET state='failed', done_ms=?2, error=?3 WHERE id=?1",
@@ -204,7 +175,7 @@ impl Store {
     }
 
     /// Queue depth, failures and the oldest queued row's arrival.
-    pub async fn stats(&self) -> Result<Stats, StoreError> {
+    async fn stats(&self) -> Result<Stats, StateError> {
         self.call(|c| {
             let (queued, oldest): (i64, Option<i64>) = c.query_row(
                 "SELECT COUNT(*), MIN(received_ms) FROM outbox WHERE state='queued'",
@@ -225,8 +196,7 @@ impl Store {
         .await
     }
 
-    /// Delivered rows still kept (pruned after a day).
-    pub async fn sent_rows(&self) -> Result<i64, StoreError> {
+    async fn sent_rows(&self) -> Result<i64, StateError> {
         self.call(|c| {
             Ok(
                 c.query_row("SELECT COUNT(*) FROM outbox WHERE state='sent'", [], |r| {
@@ -239,9 +209,8 @@ impl Store {
 
     /// Forgets what is no longer needed: delivered rows after a day,
     /// failed rows (kept for inspection) after a week, dedup keys past
-    /// their window, firing message ids (with their keyboards) and
-    /// resolved alerts' on-call records after 30 days.
-    pub async fn prune(&self, now_ms: i64, window_ms: i64) -> Result<(), StoreError> {
+    /// their window, firing message ids after 30 days.
+    async fn prune(&self, now_ms: i64, window_ms: i64) -> Result<(), StateError> {
         self.call(move |c| {
             c.execute(
                 "DELETE FROM outbox WHERE state='sent' AND done_ms < ?1",
@@ -259,7 +228,6 @@ impl Store {
                 "DELETE FROM firing_message WHERE sent_ms < ?1",
                 [now_ms - 30 * 86_400_000],
             )?;
-            super::oncall::prune(c, now_ms - 30 * 86_400_000)?;
             Ok(())
         })
         .await
@@ -272,10 +240,10 @@ pub(super) fn insert_row(
     thread: Option<i64>,
     content: &Content,
     now_ms: i64,
-) -> Result<i64, StoreError> {
+) -> Result<i64, StateError> {
     let payload = match content {
         Content::Alerts(n) => {
-            serde_json::to_string(n).map_err(|e| StoreError::Sqlite(e.to_string()))?
+            serde_json::to_string(n).map_err(|e| StateError::Db(e.to_string()))?
         }
         Content::Text(t) => t.clone(),
     };
@@ -289,7 +257,7 @@ fn insert_raw(
     kind: &str,
     payload: &str,
     now_ms: i64,
-) -> Result<i64, StoreError> {
+) -> Result<i64, StateError> {
     c.prepare_cached(
         "INSERT INTO outbox(chat_id, thread_id, kind, payload, received_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?

@@ -1,40 +1,19 @@
-//! What the store remembers about chats: migrations (a group upgraded to
+//! What the file remembers about chats: migrations (a group upgraded to
 //! a supergroup) and the message that announced each firing alert (the
 //! resolution replies to it); and where the chat bot's `getUpdates`
 //! continues.
 
+use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Store, StoreError};
+use super::super::{ChatStore, Epoch, StateError, UpdateStore};
+use super::Store;
 
-impl Store {
-    /// The next `getUpdates` offset (0 before the first update).
-    pub async fn bot_offset(&self) -> Result<i64, StoreError> {
-        self.call(|c| {
-            Ok(
-                c.query_row("SELECT next FROM bot_offset WHERE id = 1", [], |r| r.get(0))
-                    .optional()?
-                    .unwrap_or(0),
-            )
-        })
-        .await
-    }
-
-    /// Remembers the next `getUpdates` offset.
-    pub async fn save_bot_offset(&self, next: i64) -> Result<(), StoreError> {
-        self.call(move |c| {
-            c.execute(
-                "INSERT INTO bot_offset (id, next) VALUES (1, ?1)
-                 ON CONFLICT(id) DO UPDATE SET next = excluded.next",
-                [next],
-            )?;
-            Ok(())
-        })
-        .await
-    }
+#[async_trait]
+impl ChatStore for Store {
     /// Remembers that `from` became `to` (a group upgraded to a
     /// supergroup) and moves everything queued for `from`.
-    pub async fn migrate_chat(&self, from: i64, to: i64) -> Result<(), StoreError> {
+    async fn migrate_chat(&self, from: i64, to: i64) -> Result<(), StateError> {
         self.call(move |c| {
             c.execute(
                 "INSERT INTO chat_migration(from_chat, to_chat) VALUES (?1, ?2)
@@ -59,13 +38,13 @@ impl Store {
     }
 
     /// Remembers the message that announced these firing alerts.
-    pub async fn remember_firing(
+    async fn remember_firing(
         &self,
         chat: i64,
         fingerprints: Vec<String>,
         message_id: i64,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StateError> {
         self.call(move |c| {
             let mut st = c.prepare_cached(
                 "INSERT INTO firing_message(chat_id, fingerprint, message_id, sent_ms) VALUES (?1, ?2, ?3, ?4)
@@ -80,11 +59,11 @@ impl Store {
     }
 
     /// The message id that announced the first of `fingerprints` to fire.
-    pub async fn firing_message(
+    async fn firing_message(
         &self,
         chat: i64,
         fingerprints: Vec<String>,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<Option<i64>, StateError> {
         self.call(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT message_id FROM firing_message WHERE chat_id=?1 AND fingerprint=?2",
@@ -100,7 +79,35 @@ impl Store {
     }
 }
 
-pub(super) fn resolve_chat(c: &Connection, chat: i64) -> Result<i64, StoreError> {
+#[async_trait]
+impl UpdateStore for Store {
+    /// The next `getUpdates` offset (0 before the first update).
+    async fn bot_offset(&self) -> Result<i64, StateError> {
+        self.call(|c| {
+            Ok(
+                c.query_row("SELECT next FROM bot_offset WHERE id = 1", [], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or(0),
+            )
+        })
+        .await
+    }
+
+    /// Remembers the next `getUpdates` offset.
+    async fn save_bot_offset(&self, next: i64, _epoch: Epoch) -> Result<(), StateError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO bot_offset (id, next) VALUES (1, ?1)
+                 ON CONFLICT(id) DO UPDATE SET next = excluded.next",
+                [next],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+pub(super) fn resolve_chat(c: &Connection, chat: i64) -> Result<i64, StateError> {
     let mut current = chat;
     // Follow a short chain of migrations (a group can only upgrade once,
     // but be safe against a loop).

@@ -1,32 +1,26 @@
 //! The watchdog's state in the store: each chat's last heartbeat and
 //! whether its silence was reported (see [`crate::bridge::watchdog`]).
 
+use async_trait::async_trait;
 use rusqlite::params;
 
+use super::super::{StateError, WatchdogState, WatchdogStore};
 use super::outbox::insert_row;
-use super::{Store, StoreError};
+use super::Store;
 use crate::bridge::outbox::Content;
 
-/// Per-chat watchdog state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WatchdogState {
-    pub chat: i64,
-    pub thread: Option<i64>,
-    pub last_seen_ms: i64,
-    pub silent: bool,
-}
-
-impl Store {
+#[async_trait]
+impl WatchdogStore for Store {
     /// Marks silent every chat whose last heartbeat (or `since_ms`, the
     /// bridge's start, whichever is later) is older than `timeout_ms`, and
     /// queues `notice` (HTML) for each. Returns the chats newly silent.
-    pub async fn expire_watchdogs(
+    async fn expire_watchdogs(
         &self,
         now_ms: i64,
         timeout_ms: i64,
         since_ms: i64,
         notice: String,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Vec<i64>, StateError> {
         self.call(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT chat_id, thread_id FROM watchdog
@@ -47,7 +41,7 @@ impl Store {
     }
 
     /// The watchdog state of every chat that has seen a heartbeat.
-    pub async fn watchdogs(&self) -> Result<Vec<WatchdogState>, StoreError> {
+    async fn watchdogs(&self) -> Result<Vec<WatchdogState>, StateError> {
         self.call(|c| {
             let mut st = c.prepare_cached(
                 "SELECT chat_id, thread_id, last_seen_ms, silent FROM watchdog ORDER BY chat_id",

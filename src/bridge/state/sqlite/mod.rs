@@ -1,13 +1,13 @@
-//! The durable state in SQLite (`--state`): the outbox, the dedup keys,
-//! remembered chat migrations, the message ids of firing alerts, the
-//! watchdog state and the counters behind `/metrics`.
+//! The state in a SQLite file (`--state FILE`, the default): the
+//! [`State`](super::State) backend that needs nothing but a disk.
 //!
 //! This file is the store thread and its connection; the queries are split
-//! by what they keep: `outbox.rs` (intake, queue, delivery marks, figures,
-//! pruning), `chats.rs` (migrations, firing message ids, the chat bot's
-//! update offset), `oncall.rs` (announced alerts, acknowledgements,
-//! escalation levels, alert keyboards), `watchdog.rs` and `audit.rs` (the chat engine's audit
-//! log: its queries, this thread's connection).
+//! by concern like the traits: `outbox.rs` (intake, queue, delivery marks,
+//! figures, pruning), `chats.rs` (migrations, firing message ids, the chat
+//! bot's update offset), `oncall.rs` (announced alerts, acknowledgements,
+//! escalation levels, alert keyboards), `watchdog.rs`, `audit.rs` (the
+//! chat engine's audit log: its queries, this thread's connection) and
+//! `lease.rs`.
 //!
 //! One thread owns the connection. Callers send it jobs over a channel and
 //! await the answer; the thread runs every job waiting in the channel in
@@ -15,12 +15,9 @@
 //! `COMMIT` returned. That is group commit: under load many webhooks share
 //! one fsync, and an acknowledgement always means "on disk".
 //!
-//! Decisions: this thread is the one owner of the state database: the
-//! outbox, dedup keys, chat migrations, firing message ids, the watchdog,
-//! the chat bot's update offset and the chat audit log and refusal memory
-//! all go through it; nothing else opens a connection in the bridge. A
-//! `State` trait over these methods waits for its second implementation
-//! (PostgreSQL, issue 14): with one, it would only be indirection.
+//! Decisions: this thread is the one owner of the state database; nothing
+//! else opens a connection to it in the bridge. The file belongs to one
+//! bridge, so that bridge always holds the lease.
 //!
 //! Durability: WAL with `synchronous=FULL`, so a commit survives not only
 //! a killed process but a power cut. `NORMAL` would survive `kill -9` too
@@ -30,40 +27,26 @@
 
 mod audit;
 mod chats;
+mod lease;
 mod oncall;
 mod outbox;
 mod watchdog;
 
-pub use audit::StoreAudit;
-pub use oncall::{Ack, AckTarget, Due, Firing, Handled};
-pub use outbox::{Intake, Stats};
-pub use watchdog::WatchdogState;
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-/// A storage error. Cloneable (as text) so one failed commit can answer
-/// every job in its transaction.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    #[error("opening state database {path}: {reason}")]
-    Open { path: PathBuf, reason: String },
-    #[error("state database: {0}")]
-    Sqlite(String),
-    #[error("state database is closed")]
-    Closed,
-}
+use super::StateError;
 
-impl From<rusqlite::Error> for StoreError {
+impl From<rusqlite::Error> for StateError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sqlite(e.to_string())
+        StateError::Db(e.to_string())
     }
 }
 
-type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+type Completion = Box<dyn FnOnce(Option<&StateError>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 
 /// Handle to the store thread. Cheap to clone.
@@ -130,7 +113,7 @@ impl Store {
     /// Opens (creating when missing) the database with [`Durability::Full`]
     /// and starts its thread. `busy` is how long a write waits for a lock
     /// held elsewhere before failing (which the webhook turns into a 5xx).
-    pub fn open(path: &Path, busy: Duration) -> Result<Store, StoreError> {
+    pub fn open(path: &Path, busy: Duration) -> Result<Store, StateError> {
         Self::open_with(path, busy, Durability::Full)
     }
 
@@ -139,9 +122,9 @@ impl Store {
         path: &Path,
         busy: Duration,
         durability: Durability,
-    ) -> Result<Store, StoreError> {
-        let open_err = |reason: String| StoreError::Open {
-            path: path.to_owned(),
+    ) -> Result<Store, StateError> {
+        let open_err = |reason: String| StateError::Open {
+            what: path.display().to_string(),
             reason,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -189,8 +172,8 @@ impl Store {
     /// the commit.
     pub async fn call<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<R, StoreError> {
+        f: impl FnOnce(&Connection) -> Result<R, StateError> + Send + 'static,
+    ) -> Result<R, StateError> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let r = f(conn);
@@ -204,8 +187,8 @@ impl Store {
             });
             (ok, done)
         });
-        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.jobs.send(job).await.map_err(|_| StateError::Closed)?;
+        rx.await.map_err(|_| StateError::Closed)?
     }
 }
 
@@ -234,7 +217,7 @@ fn writer(conn: Connection, mut rx: mpsc::Receiver<Job>, alive: std::sync::mpsc:
             }
         }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            let err = StoreError::from(e);
+            let err = StateError::from(e);
             tracing::error!(error = %err, "state database: cannot begin transaction");
             for job in jobs {
                 // Each job still runs its closure to produce a completion;
@@ -258,7 +241,7 @@ fn writer(conn: Connection, mut rx: mpsc::Receiver<Job>, alive: std::sync::mpsc:
             }
             completions.push(done);
         }
-        let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
+        let commit = conn.execute_batch("COMMIT").map_err(StateError::from);
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -278,6 +261,7 @@ fn writer(conn: Connection, mut rx: mpsc::Receiver<Job>, alive: std::sync::mpsc:
 
 #[cfg(test)]
 mod tests {
+    use super::super::*;
     use super::*;
     use crate::bridge::outbox::Content;
     use crate::bridge::payload::{Alert, Notification};
@@ -456,7 +440,7 @@ mod tests {
             let r = s
                 .intake(1, None, note("A"), "k".into(), 1, 0, String::new(), 1)
                 .await;
-            assert!(matches!(r, Err(StoreError::Sqlite(_))), "{r:?}");
+            assert!(matches!(r, Err(StateError::Db(_))), "{r:?}");
             other.execute_batch("ROLLBACK").unwrap();
             assert!(s
                 .intake(1, None, note("A"), "k".into(), 1, 0, String::new(), 1)
@@ -520,8 +504,8 @@ mod tests {
         rt().block_on(async {
             let s = Store::open(&path, Duration::from_secs(1)).unwrap();
             assert_eq!(s.bot_offset().await.unwrap(), 0);
-            s.save_bot_offset(41).await.unwrap();
-            s.save_bot_offset(42).await.unwrap();
+            s.save_bot_offset(41, 1).await.unwrap();
+            s.save_bot_offset(42, 1).await.unwrap();
         });
         rt().block_on(async {
             let s = Store::open(&path, Duration::from_secs(1)).unwrap();
@@ -534,7 +518,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
             Store::open(dir.path(), Duration::from_millis(10)),
-            Err(StoreError::Open { .. })
+            Err(StateError::Open { .. })
         ));
     }
 }
