@@ -4,7 +4,8 @@
 //! escalates), the escalation of an unacknowledged critical alert after a
 //! short configured delay even across a restart of the bridge (again with
 //! the on-call user mentioned, then in the escalation chat), `/ack`,
-//! `/oncall`, and the resolution saying who handled it.
+//! `/oncall`, and the resolution saying who handled it; a pair of bridges
+//! on one PostgreSQL escalates once, from the leader.
 //!
 //! Alerts come as Alertmanager webhooks posted to the bridge (the payload
 //! the real Alertmanager sends; its routing is covered in `alerting.rs`).
@@ -15,7 +16,8 @@ use serde_json::{json, Value};
 
 use crate::bridge::{Bridge, TOKEN};
 use crate::fake_telegram::{FakeTelegram, Received};
-use crate::support::{free_port, wait_for};
+use crate::ha::leads;
+use crate::support::{free_port, wait_for, Postgres};
 
 const OPERATOR: i64 = 42;
 const VIEWER: i64 = 44;
@@ -207,4 +209,83 @@ fn ack_stops_escalation_and_an_unacknowledged_critical_escalates_across_a_restar
     );
     let resolved = wait_text(&fake, ALERT_CHAT, "DiskFull handled by @user42", 15);
     assert!(resolved.raw.contains("fired "), "{}", resolved.raw);
+}
+
+/// A pair of bridges on one real PostgreSQL (Debian's `postgresql`):
+/// escalation runs only on the leader's term, so the pair escalates each
+/// alert once. To see it, only the follower has an escalation delay (the
+/// leader's `--oncall` has none): while it follows, nothing escalates
+/// although its alert is overdue; once the leader is gone it leads and
+/// escalates, once.
+#[test]
+fn a_pair_of_bridges_escalates_only_from_the_leaders_term() {
+    let pg = Postgres::start();
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let people = "people:\n  - {name: bob, id: 43}\n\
+                  rotation:\n  starts: 2020-01-06\n  weeks: [[bob]]\n";
+    let quiet = dir.path().join("quiet.yml");
+    std::fs::write(&quiet, people).unwrap();
+    let escalating = dir.path().join("escalating.yml");
+    std::fs::write(&escalating, format!("{people}escalation:\n  after: 1s\n")).unwrap();
+    let launch = |name: &str, oncall: &std::path::Path| {
+        Bridge::launch(
+            &fake.url(),
+            &pg.url(),
+            dir.path().join(format!("{name}.log")),
+            free_port(),
+            &[
+                "--lease-ttl",
+                "2s",
+                "--oncall",
+                oncall.to_str().unwrap(),
+                "--prometheus-url",
+                "http://127.0.0.1:9",
+                "--alertmanager-url",
+                "http://127.0.0.1:9",
+            ],
+            TOKEN,
+        )
+    };
+    let a = launch("a", &quiet);
+    assert!(
+        wait_for(Duration::from_secs(20), || leads(&a).then_some(())).is_some(),
+        "the first bridge never led; log:\n{}",
+        a.logs()
+    );
+    let b = launch("b", &escalating);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!leads(&b), "two leaders");
+
+    post(&b, "firing", vec![alert("firing", "NodeDown", "cc03")]);
+    wait_text(&fake, ALERT_CHAT, "NodeDown", 15);
+    // Overdue for the follower's delay several times over.
+    std::thread::sleep(Duration::from_secs(4));
+    let repeats = || {
+        fake.messages_in(ALERT_CHAT)
+            .iter()
+            .filter(|m| m.raw.contains("Still unacknowledged: <b>NodeDown</b>"))
+            .count()
+    };
+    assert_eq!(
+        repeats(),
+        0,
+        "the follower escalated; its log:\n{}",
+        b.logs()
+    );
+
+    drop(a);
+    assert!(
+        wait_for(Duration::from_secs(20), || leads(&b).then_some(())).is_some(),
+        "the follower never took over; log:\n{}",
+        b.logs()
+    );
+    wait_text(
+        &fake,
+        ALERT_CHAT,
+        "Still unacknowledged: <b>NodeDown</b>",
+        20,
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(repeats(), 1, "escalated once");
 }
