@@ -234,16 +234,7 @@ fn a_pair_of_bridges_escalates_only_from_the_leaders_term() {
             &pg.url(),
             dir.path().join(format!("{name}.log")),
             free_port(),
-            &[
-                "--lease-ttl",
-                "2s",
-                "--oncall",
-                oncall.to_str().unwrap(),
-                "--prometheus-url",
-                "http://127.0.0.1:9",
-                "--alertmanager-url",
-                "http://127.0.0.1:9",
-            ],
+            &["--lease-ttl", "2s", "--oncall", oncall.to_str().unwrap()],
             TOKEN,
         )
     };
