@@ -2,8 +2,9 @@
 //! the outbox and its dedup keys, chat migrations and firing message ids,
 //! the watchdog, the chat audit log and refusal memory, the chat bot's
 //! update offset, the on-call records (announced alerts, acknowledgements,
-//! escalation levels, alert keyboards) and the leader lease. The rest of the bridge sees only
-//! `Arc<dyn State>`; [`open`] picks the backend from `--state`.
+//! escalation levels, alert keyboards) and the leader lease. The rest of
+//! the bridge sees only `Arc<dyn State>`; [`open`] picks the backend from
+//! `--state`.
 //!
 //! Backends: [`sqlite`] (a file, the default: one store thread owns the
 //! connection) and [`postgres`] (`postgres://…`, shared by a pair of
@@ -11,10 +12,12 @@
 //!
 //! Decisions: one trait per concern ([`OutboxStore`], [`ChatStore`],
 //! [`WatchdogStore`], [`AuditStore`], [`UpdateStore`], [`LeaseStore`],
-//! [`OnCallStore`]) and
-//! [`State`] their sum, implemented for every type that has them all. A
-//! new concern is a new trait here, one file per backend, and one more
-//! bound on [`State`]; no caller changes. Async methods through
+//! [`OnCallStore`]) and [`State`] their sum, implemented for every type
+//! that has them all. A new concern is a new trait here, one file per
+//! backend, and one more bound on [`State`]; no caller changes. On-call
+//! pruning is its own method ([`OnCallStore::prune_oncall`], called after
+//! [`OutboxStore::prune`]) so neither concern's queries reach into the
+//! other's tables. Async methods through
 //! `async_trait` (boxed futures): the state is used as `dyn State`, which
 //! native `async fn` in traits does not allow yet, and one allocation per
 //! database call is noise beside the call.
