@@ -16,8 +16,9 @@
 //! that has them all. A new concern is a new trait here, one file per
 //! backend, and one more bound on [`State`]; no caller changes. On-call
 //! pruning is its own method ([`OnCallStore::prune_oncall`], called after
-//! [`OutboxStore::prune`]) so neither concern's queries reach into the
-//! other's tables. Async methods through
+//! [`OutboxStore::prune`]) so the outbox's pruning need not know the
+//! on-call tables; the on-call queries read `firing_message` (the chat
+//! concern's) to find the messages that announced an alert. Async methods through
 //! `async_trait` (boxed futures): the state is used as `dyn State`, which
 //! native `async fn` in traits does not allow yet, and one allocation per
 //! database call is noise beside the call.
