@@ -262,6 +262,12 @@ pub struct ChatArgs {
     #[arg(long, env = "OUTPOST_AGENTS", value_name = "FILE")]
     pub agents: Option<PathBuf>,
 
+    /// On-call file (YAML: people, weekly rotation, escalation delay and
+    /// chat) for `/oncall`, the escalation of unacknowledged critical
+    /// alerts and their mentions; see docs/deployment.md.
+    #[arg(long, env = "OUTPOST_ONCALL", value_name = "FILE")]
+    pub oncall: Option<PathBuf>,
+
     /// IANA time zone for `hhmm` in chart commands, chart axes and times in replies,
     /// from the system tz database (`tzdata`; `UTC` needs none).
     #[arg(

@@ -93,9 +93,13 @@
 //!     (all state behind one `State` trait, one trait per concern:
 //!     `mod.rs` the interface; `sqlite/` the file backend, one thread with
 //!     group commit: `mod.rs` the thread, `outbox.rs`, `chats.rs`,
-//!     `watchdog.rs`, `audit.rs`, `lease.rs` the queries; `postgres/`
-//!     the shared backend for a pair of bridges: `mod.rs` the pool,
-//!     `schema.rs` versioned migrations, the same query files),
+//!     `watchdog.rs`, `audit.rs`, `lease.rs`, `oncall.rs` the queries;
+//!     `postgres/` the shared backend for a pair of bridges: `mod.rs` the
+//!     pool, `schema.rs` versioned migrations, the same query files),
+//!     `desk.rs` (the chat engine's view of the bridge's state:
+//!     `/stats`, acknowledgements edited onto alert messages),
+//!     `escalate.rs` (unacknowledged critical alerts sent again, on the
+//!     leader),
 //!     `outbox.rs` (rows and batches),
 //!     `message.rs` (HTML rendering, splitting, coalescing, numbering),
 //!     `keyboard.rs` (inline buttons under alert messages), `enrich.rs`
@@ -125,16 +129,22 @@
 //!     the audit record, the typed [`chat::Verdict`]; `acts.rs` (action
 //!     commands: targets, confirmation, broadcast, replies); `answers.rs`
 //!     (Prometheus reads, `/audit`), `silences.rs` (Alertmanager),
-//!     `charts.rs` (pictures, an alert's expression), `window.rs` (chart
-//!     window time maths), `config.rs` (the config commands: diff, confirm,
-//!     apply, reload the agents list). `roles.rs`: viewer/operator/admin per user id;
-//!     `confirm.rs`: Confirm/Cancel buttons that work once, for the asker,
-//!     within a minute (what they run: `engine::Confirmable`).
-//!     `reply.rs`: reply type and pure HTML texts; `buttons.rs`: inline
-//!     buttons, their callback data and the role each needs.
+//!     `charts.rs` (pictures, `/plot`, `/mem_picture`, an alert's
+//!     expression), `history.rs` (`/history`, `/uptime`, `/stats`),
+//!     `oncall.rs` (`/ack`, the "I'm on it" button, `/oncall`), `window.rs`
+//!     (chart window time maths), `config.rs` (the config commands: diff,
+//!     confirm, apply, reload the agents list). `roles.rs`:
+//!     viewer/operator/admin per user id; `confirm.rs`: Confirm/Cancel
+//!     buttons that work once, for the asker, within a minute (what they
+//!     run: `engine::Confirmable`). `reply/`: reply type and pure HTML
+//!     texts (`history.rs`, `oncall.rs` by topic); `buttons.rs`: inline
+//!     buttons, their callback data and the role each needs. `plot.rs`:
+//!     what `/plot` draws (the recording-rule allow-list); `history.rs`:
+//!     up/down stretches; `oncall.rs`: the `--oncall` file and rotation;
+//!     `desk.rs`: the bridge's state as the engine sees it.
 //!   - `promql.rs` (Prometheus client, escaping), `queries.rs` (PromQL
 //!     expressions), `alertmanager.rs` (API v2 client, matchers).
-//!   - `chart.rs`: PNG line charts with the bundled font; `audit.rs`: audit
+//!   - `chart.rs`: PNG line and bar charts with the bundled font; `audit.rs`: audit
 //!     log (bounded) and refusal memory in SQLite; `agents.rs`: minimal agents.txt reader;
 //!     `zone.rs`: `--timezone` from the system tz database (jiff).
 //! - [`html`]: Telegram's HTML parse mode and length limits — escaping,

@@ -22,7 +22,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Exporter(args) => outpost::exporter::main(outpost::cli::exporter::config(args)?),
         Command::Bridge(args) => outpost::bridge::main(args),
-        Command::Ask(args) => outpost::chat::main(args),
+        Command::Ask(args) => {
+            let oncall = match &args.chat.oncall {
+                Some(path) => outpost::chat::oncall::read(path)?,
+                None => Default::default(),
+            };
+            let desk = outpost::bridge::desk::for_state(&args.state, oncall)?;
+            outpost::chat::main(args, Some(std::sync::Arc::new(desk)))
+        }
         Command::Generate(args) => outpost::generate::main(args),
         Command::Keygen(args) => outpost::signing::keygen(args),
         Command::Actions(outpost::cli::ActionsCommand::Fingerprint(args)) => {

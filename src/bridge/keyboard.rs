@@ -2,7 +2,8 @@
 //! [`Button`]s, and which buttons go under an alert message.
 //!
 //! A message showing one firing alert gets one row (silence 1h, silence
-//! 24h, chart) acting on it. A message of numbered alerts (a grouped
+//! 24h, chart, "I'm on it") acting on it; an acknowledgement relabels its
+//! button ([`mark_taken`]). A message of numbered alerts (a grouped
 //! notification, see [`super::message`]) gets one such row per firing
 //! alert it shows, each label starting with the alert's number in the
 //! text, for the first [`MAX_ROWS`] of them: more rows would be unusable on
@@ -66,6 +67,33 @@ pub fn for_alerts(msg: &Rendered) -> Option<Value> {
     inline(&alert_rows(msg))
 }
 
+/// The keyboard `markup` with the acknowledge button of `fingerprint`
+/// relabelled `label` (it stays pressable: a second press says who has
+/// it); `None` when the keyboard has no such button.
+pub fn mark_taken(markup: &Value, fingerprint: &str, label: &str) -> Option<Value> {
+    let data = crate::chat::buttons::encode(&crate::chat::buttons::Action::Ack {
+        fingerprint: fingerprint.to_string(),
+    });
+    let mut out = markup.clone();
+    let mut found = false;
+    for row in out["inline_keyboard"].as_array_mut()? {
+        for b in row.as_array_mut().into_iter().flatten() {
+            if b["callback_data"] == data.as_str() {
+                // A grouped message numbers its rows: keep the number.
+                let number = b["text"]
+                    .as_str()
+                    .and_then(|t| t.split_once(". "))
+                    .filter(|(n, _)| n.chars().all(|c| c.is_ascii_digit()))
+                    .map(|(n, _)| format!("{n}. "))
+                    .unwrap_or_default();
+                b["text"] = Value::String(format!("{number}{label}"));
+                found = true;
+            }
+        }
+    }
+    found.then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,8 +125,24 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(
             rows[0].iter().map(|b| b.text.as_str()).collect::<Vec<_>>(),
-            vec!["🔕 1h", "🔕 24h", "📈 chart"]
+            vec!["🔕 1h", "🔕 24h", "📈 chart", "🙋 I'm on it"]
         );
+        let markup = for_alerts(&msgs[0]).unwrap();
+        let taken = mark_taken(
+            &markup,
+            &format!("{:016x}", 1),
+            "🙋 @alice is on it (12:00)",
+        )
+        .unwrap();
+        assert_eq!(
+            taken["inline_keyboard"][0][3]["text"],
+            "🙋 @alice is on it (12:00)"
+        );
+        assert_eq!(
+            taken["inline_keyboard"][0][0],
+            markup["inline_keyboard"][0][0]
+        );
+        assert!(mark_taken(&markup, "ffff", "x").is_none());
         assert!(!message::to_plain(&msgs[0].html).contains("1. "));
         let resolved = message::render(&alerts[1..], 0, 0, Layout::default());
         assert!(for_alerts(&resolved[0]).is_none());
@@ -124,7 +168,8 @@ mod tests {
                 vec![
                     format!("s1:{n:016x}"),
                     format!("s24:{n:016x}"),
-                    format!("c:{n:016x}")
+                    format!("c:{n:016x}"),
+                    format!("a:{n:016x}")
                 ]
             );
             // Each button acts on its own alert.

@@ -4,15 +4,17 @@
 //! Flow: clap args → [`Config`] (validated once, token read) → [`run`]
 //! with a bound listener and a shutdown future. Inside: the webhook
 //! ([`webhook`]) parses ([`payload`]) and commits each notification to the
-//! outbox ([`store`], [`outbox`]) before answering and rings the
+//! outbox ([`state`], [`outbox`]) before answering and rings the
 //! [`doorbell`]; the [`sender`] drains the outbox, rendering ([`message`])
 //! with buttons ([`keyboard`]) and charts ([`attach`]); the [`watchdog`]
-//! turns a missing heartbeat into a message. The [`bot`] long-polls
+//! turns a missing heartbeat into a message; [`escalate`] repeats critical
+//! alerts nobody acknowledged (these four run on the [`leader`] only). The [`bot`] long-polls
 //! Telegram for chat commands and answers them through the
 //! transport-independent [`crate::chat::Engine`]. Alerts and replies alike
 //! go out through one [`deliver::Courier`]: Telegram's limits ([`pacer`]),
 //! the retry policy and the send counters, over the Bot API transport
-//! ([`telegram`]). What stops the bridge from working is reported to
+//! ([`telegram`]). The engine reads the bridge's own state through
+//! [`desk`]. What stops the bridge from working is reported to
 //! `/-/ready` through [`health`].
 //!
 //! Without a Telegram token the bridge still runs: webhooks are taken and
@@ -22,8 +24,10 @@
 pub mod attach;
 pub mod bot;
 pub mod deliver;
+pub mod desk;
 pub mod doorbell;
 pub mod enrich;
+pub mod escalate;
 pub mod heal;
 pub mod health;
 pub mod keyboard;
@@ -97,6 +101,8 @@ pub struct Config {
     pub send_timeout: Duration,
     /// How much chat audit log is kept.
     pub audit: crate::chat::audit::Retention,
+    /// Who is on call, and the escalation (`--oncall`).
+    pub oncall: crate::chat::oncall::OnCall,
 }
 
 /// A configuration problem (all are usage errors, exit 2, except reading
@@ -195,6 +201,13 @@ impl TryFrom<BridgeArgs> for Config {
                 message: format!("{e:#}"),
             }
         })?;
+        let oncall = match &a.chat.oncall {
+            Some(path) => crate::chat::oncall::read(path).map_err(|e| ConfigError::Chat {
+                usage: true,
+                message: format!("--oncall: {e}"),
+            })?,
+            None => crate::chat::oncall::OnCall::default(),
+        };
         let api = a.telegram_api_url.trim_end_matches('/').to_owned();
         if !(api.starts_with("http://") || api.starts_with("https://")) {
             return Err(ConfigError::ApiUrl(api));
@@ -252,6 +265,7 @@ impl TryFrom<BridgeArgs> for Config {
             },
             send_timeout: a.send_timeout,
             audit,
+            oncall,
         })
     }
 }
@@ -327,6 +341,7 @@ pub async fn run(
         health: Arc::clone(&health),
         healing: Default::default(),
     });
+    let started_ms = now_ms();
     let mut telegram = None;
     let mut engine_for_prune = None;
     match &config.telegram_token {
@@ -348,7 +363,14 @@ pub async fn run(
                         retention: config.audit,
                     },
                 )
-                .count_refusals_in(Arc::clone(&counters.chat_refused)),
+                .count_refusals_in(Arc::clone(&counters.chat_refused))
+                .with_desk(Arc::new(desk::StateDesk {
+                    state: Arc::clone(&state),
+                    running: Some((Arc::clone(&counters), started_ms)),
+                    oncall: config.oncall.clone(),
+                    telegram: Some(api.clone()),
+                    timezone: config.chat.timezone.clone(),
+                })),
             );
             engine_for_prune = Some(Arc::clone(&engine));
             if let Some(rules) = &config.self_healing {
@@ -389,7 +411,8 @@ pub async fn run(
             attach_charts: config.attach_charts,
             enrich: config.chat.actions_key.is_some(),
             watchdog_timeout: config.watchdog_timeout,
-            started_ms: now_ms(),
+            oncall: config.oncall.clone(),
+            started_ms,
         }),
         role_rx,
         stop_rx.clone(),
@@ -462,11 +485,13 @@ struct Term {
     /// Enrich alert messages from the agents' actions (an actions key is set).
     enrich: bool,
     watchdog_timeout: Duration,
+    /// Who is on call and the escalation (`--oncall`).
+    oncall: crate::chat::oncall::OnCall,
     started_ms: i64,
 }
 
-/// While the bridge leads, the sender, the chat bot (with a token) and
-/// the watchdog run with the term's epoch; when it stops leading (or
+/// While the bridge leads, the sender, the chat bot (with a token), the
+/// watchdog and the escalation run with the term's epoch; when it stops leading (or
 /// shuts down) they stop, letting the message in flight finish.
 async fn terms(
     term: Arc<Term>,
@@ -518,6 +543,14 @@ async fn terms(
             term.watchdog_timeout,
             term.started_ms,
             Arc::clone(&term.doorbell),
+            end_rx.clone(),
+        )));
+        // Escalation reads and advances the on-call levels: one bridge of
+        // a pair, so each alert escalates once.
+        tasks.push(tokio::spawn(escalate::run(
+            Arc::clone(&term.state),
+            term.oncall.clone(),
+            Arc::clone(&term.doorbell),
             end_rx,
         )));
         tokio::select! {
@@ -548,6 +581,10 @@ async fn prune(
         }
         if let Err(e) = state.prune(now_ms(), window_ms).await {
             tracing::warn!(error = %e, "pruning the state database");
+        }
+        // After the firing message ids: keyboards go with them.
+        if let Err(e) = state.prune_oncall(now_ms()).await {
+            tracing::warn!(error = %e, "pruning the on-call records");
         }
         if let Some(engine) = &engine {
             if let Err(e) = engine.prune_audit(now_ms()).await {

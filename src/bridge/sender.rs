@@ -23,6 +23,10 @@
 //! - Buttons ([`keyboard`]): a message showing one firing alert carries its
 //!   row (silence 1h / 24h, chart); a grouped message one numbered row per
 //!   firing alert, for the first ten.
+//! - On-call: each firing alert sent is recorded (chat, start, severity)
+//!   for acknowledgement and escalation, with its message's keyboard; a
+//!   resolution says who handled each alert someone took, and for how long
+//!   it fired.
 //! - `--attach-charts` ([`attach`]): a message showing exactly one firing
 //!   CPU, memory or disk alert is sent as a photo of the alert's chart with
 //!   the text as caption (the rest, past 1024 characters, as a text reply
@@ -50,7 +54,7 @@ use super::now_ms;
 use super::outbox::{first_batch, Batch, BatchContent};
 use super::pacer::later;
 use super::payload::Alert;
-use super::state::{Epoch, State};
+use super::state::{Epoch, Firing, State};
 use super::telegram::{Outgoing, Transport};
 
 /// Rows Telegram accepted whose `sent` mark could not be written: never
@@ -325,10 +329,11 @@ impl<T: Transport> Sender<T> {
         };
         let mut shown: HashSet<String> = HashSet::new();
         let mut marked: HashSet<i64> = HashSet::new();
-        for msg in self.render(&batch) {
+        for mut msg in self.render(&batch) {
             if *stop.borrow() {
                 return Delivery::Interrupted;
             }
+            self.add_handlers(&mut msg, &alerts).await;
             let reply_to = if msg.resolved.is_empty() {
                 None
             } else {
@@ -355,9 +360,10 @@ impl<T: Transport> Sender<T> {
                 Some(_) => attach::split_caption(&html),
                 None => (html.as_str(), ""),
             };
+            let markup = keyboard::for_alerts(&msg);
             let mut out = Outgoing {
                 reply_to,
-                reply_markup: keyboard::for_alerts(&msg),
+                reply_markup: markup.clone(),
                 photo,
                 ..Outgoing::html(chat, batch.thread, text.to_owned())
             };
@@ -376,6 +382,8 @@ impl<T: Transport> Sender<T> {
                 {
                     tracing::warn!(error = %e, "remembering the firing message");
                 }
+                self.track(&msg, &alerts, chat, batch.thread, message_id, markup)
+                    .await;
             }
             if out.photo.is_some() && !remainder.is_empty() {
                 let mut tail = Outgoing {
@@ -420,6 +428,84 @@ impl<T: Transport> Sender<T> {
         let alert = alerts.iter().find(|a| &a.fingerprint == fp)?;
         enrich::action_for(alert)?;
         enrich(alert.clone()).await
+    }
+
+    /// Adds to a message resolving alerts who handled each (the
+    /// acknowledgement in the store) and how long it fired.
+    async fn add_handlers(&self, msg: &mut Rendered, alerts: &[Alert]) {
+        if msg.resolved.is_empty() {
+            return;
+        }
+        let handled = match self
+            .state
+            .resolve_alerts(msg.resolved.clone(), now_ms())
+            .await
+        {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading who handled the resolved alerts");
+                return;
+            }
+        };
+        let now = jiff::Timestamp::now();
+        for h in handled.iter().filter(|h| h.who.is_some()) {
+            let alert = alerts.iter().find(|a| a.fingerprint == h.fingerprint);
+            let name = alert
+                .and_then(|a| a.labels.get("alertname"))
+                .map_or("alert", String::as_str);
+            // How long it fired: from its own start, else its announcement.
+            let starts = alert
+                .and_then(|a| message::parse_rfc3339_ms(&a.starts_at))
+                .unwrap_or(h.starts_ms);
+            msg.html.push('\n');
+            msg.html.push_str(&crate::chat::reply::handled(
+                name,
+                h.who.as_deref(),
+                starts,
+                now,
+            ));
+        }
+    }
+
+    /// Records a sent message's firing alerts for acknowledgement and
+    /// escalation, and its keyboard for editing on an acknowledgement.
+    async fn track(
+        &self,
+        msg: &Rendered,
+        alerts: &[Alert],
+        chat: i64,
+        thread: Option<i64>,
+        message_id: i64,
+        markup: Option<serde_json::Value>,
+    ) {
+        let firing: Vec<Firing> = msg
+            .firing
+            .iter()
+            .filter_map(|fp| alerts.iter().find(|a| &a.fingerprint == fp))
+            .map(|a| Firing {
+                fingerprint: a.fingerprint.clone(),
+                alertname: a.labels.get("alertname").cloned().unwrap_or_default(),
+                agent: a.labels.get("agent").cloned().unwrap_or_default(),
+                critical: a.labels.get("severity").is_some_and(|s| s == "critical"),
+                chat_id: chat,
+                thread_id: thread,
+                // Escalation counts from the announcement: nobody could
+                // take the alert before it was shown.
+                starts_ms: now_ms(),
+            })
+            .collect();
+        if let Err(e) = self.state.track_firing(firing).await {
+            tracing::warn!(error = %e, "recording the firing alerts");
+        }
+        if let Some(m) = markup {
+            if let Err(e) = self
+                .state
+                .remember_keyboard(chat, message_id, m.to_string())
+                .await
+            {
+                tracing::warn!(error = %e, "remembering the alert keyboard");
+            }
+        }
     }
 
     /// The chart a message is sent with (`--attach-charts`): only for a

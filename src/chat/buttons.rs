@@ -6,8 +6,9 @@
 //!
 //! Format: `s1:<fp>` / `s24:<fp>` silence the alert for 1 h / 24 h,
 //! `u:<silence-id>` undoes (expires) a silence, `c:<fp>` charts the alert's
-//! expression over the last hour, `k:<token>` / `x:<token>` confirm or
-//! cancel what a command asked to confirm. `<fp>` is 1–32 hex digits.
+//! expression over the last hour, `a:<fp>` acknowledges it ("I'm on
+//! it"), `k:<token>` / `x:<token>` confirm or cancel what a command
+//! asked to confirm. `<fp>` is 1–32 hex digits.
 
 use super::commands::is_silence_id;
 use super::confirm::is_token;
@@ -34,6 +35,8 @@ pub enum Action {
     Confirm { token: String },
     /// Drop what a command asked to confirm.
     Cancel { token: String },
+    /// "I'm on it": acknowledge the alert (stops its escalation).
+    Ack { fingerprint: String },
 }
 
 impl Action {
@@ -42,7 +45,7 @@ impl Action {
     pub fn role(&self) -> super::roles::Role {
         use super::roles::Role;
         match self {
-            Action::Silence { .. } | Action::Undo { .. } => Role::Operator,
+            Action::Silence { .. } | Action::Undo { .. } | Action::Ack { .. } => Role::Operator,
             Action::Chart { .. } => Role::Viewer,
             // Checked against the asker and the pending action's own role.
             Action::Confirm { .. } | Action::Cancel { .. } => Role::Viewer,
@@ -60,6 +63,7 @@ pub fn encode(action: &Action) -> String {
         Action::Chart { fingerprint } => format!("c:{fingerprint}"),
         Action::Confirm { token } => format!("k:{token}"),
         Action::Cancel { token } => format!("x:{token}"),
+        Action::Ack { fingerprint } => format!("a:{fingerprint}"),
     }
 }
 
@@ -75,6 +79,9 @@ pub fn decode(data: &str) -> Option<Action> {
         }),
         "x" if is_token(arg) => Some(Action::Cancel {
             token: arg.to_string(),
+        }),
+        "a" if fp_ok => Some(Action::Ack {
+            fingerprint: arg.to_string(),
         }),
         "u" if is_silence_id(arg) => Some(Action::Undo {
             silence_id: arg.to_ascii_lowercase(),
@@ -135,8 +142,12 @@ pub fn alert_buttons(fingerprint: &str) -> Vec<Button> {
             },
         ),
         button("📈 chart", Action::Chart { fingerprint: fp() }),
+        button(ON_IT, Action::Ack { fingerprint: fp() }),
     ]
 }
+
+/// The label of the acknowledge button.
+pub const ON_IT: &str = "🙋 I'm on it";
 
 /// The button under a "silenced" reply.
 pub fn undo_button(silence_id: &str) -> Button {
@@ -176,6 +187,9 @@ mod tests {
             Action::Cancel {
                 token: "0123456789abcdef".into(),
             },
+            Action::Ack {
+                fingerprint: "a1b2c3d4e5f60718".into(),
+            },
         ] {
             let d = encode(&a);
             assert!(!d.is_empty() && d.len() <= 64, "{d}");
@@ -200,6 +214,7 @@ mod tests {
             "k:0123456789abcdef0",
             "s:abcd",
             "c:000000000000000000000000000000000",
+            "a:not-hex",
         ] {
             assert_eq!(decode(d), None, "{d}");
         }

@@ -1,7 +1,7 @@
 //! Line charts as PNG bytes, pure: a [`Chart`] in, a PNG out. Drawn with
 //! plotters' bitmap backend and the DejaVu Sans font shipped in
 //! `assets/fonts/` (compiled in), so a container without system fonts draws
-//! the same picture. Sized to be readable on a phone.
+//! the same picture. Bars ([`render_bars`]) for breakdowns like `/mem_picture`. Sized to be readable on a phone.
 
 use std::sync::Once;
 
@@ -229,6 +229,78 @@ fn draw(chart: &Chart, rgb: &mut [u8]) -> Result<(), ChartError> {
     }
     root.present().map_err(draw_err)?;
     Ok(())
+}
+
+/// A bar chart: one bar per part, e.g. the memory breakdown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bars {
+    pub title: String,
+    /// Unit of the values as shown above each bar, e.g. `GiB`.
+    pub unit: String,
+    /// (label, value) per bar, left to right.
+    pub bars: Vec<(String, f64)>,
+}
+
+/// Renders the bars as a PNG of [`WIDTH`]×[`HEIGHT`], each bar in its own
+/// colour with its value written above it.
+pub fn render_bars(bars: &Bars) -> Result<Vec<u8>, ChartError> {
+    register();
+    let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let n = bars.bars.len().max(1) as f64;
+        let top = bars
+            .bars
+            .iter()
+            .map(|b| b.1)
+            .fold(0.0_f64, f64::max)
+            .max(1e-9)
+            * 1.15;
+        let mut ctx = ChartBuilder::on(&root)
+            .caption(&bars.title, (FAMILY, 32).into_font())
+            .margin(18)
+            .x_label_area_size(50)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..n, 0.0..top)
+            .map_err(draw_err)?;
+        let labels: Vec<String> = bars.bars.iter().map(|b| b.0.clone()).collect();
+        ctx.configure_mesh()
+            .disable_x_mesh()
+            .x_labels(bars.bars.len() * 2 + 1)
+            .x_label_formatter(&|x: &f64| {
+                // Labels sit at the bars' centres (i + 0.5).
+                let i = (x - 0.5).round();
+                if (x - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc(&bars.unit)
+            .label_style((FAMILY, 20).into_font())
+            .axis_desc_style((FAMILY, 20).into_font())
+            .light_line_style(RGBColor(238, 238, 238))
+            .draw()
+            .map_err(draw_err)?;
+        for (i, (_, v)) in bars.bars.iter().enumerate() {
+            let x = i as f64;
+            let colour = COLOURS[i % COLOURS.len()];
+            ctx.draw_series(std::iter::once(Rectangle::new(
+                [(x + 0.15, 0.0), (x + 0.85, *v)],
+                colour.filled(),
+            )))
+            .map_err(draw_err)?;
+            ctx.draw_series(std::iter::once(Text::new(
+                format!("{v:.2} {}", bars.unit),
+                (x + 0.3, v + top * 0.06),
+                (FAMILY, 22).into_font(),
+            )))
+            .map_err(draw_err)?;
+        }
+        root.present().map_err(draw_err)?;
+    }
+    encode_png(&rgb)
 }
 
 /// Tick positions on round clock times (every 10 s … 6 h, in `tz`), about

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use super::plot::PlotMetric;
 use super::roles::Role;
 
 /// The resource a `/mon_*` command or chart is about.
@@ -131,6 +132,34 @@ pub enum Command {
     CheckRm {
         name: String,
     },
+    /// `/plot AGENT[,AGENT…] METRIC [minutes] [hhmm]`.
+    Plot {
+        agents: Vec<String>,
+        metric: PlotMetric,
+        minutes: u32,
+        at: Option<TimeOfDay>,
+    },
+    /// `/history [check|agent] [hours]`.
+    History {
+        target: Option<String>,
+        hours: u32,
+    },
+    /// `/uptime [agent]`.
+    Uptime {
+        agent: Option<String>,
+    },
+    /// `/stats`: the bridge's own figures.
+    Stats,
+    /// `/ack ALERT`: "I'm on it" for every firing alert of that name.
+    Ack {
+        alertname: String,
+    },
+    /// `/oncall`: who is on call this week.
+    OnCall,
+    /// `/mem_picture AGENT`: the memory breakdown as bars.
+    MemPicture {
+        agent: String,
+    },
 }
 
 /// Action arguments as the agent takes them (`{"args": {…}}`).
@@ -189,6 +218,13 @@ impl Command {
             Command::Threshold { .. } => "threshold".into(),
             Command::CheckAdd { .. } => "check_add".into(),
             Command::CheckRm { .. } => "check_rm".into(),
+            Command::Plot { .. } => "plot".into(),
+            Command::History { .. } => "history".into(),
+            Command::Uptime { .. } => "uptime".into(),
+            Command::Stats => "stats".into(),
+            Command::MemPicture { .. } => "mem_picture".into(),
+            Command::Ack { .. } => "ack".into(),
+            Command::OnCall => "oncall".into(),
         }
     }
 }
@@ -231,6 +267,11 @@ pub static SPECS: &[Spec] = &[
     Spec { name: "mon_mem_picture", role: Role::Viewer, args: "[agent] [minutes] [hhmm]", about: "Memory chart", parse: |a| picture(Metric::Mem, a) },
     Spec { name: "mon_disk_picture", role: Role::Viewer, args: "[agent] [minutes] [hhmm]", about: "Disk chart", parse: |a| picture(Metric::Disk, a) },
     Spec { name: "gpu", role: Role::Viewer, args: "[agent]", about: "NVIDIA GPUs: load, memory, temperature, power, last XID error", parse: |a| Ok(Command::Gpu { agent: agent_only(a)? }) },
+    Spec { name: "plot", role: Role::Viewer, args: "<agent[,agent…]> <metric> [minutes] [hhmm]", about: "Chart cpu, mem, disk, load, net_in, net_out, disk_io, temp, gpu or an allowed recording rule, several agents on one chart", parse: plot },
+    Spec { name: "mem_picture", role: Role::Viewer, args: "<agent>", about: "Memory breakdown (used, buffers, cache, free) as bars", parse: mem_picture },
+    Spec { name: "history", role: Role::Viewer, args: "[check|agent] [hours]", about: "Up/down changes of agents and TCP checks, with durations (default 24 hours)", parse: history },
+    Spec { name: "uptime", role: Role::Viewer, args: "[agent]", about: "Time since boot and availability over 24 hours and 7 days", parse: |a| Ok(Command::Uptime { agent: agent_only(a)? }) },
+    Spec { name: "stats", role: Role::Viewer, args: "", about: "The bridge's own figures: queued, sent, failed, retried, 429s, oldest pending, up since", parse: |a| none(a, Command::Stats) },
     Spec { name: "alerts", role: Role::Viewer, args: "", about: "Firing alerts (from Alertmanager)", parse: |a| none(a, Command::Alerts) },
     Spec { name: "silences", role: Role::Viewer, args: "", about: "Active and pending silences", parse: |a| none(a, Command::Silences) },
     Spec { name: "silence", role: Role::Operator, args: "<agent|matchers> <duration> [comment]", about: "Silence an agent or matchers (name=value, name!=value, name=~regex), e.g. /silence web1 2h deploy", parse: silence },
@@ -245,6 +286,8 @@ pub static SPECS: &[Spec] = &[
     Spec { name: "reboot", role: Role::Operator, args: "<agent>", about: "Schedule a reboot through logind (asks to confirm)", parse: |a| act_on("reboot", "reboot", a, &[]) },
     Spec { name: "run", role: Role::Operator, args: "<agent> <action> [name=value …]", about: "Run a custom action of the agent's allow-list (asks to confirm)", parse: run },
     Spec { name: "broadcast", role: Role::Viewer, args: "<action> [name=value …]", about: "An action on every agent that accepts actions; changes need operator and a confirm", parse: broadcast },
+    Spec { name: "ack", role: Role::Operator, args: "<alertname>", about: "I'm on it: take every firing alert of that name (stops its escalation)", parse: ack },
+    Spec { name: "oncall", role: Role::Viewer, args: "", about: "Who is on call this week, and the escalation", parse: |a| none(a, Command::OnCall) },
     Spec { name: "audit", role: Role::Admin, args: "", about: "The latest commands and button presses", parse: |a| none(a, Command::Audit) },
     Spec { name: "agent_add", role: Role::Admin, args: "<name> <host:port> [key=value ...]", about: "Add an agent to agents.txt (labels or thresholds as key=value) and reload Prometheus", parse: agent_add },
     Spec { name: "agent_rm", role: Role::Admin, args: "<agent>", about: "Remove an agent from agents.txt and reload Prometheus", parse: |a| match a { [agent] => Ok(Command::AgentRm { agent: (*agent).to_string() }), _ => Err("exactly one agent".into()) } },
@@ -327,6 +370,18 @@ fn picture(metric: Metric, args: &[&str]) -> Result<Command, String> {
             rest = &rest[1..];
         }
     }
+    let (minutes, at) = picture_window(rest)?;
+    Ok(Command::Picture {
+        metric,
+        agent,
+        minutes,
+        at,
+    })
+}
+
+/// `[minutes] [hhmm]` after the agent: the first number is minutes, a
+/// second one (or any word with a colon) the time of day.
+fn picture_window(rest: &[&str]) -> Result<(u32, Option<TimeOfDay>), String> {
     let (mut minutes, mut at) = (None, None);
     for word in rest {
         if word.contains(':') || minutes.is_some() {
@@ -338,11 +393,91 @@ fn picture(metric: Metric, args: &[&str]) -> Result<Command, String> {
             minutes = Some(parse_minutes(word)?);
         }
     }
-    Ok(Command::Picture {
+    Ok((minutes.unwrap_or(DEFAULT_MINUTES), at))
+}
+
+/// `<agent[,agent…]> <metric> [minutes] [hhmm]`.
+fn plot(args: &[&str]) -> Result<Command, String> {
+    let [agents, metric, rest @ ..] = args else {
+        return Err("name one or more agents (comma-separated) and a metric".into());
+    };
+    let agents: Vec<String> = agents
+        .split(',')
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect();
+    if agents.is_empty() || agents.len() > MAX_PLOT_AGENTS {
+        return Err(format!("from 1 to {MAX_PLOT_AGENTS} agents"));
+    }
+    let metric = PlotMetric::parse(metric).ok_or_else(|| {
+        format!(
+            "{metric:?} is not a metric /plot draws; it draws {}",
+            super::plot::known_words()
+        )
+    })?;
+    let (minutes, at) = picture_window(rest)?;
+    Ok(Command::Plot {
+        agents,
         metric,
-        agent,
-        minutes: minutes.unwrap_or(DEFAULT_MINUTES),
+        minutes,
         at,
+    })
+}
+
+/// Agents on one `/plot` at most (the legend stays readable).
+pub const MAX_PLOT_AGENTS: usize = 8;
+/// `/history` looks back this many hours at most.
+pub const MAX_HISTORY_HOURS: u32 = 168;
+/// `/history`'s default window, in hours.
+pub const DEFAULT_HISTORY_HOURS: u32 = 24;
+
+/// An alert name as Prometheus allows metric-like names.
+fn ack(args: &[&str]) -> Result<Command, String> {
+    match args {
+        [name]
+            if !name.is_empty()
+                && name.len() <= 200
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') =>
+        {
+            Ok(Command::Ack {
+                alertname: (*name).to_string(),
+            })
+        }
+        [_] => Err("an alert name is letters, digits and _, e.g. AgentDown".into()),
+        _ => Err("name exactly one alert, e.g. /ack AgentDown".into()),
+    }
+}
+
+fn mem_picture(args: &[&str]) -> Result<Command, String> {
+    match args {
+        [agent] => Ok(Command::MemPicture {
+            agent: (*agent).to_string(),
+        }),
+        _ => Err("name exactly one agent".into()),
+    }
+}
+
+/// `[check|agent] [hours]`: a number is hours, a word the name.
+fn history(args: &[&str]) -> Result<Command, String> {
+    let (mut target, mut hours) = (None, None);
+    for w in args {
+        if w.chars().all(|c| c.is_ascii_digit()) {
+            if hours.is_some() {
+                return Err("at most one number of hours".into());
+            }
+            match w.parse::<u32>() {
+                Ok(h) if (1..=MAX_HISTORY_HOURS).contains(&h) => hours = Some(h),
+                _ => return Err(format!("hours must be from 1 to {MAX_HISTORY_HOURS}")),
+            }
+        } else if target.replace((*w).to_string()).is_some() {
+            return Err("at most one check or agent".into());
+        }
+    }
+    Ok(Command::History {
+        target,
+        hours: hours.unwrap_or(DEFAULT_HISTORY_HOURS),
     })
 }
 
@@ -640,6 +775,61 @@ mod tests {
     }
 
     #[test]
+    fn plot_history_and_mem_picture_arguments() {
+        assert_eq!(
+            parse("/plot web1,web2 gpu 30 14:05").unwrap(),
+            Command::Plot {
+                agents: vec!["web1".into(), "web2".into()],
+                metric: PlotMetric::Gpu,
+                minutes: 30,
+                at: Some(TimeOfDay {
+                    hour: 14,
+                    minute: 5
+                })
+            }
+        );
+        assert_eq!(
+            parse("/plot web1 agent:node_load1_per_cpu:ratio").unwrap(),
+            Command::Plot {
+                agents: vec!["web1".into()],
+                metric: PlotMetric::Record(crate::generate::recording::LOAD_PER_CPU),
+                minutes: DEFAULT_MINUTES,
+                at: None
+            }
+        );
+        let usage = "/plot <agent[,agent…]> <metric> [minutes] [hhmm]";
+        assert_eq!(bad("/plot web1"), usage);
+        assert_eq!(bad("/plot web1 node_load1"), usage);
+        assert_eq!(bad("/plot web1 cpu 0"), usage);
+        assert_eq!(bad("/plot a,b,c,d,e,f,g,h,i cpu"), usage);
+        match parse("/plot web1 sum(up)") {
+            Err(UsageError::BadArgs { reason, .. }) => {
+                assert!(reason.contains("not a metric /plot draws"), "{reason}");
+                assert!(reason.contains("net_in"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            parse("/history").unwrap(),
+            Command::History {
+                target: None,
+                hours: 24
+            }
+        );
+        assert_eq!(
+            parse("/history 6 db").unwrap(),
+            Command::History {
+                target: Some("db".into()),
+                hours: 6
+            }
+        );
+        assert_eq!(bad("/history 0"), "/history [check|agent] [hours]");
+        assert_eq!(bad("/history 169"), "/history [check|agent] [hours]");
+        assert_eq!(bad("/history a b"), "/history [check|agent] [hours]");
+        assert_eq!(bad("/mem_picture"), "/mem_picture <agent>");
+    }
+
+    #[test]
     fn every_spec_parses_to_a_command_of_its_name() {
         let sample_args = |s: &Spec| match s.name {
             "silence" => " web1 1h".to_string(),
@@ -654,6 +844,9 @@ mod tests {
             "agent_rm" | "check_rm" => " web2".to_string(),
             "threshold" => " web1 cpu 95".to_string(),
             "check_add" => " pg 10.0.0.6:5432 from web1".to_string(),
+            "plot" => " web1,web2 cpu".to_string(),
+            "mem_picture" => " web1".to_string(),
+            "ack" => " AgentDown".to_string(),
             _ => String::new(),
         };
         for s in SPECS {

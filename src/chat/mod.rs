@@ -1,8 +1,9 @@
 //! Chat commands and charts, independent of any transport: the command list
 //! and parser (`commands`), the engine that answers (`engine`), its clients
 //! of Prometheus (`promql`, `queries`) and Alertmanager (`alertmanager`),
-//! chart rendering (`chart`), reply texts (`reply`), inline buttons
-//! (`buttons`), the audit log (`audit`), the agents list (`agents`) and the
+//! chart rendering (`chart`), what `/plot` may draw (`plot`), up/down
+//! transitions for `/history` (`history`), reply texts (`reply`), inline buttons
+//! (`buttons`), the bridge's state as the engine sees it (`desk`), the audit log (`audit`), the agents list (`agents`) and the
 //! time zone (`zone`, parsed with jiff: see there why not chrono-tz).
 //! This file turns flags into an engine [`Config`] and runs `outpost ask`.
 //!
@@ -32,7 +33,11 @@ pub mod buttons;
 pub mod chart;
 pub mod commands;
 pub mod confirm;
+pub mod desk;
 pub mod engine;
+pub mod history;
+pub mod oncall;
+pub mod plot;
 pub mod promql;
 pub mod queries;
 pub mod reply;
@@ -166,7 +171,9 @@ pub fn audit_retention(args: &ChatArgs) -> audit::Retention {
 /// the local operator; prints the reply as plain text and writes any chart.
 /// Exit code 0 when the command worked, 2 for usage errors and unknown
 /// agents, 1 when Prometheus, Alertmanager or the store failed.
-pub fn main(args: AskArgs) -> anyhow::Result<()> {
+/// `desk` answers `/stats` (the state database, opened by the caller: the
+/// store belongs to the bridge module, which depends on this one).
+pub fn main(args: AskArgs, desk: Option<std::sync::Arc<dyn desk::Desk>>) -> anyhow::Result<()> {
     let text = args.command.join(" ");
     if text.trim().is_empty() {
         return Err(UsageError("give a command, e.g. outpost ask /mon_cpu web1".into()).into());
@@ -176,7 +183,10 @@ pub fn main(args: AskArgs) -> anyhow::Result<()> {
     let config = config(&args.chat, roles)?;
     let audit = audit::Audit::open(&args.state, audit_retention(&args.chat))
         .with_context(|| format!("opening the state database {}", args.state.display()))?;
-    let engine = Engine::new(config, audit);
+    let mut engine = Engine::new(config, audit);
+    if let Some(desk) = desk {
+        engine = engine.with_desk(desk);
+    }
     let login = std::env::var("USER").unwrap_or_else(|_| "operator".into());
     let caller = Caller::local(&login);
     let runtime = tokio::runtime::Builder::new_current_thread()

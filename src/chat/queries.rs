@@ -9,6 +9,7 @@
 
 use super::agents::Agent;
 use super::commands::Metric;
+use super::plot::PlotMetric;
 use super::promql::label_matcher;
 
 /// Which series a query covers.
@@ -252,4 +253,176 @@ pub fn gpu(scope: Scope) -> Vec<(GpuField, String)> {
         (GpuField::Watts, one("nvidia_smi_power_draw_watts", "")),
         (GpuField::LastXid, one("outpost_gpu_xid_last_code", "")),
     ]
+}
+
+/// GPU utilisation %, per agent and GPU.
+pub fn gpu_load(scope: Scope) -> String {
+    scoped(scope, |m| {
+        format!(
+            "100 * max by (agent, instance, index, name) (nvidia_smi_utilization_gpu_ratio{})",
+            braces(&[m])
+        )
+    })
+}
+
+/// Bytes per second summed over the non-loopback interfaces of `metric`.
+fn net_rate(scope: Scope, metric: &str) -> String {
+    scoped(scope, |m| {
+        format!(
+            "sum by (agent, instance) (rate({metric}{}[1m]))",
+            braces(&[r#"device!="lo""#, m])
+        )
+    })
+}
+
+/// The expression `/plot` draws for one agent (or all).
+pub fn plot(metric: PlotMetric, scope: Scope) -> String {
+    match metric {
+        PlotMetric::Cpu => cpu(scope),
+        PlotMetric::Mem => mem(scope),
+        PlotMetric::Disk => disk(scope),
+        PlotMetric::Load => load1(scope),
+        PlotMetric::NetIn => net_rate(scope, "node_network_receive_bytes_total"),
+        PlotMetric::NetOut => net_rate(scope, "node_network_transmit_bytes_total"),
+        PlotMetric::DiskIo => scoped(scope, |m| {
+            let s = braces(&[m]);
+            format!(
+                "sum by (agent, instance) (rate(node_disk_read_bytes_total{s}[1m])) + sum by (agent, instance) (rate(node_disk_written_bytes_total{s}[1m]))"
+            )
+        }),
+        PlotMetric::Temp => scoped(scope, |m| {
+            format!(
+                "max by (agent, instance) (node_hwmon_temp_celsius{})",
+                braces(&[m])
+            )
+        }),
+        PlotMetric::Gpu => gpu_load(scope),
+        // Recording rules are aggregated to `agent` (no `instance`).
+        PlotMetric::Record(record) => match scope {
+            Scope::All => record.to_string(),
+            Scope::One(agent) => format!("{record}{{{}}}", label_matcher("agent", &agent.name)),
+        },
+    }
+}
+
+/// What `/history` follows: agents' `up` or TCP checks' `probe_success`.
+#[derive(Debug, Clone, Copy)]
+pub enum Watched<'a> {
+    /// Every agent and every check.
+    All,
+    Agent(&'a Agent),
+    /// A check by its `check` label (any text: escaped here).
+    Check(&'a str),
+}
+
+/// The up (1) / down (0) series `/history` reads, as range queries with
+/// this step: the worst value within each step, so a down shorter than
+/// the step still shows. Returns (agents' expression, checks' expression);
+/// `None` where the selection leaves one out.
+pub fn history(watched: Watched, step_secs: u64) -> (Option<String>, Option<String>) {
+    // The probe jobs' own `up` is the prober's, not an agent's.
+    let not_probes = format!(
+        r#"job!~"{}.+""#,
+        crate::generate::prometheus::TCP_JOB_PREFIX
+    );
+    let up = |m: &str| {
+        format!(
+            "min by (agent, instance) (min_over_time(up{}[{step_secs}s]))",
+            braces(&[&not_probes, m])
+        )
+    };
+    let probes = |m: &str| {
+        format!(
+            "min by (agent, check, instance) (min_over_time(probe_success{}[{step_secs}s]))",
+            braces(&[m])
+        )
+    };
+    match watched {
+        Watched::All => (Some(up("")), Some(probes(""))),
+        Watched::Agent(a) => (Some(scoped(Scope::One(a), up)), None),
+        Watched::Check(name) => (None, Some(probes(&label_matcher("check", name)))),
+    }
+}
+
+/// Share of scrapes that found the agent up over `window` (`24h`, `7d`), %.
+pub fn availability(scope: Scope, window: &str) -> String {
+    scoped(scope, |m| {
+        format!(
+            "100 * avg by (agent, instance) (avg_over_time(up{}[{window}]))",
+            braces(&[m])
+        )
+    })
+}
+
+/// One part of `/mem_picture`'s breakdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemPart {
+    Total,
+    Free,
+    Buffers,
+    /// Page cache and reclaimable slab (what `free` calls buff/cache less buffers).
+    Cache,
+}
+
+/// The queries behind `/mem_picture`, bytes, per part.
+pub fn mem_parts(scope: Scope) -> Vec<(MemPart, String)> {
+    let one = |expr: &'static str| {
+        scoped(scope, move |m| {
+            let s = braces(&[m]);
+            format!("max by (agent, instance) ({})", expr.replace("{S}", &s))
+        })
+    };
+    vec![
+        (MemPart::Total, one("node_memory_MemTotal_bytes{S}")),
+        (MemPart::Free, one("node_memory_MemFree_bytes{S}")),
+        (MemPart::Buffers, one("node_memory_Buffers_bytes{S}")),
+        (
+            MemPart::Cache,
+            one("node_memory_Cached_bytes{S} + node_memory_SReclaimable_bytes{S}"),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    fn web1() -> Agent {
+        Agent {
+            name: "web1".into(),
+            address: "10.0.0.1:9100".into(),
+            actions: None,
+        }
+    }
+
+    #[test]
+    fn plot_queries_are_scoped_and_records_only_by_agent() {
+        let a = web1();
+        let q = plot(PlotMetric::Gpu, Scope::One(&a));
+        assert!(
+            q.contains(r#"nvidia_smi_utilization_gpu_ratio{agent="web1"}"#),
+            "{q}"
+        );
+        assert!(q.contains(r#"{instance="10.0.0.1:9100"}"#), "{q}");
+        let q = plot(PlotMetric::NetIn, Scope::One(&a));
+        assert!(q.contains(r#"{device!="lo",agent="web1"}"#), "{q}");
+        assert_eq!(
+            plot(
+                PlotMetric::Record(crate::generate::recording::LOAD_PER_CPU),
+                Scope::One(&a)
+            ),
+            r#"agent:node_load1_per_cpu:ratio{agent="web1"}"#
+        );
+    }
+
+    #[test]
+    fn history_names_a_check_escaped() {
+        let (up, probes) = history(Watched::Check(r#"db"}or"#), 60);
+        assert!(up.is_none());
+        let p = probes.unwrap();
+        assert!(p.contains(r#"probe_success{check="db\"}or"}[60s]"#), "{p}");
+        let (up, probes) = history(Watched::All, 30);
+        assert!(up.unwrap().contains("min_over_time(up{job!~"));
+        assert!(probes.is_some());
+    }
 }

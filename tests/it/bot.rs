@@ -689,13 +689,19 @@ fn grouped_message_buttons_act_on_their_own_alert() {
             vec![
                 format!("{n}. 🔕 1h"),
                 format!("{n}. 🔕 24h"),
-                format!("{n}. 📈 chart")
+                format!("{n}. 📈 chart"),
+                format!("{n}. 🙋 I'm on it")
             ]
         );
         let data: Vec<&str> = row.iter().map(|(_, d)| d.as_str()).collect();
         assert_eq!(
             data,
-            vec![format!("s1:{fp}"), format!("s24:{fp}"), format!("c:{fp}")]
+            vec![
+                format!("s1:{fp}"),
+                format!("s24:{fp}"),
+                format!("c:{fp}"),
+                format!("a:{fp}")
+            ]
         );
         assert!(data.iter().all(|d| d.len() <= 64));
     }

@@ -12,17 +12,17 @@ use outpost::chat::{Caller, Config, Engine, Reply};
 
 use crate::support::{free_port, http_get, outpost_bin, require, wait_for, wait_for_port, Proc};
 
-struct Stack {
+pub(crate) struct Stack {
     _dir: tempfile::TempDir,
-    dir: std::path::PathBuf,
-    prometheus: String,
-    alertmanager: String,
-    agents: std::path::PathBuf,
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) prometheus: String,
+    pub(crate) alertmanager: String,
+    pub(crate) agents: std::path::PathBuf,
     query_log: std::path::PathBuf,
     _procs: Vec<Proc>,
 }
 
-fn start_stack() -> Stack {
+pub(crate) fn start_stack() -> Stack {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let bb_bin = require(
@@ -33,13 +33,28 @@ fn start_stack() -> Stack {
     // A TCP check that fails: nothing listens there.
     let closed = free_port();
 
+    // The GPU stand-in: NVML cannot run here, so the exporter's textfile
+    // collector serves what its gpu collector exports for one GPU (the
+    // nvidia_smi_* names and labels of src/exporter/gpu).
+    let textfiles = dir.join("textfile");
+    std::fs::create_dir_all(&textfiles).unwrap();
+    std::fs::write(
+        textfiles.join("gpu.prom"),
+        concat!(
+            "# TYPE nvidia_smi_utilization_gpu_ratio gauge\n",
+            "nvidia_smi_utilization_gpu_ratio{index=\"0\",name=\"NVIDIA H100 80GB HBM3\",uuid=\"GPU-5f3c\"} 0.37\n",
+        ),
+    )
+    .unwrap();
     let exporter = Proc(
         Command::new(outpost_bin())
             .args([
                 "exporter",
                 "--web.listen-address",
                 &format!("127.0.0.1:{eport}"),
+                "--collector.textfile.directory",
             ])
+            .arg(&textfiles)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -139,7 +154,7 @@ scrape_configs:
     }
 }
 
-fn engine(
+pub(crate) fn engine(
     prometheus: &str,
     alertmanager: &str,
     agents: &Path,
@@ -167,7 +182,7 @@ fn engine(
     )
 }
 
-fn alice() -> Caller {
+pub(crate) fn alice() -> Caller {
     Caller {
         user_id: 42,
         chat_id: -1001,
@@ -176,7 +191,7 @@ fn alice() -> Caller {
 }
 
 /// Decodes a PNG: (width, height, coloured pixels inside the plot region).
-fn inspect_png(bytes: &[u8]) -> (u32, u32, usize) {
+pub(crate) fn inspect_png(bytes: &[u8]) -> (u32, u32, usize) {
     let mut reader = png::Decoder::new(bytes).read_info().expect("PNG header");
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).expect("PNG data");

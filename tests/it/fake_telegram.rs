@@ -82,7 +82,8 @@ struct Inner {
     updates: Vec<Value>,
     next_update_id: i64,
     tokens_seen_wrong: u64,
-    /// Other methods (answerCallbackQuery, setMyCommands): their parameters.
+    /// Other methods (answerCallbackQuery, setMyCommands,
+    /// editMessageReplyMarkup): their parameters.
     calls: Vec<(String, Value)>,
     /// The next sends answered 429, and the `retry_after` they carry.
     forced_429: (u64, u64),
@@ -357,6 +358,28 @@ async fn route(sh: Arc<Shared>, req: Request<Incoming>) -> Answer {
         )),
         "getUpdates" => Ok(get_updates(&sh, &params).await),
         "sendMessage" | "sendPhoto" | "editMessageText" => send(&sh, method, &params),
+        // Bot API: editMessageReplyMarkup takes chat_id and message_id
+        // (or inline_message_id) and the new reply_markup, and returns the
+        // edited Message. Recorded with the other calls.
+        "editMessageReplyMarkup" => {
+            let chat = as_i64(params.get("chat_id"));
+            let message = as_i64(params.get("message_id"));
+            match (chat, message, params.get("reply_markup")) {
+                (None, _, _) => Ok(error(400, "Bad Request: chat_id is empty")),
+                (_, None, _) => Ok(error(
+                    400,
+                    "Bad Request: message identifier is not specified",
+                )),
+                (Some(chat), Some(id), markup) => {
+                    let v = Value::Object(params.clone().into_iter().collect());
+                    sh.inner.lock().unwrap().calls.push((method.to_owned(), v));
+                    Ok(reply(
+                        200,
+                        json!({"ok": true, "result": {"message_id": id, "date": 1_795_000_000, "chat": {"id": chat, "type": "group"}, "reply_markup": markup}}),
+                    ))
+                }
+            }
+        }
         "answerCallbackQuery" | "setMyCommands" => {
             let required = if method == "setMyCommands" {
                 "commands"

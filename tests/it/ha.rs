@@ -24,7 +24,7 @@ fn start(fake: &FakeTelegram, pg: &Postgres, dir: &std::path::Path, name: &str) 
     )
 }
 
-fn leads(b: &Bridge) -> bool {
+pub(crate) fn leads(b: &Bridge) -> bool {
     crate::support::http_get(&b.url("/metrics"))
         .map(|(_, m)| m.lines().any(|l| l == "outpost_bridge_leader 1"))
         .unwrap_or(false)

@@ -29,7 +29,7 @@ fn note(name: &str) -> Notification {
     n
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -37,7 +37,7 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-async fn open(location: &Location) -> Arc<dyn State> {
+pub(crate) async fn open(location: &Location) -> Arc<dyn State> {
     state::open(location, &state::Options::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -117,6 +117,11 @@ async fn behaves(s: Arc<dyn State>) {
         .unwrap();
     let st = s.stats().await.unwrap();
     assert_eq!((st.queued, st.failed), (0, 1));
+    assert_eq!(
+        s.sent_rows().await.unwrap(),
+        1,
+        "the delivered row, kept a day"
+    );
     assert!(s.queued_chats().await.unwrap().is_empty());
 
     // Text rows keep their order among alerts.
@@ -385,7 +390,7 @@ fn the_schema_is_versioned_and_migrated_once_by_bridges_starting_together() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(versions, vec![1]);
+        assert_eq!(versions, vec![1, 2]);
         // A database from a newer outpost is refused, not misread.
         client
             .execute("INSERT INTO outpost_schema(version) VALUES (999)", &[])

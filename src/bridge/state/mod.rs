@@ -1,18 +1,24 @@
 //! All of the bridge's durable state behind one interface, [`State`]:
 //! the outbox and its dedup keys, chat migrations and firing message ids,
 //! the watchdog, the chat audit log and refusal memory, the chat bot's
-//! update offset, and the leader lease. The rest of the bridge sees only
-//! `Arc<dyn State>`; [`open`] picks the backend from `--state`.
+//! update offset, the on-call records (announced alerts, acknowledgements,
+//! escalation levels, alert keyboards) and the leader lease. The rest of
+//! the bridge sees only `Arc<dyn State>`; [`open`] picks the backend from
+//! `--state`.
 //!
 //! Backends: [`sqlite`] (a file, the default: one store thread owns the
 //! connection) and [`postgres`] (`postgres://…`, shared by a pair of
 //! bridges). Each keeps one file of queries per concern below.
 //!
 //! Decisions: one trait per concern ([`OutboxStore`], [`ChatStore`],
-//! [`WatchdogStore`], [`AuditStore`], [`UpdateStore`], [`LeaseStore`]) and
-//! [`State`] their sum, implemented for every type that has them all. A
-//! new concern is a new trait here, one file per backend, and one more
-//! bound on [`State`]; no caller changes. Async methods through
+//! [`WatchdogStore`], [`AuditStore`], [`UpdateStore`], [`LeaseStore`],
+//! [`OnCallStore`]) and [`State`] their sum, implemented for every type
+//! that has them all. A new concern is a new trait here, one file per
+//! backend, and one more bound on [`State`]; no caller changes. On-call
+//! pruning is its own method ([`OnCallStore::prune_oncall`], called after
+//! [`OutboxStore::prune`]) so the outbox's pruning need not know the
+//! on-call tables; the on-call queries read `firing_message` (the chat
+//! concern's) to find the messages that announced an alert. Async methods through
 //! `async_trait` (boxed futures): the state is used as `dyn State`, which
 //! native `async fn` in traits does not allow yet, and one allocation per
 //! database call is noise beside the call.
@@ -34,6 +40,7 @@ use async_trait::async_trait;
 use super::outbox::Row;
 use super::payload::Notification;
 use crate::chat::audit::{AuditError, AuditFuture, AuditLog, Entry, Retention};
+pub use crate::chat::desk::{Ack, AckTarget};
 
 /// A state error. Cloneable (as text) so one failed commit can answer
 /// every job in its transaction.
@@ -142,6 +149,9 @@ pub trait OutboxStore: Send + Sync {
     /// Queue depth, failures and the oldest queued row's arrival.
     async fn stats(&self) -> Result<Stats, StateError>;
 
+    /// Delivered rows still kept (pruned after a day), for `/stats`.
+    async fn sent_rows(&self) -> Result<i64, StateError>;
+
     /// Forgets what is no longer needed: delivered rows after a day,
     /// failed rows (kept for inspection) after a week, dedup keys past
     /// their window, firing message ids after 30 days.
@@ -242,14 +252,130 @@ pub trait LeaseStore: Send + Sync {
     async fn release_lease(&self, holder: &str, epoch: Epoch) -> Result<(), StateError>;
 }
 
+/// A firing alert as the bridge announced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Firing {
+    pub fingerprint: String,
+    pub alertname: String,
+    pub agent: String,
+    /// `severity="critical"`: only these escalate.
+    pub critical: bool,
+    pub chat_id: i64,
+    pub thread_id: Option<i64>,
+    /// When the bridge first announced it (escalation counts from here).
+    pub starts_ms: i64,
+}
+
+/// A critical alert due to escalate one level further.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub firing: Firing,
+    /// The level it reaches now (1: repeated with the on-call users, 2: to
+    /// the escalation chat).
+    pub level: u32,
+}
+
+/// Who handled a resolved alert and since when it fired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled {
+    pub fingerprint: String,
+    pub who: Option<String>,
+    pub acked_ms: Option<i64>,
+    pub starts_ms: i64,
+}
+
+/// An alert message's inline keyboard, remembered so an acknowledgement
+/// can edit it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyboard {
+    pub chat: i64,
+    pub message_id: i64,
+    /// The `reply_markup` JSON.
+    pub markup: String,
+}
+
+/// On-call state: the firing alerts the bridge announced (where, since
+/// when, how far they escalated), who acknowledged each, and the keyboard
+/// of every alert message (see [`crate::bridge::escalate`] and
+/// [`crate::bridge::desk`]).
+#[async_trait]
+pub trait OnCallStore: Send + Sync {
+    /// Records alerts announced as firing (again: the first chat and start
+    /// stay, a resolved one fires anew, without its acknowledgement).
+    async fn track_firing(&self, alerts: Vec<Firing>) -> Result<(), StateError>;
+
+    /// Marks alerts resolved; who handled each (if anyone) and since when
+    /// it fired, for the resolution message (only alerts it knows).
+    async fn resolve_alerts(
+        &self,
+        fingerprints: Vec<String>,
+        now_ms: i64,
+    ) -> Result<Vec<Handled>, StateError>;
+
+    /// Acknowledges the unresolved alerts `target` names for `user_id`
+    /// (`who`). An alert someone took already keeps its first taker.
+    async fn ack(
+        &self,
+        target: AckTarget,
+        user_id: i64,
+        who: String,
+        now_ms: i64,
+    ) -> Result<Vec<Ack>, StateError>;
+
+    /// Unacknowledged, unresolved critical alerts due to escalate: to
+    /// level 1 `delay_ms` after they started firing, to level 2 (up to
+    /// `max_level`) after twice that. Marks them at their new level in the
+    /// same transaction, so each is reported once.
+    async fn due_escalations(
+        &self,
+        now_ms: i64,
+        delay_ms: i64,
+        max_level: u32,
+    ) -> Result<Vec<Due>, StateError>;
+
+    /// Remembers (or replaces) the inline keyboard of an alert message.
+    async fn remember_keyboard(
+        &self,
+        chat: i64,
+        message_id: i64,
+        markup: String,
+    ) -> Result<(), StateError>;
+
+    /// The remembered messages that announced `fingerprint` firing, with
+    /// their keyboards.
+    async fn keyboards_of(&self, fingerprint: String) -> Result<Vec<Keyboard>, StateError>;
+
+    /// Forgets alerts resolved more than 30 days before `now_ms` with
+    /// their acknowledgements, and the keyboards of messages whose firing
+    /// message id is no longer remembered ([`OutboxStore::prune`] first).
+    async fn prune_oncall(&self, now_ms: i64) -> Result<(), StateError>;
+}
+
+/// How long a resolved alert's on-call record is kept.
+pub const ONCALL_KEEP_MS: i64 = 30 * 86_400_000;
+
 /// All of the bridge's state: every concern above.
 pub trait State:
-    OutboxStore + ChatStore + UpdateStore + WatchdogStore + AuditStore + LeaseStore + 'static
+    OutboxStore
+    + ChatStore
+    + UpdateStore
+    + WatchdogStore
+    + AuditStore
+    + LeaseStore
+    + OnCallStore
+    + 'static
 {
 }
 
 impl<T> State for T where
-    T: OutboxStore + ChatStore + UpdateStore + WatchdogStore + AuditStore + LeaseStore + 'static
+    T: OutboxStore
+        + ChatStore
+        + UpdateStore
+        + WatchdogStore
+        + AuditStore
+        + LeaseStore
+        + OnCallStore
+        + 'static
 {
 }
 

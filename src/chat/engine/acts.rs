@@ -44,13 +44,11 @@ pub struct Plan {
 impl Engine {
     pub(super) async fn act(&self, caller: &Caller, role: Role, act: Act) -> Outcome {
         let targets: Vec<Agent> = match &act.agent {
-            Some(word) => match self.config.agents.resolve(word) {
+            Some(word) => match self.known().resolve(word) {
                 Some(a) => vec![a.clone()],
-                None => {
-                    return Outcome::unknown_agent(reply::unknown_agent(word, &self.config.agents))
-                }
+                None => return Outcome::unknown_agent(reply::unknown_agent(word, &self.known())),
             },
-            None => self.config.agents.with_actions().cloned().collect(),
+            None => self.known().with_actions().cloned().collect(),
         };
         if targets.is_empty() {
             return Outcome::usage(
@@ -80,7 +78,8 @@ impl Engine {
         agent_label: &str,
         action: &str,
     ) -> Result<Option<String>, ActionError> {
-        let Some(agent) = self.config.agents.of_series(Some(agent_label), None) else {
+        let known = self.known();
+        let Some(agent) = known.of_series(Some(agent_label), None) else {
             return Ok(None);
         };
         if agent.actions.is_none() {

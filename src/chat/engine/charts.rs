@@ -1,5 +1,6 @@
-//! Charts: `/mon_*_picture` over a window, and an alert's own expression
-//! (the chart button and `--attach-charts`).
+//! Charts: `/mon_*_picture` and `/plot` over a window, `/mem_picture`'s
+//! bars, and an alert's own expression (the chart button and
+//! `--attach-charts`).
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use super::{window, Engine, Failure, Outcome};
 use crate::chat::agents::Agent;
 use crate::chat::chart::{self, Chart, Line};
 use crate::chat::commands::{Metric, TimeOfDay};
+use crate::chat::plot::PlotMetric;
 use crate::chat::queries::{self, Scope};
 use crate::chat::reply::{self, Picture, Reply};
 use crate::chat::zone;
@@ -66,6 +68,83 @@ impl Engine {
             .collect();
         lines.sort_by(|a, b| a.name.cmp(&b.name));
         let who = agent.map_or("all agents".to_string(), |a| a.name.clone());
+        self.lines_picture(
+            metric.title(),
+            &who,
+            "%",
+            true,
+            lines,
+            threshold,
+            (start, end, minutes),
+        )
+    }
+
+    /// `/plot`: one query per agent, all lines on one chart, the legend
+    /// naming each agent (and its disk or GPU where it has several).
+    pub(super) async fn plot(
+        &self,
+        agents: &[Agent],
+        metric: PlotMetric,
+        minutes: u32,
+        at: Option<TimeOfDay>,
+    ) -> Result<Outcome, Failure> {
+        let (start, end) = window::window(&self.config.timezone, Timestamp::now(), minutes, at);
+        let step = Duration::from_secs_f64(((end - start) / CHART_POINTS).max(1.0));
+        let mut lines = Vec::new();
+        // One query per agent, in turn: at most MAX_PLOT_AGENTS of them.
+        for agent in agents {
+            let q = queries::plot(metric, Scope::One(agent));
+            for s in self.prometheus.query_range(&q, start, end, step).await? {
+                let part = s
+                    .labels
+                    .get("mountpoint")
+                    .cloned()
+                    .or_else(|| s.labels.get("index").map(|i| format!("GPU {i}")));
+                let name = match part {
+                    Some(p) => format!("{} {p}", agent.name),
+                    None => agent.name.clone(),
+                };
+                lines.push(Line {
+                    name,
+                    points: s.points,
+                });
+            }
+        }
+        lines.sort_by(|a, b| a.name.cmp(&b.name));
+        // The alert threshold, where one agent is drawn and the metric has one.
+        let threshold = match (agents, metric.resource()) {
+            ([a], Some(resource)) => self
+                .thresholds(Scope::One(a))
+                .await?
+                .get(&a.name, resource.threshold()),
+            _ => None,
+        };
+        let who: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
+        let unit = metric.unit();
+        self.lines_picture(
+            &metric.title(),
+            &who.join(", "),
+            unit.label(),
+            unit == crate::chat::plot::Unit::Percent,
+            lines,
+            threshold,
+            (start, end, minutes),
+        )
+    }
+
+    /// A line chart with the usual caption (`title — who, N min (from–to
+    /// zone)`), or "No data for …" when no line has a point.
+    #[allow(clippy::too_many_arguments)]
+    fn lines_picture(
+        &self,
+        title: &str,
+        who: &str,
+        unit: &str,
+        percent: bool,
+        lines: Vec<Line>,
+        threshold: Option<f64>,
+        (start, end, minutes): (f64, f64, u32),
+    ) -> Result<Outcome, Failure> {
         let tz = &self.config.timezone;
         let fmt = |t: f64| {
             Timestamp::from_second(t as i64)
@@ -74,8 +153,8 @@ impl Engine {
         };
         let caption = format!(
             "<b>{}</b> — {}, {} min ({}–{} {})",
-            metric.title(),
-            reply::escape(&who),
+            reply::escape(title),
+            reply::escape(who),
             minutes,
             fmt(start),
             fmt(end),
@@ -85,20 +164,64 @@ impl Engine {
             return Ok(Outcome::ok(Reply::text(format!("No data for {caption}."))));
         }
         let png = chart::render(&Chart {
-            title: format!("{} — {}", metric.title(), who),
-            unit: "%".into(),
+            title: format!("{title} — {who}"),
+            unit: unit.into(),
             lines,
             threshold,
             start,
             end,
             tz: tz.clone(),
-            percent: true,
+            percent,
         })?;
         Ok(Outcome::ok(Reply {
             chart: Some(Picture {
                 png,
                 caption: crate::html::cut(&caption, reply::CAPTION_LIMIT),
             }),
+            ..Reply::default()
+        }))
+    }
+
+    /// `/mem_picture`: used, buffers, cache and free memory as bars, GiB.
+    pub(super) async fn mem_picture(&self, agent: &Agent) -> Result<Outcome, Failure> {
+        use queries::MemPart;
+        let mut total = None;
+        let (mut free, mut buffers, mut cache) = (None, None, None);
+        for (part, q) in queries::mem_parts(Scope::One(agent)) {
+            let value = self.prometheus.query(&q).await?.first().map(|s| s.value);
+            match part {
+                MemPart::Total => total = value,
+                MemPart::Free => free = value,
+                MemPart::Buffers => buffers = value,
+                MemPart::Cache => cache = value,
+            }
+        }
+        let (Some(total), Some(free), Some(buffers), Some(cache)) = (total, free, buffers, cache)
+        else {
+            return Ok(Outcome::ok(Reply::text(format!(
+                "No memory figures for <b>{}</b> in Prometheus.",
+                reply::escape(&agent.name)
+            ))));
+        };
+        const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+        let used = (total - free - buffers - cache).max(0.0);
+        let parts = [
+            ("used", used),
+            ("buffers", buffers),
+            ("cache", cache),
+            ("free", free),
+        ];
+        let png = chart::render_bars(&chart::Bars {
+            title: format!("Memory — {} ({:.2} GiB)", agent.name, total / GIB),
+            unit: "GiB".into(),
+            bars: parts
+                .iter()
+                .map(|(name, v)| (name.to_string(), v / GIB))
+                .collect(),
+        })?;
+        let caption = reply::mem_caption(&agent.name, total, &parts);
+        Ok(Outcome::ok(Reply {
+            chart: Some(Picture { png, caption }),
             ..Reply::default()
         }))
     }

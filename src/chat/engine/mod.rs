@@ -7,8 +7,9 @@
 //! press in the audit log. Telegram and `outpost ask` are its two front ends.
 //!
 //! The answers are split by what they talk to: `answers.rs` (Prometheus
-//! reads, the audit log), `silences.rs` (Alertmanager), `charts.rs`
-//! (pictures), `window.rs` (the pure time maths of chart windows). This
+//! reads, the audit log), `history.rs` (answers over time, `/stats`),
+//! `silences.rs` (Alertmanager), `charts.rs` (pictures), `oncall.rs`
+//! (acknowledgements, `/oncall`), `window.rs` (the pure time maths of chart windows). This
 //! file holds access, dispatch, the audit record and the [`Verdict`].
 //!
 //! Decisions:
@@ -23,6 +24,8 @@ mod acts;
 mod answers;
 mod charts;
 mod config;
+mod history;
+mod oncall;
 mod silences;
 pub mod window;
 
@@ -43,6 +46,7 @@ use super::buttons::{self, Action};
 use super::chart::ChartError;
 use super::commands::{self, Command, UsageError};
 use super::confirm::Confirmations;
+use super::desk::{Desk, DeskError};
 use super::promql::{PromError, Prometheus};
 use super::queries::Scope;
 use super::reply::{self, Reply};
@@ -115,6 +119,8 @@ pub struct Clients {
     /// The audit log and refusal memory ([`super::audit::Audit`] on its own
     /// connection, or the bridge's store).
     pub audit: Box<dyn AuditLog>,
+    /// The bridge's state (`/stats`); `None` where there is none.
+    pub desk: Option<Arc<dyn Desk>>,
 }
 
 impl Clients {
@@ -128,6 +134,7 @@ impl Clients {
                 config.actions_timeout,
             )),
             audit: Box::new(audit),
+            desk: None,
         }
     }
 }
@@ -147,6 +154,8 @@ pub enum Failure {
     Chart(#[from] ChartError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error("bridge state: {0}")]
+    Desk(#[from] DeskError),
 }
 
 /// How a command or button press ended, for front ends that report success
@@ -239,6 +248,7 @@ pub struct Engine {
     alertmanager: Alertmanager,
     actions: Arc<super::actions::Client>,
     audit: Box<dyn AuditLog>,
+    desk: Option<Arc<dyn Desk>>,
     /// Messages and presses from strangers, refused (loudly or not).
     refused: Arc<AtomicU64>,
     /// Changes waiting for their Confirm press.
@@ -283,6 +293,7 @@ impl Engine {
             alertmanager: clients.alertmanager,
             actions: clients.actions,
             audit: clients.audit,
+            desk: clients.desk,
             refused: Arc::default(),
             confirmations: Confirmations::default(),
         }
@@ -299,6 +310,12 @@ impl Engine {
     /// [`super::confirm::CONFIRM_TTL`] (tests).
     pub fn confirm_within(mut self, ttl: Duration) -> Self {
         self.confirmations = Confirmations::with_ttl(ttl);
+        self
+    }
+
+    /// Answers `/stats` (and more of the bridge's state) from `desk`.
+    pub fn with_desk(mut self, desk: Arc<dyn Desk>) -> Self {
+        self.desk = Some(desk);
         self
     }
 
@@ -443,7 +460,9 @@ impl Engine {
             Command::Status { agent }
             | Command::Gpu { agent }
             | Command::Mon { agent, .. }
-            | Command::Picture { agent, .. } => agent.clone(),
+            | Command::Picture { agent, .. }
+            | Command::Uptime { agent } => agent.clone(),
+            Command::MemPicture { agent } => Some(agent.clone()),
             _ => None,
         };
         let known = self.known();
@@ -515,6 +534,33 @@ impl Engine {
                 Ok(self.config_change(caller, Edit::AddCheck { name, target, from }))
             }
             Command::CheckRm { name } => Ok(self.config_change(caller, Edit::RemoveCheck { name })),
+            Command::Plot {
+                agents,
+                metric,
+                minutes,
+                at,
+            } => {
+                let mut chosen = Vec::new();
+                for w in &agents {
+                    match known.resolve(w) {
+                        Some(a) => chosen.push(a.clone()),
+                        None => return Outcome::unknown_agent(reply::unknown_agent(w, &known)),
+                    }
+                }
+                self.plot(&chosen, metric, minutes, at).await
+            }
+            Command::History { target, hours } => self.history(target.as_deref(), hours).await,
+            Command::Uptime { .. } => self.uptime(agent.as_ref()).await,
+            Command::Stats => self.stats().await,
+            Command::Ack { alertname } => {
+                self.ack(caller, crate::chat::desk::AckTarget::Alertname(alertname))
+                    .await
+            }
+            Command::OnCall => Ok(self.on_call()),
+            Command::MemPicture { agent: word } => match &agent {
+                Some(a) => self.mem_picture(a).await,
+                None => Ok(Outcome::unknown_agent(reply::unknown_agent(&word, &known))),
+            },
         };
         answer.unwrap_or_else(Outcome::failed)
     }
@@ -542,6 +588,13 @@ impl Engine {
                     ),
                     Ok(what) => self.confirmed(caller, what).await,
                 };
+            }
+            Action::Ack { fingerprint } => {
+                self.ack(
+                    caller,
+                    crate::chat::desk::AckTarget::Fingerprint(fingerprint),
+                )
+                .await
             }
         };
         answer.unwrap_or_else(Outcome::failed)
@@ -727,7 +780,8 @@ mod tests {
             !help.contains("/silence ") && help.contains("/status"),
             "{help}"
         );
-        assert!(help.contains("Your role is viewer; 12 more"), "{help}");
+        assert!(help.contains("Your role is viewer; 13 more"), "{help}");
+        assert!(help.contains("Your role is viewer; 4 more"), "{help}");
         // Refused before anything reaches Alertmanager (port 9 would answer
         // "unreachable"), with the role it needs; audited.
         for (who, text, needs) in [

@@ -7,7 +7,7 @@
 //! This file is the pool and the schema migrations (`schema.rs`); the
 //! queries are split by concern like the traits: `outbox.rs`, `chats.rs`
 //! (migrations, firing message ids, the update offset), `watchdog.rs`,
-//! `audit.rs` and `lease.rs`.
+//! `audit.rs`, `lease.rs` and `oncall.rs`.
 //!
 //! Decisions:
 //! - tokio-postgres with deadpool-postgres, not sqlx: the bridge writes a
@@ -29,6 +29,7 @@
 mod audit;
 mod chats;
 mod lease;
+mod oncall;
 mod outbox;
 mod schema;
 mod watchdog;

@@ -278,6 +278,15 @@ impl OutboxStore for PgState {
         })
     }
 
+    async fn sent_rows(&self) -> Result<i64, StateError> {
+        let c = self.conn().await?;
+        let r = c
+            .query_one("SELECT COUNT(*) FROM outbox WHERE state = 'sent'", &[])
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(r.get(0))
+    }
+
     async fn prune(&self, now_ms: i64, window_ms: i64) -> Result<(), StateError> {
         let c = self.conn().await?;
         for (sql, before) in [

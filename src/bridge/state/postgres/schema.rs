@@ -7,9 +7,10 @@
 use super::{PgState, StateError};
 
 /// `(version, SQL)`, in order.
-pub const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "
 CREATE TABLE outbox (
     id BIGSERIAL PRIMARY KEY,
     chat_id BIGINT NOT NULL,
@@ -70,7 +71,39 @@ CREATE TABLE leader_lease (
     expires_at TIMESTAMPTZ NOT NULL
 );
 ",
-)];
+    ),
+    // On-call: announced alerts, acknowledgements, escalation levels,
+    // alert keyboards (`oncall.rs`).
+    (
+        2,
+        "
+CREATE TABLE oncall_alert (
+    fingerprint TEXT PRIMARY KEY,
+    alertname TEXT NOT NULL,
+    agent TEXT NOT NULL DEFAULT '',
+    critical BOOLEAN NOT NULL,
+    chat_id BIGINT NOT NULL,
+    thread_id BIGINT,
+    starts_ms BIGINT NOT NULL,
+    level INTEGER NOT NULL DEFAULT 0,
+    resolved_ms BIGINT
+);
+CREATE INDEX oncall_alert_alertname ON oncall_alert(alertname);
+CREATE TABLE oncall_ack (
+    fingerprint TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL,
+    who TEXT NOT NULL,
+    at_ms BIGINT NOT NULL
+);
+CREATE TABLE alert_keyboard (
+    chat_id BIGINT NOT NULL,
+    message_id BIGINT NOT NULL,
+    markup TEXT NOT NULL,
+    PRIMARY KEY (chat_id, message_id)
+);
+",
+    ),
+];
 
 /// Applies the migrations the database lacks. Fails when the database is
 /// newer than this binary (it would not know the schema).

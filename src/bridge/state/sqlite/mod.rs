@@ -4,8 +4,10 @@
 //! This file is the store thread and its connection; the queries are split
 //! by concern like the traits: `outbox.rs` (intake, queue, delivery marks,
 //! figures, pruning), `chats.rs` (migrations, firing message ids, the chat
-//! bot's update offset), `watchdog.rs`, `audit.rs` (the chat engine's
-//! audit log: its queries, this thread's connection) and `lease.rs`.
+//! bot's update offset), `oncall.rs` (announced alerts, acknowledgements,
+//! escalation levels, alert keyboards), `watchdog.rs`, `audit.rs` (the
+//! chat engine's audit log: its queries, this thread's connection) and
+//! `lease.rs`.
 //!
 //! One thread owns the connection. Callers send it jobs over a channel and
 //! await the answer; the thread runs every job waiting in the channel in
@@ -26,6 +28,7 @@
 mod audit;
 mod chats;
 mod lease;
+mod oncall;
 mod outbox;
 mod watchdog;
 
@@ -149,6 +152,7 @@ impl Store {
         ))
         .and_then(|_| conn.execute_batch(SCHEMA))
         .and_then(|_| conn.execute_batch(crate::chat::audit::SCHEMA))
+        .and_then(|_| conn.execute_batch(oncall::SCHEMA))
         .map_err(|e| open_err(e.to_string()))?;
         let checkpoint_conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
         let (tx, rx) = mpsc::channel::<Job>(4096);

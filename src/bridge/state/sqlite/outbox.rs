@@ -196,6 +196,17 @@ impl OutboxStore for Store {
         .await
     }
 
+    async fn sent_rows(&self) -> Result<i64, StateError> {
+        self.call(|c| {
+            Ok(
+                c.query_row("SELECT COUNT(*) FROM outbox WHERE state='sent'", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+    }
+
     /// Forgets what is no longer needed: delivered rows after a day,
     /// failed rows (kept for inspection) after a week, dedup keys past
     /// their window, firing message ids after 30 days.

@@ -1,7 +1,15 @@
 //! What the engine answers: the [`Reply`] type and the pure functions that
 //! build its text in Telegram's HTML parse mode. Every value that comes from
 //! a user, Prometheus or Alertmanager goes through [`escape`]; [`to_plain`]
-//! turns a reply back into terminal text for `outpost ask`.
+//! turns a reply back into terminal text for `outpost ask`. Texts about
+//! time (`/history`, `/uptime`, `/stats`) are in `history.rs`, the on-call
+//! desk's (acknowledgements, escalation, `/oncall`) in `oncall.rs`.
+
+mod history;
+mod oncall;
+
+pub use history::{history, mem_caption, stats, uptime, BridgeFigures, UptimeRow, Watch};
+pub use oncall::{acked, escalation, handled, on_call, taken_label};
 
 use std::collections::BTreeMap;
 
