@@ -169,19 +169,28 @@ fn three_shards_split_the_agents_and_the_global_view_answers_across_them() {
         &format!("http://127.0.0.1:{global_port}"),
         Duration::from_secs(5),
     );
-    let now = jiff::Timestamp::now().as_second() as f64;
-    let series = rt
-        .block_on(client.query_range(
-            &queries::cpu(Scope::All),
-            now - 60.0,
-            now,
-            Duration::from_secs(5),
-        ))
-        .unwrap();
-    let charted: BTreeSet<String> = series
-        .iter()
-        .filter_map(|s| s.labels.get("agent").cloned())
-        .collect();
+    // Federation brings each shard's samples a scrape later: wait until
+    // the last minute holds two of each agent (what a rate needs).
+    let charted_now = || {
+        let now = jiff::Timestamp::now().as_second() as f64;
+        let series = rt
+            .block_on(client.query_range(
+                &queries::cpu(Scope::All),
+                now - 60.0,
+                now,
+                Duration::from_secs(5),
+            ))
+            .unwrap();
+        series
+            .iter()
+            .filter_map(|s| s.labels.get("agent").cloned())
+            .collect::<BTreeSet<String>>()
+    };
+    let charted = wait_for(Duration::from_secs(60), || {
+        let c = charted_now();
+        (c == all).then_some(c)
+    })
+    .unwrap_or_else(charted_now);
     assert_eq!(charted, all);
     let pic = ask(&rt, &global, "/mon_cpu_picture");
     assert!(pic.chart.is_some(), "{}", pic.text);
