@@ -160,6 +160,9 @@
 //! - [`pin`]: the pinned certificate of an agent's actions listener
 //!   (SHA-256 of its DER, `actions_sha256=` in agents.txt) and `outpost
 //!   actions fingerprint`.
+//! - [`tls`]: client TLS with Outpost's own leaf check (the probe's
+//!   "whatever is presented", the actions client's pin) and rustls'
+//!   handshake signature checks, shared.
 //! - [`healthcheck`]: `outpost healthcheck URL`, a plain-HTTP GET for
 //!   container `HEALTHCHECK`s and `scripts/up` (no curl needed).
 //!
@@ -184,6 +187,7 @@ pub mod logging;
 pub mod pin;
 pub mod server;
 pub mod signing;
+pub mod tls;
 pub mod units;
 
 /// An error in how the program was invoked (exit code 2).

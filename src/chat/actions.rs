@@ -24,9 +24,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::CertificateDer;
 
 use crate::signing::{self, KeyError, Signer};
 
@@ -162,7 +160,7 @@ impl Client {
             return Ok(c.clone());
         }
         let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls_config(endpoint.cert_sha256)?)
+            .use_preconfigured_tls(tls_config(endpoint.cert_sha256))
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -271,75 +269,23 @@ fn classify(e: &reqwest::Error) -> String {
 }
 
 /// TLS that accepts only the certificate whose SHA-256 is `pin`.
-fn tls_config(pin: [u8; 32]) -> Result<rustls::ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(
-        rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Pinned { pin, provider }))
-            .with_no_client_auth(),
-    )
+fn tls_config(pin: [u8; 32]) -> rustls::ClientConfig {
+    crate::tls::client_config(Pinned(crate::pin::CertSha256(pin)))
 }
 
-/// The verifier that accepts exactly one certificate (see the module docs).
+/// Accepts exactly one certificate (see the module docs).
 #[derive(Debug)]
-struct Pinned {
-    pin: [u8; 32],
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
+struct Pinned(crate::pin::CertSha256);
 
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
+impl crate::tls::LeafCheck for Pinned {
+    fn check(&self, end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
         // The one definition of the pin (SHA-256 of the DER, compared in
         // constant time) is the inventory's.
-        if crate::pin::CertSha256(self.pin).matches(end_entity.as_ref()) {
-            Ok(ServerCertVerified::assertion())
+        if self.0.matches(end_entity.as_ref()) {
+            Ok(())
         } else {
             Err(rustls::Error::General(PIN_MISMATCH.into()))
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }
 

@@ -36,9 +36,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 
@@ -198,16 +196,7 @@ impl Default for Prober {
 
 impl Prober {
     pub fn new() -> Self {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = Arc::new(PresentedChain {
-            algorithms: provider.signature_verification_algorithms,
-        });
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default TLS versions")
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
+        let config = crate::tls::client_config(PresentedChain);
         Prober {
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             dns_slots: tokio::sync::Semaphore::new(DNS_PARALLELISM),
@@ -313,45 +302,14 @@ impl Prober {
 }
 
 /// Accepts whatever chain the server presents (see the module docs: the
-/// probe reports expiry, it does not judge trust) but still verifies the
-/// handshake signatures against the presented certificate.
+/// probe reports expiry, it does not judge trust); the handshake
+/// signatures are still verified against the presented certificate.
 #[derive(Debug)]
-struct PresentedChain {
-    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
-}
+struct PresentedChain;
 
-impl ServerCertVerifier for PresentedChain {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+impl crate::tls::LeafCheck for PresentedChain {
+    fn check(&self, _end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
+        Ok(())
     }
 }
 
