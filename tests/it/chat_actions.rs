@@ -55,7 +55,8 @@ impl ActionsAgent {
             use sha2::Digest;
             outpost::signing::hex(&sha2::Sha256::digest(cert.der()))
         };
-        let victim_port = free_port();
+        // Low, so it is listed before other tests' listeners in `/ports`.
+        let victim_port = crate::support::low_free_port();
         let config = dir.path().join("actions.yml");
         std::fs::write(
             &config,

@@ -38,6 +38,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A free port below the kernel's ephemeral range (1100–3999), so a
+/// listener on it sorts before the hundreds of loopback listeners that
+/// parallel tests open (`/ports` lists by port and a long list is cut at
+/// Telegram's message limit). Starts at a pseudo-random offset so parallel
+/// callers rarely try the same port first.
+pub fn low_free_port() -> u16 {
+    let start = std::process::id() as u16
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as u16);
+    (0..2900)
+        .map(|i| 1100 + (start.wrapping_add(i) % 2900))
+        .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port between 1100 and 3999")
+}
+
 /// The built `outpost` binary.
 pub fn outpost_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_outpost"))
