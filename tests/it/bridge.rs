@@ -20,6 +20,7 @@ pub(crate) const TOKEN: &str = "123456:TEST-token-DoNotLeak";
 pub(crate) fn bridge_bin() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
+        remove_copies_of_finished_runs();
         let dir = std::env::temp_dir().join(format!("outpost-bridge-it-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let copy = dir.join("outpost");
@@ -27,6 +28,28 @@ pub(crate) fn bridge_bin() -> PathBuf {
         copy
     })
     .clone()
+}
+
+/// Removes the binary copies of test runs that have ended (a copy is a few
+/// hundred MB; runs that crash or are killed cannot clean up after
+/// themselves).
+fn remove_copies_of_finished_runs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("outpost-bridge-it-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// A running `outpost bridge` child, its stderr in a file.
