@@ -32,7 +32,7 @@ use bollard::query_parameters::{
 };
 use bollard::{ClientVersion, Docker, API_DEFAULT_VERSION};
 use futures_util::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{config, json, Args, Builtin, ExecError};
 
@@ -49,7 +49,7 @@ pub const MAX_LOG_BYTES: usize = super::config::MAX_STDOUT;
 pub const DF_TOP: usize = 10;
 
 /// One container in `docker.ps`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Container {
     pub name: String,
     /// The short (12-digit) id.
@@ -64,7 +64,7 @@ pub struct Container {
 }
 
 /// What `docker.logs` answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Logs {
     pub container: String,
     pub lines: u32,
@@ -75,13 +75,13 @@ pub struct Logs {
 }
 
 /// What `docker.restart` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Restarted {
     pub container: String,
 }
 
 /// What `docker.prune` removed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pruned {
     pub containers_deleted: usize,
     pub images_deleted: usize,
@@ -90,7 +90,7 @@ pub struct Pruned {
 }
 
 /// One container's disk use in `docker.df`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerSize {
     pub name: String,
     /// Bytes written in the container's own layer.
@@ -100,14 +100,14 @@ pub struct ContainerSize {
 }
 
 /// One volume's disk use in `docker.df`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeSize {
     pub name: String,
     pub size_bytes: u64,
 }
 
 /// What `docker.df` answers: the largest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiskUse {
     pub containers: Vec<ContainerSize>,
     pub volumes: Vec<VolumeSize>,
