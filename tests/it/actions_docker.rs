@@ -7,7 +7,12 @@
 use crate::actions::{json, Agent};
 use crate::docker_standin::{self, Container};
 
-fn container(name: &'static str, id: &'static str, state: &'static str, size_rw: i64) -> Container {
+pub(crate) fn container(
+    name: &'static str,
+    id: &'static str,
+    state: &'static str,
+    size_rw: i64,
+) -> Container {
     Container {
         name,
         id,
