@@ -173,11 +173,9 @@ fn a_unit_and_a_reboot_from_the_chat_reach_systemd_and_logind_over_dbus() {
     let root = dir.path().join("root");
     let (_bus, address) = dbus_standin::system_bus(&root);
     let unit = |name, active_state, sub_state| systemd::Unit {
-        name,
         description: "A unit",
-        active_state,
         sub_state,
-        state_change_us: 1_700_000_000_000_000,
+        ..systemd::Unit::new(name, "loaded", active_state)
     };
     let systemd_conn = systemd::serve(
         &address,
