@@ -2,7 +2,9 @@
 # `/ports` and `/top` round trips through the Telegram front end of
 # `outpost bridge` to a real `outpost exporter --actions.config` over
 # pinned TLS: update in (fake Bot API) → reply sent.
-# Usage: bench/actions.sh [N] [--release]   (see BENCHMARKS.md, "Actions from the chat")
+# Usage: [OUTPOST_BENCH_GAP_MS=2500] bench/actions.sh [N] [--release]
+# (see BENCHMARKS.md, "Actions from the chat"; the gap before each request
+# makes every /top sample afresh)
 set -euo pipefail
 n="${1:-30}"
 profile=()

@@ -127,7 +127,8 @@
 //!     typed errors).
 //!   - `engine/`: [`chat::Engine`]. `mod.rs`: access by role, dispatch,
 //!     the audit record, the typed [`chat::Verdict`]; `acts.rs` (action
-//!     commands: targets, confirmation, broadcast, replies); `answers.rs`
+//!     commands: targets, confirmation, broadcast, replies), `act_text.rs`
+//!     (replies to docker and service actions); `answers.rs`
 //!     (Prometheus reads, `/audit`), `silences.rs` (Alertmanager),
 //!     `charts.rs` (pictures, `/plot`, `/mem_picture`, an alert's
 //!     expression), `history.rs` (`/history`, `/uptime`, `/stats`),

@@ -21,26 +21,23 @@ fn service_status_and_restart_over_systemds_dbus_interface() {
     let (_bus, address) = dbus_standin::system_bus(&root);
     let units = vec![
         systemd::Unit {
-            name: "nginx.service",
             description: "A high performance web server",
-            active_state: "active",
             sub_state: "running",
             state_change_us: 1_700_000_000_000_000,
+            ..systemd::Unit::new("nginx.service", "loaded", "active")
         },
         systemd::Unit {
-            name: "app.service",
             description: "The app",
-            active_state: "failed",
             sub_state: "failed",
             state_change_us: 1_700_000_100_000_000,
+            ..systemd::Unit::new("app.service", "loaded", "failed")
         },
         // Loaded on the host but not in the allow-list.
         systemd::Unit {
-            name: "sshd.service",
             description: "OpenSSH",
-            active_state: "active",
             sub_state: "running",
             state_change_us: 0,
+            ..systemd::Unit::new("sshd.service", "loaded", "active")
         },
     ];
     let systemd_conn = systemd::serve(&address, units);

@@ -16,8 +16,8 @@ use crate::bridge::{Bridge, TOKEN};
 use crate::fake_telegram::FakeTelegram;
 use crate::support::{free_port, http_get, outpost_bin, spawn, wait_for, wait_for_port, Proc};
 
-const OPERATOR: i64 = 42;
-const VIEWER: i64 = 43;
+pub(crate) const OPERATOR: i64 = 42;
+pub(crate) const VIEWER: i64 = 43;
 const ADMIN: i64 = 44;
 const STRANGER: i64 = 777;
 
@@ -36,7 +36,16 @@ pub(crate) struct ActionsAgent {
 
 impl ActionsAgent {
     pub(crate) fn start() -> ActionsAgent {
-        let dir = tempfile::tempdir().unwrap();
+        ActionsAgent::start_extra(tempfile::tempdir().unwrap(), "", &[])
+    }
+
+    /// An agent in `dir` whose allow-list also has `builtin` (YAML lines
+    /// indented under `builtin:`), started with `args` too.
+    pub(crate) fn start_extra(
+        dir: tempfile::TempDir,
+        builtin: &str,
+        args: &[String],
+    ) -> ActionsAgent {
         let (_, keys_line) = crate::actions::keygen(&dir.path().join("keys"));
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
@@ -61,7 +70,7 @@ impl ActionsAgent {
         std::fs::write(
             &config,
             format!(
-                "agent: web1\nkeys:\n  {keys_line}builtin:\n  ports: {{}}\n  top: {{ count: 20 }}\n  kill-port: {{ ports: [{victim_port}, {victim_port}] }}\n\
+                "agent: web1\nkeys:\n  {keys_line}builtin:\n  ports: {{}}\n  top: {{ count: 20 }}\n  kill-port: {{ ports: [{victim_port}, {victim_port}] }}\n{builtin}\
                  custom:\n  echo:\n    argv: [/usr/bin/printf, '[%s]\\n', '{{v}}']\n    params:\n      v: {{ regex: '^.*$' }}\n    timeout: 5s\n"
             ),
         )
@@ -75,7 +84,8 @@ impl ActionsAgent {
                 .arg(&config)
                 .arg(format!("--actions.listen-address=127.0.0.1:{actions_port}"))
                 .arg("--actions.web-config.file")
-                .arg(&web),
+                .arg(&web)
+                .args(args),
         );
         assert!(wait_for_port(actions_port, Duration::from_secs(10)));
         assert!(wait_for_port(metrics_port, Duration::from_secs(10)));
@@ -109,32 +119,38 @@ impl ActionsAgent {
     }
 }
 
-fn start_bridge(fake: &FakeTelegram, agents: &Path, key: &Path, state: &Path) -> Bridge {
-    Bridge::start(
-        &fake.url(),
-        state,
-        free_port(),
-        &[
-            "--viewers",
-            &VIEWER.to_string(),
-            "--allowed-users",
-            &OPERATOR.to_string(),
-            "--admins",
-            &ADMIN.to_string(),
-            "--agents",
-            agents.to_str().unwrap(),
-            "--actions-key",
-            key.to_str().unwrap(),
-            // Nothing listens on port 9: no Prometheus is needed here.
-            "--prometheus-url",
-            "http://127.0.0.1:9",
-            "--alertmanager-url",
-            "http://127.0.0.1:9",
-        ],
-    )
+/// The bridge with the test's roles, `agents`, signing with `key`, plus
+/// `extra` flags.
+pub(crate) fn start_bridge(
+    fake: &FakeTelegram,
+    agents: &Path,
+    key: &Path,
+    state: &Path,
+    extra: &[&str],
+) -> Bridge {
+    let (viewer, operator, admin) = (VIEWER.to_string(), OPERATOR.to_string(), ADMIN.to_string());
+    let mut args = vec![
+        "--viewers",
+        &viewer,
+        "--allowed-users",
+        &operator,
+        "--admins",
+        &admin,
+        "--agents",
+        agents.to_str().unwrap(),
+        "--actions-key",
+        key.to_str().unwrap(),
+        // Nothing listens on port 9: no Prometheus is needed here.
+        "--prometheus-url",
+        "http://127.0.0.1:9",
+        "--alertmanager-url",
+        "http://127.0.0.1:9",
+    ];
+    args.extend_from_slice(extra);
+    Bridge::start(&fake.url(), state, free_port(), &args)
 }
 
-fn alive(p: &mut Proc) -> bool {
+pub(crate) fn alive(p: &mut Proc) -> bool {
     p.0.try_wait().unwrap().is_none()
 }
 
@@ -155,7 +171,13 @@ fn actions_from_the_chat_with_roles_confirmation_and_a_pinned_agent() {
     )
     .unwrap();
     let fake = FakeTelegram::start(TOKEN);
-    let bridge = start_bridge(&fake, &agents, &agent.key, &dir.path().join("state.db"));
+    let bridge = start_bridge(
+        &fake,
+        &agents,
+        &agent.key,
+        &dir.path().join("state.db"),
+        &[],
+    );
 
     // A viewer reads ports and top processes, through the agent.
     let ports = ask(&fake, VIEWER, "/ports web1");
@@ -321,7 +343,13 @@ fn a_broadcast_summarises_each_agent_and_lists_failures() {
     )
     .unwrap();
     let fake = FakeTelegram::start(TOKEN);
-    let _bridge = start_bridge(&fake, &agents, &agent.key, &dir.path().join("state.db"));
+    let _bridge = start_bridge(
+        &fake,
+        &agents,
+        &agent.key,
+        &dir.path().join("state.db"),
+        &[],
+    );
     let r = ask(&fake, VIEWER, "/broadcast ports");
     assert!(
         r.visible
@@ -396,6 +424,8 @@ fn an_expired_confirmation_runs_nothing() {
 /// `/top web1` from the fake Telegram's update to the fake accepting the
 /// reply, through the real bridge and the real agent over pinned TLS. Each
 /// request from its own chat (per-chat pacing would space them 1 s apart).
+/// `OUTPOST_BENCH_GAP_MS` waits that long before each request: past
+/// `top::REUSE_WITHIN` (2 s) every `/top` samples afresh.
 /// `OUTPOST_BENCH_N=50 cargo test --test it chat_actions::action_round_trip -- --ignored --nocapture`.
 #[test]
 #[ignore = "benchmark; run by bench/actions.sh"]
@@ -404,6 +434,12 @@ fn action_round_trip() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
+    let gap = Duration::from_millis(
+        std::env::var("OUTPOST_BENCH_GAP_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    );
     let agent = ActionsAgent::start();
     let _victim = crate::actions::python_listener(agent.victim_port);
     let dir = tempfile::tempdir().unwrap();
@@ -431,6 +467,7 @@ fn action_round_trip() {
         let mut times = Vec::with_capacity(n);
         for i in 1..=n as i64 {
             let user = 5000 + k as i64 * n as i64 + i;
+            std::thread::sleep(gap);
             let t0 = std::time::Instant::now();
             crate::bot::message(&fake, user, command);
             assert!(fake.wait_until(Duration::from_secs(10), |r| in_chat(r, user) > 0));
@@ -442,7 +479,7 @@ fn action_round_trip() {
         let pct =
             |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
         println!(
-            "action round trip {command}: n={n} p50={:.2?} p90={:.2?} max={:.2?}",
+            "action round trip {command} (gap {gap:?}): n={n} p50={:.2?} p90={:.2?} max={:.2?}",
             pct(0.5),
             pct(0.9),
             times[times.len() - 1]

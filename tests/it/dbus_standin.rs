@@ -1,7 +1,8 @@
 //! Stand-ins for systemd and systemd-logind on a private `dbus-daemon`
 //! (the machine runs neither as a service a test may drive): each serves
-//! the interface's methods and properties the exporter uses, as the
-//! services document them, and records the calls it gets.
+//! the interface's methods and properties the exporter uses (its
+//! collectors and its actions), as the services document them, and records
+//! the calls it gets. One stand-in per service, shared by every test.
 
 use std::path::Path;
 use std::process::Command;
@@ -179,8 +180,11 @@ pub mod logind {
     }
 }
 
-/// systemd: the `org.freedesktop.systemd1` manager (`GetUnit`,
-/// `RestartUnit`) and unit objects with their state properties.
+/// systemd: the `org.freedesktop.systemd1` manager (`ListUnits` and the
+/// properties the `systemd` collector reads; `GetUnit` and `RestartUnit`
+/// for the `service.*` actions) and unit objects with their properties
+/// (`Unit`, and `Service`, `Socket` or `Timer` where the unit has them),
+/// with the types and meanings of org.freedesktop.systemd1(5).
 pub mod systemd {
     use zbus::zvariant::OwnedObjectPath;
 
@@ -192,43 +196,127 @@ pub mod systemd {
         NoSuchUnit(String),
     }
 
+    /// One unit as the stand-in serves it.
     #[derive(Clone)]
     pub struct Unit {
         pub name: &'static str,
         pub description: &'static str,
+        /// `loaded`, `not-found`, …
+        pub load_state: &'static str,
         pub active_state: &'static str,
         pub sub_state: &'static str,
+        /// When it last changed state, microseconds since the epoch.
         pub state_change_us: u64,
+        /// When it last became active, microseconds since the epoch.
+        pub active_enter_us: u64,
+        /// A service's `Type`, restarts, tasks now and at most.
+        pub service: Option<(&'static str, u32, u64, u64)>,
+        /// A socket's accepted, current and refused connections.
+        pub socket: Option<(u32, u32, u32)>,
+        /// A timer's last trigger, microseconds since the epoch.
+        pub timer_us: Option<u64>,
     }
 
-    /// systemd's object path for a unit: bytes other than `[A-Za-z0-9]`
-    /// escaped as `_XX`.
-    fn path(name: &str) -> OwnedObjectPath {
-        let escaped: String = name
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() {
-                    (b as char).to_string()
+    impl Unit {
+        /// `name` in these states, its sub-state `running` when active and
+        /// `dead` otherwise, nothing else set.
+        pub fn new(
+            name: &'static str,
+            load_state: &'static str,
+            active_state: &'static str,
+        ) -> Unit {
+            Unit {
+                name,
+                description: "",
+                load_state,
+                active_state,
+                sub_state: if active_state == "active" {
+                    "running"
                 } else {
-                    format!("_{b:02x}")
-                }
-            })
-            .collect();
-        OwnedObjectPath::try_from(format!("/org/freedesktop/systemd1/unit/{escaped}")).unwrap()
+                    "dead"
+                },
+                state_change_us: 0,
+                active_enter_us: 0,
+                service: None,
+                socket: None,
+                timer_us: None,
+            }
+        }
+    }
+
+    /// The manager's own properties.
+    pub struct Host {
+        pub version: &'static str,
+        pub virtualization: &'static str,
+        pub state: &'static str,
+    }
+
+    impl Default for Host {
+        fn default() -> Self {
+            Host {
+                version: "252.30-1~deb12u2",
+                virtualization: "",
+                state: "running",
+            }
+        }
+    }
+
+    /// The object path systemd gives a unit: its name with every byte
+    /// other than a letter or digit escaped as `_XX`.
+    pub fn path(name: &str) -> OwnedObjectPath {
+        let mut p = String::from("/org/freedesktop/systemd1/unit/");
+        for b in name.bytes() {
+            if b.is_ascii_alphanumeric() {
+                p.push(b as char);
+            } else {
+                p.push_str(&format!("_{b:02x}"));
+            }
+        }
+        OwnedObjectPath::try_from(p).unwrap()
     }
 
     pub struct Manager {
-        units: Vec<&'static str>,
+        units: Vec<Unit>,
+        host: Host,
         /// `GetUnit NAME`, `RestartUnit NAME MODE`, in order.
         pub calls: Vec<String>,
         jobs: u32,
     }
 
+    /// `ListUnits`' row, as the collector reads it.
+    type Listed = outpost::exporter::systemd::ListedUnit;
+
+    impl Manager {
+        fn known(&self, name: &str) -> bool {
+            self.units.iter().any(|u| u.name == name)
+        }
+    }
+
     #[zbus::interface(name = "org.freedesktop.systemd1.Manager")]
     impl Manager {
+        fn list_units(&self) -> Vec<Listed> {
+            self.units
+                .iter()
+                .map(|u| {
+                    (
+                        u.name.into(),
+                        u.description.into(),
+                        u.load_state.into(),
+                        u.active_state.into(),
+                        u.sub_state.into(),
+                        String::new(),
+                        path(u.name),
+                        0,
+                        String::new(),
+                        OwnedObjectPath::try_from("/").unwrap(),
+                    )
+                })
+                .collect()
+        }
+
         fn get_unit(&mut self, name: String) -> Result<OwnedObjectPath, Error> {
             self.calls.push(format!("GetUnit {name}"));
-            if !self.units.contains(&name.as_str()) {
+            if !self.known(&name) {
                 return Err(Error::NoSuchUnit(format!("Unit {name} not loaded.")));
             }
             Ok(path(&name))
@@ -236,7 +324,7 @@ pub mod systemd {
 
         fn restart_unit(&mut self, name: String, mode: String) -> Result<OwnedObjectPath, Error> {
             self.calls.push(format!("RestartUnit {name} {mode}"));
-            if !self.units.contains(&name.as_str()) {
+            if !self.known(&name) {
                 return Err(Error::NoSuchUnit(format!("Unit {name} not found.")));
             }
             self.jobs += 1;
@@ -244,6 +332,19 @@ pub mod systemd {
                 OwnedObjectPath::try_from(format!("/org/freedesktop/systemd1/job/{}", self.jobs))
                     .unwrap(),
             )
+        }
+
+        #[zbus(property, name = "Version")]
+        fn version(&self) -> String {
+            self.host.version.into()
+        }
+        #[zbus(property, name = "Virtualization")]
+        fn virtualization(&self) -> String {
+            self.host.virtualization.into()
+        }
+        #[zbus(property, name = "SystemState")]
+        fn system_state(&self) -> String {
+            self.host.state.into()
         }
     }
 
@@ -261,7 +362,7 @@ pub mod systemd {
         }
         #[zbus(property)]
         fn load_state(&self) -> String {
-            "loaded".into()
+            self.0.load_state.into()
         }
         #[zbus(property)]
         fn active_state(&self) -> String {
@@ -275,12 +376,70 @@ pub mod systemd {
         fn state_change_timestamp(&self) -> u64 {
             self.0.state_change_us
         }
+        #[zbus(property, name = "ActiveEnterTimestamp")]
+        fn active_enter_timestamp(&self) -> u64 {
+            self.0.active_enter_us
+        }
     }
 
-    /// Serves `units` on the bus at `address`.
+    pub struct Service(pub (&'static str, u32, u64, u64));
+    #[zbus::interface(name = "org.freedesktop.systemd1.Service")]
+    impl Service {
+        #[zbus(property, name = "Type")]
+        fn kind(&self) -> String {
+            self.0 .0.into()
+        }
+        #[zbus(property, name = "NRestarts")]
+        fn n_restarts(&self) -> u32 {
+            self.0 .1
+        }
+        #[zbus(property, name = "TasksCurrent")]
+        fn tasks_current(&self) -> u64 {
+            self.0 .2
+        }
+        #[zbus(property, name = "TasksMax")]
+        fn tasks_max(&self) -> u64 {
+            self.0 .3
+        }
+    }
+
+    pub struct Socket(pub (u32, u32, u32));
+    #[zbus::interface(name = "org.freedesktop.systemd1.Socket")]
+    impl Socket {
+        #[zbus(property, name = "NAccepted")]
+        fn n_accepted(&self) -> u32 {
+            self.0 .0
+        }
+        #[zbus(property, name = "NConnections")]
+        fn n_connections(&self) -> u32 {
+            self.0 .1
+        }
+        #[zbus(property, name = "NRefused")]
+        fn n_refused(&self) -> u32 {
+            self.0 .2
+        }
+    }
+
+    pub struct Timer(pub u64);
+    #[zbus::interface(name = "org.freedesktop.systemd1.Timer")]
+    impl Timer {
+        #[zbus(property, name = "LastTriggerUSec")]
+        fn last_trigger_usec(&self) -> u64 {
+            self.0
+        }
+    }
+
+    /// Serves `units` on the bus at `address`, the manager's properties
+    /// [`Host::default`].
     pub fn serve(address: &str, units: Vec<Unit>) -> zbus::blocking::Connection {
+        serve_host(address, Host::default(), units)
+    }
+
+    /// Serves `units` on the bus at `address` with these manager properties.
+    pub fn serve_host(address: &str, host: Host, units: Vec<Unit>) -> zbus::blocking::Connection {
         let manager = Manager {
-            units: units.iter().map(|u| u.name).collect(),
+            units: units.clone(),
+            host,
             calls: Vec::new(),
             jobs: 0,
         };
@@ -292,10 +451,21 @@ pub mod systemd {
             .unwrap()
             .build()
             .unwrap();
-        for u in units {
-            conn.object_server()
-                .at(path(u.name), UnitObject(u))
-                .unwrap();
+        {
+            let server = conn.object_server();
+            for u in units {
+                let p = path(u.name);
+                if let Some(s) = u.service {
+                    server.at(&p, Service(s)).unwrap();
+                }
+                if let Some(s) = u.socket {
+                    server.at(&p, Socket(s)).unwrap();
+                }
+                if let Some(t) = u.timer_us {
+                    server.at(&p, Timer(t)).unwrap();
+                }
+                server.at(&p, UnitObject(u)).unwrap();
+            }
         }
         conn
     }

@@ -14,8 +14,11 @@
 //!   `application/vnd.docker.multiplexed-stream`),
 //!   `POST /containers/{name}/restart` (204), `POST /containers/prune`,
 //!   `POST /images/prune`, `POST /networks/prune`, and `GET /system/df`
-//!   (from 1.52: `ContainerUsage`/`VolumeUsage` with `Items` when
-//!   `verbose=true`);
+//!   (before 1.52: `LayersSize`, `Images`, `Containers`, `Volumes`,
+//!   `BuildCache`, the arrays limited by `type=` from 1.42; from 1.52:
+//!   `ContainerUsage`/`VolumeUsage` with `Items` when `verbose=true`, and
+//!   the earlier fields too unless `verbose` is given, as the engine's
+//!   code does for clients that send no version);
 //! - an unknown container is 404 with `{"message": "No such container: …"}`.
 
 use std::convert::Infallible;
@@ -218,9 +221,19 @@ fn handle<B>(state: &Mutex<State>, req: Request<B>) -> Response<Full<Bytes>> {
         ("POST", ["networks", "prune"]) => {
             json(200, serde_json::json!({"NetworksDeleted": ["old_net"]}))
         }
-        ("GET", ["system", "df"]) if version_tuple(version) >= (1, 52) => {
-            let verbose = q("verbose") == Some("true") || q("verbose") == Some("1");
+        ("GET", ["system", "df"]) => {
+            let current = version_tuple(version) >= (1, 52);
+            let verbose = current && (q("verbose") == Some("true") || q("verbose") == Some("1"));
+            let legacy = !verbose;
             let items = |v: Vec<serde_json::Value>| if verbose { Some(v) } else { None };
+            let types: Vec<&str> = query
+                .iter()
+                .filter(|(k, _)| k == "type")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            let wanted = |t: &str| {
+                types.is_empty() || version_tuple(version) < (1, 42) || types.contains(&t)
+            };
             let containers: Vec<_> = s.containers.iter().map(|c| summary(c, true)).collect();
             let volumes: Vec<_> = s
                 .volumes
@@ -233,9 +246,24 @@ fn handle<B>(state: &Mutex<State>, req: Request<B>) -> Response<Full<Bytes>> {
                     })
                 })
                 .collect();
-            json(
-                200,
-                serde_json::json!({
+            let mut body = serde_json::json!({});
+            if legacy {
+                body["LayersSize"] = 5000.into();
+                for (field, kind, list) in [
+                    ("Images", "image", Vec::new()),
+                    ("Containers", "container", containers.clone()),
+                    ("Volumes", "volume", volumes.clone()),
+                    ("BuildCache", "build-cache", Vec::new()),
+                ] {
+                    if wanted(kind) {
+                        body[field] = serde_json::Value::Array(list);
+                    }
+                }
+            }
+            if !current {
+                return json(200, body);
+            }
+            let usage = serde_json::json!({
                     "ImageUsage": {"ActiveCount": 1, "TotalCount": 1, "Reclaimable": 0, "TotalSize": 5000},
                     "ContainerUsage": {
                         "ActiveCount": s.containers.iter().filter(|c| c.state == "running").count(),
@@ -249,8 +277,11 @@ fn handle<B>(state: &Mutex<State>, req: Request<B>) -> Response<Full<Bytes>> {
                         "Items": items(volumes)
                     },
                     "BuildCacheUsage": {"ActiveCount": 0, "TotalCount": 0, "Reclaimable": 0, "TotalSize": 0}
-                }),
-            )
+            });
+            for (k, v) in usage.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            json(200, body)
         }
         (m, ["containers", name, action]) => {
             let Some(c) = s

@@ -1,197 +1,22 @@
 //! node_exporter's D-Bus collectors in the real `outpost exporter`:
-//! `systemd` against a systemd stand-in and `logind` against the logind
-//! stand-in of `exporter_extras`, each served on a private `dbus-daemon`
+//! `systemd` against the systemd stand-in and `logind` against the logind
+//! stand-in ([`crate::dbus_standin`]), each served on a private `dbus-daemon`
 //! (this machine has no system bus), and both with no bus at all.
 //!
-//! The systemd stand-in is not systemd: it answers `ListUnits` and the
-//! manager's and units' properties the collector reads, with the types and
-//! meanings systemd's D-Bus API documents (org.freedesktop.systemd1(5)).
+//! The systemd stand-in ([`crate::dbus_standin::systemd`]) is not systemd:
+//! it answers `ListUnits` and the manager's and units' properties the
+//! collector reads, with the types and meanings systemd's D-Bus API
+//! documents (org.freedesktop.systemd1(5)).
 
 use std::time::Duration;
 
-use crate::dbus_standin::{logind as logind_standin, system_bus as private_bus};
+use crate::dbus_standin::{
+    logind as logind_standin, system_bus as private_bus, systemd as systemd_standin,
+};
 use crate::exporter_extras::{exporter, sample, scrape};
 
-mod systemd_standin {
-    use zbus::zvariant::OwnedObjectPath;
-
-    /// One unit as the stand-in serves it.
-    #[derive(Clone)]
-    pub struct Unit {
-        pub name: &'static str,
-        pub load: &'static str,
-        pub active: &'static str,
-        /// Microseconds since the epoch.
-        pub active_enter_us: u64,
-        /// A service's `Type`, restarts, tasks now and at most.
-        pub service: Option<(&'static str, u32, u64, u64)>,
-        /// A socket's accepted, current and refused connections.
-        pub socket: Option<(u32, u32, u32)>,
-        /// A timer's last trigger, microseconds since the epoch.
-        pub timer_us: Option<u64>,
-    }
-
-    /// The object path systemd gives a unit: its name with every byte
-    /// other than a letter or digit escaped as `_XX`.
-    pub fn path(name: &str) -> OwnedObjectPath {
-        let mut p = String::from("/org/freedesktop/systemd1/unit/");
-        for b in name.bytes() {
-            if b.is_ascii_alphanumeric() {
-                p.push(b as char);
-            } else {
-                p.push_str(&format!("_{b:02x}"));
-            }
-        }
-        OwnedObjectPath::try_from(p).unwrap()
-    }
-
-    pub struct Manager {
-        pub units: Vec<Unit>,
-        pub version: &'static str,
-        pub virtualization: &'static str,
-        pub state: &'static str,
-    }
-
-    /// `ListUnits`' row, as the collector reads it.
-    type Listed = outpost::exporter::systemd::ListedUnit;
-
-    #[zbus::interface(name = "org.freedesktop.systemd1.Manager")]
-    impl Manager {
-        fn list_units(&self) -> Vec<Listed> {
-            self.units
-                .iter()
-                .map(|u| {
-                    (
-                        u.name.into(),
-                        format!("{} (stand-in)", u.name),
-                        u.load.into(),
-                        u.active.into(),
-                        if u.active == "active" {
-                            "running"
-                        } else {
-                            "dead"
-                        }
-                        .into(),
-                        String::new(),
-                        path(u.name),
-                        0,
-                        String::new(),
-                        OwnedObjectPath::try_from("/").unwrap(),
-                    )
-                })
-                .collect()
-        }
-        #[zbus(property, name = "Version")]
-        fn version(&self) -> String {
-            self.version.into()
-        }
-        #[zbus(property, name = "Virtualization")]
-        fn virtualization(&self) -> String {
-            self.virtualization.into()
-        }
-        #[zbus(property, name = "SystemState")]
-        fn system_state(&self) -> String {
-            self.state.into()
-        }
-    }
-
-    pub struct UnitObject(pub u64);
-    #[zbus::interface(name = "org.freedesktop.systemd1.Unit")]
-    impl UnitObject {
-        #[zbus(property, name = "ActiveEnterTimestamp")]
-        fn active_enter_timestamp(&self) -> u64 {
-            self.0
-        }
-    }
-
-    pub struct Service(pub (&'static str, u32, u64, u64));
-    #[zbus::interface(name = "org.freedesktop.systemd1.Service")]
-    impl Service {
-        #[zbus(property, name = "Type")]
-        fn kind(&self) -> String {
-            self.0 .0.into()
-        }
-        #[zbus(property, name = "NRestarts")]
-        fn n_restarts(&self) -> u32 {
-            self.0 .1
-        }
-        #[zbus(property, name = "TasksCurrent")]
-        fn tasks_current(&self) -> u64 {
-            self.0 .2
-        }
-        #[zbus(property, name = "TasksMax")]
-        fn tasks_max(&self) -> u64 {
-            self.0 .3
-        }
-    }
-
-    pub struct Socket(pub (u32, u32, u32));
-    #[zbus::interface(name = "org.freedesktop.systemd1.Socket")]
-    impl Socket {
-        #[zbus(property, name = "NAccepted")]
-        fn n_accepted(&self) -> u32 {
-            self.0 .0
-        }
-        #[zbus(property, name = "NConnections")]
-        fn n_connections(&self) -> u32 {
-            self.0 .1
-        }
-        #[zbus(property, name = "NRefused")]
-        fn n_refused(&self) -> u32 {
-            self.0 .2
-        }
-    }
-
-    pub struct Timer(pub u64);
-    #[zbus::interface(name = "org.freedesktop.systemd1.Timer")]
-    impl Timer {
-        #[zbus(property, name = "LastTriggerUSec")]
-        fn last_trigger_usec(&self) -> u64 {
-            self.0
-        }
-    }
-
-    /// Serves `manager` and its units on the bus at `address`.
-    pub fn serve(address: &str, manager: Manager) -> zbus::blocking::Connection {
-        let units = manager.units.clone();
-        let conn = zbus::blocking::connection::Builder::address(address)
-            .unwrap()
-            .name("org.freedesktop.systemd1")
-            .unwrap()
-            .serve_at("/org/freedesktop/systemd1", manager)
-            .unwrap()
-            .build()
-            .unwrap();
-        {
-            let server = conn.object_server();
-            for u in units {
-                let p = path(u.name);
-                server.at(&p, UnitObject(u.active_enter_us)).unwrap();
-                if let Some(s) = u.service {
-                    server.at(&p, Service(s)).unwrap();
-                }
-                if let Some(s) = u.socket {
-                    server.at(&p, Socket(s)).unwrap();
-                }
-                if let Some(t) = u.timer_us {
-                    server.at(&p, Timer(t)).unwrap();
-                }
-            }
-        }
-        conn
-    }
-}
-
 fn unit(name: &'static str, load: &'static str, active: &'static str) -> systemd_standin::Unit {
-    systemd_standin::Unit {
-        name,
-        load,
-        active,
-        active_enter_us: 0,
-        service: None,
-        socket: None,
-        timer_us: None,
-    }
+    systemd_standin::Unit::new(name, load, active)
 }
 
 /// The sample lines of `family` in `body`.
@@ -230,14 +55,14 @@ fn systemd_from_a_standin_with_node_exporters_flags() {
         unit("user-1000.slice", "loaded", "active"),
         unit("ghost.service", "not-found", "inactive"),
     ];
-    let _systemd = systemd_standin::serve(
+    let _systemd = systemd_standin::serve_host(
         &address,
-        systemd_standin::Manager {
-            units,
+        systemd_standin::Host {
             version: "252.30-1~deb12u2",
             virtualization: "",
             state: "degraded",
         },
+        units,
     );
     let rootfs = format!("--path.rootfs={}", root.display());
     let log = dir.path().join("exporter.log");

@@ -4,11 +4,13 @@
 mod actions;
 mod actions_docker;
 mod actions_system;
+mod alert_actions;
 mod alerting;
 mod bot;
 mod bridge;
 mod chat;
 mod chat_actions;
+mod chat_actions_hosts;
 mod chat_answers;
 mod chat_config;
 mod dbus_standin;

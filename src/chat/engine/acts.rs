@@ -1,7 +1,8 @@
 //! Action commands (`/ps`, `/ports`, `/top`, `/restart`, `/run`,
 //! `/broadcast` …): which agents, whether a Confirm press is needed, the
 //! signed calls through [`crate::chat::actions`], and the replies, whose
-//! text is built by pure functions here.
+//! text is built by pure functions here and in `act_text.rs` (docker and
+//! service answers).
 //!
 //! Decisions:
 //! - A change (anything not in [`crate::chat::commands::READ_ACTIONS`]) needs the
@@ -15,12 +16,15 @@
 
 use std::sync::Arc;
 
+use super::act_text::{self, bytes};
 use super::{Caller, Engine, Outcome, Verdict};
 use crate::chat::actions::{ActionError, Answer, Client};
 use crate::chat::agents::Agent;
 use crate::chat::commands::{Act, ActArgs};
 use crate::chat::reply::{self, Reply};
 use crate::chat::roles::Role;
+use crate::exporter::actions::docker::{Container, DiskUse, Logs, Pruned};
+use crate::exporter::actions::service::UnitStatus;
 use crate::exporter::actions::{custom::RunResult, ports::Listener, top::Top};
 use crate::html::escape;
 
@@ -93,6 +97,9 @@ impl Engine {
                 t.by_memory.truncate(ENRICH_SHOWN);
                 top(&t)
             }),
+            "docker.df" => answer
+                .typed::<DiskUse>()
+                .map(|d| act_text::disk(&d, ENRICH_SHOWN)),
             _ => None,
         };
         let body = body.unwrap_or_else(|| generic(&answer.value));
@@ -323,6 +330,15 @@ pub fn render(agent: &str, action: &str, answer: &Answer) -> String {
     let body = match action {
         "ports" => answer.typed::<Vec<Listener>>().map(|l| ports(&l)),
         "top" => answer.typed::<Top>().map(|t| top(&t)),
+        "docker.ps" => answer
+            .typed::<Vec<Container>>()
+            .map(|c| act_text::containers(&c)),
+        "docker.logs" => answer.typed::<Logs>().map(|l| act_text::logs(&l)),
+        "docker.df" => answer
+            .typed::<DiskUse>()
+            .map(|d| act_text::disk(&d, TOP_SHOWN)),
+        "docker.prune" => answer.typed::<Pruned>().map(|p| act_text::pruned(&p)),
+        "service.status" => answer.typed::<UnitStatus>().map(|u| act_text::unit(&u)),
         _ => answer.typed::<RunResult>().map(|r| run_result(&r)),
     }
     .unwrap_or_else(|| generic(&answer.value));
@@ -390,15 +406,6 @@ pub fn top(t: &Top) -> String {
         escape(&list(&t.by_cpu)),
         escape(&list(&t.by_memory))
     )
-}
-
-fn bytes(b: u64) -> String {
-    const MIB: f64 = 1024.0 * 1024.0;
-    if b as f64 >= 1024.0 * MIB {
-        format!("{:.1} GiB", b as f64 / 1024.0 / MIB)
-    } else {
-        format!("{:.1} MiB", b as f64 / MIB)
-    }
 }
 
 /// A custom action's exit and output.

@@ -20,6 +20,7 @@
 //!   role it needs (audited as refused); only strangers get the quiet
 //!   once-an-hour treatment.
 
+mod act_text;
 mod acts;
 mod answers;
 mod charts;

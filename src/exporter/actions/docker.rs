@@ -9,9 +9,16 @@
 //!   engine serves at its own API version; the shapes `ps`, `logs`,
 //!   `restart` and `prune` read are the same from Engine API 1.24 on.
 //!   `/system/df` changed shape in 1.52 (Docker Engine 29: per-item sizes
-//!   under `ContainerUsage`/`VolumeUsage`, the shape bollard reads), so
-//!   `docker.df` asks `/version` first and, on an older engine, fails
-//!   saying so rather than answering an empty list.
+//!   under `ContainerUsage`/`VolumeUsage`, the shape bollard 0.21 reads;
+//!   before, `Containers` and `Volumes` arrays of the same items). bollard
+//!   cannot read the older shape (its response type lacks those fields)
+//!   and its version negotiation does not help (its paths are unversioned,
+//!   so the engine answers at its own version either way). So `docker.df`
+//!   asks `/version` first and, on an engine older than 1.52, makes that
+//!   one documented request itself over the same socket (hyper, which
+//!   bollard is built on) and reads the arrays with the same code. The
+//!   query asks for containers and volumes only (`type`, from 1.42; older
+//!   engines ignore it and compute everything).
 //! - A NAME must look like a container name and match one of the
 //!   allow-list's globs before any request is made; it is then the only
 //!   thing that reaches the URL path. `docker.ps` and `docker.df` list every
@@ -32,11 +39,13 @@ use bollard::query_parameters::{
 };
 use bollard::{ClientVersion, Docker, API_DEFAULT_VERSION};
 use futures_util::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{config, json, Args, Builtin, ExecError};
 
-/// The engine's API version `docker.df` needs (per-item sizes in `/system/df`).
+/// The engine API version from which `/system/df` has the shape bollard
+/// reads (`ContainerUsage`/`VolumeUsage` with items); older ones are asked
+/// for the earlier shape ([`LEGACY_DF_PATH`]).
 pub const DF_API_VERSION: ClientVersion = ClientVersion {
     major_version: 1,
     minor_version: 52,
@@ -49,7 +58,7 @@ pub const MAX_LOG_BYTES: usize = super::config::MAX_STDOUT;
 pub const DF_TOP: usize = 10;
 
 /// One container in `docker.ps`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Container {
     pub name: String,
     /// The short (12-digit) id.
@@ -64,7 +73,7 @@ pub struct Container {
 }
 
 /// What `docker.logs` answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Logs {
     pub container: String,
     pub lines: u32,
@@ -75,13 +84,13 @@ pub struct Logs {
 }
 
 /// What `docker.restart` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Restarted {
     pub container: String,
 }
 
 /// What `docker.prune` removed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pruned {
     pub containers_deleted: usize,
     pub images_deleted: usize,
@@ -90,7 +99,7 @@ pub struct Pruned {
 }
 
 /// One container's disk use in `docker.df`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerSize {
     pub name: String,
     /// Bytes written in the container's own layer.
@@ -100,14 +109,14 @@ pub struct ContainerSize {
 }
 
 /// One volume's disk use in `docker.df`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeSize {
     pub name: String,
     pub size_bytes: u64,
 }
 
 /// What `docker.df` answers: the largest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiskUse {
     pub containers: Vec<ContainerSize>,
     pub volumes: Vec<VolumeSize>,
@@ -322,10 +331,14 @@ pub async fn df(d: &config::Docker) -> Result<DiskUse, ExecError> {
     let version = docker.version().await.map_err(|e| engine_error(d, e, ""))?;
     let speaks = version.api_version.unwrap_or_default();
     if !at_least(&speaks, &DF_API_VERSION) {
-        return Err(ExecError::Failed(format!(
-            "docker.df needs Engine API {}.{} (Docker Engine 29) or later; this engine speaks {speaks:?}",
-            DF_API_VERSION.major_version, DF_API_VERSION.minor_version
-        )));
+        let usage = legacy_df(d).await?;
+        let items = |k: &str| usage[k].as_array().cloned().unwrap_or_default();
+        return Ok(disk_use(
+            &items("Containers"),
+            &items("Volumes"),
+            None,
+            None,
+        ));
     }
     let usage = docker
         .df(Some(DataUsageOptions {
@@ -342,6 +355,52 @@ pub async fn df(d: &config::Docker) -> Result<DiskUse, ExecError> {
         .volume_usage
         .map_or((Vec::new(), None), |u| (items(u.items), u.total_size));
     Ok(disk_use(&c_items, &v_items, c_total, v_total))
+}
+
+/// The request `docker.df` makes of an engine older than API 1.52.
+pub const LEGACY_DF_PATH: &str = "/system/df?type=container&type=volume";
+
+/// `/system/df` of an engine older than API 1.52, in the shape it has
+/// there (`Containers`, `Volumes`), as JSON.
+async fn legacy_df(d: &config::Docker) -> Result<serde_json::Value, ExecError> {
+    use http_body_util::BodyExt;
+    let at = d.socket.display();
+    let failed = |e: &dyn std::fmt::Display| {
+        ExecError::Failed(format!("Docker engine at {at}: {}", cut(&e.to_string())))
+    };
+    let call = async {
+        let stream = tokio::net::UnixStream::connect(&d.socket)
+            .await
+            .map_err(|e| failed(&e))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| failed(&e))?;
+        tokio::spawn(conn);
+        let request = hyper::Request::get(LEGACY_DF_PATH)
+            .header(hyper::header::HOST, "docker")
+            .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+            .map_err(|e| failed(&e))?;
+        let response = sender.send_request(request).await.map_err(|e| failed(&e))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| failed(&e))?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(ExecError::Failed(format!(
+                "Docker engine answered {}: {}",
+                status.as_u16(),
+                cut(&String::from_utf8_lossy(&body))
+            )));
+        }
+        serde_json::from_slice(&body).map_err(|e| failed(&e))
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(TIMEOUT_SECS), call)
+        .await
+        .map_err(|_| failed(&format!("no answer to /system/df within {TIMEOUT_SECS} s")))?
 }
 
 /// Whether an engine's `ApiVersion` (`"1.52"`) is at least `min`.

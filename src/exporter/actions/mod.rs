@@ -259,6 +259,8 @@ pub struct Agent {
     pub stats: Arc<Stats>,
     nonces: Mutex<Nonces>,
     running: tokio::sync::Semaphore,
+    /// `top`'s last reading.
+    top: Arc<top::Last>,
 }
 
 impl Agent {
@@ -275,6 +277,7 @@ impl Agent {
             stats,
             nonces: Mutex::default(),
             running: tokio::sync::Semaphore::new(MAX_RUNNING),
+            top: Arc::default(),
         }
     }
 
@@ -559,7 +562,8 @@ async fn execute(
         Some(Builtin::Top) => {
             Args::new(args).finish()?;
             let count = agent.config.top.unwrap_or(config::DEFAULT_TOP);
-            json(&blocking(move || top::sample(&procfs, count)).await?)
+            let last = Arc::clone(&agent.top);
+            json(&blocking(move || top::sample(&procfs, count, &last)).await?)
         }
         Some(Builtin::KillPort) => {
             let kp = agent.config.kill_port.clone().expect("enabled");

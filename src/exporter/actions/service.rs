@@ -24,7 +24,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use zbus::blocking::Proxy;
 
 use super::{config, Args, ExecError};
@@ -56,7 +56,7 @@ pub fn unit_arg(s: &config::Service, a: &mut Args<'_>) -> Result<String, ExecErr
 }
 
 /// One unit's state, as systemd reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitStatus {
     pub unit: String,
     pub description: String,

@@ -2,12 +2,22 @@
 //! most memory (resident set), from `/proc/PID/stat`.
 //!
 //! Decisions:
-//! - CPU is measured over [`SAMPLE`] between two reads, like `top`, not
-//!   averaged over each process's lifetime: a process that spins now is
-//!   what an on-call wants to see. 100% is one core.
+//! - CPU is measured between two reads, like `top`, not averaged over each
+//!   process's lifetime: a process that spins now is what an on-call wants
+//!   to see. 100% is one core.
+//! - The window is at least [`SAMPLE`] (200 ms: 20 clock ticks of a core
+//!   at the kernel's 100 Hz, so 5% steps) and the first read is the
+//!   previous request's second read when that is at most [`REUSE_WITHIN`]
+//!   old ([`Last`]). A request soon after another answers without waiting
+//!   (or waits only what the window lacks); an isolated one waits
+//!   [`SAMPLE`]. Nothing samples in the background, so the agent's idle
+//!   cost is unchanged; the kept reading is one small map. The reply says
+//!   how long the window was (`sample_seconds`). Earlier this was a fixed
+//!   0.5 s sleep, which alone missed the 300 ms goal of a `/top` round trip.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -15,8 +25,10 @@ use serde::{Deserialize, Serialize};
 use super::ports::{pids, read_comm};
 use crate::exporter::process::parse_stat;
 
-/// Time between the two CPU readings.
-pub const SAMPLE: Duration = Duration::from_millis(500);
+/// The shortest time between the two CPU readings.
+pub const SAMPLE: Duration = Duration::from_millis(200);
+/// The oldest previous reading a request measures from.
+pub const REUSE_WITHIN: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Process {
@@ -34,27 +46,67 @@ pub struct Top {
     pub by_memory: Vec<Process>,
 }
 
-/// pid → (CPU seconds, resident bytes).
-fn read_all(procfs: &Path) -> HashMap<u32, (f64, f64)> {
-    pids(procfs)
-        .into_iter()
-        .filter_map(|pid| {
-            let text = std::fs::read_to_string(procfs.join(pid.to_string()).join("stat")).ok()?;
-            let st = parse_stat(&text, 0.0).ok()?;
-            Some((pid, (st.cpu_seconds, st.resident_bytes)))
-        })
-        .collect()
+/// One reading of every process.
+#[derive(Debug)]
+pub struct Reading {
+    at: Instant,
+    /// pid → (CPU seconds, resident bytes).
+    procs: HashMap<u32, (f64, f64)>,
 }
 
-/// Two readings [`SAMPLE`] apart (blocking; run it off the async threads).
-pub fn sample(procfs: &Path, count: usize) -> Top {
-    let first = read_all(procfs);
-    let start = Instant::now();
-    std::thread::sleep(SAMPLE);
-    let second = read_all(procfs);
-    rank(&first, &second, start.elapsed(), count, |pid| {
-        read_comm(procfs, pid)
-    })
+impl Reading {
+    fn now(procfs: &Path) -> Reading {
+        let at = Instant::now();
+        let procs = pids(procfs)
+            .into_iter()
+            .filter_map(|pid| {
+                let text =
+                    std::fs::read_to_string(procfs.join(pid.to_string()).join("stat")).ok()?;
+                let st = parse_stat(&text, 0.0).ok()?;
+                Some((pid, (st.cpu_seconds, st.resident_bytes)))
+            })
+            .collect();
+        Reading { at, procs }
+    }
+}
+
+/// The last request's second reading, kept for the next request.
+#[derive(Debug, Default)]
+pub struct Last(Mutex<Option<Arc<Reading>>>);
+
+/// Whether a previous reading `age` old is the first read of a new
+/// window, and how long to wait before the second read.
+pub fn plan(age: Option<Duration>) -> (bool, Duration) {
+    match age {
+        Some(age) if age <= REUSE_WITHIN => (true, SAMPLE.saturating_sub(age)),
+        _ => (false, SAMPLE),
+    }
+}
+
+/// Two readings at least [`SAMPLE`] apart, the first one `last`'s when it
+/// is recent (blocking; run it off the async threads).
+pub fn sample(procfs: &Path, count: usize, last: &Last) -> Top {
+    let previous = last.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let first = match plan(previous.as_ref().map(|r| r.at.elapsed())) {
+        (true, wait) => {
+            std::thread::sleep(wait);
+            previous.expect("planned from it")
+        }
+        (false, wait) => {
+            let first = Arc::new(Reading::now(procfs));
+            std::thread::sleep(wait);
+            first
+        }
+    };
+    let second = Arc::new(Reading::now(procfs));
+    *last.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&second));
+    rank(
+        &first.procs,
+        &second.procs,
+        second.at.duration_since(first.at),
+        count,
+        |pid| read_comm(procfs, pid),
+    )
 }
 
 /// The pure ranking of two readings.
@@ -122,5 +174,20 @@ mod tests {
         let mem: Vec<u32> = t.by_memory.iter().map(|p| p.pid).collect();
         assert_eq!(mem, vec![2, 1]);
         assert_eq!(t.by_cpu[0].comm, "p3");
+    }
+
+    #[test]
+    fn a_recent_reading_starts_the_window_and_an_old_one_does_not() {
+        assert_eq!(plan(None), (false, SAMPLE));
+        assert_eq!(
+            plan(Some(Duration::from_millis(50))),
+            (true, Duration::from_millis(150))
+        );
+        assert_eq!(plan(Some(SAMPLE)), (true, Duration::ZERO));
+        assert_eq!(plan(Some(REUSE_WITHIN)), (true, Duration::ZERO));
+        assert_eq!(
+            plan(Some(REUSE_WITHIN + Duration::from_millis(1))),
+            (false, SAMPLE)
+        );
     }
 }
