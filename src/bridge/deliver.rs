@@ -22,7 +22,10 @@
 //! - any other 4xx: [`Undelivered::Refused`].
 //!
 //! How long to keep trying is the caller's [`Patience`]: alerts (durable
-//! rows) until delivered or shutdown; replies a few attempts.
+//! rows) until delivered or shutdown; replies and edits (the "taken by"
+//! line of an acknowledged alert, [`super::desk`]) a few attempts. An edit
+//! goes through the same pace and counts its failures like a send, but is
+//! not counted as a message sent.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -140,7 +143,10 @@ impl<T: Transport> Courier<T> {
             let c = &self.counters;
             let pause = match outcome {
                 Outcome::Sent { message_id } => {
-                    Counters::add(&c.sent, 1);
+                    // An edit is no new message.
+                    if out.edit.is_none() {
+                        Counters::add(&c.sent, 1);
+                    }
                     if self.health.set(Problem::TelegramConfig, None) {
                         tracing::info!("Telegram accepts the bridge's configuration again");
                     }
