@@ -319,6 +319,32 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_edit_is_paced_and_retried_but_not_counted_as_a_message_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = courier(dir.path(), vec![network()]);
+        let (_tx, mut stop) = watch::channel(false);
+        let mut out = Outgoing {
+            edit: Some(crate::bridge::telegram::Edit {
+                message_id: 9,
+                caption: false,
+            }),
+            ..Outgoing::html(1, None, "x".into())
+        };
+        let r = c
+            .send(&mut out, None, Patience::Attempts(4), &mut stop)
+            .await;
+        assert_eq!(r, Ok(9));
+        assert_eq!(c.transport.1.lock().unwrap().len(), 2);
+        assert_eq!(c.counters.send_failures.get("network"), 1);
+        assert_eq!(c.counters.sent.load(Ordering::Relaxed), 0);
+        let mut new = Outgoing::html(1, None, "y".into());
+        c.send(&mut new, None, Patience::Attempts(4), &mut stop)
+            .await
+            .unwrap();
+        assert_eq!(c.counters.sent.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_reply_follows_a_migration_and_gives_up_after_its_attempts() {
         let dir = tempfile::tempdir().unwrap();
         let mut script = vec![Outcome::Migrated(-1002)];

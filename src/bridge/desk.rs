@@ -12,10 +12,12 @@
 //! relabelled in the same call. From `outpost ask` it is recorded only (it
 //! still stops the escalation).
 //!
-//! Decisions: an edit that fails (the message too old to edit, "message is
-//! not modified", the network) is logged and counted in
-//! `outpost_bridge_send_failures_total` by reason; the acknowledgement
-//! stays recorded, and its answer in the chat says who took the alert. A
+//! Decisions: an edit that fails (the message too old to edit, the
+//! network) is logged and counted in `outpost_bridge_send_failures_total`
+//! by reason; the acknowledgement stays recorded, and its answer in the
+//! chat says who took the alert. "Message is not modified" (counted as
+//! `not_modified`) means an earlier try was applied and its answer lost:
+//! the edit is taken as made. A
 //! message whose text the store does not have (sent by a bridge from
 //! before texts were kept) is not edited.
 
@@ -25,12 +27,12 @@ use std::sync::Arc;
 use jiff::tz::TimeZone;
 use tokio::sync::watch;
 
-use super::deliver::{Courier, Patience};
+use super::deliver::{Courier, Patience, Undelivered};
 use super::keyboard;
 use super::metrics::Counters;
 use super::now_ms;
 use super::state::{self, Location, Options, Shown, State, StateAudit, StateError};
-use super::telegram::{Edit, Outgoing, Telegram};
+use super::telegram::{Edit, Outgoing, Reason, Telegram};
 use crate::chat::audit::Retention;
 use crate::chat::desk::{Ack, AckTarget, Desk, DeskError, DeskFuture};
 use crate::chat::oncall::OnCall;
@@ -117,9 +119,18 @@ impl StateDesk {
             // Nothing stops an edit but its attempts.
             let (_running, mut stop) = watch::channel(false);
             let patience = Patience::Attempts(super::bot::ATTEMPTS);
-            if let Err(e) = courier.send(&mut out, None, patience, &mut stop).await {
-                tracing::warn!(chat, message_id, fingerprint = %ack.fingerprint, error = ?e, "editing the alert message failed; the acknowledgement holds");
-                continue;
+            match courier.send(&mut out, None, patience, &mut stop).await {
+                Ok(_) => {}
+                // It says so already: an earlier try was applied but its
+                // answer lost.
+                Err(Undelivered::Refused {
+                    reason: Reason::NotModified,
+                    ..
+                }) => {}
+                Err(e) => {
+                    tracing::warn!(chat, message_id, fingerprint = %ack.fingerprint, error = ?e, "editing the alert message failed; the acknowledgement holds");
+                    continue;
+                }
             }
             let text = Shown {
                 html: if out.html {

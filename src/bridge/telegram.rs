@@ -133,6 +133,8 @@ pub enum Reason {
     Forbidden,
     ChatNotFound,
     TooLong,
+    /// An edit that would change nothing (the message already says it).
+    NotModified,
     BadRequest,
     ClientError,
 }
@@ -151,6 +153,7 @@ impl Reason {
             Reason::Forbidden => "forbidden",
             Reason::ChatNotFound => "chat_not_found",
             Reason::TooLong => "too_long",
+            Reason::NotModified => "not_modified",
             Reason::BadRequest => "bad_request",
             Reason::ClientError => "client_error",
         }
@@ -413,6 +416,7 @@ pub fn classify(status: u16, body: &[u8], token: &Secret) -> Outcome {
         403 => Reason::Forbidden,
         400 if lower.contains("chat not found") => Reason::ChatNotFound,
         400 if lower.contains("too long") => Reason::TooLong,
+        400 if lower.contains("message is not modified") => Reason::NotModified,
         400 => Reason::BadRequest,
         _ => Reason::ClientError,
     };
@@ -523,6 +527,13 @@ mod tests {
             ),
             Outcome::Permanent {
                 reason: Reason::ChatNotFound,
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(400, br#"{"ok":false,"error_code":400,"description":"Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a content and reply markup of the current message"}"#),
+            Outcome::Permanent {
+                reason: Reason::NotModified,
                 ..
             }
         ));
