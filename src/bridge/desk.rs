@@ -17,9 +17,8 @@
 //! by reason; the acknowledgement stays recorded, and its answer in the
 //! chat says who took the alert. "Message is not modified" (counted as
 //! `not_modified`) means an earlier try was applied and its answer lost:
-//! the edit is taken as made. A
-//! message whose text the store does not have (sent by a bridge from
-//! before texts were kept) is not edited.
+//! the edit is taken as made. A message whose text the store does not have
+//! (sent by a bridge from before texts were kept) is not edited.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
