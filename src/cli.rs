@@ -387,14 +387,18 @@ pub struct AskArgs {
     #[arg(long, default_value = "outpost-chart.png", value_name = "FILE")]
     pub chart_out: PathBuf,
 
-    /// SQLite state database (the audit log is kept there).
+    /// The bridge's state (the audit log is kept there, `/stats` and
+    /// `/ack` read it): a SQLite file, or the PostgreSQL URL a pair of
+    /// bridges shares (`postgres://user:password@host/db`), as the
+    /// bridge's `--state`.
     #[arg(
         long,
         env = "OUTPOST_STATE",
+        hide_env_values = true,
         default_value = "./data/outpost.db",
-        value_name = "FILE"
+        value_name = "FILE|URL"
     )]
-    pub state: PathBuf,
+    pub state: String,
 
     #[command(flatten)]
     pub roles: RoleArgs,

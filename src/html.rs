@@ -107,6 +107,22 @@ pub fn split_at_line(html: &str, limit: usize) -> (&str, &str) {
     }
 }
 
+/// `html` with `line` added as its last line, within `limit` visible
+/// characters: when both do not fit, `html` is [`cut`] and `line` kept
+/// whole (a line longer than `limit` is cut too).
+pub fn with_last_line(html: &str, line: &str, limit: usize) -> String {
+    let room = limit.saturating_sub(visible_len(line) + 1);
+    if room == 0 {
+        return cut(line, limit);
+    }
+    let head = if visible_len(html) <= room {
+        std::borrow::Cow::Borrowed(html)
+    } else {
+        std::borrow::Cow::Owned(cut(html, room))
+    };
+    format!("{head}\n{line}")
+}
+
 /// The longest prefix of `html` whose visible length is at most `limit`,
 /// as markup that stands on its own: the cut falls between characters,
 /// never inside a tag or an entity, and the tags still open there are
@@ -195,6 +211,21 @@ fn tag_name(inner: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_last_line_is_kept_whole_within_the_limit() {
+        assert_eq!(with_last_line("<b>a</b>", "🙋 x", 100), "<b>a</b>\n🙋 x");
+        let long = format!("<b>{}</b>", "y".repeat(TEXT_LIMIT));
+        let line = "🙋 Taken by @alice at 12:00";
+        let out = with_last_line(&long, line, TEXT_LIMIT);
+        assert!(
+            out.ends_with(&format!("</b>\n{line}")),
+            "{}",
+            &out[out.len() - 60..]
+        );
+        assert_eq!(visible_len(&out), TEXT_LIMIT);
+        assert_eq!(with_last_line("abc", "defgh", 4), "defg");
+    }
 
     #[test]
     fn escape_and_plain_round_trip() {

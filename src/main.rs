@@ -27,8 +27,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) => outpost::chat::oncall::read(path)?,
                 None => Default::default(),
             };
-            let desk = outpost::bridge::desk::for_state(&args.state, oncall)?;
-            outpost::chat::main(args, Some(std::sync::Arc::new(desk)))
+            // One runtime for opening the state and the engine: a
+            // PostgreSQL pool's connections run as tasks on it.
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let location = outpost::bridge::state::Location::parse(&args.state);
+            let retention = outpost::chat::audit_retention(&args.chat);
+            let (desk, audit) = runtime.block_on(outpost::bridge::desk::for_state(
+                &location, oncall, retention,
+            ))?;
+            outpost::chat::main(args, &runtime, audit, Some(std::sync::Arc::new(desk)))
         }
         Command::Generate(args) => outpost::generate::main(args),
         Command::Keygen(args) => outpost::signing::keygen(args),

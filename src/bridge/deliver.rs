@@ -22,7 +22,10 @@
 //! - any other 4xx: [`Undelivered::Refused`].
 //!
 //! How long to keep trying is the caller's [`Patience`]: alerts (durable
-//! rows) until delivered or shutdown; replies a few attempts.
+//! rows) until delivered or shutdown; replies and edits (the "taken by"
+//! line of an acknowledged alert, [`super::desk`]) a few attempts. An edit
+//! goes through the same pace and counts its failures like a send, but is
+//! not counted as a message sent.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -140,7 +143,10 @@ impl<T: Transport> Courier<T> {
             let c = &self.counters;
             let pause = match outcome {
                 Outcome::Sent { message_id } => {
-                    Counters::add(&c.sent, 1);
+                    // An edit is no new message.
+                    if out.edit.is_none() {
+                        Counters::add(&c.sent, 1);
+                    }
                     if self.health.set(Problem::TelegramConfig, None) {
                         tracing::info!("Telegram accepts the bridge's configuration again");
                     }
@@ -310,6 +316,32 @@ mod tests {
             reason: Reason::Network,
             detail: "connection reset".into(),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_edit_is_paced_and_retried_but_not_counted_as_a_message_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = courier(dir.path(), vec![network()]);
+        let (_tx, mut stop) = watch::channel(false);
+        let mut out = Outgoing {
+            edit: Some(crate::bridge::telegram::Edit {
+                message_id: 9,
+                caption: false,
+            }),
+            ..Outgoing::html(1, None, "x".into())
+        };
+        let r = c
+            .send(&mut out, None, Patience::Attempts(4), &mut stop)
+            .await;
+        assert_eq!(r, Ok(9));
+        assert_eq!(c.transport.1.lock().unwrap().len(), 2);
+        assert_eq!(c.counters.send_failures.get("network"), 1);
+        assert_eq!(c.counters.sent.load(Ordering::Relaxed), 0);
+        let mut new = Outgoing::html(1, None, "y".into());
+        c.send(&mut new, None, Patience::Attempts(4), &mut stop)
+            .await
+            .unwrap();
+        assert_eq!(c.counters.sent.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test(start_paused = true)]

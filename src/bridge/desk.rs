@@ -1,28 +1,42 @@
 //! The chat engine's [`Desk`] over the bridge's store: `/stats` from the
 //! outbox (queued, failed, oldest pending, sent rows still kept) and, in the
 //! running bridge, its counters (sent, retried, 429s) and start time.
-//! `outpost ask` gets the same over the state database, without counters.
+//! `outpost ask` gets the same over the state (a SQLite file or
+//! PostgreSQL, [`for_state`]), without counters.
 //! An acknowledgement is recorded in the store and, in the running bridge,
-//! shown on every message that announced the alert (its "I'm on it" button
-//! relabelled through `editMessageReplyMarkup`); from `outpost ask` it is
-//! recorded only (it still stops the escalation).
+//! shown on every message that announced the alert: the message is edited
+//! (`editMessageText`, or `editMessageCaption` for a chart, through the one
+//! [`Courier`]: pace, retries like a reply, failure counters) to end with
+//! "🙋 Taken by NAME at HH:MM" in the bridge's zone, cut to Telegram's
+//! limit ([`crate::html::with_last_line`]), its "I'm on it" button
+//! relabelled in the same call. From `outpost ask` it is recorded only (it
+//! still stops the escalation).
+//!
+//! Decisions: an edit that fails (the message too old to edit, the
+//! network) is logged and counted in `outpost_bridge_send_failures_total`
+//! by reason; the acknowledgement stays recorded, and its answer in the
+//! chat says who took the alert. "Message is not modified" (counted as
+//! `not_modified`) means an earlier try was applied and its answer lost:
+//! the edit is taken as made. A message whose text the store does not have
+//! (sent by a bridge from before texts were kept) is not edited.
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use jiff::tz::TimeZone;
-use serde_json::json;
+use tokio::sync::watch;
 
+use super::deliver::{Courier, Patience, Undelivered};
 use super::keyboard;
 use super::metrics::Counters;
 use super::now_ms;
-use super::state::{self, State, StateError};
-use super::telegram::{Payload, Telegram};
+use super::state::{self, Location, Options, Shown, State, StateAudit, StateError};
+use super::telegram::{Edit, Outgoing, Reason, Telegram};
+use crate::chat::audit::Retention;
 use crate::chat::desk::{Ack, AckTarget, Desk, DeskError, DeskFuture};
 use crate::chat::oncall::OnCall;
 use crate::chat::reply::{self, BridgeFigures};
+use crate::html::{self, CAPTION_LIMIT, TEXT_LIMIT};
 
 /// [`Desk`] of the bridge's state, with the running bridge's counters when there is one.
 pub struct StateDesk {
@@ -31,27 +45,41 @@ pub struct StateDesk {
     pub running: Option<(Arc<Counters>, i64)>,
     pub oncall: OnCall,
     /// Where acknowledgements are shown; `None` in `outpost ask`.
-    pub telegram: Option<Telegram>,
-    /// Zone of the time on a taken button.
+    pub courier: Option<Arc<Courier<Telegram>>>,
+    /// Zone of the time on a taken message and button.
     pub timezone: TimeZone,
 }
 
-/// The desk `outpost ask` uses: the state database at `path`.
-pub fn for_state(path: &Path, oncall: OnCall) -> Result<StateDesk, StateError> {
-    Ok(StateDesk {
-        state: Arc::new(state::sqlite::Store::open(path, Duration::from_secs(2))?),
+/// The desk and the audit log `outpost ask` uses: the state at
+/// `location` (a SQLite file or PostgreSQL, as the bridge's `--state`),
+/// opened once for both.
+pub async fn for_state(
+    location: &Location,
+    oncall: OnCall,
+    retention: Retention,
+) -> Result<(StateDesk, StateAudit), StateError> {
+    let state = state::open(location, &Options::default()).await?;
+    let audit = StateAudit {
+        state: Arc::clone(&state),
+        retention,
+    };
+    let desk = StateDesk {
+        state,
         running: None,
         oncall,
-        telegram: None,
+        courier: None,
         timezone: TimeZone::UTC,
-    })
+    };
+    Ok((desk, audit))
 }
 
 impl StateDesk {
-    /// Relabels the acknowledge button of `ack`'s alert on every message
-    /// that announced it. Failures are logged: the acknowledgement holds.
-    async fn show(&self, telegram: &Telegram, ack: &Ack) {
+    /// Edits every message that announced `ack`'s alert to say who took
+    /// it, relabelling its button. Failures are logged and counted: the
+    /// acknowledgement holds.
+    async fn show(&self, courier: &Courier<Telegram>, ack: &Ack) {
         let label = reply::taken_label(&ack.who, ack.at_ms, &self.timezone);
+        let line = reply::taken_line(&ack.who, ack.at_ms, &self.timezone);
         let boards = match self.state.keyboards_of(ack.fingerprint.clone()).await {
             Ok(b) => b,
             Err(e) => {
@@ -63,37 +91,64 @@ impl StateDesk {
             chat,
             message_id,
             markup,
+            shown,
         } in boards
         {
-            let Some(new) = serde_json::from_str(&markup)
-                .ok()
-                .and_then(|m| keyboard::mark_taken(&m, &ack.fingerprint, &label))
-            else {
+            let (Some(new), Some(shown)) = (
+                serde_json::from_str(&markup)
+                    .ok()
+                    .and_then(|m| keyboard::mark_taken(&m, &ack.fingerprint, &label)),
+                shown,
+            ) else {
                 continue;
             };
-            let body = json!({"chat_id": chat, "message_id": message_id, "reply_markup": new});
-            match telegram
-                .call("editMessageReplyMarkup", Payload::Json(body), None)
+            let limit = if shown.caption {
+                CAPTION_LIMIT
+            } else {
+                TEXT_LIMIT
+            };
+            let mut out = Outgoing {
+                reply_markup: Some(new.clone()),
+                edit: Some(Edit {
+                    message_id,
+                    caption: shown.caption,
+                }),
+                ..Outgoing::html(chat, None, html::with_last_line(&shown.html, &line, limit))
+            };
+            // Nothing stops an edit but its attempts.
+            let (_running, mut stop) = watch::channel(false);
+            let patience = Patience::Attempts(super::bot::ATTEMPTS);
+            match courier.send(&mut out, None, patience, &mut stop).await {
+                Ok(_) => {}
+                // It says so already: an earlier try was applied but its
+                // answer lost.
+                Err(Undelivered::Refused {
+                    reason: Reason::NotModified,
+                    ..
+                }) => {}
+                Err(e) => {
+                    tracing::warn!(chat, message_id, fingerprint = %ack.fingerprint, error = ?e, "editing the alert message failed; the acknowledgement holds");
+                    continue;
+                }
+            }
+            let text = Shown {
+                html: if out.html {
+                    out.text
+                } else {
+                    html::escape(&out.text)
+                },
+                caption: shown.caption,
+            };
+            let remembered = match self
+                .state
+                .remember_keyboard(chat, message_id, new.to_string())
                 .await
             {
-                Ok((200, _)) => {
-                    if let Err(e) = self
-                        .state
-                        .remember_keyboard(chat, message_id, new.to_string())
-                        .await
-                    {
-                        tracing::warn!(error = %e, "remembering an alert keyboard");
-                    }
-                }
-                Ok((status, _)) => {
-                    tracing::warn!(
-                        chat,
-                        message_id,
-                        status,
-                        "editing the alert message refused"
-                    )
-                }
-                Err(e) => tracing::warn!(chat, message_id, error = ?e, "editing the alert message"),
+                Ok(()) => self.state.remember_shown(chat, message_id, text).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = remembered {
+                tracing::warn!(error = %e, "remembering an edited alert message");
             }
         }
     }
@@ -139,9 +194,9 @@ impl Desk for StateDesk {
                 .ack(target, user_id, who, now_ms())
                 .await
                 .map_err(desk_error)?;
-            if let Some(telegram) = &self.telegram {
+            if let Some(courier) = &self.courier {
                 for a in acks.iter().filter(|a| a.new) {
-                    self.show(telegram, a).await;
+                    self.show(courier, a).await;
                 }
             }
             Ok(acks)

@@ -368,7 +368,7 @@ pub async fn run(
                     state: Arc::clone(&state),
                     running: Some((Arc::clone(&counters), started_ms)),
                     oncall: config.oncall.clone(),
-                    telegram: Some(api.clone()),
+                    courier: Some(Arc::clone(&courier)),
                     timezone: config.chat.timezone.clone(),
                 })),
             );

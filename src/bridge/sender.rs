@@ -54,7 +54,7 @@ use super::now_ms;
 use super::outbox::{first_batch, Batch, BatchContent};
 use super::pacer::later;
 use super::payload::Alert;
-use super::state::{Epoch, Firing, State};
+use super::state::{Epoch, Firing, Shown, State};
 use super::telegram::{Outgoing, Transport};
 
 /// Rows Telegram accepted whose `sent` mark could not be written: never
@@ -382,7 +382,16 @@ impl<T: Transport> Sender<T> {
                 {
                     tracing::warn!(error = %e, "remembering the firing message");
                 }
-                self.track(&msg, &alerts, chat, batch.thread, message_id, markup)
+                // The text as accepted, so an acknowledgement can edit it.
+                let shown = Shown {
+                    html: if out.html {
+                        out.text.clone()
+                    } else {
+                        crate::html::escape(&out.text)
+                    },
+                    caption: out.photo.is_some(),
+                };
+                self.track(&msg, &alerts, chat, batch.thread, message_id, markup, shown)
                     .await;
             }
             if out.photo.is_some() && !remainder.is_empty() {
@@ -468,7 +477,9 @@ impl<T: Transport> Sender<T> {
     }
 
     /// Records a sent message's firing alerts for acknowledgement and
-    /// escalation, and its keyboard for editing on an acknowledgement.
+    /// escalation, and its keyboard and text for editing on an
+    /// acknowledgement.
+    #[allow(clippy::too_many_arguments)]
     async fn track(
         &self,
         msg: &Rendered,
@@ -477,6 +488,7 @@ impl<T: Transport> Sender<T> {
         thread: Option<i64>,
         message_id: i64,
         markup: Option<serde_json::Value>,
+        shown: Shown,
     ) {
         let firing: Vec<Firing> = msg
             .firing
@@ -504,6 +516,9 @@ impl<T: Transport> Sender<T> {
                 .await
             {
                 tracing::warn!(error = %e, "remembering the alert keyboard");
+            }
+            if let Err(e) = self.state.remember_shown(chat, message_id, shown).await {
+                tracing::warn!(error = %e, "remembering the alert text");
             }
         }
     }

@@ -1,8 +1,9 @@
 //! The Telegram Bot API transport, shared by the alert sender and the chat
 //! bot: one [`Outgoing`] message becomes `sendMessage` (JSON) or, when it
-//! carries a photo, multipart `sendPhoto` with the text as its caption,
-//! over reqwest (rustls); every answer is classified into what the caller
-//! does next ([`Outcome`]).
+//! carries a photo, multipart `sendPhoto` with the text as its caption, or,
+//! when it names a message to [`Edit`], `editMessageText` /
+//! `editMessageCaption`, over reqwest (rustls); every answer is classified
+//! into what the caller does next ([`Outcome`]).
 //!
 //! Why reqwest and not teloxide: delivery needs a handful of methods and
 //! full control over the answer (`retry_after`, `migrate_to_chat_id`, the
@@ -42,6 +43,17 @@ pub struct Outgoing {
     /// A PNG to send as a photo (`sendPhoto`); `text` is then its caption
     /// (at most [`CAPTION_LIMIT`] visible characters).
     pub photo: Option<Vec<u8>>,
+    /// A message sent before whose text (or caption) and keyboard this
+    /// replaces, instead of sending a new one.
+    pub edit: Option<Edit>,
+}
+
+/// Which sent message an [`Outgoing`] edits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edit {
+    pub message_id: i64,
+    /// The message is a photo: `text` is its new caption.
+    pub caption: bool,
 }
 
 impl Outgoing {
@@ -55,15 +67,17 @@ impl Outgoing {
             reply_to: None,
             reply_markup: None,
             photo: None,
+            edit: None,
         }
     }
 
     /// The Bot API method that sends it.
     pub fn method(&self) -> &'static str {
-        if self.photo.is_some() {
-            "sendPhoto"
-        } else {
-            "sendMessage"
+        match (self.edit, &self.photo) {
+            (Some(Edit { caption: true, .. }), _) => "editMessageCaption",
+            (Some(_), _) => "editMessageText",
+            (None, Some(_)) => "sendPhoto",
+            (None, None) => "sendMessage",
         }
     }
 }
@@ -119,6 +133,8 @@ pub enum Reason {
     Forbidden,
     ChatNotFound,
     TooLong,
+    /// An edit that would change nothing (the message already says it).
+    NotModified,
     BadRequest,
     ClientError,
 }
@@ -137,6 +153,7 @@ impl Reason {
             Reason::Forbidden => "forbidden",
             Reason::ChatNotFound => "chat_not_found",
             Reason::TooLong => "too_long",
+            Reason::NotModified => "not_modified",
             Reason::BadRequest => "bad_request",
             Reason::ClientError => "client_error",
         }
@@ -236,8 +253,26 @@ impl Telegram {
     }
 }
 
-/// The JSON body of `sendMessage`.
+/// The JSON body of `sendMessage`, or of the edit [`Outgoing::edit`]
+/// names (a caption edit has no link preview options, and no edit has a
+/// thread or a reply: the message keeps its own).
 pub fn request_body(msg: &Outgoing) -> serde_json::Value {
+    if let Some(edit) = msg.edit {
+        let mut body = json!({"chat_id": msg.chat, "message_id": edit.message_id});
+        if edit.caption {
+            body["caption"] = json!(msg.text);
+        } else {
+            body["text"] = json!(msg.text);
+            body["link_preview_options"] = json!({"is_disabled": true});
+        }
+        if msg.html {
+            body["parse_mode"] = json!("HTML");
+        }
+        if let Some(m) = &msg.reply_markup {
+            body["reply_markup"] = m.clone();
+        }
+        return body;
+    }
     let mut body = json!({
         "chat_id": msg.chat,
         "text": msg.text,
@@ -381,6 +416,7 @@ pub fn classify(status: u16, body: &[u8], token: &Secret) -> Outcome {
         403 => Reason::Forbidden,
         400 if lower.contains("chat not found") => Reason::ChatNotFound,
         400 if lower.contains("too long") => Reason::TooLong,
+        400 if lower.contains("message is not modified") => Reason::NotModified,
         400 => Reason::BadRequest,
         _ => Reason::ClientError,
     };
@@ -438,8 +474,8 @@ impl Telegram {
 impl Transport for Telegram {
     async fn send(&self, msg: &Outgoing) -> Outcome {
         let payload = match &msg.photo {
-            Some(png) => Payload::Multipart(photo_form(msg, png)),
-            None => Payload::Json(request_body(msg)),
+            Some(png) if msg.edit.is_none() => Payload::Multipart(photo_form(msg, png)),
+            _ => Payload::Json(request_body(msg)),
         };
         match self.call(msg.method(), payload, None).await {
             Ok((status, body)) => self.classify(status, &body),
@@ -491,6 +527,13 @@ mod tests {
             ),
             Outcome::Permanent {
                 reason: Reason::ChatNotFound,
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(400, br#"{"ok":false,"error_code":400,"description":"Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a content and reply markup of the current message"}"#),
+            Outcome::Permanent {
+                reason: Reason::NotModified,
                 ..
             }
         ));
@@ -554,6 +597,7 @@ mod tests {
             reply_to: Some(55),
             reply_markup: None,
             photo: None,
+            edit: None,
         });
         assert_eq!(b["parse_mode"], "HTML");
         assert_eq!(b["message_thread_id"], 7);
@@ -566,9 +610,41 @@ mod tests {
             reply_to: None,
             reply_markup: None,
             photo: None,
+            edit: None,
         });
         assert!(plain.get("parse_mode").is_none());
         assert!(plain.get("message_thread_id").is_none());
+    }
+
+    #[test]
+    fn an_edit_names_its_message_and_keeps_html_and_buttons() {
+        let markup = json!({"inline_keyboard": [[{"text": "🙋 taken", "callback_data": "a:ab"}]]});
+        let text = Outgoing {
+            reply_markup: Some(markup.clone()),
+            edit: Some(Edit {
+                message_id: 12,
+                caption: false,
+            }),
+            ..Outgoing::html(-100, Some(9), "<b>x</b>".into())
+        };
+        assert_eq!(text.method(), "editMessageText");
+        let b = request_body(&text);
+        assert_eq!(b["message_id"], 12);
+        assert_eq!(b["text"], "<b>x</b>");
+        assert_eq!(b["parse_mode"], "HTML");
+        assert_eq!(b["reply_markup"], markup);
+        assert!(b.get("message_thread_id").is_none());
+        let caption = Outgoing {
+            edit: Some(Edit {
+                message_id: 12,
+                caption: true,
+            }),
+            ..text
+        };
+        assert_eq!(caption.method(), "editMessageCaption");
+        let b = request_body(&caption);
+        assert_eq!(b["caption"], "<b>x</b>");
+        assert!(b.get("text").is_none());
     }
 
     #[test]

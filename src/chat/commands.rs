@@ -123,11 +123,13 @@ pub enum Command {
         threshold: crate::alerts::Threshold,
         value: Option<String>,
     },
-    /// `/check_add NAME HOST:PORT from AGENT`.
+    /// `/check_add NAME HOST:PORT from AGENT [failures=N]` (`failures`
+    /// as written: the config editor checks it like agents.txt's).
     CheckAdd {
         name: String,
         target: String,
         from: String,
+        failures: Option<String>,
     },
     CheckRm {
         name: String,
@@ -292,7 +294,7 @@ pub static SPECS: &[Spec] = &[
     Spec { name: "agent_add", role: Role::Admin, args: "<name> <host:port> [key=value ...]", about: "Add an agent to agents.txt (labels or thresholds as key=value) and reload Prometheus", parse: agent_add },
     Spec { name: "agent_rm", role: Role::Admin, args: "<agent>", about: "Remove an agent from agents.txt and reload Prometheus", parse: |a| match a { [agent] => Ok(Command::AgentRm { agent: (*agent).to_string() }), _ => Err("exactly one agent".into()) } },
     Spec { name: "threshold", role: Role::Admin, args: "<agent> <metric> <value|default>", about: "Set or reset an agent's alert threshold (cpu, memory, memory_critical, disk, disk_fill, load, steal)", parse: threshold },
-    Spec { name: "check_add", role: Role::Admin, args: "<name> <host:port> from <agent>", about: "Add a TCP check probed from an agent", parse: check_add },
+    Spec { name: "check_add", role: Role::Admin, args: "<name> <host:port> from <agent> [failures=N]", about: "Add a TCP check probed from an agent", parse: check_add },
     Spec { name: "check_rm", role: Role::Admin, args: "<name>", about: "Remove a TCP check", parse: |a| match a { [name] => Ok(Command::CheckRm { name: (*name).to_string() }), _ => Err("exactly one check name".into()) } },
 ];
 
@@ -721,13 +723,20 @@ fn threshold(args: &[&str]) -> Result<Command, String> {
 }
 
 fn check_add(args: &[&str]) -> Result<Command, String> {
+    let (args, failures) = match args {
+        [head @ .., last] if last.starts_with("failures=") => {
+            (head, last.strip_prefix("failures=").map(str::to_string))
+        }
+        _ => (args, None),
+    };
     match args {
         [name, target, from, agent] if from.eq_ignore_ascii_case("from") => Ok(Command::CheckAdd {
             name: (*name).to_string(),
             target: (*target).to_string(),
             from: (*agent).to_string(),
+            failures,
         }),
-        _ => Err("give a name, HOST:PORT, `from` and an agent".into()),
+        _ => Err("give a name, HOST:PORT, `from` and an agent, then optionally failures=N".into()),
     }
 }
 
@@ -1093,7 +1102,25 @@ mod tests {
         );
         assert_eq!(
             bad("/check_add pg h:1 by web1"),
-            "/check_add <name> <host:port> from <agent>"
+            "/check_add <name> <host:port> from <agent> [failures=N]"
+        );
+        assert_eq!(
+            parse("/check_add pg h:1 from web1 failures=5").unwrap(),
+            Command::CheckAdd {
+                name: "pg".into(),
+                target: "h:1".into(),
+                from: "web1".into(),
+                failures: Some("5".into())
+            }
+        );
+        // The value is checked by the config editor, like agents.txt's.
+        assert!(matches!(
+            parse("/check_add pg h:1 from web1 failures=0").unwrap(),
+            Command::CheckAdd { failures: Some(f), .. } if f == "0"
+        ));
+        assert_eq!(
+            bad("/check_add pg h:1 from web1 retries=5"),
+            "/check_add <name> <host:port> from <agent> [failures=N]"
         );
         assert_eq!(bad("/agent_rm"), "/agent_rm <agent>");
     }

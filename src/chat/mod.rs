@@ -8,9 +8,9 @@
 //! This file turns flags into an engine [`Config`] and runs `outpost ask`.
 //!
 //! # What a front end does (Telegram, `ask`)
-//! 1. Build once: `Engine::new(chat::config(&chat_args, roles)?,
-//!    Audit::open(&state, chat::audit_retention(&chat_args))?)`
-//!    and share it (`Arc<Engine>`; its methods take `&self`).
+//! 1. Build once: `Engine::new(chat::config(&chat_args, roles)?, audit)`
+//!    with an [`audit::AuditLog`] (the bridge and `ask` keep it in the
+//!    bridge's state) and share it (`Arc<Engine>`; its methods take `&self`).
 //! 2. A message: `engine.handle(&Caller { user_id: from.id, chat_id: chat.id,
 //!    username: from.username }, &text).await` → `None`: send nothing;
 //!    `Some(reply)`: if `reply.chart` is set, `sendPhoto` its `png` with its
@@ -171,9 +171,15 @@ pub fn audit_retention(args: &ChatArgs) -> audit::Retention {
 /// the local operator; prints the reply as plain text and writes any chart.
 /// Exit code 0 when the command worked, 2 for usage errors and unknown
 /// agents, 1 when Prometheus, Alertmanager or the store failed.
-/// `desk` answers `/stats` (the state database, opened by the caller: the
-/// store belongs to the bridge module, which depends on this one).
-pub fn main(args: AskArgs, desk: Option<std::sync::Arc<dyn desk::Desk>>) -> anyhow::Result<()> {
+/// `audit` and `desk` (`/stats`, `/ack`) are the bridge's state, opened by
+/// the caller on `runtime` (the store belongs to the bridge module, which
+/// depends on this one).
+pub fn main(
+    args: AskArgs,
+    runtime: &tokio::runtime::Runtime,
+    audit: impl audit::AuditLog,
+    desk: Option<std::sync::Arc<dyn desk::Desk>>,
+) -> anyhow::Result<()> {
     let text = args.command.join(" ");
     if text.trim().is_empty() {
         return Err(UsageError("give a command, e.g. outpost ask /mon_cpu web1".into()).into());
@@ -181,18 +187,12 @@ pub fn main(args: AskArgs, desk: Option<std::sync::Arc<dyn desk::Desk>>) -> anyh
     let mut roles = roles(&args.roles);
     roles.grant([LOCAL_OPERATOR], Role::Admin);
     let config = config(&args.chat, roles)?;
-    let audit = audit::Audit::open(&args.state, audit_retention(&args.chat))
-        .with_context(|| format!("opening the state database {}", args.state.display()))?;
     let mut engine = Engine::new(config, audit);
     if let Some(desk) = desk {
         engine = engine.with_desk(desk);
     }
     let login = std::env::var("USER").unwrap_or_else(|_| "operator".into());
     let caller = Caller::local(&login);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     let mut answer = runtime.block_on(async {
         if args.press {
             engine.answer_press(&caller, text.trim()).await

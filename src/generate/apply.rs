@@ -505,6 +505,7 @@ mod tests {
             name: "ssh".into(),
             target: "127.0.0.1:22".into(),
             from: "web1".into(),
+            failures: None,
         };
         let applied = apply(&target, &edit, text, &live).await.unwrap();
         assert!(applied.unvalidated);

@@ -45,11 +45,14 @@ pub enum Edit {
         threshold: Threshold,
         value: Option<String>,
     },
-    /// `check NAME HOST:PORT from AGENT` appended.
+    /// `check NAME HOST:PORT from AGENT [failures=N]` appended
+    /// (`failures` as written, checked by [`inventory::parse_failures`];
+    /// `None` is the generator's default).
     AddCheck {
         name: String,
         target: String,
         from: String,
+        failures: Option<String>,
     },
     RemoveCheck {
         name: String,
@@ -71,8 +74,17 @@ impl fmt::Display for Edit {
                 threshold.key(),
                 value.as_deref().unwrap_or("default")
             ),
-            Edit::AddCheck { name, target, from } => {
-                write!(f, "add check {name} ({target} from {from})")
+            Edit::AddCheck {
+                name,
+                target,
+                from,
+                failures,
+            } => {
+                write!(f, "add check {name} ({target} from {from}")?;
+                match failures {
+                    Some(n) => write!(f, ", failures={n})"),
+                    None => f.write_str(")"),
+                }
             }
             Edit::RemoveCheck { name } => write!(f, "remove check {name}"),
         }
@@ -246,9 +258,18 @@ pub fn apply(file: &str, text: &str, edit: &Edit) -> Result<Edited, EditError> {
                 intended,
             )
         }
-        Edit::AddCheck { name, target, from } => {
+        Edit::AddCheck {
+            name,
+            target,
+            from,
+            failures,
+        } => {
             for w in [name, target, from] {
                 no_comment(w)?;
+            }
+            // A number from 1 to 1000 (so no `#` either), as agents.txt takes it.
+            if let Some(n) = failures {
+                inventory::parse_failures(n).map_err(EditError::Invalid)?;
             }
             if inv.checks.iter().any(|c| &c.name == name) {
                 return Err(EditError::DuplicateCheck(name.clone()));
@@ -267,7 +288,10 @@ pub fn apply(file: &str, text: &str, edit: &Edit) -> Result<Edited, EditError> {
                     by: format!("check {} from {from}", c.name),
                 });
             }
-            let new_line = format!("{CHECK_KEYWORD} {name} {target} from {from}");
+            let mut new_line = format!("{CHECK_KEYWORD} {name} {target} from {from}");
+            if let Some(n) = failures {
+                new_line.push_str(&format!(" failures={n}"));
+            }
             // The check's agent is in the file; parse the line with it.
             let probe = format!("{from} {}\n{new_line}\n", placeholder(&inv, from));
             let mut intended = inv.clone();
@@ -543,12 +567,68 @@ mod tests {
             name: s("ssh"),
             target: s("[::1]:22"),
             from: s("db1"),
+            failures: None,
         })
         .unwrap();
         assert!(e.text.ends_with("\ncheck ssh [::1]:22 from db1\n"));
         assert_eq!(inventory::parse("a", &e.text).unwrap(), e.inventory);
         assert_eq!(e.inventory.checks[1].from, "db1");
         assert_eq!(e.inventory.checks[1].failures, inventory::DEFAULT_FAILURES);
+    }
+
+    #[test]
+    fn a_check_takes_failures_checked_like_agents_txt() {
+        let e = edit(Edit::AddCheck {
+            name: s("ssh"),
+            target: s("[::1]:22"),
+            from: s("db1"),
+            failures: Some(s("5")),
+        })
+        .unwrap();
+        assert!(e
+            .text
+            .ends_with("\ncheck ssh [::1]:22 from db1 failures=5\n"));
+        assert!(
+            e.diff("agents.txt")
+                .contains("+check ssh [::1]:22 from db1 failures=5"),
+            "{}",
+            e.diff("agents.txt")
+        );
+        assert_eq!(e.inventory.checks[1].failures, 5);
+        // The generator gives it its own TcpTargetDown: firing on the 5th
+        // failed probe in a row, after 4 scrape intervals.
+        let settings = crate::generate::settings::Settings::default();
+        let rule = crate::generate::rules::alerts(&e.inventory, &settings)
+            .into_iter()
+            .find(|a| a.name == "TcpTargetDown" && a.extra_labels["failures"] == "5")
+            .expect("a TcpTargetDown rule for failures=5");
+        assert_eq!(rule.for_, settings.scrape_interval * 4);
+        assert!(rule.expr.contains("failures=\"5\""), "{}", rule.expr);
+        assert_eq!(
+            Edit::AddCheck {
+                name: s("ssh"),
+                target: s("h:22"),
+                from: s("db1"),
+                failures: Some(s("5")),
+            }
+            .to_string(),
+            "add check ssh (h:22 from db1, failures=5)"
+        );
+        // A bad value: the inventory's own error, nothing written.
+        for bad in ["0", "1001", "x", "-1", ""] {
+            let err = edit(Edit::AddCheck {
+                name: s("ssh"),
+                target: s("[::1]:22"),
+                from: s("db1"),
+                failures: Some(s(bad)),
+            })
+            .unwrap_err();
+            assert_eq!(err, EditError::Invalid(Problem::BadFailures(s(bad))));
+            assert_eq!(
+                err.to_string(),
+                format!("invalid failures {bad:?}: use a whole number from 1 to 1000")
+            );
+        }
     }
 
     #[test]
@@ -695,6 +775,7 @@ mod tests {
                 name: s(name),
                 target: s(target),
                 from: s(from),
+                failures: None,
             })
             .unwrap_err()
         };

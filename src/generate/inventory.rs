@@ -386,12 +386,7 @@ fn parse_check(words: &[&str]) -> Result<Check, Problem> {
                 if failures.is_some() {
                     return Err(Problem::DuplicateKey(key.to_string()));
                 }
-                let n: u32 = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| Problem::BadFailures(value.to_string()))?;
-                failures = Some(n);
+                failures = Some(parse_failures(value)?);
             }
             _ => {
                 return Err(Problem::UnknownKey {
@@ -406,6 +401,16 @@ fn parse_check(words: &[&str]) -> Result<Check, Problem> {
         from,
         failures: failures.unwrap_or(DEFAULT_FAILURES),
     })
+}
+
+/// A check's `failures=` value: consecutive failed probes before
+/// `TcpTargetDown` fires, 1 to 1000.
+pub fn parse_failures(value: &str) -> Result<u32, Problem> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| (1..=1000).contains(n))
+        .ok_or_else(|| Problem::BadFailures(value.to_string()))
 }
 
 fn parse_name(word: &str) -> Result<String, Problem> {

@@ -474,6 +474,41 @@ fn attached_charts_are_the_alert_message() {
     }
     assert!(whole.contains("Memory high on web1"));
 
+    // "I'm on it" on the full caption: the caption is edited, cut to
+    // Telegram's caption limit to keep the "taken by" line whole.
+    press(
+        &fake,
+        42,
+        ALERT_CHAT,
+        mem_photo.message_id,
+        "cb-take",
+        "a:fedcba9876543210",
+    );
+    assert!(
+        fake.wait_until(Duration::from_secs(15), |r| r
+            .iter()
+            .any(|m| m.method == "editMessageCaption")),
+        "the caption was not edited; {}",
+        bridge.logs()
+    );
+    let edited = fake
+        .messages_in(ALERT_CHAT)
+        .into_iter()
+        .find(|m| m.method == "editMessageCaption")
+        .unwrap();
+    assert_eq!(edited.message_id, mem_photo.message_id);
+    assert_eq!(edited.parse_mode.as_deref(), Some("HTML"));
+    assert!(
+        edited.visible.contains("\n🙋 Taken by @user42 at "),
+        "{}",
+        edited.visible
+    );
+    // The caption's start is kept as it was.
+    let kept: String = mem_photo.visible.chars().take(200).collect();
+    assert!(edited.visible.starts_with(&kept), "{}", edited.visible);
+    assert!(edited.visible.encode_utf16().count() <= 1024);
+    assert!(buttons(&edited).contains(&"s1:fedcba9876543210".to_string()));
+
     // The resolution replies to the photo (the firing message).
     post_webhook(&bridge, &webhook("resolved", std::slice::from_ref(&cpu)));
     assert!(

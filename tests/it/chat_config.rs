@@ -199,6 +199,19 @@ async fn firing(prometheus: &str, alert: &str, agent: &str) -> bool {
 }
 
 /// Polls `f` every 200 ms until it is true or `limit` passes.
+/// The `for` (seconds) of the loaded TcpTargetDown rule for checks with
+/// `failures`, from Prometheus' rules API.
+async fn tcp_down_for(prometheus: &str, failures: &str) -> Option<f64> {
+    let url = format!("{prometheus}/api/v1/rules?type=alert");
+    let v: serde_json::Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+    v["data"]["groups"]
+        .as_array()?
+        .iter()
+        .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+        .find(|r| r["name"] == "TcpTargetDown" && r["labels"]["failures"] == failures)
+        .and_then(|r| r["duration"].as_f64())
+}
+
 async fn eventually<F: std::future::Future<Output = bool>>(
     limit: Duration,
     mut f: impl FnMut() -> F,
@@ -321,6 +334,26 @@ async fn admin_adds_an_agent_sets_a_threshold_and_removes_it_without_drift() {
         "{audit}"
     );
 
+    // A check with its own failure count: live with the rule it means
+    // (firing on the 5th failed probe: `for` 4 × the 1 s scrape interval).
+    let done = confirmed(
+        &e,
+        "/check_add ssh 127.0.0.1:22 from web1 failures=5",
+        "+check ssh 127.0.0.1:22 from web1 failures=5",
+    )
+    .await;
+    assert_eq!(done.verdict, Verdict::Ok, "{}", done.reply.text);
+    let rule = tcp_down_for(&p, "5").await;
+    assert_eq!(rule, Some(4.0), "TcpTargetDown for failures=5");
+    generate(&s.agents, &s.gen, true).expect("no drift after check_add");
+    let done = confirmed(
+        &e,
+        "/check_rm ssh",
+        "-check ssh 127.0.0.1:22 from web1 failures=5",
+    )
+    .await;
+    assert_eq!(done.verdict, Verdict::Ok, "{}", done.reply.text);
+
     // Back to the default, then remove web2: the target goes.
     let done = confirmed(&e, "/threshold web2 memory default", &format!("+{line}")).await;
     assert_eq!(done.verdict, Verdict::Ok, "{}", done.reply.text);
@@ -409,6 +442,11 @@ async fn refusals_bad_input_and_failed_steps_change_nothing() {
             "/agent_add web1 127.0.0.1:2",
             Verdict::Usage,
             "an agent called \"web1\" already exists",
+        ),
+        (
+            "/check_add pg2 127.0.0.1:5433 from web1 failures=0",
+            Verdict::Usage,
+            "invalid failures \"0\": use a whole number from 1 to 1000",
         ),
         (
             &format!("/agent_add web2 {web1}"),

@@ -1,14 +1,16 @@
 //! A fake Telegram Bot API server on a loopback port, for the bridge and
 //! chat-command tests. It behaves like the real one where it matters:
 //! routes `/bot<TOKEN>/<method>` (`sendMessage`, `editMessageText`,
-//! multipart `sendPhoto`, long-polled `getUpdates`, `getMe`); enforces a
+//! `editMessageCaption`, multipart `sendPhoto`, long-polled `getUpdates`, `getMe`); enforces a
 //! per-chat limit of about one message per second with 429 and
 //! `parameters.retry_after`; rejects bad HTML entities (unknown or
 //! unbalanced tags, a raw `<`) and text over 4096 characters (captions
 //! over 1024) with 400 and the real descriptions; checks inline keyboards
 //! (`reply_markup` JSON, `callback_data` of 1–64 bytes:
 //! `BUTTON_DATA_INVALID`) on messages and photos alike; answers
-//! `migrate_to_chat_id` for upgraded groups; and can be told to fail
+//! `migrate_to_chat_id` for upgraded groups; refuses an edit that changes
+//! nothing ("message is not modified") or of a message marked too old
+//! ("message can't be edited"); and can be told to fail
 //! (5xx, dropped connections, lost replies), to answer the next sends
 //! with a 429 of any `retry_after` (u64::MAX included), or to echo the
 //! request path, token and all, in every error's `description` (as some
@@ -52,7 +54,7 @@ pub struct Received {
 }
 
 /// How the fake misbehaves. Counters count the "send" requests
-/// (sendMessage, sendPhoto, editMessageText).
+/// (sendMessage, sendPhoto, editMessageText, editMessageCaption).
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     /// Every n-th send answers 502.
@@ -75,6 +77,8 @@ struct Inner {
     next_message_id: i64,
     migrations: HashMap<i64, i64>,
     forbidden: HashSet<i64>,
+    /// (chat, message id) of messages too old to edit.
+    uneditable: HashSet<(i64, i64)>,
     reject_html: HashSet<i64>,
     faults: Faults,
     sends: u64,
@@ -216,6 +220,12 @@ impl FakeTelegram {
     }
 
     /// Sending to `chat` answers 403 (bot blocked / kicked).
+    /// Edits of this message are refused as Telegram refuses those of a
+    /// message too old to edit.
+    pub fn make_uneditable(&self, chat: i64, message_id: i64) {
+        self.with(|i| i.uneditable.insert((chat, message_id)));
+    }
+
     pub fn forbid(&self, chat: i64) {
         self.with(|i| i.forbidden.insert(chat));
     }
@@ -357,7 +367,9 @@ async fn route(sh: Arc<Shared>, req: Request<Incoming>) -> Answer {
             json!({"ok": true, "result": {"id": 4242, "is_bot": true, "first_name": "Outpost Test", "username": "outpost_test_bot", "can_join_groups": true}}),
         )),
         "getUpdates" => Ok(get_updates(&sh, &params).await),
-        "sendMessage" | "sendPhoto" | "editMessageText" => send(&sh, method, &params),
+        "sendMessage" | "sendPhoto" | "editMessageText" | "editMessageCaption" => {
+            send(&sh, method, &params)
+        }
         // Bot API: editMessageReplyMarkup takes chat_id and message_id
         // (or inline_message_id) and the new reply_markup, and returns the
         // edited Message. Recorded with the other calls.
@@ -593,7 +605,8 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
         return Ok(error(403, "Forbidden: bot was blocked by the user"));
     }
     let now = Instant::now();
-    if method != "editMessageText" {
+    let edit = method.starts_with("editMessage");
+    if !edit {
         if let Some(last) = inner.last_accepted.get(&chat) {
             let since = now.duration_since(*last);
             if since < sh.min_interval {
@@ -606,7 +619,7 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
             }
         }
     }
-    let (text_key, max) = if method == "sendPhoto" {
+    let (text_key, max) = if method == "sendPhoto" || method == "editMessageCaption" {
         ("caption", 1024)
     } else {
         ("text", 4096)
@@ -634,13 +647,13 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
         _ => raw.clone(),
     };
     let len = visible.encode_utf16().count();
-    if method != "sendPhoto" && visible.trim().is_empty() {
+    if text_key == "text" && visible.trim().is_empty() {
         return Ok(error(400, "Bad Request: message text is empty"));
     }
     if len > max {
         return Ok(error(
             400,
-            if method == "sendPhoto" {
+            if text_key == "caption" {
                 "Bad Request: message caption is too long"
             } else {
                 "Bad Request: message is too long"
@@ -678,16 +691,28 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
             })
             .and_then(|r| r.get("message_id").and_then(Value::as_i64))
     });
-    let message_id = if method == "editMessageText" {
-        match as_i64(params.get("message_id")) {
-            Some(id) => id,
-            None => {
-                return Ok(error(
-                    400,
-                    "Bad Request: message identifier is not specified",
-                ))
-            }
+    let message_id = if edit {
+        let Some(id) = as_i64(params.get("message_id")) else {
+            return Ok(error(
+                400,
+                "Bad Request: message identifier is not specified",
+            ));
+        };
+        if inner.uneditable.contains(&(chat, id)) {
+            return Ok(error(400, "Bad Request: message can't be edited"));
         }
+        let current = inner
+            .received
+            .iter()
+            .rev()
+            .find(|m| m.chat_id == chat && m.message_id == id);
+        if current.is_some_and(|m| m.raw == raw && m.reply_markup == markup) {
+            return Ok(error(
+                400,
+                "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a content and reply markup of the current message",
+            ));
+        }
+        id
     } else {
         inner.last_accepted.insert(chat, now);
         let id = inner.next_message_id;
@@ -722,7 +747,7 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
         "date": 1_795_000_000,
         "chat": {"id": chat, "type": if chat < 0 { "supergroup" } else { "private" }},
     });
-    if method == "sendPhoto" {
+    if text_key == "caption" {
         result["caption"] = json!(visible);
         result["photo"] =
             json!([{"file_id": "fake-photo", "file_unique_id": "u", "width": 800, "height": 400}]);
@@ -994,6 +1019,25 @@ fn the_fake_behaves_like_the_bot_api() {
     );
     assert_eq!(s, 200, "{v}");
     assert_eq!(fake.received().last().unwrap().message_id, id);
+    // The same edit again changes nothing: refused, as Telegram does.
+    let (s, v) = call(
+        "editMessageText",
+        json!({"chat_id": 5, "message_id": id, "text": "edited"}),
+    );
+    assert_eq!(s, 400);
+    assert!(v["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("Bad Request: message is not modified"));
+    fake.make_uneditable(5, id);
+    let (s, v) = call(
+        "editMessageText",
+        json!({"chat_id": 5, "message_id": id, "text": "edited again"}),
+    );
+    assert_eq!(
+        (s, v["description"].as_str().unwrap()),
+        (400, "Bad Request: message can't be edited")
+    );
 
     // Multipart sendPhoto, caption limit.
     let photo = |caption: &str| {

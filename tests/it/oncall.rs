@@ -1,7 +1,8 @@
 //! The on-call desk inside the real `outpost bridge` with the fake
 //! Telegram: the "I'm on it" button (a viewer is refused, an operator takes
-//! the alert: the message's keyboard is edited and the alert never
-//! escalates), the escalation of an unacknowledged critical alert after a
+//! the alert: the message's text is edited to say who took it and when,
+//! its button relabelled, a second taker is told who has it, and the alert
+//! never escalates; a message too old to edit is acknowledged all the same), the escalation of an unacknowledged critical alert after a
 //! short configured delay even across a restart of the bridge (again with
 //! the on-call user mentioned, then in the escalation chat), `/ack`,
 //! `/oncall`, and the resolution saying who handled it; a pair of bridges
@@ -23,6 +24,8 @@ const OPERATOR: i64 = 42;
 const VIEWER: i64 = 44;
 const ALERT_CHAT: i64 = 1001;
 const ESCALATION_CHAT: i64 = 2002;
+/// The bridge's zone: half an hour off any whole-hour zone.
+const ZONE: &str = "Asia/Kolkata";
 
 fn alert(status: &str, name: &str, fp: &str) -> Value {
     json!({
@@ -85,6 +88,14 @@ fn callback_data(m: &Received) -> Vec<String> {
         .collect()
 }
 
+/// The accepted edits of message `id` in the alert chat.
+fn edits_of(fake: &FakeTelegram, id: i64) -> Vec<Received> {
+    fake.messages_in(ALERT_CHAT)
+        .into_iter()
+        .filter(|m| m.message_id == id && m.method.starts_with("editMessage"))
+        .collect()
+}
+
 /// Waits for a message in `chat` whose text contains `needle`.
 fn wait_text(fake: &FakeTelegram, chat: i64, needle: &str, secs: u64) -> Received {
     wait_for(Duration::from_secs(secs), || {
@@ -115,11 +126,13 @@ fn ack_stops_escalation_and_an_unacknowledged_critical_escalates_across_a_restar
     let fake = FakeTelegram::start(TOKEN);
     let flags = [
         "--allowed-users",
-        "42",
+        "42,45",
         "--viewers",
         "44",
         "--oncall",
         oncall.to_str().unwrap(),
+        "--timezone",
+        ZONE,
         // Nothing here needs them: port 9 answers nothing.
         "--prometheus-url",
         "http://127.0.0.1:9",
@@ -142,9 +155,11 @@ fn ack_stops_escalation_and_an_unacknowledged_critical_escalates_across_a_restar
     // A viewer may not take it: refused, nothing edited.
     press(&fake, VIEWER, taken.message_id, "cb-viewer", "a:aa01");
     wait_text(&fake, ALERT_CHAT, "needs the operator role", 15);
-    assert!(fake.calls("editMessageReplyMarkup").is_empty());
+    assert!(edits_of(&fake, taken.message_id).is_empty());
 
-    // The operator takes it: the message's button says so.
+    // The operator takes it: the message itself says who took it and when
+    // (in the bridge's zone), HTML and buttons kept, the button relabelled.
+    let before = jiff::Timestamp::now();
     press(&fake, OPERATOR, taken.message_id, "cb-op", "a:aa01");
     wait_text(
         &fake,
@@ -152,12 +167,38 @@ fn ack_stops_escalation_and_an_unacknowledged_critical_escalates_across_a_restar
         "🙋 @user42 is on it: <b>DiskFull</b>",
         15,
     );
-    let edits = fake.calls("editMessageReplyMarkup");
+    let after = jiff::Timestamp::now();
+    let edits = edits_of(&fake, taken.message_id);
     assert_eq!(edits.len(), 1, "{edits:?}");
-    assert_eq!(edits[0]["message_id"], taken.message_id);
-    let labels = edits[0]["reply_markup"].to_string();
+    let edited = &edits[0];
+    assert_eq!(edited.method, "editMessageText");
+    assert_eq!(edited.parse_mode.as_deref(), Some("HTML"));
+    assert!(
+        edited.raw.starts_with(&taken.raw),
+        "the alert's text is kept: {}",
+        edited.raw
+    );
+    let kolkata = jiff::tz::TimeZone::get(ZONE).unwrap();
+    let lines: Vec<String> = [before, after]
+        .iter()
+        .map(|t| {
+            let hhmm = t.to_zoned(kolkata.clone()).strftime("%H:%M").to_string();
+            format!("\n🙋 Taken by @user42 at {hhmm}")
+        })
+        .collect();
+    assert!(
+        lines.iter().any(|l| edited.raw.ends_with(l.as_str())),
+        "{:?} does not end with one of {lines:?}",
+        edited.raw
+    );
+    let labels = edited.reply_markup.as_ref().unwrap().to_string();
     assert!(labels.contains("🙋 @user42 is on it ("), "{labels}");
     assert!(labels.contains("a:aa01"), "still pressable: {labels}");
+    assert!(labels.contains("🔕"), "the other buttons stay: {labels}");
+    // A second person pressing sees who has it; nothing is edited again.
+    press(&fake, 45, taken.message_id, "cb-other", "a:aa01");
+    wait_text(&fake, ALERT_CHAT, "already taken by @user42", 15);
+    assert_eq!(edits_of(&fake, taken.message_id).len(), 1);
 
     // Restart before the delay is up: the state is in the store.
     drop(bridge);
@@ -189,7 +230,11 @@ fn ack_stops_escalation_and_an_unacknowledged_critical_escalates_across_a_restar
         );
     }
 
-    // /ack without buttons, /oncall, and the resolution naming the handler.
+    // /ack without buttons, on a message too old to edit: the edit is
+    // refused and counted, the acknowledgement holds.
+    fake.make_uneditable(ALERT_CHAT, ignored.message_id);
+    let refused = "outpost_bridge_send_failures_total{reason=\"bad_request\"}";
+    let refused_before = bridge.metric(refused);
     say(&fake, OPERATOR, "/ack NodeDown");
     wait_text(
         &fake,
@@ -197,6 +242,16 @@ fn ack_stops_escalation_and_an_unacknowledged_critical_escalates_across_a_restar
         "🙋 @user42 is on it: <b>NodeDown</b>",
         15,
     );
+    assert!(edits_of(&fake, ignored.message_id).is_empty());
+    assert_eq!(bridge.metric(refused), refused_before + 1.0);
+    say(&fake, 45, "/ack NodeDown");
+    wait_text(
+        &fake,
+        ALERT_CHAT,
+        "<b>NodeDown</b> is already taken by @user42",
+        15,
+    );
+    // /oncall, and the resolution naming the handler.
     say(&fake, VIEWER, "/oncall");
     let who = wait_text(&fake, ALERT_CHAT, "On call this week", 15);
     assert!(who.raw.contains("<b>bob</b>"), "{}", who.raw);

@@ -4,7 +4,7 @@
 //! escalation levels that survive reopening the state, resolution, firing
 //! anew, alert keyboards and pruning.
 
-use outpost::bridge::state::{AckTarget, Firing, Keyboard, Location, ONCALL_KEEP_MS};
+use outpost::bridge::state::{AckTarget, Firing, Keyboard, Location, Shown, ONCALL_KEEP_MS};
 
 use crate::state::{open, rt};
 use crate::support::Postgres;
@@ -90,18 +90,36 @@ fn oncall_behaves(location: &Location) {
         s.remember_keyboard(8, 80, "{\"v\":3}".into())
             .await
             .unwrap();
+        // The text of one of them (replaced by an edit).
+        for html in ["<b>first</b>", "<b>edited</b>"] {
+            s.remember_shown(
+                7,
+                70,
+                Shown {
+                    html: html.into(),
+                    caption: true,
+                },
+            )
+            .await
+            .unwrap();
+        }
         assert_eq!(
             s.keyboards_of("b2".into()).await.unwrap(),
             vec![
                 Keyboard {
                     chat: 7,
                     message_id: 70,
-                    markup: "{\"v\":2}".into()
+                    markup: "{\"v\":2}".into(),
+                    shown: Some(Shown {
+                        html: "<b>edited</b>".into(),
+                        caption: true
+                    })
                 },
                 Keyboard {
                     chat: 8,
                     message_id: 80,
-                    markup: "{\"v\":3}".into()
+                    markup: "{\"v\":3}".into(),
+                    shown: None
                 }
             ]
         );
@@ -181,6 +199,9 @@ fn oncall_behaves(location: &Location) {
             s.keyboards_of("b2".into()).await.unwrap().is_empty(),
             "the keyboard row itself was deleted"
         );
+        s.remember_keyboard(7, 70, "{}".into()).await.unwrap();
+        let kept = s.keyboards_of("b2".into()).await.unwrap();
+        assert_eq!(kept[0].shown, None, "the text row was deleted with it");
     });
 }
 

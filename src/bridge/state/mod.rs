@@ -2,7 +2,7 @@
 //! the outbox and its dedup keys, chat migrations and firing message ids,
 //! the watchdog, the chat audit log and refusal memory, the chat bot's
 //! update offset, the on-call records (announced alerts, acknowledgements,
-//! escalation levels, alert keyboards) and the leader lease. The rest of
+//! escalation levels, alert keyboards and texts) and the leader lease. The rest of
 //! the bridge sees only `Arc<dyn State>`; [`open`] picks the backend from
 //! `--state`.
 //!
@@ -292,6 +292,18 @@ pub struct Keyboard {
     pub message_id: i64,
     /// The `reply_markup` JSON.
     pub markup: String,
+    /// The message's text as last sent or edited, when remembered.
+    pub shown: Option<Shown>,
+}
+
+/// The text of an alert message, remembered so an acknowledgement can
+/// edit it to say who took the alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    /// The text (HTML) as sent.
+    pub html: String,
+    /// The message is a photo and this is its caption.
+    pub caption: bool,
 }
 
 /// On-call state: the firing alerts the bridge announced (where, since
@@ -341,12 +353,20 @@ pub trait OnCallStore: Send + Sync {
         markup: String,
     ) -> Result<(), StateError>;
 
+    /// Remembers (or replaces) the text of an alert message.
+    async fn remember_shown(
+        &self,
+        chat: i64,
+        message_id: i64,
+        shown: Shown,
+    ) -> Result<(), StateError>;
+
     /// The remembered messages that announced `fingerprint` firing, with
-    /// their keyboards.
+    /// their keyboards (and texts, where remembered).
     async fn keyboards_of(&self, fingerprint: String) -> Result<Vec<Keyboard>, StateError>;
 
     /// Forgets alerts resolved more than 30 days before `now_ms` with
-    /// their acknowledgements, and the keyboards of messages whose firing
+    /// their acknowledgements, and the keyboards and texts of messages whose firing
     /// message id is no longer remembered ([`OutboxStore::prune`] first).
     async fn prune_oncall(&self, now_ms: i64) -> Result<(), StateError>;
 }

@@ -129,10 +129,12 @@ impl Engine {
                 name: n,
                 target,
                 from,
+                failures,
             } => Edit::AddCheck {
                 name: n,
                 target,
                 from: name(from),
+                failures,
             },
             other => other,
         }

@@ -531,9 +531,20 @@ impl Engine {
                     value,
                 },
             )),
-            Command::CheckAdd { name, target, from } => {
-                Ok(self.config_change(caller, Edit::AddCheck { name, target, from }))
-            }
+            Command::CheckAdd {
+                name,
+                target,
+                from,
+                failures,
+            } => Ok(self.config_change(
+                caller,
+                Edit::AddCheck {
+                    name,
+                    target,
+                    from,
+                    failures,
+                },
+            )),
             Command::CheckRm { name } => Ok(self.config_change(caller, Edit::RemoveCheck { name })),
             Command::Plot {
                 agents,

@@ -9,7 +9,7 @@ mod history;
 mod oncall;
 
 pub use history::{history, mem_caption, stats, uptime, BridgeFigures, UptimeRow, Watch};
-pub use oncall::{acked, escalation, handled, on_call, taken_label};
+pub use oncall::{acked, escalation, handled, on_call, taken_label, taken_line};
 
 use std::collections::BTreeMap;
 

@@ -40,10 +40,19 @@ pub fn acked(what: &str, acks: &[Ack], now: Timestamp, tz: &TimeZone) -> String 
     s
 }
 
+/// `at_ms` as `HH:MM` in `tz`.
+fn hh_mm(at_ms: i64, tz: &TimeZone) -> String {
+    tz.to_datetime(at(at_ms)).strftime("%H:%M").to_string()
+}
+
 /// The label of the acknowledge button once taken.
 pub fn taken_label(who: &str, at_ms: i64, tz: &TimeZone) -> String {
-    let t = tz.to_datetime(at(at_ms)).strftime("%H:%M").to_string();
-    format!("🙋 {who} is on it ({t})")
+    format!("🙋 {who} is on it ({})", hh_mm(at_ms, tz))
+}
+
+/// The line an acknowledgement adds to the alert message itself (HTML).
+pub fn taken_line(who: &str, at_ms: i64, tz: &TimeZone) -> String {
+    format!("🙋 Taken by {} at {}", escape(who), hh_mm(at_ms, tz))
 }
 
 /// `/oncall`.
@@ -155,6 +164,11 @@ mod tests {
         assert_eq!(
             taken_label("@alice", now.as_millisecond(), &tz),
             "🙋 @alice is on it (12:00)"
+        );
+        let berlin = crate::chat::zone::parse("Europe/Berlin").unwrap();
+        assert_eq!(
+            taken_line("<b>x</b> (outpost ask)", now.as_millisecond(), &berlin),
+            "🙋 Taken by &lt;b&gt;x&lt;/b&gt; (outpost ask) at 13:00"
         );
         let e = escalation(
             "AgentDown",

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 
 use super::super::{
-    Ack, AckTarget, Due, Firing, Handled, Keyboard, OnCallStore, StateError, ONCALL_KEEP_MS,
+    Ack, AckTarget, Due, Firing, Handled, Keyboard, OnCallStore, Shown, StateError, ONCALL_KEEP_MS,
 };
 use super::PgState;
 
@@ -201,12 +201,30 @@ impl OnCallStore for PgState {
         Ok(())
     }
 
+    async fn remember_shown(
+        &self,
+        chat: i64,
+        message_id: i64,
+        shown: Shown,
+    ) -> Result<(), StateError> {
+        let c = self.conn().await?;
+        c.execute(
+            "INSERT INTO alert_text(chat_id, message_id, html, caption) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (chat_id, message_id) DO UPDATE SET html = excluded.html, caption = excluded.caption",
+            &[&chat, &message_id, &shown.html, &shown.caption],
+        )
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     async fn keyboards_of(&self, fingerprint: String) -> Result<Vec<Keyboard>, StateError> {
         let c = self.conn().await?;
         let rows = c
             .query(
-                "SELECT f.chat_id, f.message_id, k.markup FROM firing_message f
+                "SELECT f.chat_id, f.message_id, k.markup, t.html, t.caption FROM firing_message f
                  JOIN alert_keyboard k ON k.chat_id = f.chat_id AND k.message_id = f.message_id
+                 LEFT JOIN alert_text t ON t.chat_id = f.chat_id AND t.message_id = f.message_id
                  WHERE f.fingerprint = $1 ORDER BY f.chat_id",
                 &[&fingerprint],
             )
@@ -218,6 +236,10 @@ impl OnCallStore for PgState {
                 chat: r.get(0),
                 message_id: r.get(1),
                 markup: r.get(2),
+                shown: r.get::<_, Option<String>>(3).map(|html| Shown {
+                    html,
+                    caption: r.get::<_, Option<bool>>(4).unwrap_or(false),
+                }),
             })
             .collect())
     }
@@ -236,6 +258,8 @@ impl OnCallStore for PgState {
                (SELECT 1 FROM oncall_alert a WHERE a.fingerprint = k.fingerprint)",
             "DELETE FROM alert_keyboard k WHERE NOT EXISTS (SELECT 1 FROM firing_message f
                WHERE f.chat_id = k.chat_id AND f.message_id = k.message_id)",
+            "DELETE FROM alert_text t WHERE NOT EXISTS (SELECT 1 FROM firing_message f
+               WHERE f.chat_id = t.chat_id AND f.message_id = t.message_id)",
         ] {
             tx.execute(sql, &[]).await.map_err(|e| self.err(e))?;
         }

@@ -103,6 +103,20 @@ CREATE TABLE alert_keyboard (
 );
 ",
     ),
+    // The text of alert messages, so an acknowledgement can edit it
+    // (`oncall.rs`).
+    (
+        3,
+        "
+CREATE TABLE alert_text (
+    chat_id BIGINT NOT NULL,
+    message_id BIGINT NOT NULL,
+    html TEXT NOT NULL,
+    caption BOOLEAN NOT NULL,
+    PRIMARY KEY (chat_id, message_id)
+);
+",
+    ),
 ];
 
 /// Applies the migrations the database lacks. Fails when the database is

@@ -1,13 +1,15 @@
 //! [`OnCallStore`] in SQLite: the firing alerts the bridge announced (with
 //! where and how far they escalated), who acknowledged each, and the inline
-//! keyboard of every alert message (so an acknowledgement can edit it).
+//! keyboard and text of every alert message (so an acknowledgement can
+//! edit it). The text has a table of its own beside `alert_keyboard`, so a
+//! file from before it needs no `ALTER TABLE`.
 //! Kept by the store thread like the rest, so it survives a restart.
 
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
 use super::super::{
-    Ack, AckTarget, Due, Firing, Handled, Keyboard, OnCallStore, StateError, ONCALL_KEEP_MS,
+    Ack, AckTarget, Due, Firing, Handled, Keyboard, OnCallStore, Shown, StateError, ONCALL_KEEP_MS,
 };
 use super::Store;
 
@@ -33,6 +35,13 @@ CREATE TABLE IF NOT EXISTS alert_keyboard (
     chat_id INTEGER NOT NULL,
     message_id INTEGER NOT NULL,
     markup TEXT NOT NULL,
+    PRIMARY KEY (chat_id, message_id)
+);
+CREATE TABLE IF NOT EXISTS alert_text (
+    chat_id INTEGER NOT NULL,
+    message_id INTEGER NOT NULL,
+    html TEXT NOT NULL,
+    caption INTEGER NOT NULL,
     PRIMARY KEY (chat_id, message_id)
 );
 ";
@@ -213,18 +222,42 @@ impl OnCallStore for Store {
         .await
     }
 
+    async fn remember_shown(
+        &self,
+        chat: i64,
+        message_id: i64,
+        shown: Shown,
+    ) -> Result<(), StateError> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO alert_text(chat_id, message_id, html, caption) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(chat_id, message_id) DO UPDATE SET html=excluded.html, caption=excluded.caption",
+            )?
+            .execute(params![chat, message_id, shown.html, shown.caption])?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn keyboards_of(&self, fingerprint: String) -> Result<Vec<Keyboard>, StateError> {
         self.call(move |c| {
             Ok(c.prepare_cached(
-                "SELECT f.chat_id, f.message_id, k.markup FROM firing_message f
+                "SELECT f.chat_id, f.message_id, k.markup, t.html, t.caption FROM firing_message f
                  JOIN alert_keyboard k ON k.chat_id = f.chat_id AND k.message_id = f.message_id
+                 LEFT JOIN alert_text t ON t.chat_id = f.chat_id AND t.message_id = f.message_id
                  WHERE f.fingerprint=?1 ORDER BY f.chat_id",
             )?
             .query_map([&fingerprint], |r| {
+                let html: Option<String> = r.get(3)?;
+                let caption: Option<bool> = r.get(4)?;
                 Ok(Keyboard {
                     chat: r.get(0)?,
                     message_id: r.get(1)?,
                     markup: r.get(2)?,
+                    shown: html.map(|html| Shown {
+                        html,
+                        caption: caption.unwrap_or(false),
+                    }),
                 })
             })?
             .collect::<Result<_, _>>()?)
@@ -245,6 +278,11 @@ impl OnCallStore for Store {
             c.execute(
                 "DELETE FROM alert_keyboard WHERE NOT EXISTS (SELECT 1 FROM firing_message f
                    WHERE f.chat_id = alert_keyboard.chat_id AND f.message_id = alert_keyboard.message_id)",
+                [],
+            )?;
+            c.execute(
+                "DELETE FROM alert_text WHERE NOT EXISTS (SELECT 1 FROM firing_message f
+                   WHERE f.chat_id = alert_text.chat_id AND f.message_id = alert_text.message_id)",
                 [],
             )?;
             Ok(())
