@@ -116,33 +116,51 @@ fn dump<T>(
         // Sized to the datagram (MSG_PEEK|MSG_TRUNC first): a dump's
         // datagrams can exceed any fixed buffer.
         let (datagram, _) = socket.recv_from_full()?;
-        let mut offset = 0;
-        while offset < datagram.len() {
-            let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&datagram[offset..])
-                .map_err(|e| RtnlError::Decode {
+        if decode(&datagram, what, &keep, &mut out)? {
+            return Ok(out);
+        }
+    }
+}
+
+/// Decodes one datagram of a dump's answer into `out` (the messages
+/// `keep` accepts); `true` once it holds the final `NLMSG_DONE`.
+fn decode<T>(
+    datagram: &[u8],
+    what: &'static str,
+    keep: &impl Fn(RouteNetlinkMessage) -> Option<T>,
+    out: &mut Vec<T>,
+) -> Result<bool, RtnlError> {
+    let mut offset = 0;
+    while offset < datagram.len() {
+        let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&datagram[offset..])
+            .map_err(|e| RtnlError::Decode {
                 what,
                 reason: e.to_string(),
             })?;
-            let length = message.header.length as usize;
-            match message.payload {
-                NetlinkPayload::Done(_) => return Ok(out),
-                NetlinkPayload::Error(e) => {
-                    if let Some(code) = e.code {
-                        return Err(RtnlError::Refused {
-                            what,
-                            code: code.get(),
-                        });
-                    }
+        let length = message.header.length as usize;
+        match message.payload {
+            NetlinkPayload::Done(_) => return Ok(true),
+            NetlinkPayload::Error(e) => {
+                if let Some(code) = e.code {
+                    return Err(RtnlError::Refused {
+                        what,
+                        code: code.get(),
+                    });
                 }
-                NetlinkPayload::InnerMessage(m) => out.extend(keep(m)),
-                _ => {}
             }
-            if length == 0 {
-                break;
-            }
-            offset += length;
+            NetlinkPayload::InnerMessage(m) => out.extend(keep(m)),
+            _ => {}
         }
+        if length == 0 {
+            return Err(RtnlError::Decode {
+                what,
+                reason: "a message of length 0".into(),
+            });
+        }
+        // Messages are aligned to 4 bytes (NLMSG_ALIGN).
+        offset += (length + 3) & !3;
     }
+    Ok(false)
 }
 
 /// Interface index to name, from a link dump.
@@ -164,7 +182,63 @@ pub fn link_name(link: &LinkMessage) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netlink_packet_core::{DoneMessage, ErrorMessage};
     use netlink_packet_route::link::LinkAttribute;
+
+    /// The bytes of `payloads` as the kernel sends them in one datagram.
+    fn datagram(payloads: Vec<NetlinkPayload<RouteNetlinkMessage>>) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for payload in payloads {
+            let mut m = NetlinkMessage::new(NetlinkHeader::default(), payload);
+            m.finalize();
+            let mut buf = vec![0u8; m.buffer_len()];
+            m.serialize(&mut buf);
+            bytes.extend(buf);
+        }
+        bytes
+    }
+
+    fn new_link(index: u32, name: &str) -> NetlinkPayload<RouteNetlinkMessage> {
+        let mut l = LinkMessage::default();
+        l.header.index = index;
+        l.attributes.push(LinkAttribute::IfName(name.into()));
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l))
+    }
+
+    fn links(m: RouteNetlinkMessage) -> Option<LinkMessage> {
+        match m {
+            RouteNetlinkMessage::NewLink(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_dump_is_decoded_across_datagrams_until_done() {
+        let mut out = Vec::new();
+        let first = datagram(vec![new_link(1, "lo"), new_link(2, "eth0.100")]);
+        assert!(!decode(&first, "RTM_GETLINK", &links, &mut out).unwrap());
+        let last = datagram(vec![
+            new_link(3, "br0"),
+            NetlinkPayload::Done(DoneMessage::default()),
+        ]);
+        assert!(decode(&last, "RTM_GETLINK", &links, &mut out).unwrap());
+        let names: Vec<_> = out.iter().filter_map(link_name).collect();
+        assert_eq!(names, ["lo", "eth0.100", "br0"]);
+    }
+
+    #[test]
+    fn a_kernel_error_and_garbage_are_errors_naming_the_request() {
+        let mut error = ErrorMessage::default();
+        error.code = std::num::NonZeroI32::new(-1);
+        let refused = datagram(vec![NetlinkPayload::Error(error)]);
+        let e = decode(&refused, "RTM_GETNEIGH", &links, &mut Vec::new()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "netlink: the kernel refused RTM_GETNEIGH: error -1"
+        );
+        let e = decode(&[1, 2, 3], "RTM_GETLINK", &links, &mut Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("RTM_GETLINK"), "{e}");
+    }
 
     #[test]
     fn names_come_from_ifname_by_index() {
