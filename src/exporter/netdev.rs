@@ -689,6 +689,39 @@ eth0: 1000 10 1 2 3 4 5 6 2000 20 7 8 9 10 11 12\n";
         assert!(m.get("node_network_address_info").is_none());
     }
 
+    /// A kernel that refuses every dump.
+    struct Refusing;
+
+    impl rtnl::Source for Refusing {
+        fn links(&self) -> Result<Vec<LinkMessage>, RtnlError> {
+            Err(RtnlError::Refused {
+                what: "RTM_GETLINK",
+                code: -13,
+            })
+        }
+        fn neighbours(&self) -> Result<Vec<NeighbourMessage>, RtnlError> {
+            self.links().map(|_| Vec::new())
+        }
+        fn addresses(&self) -> Result<Vec<AddressMessage>, RtnlError> {
+            self.links().map(|_| Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_refused_dump_fails_the_collector_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = Options {
+            netlink: true,
+            ..Options::default()
+        };
+        let mut m = Metrics::new();
+        let e = Netdev::with_source(paths(dir.path()), options, Box::new(Refusing))
+            .update(&mut m)
+            .unwrap_err();
+        assert!(e.to_string().contains("RTM_GETLINK"), "{e}");
+        assert!(m.get("node_network_receive_bytes_total").is_none());
+    }
+
     #[test]
     fn address_info_names_device_prefix_and_go_scope() {
         use std::net::{Ipv4Addr, Ipv6Addr};
