@@ -14,7 +14,9 @@ Usage: bench/exporter.py [--scrapes 1000] [--outpost target/release/outpost]
 had; --set defaults runs each with its own default collector set (every
 collector node_exporter enables by default). --fixtures points both at a
 fixture tree (--path.procfs/sysfs/rootfs, udev data, textfile directory)
-instead of this host.
+instead of this host. Netlink modes are matched to node_exporter 1.5's: netdev
+over netlink on the host (both), /proc/net/dev on a fixture tree (both), arp
+from /proc/net/arp (1.5 has no other way).
 """
 import argparse
 import gzip
@@ -134,6 +136,15 @@ def main():
         ]
     ne_flags = list(flags)
     op_flags = list(flags)
+    # Like with like against Debian's node_exporter 1.5: its netdev reads
+    # netlink by default (as Outpost's does), but its arp has no netlink
+    # mode and always reads /proc/net/arp, so Outpost's arp does too here.
+    op_flags.append("--no-collector.arp.netlink")
+    if a.fixtures:
+        # netlink reads the live kernel whatever --path.procfs says: on a
+        # fixture tree both read /proc/net/dev instead.
+        ne_flags.append("--no-collector.netdev.netlink")
+        op_flags.append("--no-collector.netdev.netlink")
     targets = [
         Target("node_exporter", [a.node_exporter, f"--web.listen-address=127.0.0.1:{ne_port}"] + ne_flags, ne_port),
         Target("outpost", [a.outpost, "exporter", "--web.listen-address", f"127.0.0.1:{op_port}"] + op_flags, op_port),

@@ -866,6 +866,51 @@ pub struct ExporterArgs {
     #[arg(long = "collector.netclass.ignore-invalid-speed")]
     pub netclass_ignore_invalid_speed: bool,
 
+    // --- netlink variants and netdev options (node_exporter 1.12) ---
+    /// Read interface counters from /proc/net/dev under --path.procfs
+    /// instead of asking the kernel over netlink (`--collector.netdev.netlink`,
+    /// the default: 64-bit link statistics, plus receive_nohandler).
+    #[arg(
+        long = "no-collector.netdev.netlink",
+        overrides_with = "netdev_netlink"
+    )]
+    pub no_netdev_netlink: bool,
+
+    /// Read interface counters over netlink (RTM_GETLINK, the default); this
+    /// reads the running kernel whatever --path.procfs says.
+    #[arg(
+        long = "collector.netdev.netlink",
+        overrides_with = "no_netdev_netlink"
+    )]
+    pub netdev_netlink: bool,
+
+    /// Export netdev counters under the kernel's own (detailed, and
+    /// incompatible) names, e.g. node_network_receive_missed_errors_total,
+    /// instead of folding them into /proc/net/dev's names.
+    #[arg(long = "collector.netdev.enable-detailed-metrics")]
+    pub netdev_enable_detailed_metrics: bool,
+
+    /// Export node_network_address_info{device,address,netmask,scope} for
+    /// every interface address (asked over netlink).
+    #[arg(long = "collector.netdev.address-info")]
+    pub netdev_address_info: bool,
+
+    /// Add an `ifalias` label (/sys/class/net/<iface>/ifalias) to the
+    /// netdev counters.
+    #[arg(long = "collector.netdev.label-ifalias")]
+    pub netdev_label_ifalias: bool,
+
+    /// Count ARP entries from /proc/net/arp under --path.procfs instead of
+    /// the kernel's neighbour table over netlink (`--collector.arp.netlink`,
+    /// the default).
+    #[arg(long = "no-collector.arp.netlink", overrides_with = "arp_netlink")]
+    pub no_arp_netlink: bool,
+
+    /// Count ARP entries over netlink (RTM_GETNEIGH, the default); this reads
+    /// the running kernel whatever --path.procfs says.
+    #[arg(long = "collector.arp.netlink", overrides_with = "no_arp_netlink")]
+    pub arp_netlink: bool,
+    // --- end of netlink variants ---
     /// Leave out node_cpu_guest_seconds_total (`--collector.cpu.guest`, the
     /// default, exports it).
     #[arg(long = "no-collector.cpu.guest", overrides_with = "cpu_guest")]

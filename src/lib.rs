@@ -27,7 +27,10 @@
 //!     connection, property reads, errors) that `systemd.rs` and
 //!     `logind.rs` (node_exporter's collectors) and `logins/` share;
 //!     `logind.rs` reads through `logins/logind.rs`'s client. `ethtool.rs`
-//!     reads through its `Source` trait (sysfs today; see its Decisions).
+//!     reads through its `Source` trait (sysfs today; see its Decisions); `rtnl.rs` is
+//!     the rtnetlink edge (link, neighbour and address dumps behind its
+//!     `Source` trait) that `netdev.rs` and `arp.rs` read in their netlink
+//!     modes.
 //!   - Outpost's own collectors (off by default): `gpu/` (`mod.rs`: the
 //!     [`exporter::gpu::GpuLibrary`] trait and the collector; `nvml.rs`:
 //!     NVML through nvml-wrapper, loaded at run time; `tests.rs`: a

@@ -200,6 +200,14 @@ impl TryFrom<ExporterArgs> for Config {
                 include: optional_regex("--collector.arp.device-include", &a.arp_device_include)?,
                 exclude: optional_regex("--collector.arp.device-exclude", &a.arp_device_exclude)?,
             },
+            netdev: crate::exporter::netdev::Options {
+                filter: DeviceFilter::default(),
+                netlink: !a.no_netdev_netlink,
+                detailed: a.netdev_enable_detailed_metrics,
+                address_info: a.netdev_address_info,
+                label_ifalias: a.netdev_label_ifalias,
+            },
+            arp_netlink: !a.no_arp_netlink,
             netclass_ignored_devices: optional_regex(
                 "--collector.netclass.ignored-devices",
                 &a.netclass_ignored_devices,

@@ -246,7 +246,7 @@ macro_rules! collectors {
 }
 
 collectors! {
-    Arp => "arp", default true, "ARP table entries per device from /proc/net/arp";
+    Arp => "arp", default true, "ARP table entries per device, over netlink or from /proc/net/arp";
     Bonding => "bonding", default true, "configured and active slaves of bonding interfaces";
     Conntrack => "conntrack", default true, "netfilter connection-tracking table size and statistics";
     Cpu => "cpu", default true, "CPU seconds per mode, guest seconds, throttles";
@@ -267,7 +267,7 @@ collectors! {
     Mdadm => "mdadm", default true, "software RAID arrays from /proc/mdstat";
     Meminfo => "meminfo", default true, "memory statistics from /proc/meminfo";
     Netclass => "netclass", default true, "network interface attributes from /sys/class/net";
-    Netdev => "netdev", default true, "network interface counters from /proc/net/dev";
+    Netdev => "netdev", default true, "network interface counters, over netlink or from /proc/net/dev";
     Netstat => "netstat", default true, "network protocol statistics from /proc/net/{netstat,snmp,snmp6}";
     Nvme => "nvme", default true, "NVMe controller information from /sys/class/nvme";
     Os => "os", default true, "operating system release from os-release";

@@ -21,6 +21,7 @@ pub mod openfiles;
 pub mod probe;
 pub mod process;
 pub mod residency;
+pub mod rtnl;
 pub mod scrape;
 pub mod web;
 
@@ -126,6 +127,12 @@ pub struct Config {
     /// `--collector.netdev.device-include`; when set, replaces the exclude.
     pub netdev_device_include: Option<Matcher>,
     pub arp_devices: DeviceFilter,
+    /// `--collector.netdev.netlink`, `.enable-detailed-metrics`,
+    /// `.address-info`, `.label-ifalias`; its `filter` is built from the
+    /// two device fields above.
+    pub netdev: netdev::Options,
+    /// `--collector.arp.netlink`.
+    pub arp_netlink: bool,
     pub netclass_ignored_devices: Option<Matcher>,
     pub netclass_ignore_invalid_speed: bool,
     pub stat_softirq: bool,
@@ -165,7 +172,11 @@ pub struct ActionsOptions {
 fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<dyn Collector> {
     let p = config.paths.clone();
     match name {
-        Name::Arp => Arc::new(arp::Arp::new(p, config.arp_devices.clone())),
+        Name::Arp => Arc::new(arp::Arp::new(
+            p,
+            config.arp_devices.clone(),
+            config.arp_netlink,
+        )),
         Name::Bonding => Arc::new(bonding::Bonding::new(p)),
         Name::Conntrack => Arc::new(conntrack::Conntrack::new(p)),
         Name::Cpu => Arc::new(cpu::Cpu::new(p, config.cpu_info.clone(), config.cpu_guest)),
@@ -201,15 +212,18 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
         )),
         Name::Netdev => Arc::new(netdev::Netdev::new(
             p,
-            match &config.netdev_device_include {
-                Some(include) => DeviceFilter {
-                    include: Some(include.clone()),
-                    exclude: None,
+            netdev::Options {
+                filter: match &config.netdev_device_include {
+                    Some(include) => DeviceFilter {
+                        include: Some(include.clone()),
+                        exclude: None,
+                    },
+                    None => DeviceFilter {
+                        include: None,
+                        exclude: config.netdev_device_exclude.clone(),
+                    },
                 },
-                None => DeviceFilter {
-                    include: None,
-                    exclude: config.netdev_device_exclude.clone(),
-                },
+                ..config.netdev.clone()
             },
         )),
         Name::Netstat => Arc::new(netstat::Netstat::new(p, config.netstat_fields.clone())),

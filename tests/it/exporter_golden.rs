@@ -59,6 +59,12 @@ pub(crate) fn config_with(
             arg("path.rootfs", "rootfs"),
             arg("collector.textfile.directory", "textfile"),
             arg("path.udev.data", "rootfs/run/udev/data"),
+            // netdev and arp default to netlink (as in node_exporter 1.12),
+            // which asks the running kernel whatever --path.procfs says: a
+            // fixture tree is read through their /proc variants. A test may
+            // turn netlink back on in `extra` (the last flag wins).
+            "--no-collector.netdev.netlink".to_owned(),
+            "--no-collector.arp.netlink".to_owned(),
         ]
         .into_iter()
         .chain(extra.iter().map(|e| e.to_string())),
@@ -201,12 +207,12 @@ fn promtool_check(text: &str) -> Vec<String> {
 }
 
 /// An exposition body as `series → value` plus `# HELP`/`# TYPE` lines.
-struct Exposition {
-    meta: BTreeMap<String, String>,
-    samples: BTreeMap<String, f64>,
+pub(crate) struct Exposition {
+    pub(crate) meta: BTreeMap<String, String>,
+    pub(crate) samples: BTreeMap<String, f64>,
 }
 
-fn parse_exposition(text: &str, keep: impl Fn(&str) -> bool) -> Exposition {
+pub(crate) fn parse_exposition(text: &str, keep: impl Fn(&str) -> bool) -> Exposition {
     let mut meta = BTreeMap::new();
     let mut samples = BTreeMap::new();
     for line in text.lines() {
@@ -330,6 +336,48 @@ fn matches_node_exporter_with_the_filter_flags() {
 }
 
 #[test]
+fn matches_node_exporter_with_detailed_netdev_metrics() {
+    // /proc/net/dev's columns under the raw names (receive_errors,
+    // receive_dropped, transmit_errors, transmit_dropped); 1.5 and 1.12
+    // share this flag.
+    compare_with_node_exporter(&["--collector.netdev.enable-detailed-metrics"]);
+}
+
+#[test]
+fn label_ifalias_labels_every_netdev_series_with_the_sysfs_alias() {
+    // node_exporter 1.9+ (`--collector.netdev.label-ifalias`): every
+    // counter of an interface under /sys/class/net gets
+    // ifalias="<class/net/IFACE/ifalias>", empty where none is set.
+    let config = config_with(&fixtures(), &["--collector.netdev.label-ifalias"]).unwrap();
+    let text = encode::encode(
+        &build_registry(&config).gather().into_sorted(),
+        encode::Format::Text,
+    );
+    let series = parse_exposition(&text, |n| n == "node_network_receive_bytes_total").samples;
+    assert_eq!(
+        series.get(r#"node_network_receive_bytes_total{device="eth0",ifalias="uplink to core"}"#),
+        Some(&261_565_587.0),
+        "{series:#?}"
+    );
+    assert!(
+        series.contains_key(r#"node_network_receive_bytes_total{device="ifb0",ifalias=""}"#),
+        "{series:#?}"
+    );
+    assert!(series.keys().all(|k| k.contains("ifalias=")), "{series:#?}");
+    let plain = config_with(&fixtures(), &[]).unwrap();
+    let text = encode::encode(
+        &build_registry(&plain).gather().into_sorted(),
+        encode::Format::Text,
+    );
+    let plain = parse_exposition(&text, |n| n == "node_network_receive_bytes_total").samples;
+    assert!(!plain.is_empty());
+    assert!(
+        plain.keys().all(|k| !k.contains("ifalias=")),
+        "ifalias without the flag: {plain:#?}"
+    );
+}
+
+#[test]
 fn matches_node_exporter_with_the_collector_filters() {
     // Every filter flag node_exporter 1.5 also has, each set away from its
     // default so that it changes the output.
@@ -398,6 +446,7 @@ fn compare_on(f: &Path, extra: &[&str], min_samples: usize) {
         "mdadm",
         "meminfo",
         "netclass",
+        "netdev",
         "netstat",
         "nvme",
         "os",
@@ -445,6 +494,12 @@ fn compare_on(f: &Path, extra: &[&str], min_samples: usize) {
             f.join("rootfs/run/udev/data").display()
         ))
         .arg("--collector.disable-defaults")
+        // node_exporter 1.5 reads netdev over netlink by default, from the
+        // live kernel whatever --path.procfs says; its /proc/net/dev variant
+        // reads the fixture tree, as Outpost does with the same flag (see
+        // `config_with`). 1.5 has no `--collector.arp.netlink`: its arp
+        // always reads /proc/net/arp.
+        .arg("--no-collector.netdev.netlink")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     for c in compared {
@@ -492,10 +547,7 @@ fn compare_on(f: &Path, extra: &[&str], min_samples: usize) {
         differ.is_empty(),
         "node_scrape_collector_success differs: {differ:#?}"
     );
-    // Only node_* families of the compared collectors; not the clock itself,
-    // and not netdev: node_exporter 1.5 reads interface counters over
-    // netlink from the live host, ignoring --path.procfs (netdev is
-    // covered by the golden file and its unit tests).
+    // Only node_* families of the compared collectors; not the clock itself.
     let keep = |name: &str| {
         name.starts_with("node_")
             && !AFTER_1_5.iter().any(|p| name.starts_with(p))
@@ -506,8 +558,6 @@ fn compare_on(f: &Path, extra: &[&str], min_samples: usize) {
             // node_exporter 1.5 counts TCP sockets over netlink, from the
             // live host whatever --path.procfs says (golden file only).
             && !name.starts_with("node_tcp_")
-            && !(name.starts_with("node_network_receive_")
-                || (name.starts_with("node_network_transmit_") && name.ends_with("_total")))
             && !matches!(
                 name,
                 "node_time_seconds" | "node_time_zone_offset_seconds" | "node_uname_info"

@@ -22,6 +22,7 @@ mod exporter_compat;
 mod exporter_dbus;
 mod exporter_extras;
 mod exporter_golden;
+mod exporter_netlink;
 mod exporter_textfile;
 mod exporter_web;
 mod exposition;
