@@ -86,6 +86,7 @@ pub mod zfs;
 // Issue 12, the rest of the collectors (branch p12a).
 pub mod bcachefs;
 pub mod ethtool;
+pub mod ethtool_ioctl;
 pub mod logind;
 pub mod mountstats;
 pub mod systemd;
