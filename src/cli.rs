@@ -895,9 +895,11 @@ pub struct ExporterArgs {
     #[arg(long = "collector.stat.softirq")]
     pub stat_softirq: bool,
 
-    /// Directory to read `*.prom` text files from (textfile collector).
+    /// Directory to read `*.prom` text files from (textfile collector); a
+    /// glob names several. Repeat the flag for more; their files are read
+    /// as if in one directory.
     #[arg(long = "collector.textfile.directory", value_name = "DIR")]
-    pub textfile_directory: Option<PathBuf>,
+    pub textfile_directory: Vec<PathBuf>,
 
     /// Largest textfile read, e.g. `512KiB`, `4MiB` or bytes; a larger file
     /// is skipped unread and sets `node_textfile_scrape_error` (0: no limit).

@@ -172,7 +172,7 @@ impl TryFrom<ExporterArgs> for Config {
                 mount_timeout: a.fs_mount_timeout,
             },
             textfile: textfile::Options {
-                directory: a.textfile_directory,
+                directories: a.textfile_directory,
                 max_size: Some(a.textfile_max_size.0).filter(|&n| n > 0),
             },
             gpu: gpu::Options {
