@@ -688,6 +688,11 @@ pub struct ExporterArgs {
     #[arg(long = "collector.filesystem.mount-timeout", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub fs_mount_timeout: Duration,
 
+    /// How many statfs calls the filesystem collector runs at once (0: one
+    /// per mount).
+    #[arg(long = "collector.filesystem.stat-workers", default_value_t = crate::exporter::filesystem::DEFAULT_STAT_WORKERS, value_name = "N")]
+    pub fs_stat_workers: usize,
+
     /// Regexp of block devices to leave out of the diskstats collector.
     #[arg(
         long = "collector.diskstats.device-exclude",

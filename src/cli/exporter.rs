@@ -170,6 +170,7 @@ impl TryFrom<ExporterArgs> for Config {
                     ),
                 )?,
                 mount_timeout: a.fs_mount_timeout,
+                stat_workers: a.fs_stat_workers,
             },
             textfile: textfile::Options {
                 directories: a.textfile_directory,
