@@ -854,6 +854,11 @@ pub struct ExporterArgs {
     #[arg(long = "collector.rapl.enable-zone-label")]
     pub rapl_enable_zone_label: bool,
 
+    /// Also export each bcache cache device's priority_stats (unused and
+    /// metadata percentages); the kernel walks every bucket to answer.
+    #[arg(long = "collector.bcache.priorityStats")]
+    pub bcache_priority_stats: bool,
+
     /// Regexp of network devices to leave out of the netclass collector.
     #[arg(
         long = "collector.netclass.ignored-devices",

@@ -267,6 +267,7 @@ impl TryFrom<ExporterArgs> for Config {
                 &a.tapestats_ignored_devices,
             )?,
             rapl_zone_label: a.rapl_enable_zone_label,
+            bcache_priority_stats: a.bcache_priority_stats,
             systemd: systemd::Options {
                 unit_include: regex(
                     "--collector.systemd.unit-include",
