@@ -692,6 +692,11 @@ pub struct ExporterArgs {
     #[arg(long = "collector.filesystem.mount-timeout", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub fs_mount_timeout: Duration,
 
+    /// How many statfs calls the filesystem collector runs at once (0: one
+    /// per mount).
+    #[arg(long = "collector.filesystem.stat-workers", default_value_t = crate::exporter::filesystem::DEFAULT_STAT_WORKERS, value_name = "N")]
+    pub fs_stat_workers: usize,
+
     /// Regexp of block devices to leave out of the diskstats collector.
     #[arg(
         long = "collector.diskstats.device-exclude",
@@ -853,6 +858,11 @@ pub struct ExporterArgs {
     #[arg(long = "collector.rapl.enable-zone-label")]
     pub rapl_enable_zone_label: bool,
 
+    /// Also export each bcache cache device's priority_stats (unused and
+    /// metadata percentages); the kernel walks every bucket to answer.
+    #[arg(long = "collector.bcache.priorityStats")]
+    pub bcache_priority_stats: bool,
+
     /// Regexp of network devices to leave out of the netclass collector.
     #[arg(
         long = "collector.netclass.ignored-devices",
@@ -944,9 +954,11 @@ pub struct ExporterArgs {
     #[arg(long = "collector.stat.softirq")]
     pub stat_softirq: bool,
 
-    /// Directory to read `*.prom` text files from (textfile collector).
+    /// Directory to read `*.prom` text files from (textfile collector); a
+    /// glob names several. Repeat the flag for more; their files are read
+    /// as if in one directory.
     #[arg(long = "collector.textfile.directory", value_name = "DIR")]
-    pub textfile_directory: Option<PathBuf>,
+    pub textfile_directory: Vec<PathBuf>,
 
     /// Largest textfile read, e.g. `512KiB`, `4MiB` or bytes; a larger file
     /// is skipped unread and sets `node_textfile_scrape_error` (0: no limit).

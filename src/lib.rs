@@ -17,7 +17,7 @@
 //!   - one file per collector (`cpu.rs`, `meminfo.rs`, `filesystem.rs`,
 //!     `diskstats.rs`, `netdev.rs`, `textfile.rs`, `mdadm.rs`, `hwmon.rs`,
 //!     `edac.rs`, …), named as in [`exporter::collector::Name`]; `timex.rs`
-//!     holds one of the crate's two `unsafe` blocks (adjtimex(2)); `nfs.rs`
+//!     holds one of the crate's three `unsafe` blocks (adjtimex(2)); `nfs.rs`
 //!     also owns the RPC statistics line reader `nfsd.rs` uses.
 //!     `collector.rs` also owns the shared sysfs readers (required
 //!     attributes, numbered entries such as `thermal_zoneN`) and the "no
@@ -27,7 +27,8 @@
 //!     connection, property reads, errors) that `systemd.rs` and
 //!     `logind.rs` (node_exporter's collectors) and `logins/` share;
 //!     `logind.rs` reads through `logins/logind.rs`'s client. `ethtool.rs`
-//!     reads through its `Source` trait (sysfs today; see its Decisions); `rtnl.rs` is
+//!     reads through its `Source` trait; `ethtool_ioctl.rs` is the source
+//!     on a host (the `SIOCETHTOOL` ioctl, another `unsafe` block); `rtnl.rs` is
 //!     the rtnetlink edge (link, neighbour and address dumps behind its
 //!     `Source` trait) that `netdev.rs` and `arp.rs` read in their netlink
 //!     modes.
@@ -173,10 +174,12 @@
 //! `main.rs` only parses flags, runs a subcommand and maps errors to exit
 //! codes: 2 for usage errors ([`UsageError`]), 1 for everything else.
 
-// `deny` rather than `forbid`: exactly two reviewed `unsafe` blocks are
+// `deny` rather than `forbid`: exactly three reviewed `unsafe` blocks are
 // allowed: the adjtimex(2) call in `exporter/timex.rs`, which neither nix nor
-// rustix wraps, and `madvise` on code mappings in `exporter/residency.rs`
-// (see each for why). Everything else stays free of `unsafe`.
+// rustix wraps, `madvise` on code mappings in `exporter/residency.rs`, and
+// the `SIOCETHTOOL` ioctl in `exporter/ethtool_ioctl.rs` (into a buffer that
+// ends at a guard page) (see each for why). Everything else stays free of
+// `unsafe`.
 #![deny(unsafe_code)]
 
 pub mod alerts;

@@ -170,9 +170,10 @@ impl TryFrom<ExporterArgs> for Config {
                     ),
                 )?,
                 mount_timeout: a.fs_mount_timeout,
+                stat_workers: a.fs_stat_workers,
             },
             textfile: textfile::Options {
-                directory: a.textfile_directory,
+                directories: a.textfile_directory,
                 max_size: Some(a.textfile_max_size.0).filter(|&n| n > 0),
             },
             gpu: gpu::Options {
@@ -274,6 +275,7 @@ impl TryFrom<ExporterArgs> for Config {
                 &a.tapestats_ignored_devices,
             )?,
             rapl_zone_label: a.rapl_enable_zone_label,
+            bcache_priority_stats: a.bcache_priority_stats,
             systemd: systemd::Options {
                 unit_include: regex(
                     "--collector.systemd.unit-include",

@@ -1,9 +1,11 @@
 //! `bcache`: bcache cache sets from `/sys/fs/bcache/<uuid>/` as
-//! node_exporter 1.5 exports them (without its opt-in priority stats): per
-//! set the btree and journal figures, per backing device (`bdevN`) the
-//! `stats_total` counters, dirty data and the writeback controller
-//! (`writeback_rate_debug`), per cache device (`cacheN`) errors and bytes
-//! written.
+//! node_exporter 1.5 exports them: per set the btree and journal figures,
+//! per backing device (`bdevN`) the `stats_total` counters, dirty data and
+//! the writeback controller (`writeback_rate_debug`), per cache device
+//! (`cacheN`) errors and bytes written, and with
+//! `--collector.bcache.priorityStats` its `priority_stats` percentages
+//! (`node_bcache_priority_stats_unused_percent`, `…_metadata_percent`;
+//! off by default, as the kernel walks every bucket to answer).
 //!
 //! Values are "humanized" by the kernel's `bch_hprint` (`1.5G`, `-473.6M`,
 //! `1.1M/sec`): the fraction after the point counts 1024ths in steps of
@@ -156,11 +158,40 @@ struct Set {
     read_races: f64,
     /// Name, totals, dirty data, writeback.
     bdevs: Vec<(String, Vec<f64>, f64, [f64; 5])>,
-    /// Name, io errors, metadata written, written.
-    caches: Vec<(String, [f64; 3])>,
+    /// Name, io errors, metadata written, written, and the unused and
+    /// metadata percentages of `priority_stats` when asked for.
+    caches: Vec<(String, [f64; 3], Option<[f64; 2]>)>,
 }
 
-fn read_set(dir: &Path, uuid: &str) -> Result<Set, CollectError> {
+/// The `Unused:` and `Metadata:` percentages of a cache device's
+/// `priority_stats` (`Unused:\t\t37%`), as procfs reads them: the last
+/// field without `%`; a line that is not there reads 0.
+pub fn parse_priority_stats(path: &Path, text: &str) -> Result<[f64; 2], CollectError> {
+    let mut out = [0.0; 2];
+    for line in text.lines() {
+        let at = if line.starts_with("Unused:") {
+            0
+        } else if line.starts_with("Metadata:") {
+            1
+        } else {
+            continue;
+        };
+        let field = line.split_whitespace().last().unwrap_or("");
+        out[at] = field
+            .strip_suffix('%')
+            .unwrap_or(field)
+            .parse()
+            .map_err(|_| {
+                CollectError::parse(
+                    path.display().to_string(),
+                    format!("bad percentage in {line:?}"),
+                )
+            })?;
+    }
+    Ok(out)
+}
+
+fn read_set(dir: &Path, uuid: &str, priority: bool) -> Result<Set, CollectError> {
     let gauges = SET_GAUGES
         .iter()
         .map(|(f, _, _)| value(&dir.join(f)))
@@ -190,6 +221,13 @@ fn read_set(dir: &Path, uuid: &str) -> Result<Set, CollectError> {
     let mut caches = Vec::new();
     for name in numbered("cache") {
         let c = dir.join(&name);
+        let priority = match priority {
+            true => {
+                let path = c.join("priority_stats");
+                Some(parse_priority_stats(&path, &read(&path)?)?)
+            }
+            false => None,
+        };
         caches.push((
             name,
             [
@@ -197,6 +235,7 @@ fn read_set(dir: &Path, uuid: &str) -> Result<Set, CollectError> {
                 value(&c.join("metadata_written"))?,
                 value(&c.join("written"))?,
             ],
+            priority,
         ));
     }
     Ok(Set {
@@ -211,11 +250,15 @@ fn read_set(dir: &Path, uuid: &str) -> Result<Set, CollectError> {
 
 pub struct Bcache {
     paths: Paths,
+    priority_stats: bool,
 }
 
 impl Bcache {
-    pub fn new(paths: Paths) -> Self {
-        Bcache { paths }
+    pub fn new(paths: Paths, priority_stats: bool) -> Self {
+        Bcache {
+            paths,
+            priority_stats,
+        }
     }
 }
 
@@ -224,7 +267,7 @@ impl Collector for Bcache {
         let root = self.paths.sys("fs/bcache");
         let mut sets = Vec::new();
         for uuid in entries(&root)?.into_iter().filter(|n| n.contains('-')) {
-            sets.push(read_set(&root.join(&uuid), &uuid)?);
+            sets.push(read_set(&root.join(&uuid), &uuid, self.priority_stats)?);
         }
         for set in &sets {
             let uuid = [("uuid", set.uuid.as_str())];
@@ -258,7 +301,7 @@ impl Collector for Bcache {
                     out.gauge(*metric, *help).add(&labels, *v);
                 }
             }
-            for (name, [errors, metadata, written]) in &set.caches {
+            for (name, [errors, metadata, written], priority) in &set.caches {
                 let labels = [("cache_device", name.as_str()), ("uuid", set.uuid.as_str())];
                 out.gauge(
                     "node_bcache_io_errors",
@@ -275,6 +318,18 @@ impl Collector for Bcache {
                     "Sum of all data that has been written to the cache.",
                 )
                 .add(&labels, *written);
+                if let Some([unused, meta]) = priority {
+                    out.gauge(
+                        "node_bcache_priority_stats_unused_percent",
+                        "The percentage of the cache that doesn't contain any data.",
+                    )
+                    .add(&labels, *unused);
+                    out.gauge(
+                        "node_bcache_priority_stats_metadata_percent",
+                        "Bcache's metadata overhead.",
+                    )
+                    .add(&labels, *meta);
+                }
             }
         }
         Ok(())
@@ -284,6 +339,20 @@ impl Collector for Bcache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_priority_stats_as_the_kernel_writes_them() {
+        // drivers/md/bcache/sysfs.c: tab-aligned labels, whole percentages.
+        let text = "Unused:\t\t61%\nClean:\t\t30%\nDirty:\t\t6%\nMetadata:\t3%\nAverage:\t1207\nSectors per Q:\t1953024\nQuantiles:\t[1 2 3]\n";
+        let p = Path::new("priority_stats");
+        assert_eq!(parse_priority_stats(p, text).unwrap(), [61.0, 3.0]);
+        assert_eq!(
+            parse_priority_stats(p, "Clean:\t\t30%\n").unwrap(),
+            [0.0, 0.0]
+        );
+        let err = parse_priority_stats(p, "Unused:\t\tmany%\n").unwrap_err();
+        assert!(err.to_string().contains("priority_stats"), "{err}");
+    }
 
     #[test]
     fn reads_humanized_numbers_as_bch_hprint_writes_them() {

@@ -8,23 +8,26 @@
 //! / `-exclude` and `--collector.ethtool.metrics-include`.
 //!
 //! Decisions:
-//! - The kernel answers these through the `SIOCETHTOOL` ioctl (driver
-//!   statistics have no netlink form), which needs `unsafe` code the crate
-//!   denies, and no maintained crate wraps it safely (the `ethtool` netlink
-//!   crate covers link modes and features, not driver statistics or driver
-//!   information). So the collector reads through the narrow [`Source`]
-//!   trait: its logic (names, filters, link modes) is tested with a
-//!   recorded stand-in, and the source in use, [`SysfsSource`], answers
-//!   what sysfs knows without an ioctl — the driver and bus address of
-//!   `node_ethtool_info` (versions empty) — and reports statistics and
-//!   link modes as unsupported, as a driver without them does (no series,
-//!   no error). An ioctl source plugs in behind the same trait.
-//! - As node_exporter: the devices are `/sys/class/net`'s; a statistic
-//!   whose sanitized name collides with another one's is dropped, both;
-//!   `metrics-include` is matched unanchored on the sanitized name.
+//! - The collector reads through the narrow [`Source`] trait, so its logic
+//!   (names, collisions, filters, link modes) is a pure core tested with a
+//!   recorded stand-in; on a host the source is
+//!   [`super::ethtool_ioctl::IoctlSource`], the `SIOCETHTOOL` ioctl (driver
+//!   statistics have no netlink form; see that file for the one `unsafe`
+//!   block and why no crate does it).
+//! - As node_exporter: the devices are `/sys/class/net`'s; a driver that
+//!   answers `EOPNOTSUPP` has no series and no error (other errors are
+//!   logged, the scrape goes on); statistic names are sanitized (runs of
+//!   characters outside `[0-9A-Za-z_]`, with the underscores around them,
+//!   become one `_`: `Queue[0] AllocFails` → `queue_0_allocfails`,
+//!   `[3]: tx_bytes` → `3_transmitted_bytes`; per-queue statistics stay
+//!   separate metric names, not a label), lower-cased and stripped of
+//!   leading `_`; statistics whose names then collide are dropped, all of
+//!   them; `metrics-include` is matched unanchored on the sanitized name.
+//! - A statistic's value is the driver's, also for a sanitized name
+//!   (`port.rx_dropped`), as node_exporter since 1.10 gives it (before,
+//!   it looked up the sanitized name and exported 0).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use super::collector::{class_entries, CollectError, Collector, Paths};
 use super::intern;
@@ -48,12 +51,13 @@ pub struct DriverInfo {
     pub bus_info: String,
 }
 
-/// A link's modes (`ETHTOOL_GSET`): bit masks of
-/// `ethtool_link_mode_bit_indices`, and whether autonegotiation is on.
+/// A link's modes (`ETHTOOL_GSET`'s `struct ethtool_cmd`): bit masks of
+/// `ethtool_link_mode_bit_indices` below 32, and whether autonegotiation
+/// is on.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LinkInfo {
-    pub supported: u64,
-    pub advertising: u64,
+    pub supported: u32,
+    pub advertising: u32,
     pub autoneg: bool,
 }
 
@@ -74,40 +78,10 @@ pub trait Source: Send + Sync {
     fn link_info(&self, device: &str) -> Result<LinkInfo, SourceError>;
 }
 
-/// The driver and bus address from sysfs (`device/driver` and `device`
-/// links); statistics and link modes unsupported (see the module doc).
-pub struct SysfsSource {
-    class: PathBuf,
-}
-
-impl SysfsSource {
-    fn link_name(&self, device: &str, rel: &str) -> Option<String> {
-        let target = std::fs::read_link(self.class.join(device).join(rel)).ok()?;
-        Some(target.file_name()?.to_string_lossy().into_owned())
-    }
-}
-
-impl Source for SysfsSource {
-    fn driver_info(&self, device: &str) -> Result<DriverInfo, SourceError> {
-        let driver = self
-            .link_name(device, "device/driver")
-            .ok_or(SourceError::Unsupported)?;
-        Ok(DriverInfo {
-            driver,
-            bus_info: self.link_name(device, "device").unwrap_or_default(),
-            ..Default::default()
-        })
-    }
-    fn stats(&self, _: &str) -> Result<BTreeMap<String, u64>, SourceError> {
-        Err(SourceError::Unsupported)
-    }
-    fn link_info(&self, _: &str) -> Result<LinkInfo, SourceError> {
-        Err(SourceError::Unsupported)
-    }
-}
-
 /// Bits of `ethtool_link_mode_bit_indices` (include/uapi/linux/ethtool.h)
-/// below 64 that name a speed: bit, Mb/s, duplex, PHY.
+/// that node_exporter 1.12 names as a speed: bit, Mb/s, duplex, PHY. Its
+/// table also lists modes above bit 31, which its 32-bit `ETHTOOL_GSET`
+/// masks never carry; bit 15 (2500baseX) is not in it.
 const SPEEDS: &[(u32, u32, &str, &str)] = &[
     (0, 10, "half", "T"),
     (1, 10, "full", "T"),
@@ -116,7 +90,6 @@ const SPEEDS: &[(u32, u32, &str, &str)] = &[
     (4, 1000, "half", "T"),
     (5, 1000, "full", "T"),
     (12, 10000, "full", "T"),
-    (15, 2500, "full", "X"),
     (17, 1000, "full", "KX"),
     (18, 10000, "full", "KX4"),
     (19, 10000, "full", "KR"),
@@ -132,35 +105,6 @@ const SPEEDS: &[(u32, u32, &str, &str)] = &[
     (29, 56000, "full", "SR4"),
     (30, 56000, "full", "LR4"),
     (31, 25000, "full", "CR"),
-    (32, 25000, "full", "KR"),
-    (33, 25000, "full", "SR"),
-    (34, 50000, "full", "CR2"),
-    (35, 50000, "full", "KR2"),
-    (36, 100000, "full", "KR4"),
-    (37, 100000, "full", "SR4"),
-    (38, 100000, "full", "CR4"),
-    (39, 100000, "full", "R4_ER4"),
-    (40, 50000, "full", "SR2"),
-    (41, 1000, "full", "X"),
-    (42, 10000, "full", "CR"),
-    (43, 10000, "full", "SR"),
-    (44, 10000, "full", "LR"),
-    (45, 10000, "full", "LRM"),
-    (46, 10000, "full", "ER"),
-    (47, 2500, "full", "T"),
-    (48, 5000, "full", "T"),
-    (52, 50000, "full", "KR"),
-    (53, 50000, "full", "SR"),
-    (54, 50000, "full", "CR"),
-    (55, 50000, "full", "LR_ER_FR"),
-    (56, 50000, "full", "DR"),
-    (57, 100000, "full", "KR2"),
-    (58, 100000, "full", "SR2"),
-    (59, 100000, "full", "CR2"),
-    (60, 100000, "full", "LR2_ER2_FR2"),
-    (61, 100000, "full", "DR2"),
-    (62, 200000, "full", "KR4"),
-    (63, 200000, "full", "SR4"),
 ];
 /// Port types: bit, name.
 const PORTS: &[(u32, &str)] = &[
@@ -175,48 +119,108 @@ const AUTONEG_BIT: u32 = 6;
 const PAUSE_BIT: u32 = 13;
 const ASYM_PAUSE_BIT: u32 = 14;
 
-/// The metric name for driver statistic `stat`, as node_exporter builds
-/// it: sanitized, lower case, `rx`/`tx` words spelled out.
-pub fn metric_name(stat: &str) -> String {
-    match stat {
-        "rx_bytes" => return "node_ethtool_received_bytes_total".into(),
-        "rx_dropped" => return "node_ethtool_received_dropped_total".into(),
-        "rx_errors" => return "node_ethtool_received_errors_total".into(),
-        "rx_packets" => return "node_ethtool_received_packets_total".into(),
-        "tx_bytes" => return "node_ethtool_transmitted_bytes_total".into(),
-        "tx_errors" => return "node_ethtool_transmitted_errors_total".into(),
-        "tx_packets" => return "node_ethtool_transmitted_packets_total".into(),
-        _ => {}
-    }
+/// node_exporter's seven common statistics, which keep a name of their
+/// own (`_total`) and help text.
+const COMMON: [(&str, &str, &str); 7] = [
+    (
+        "rx_bytes",
+        "node_ethtool_received_bytes_total",
+        "Network interface bytes received",
+    ),
+    (
+        "rx_dropped",
+        "node_ethtool_received_dropped_total",
+        "Number of received frames dropped",
+    ),
+    (
+        "rx_errors",
+        "node_ethtool_received_errors_total",
+        "Number of received frames with errors",
+    ),
+    (
+        "rx_packets",
+        "node_ethtool_received_packets_total",
+        "Network interface packets received",
+    ),
+    (
+        "tx_bytes",
+        "node_ethtool_transmitted_bytes_total",
+        "Network interface bytes sent",
+    ),
+    (
+        "tx_errors",
+        "node_ethtool_transmitted_errors_total",
+        "Number of sent frames with errors",
+    ),
+    (
+        "tx_packets",
+        "node_ethtool_transmitted_packets_total",
+        "Network interface packets sent",
+    ),
+];
+
+/// The name node_exporter derives from statistic `stat` (its
+/// `buildEthtoolFQName`): sanitized, lower case, leading `_` trimmed, the
+/// words `rx`/`tx` spelled out. Names collide on this form.
+pub fn fq_name(stat: &str) -> String {
     let lower = intern::sanitize(stat).to_lowercase();
-    let words: Vec<&str> = lower
-        .trim_start_matches('_')
-        .split('_')
-        .map(|w| match w {
-            "rx" => "received",
-            "tx" => "transmitted",
-            w => w,
-        })
-        .collect();
-    format!("node_ethtool_{}", words.join("_"))
+    let name = spell_out(lower.trim_start_matches('_'), "rx", "received");
+    format!("node_ethtool_{}", spell_out(&name, "tx", "transmitted"))
 }
 
-/// The help text of a statistic, node_exporter's.
-fn help(stat: &str) -> String {
-    match stat {
-        "rx_bytes" => "Network interface bytes received".into(),
-        "rx_dropped" => "Number of received frames dropped".into(),
-        "rx_errors" => "Number of received frames with errors".into(),
-        "rx_packets" => "Network interface packets received".into(),
-        "tx_bytes" => "Network interface bytes sent".into(),
-        "tx_errors" => "Number of sent frames with errors".into(),
-        "tx_packets" => "Network interface packets sent".into(),
-        s => format!("Network interface {s}"),
+/// Replaces the word `short` as the regexp `(^|_)short(_|$)` does when
+/// replacing all matches: an underscore taken by one match does not start
+/// the next, so `rx_rx` becomes `received_rx`.
+fn spell_out(name: &str, short: &str, long: &str) -> String {
+    let b = name.as_bytes();
+    let n = short.len();
+    let word_at =
+        |p: usize| b[p..].starts_with(short.as_bytes()) && (p + n == b.len() || b[p + n] == b'_');
+    let mut out = String::with_capacity(name.len() + 8);
+    let (mut p, mut copied) = (0, 0);
+    while p < b.len() {
+        let start = if p == 0 && word_at(0) {
+            0
+        } else if b[p] == b'_' && word_at(p + 1) {
+            p + 1
+        } else {
+            p += 1;
+            continue;
+        };
+        out.push_str(&name[copied..start]);
+        out.push_str(long);
+        let mut end = start + n;
+        if end < b.len() {
+            out.push('_');
+            end += 1;
+        }
+        copied = end;
+        p = end;
+    }
+    out.push_str(&name[copied..]);
+    out
+}
+
+/// The metric name of a sanitized statistic: a common one's own name,
+/// else [`fq_name`].
+pub fn metric_name(stat: &str) -> String {
+    match COMMON.iter().find(|(s, ..)| *s == stat) {
+        Some((_, name, _)) => (*name).to_owned(),
+        None => fq_name(stat),
     }
 }
 
-/// The statistics of one device to export: (metric name, statistic,
-/// value), sorted by name; colliding names dropped.
+/// The help text of a sanitized statistic, node_exporter's.
+fn help(stat: &str) -> String {
+    match COMMON.iter().find(|(s, ..)| *s == stat) {
+        Some((.., help)) => (*help).to_owned(),
+        None => format!("Network interface {stat}"),
+    }
+}
+
+/// The statistics of one device to export: (metric name, sanitized
+/// statistic, value), sorted by name. Statistics whose [`fq_name`]s
+/// collide are all dropped, as is one that leaves no name.
 pub fn select_stats(
     stats: &BTreeMap<String, u64>,
     include: &Matcher,
@@ -227,16 +231,18 @@ pub fn select_stats(
         if !include.is_match(&sanitized) {
             continue;
         }
-        let name = metric_name(&sanitized);
         by_name
-            .entry(name)
+            .entry(fq_name(&sanitized))
             .and_modify(|e| *e = None)
             .or_insert(Some((sanitized, *value)));
     }
-    by_name
+    let mut out: Vec<(String, String, u64)> = by_name
         .into_iter()
-        .filter_map(|(name, e)| e.map(|(stat, v)| (name, stat, v)))
-        .collect()
+        .filter(|(name, _)| name.len() > "node_ethtool_".len())
+        .filter_map(|(_, e)| e.map(|(stat, v)| (metric_name(&stat), stat, v)))
+        .collect();
+    out.sort();
+    out
 }
 
 pub struct Ethtool {
@@ -247,9 +253,7 @@ pub struct Ethtool {
 
 impl Ethtool {
     pub fn new(paths: Paths, options: Options) -> Self {
-        let source = Box::new(SysfsSource {
-            class: paths.sys("class/net"),
-        });
+        let source = Box::new(super::ethtool_ioctl::IoctlSource::new());
         Self::with_source(paths, options, source)
     }
 
@@ -317,8 +321,8 @@ impl Collector for Ethtool {
 }
 
 fn encode_link(device: &str, link: &LinkInfo, out: &mut Metrics) {
-    let has = |mask: u64, bit: u32| mask & (1 << bit) != 0;
-    let flag = |mask: u64, bit: u32| if has(mask, bit) { 1.0 } else { 0.0 };
+    let has = |mask: u32, bit: u32| mask & (1 << bit) != 0;
+    let flag = |mask: u32, bit: u32| if has(mask, bit) { 1.0 } else { 0.0 };
     for (prefix, mask) in [
         ("supported", link.supported),
         ("advertised", link.advertising),
@@ -492,32 +496,6 @@ mod tests {
     }
 
     #[test]
-    fn the_sysfs_source_names_the_driver_and_bus_address() {
-        let dir = tempfile::tempdir().unwrap();
-        let pci = dir.path().join("devices/pci0000:00/0000:3b:00.0");
-        std::fs::create_dir_all(&pci).unwrap();
-        std::fs::create_dir_all(dir.path().join("bus/pci/drivers/i40e")).unwrap();
-        std::os::unix::fs::symlink("../../../../bus/pci/drivers/i40e", pci.join("driver")).unwrap();
-        std::fs::create_dir_all(dir.path().join("class/net/eth0")).unwrap();
-        std::fs::create_dir_all(dir.path().join("class/net/lo")).unwrap();
-        std::os::unix::fs::symlink(
-            "../../../devices/pci0000:00/0000:3b:00.0",
-            dir.path().join("class/net/eth0/device"),
-        )
-        .unwrap();
-        let source = SysfsSource {
-            class: dir.path().join("class/net"),
-        };
-        let info = source.driver_info("eth0").unwrap();
-        assert_eq!(
-            (info.driver.as_str(), info.bus_info.as_str()),
-            ("i40e", "0000:3b:00.0")
-        );
-        assert_eq!(source.driver_info("lo"), Err(SourceError::Unsupported));
-        assert_eq!(source.stats("eth0"), Err(SourceError::Unsupported));
-    }
-
-    #[test]
     fn names_statistics_as_node_exporter() {
         assert_eq!(metric_name("rx_bytes"), "node_ethtool_received_bytes_total");
         assert_eq!(
@@ -530,6 +508,88 @@ mod tests {
         );
         assert_eq!(metric_name("Tx_Octets"), "node_ethtool_transmitted_octets");
         assert_eq!(metric_name("rxtx"), "node_ethtool_rxtx");
+        // Per-queue names from drivers, sanitized: the queue stays in the name.
+        assert_eq!(
+            fq_name("tx-3.tx_bytes"),
+            "node_ethtool_transmitted_3_transmitted_bytes"
+        );
+        assert_eq!(fq_name("rxq5: rx_pkts"), "node_ethtool_rxq5_received_pkts");
+        assert_eq!(
+            fq_name("Rx Queue[12] Drops"),
+            "node_ethtool_received_queue_12_drops"
+        );
+        assert_eq!(fq_name("[7]: rx_bytes"), "node_ethtool_7_received_bytes");
+        assert_eq!(fq_name("  LPI tx"), "node_ethtool_lpi_transmitted");
+        // The regexp's matches do not share an underscore.
+        assert_eq!(fq_name("rx_rx_tx"), "node_ethtool_received_rx_transmitted");
+        assert_eq!(fq_name("tx_tx"), "node_ethtool_transmitted_tx");
+        // Only the exact common names get `_total`.
+        assert_eq!(metric_name("RX_bytes"), "node_ethtool_received_bytes");
+        assert_eq!(help("rx_errors"), "Number of received frames with errors");
+        assert_eq!(help("port_rx_dropped"), "Network interface port_rx_dropped");
+    }
+
+    #[test]
+    fn drops_every_statistic_of_a_colliding_name() {
+        let all = Matcher::new(".*").unwrap();
+        let stats: BTreeMap<String, u64> = [
+            ("rx_bytes", 1),
+            ("RX_bytes", 2),
+            ("port.rx-drops", 3),
+            ("port_rx_drops", 4),
+            ("port rx drops", 5),
+            ("tx_packets", 6),
+            ("...", 7),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert_eq!(
+            select_stats(&stats, &all),
+            [(
+                "node_ethtool_transmitted_packets_total".to_owned(),
+                "tx_packets".to_owned(),
+                6
+            )]
+        );
+        // Filtered before collisions are counted: the survivor stays.
+        let only_upper = Matcher::new("^RX_").unwrap();
+        assert_eq!(
+            select_stats(&stats, &only_upper),
+            [(
+                "node_ethtool_received_bytes".to_owned(),
+                "RX_bytes".to_owned(),
+                2
+            )]
+        );
+    }
+
+    #[test]
+    fn maps_only_node_exporters_speed_bits() {
+        let mut m = Metrics::new();
+        // 2500baseX (bit 15) is not in node_exporter 1.12's table; 25000baseCR (31) is.
+        let link = LinkInfo {
+            supported: (1 << 15) | (1 << 31) | (1 << 16),
+            advertising: 0,
+            autoneg: false,
+        };
+        encode_link("eth9", &link, &mut m);
+        let text = crate::exporter::encode::encode(
+            &m.into_sorted(),
+            crate::exporter::encode::Format::Text,
+        );
+        let speeds: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("node_network_supported_speed_bytes{"))
+            .collect();
+        assert_eq!(
+            speeds,
+            ["node_network_supported_speed_bytes{device=\"eth9\",duplex=\"full\",mode=\"25000baseCR\"} 3125000000"]
+        );
+        assert!(
+            text.contains("node_network_supported_port_info{device=\"eth9\",type=\"Backplane\"} 1")
+        );
+        assert!(text.contains("node_network_autonegotiate{device=\"eth9\"} 0"));
     }
 
     #[test]

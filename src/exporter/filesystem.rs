@@ -6,6 +6,9 @@
 //! a mount whose call has not returned is *stuck*: it is reported with
 //! `node_filesystem_device_error 1` and not stat'ed again until that call
 //! returns, so there is never more than one blocked thread per mount.
+//! Mounts are stat'ed by up to `--collector.filesystem.stat-workers`
+//! threads at once (node_exporter's default 4; 0: one per mount), each
+//! taking every n-th mount in order.
 
 use std::collections::HashSet;
 use std::io;
@@ -31,7 +34,13 @@ pub struct Options {
     /// `--collector.filesystem.fs-types-exclude|include`.
     pub fs_types: DeviceFilter,
     pub mount_timeout: Duration,
+    /// `--collector.filesystem.stat-workers`: how many `statfs` calls run
+    /// at once (0: one thread per mount).
+    pub stat_workers: usize,
 }
+
+/// node_exporter's `--collector.filesystem.stat-workers` default.
+pub const DEFAULT_STAT_WORKERS: usize = 4;
 
 impl Default for Options {
     fn default() -> Self {
@@ -43,6 +52,7 @@ impl Default for Options {
             mount_points: exclude(DEFAULT_MOUNT_POINTS_EXCLUDE),
             fs_types: exclude(DEFAULT_FS_TYPES_EXCLUDE),
             mount_timeout: Duration::from_secs(5),
+            stat_workers: DEFAULT_STAT_WORKERS,
         }
     }
 }
@@ -140,8 +150,8 @@ pub struct Filesystem {
     stat: Arc<dyn StatFs>,
     /// Mount points whose `statfs` has not returned yet.
     in_flight: Arc<Mutex<HashSet<PathBuf>>>,
-    /// The long-lived worker that runs `statfs` calls.
-    worker: Mutex<Option<mpsc::Sender<Job>>>,
+    /// The long-lived workers that run `statfs` calls, by slot.
+    workers: Mutex<Vec<Option<mpsc::Sender<Job>>>>,
 }
 
 enum Outcome {
@@ -160,7 +170,7 @@ impl Filesystem {
             options,
             stat,
             in_flight: Arc::default(),
-            worker: Mutex::new(None),
+            workers: Mutex::new(Vec::new()),
         }
     }
 
@@ -204,11 +214,12 @@ impl Filesystem {
     /// Stats `mounts` on worker threads. Returns one outcome per mount;
     /// `None` where no answer came in time.
     ///
-    /// A worker stats mounts in order. When the first round's deadline
-    /// passes, the mount it is blocked on is stuck; a second worker gets the
-    /// mounts queued behind it, with `grace` more time. A scrape therefore
-    /// waits at most `timeout + grace`, and a healthy mount is not blamed for
-    /// a neighbour that hangs.
+    /// Each of up to `stat_workers` workers stats its share of the mounts
+    /// (every n-th) in order. When the first round's deadline passes, the
+    /// mount a worker is blocked on is stuck, and that worker is retired;
+    /// fresh workers get the mounts still unanswered, with `grace` more
+    /// time. A scrape therefore waits at most `timeout + grace`, and a
+    /// healthy mount is not blamed for a neighbour that hangs.
     fn stat_all(&self, mounts: &[Mount], timeout: Duration) -> Vec<Option<Outcome>> {
         let start = Instant::now();
         let mut results: Vec<Option<Outcome>> = (0..mounts.len()).map(|_| None).collect();
@@ -226,16 +237,28 @@ impl Filesystem {
             if pending.is_empty() {
                 break;
             }
+            let workers = match self.options.stat_workers {
+                0 => pending.len(),
+                n => n.min(pending.len()),
+            };
             let (tx, rx) = mpsc::channel();
             let abandoned = Arc::new(AtomicBool::new(false));
-            if let Err(err) = self.submit(Job {
-                targets: pending.clone(),
-                tx,
-                abandoned: Arc::clone(&abandoned),
-            }) {
-                tracing::warn!(error = %err, "cannot start statfs worker");
-                break;
+            let shares: Vec<Vec<(usize, PathBuf)>> = (0..workers)
+                .map(|k| pending.iter().skip(k).step_by(workers).cloned().collect())
+                .collect();
+            for (slot, targets) in shares.iter().enumerate() {
+                if let Err(err) = self.submit(
+                    slot,
+                    Job {
+                        targets: targets.clone(),
+                        tx: tx.clone(),
+                        abandoned: Arc::clone(&abandoned),
+                    },
+                ) {
+                    tracing::warn!(error = %err, "cannot start statfs worker");
+                }
             }
+            drop(tx);
             loop {
                 let now = Instant::now();
                 if now >= deadline {
@@ -248,29 +271,37 @@ impl Filesystem {
             }
             abandoned.store(true, Ordering::SeqCst);
             let in_flight = self.in_flight.lock().expect("in_flight lock");
-            if results.iter().any(Option::is_none) {
-                // The worker may be blocked in a stuck mount: retire it.
-                self.worker.lock().expect("worker lock").take();
+            let mut slots = self.workers.lock().expect("workers lock");
+            for (slot, targets) in shares.iter().enumerate() {
+                if targets.iter().any(|(i, _)| results[*i].is_none()) {
+                    // The worker may be blocked in a stuck mount: retire it.
+                    slots[slot] = None;
+                }
             }
             pending.retain(|(i, p)| results[*i].is_none() && !in_flight.contains(p));
         }
         results
     }
 
-    /// Hands `job` to the long-lived worker, starting one when there is none
-    /// (first use, or the last one was retired while blocked).
-    fn submit(&self, job: Job) -> io::Result<()> {
-        let mut slot = self.worker.lock().expect("worker lock");
+    /// Hands `job` to the long-lived worker in `slot`, starting one when
+    /// there is none (first use, or the last one was retired while
+    /// blocked).
+    fn submit(&self, slot: usize, job: Job) -> io::Result<()> {
+        let mut slots = self.workers.lock().expect("workers lock");
+        if slots.len() <= slot {
+            slots.resize_with(slot + 1, || None);
+        }
+        let slot = &mut slots[slot];
         if let Some(tx) = slot.as_ref() {
             match tx.send(job) {
                 Ok(()) => return Ok(()),
                 Err(mpsc::SendError(job)) => {
                     *slot = None;
-                    return self.start_worker(&mut slot, job);
+                    return self.start_worker(slot, job);
                 }
             }
         }
-        self.start_worker(&mut slot, job)
+        self.start_worker(slot, job)
     }
 
     fn start_worker(&self, slot: &mut Option<mpsc::Sender<Job>>, job: Job) -> io::Result<()> {
@@ -487,6 +518,78 @@ mod tests {
             .samples()
             .find(|s| s.label("mountpoint") == Some(mountpoint))
             .map(|s| s.value)
+    }
+
+    /// Counts the `statfs` calls running at once. Each call waits (up to
+    /// 300 ms) until `meet` calls run together, so the allowed number is
+    /// reached however slowly threads start.
+    #[derive(Default)]
+    struct CountingStat {
+        meet: usize,
+        now: AtomicUsize,
+        max: AtomicUsize,
+        calls: AtomicUsize,
+    }
+
+    impl StatFs for CountingStat {
+        fn statfs(&self, _: &Path) -> io::Result<FsStats> {
+            let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max.fetch_max(now, Ordering::SeqCst);
+            let start = Instant::now();
+            while self.max.load(Ordering::SeqCst) < self.meet
+                && start.elapsed() < Duration::from_millis(300)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            self.now.fetch_sub(1, Ordering::SeqCst);
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(FsStats {
+                size: 1.0,
+                free: 1.0,
+                avail: 1.0,
+                files: 1.0,
+                files_free: 1.0,
+            })
+        }
+    }
+
+    #[test]
+    fn stat_workers_bound_the_calls_running_at_once() {
+        let proc = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(proc.path().join("1")).unwrap();
+        let table: String = (0..9)
+            .map(|i| format!("/dev/sd{i} /srv/{i} ext4 rw 0 0\n"))
+            .collect();
+        std::fs::write(proc.path().join("1/mounts"), table).unwrap();
+        let paths = Paths {
+            procfs: proc.path().into(),
+            sysfs: "/nonexistent".into(),
+            rootfs: "/".into(),
+            udev_data: None,
+        };
+        for (workers, want) in [(1, 1), (3, 3), (0, 9)] {
+            let stat = Arc::new(CountingStat {
+                meet: want,
+                ..CountingStat::default()
+            });
+            let fs = Filesystem::with_statfs(
+                paths.clone(),
+                Options {
+                    stat_workers: workers,
+                    ..Options::default()
+                },
+                stat.clone(),
+            );
+            let mut m = Metrics::new();
+            fs.update(&mut m).unwrap();
+            assert_eq!(stat.calls.load(Ordering::SeqCst), 9);
+            assert_eq!(m.get("node_filesystem_size_bytes").unwrap().len(), 9);
+            assert_eq!(
+                stat.max.load(Ordering::SeqCst),
+                want,
+                "--collector.filesystem.stat-workers={workers}"
+            );
+        }
     }
 
     #[test]

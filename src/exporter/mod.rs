@@ -87,6 +87,7 @@ pub mod zfs;
 // Issue 12, the rest of the collectors (branch p12a).
 pub mod bcachefs;
 pub mod ethtool;
+pub mod ethtool_ioctl;
 pub mod logind;
 pub mod mountstats;
 pub mod systemd;
@@ -151,6 +152,9 @@ pub struct Config {
     /// `--collector.tapestats.ignored-devices`.
     pub tapestats_ignored: Matcher,
     pub rapl_zone_label: bool,
+    /// `--collector.bcache.priorityStats`: also read each cache device's
+    /// `priority_stats`.
+    pub bcache_priority_stats: bool,
     pub max_requests: usize,
     /// Connection cap and header deadline of the HTTP server.
     pub server: crate::server::Limits,
@@ -255,7 +259,7 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
         Name::Nfs => Arc::new(nfs::Nfs::new(p)),
         Name::Nfsd => Arc::new(nfsd::Nfsd::new(p)),
         Name::Ipvs => Arc::new(ipvs::Ipvs::new(p, config.ipvs_backend_labels.clone())),
-        Name::Bcache => Arc::new(bcache::Bcache::new(p)),
+        Name::Bcache => Arc::new(bcache::Bcache::new(p, config.bcache_priority_stats)),
         Name::Tapestats => Arc::new(tapestats::Tapestats::new(
             p,
             config.tapestats_ignored.clone(),

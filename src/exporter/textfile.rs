@@ -37,6 +37,17 @@
 //! As in node_exporter, a family without `# HELP` gets `Metric read from
 //! <path>`, and samples of one family missing a label that others have get
 //! it with an empty value.
+//!
+//! Several directories (node_exporter 1.9+: the flag repeated, each value a
+//! glob, or a plain directory when the glob matches nothing) are read in
+//! the order given, their files as if in one directory. Across files, as
+//! node_exporter 1.12: a family's first `# HELP` stands, and a later file
+//! giving the same family another `# HELP` has that family left out (an
+//! error: `node_textfile_scrape_error 1`); a family without `# HELP` gets
+//! `Metric read from <every file that has it>`; a family whose help or
+//! type then differs from the first file's, or a series already read from
+//! an earlier file, is left out without an error (node_exporter drops
+//! those when gathering and serves the rest).
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -305,10 +316,34 @@ fn parse_bound(v: &str) -> Option<f64> {
 /// Adds the families of one file, giving every sample of a family the same
 /// label names (missing ones empty) as node_exporter does.
 pub fn encode(families: Vec<ParsedFamily>, path: &Path, out: &mut Metrics) {
-    for fam in families {
+    encode_new(families, path, &mut Read::default(), out);
+}
+
+/// What earlier files gave: each family's help and type, and each series
+/// (sample name and labels, empty ones included).
+#[derive(Default)]
+struct Read {
+    families: std::collections::HashMap<String, (String, Kind)>,
+    series: HashSet<(String, Vec<(String, String)>)>,
+}
+
+/// [`encode`], leaving out what `read` says earlier files gave: a family
+/// under another help or type, a series already there.
+fn encode_new(families: Vec<ParsedFamily>, path: &Path, read: &mut Read, out: &mut Metrics) {
+    for mut fam in families {
         let help = fam
             .help
+            .clone()
             .unwrap_or_else(|| format!("Metric read from {}", path.display()));
+        let first = read
+            .families
+            .entry(fam.name.clone())
+            .or_insert_with(|| (help.clone(), fam.kind));
+        if *first != (help.clone(), fam.kind) {
+            tracing::error!(metric = %fam.name, file = %path.display(), "textfile metric family differs in help or type from an earlier file's; left out");
+            continue;
+        }
+        fam.help = Some(help);
         let bound = fam.kind.bound_label();
         let names: BTreeSet<String> = fam
             .samples
@@ -330,6 +365,21 @@ pub fn encode(families: Vec<ParsedFamily>, path: &Path, out: &mut Metrics) {
                 })
                 .collect()
         };
+        fam.samples.retain(|s| {
+            let mut key: Vec<(String, String)> = series_labels(s)
+                .into_iter()
+                .map(|(k, v)| (k.into_owned(), v))
+                .collect();
+            if let Some((k, v)) = s.labels.iter().find(|(k, _)| Some(k.as_str()) == bound) {
+                key.push((k.clone(), v.clone()));
+            }
+            let new = read.series.insert((s.name.clone(), key));
+            if !new {
+                tracing::error!(metric = %s.name, file = %path.display(), "textfile series read from an earlier file already; left out");
+            }
+            new
+        });
+        let help = fam.help.take().unwrap_or_default();
         if matches!(fam.kind, Kind::Histogram | Kind::Summary) {
             let family = out.family(fam.name.clone(), help, fam.kind);
             for series in distributions(&fam.name, fam.kind, &fam.samples, series_labels) {
@@ -438,8 +488,9 @@ pub const DEFAULT_MAX_SIZE: u64 = 4 << 20;
 /// Where the collector reads and how much it reads of one file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
-    /// `--collector.textfile.directory`; nothing is read without one.
-    pub directory: Option<PathBuf>,
+    /// `--collector.textfile.directory`, in the order given: directories
+    /// or globs of them; nothing is read without one.
+    pub directories: Vec<PathBuf>,
     /// `--collector.textfile.max-size`: a larger file is skipped unread
     /// (`None`: no limit).
     pub max_size: Option<u64>,
@@ -449,7 +500,7 @@ impl Options {
     /// Reads `directory` with the default size limit.
     pub fn new(directory: Option<PathBuf>) -> Self {
         Options {
-            directory,
+            directories: directory.into_iter().collect(),
             max_size: Some(DEFAULT_MAX_SIZE),
         }
     }
@@ -562,18 +613,42 @@ struct Scan {
     error: bool,
 }
 
-fn scan(dir: &Path, max_size: Option<u64>) -> Scan {
+/// The directories a `--collector.textfile.directory` value names: the
+/// glob's matches in order, or the value itself when it is no glob, not
+/// valid as one or matches nothing (as node_exporter's `filepath.Glob`
+/// fallback).
+pub fn expand(pattern: &Path) -> Vec<PathBuf> {
+    let matches: Vec<PathBuf> = pattern
+        .to_str()
+        .and_then(|p| glob::glob(p).ok())
+        .map(|paths| paths.filter_map(Result::ok).collect())
+        .unwrap_or_default();
+    if matches.is_empty() {
+        vec![pattern.to_owned()]
+    } else {
+        matches
+    }
+}
+
+fn scan(directories: &[PathBuf], max_size: Option<u64>) -> Scan {
     let mut scan = Scan {
         files: Vec::new(),
         skipped: Vec::new(),
         error: false,
     };
+    for dir in directories.iter().flat_map(|d| expand(d)) {
+        scan_dir(&dir, max_size, &mut scan);
+    }
+    scan
+}
+
+fn scan_dir(dir: &Path, max_size: Option<u64>, scan: &mut Scan) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
             tracing::error!(path = %dir.display(), error = %e, "reading textfile collector directory");
             scan.error = true;
-            return scan;
+            return;
         }
     };
     let mut paths: Vec<PathBuf> = entries
@@ -599,26 +674,60 @@ fn scan(dir: &Path, max_size: Option<u64>) -> Scan {
             }
         }
     }
-    scan
+}
+
+/// node_exporter's pass over the help texts of every file's families: the
+/// first `# HELP` of a family stands; a later family with another one is
+/// dropped (an error); families without one get `Metric read from` and
+/// every file that has the family. Returns whether any was dropped.
+fn settle_help(files: &mut [(PathBuf, f64, Vec<ParsedFamily>)]) -> bool {
+    use std::collections::HashMap;
+    let mut helps: HashMap<String, (String, bool)> = HashMap::new();
+    let mut files_of: HashMap<String, Vec<String>> = HashMap::new();
+    let mut error = false;
+    for (path, _, fams) in files.iter_mut() {
+        fams.retain(|fam| {
+            if let Some((first, inconsistent)) = helps.get_mut(&fam.name) {
+                if fam.help.as_ref().is_some_and(|h| h != first) || *inconsistent {
+                    *inconsistent = true;
+                    error = true;
+                    tracing::error!(metric = %fam.name, file = %path.display(), original_help_text = %first, "inconsistent metric help text");
+                    return false;
+                }
+            }
+            if let Some(help) = &fam.help {
+                helps.insert(fam.name.clone(), (help.clone(), false));
+            }
+            files_of
+                .entry(fam.name.clone())
+                .or_default()
+                .push(path.display().to_string());
+            true
+        });
+    }
+    for (_, _, fams) in files.iter_mut() {
+        for fam in fams.iter_mut().filter(|f| f.help.is_none()) {
+            fam.help = Some(format!(
+                "Metric read from {}",
+                files_of[&fam.name].join(", ")
+            ));
+        }
+    }
+    error
 }
 
 impl Collector for Textfile {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
-        let scan = match &self.options.directory {
-            Some(dir) => scan(dir, self.options.max_size),
-            None => Scan {
-                files: Vec::new(),
-                skipped: Vec::new(),
-                error: false,
-            },
-        };
+        let mut scan = scan(&self.options.directories, self.options.max_size);
+        scan.error |= settle_help(&mut scan.files);
+        let mut read = Read::default();
         for (path, mtime, fams) in scan.files {
             out.gauge(
                 "node_textfile_mtime_seconds",
                 "Unixtime mtime of textfiles successfully read.",
             )
             .add(&[("file", &path.display().to_string())], mtime);
-            encode(fams, &path, out);
+            encode_new(fams, &path, &mut read, out);
         }
         if !scan.skipped.is_empty() {
             let family = out.gauge(
@@ -778,6 +887,78 @@ mod tests {
             .ends_with("good.prom"));
     }
 
+    /// node_exporter 1.12 over several directories (its flag repeated, a
+    /// glob among them): files read in the order given, families merged
+    /// across files by its rules.
+    #[test]
+    fn several_directories_are_read_as_one_by_node_exporters_rules() {
+        let root = tempfile::tempdir().unwrap();
+        let w = |rel: &str, text: &str| {
+            let p = root.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        w("a/jobs.prom", "# HELP jobs_total Jobs run.\n# TYPE jobs_total counter\njobs_total{q=\"x\"} 1\nbare 1\nkind_m 1\n");
+        // Same HELP: merged. Another HELP: left out, an error.
+        w(
+            "b/1/jobs.prom",
+            "# HELP jobs_total Jobs run.\n# TYPE jobs_total counter\njobs_total{q=\"y\"} 2\n",
+        );
+        w(
+            "b/2/other.prom",
+            "# HELP jobs_total Other text.\n# TYPE jobs_total counter\njobs_total{q=\"z\"} 3\n",
+        );
+        // Without HELP in both files: help names both. A series read
+        // before: left out, no error. Another type: left out, no error.
+        w(
+            "c/more.prom",
+            "bare 5\n# TYPE kind_m gauge\nkind_m{s=\"2\"} 7\n",
+        );
+        let options = |dirs: &[&str]| Options {
+            directories: dirs.iter().map(|d| root.path().join(d)).collect(),
+            max_size: None,
+        };
+        let scrape = |o: Options| {
+            let mut m = Metrics::new();
+            Textfile::new(o).update(&mut m).unwrap();
+            crate::exporter::encode::encode(&m.into_sorted(), crate::exporter::encode::Format::Text)
+        };
+        let text = scrape(options(&["a", "b/*", "c"]));
+        let r = |rel: &str| root.path().join(rel).display().to_string();
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.contains("node_textfile_mtime") && !l.starts_with("# TYPE"))
+            .collect();
+        assert_eq!(
+            series,
+            [
+                format!("# HELP bare Metric read from {}, {}", r("a/jobs.prom"), r("c/more.prom")).as_str(),
+                "bare 1",
+                "# HELP jobs_total Jobs run.",
+                "jobs_total{q=\"x\"} 1",
+                "jobs_total{q=\"y\"} 2",
+                format!("# HELP kind_m Metric read from {}, {}", r("a/jobs.prom"), r("c/more.prom")).as_str(),
+                "kind_m 1",
+                "# HELP node_textfile_scrape_error 1 if there was an error opening or reading a file, 0 otherwise",
+                "node_textfile_scrape_error 1",
+            ],
+            "{text}"
+        );
+        // Every file that parsed has its mtime, the one left out too.
+        assert_eq!(
+            text.matches("node_textfile_mtime_seconds{").count(),
+            4,
+            "{text}"
+        );
+        // Without the file of the other HELP: no error. A glob that
+        // matches nothing is read as a directory (missing: an error).
+        let text = scrape(options(&["a", "b/1", "c"]));
+        assert!(text.contains("node_textfile_scrape_error 0"), "{text}");
+        let text = scrape(options(&["a", "nothing-*"]));
+        assert!(text.contains("node_textfile_scrape_error 1"), "{text}");
+        assert!(text.contains("jobs_total{q=\"x\"} 1"), "{text}");
+    }
+
     #[test]
     fn no_directory_means_no_error() {
         let mut m = Metrics::new();
@@ -833,7 +1014,7 @@ mod tests {
         std::fs::create_dir(d.join("sub.prom")).unwrap();
         let mut m = Metrics::new();
         Textfile::new(Options {
-            directory: Some(d.into()),
+            directories: vec![d.into()],
             max_size: Some(16),
         })
         .update(&mut m)

@@ -20,6 +20,7 @@ mod e2e;
 mod exporter_collectors;
 mod exporter_compat;
 mod exporter_dbus;
+mod exporter_ethtool;
 mod exporter_extras;
 mod exporter_golden;
 mod exporter_netlink;
