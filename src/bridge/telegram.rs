@@ -42,6 +42,8 @@ pub struct Outgoing {
     /// A PNG to send as a photo (`sendPhoto`); `text` is then its caption
     /// (at most [`CAPTION_LIMIT`] visible characters).
     pub photo: Option<Vec<u8>>,
+    /// `disable_notification`: delivered without a sound.
+    pub silent: bool,
 }
 
 impl Outgoing {
@@ -55,6 +57,7 @@ impl Outgoing {
             reply_to: None,
             reply_markup: None,
             photo: None,
+            silent: false,
         }
     }
 
@@ -256,6 +259,9 @@ pub fn request_body(msg: &Outgoing) -> serde_json::Value {
     if let Some(m) = &msg.reply_markup {
         body["reply_markup"] = m.clone();
     }
+    if msg.silent {
+        body["disable_notification"] = json!(true);
+    }
     body
 }
 
@@ -280,6 +286,9 @@ pub fn photo_fields(msg: &Outgoing) -> Vec<(&'static str, String)> {
     }
     if let Some(m) = &msg.reply_markup {
         fields.push(("reply_markup", m.to_string()));
+    }
+    if msg.silent {
+        fields.push(("disable_notification", "true".to_owned()));
     }
     fields
 }
@@ -554,6 +563,7 @@ mod tests {
             reply_to: Some(55),
             reply_markup: None,
             photo: None,
+            silent: false,
         });
         assert_eq!(b["parse_mode"], "HTML");
         assert_eq!(b["message_thread_id"], 7);
@@ -566,9 +576,12 @@ mod tests {
             reply_to: None,
             reply_markup: None,
             photo: None,
+            silent: true,
         });
         assert!(plain.get("parse_mode").is_none());
         assert!(plain.get("message_thread_id").is_none());
+        assert_eq!(plain["disable_notification"], true);
+        assert!(b.get("disable_notification").is_none());
     }
 
     #[test]
