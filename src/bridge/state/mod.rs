@@ -44,8 +44,8 @@ use async_trait::async_trait;
 
 use super::outbox::Row;
 use super::payload::Notification;
-use crate::chat::audit::{AuditError, AuditFuture, AuditLog, Entry, Retention};
 pub use crate::chat::audience::{MuteTarget, QuietHours, Topic, UserSettings};
+use crate::chat::audit::{AuditError, AuditFuture, AuditLog, Entry, Retention};
 pub use crate::chat::desk::{Ack, AckTarget};
 
 /// A state error. Cloneable (as text) so one failed commit can answer
@@ -70,7 +70,11 @@ pub enum StateError {
 pub enum Intake {
     /// Stored in the outbox (row id, and the chat after remembered
     /// migrations), with copies for the subscribed chats `copies`.
-    Queued { id: i64, chat: i64, copies: Vec<i64> },
+    Queued {
+        id: i64,
+        chat: i64,
+        copies: Vec<i64>,
+    },
     /// Seen within the dedup window: not stored again.
     Duplicate,
     /// Nothing to deliver (only heartbeats, or no alerts).

@@ -103,9 +103,7 @@ impl AudienceStore for PgState {
 
     async fn subscriptions(&self, chat: Option<i64>) -> Result<Vec<(i64, Topic)>, StateError> {
         let c = self.conn().await?;
-        subscriptions_of(&c, chat)
-            .await
-            .map_err(|e| self.err(e))
+        subscriptions_of(&c, chat).await.map_err(|e| self.err(e))
     }
 
     async fn mute(

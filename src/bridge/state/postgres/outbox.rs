@@ -178,22 +178,34 @@ impl OutboxStore for PgState {
             None => Intake::Nothing,
             Some(_) => {
                 let window = (window_ms, now_ms);
-                let new = fresh(&tx, &dedup_key, window).await.map_err(|e| self.err(e))?
+                let new = fresh(&tx, &dedup_key, window)
+                    .await
+                    .map_err(|e| self.err(e))?
                     && (!fanout::subscribed(target, &subscriptions)
                         || fresh(&tx, &notification.delivery_key(target), window)
                             .await
                             .map_err(|e| self.err(e))?);
                 if new {
                     let copies = fanout::copies(&notification, target, &subscriptions);
-                    let id = insert_row(&tx, target, thread, &Content::Alerts(notification), now_ms)
-                        .await
-                        .map_err(|e| self.err(e))?;
+                    let id =
+                        insert_row(&tx, target, thread, &Content::Alerts(notification), now_ms)
+                            .await
+                            .map_err(|e| self.err(e))?;
                     let mut chats = Vec::new();
                     for copy in copies {
-                        if fresh(&tx, &copy.key, window).await.map_err(|e| self.err(e))? {
-                            insert_row(&tx, copy.chat, None, &Content::Alerts(copy.notification), now_ms)
-                                .await
-                                .map_err(|e| self.err(e))?;
+                        if fresh(&tx, &copy.key, window)
+                            .await
+                            .map_err(|e| self.err(e))?
+                        {
+                            insert_row(
+                                &tx,
+                                copy.chat,
+                                None,
+                                &Content::Alerts(copy.notification),
+                                now_ms,
+                            )
+                            .await
+                            .map_err(|e| self.err(e))?;
                             chats.push(copy.chat);
                         }
                     }

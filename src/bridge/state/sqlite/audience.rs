@@ -168,10 +168,13 @@ impl AudienceStore for Store {
             let mut st = c.prepare_cached("SELECT user_id, start_min, end_min FROM user_quiet")?;
             let quiet = st
                 .query_map([], |r| {
-                    Ok((r.get(0)?, QuietHours {
-                        start: r.get(1)?,
-                        end: r.get(2)?,
-                    }))
+                    Ok((
+                        r.get(0)?,
+                        QuietHours {
+                            start: r.get(1)?,
+                            end: r.get(2)?,
+                        },
+                    ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(gather(mutes, quiet))
