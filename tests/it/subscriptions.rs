@@ -92,9 +92,10 @@ fn subscribed_chats_get_an_agents_alerts_once_until_they_unsubscribe() {
     let agents = agents_file(dir.path());
     let admins = ADMIN.to_string();
     let viewers = VIEWER.to_string();
+    let state = dir.path().join("state.db");
     let bridge = Bridge::start(
         &fake.url(),
-        &dir.path().join("state.db"),
+        &state,
         free_port(),
         &[
             "--admins",
@@ -215,6 +216,19 @@ fn subscribed_chats_get_an_agents_alerts_once_until_they_unsubscribe() {
         assert_eq!(with(&fake, chat, name).len(), 1, "{name} in {chat}: once");
     }
     assert!(with(&fake, CHAT_B, "DeltaOnWeb").is_empty());
+    // Stored once per chat too (two rows queued together would be
+    // coalesced into one message, which would hide a second one).
+    let db = rusqlite::Connection::open(&state).unwrap();
+    for chat in [CHAT_A, CHAT_C] {
+        let rows: i64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM outbox WHERE chat_id = ?1 AND payload LIKE '%DeltaOnWeb%'",
+                [chat],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(rows, 1, "DeltaOnWeb stored for {chat} once");
+    }
 
     // The refusals are in the audit log.
     let audit = ask(&fake, CHAT_A, ADMIN, "/audit", "<b>Audit</b>");
