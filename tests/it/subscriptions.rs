@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::bridge::{Bridge, TOKEN};
 use crate::fake_telegram::{FakeTelegram, Received};
-use crate::support::{alertmanager_with, free_port, wait_for, wait_for_port};
+use crate::support::{alertmanager_with, free_port, outpost_bin, wait_for, wait_for_port};
 
 const ADMIN: i64 = 42;
 const OPERATOR: i64 = 43;
@@ -229,6 +229,28 @@ fn subscribed_chats_get_an_agents_alerts_once_until_they_unsubscribe() {
             .unwrap();
         assert_eq!(rows, 1, "DeltaOnWeb stored for {chat} once");
     }
+
+    // `outpost ask` lists every chat's subscriptions; a mute, which is a
+    // Telegram user's, is refused there with a reason (exit code 2).
+    let ask_cli = |command: &str| {
+        std::process::Command::new(outpost_bin())
+            .args(["ask", "--state"])
+            .arg(&state)
+            .args(["--agents", &agents, command])
+            .output()
+            .unwrap()
+    };
+    let listed = ask_cli("/subscriptions");
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{listed:?}");
+    assert!(
+        stdout.contains("1001: all") && stdout.contains("-3003: all"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("-2002"), "{stdout}");
+    let muted = ask_cli("/mute web1 1h");
+    assert_eq!(muted.status.code(), Some(2), "{muted:?}");
+    assert!(String::from_utf8_lossy(&muted.stdout).contains("send it in the chat"));
 
     // The refusals are in the audit log.
     let audit = ask(&fake, CHAT_A, ADMIN, "/audit", "<b>Audit</b>");
