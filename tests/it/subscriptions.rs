@@ -3,8 +3,9 @@
 //! Alertmanager routes them, and stops after `/unsubscribe`; a chat
 //! subscribed to `all` that a route also names gets each alert once; a
 //! viewer and a stranger are refused (and audited); unknown agents change
-//! nothing. Then whom a message mentions: the people on call, less whoever
-//! muted the agent (in escalations too) or is in quiet hours, the message
+//! nothing; a chat upgraded to a supergroup keeps its subscriptions.
+//! Then whom a message mentions: the people on call, less whoever muted
+//! the agent (in escalations too) or is in quiet hours, the message
 //! going without a sound when that leaves nobody.
 
 use std::path::Path;
@@ -23,6 +24,8 @@ const STRANGER: i64 = 99;
 /// `--chat-id` of [`Bridge::launch`]: where `/alert` goes.
 const CHAT_A: i64 = 1001;
 const CHAT_B: i64 = -2002;
+/// B after its upgrade to a supergroup.
+const CHAT_B2: i64 = -1_002_002;
 const CHAT_C: i64 = -3003;
 
 fn say(fake: &FakeTelegram, chat: i64, user: i64, text: &str) {
@@ -185,10 +188,22 @@ fn subscribed_chats_get_an_agents_alerts_once_until_they_unsubscribe() {
         "db1 is not subscribed"
     );
 
+    // B becomes a supergroup: its subscription moves with it.
+    fake.migrate(CHAT_B, CHAT_B2);
+    fire(am, "ZetaOnWeb", "web1", "a");
+    wait_text(&fake, CHAT_B2, "ZetaOnWeb");
+    ask(
+        &fake,
+        CHAT_B2,
+        VIEWER,
+        "/subscriptions",
+        "gets the alerts of <code>web1</code>",
+    );
+
     // Unsubscribed: no more.
     ask(
         &fake,
-        CHAT_B,
+        CHAT_B2,
         ADMIN,
         "/unsubscribe web1",
         "This chat has no subscriptions",
@@ -196,7 +211,10 @@ fn subscribed_chats_get_an_agents_alerts_once_until_they_unsubscribe() {
     fire(am, "GammaOnWeb", "web1", "a");
     wait_text(&fake, CHAT_A, "GammaOnWeb");
     std::thread::sleep(SETTLE);
-    assert!(with(&fake, CHAT_B, "GammaOnWeb").is_empty(), "unsubscribed");
+    assert!(
+        with(&fake, CHAT_B2, "GammaOnWeb").is_empty(),
+        "unsubscribed"
+    );
 
     // A and C subscribe to all; a route names both: each gets it once.
     ask(&fake, CHAT_C, ADMIN, "/subscribe", "<b>every</b> alert");
@@ -215,7 +233,7 @@ fn subscribed_chats_get_an_agents_alerts_once_until_they_unsubscribe() {
     ] {
         assert_eq!(with(&fake, chat, name).len(), 1, "{name} in {chat}: once");
     }
-    assert!(with(&fake, CHAT_B, "DeltaOnWeb").is_empty());
+    assert!(with(&fake, CHAT_B2, "DeltaOnWeb").is_empty());
     // Stored once per chat too (two rows queued together would be
     // coalesced into one message, which would hide a second one).
     let db = rusqlite::Connection::open(&state).unwrap();
@@ -247,7 +265,7 @@ fn subscribed_chats_get_an_agents_alerts_once_until_they_unsubscribe() {
         stdout.contains("1001: all") && stdout.contains("-3003: all"),
         "{stdout}"
     );
-    assert!(!stdout.contains("-2002"), "{stdout}");
+    assert!(!stdout.contains("2002"), "{stdout}");
     let muted = ask_cli("/mute web1 1h");
     assert_eq!(muted.status.code(), Some(2), "{muted:?}");
     assert!(String::from_utf8_lossy(&muted.stdout).contains("send it in the chat"));
