@@ -2,9 +2,10 @@
 //! the database, watchdog heartbeats, copies for subscribed chats), the
 //! fenced claim, delivery marks, figures and pruning.
 //!
-//! Without heartbeats or subscriptions a notification is one statement
-//! ([`INTAKE`]); otherwise one transaction, key by key (see
-//! [`crate::bridge::fanout`]).
+//! A notification first reads the subscriptions (one small query: the
+//! price of subscriptions for every webhook). Without heartbeats or
+//! subscriptions it is then one statement ([`INTAKE`]); otherwise one
+//! transaction, key by key (see [`crate::bridge::fanout`]).
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
