@@ -3,7 +3,8 @@
 //! Alertmanager routes them, and stops after `/unsubscribe`; a chat
 //! subscribed to `all` that a route also names gets each alert once; a
 //! viewer and a stranger are refused (and audited); unknown agents change
-//! nothing; a chat upgraded to a supergroup keeps its subscriptions.
+//! nothing; a chat upgraded to a supergroup keeps its subscriptions; a
+//! copy acknowledged to Alertmanager survives `kill -9`.
 //! Then whom a message mentions: the people on call, less whoever muted
 //! the agent (in escalations too) or is in quiet hours, the message
 //! going without a sound when that leaves nobody.
@@ -14,7 +15,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::bridge::{Bridge, TOKEN};
-use crate::fake_telegram::{FakeTelegram, Received};
+use crate::fake_telegram::{FakeTelegram, Faults, Received};
 use crate::support::{alertmanager_with, free_port, outpost_bin, wait_for, wait_for_port};
 
 const ADMIN: i64 = 42;
@@ -466,4 +467,49 @@ fn mutes_and_quiet_hours_decide_whom_a_message_mentions() {
         "Still unacknowledged: <b>MentionCritical</b>",
     );
     assert_eq!(mentions(&esc), vec![bob], "{}", esc.raw);
+}
+
+/// The copy for a subscribed chat is stored in the transaction that
+/// answers the webhook: killed with SIGKILL right after the 200, before
+/// Telegram (down meanwhile) could take anything, the bridge delivers it
+/// after a restart.
+#[test]
+fn a_copy_taken_with_the_webhook_survives_kill_9() {
+    let fake = FakeTelegram::start(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let agents = agents_file(dir.path());
+    let state = dir.path().join("state.db");
+    let admins = ADMIN.to_string();
+    let flags = [
+        "--admins",
+        admins.as_str(),
+        "--agents",
+        agents.as_str(),
+        "--prometheus-url",
+        "http://127.0.0.1:9",
+        "--alertmanager-url",
+        "http://127.0.0.1:9",
+    ];
+    let bridge = Bridge::start(&fake.url(), &state, free_port(), &flags);
+    ask(
+        &fake,
+        CHAT_B,
+        ADMIN,
+        "/subscribe web1",
+        "gets the alerts of <code>web1</code>",
+    );
+    fake.set_faults(Faults {
+        down: true,
+        ..Faults::default()
+    });
+    post(&bridge, "KeptOverKill", "web1", "warning");
+    drop(bridge); // SIGKILL
+    assert!(fake
+        .messages_in(CHAT_B)
+        .iter()
+        .all(|m| !m.raw.contains("KeptOverKill")));
+    fake.set_faults(Faults::default());
+    let _again = Bridge::start(&fake.url(), &state, free_port(), &flags);
+    wait_text(&fake, CHAT_B, "KeptOverKill on web1");
+    wait_text(&fake, CHAT_A, "KeptOverKill on web1");
 }
