@@ -97,13 +97,17 @@
 //!     (all state behind one `State` trait, one trait per concern:
 //!     `mod.rs` the interface; `sqlite/` the file backend, one thread with
 //!     group commit: `mod.rs` the thread, `outbox.rs`, `chats.rs`,
-//!     `watchdog.rs`, `audit.rs`, `lease.rs`, `oncall.rs` the queries;
+//!     `watchdog.rs`, `audit.rs`, `lease.rs`, `oncall.rs`, `audience.rs`
+//!     (subscriptions, mutes, quiet hours) the queries;
 //!     `postgres/` the shared backend for a pair of bridges: `mod.rs` the
 //!     pool, `schema.rs` versioned migrations, the same query files),
 //!     `desk.rs` (the chat engine's view of the bridge's state:
 //!     `/stats`, acknowledgements edited onto alert messages),
 //!     `escalate.rs` (unacknowledged critical alerts sent again, on the
-//!     leader),
+//!     leader), `fanout.rs` (copies of a notification for the chats
+//!     subscribed to its agents, taken with it), `mention.rs` (whom firing
+//!     messages and escalations mention: on call, less mutes and quiet
+//!     hours),
 //!     `outbox.rs` (rows and batches),
 //!     `message.rs` (HTML rendering, splitting, coalescing, numbering),
 //!     `keyboard.rs` (inline buttons under alert messages), `enrich.rs`
@@ -136,16 +140,19 @@
 //!     (Prometheus reads, `/audit`), `silences.rs` (Alertmanager),
 //!     `charts.rs` (pictures, `/plot`, `/mem_picture`, an alert's
 //!     expression), `history.rs` (`/history`, `/uptime`, `/stats`),
-//!     `oncall.rs` (`/ack`, the "I'm on it" button, `/oncall`), `window.rs`
+//!     `oncall.rs` (`/ack`, the "I'm on it" button, `/oncall`),
+//!     `audience.rs` (`/subscribe`, `/mute`, `/quiet`), `window.rs`
 //!     (chart window time maths), `config.rs` (the config commands: diff,
 //!     confirm, apply, reload the agents list). `roles.rs`:
 //!     viewer/operator/admin per user id; `confirm.rs`: Confirm/Cancel
 //!     buttons that work once, for the asker, within a minute (what they
 //!     run: `engine::Confirmable`). `reply/`: reply type and pure HTML
-//!     texts (`history.rs`, `oncall.rs` by topic); `buttons.rs`: inline
+//!     texts (`history.rs`, `oncall.rs`, `audience.rs` by topic); `buttons.rs`: inline
 //!     buttons, their callback data and the role each needs. `plot.rs`:
 //!     what `/plot` draws (the recording-rule allow-list); `history.rs`:
 //!     up/down stretches; `oncall.rs`: the `--oncall` file and rotation;
+//!     `audience.rs`: subscriptions, mutes, quiet hours and whom a message
+//!     mentions (pure);
 //!     `desk.rs`: the bridge's state as the engine sees it.
 //!   - `promql.rs` (Prometheus client, escaping), `queries.rs` (PromQL
 //!     expressions), `alertmanager.rs` (API v2 client, matchers).

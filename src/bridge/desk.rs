@@ -30,7 +30,10 @@ use super::deliver::{Courier, Patience, Undelivered};
 use super::keyboard;
 use super::metrics::Counters;
 use super::now_ms;
-use super::state::{self, Location, Options, Shown, State, StateAudit, StateError};
+use super::state::{
+    self, Location, MuteTarget, Options, QuietHours, Shown, State, StateAudit, StateError, Topic,
+    UserSettings,
+};
 use super::telegram::{Edit, Outgoing, Reason, Telegram};
 use crate::chat::audit::Retention;
 use crate::chat::desk::{Ack, AckTarget, Desk, DeskError, DeskFuture};
@@ -200,6 +203,67 @@ impl Desk for StateDesk {
                 }
             }
             Ok(acks)
+        })
+    }
+
+    fn subscribe(&self, chat: i64, topics: Vec<Topic>) -> DeskFuture<'_, Vec<Topic>> {
+        Box::pin(async move {
+            self.state
+                .subscribe(chat, topics, now_ms())
+                .await
+                .map_err(desk_error)
+        })
+    }
+
+    fn unsubscribe(&self, chat: i64, topics: Vec<Topic>) -> DeskFuture<'_, Vec<Topic>> {
+        Box::pin(async move {
+            self.state
+                .unsubscribe(chat, topics)
+                .await
+                .map_err(desk_error)
+        })
+    }
+
+    fn subscriptions(&self, chat: Option<i64>) -> DeskFuture<'_, Vec<(i64, Topic)>> {
+        Box::pin(async move { self.state.subscriptions(chat).await.map_err(desk_error) })
+    }
+
+    fn mute(&self, user_id: i64, target: MuteTarget, until_ms: i64) -> DeskFuture<'_, ()> {
+        Box::pin(async move {
+            self.state
+                .mute(user_id, target, until_ms)
+                .await
+                .map_err(desk_error)
+        })
+    }
+
+    fn unmute(&self, user_id: i64, target: MuteTarget) -> DeskFuture<'_, bool> {
+        Box::pin(async move { self.state.unmute(user_id, target).await.map_err(desk_error) })
+    }
+
+    fn set_quiet(&self, user_id: i64, quiet: Option<QuietHours>) -> DeskFuture<'_, ()> {
+        Box::pin(async move {
+            self.state
+                .set_quiet(user_id, quiet)
+                .await
+                .map_err(desk_error)
+        })
+    }
+
+    fn settings(&self, user_id: i64) -> DeskFuture<'_, UserSettings> {
+        Box::pin(async move {
+            let all = self
+                .state
+                .user_settings(now_ms())
+                .await
+                .map_err(desk_error)?;
+            Ok(all
+                .into_iter()
+                .find(|s| s.user_id == user_id)
+                .unwrap_or(UserSettings {
+                    user_id,
+                    ..UserSettings::default()
+                }))
         })
     }
 }

@@ -3,7 +3,8 @@
 //! (it marks each at its new level in the same transaction, so a restart
 //! neither repeats nor forgets one), and each is queued in the outbox like
 //! any message: level 1 again in its own chat, mentioning the people on
-//! call; level 2 in the escalation chat, when one is configured.
+//! call (less those who muted the alert: see [`super::mention`]); level 2
+//! in the escalation chat, when one is configured.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,8 +62,9 @@ pub async fn run(
 
 async fn queue(state: &dyn State, oncall: &OnCall, doorbell: &Doorbell, d: &Due) {
     let now = Timestamp::now();
-    let people = oncall.on_call(now);
     let f = &d.firing;
+    // Those on call who muted the alert (or its agent) are left out.
+    let people = super::mention::escalation(oncall, state, &f.agent, &f.alertname, now).await;
     let text = reply::escalation(&f.alertname, &f.agent, f.starts_ms, d.level, &people, now);
     let (chat, thread) = match (d.level, oncall.escalation_chat) {
         (2, Some(chat)) => (chat, None),

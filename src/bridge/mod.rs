@@ -28,10 +28,12 @@ pub mod desk;
 pub mod doorbell;
 pub mod enrich;
 pub mod escalate;
+pub mod fanout;
 pub mod heal;
 pub mod health;
 pub mod keyboard;
 pub mod leader;
+pub mod mention;
 pub mod message;
 pub mod metrics;
 pub mod outbox;
@@ -412,6 +414,7 @@ pub async fn run(
             enrich: config.chat.actions_key.is_some(),
             watchdog_timeout: config.watchdog_timeout,
             oncall: config.oncall.clone(),
+            timezone: config.chat.timezone.clone(),
             started_ms,
         }),
         role_rx,
@@ -487,6 +490,8 @@ struct Term {
     watchdog_timeout: Duration,
     /// Who is on call and the escalation (`--oncall`).
     oncall: crate::chat::oncall::OnCall,
+    /// The zone of quiet hours (`--timezone`).
+    timezone: jiff::tz::TimeZone,
     started_ms: i64,
 }
 
@@ -521,6 +526,10 @@ async fn terms(
                 enrich: term
                     .enrich
                     .then(|| enrich::enrich(Arc::clone(&t.engine), enrich::DEADLINE)),
+                mentions: Some(Arc::new(mention::Mentioner {
+                    oncall: term.oncall.clone(),
+                    timezone: term.timezone.clone(),
+                })),
                 unmarked: Unmarked::default(),
                 rescan: if term.state.shared() {
                     sender::SHARED_RESCAN
@@ -585,6 +594,9 @@ async fn prune(
         // After the firing message ids: keyboards go with them.
         if let Err(e) = state.prune_oncall(now_ms()).await {
             tracing::warn!(error = %e, "pruning the on-call records");
+        }
+        if let Err(e) = state.prune_audience(now_ms()).await {
+            tracing::warn!(error = %e, "pruning expired mutes");
         }
         if let Some(engine) = &engine {
             if let Err(e) = engine.prune_audit(now_ms()).await {

@@ -91,6 +91,31 @@ impl Notification {
     /// Time of arrival is not part of it: the store decides how long a key
     /// counts as "seen" (see `--dedup-window`).
     pub fn dedup_key(&self, chat: i64, thread: Option<i64>) -> String {
+        self.key_of(&[
+            chat.to_string(),
+            thread.map(|t| t.to_string()).unwrap_or_default(),
+            self.receiver.clone(),
+            self.group_key.clone(),
+            self.status.clone(),
+        ])
+    }
+
+    /// The key under which a chat that has subscriptions gets this
+    /// notification once, whether a route named the chat or a
+    /// subscription copied it there: the chat, status and the alerts,
+    /// without receiver, group key or topic (two routes that both reach
+    /// the chat carry the same alerts under different receivers).
+    pub fn delivery_key(&self, chat: i64) -> String {
+        self.key_of(&[
+            "delivery".to_string(),
+            chat.to_string(),
+            self.status.clone(),
+        ])
+    }
+
+    /// `head` and every alert's fingerprint, status and start/end, in a
+    /// stable order, hashed.
+    fn key_of(&self, head: &[String]) -> String {
         let mut alerts: Vec<String> = self
             .alerts
             .iter()
@@ -103,13 +128,7 @@ impl Notification {
             .collect();
         alerts.sort();
         let mut h = Sha256::new();
-        for part in [
-            chat.to_string(),
-            thread.map(|t| t.to_string()).unwrap_or_default(),
-            self.receiver.clone(),
-            self.group_key.clone(),
-            self.status.clone(),
-        ] {
+        for part in head {
             h.update(part.as_bytes());
             h.update([0x1e]);
         }
@@ -208,6 +227,21 @@ mod tests {
         let mut restarted = g.clone();
         restarted.alerts[1].starts_at = "2026-11-22T06:00:00Z".into();
         assert_ne!(g.dedup_key(1, None), restarted.dedup_key(1, None));
+    }
+
+    #[test]
+    fn the_delivery_key_ignores_the_route_but_not_the_chat_or_content() {
+        let g = Notification::parse(&fixture("firing-grouped")).unwrap();
+        let mut other_route = g.clone();
+        other_route.receiver = "other".into();
+        other_route.group_key = "{}:{x=\"y\"}".into();
+        assert_eq!(g.delivery_key(1), other_route.delivery_key(1));
+        assert_ne!(g.dedup_key(1, None), other_route.dedup_key(1, None));
+        assert_ne!(g.delivery_key(1), g.delivery_key(2));
+        assert_ne!(g.delivery_key(1), g.dedup_key(1, None));
+        let mut fewer = g.clone();
+        fewer.alerts.pop();
+        assert_ne!(g.delivery_key(1), fewer.delivery_key(1));
     }
 
     #[test]

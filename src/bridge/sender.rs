@@ -27,6 +27,8 @@
 //!   for acknowledgement and escalation, with its message's keyboard; a
 //!   resolution says who handled each alert someone took, and for how long
 //!   it fired.
+//! - Mentions ([`mention`]): a firing message ends with the people on call
+//!   it mentions; sent without a sound when quiet hours left nobody.
 //! - `--attach-charts` ([`attach`]): a message showing exactly one firing
 //!   CPU, memory or disk alert is sent as a photo of the alert's chart with
 //!   the text as caption (the rest, past 1024 characters, as a text reply
@@ -49,6 +51,7 @@ use super::doorbell::Doorbell;
 use super::enrich::{self, Enrich};
 use super::health::Problem;
 use super::keyboard;
+use super::mention::{self, Mentioner};
 use super::message::{self, Layout, Rendered};
 use super::now_ms;
 use super::outbox::{first_batch, Batch, BatchContent};
@@ -129,6 +132,8 @@ pub struct Sender<T: Transport> {
     /// Top processes under AgentHighCPU, largest containers under
     /// AgentHighDisk, from the agent's actions ([`enrich::enrich`]).
     pub enrich: Option<Enrich>,
+    /// Whom firing messages mention (`--oncall`); `None`: nobody.
+    pub mentions: Option<Arc<Mentioner>>,
     /// Delivered rows not yet recorded as sent.
     pub unmarked: Unmarked,
     /// How often the whole outbox is looked at: [`RESCAN`], or
@@ -356,6 +361,7 @@ impl<T: Transport> Sender<T> {
                 Some(block) => enrich::append(&msg.html, &block, crate::html::TEXT_LIMIT),
                 None => msg.html.clone(),
             };
+            let (html, silent) = self.mention(&msg, &alerts, html).await;
             let (text, remainder) = match photo {
                 Some(_) => attach::split_caption(&html),
                 None => (html.as_str(), ""),
@@ -365,6 +371,7 @@ impl<T: Transport> Sender<T> {
                 reply_to,
                 reply_markup: markup.clone(),
                 photo,
+                silent,
                 ..Outgoing::html(chat, batch.thread, text.to_owned())
             };
             let message_id = match self.send(&mut out, &html, &batch.ids, &mut stop).await {
@@ -425,6 +432,27 @@ impl<T: Transport> Sender<T> {
             self.record_sent(rest).await;
         }
         Delivery::Delivered
+    }
+
+    /// `html` with the mentions of a message showing firing alerts (see
+    /// [`mention`]), and whether to send it without a sound.
+    async fn mention(&self, msg: &Rendered, alerts: &[Alert], html: String) -> (String, bool) {
+        let Some(m) = self.mentions.as_ref().filter(|_| !msg.firing.is_empty()) else {
+            return (html, false);
+        };
+        let shown: Vec<&Alert> = msg
+            .firing
+            .iter()
+            .filter_map(|fp| alerts.iter().find(|a| &a.fingerprint == fp))
+            .collect();
+        let d = m.firing(self.state.as_ref(), &shown).await;
+        match d.line {
+            Some(line) => (
+                mention::append(&html, &line, crate::html::TEXT_LIMIT),
+                d.silent,
+            ),
+            None => (html, d.silent),
+        }
     }
 
     /// The block appended to a message showing exactly one firing alert
@@ -714,6 +742,7 @@ mod tests {
             layout: Layout::default(),
             charts,
             enrich: None,
+            mentions: None,
             unmarked: Unmarked::default(),
             rescan: RESCAN,
         })

@@ -46,6 +46,8 @@ pub struct Outgoing {
     /// A message sent before whose text (or caption) and keyboard this
     /// replaces, instead of sending a new one.
     pub edit: Option<Edit>,
+    /// `disable_notification`: delivered without a sound.
+    pub silent: bool,
 }
 
 /// Which sent message an [`Outgoing`] edits.
@@ -68,6 +70,7 @@ impl Outgoing {
             reply_markup: None,
             photo: None,
             edit: None,
+            silent: false,
         }
     }
 
@@ -291,6 +294,9 @@ pub fn request_body(msg: &Outgoing) -> serde_json::Value {
     if let Some(m) = &msg.reply_markup {
         body["reply_markup"] = m.clone();
     }
+    if msg.silent {
+        body["disable_notification"] = json!(true);
+    }
     body
 }
 
@@ -315,6 +321,9 @@ pub fn photo_fields(msg: &Outgoing) -> Vec<(&'static str, String)> {
     }
     if let Some(m) = &msg.reply_markup {
         fields.push(("reply_markup", m.to_string()));
+    }
+    if msg.silent {
+        fields.push(("disable_notification", "true".to_owned()));
     }
     fields
 }
@@ -598,6 +607,7 @@ mod tests {
             reply_markup: None,
             photo: None,
             edit: None,
+            silent: false,
         });
         assert_eq!(b["parse_mode"], "HTML");
         assert_eq!(b["message_thread_id"], 7);
@@ -611,9 +621,12 @@ mod tests {
             reply_markup: None,
             photo: None,
             edit: None,
+            silent: true,
         });
         assert!(plain.get("parse_mode").is_none());
         assert!(plain.get("message_thread_id").is_none());
+        assert_eq!(plain["disable_notification"], true);
+        assert!(b.get("disable_notification").is_none());
     }
 
     #[test]

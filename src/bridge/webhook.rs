@@ -286,8 +286,11 @@ async fn intake(
         .await
         .map_err(WebhookError::Storage)?;
     let (label, body) = match outcome {
-        Intake::Queued { id, chat } => {
+        Intake::Queued { id, chat, copies } => {
             st.doorbell.ring(chat);
+            for c in copies {
+                st.doorbell.ring(c);
+            }
             if let (Some(h), Some(alerts)) = (st.healing.get(), for_healing) {
                 h.spawn(chat, thread, alerts);
             }

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use super::audience::{self, QuietArg};
 use super::plot::PlotMetric;
 use super::roles::Role;
 
@@ -162,6 +163,27 @@ pub enum Command {
     MemPicture {
         agent: String,
     },
+    /// `/subscribe [AGENT…|all]`: agents as typed, or `all`.
+    Subscribe {
+        topics: Vec<String>,
+    },
+    /// `/unsubscribe [AGENT…|all]`.
+    Unsubscribe {
+        topics: Vec<String>,
+    },
+    /// `/subscriptions`: this chat's.
+    Subscriptions,
+    /// `/mute AGENT|ALERT DURATION`: the target as typed.
+    Mute {
+        target: String,
+        duration: Duration,
+    },
+    /// `/unmute AGENT|ALERT`.
+    Unmute {
+        target: String,
+    },
+    /// `/quiet [HH:MM-HH:MM|off]`.
+    Quiet(QuietArg),
 }
 
 /// Action arguments as the agent takes them (`{"args": {…}}`).
@@ -227,6 +249,12 @@ impl Command {
             Command::MemPicture { .. } => "mem_picture".into(),
             Command::Ack { .. } => "ack".into(),
             Command::OnCall => "oncall".into(),
+            Command::Subscribe { .. } => "subscribe".into(),
+            Command::Unsubscribe { .. } => "unsubscribe".into(),
+            Command::Subscriptions => "subscriptions".into(),
+            Command::Mute { .. } => "mute".into(),
+            Command::Unmute { .. } => "unmute".into(),
+            Command::Quiet(_) => "quiet".into(),
         }
     }
 }
@@ -290,11 +318,17 @@ pub static SPECS: &[Spec] = &[
     Spec { name: "broadcast", role: Role::Viewer, args: "<action> [name=value …]", about: "An action on every agent that accepts actions; changes need operator and a confirm", parse: broadcast },
     Spec { name: "ack", role: Role::Operator, args: "<alertname>", about: "I'm on it: take every firing alert of that name (stops its escalation)", parse: ack },
     Spec { name: "oncall", role: Role::Viewer, args: "", about: "Who is on call this week, and the escalation", parse: |a| none(a, Command::OnCall) },
+    Spec { name: "subscriptions", role: Role::Viewer, args: "", about: "The agents whose alerts this chat subscribed to", parse: |a| none(a, Command::Subscriptions) },
+    Spec { name: "mute", role: Role::Viewer, args: "<agent|alert> <duration>", about: "Stop mentioning you for an agent's or an alert's messages for a while (1m to 90d)", parse: |a| audience::parse_mute(a).map(|(target, duration)| Command::Mute { target, duration }) },
+    Spec { name: "unmute", role: Role::Viewer, args: "<agent|alert>", about: "End your mute of an agent or an alert", parse: |a| match a { [t] => Ok(Command::Unmute { target: (*t).to_string() }), _ => Err("name exactly one agent or alert".into()) } },
+    Spec { name: "quiet", role: Role::Viewer, args: "[HH:MM-HH:MM|off]", about: "Your quiet hours (the bridge's time zone): no mentions then; alone, your mutes and quiet hours", parse: |a| audience::parse_quiet(a).map(Command::Quiet) },
     Spec { name: "audit", role: Role::Admin, args: "", about: "The latest commands and button presses", parse: |a| none(a, Command::Audit) },
     Spec { name: "agent_add", role: Role::Admin, args: "<name> <host:port> [key=value ...]", about: "Add an agent to agents.txt (labels or thresholds as key=value) and reload Prometheus", parse: agent_add },
     Spec { name: "agent_rm", role: Role::Admin, args: "<agent>", about: "Remove an agent from agents.txt and reload Prometheus", parse: |a| match a { [agent] => Ok(Command::AgentRm { agent: (*agent).to_string() }), _ => Err("exactly one agent".into()) } },
     Spec { name: "threshold", role: Role::Admin, args: "<agent> <metric> <value|default>", about: "Set or reset an agent's alert threshold (cpu, memory, memory_critical, disk, disk_fill, load, steal)", parse: threshold },
     Spec { name: "check_add", role: Role::Admin, args: "<name> <host:port> from <agent> [failures=N]", about: "Add a TCP check probed from an agent", parse: check_add },
+    Spec { name: "subscribe", role: Role::Admin, args: "[agent…|all]", about: "This chat also gets the alerts of these agents (default all), wherever Alertmanager routes them", parse: |a| audience::parse_topics(a).map(|topics| Command::Subscribe { topics }) },
+    Spec { name: "unsubscribe", role: Role::Admin, args: "[agent…|all]", about: "Ends this chat's subscriptions to these agents (default all: every one)", parse: |a| audience::parse_topics(a).map(|topics| Command::Unsubscribe { topics }) },
     Spec { name: "check_rm", role: Role::Admin, args: "<name>", about: "Remove a TCP check", parse: |a| match a { [name] => Ok(Command::CheckRm { name: (*name).to_string() }), _ => Err("exactly one check name".into()) } },
 ];
 
@@ -856,6 +890,8 @@ mod tests {
             "plot" => " web1,web2 cpu".to_string(),
             "mem_picture" => " web1".to_string(),
             "ack" => " AgentDown".to_string(),
+            "mute" => " web1 1h".to_string(),
+            "unmute" => " web1".to_string(),
             _ => String::new(),
         };
         for s in SPECS {
@@ -1123,6 +1159,36 @@ mod tests {
             "/check_add <name> <host:port> from <agent> [failures=N]"
         );
         assert_eq!(bad("/agent_rm"), "/agent_rm <agent>");
+    }
+
+    #[test]
+    fn subscription_mute_and_quiet_arguments() {
+        assert_eq!(
+            parse("/subscribe").unwrap(),
+            Command::Subscribe {
+                topics: vec!["all".into()]
+            }
+        );
+        assert_eq!(
+            parse("/unsubscribe web1,db1").unwrap(),
+            Command::Unsubscribe {
+                topics: vec!["web1".into(), "db1".into()]
+            }
+        );
+        assert_eq!(bad("/subscribe all web1"), "/subscribe [agent…|all]");
+        assert_eq!(
+            parse("/mute AgentDown 2h").unwrap(),
+            Command::Mute {
+                target: "AgentDown".into(),
+                duration: Duration::from_secs(7200)
+            }
+        );
+        assert_eq!(bad("/mute web1 soon"), "/mute <agent|alert> <duration>");
+        assert_eq!(bad("/mute web1"), "/mute <agent|alert> <duration>");
+        assert_eq!(bad("/unmute"), "/unmute <agent|alert>");
+        assert_eq!(bad("/quiet 25:00-07:00"), "/quiet [HH:MM-HH:MM|off]");
+        assert_eq!(parse("/quiet off").unwrap(), Command::Quiet(QuietArg::Off));
+        assert_eq!(bad("/subscriptions web1"), "/subscriptions");
     }
 
     #[test]

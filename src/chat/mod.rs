@@ -28,6 +28,7 @@
 pub mod actions;
 pub mod agents;
 pub mod alertmanager;
+pub mod audience;
 pub mod audit;
 pub mod buttons;
 pub mod chart;

@@ -51,6 +51,8 @@ pub struct Received {
     pub at: Instant,
     /// Delivered, but the reply was never sent (`Faults::lost_reply_every`).
     pub reply_lost: bool,
+    /// Sent with `disable_notification` (no sound).
+    pub silent: bool,
 }
 
 /// How the fake misbehaves. Counters count the "send" requests
@@ -738,6 +740,8 @@ fn send(sh: &Shared, method: &str, params: &HashMap<String, Value>) -> Answer {
         reply_markup: markup,
         at: now,
         reply_lost: lose_reply,
+        silent: matches!(params.get("disable_notification"), Some(Value::Bool(true)))
+            || as_str(params.get("disable_notification")).as_deref() == Some("true"),
     });
     if lose_reply {
         return Err(DropConnection);

@@ -2,7 +2,8 @@
 //! the outbox and its dedup keys, chat migrations and firing message ids,
 //! the watchdog, the chat audit log and refusal memory, the chat bot's
 //! update offset, the on-call records (announced alerts, acknowledgements,
-//! escalation levels, alert keyboards and texts) and the leader lease. The rest of
+//! escalation levels, alert keyboards and texts), who gets what (chat
+//! subscriptions, users' mutes and quiet hours) and the leader lease. The rest of
 //! the bridge sees only `Arc<dyn State>`; [`open`] picks the backend from
 //! `--state`.
 //!
@@ -12,13 +13,17 @@
 //!
 //! Decisions: one trait per concern ([`OutboxStore`], [`ChatStore`],
 //! [`WatchdogStore`], [`AuditStore`], [`UpdateStore`], [`LeaseStore`],
-//! [`OnCallStore`]) and [`State`] their sum, implemented for every type
+//! [`OnCallStore`], [`AudienceStore`]) and [`State`] their sum, implemented for every type
 //! that has them all. A new concern is a new trait here, one file per
 //! backend, and one more bound on [`State`]; no caller changes. On-call
 //! pruning is its own method ([`OnCallStore::prune_oncall`], called after
 //! [`OutboxStore::prune`]) so the outbox's pruning need not know the
 //! on-call tables; the on-call queries read `firing_message` (the chat
-//! concern's) to find the messages that announced an alert. Async methods through
+//! concern's) to find the messages that announced an alert. The outbox's
+//! intake reads `subscription` (the audience concern's) to store copies
+//! for subscribed chats in the transaction that takes the webhook (see
+//! [`crate::bridge::fanout`]), and a chat migration moves subscriptions
+//! with everything else of the chat. Async methods through
 //! `async_trait` (boxed futures): the state is used as `dyn State`, which
 //! native `async fn` in traits does not allow yet, and one allocation per
 //! database call is noise beside the call.
@@ -39,6 +44,7 @@ use async_trait::async_trait;
 
 use super::outbox::Row;
 use super::payload::Notification;
+pub use crate::chat::audience::{MuteTarget, QuietHours, Topic, UserSettings};
 use crate::chat::audit::{AuditError, AuditFuture, AuditLog, Entry, Retention};
 pub use crate::chat::desk::{Ack, AckTarget};
 
@@ -60,11 +66,15 @@ pub enum StateError {
 }
 
 /// How an incoming notification was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Intake {
     /// Stored in the outbox (row id, and the chat after remembered
-    /// migrations).
-    Queued { id: i64, chat: i64 },
+    /// migrations), with copies for the subscribed chats `copies`.
+    Queued {
+        id: i64,
+        chat: i64,
+        copies: Vec<i64>,
+    },
     /// Seen within the dedup window: not stored again.
     Duplicate,
     /// Nothing to deliver (only heartbeats, or no alerts).
@@ -97,7 +107,10 @@ pub type Epoch = i64;
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
     /// Stores a notification for `chat` unless its `dedup_key` was seen in
-    /// the last `window_ms`; records `heartbeats` for the watchdog. When a
+    /// the last `window_ms` (or, when `chat` has subscriptions, its
+    /// delivery key), and then a copy for every other chat subscribed to
+    /// its agents (see [`crate::bridge::fanout`]), each unless its delivery
+    /// key was seen; records `heartbeats` for the watchdog. When a
     /// heartbeat arrives for a chat whose pipeline was reported silent,
     /// `recovery` (HTML) is queued for that chat first. Returns after the
     /// transaction committed.
@@ -374,6 +387,44 @@ pub trait OnCallStore: Send + Sync {
 /// How long a resolved alert's on-call record is kept.
 pub const ONCALL_KEEP_MS: i64 = 30 * 86_400_000;
 
+/// Who gets what: the chats' subscriptions (to agents, or to all) and
+/// each user's mutes and quiet hours (see [`crate::chat::audience`]).
+#[async_trait]
+pub trait AudienceStore: Send + Sync {
+    /// Subscribes `chat` (after migrations) to `topics`; the chat's
+    /// subscriptions afterwards.
+    async fn subscribe(
+        &self,
+        chat: i64,
+        topics: Vec<Topic>,
+        now_ms: i64,
+    ) -> Result<Vec<Topic>, StateError>;
+
+    /// Unsubscribes `chat` from `topics` ([`Topic::All`] among them: from
+    /// everything); the chat's subscriptions afterwards.
+    async fn unsubscribe(&self, chat: i64, topics: Vec<Topic>) -> Result<Vec<Topic>, StateError>;
+
+    /// `(chat, topic)` of one chat, or of every chat, by chat and topic.
+    async fn subscriptions(&self, chat: Option<i64>) -> Result<Vec<(i64, Topic)>, StateError>;
+
+    /// Mutes `target` for `user_id` until `until_ms` (replacing an
+    /// earlier mute of it).
+    async fn mute(&self, user_id: i64, target: MuteTarget, until_ms: i64)
+        -> Result<(), StateError>;
+
+    /// Ends a mute; false when there was none.
+    async fn unmute(&self, user_id: i64, target: MuteTarget) -> Result<bool, StateError>;
+
+    /// Sets (or with `None` clears) a user's quiet hours.
+    async fn set_quiet(&self, user_id: i64, quiet: Option<QuietHours>) -> Result<(), StateError>;
+
+    /// Every user with quiet hours or a mute not expired at `now_ms`.
+    async fn user_settings(&self, now_ms: i64) -> Result<Vec<UserSettings>, StateError>;
+
+    /// Forgets mutes expired before `now_ms`.
+    async fn prune_audience(&self, now_ms: i64) -> Result<(), StateError>;
+}
+
 /// All of the bridge's state: every concern above.
 pub trait State:
     OutboxStore
@@ -383,6 +434,7 @@ pub trait State:
     + AuditStore
     + LeaseStore
     + OnCallStore
+    + AudienceStore
     + 'static
 {
 }
@@ -395,6 +447,7 @@ impl<T> State for T where
         + AuditStore
         + LeaseStore
         + OnCallStore
+        + AudienceStore
         + 'static
 {
 }

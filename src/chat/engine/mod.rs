@@ -9,7 +9,8 @@
 //! The answers are split by what they talk to: `answers.rs` (Prometheus
 //! reads, the audit log), `history.rs` (answers over time, `/stats`),
 //! `silences.rs` (Alertmanager), `charts.rs` (pictures), `oncall.rs`
-//! (acknowledgements, `/oncall`), `window.rs` (the pure time maths of chart windows). This
+//! (acknowledgements, `/oncall`), `audience.rs` (subscriptions, mutes,
+//! quiet hours), `window.rs` (the pure time maths of chart windows). This
 //! file holds access, dispatch, the audit record and the [`Verdict`].
 //!
 //! Decisions:
@@ -23,6 +24,7 @@
 mod act_text;
 mod acts;
 mod answers;
+mod audience;
 mod charts;
 mod config;
 mod history;
@@ -569,6 +571,12 @@ impl Engine {
                     .await
             }
             Command::OnCall => Ok(self.on_call()),
+            Command::Subscribe { topics } => self.subscribe(caller, &topics, true).await,
+            Command::Unsubscribe { topics } => self.subscribe(caller, &topics, false).await,
+            Command::Subscriptions => self.subscriptions(caller).await,
+            Command::Mute { target, duration } => self.mute(caller, &target, duration).await,
+            Command::Unmute { target } => self.unmute(caller, &target).await,
+            Command::Quiet(arg) => self.quiet(caller, arg).await,
             Command::MemPicture { agent: word } => match &agent {
                 Some(a) => self.mem_picture(a).await,
                 None => Ok(Outcome::unknown_agent(reply::unknown_agent(&word, &known))),
@@ -792,7 +800,7 @@ mod tests {
             !help.contains("/silence ") && help.contains("/status"),
             "{help}"
         );
-        assert!(help.contains("Your role is viewer; 13 more"), "{help}");
+        assert!(help.contains("Your role is viewer; 15 more"), "{help}");
         // Refused before anything reaches Alertmanager (port 9 would answer
         // "unreachable"), with the role it needs; audited.
         for (who, text, needs) in [

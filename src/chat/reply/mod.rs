@@ -3,8 +3,10 @@
 //! a user, Prometheus or Alertmanager goes through [`escape`]; [`to_plain`]
 //! turns a reply back into terminal text for `outpost ask`. Texts about
 //! time (`/history`, `/uptime`, `/stats`) are in `history.rs`, the on-call
-//! desk's (acknowledgements, escalation, `/oncall`) in `oncall.rs`.
+//! desk's (acknowledgements, escalation, `/oncall`) in `oncall.rs`, who
+//! gets what (subscriptions, mutes, quiet hours) in `audience.rs`.
 
+pub mod audience;
 mod history;
 mod oncall;
 

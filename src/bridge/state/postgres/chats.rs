@@ -25,6 +25,9 @@ impl ChatStore for PgState {
             "UPDATE firing_message SET chat_id = $2 WHERE chat_id = $1",
             "DELETE FROM watchdog WHERE chat_id = $1 AND EXISTS (SELECT 1 FROM watchdog WHERE chat_id = $2)",
             "UPDATE watchdog SET chat_id = $2 WHERE chat_id = $1",
+            "DELETE FROM subscription s WHERE chat_id = $1 AND EXISTS (
+                 SELECT 1 FROM subscription t WHERE t.chat_id = $2 AND t.topic = s.topic)",
+            "UPDATE subscription SET chat_id = $2 WHERE chat_id = $1",
         ] {
             tx.execute(sql, &[&from, &to])
                 .await

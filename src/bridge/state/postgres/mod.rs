@@ -7,7 +7,8 @@
 //! This file is the pool and the schema migrations (`schema.rs`); the
 //! queries are split by concern like the traits: `outbox.rs`, `chats.rs`
 //! (migrations, firing message ids, the update offset), `watchdog.rs`,
-//! `audit.rs`, `lease.rs` and `oncall.rs`.
+//! `audit.rs`, `lease.rs`, `oncall.rs` and `audience.rs` (subscriptions,
+//! mutes, quiet hours).
 //!
 //! Decisions:
 //! - tokio-postgres with deadpool-postgres, not sqlx: the bridge writes a
@@ -26,6 +27,7 @@
 //!   built from the redacted [`Location`](super::Location) and the
 //!   database's own message, scrubbed of the password.
 
+mod audience;
 mod audit;
 mod chats;
 mod lease;

@@ -1,12 +1,18 @@
 //! The outbox's queries in PostgreSQL: intake (the dedup key unique in
-//! the database, watchdog heartbeats), the fenced claim, delivery marks,
-//! figures and pruning.
+//! the database, watchdog heartbeats, copies for subscribed chats), the
+//! fenced claim, delivery marks, figures and pruning.
+//!
+//! A notification first reads the subscriptions (one small query: the
+//! price of subscriptions for every webhook). Without heartbeats or
+//! subscriptions it is then one statement ([`INTAKE`]); otherwise one
+//! transaction, key by key (see [`crate::bridge::fanout`]).
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 
 use super::super::{Epoch, Intake, OutboxStore, StateError, Stats};
-use super::PgState;
+use super::{audience, PgState};
+use crate::bridge::fanout;
 use crate::bridge::outbox::{Content, Row};
 use crate::bridge::payload::Notification;
 
@@ -27,6 +33,26 @@ WITH target AS (
 INSERT INTO outbox(chat_id, thread_id, kind, payload, received_ms)
 SELECT target.chat, $2, 'alerts', $3, $6 FROM target, fresh
 RETURNING id, chat_id";
+
+/// Records a dedup key as seen unless it was within its window; returns
+/// a row only when it was new (or past its window).
+const FRESH: &str = "
+INSERT INTO dedup(key, first_seen_ms) VALUES ($1, $2)
+ON CONFLICT (key) DO UPDATE SET first_seen_ms = excluded.first_seen_ms
+    WHERE dedup.first_seen_ms <= $2 - $3
+RETURNING 1";
+
+/// Whether `key` is new at `now_ms` (or past `window_ms`); records it.
+async fn fresh(
+    c: &impl GenericClient,
+    key: &str,
+    (window_ms, now_ms): (i64, i64),
+) -> Result<bool, tokio_postgres::Error> {
+    let st = c.prepare_cached(FRESH).await?;
+    Ok(c.query_opt(&st, &[&key, &now_ms, &window_ms])
+        .await?
+        .is_some())
+}
 
 const INSERT_ROW: &str = "
 INSERT INTO outbox(chat_id, thread_id, kind, payload, received_ms)
@@ -87,7 +113,15 @@ impl OutboxStore for PgState {
             Some(serde_json::to_string(&notification).map_err(|e| StateError::Db(e.to_string()))?)
         };
         let mut c = self.conn().await?;
-        if heartbeats == 0 {
+        // Read before the transaction: a subscription made meanwhile
+        // counts from the next notification.
+        let subscriptions = match payload {
+            Some(_) => audience::all_subscriptions(&c)
+                .await
+                .map_err(|e| self.err(e))?,
+            None => Vec::new(),
+        };
+        if heartbeats == 0 && subscriptions.is_empty() {
             let Some(payload) = payload else {
                 return Ok(Intake::Nothing);
             };
@@ -103,6 +137,7 @@ impl OutboxStore for PgState {
                 Some(r) => Intake::Queued {
                     id: r.get(0),
                     chat: r.get(1),
+                    copies: Vec::new(),
                 },
                 None => Intake::Duplicate,
             });
@@ -116,45 +151,72 @@ impl OutboxStore for PgState {
             .await
             .map_err(|e| self.err(e))?
             .get(0);
-        // The old `silent`, read under the row's lock.
-        let was_silent = tx
-            .query_opt(
-                "SELECT silent FROM watchdog WHERE chat_id = $1 FOR UPDATE",
-                &[&target],
+        if heartbeats > 0 {
+            // The old `silent`, read under the row's lock.
+            let was_silent = tx
+                .query_opt(
+                    "SELECT silent FROM watchdog WHERE chat_id = $1 FOR UPDATE",
+                    &[&target],
+                )
+                .await
+                .map_err(|e| self.err(e))?
+                .is_some_and(|r| r.get::<_, bool>(0));
+            tx.execute(
+                "INSERT INTO watchdog(chat_id, thread_id, last_seen_ms, silent) VALUES ($1, $2, $3, false)
+                 ON CONFLICT (chat_id) DO UPDATE SET thread_id = excluded.thread_id,
+                     last_seen_ms = excluded.last_seen_ms, silent = false",
+                &[&target, &thread, &now_ms],
             )
             .await
-            .map_err(|e| self.err(e))?
-            .is_some_and(|r| r.get::<_, bool>(0));
-        tx.execute(
-            "INSERT INTO watchdog(chat_id, thread_id, last_seen_ms, silent) VALUES ($1, $2, $3, false)
-             ON CONFLICT (chat_id) DO UPDATE SET thread_id = excluded.thread_id,
-                 last_seen_ms = excluded.last_seen_ms, silent = false",
-            &[&target, &thread, &now_ms],
-        )
-        .await
-        .map_err(|e| self.err(e))?;
-        if was_silent {
-            insert_row(&tx, target, thread, &Content::Text(recovery), now_ms)
-                .await
-                .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(e))?;
+            if was_silent {
+                insert_row(&tx, target, thread, &Content::Text(recovery), now_ms)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
         }
         let outcome = match payload {
             None => Intake::Nothing,
-            Some(payload) => {
-                let st = tx.prepare_cached(INTAKE).await.map_err(|e| self.err(e))?;
-                match tx
-                    .query_opt(
-                        &st,
-                        &[&chat, &thread, &payload, &dedup_key, &window_ms, &now_ms],
-                    )
+            Some(_) => {
+                let window = (window_ms, now_ms);
+                let new = fresh(&tx, &dedup_key, window)
                     .await
                     .map_err(|e| self.err(e))?
-                {
-                    Some(r) => Intake::Queued {
-                        id: r.get(0),
-                        chat: r.get(1),
-                    },
-                    None => Intake::Duplicate,
+                    && (!fanout::subscribed(target, &subscriptions)
+                        || fresh(&tx, &notification.delivery_key(target), window)
+                            .await
+                            .map_err(|e| self.err(e))?);
+                if new {
+                    let copies = fanout::copies(&notification, target, &subscriptions);
+                    let id =
+                        insert_row(&tx, target, thread, &Content::Alerts(notification), now_ms)
+                            .await
+                            .map_err(|e| self.err(e))?;
+                    let mut chats = Vec::new();
+                    for copy in copies {
+                        if fresh(&tx, &copy.key, window)
+                            .await
+                            .map_err(|e| self.err(e))?
+                        {
+                            insert_row(
+                                &tx,
+                                copy.chat,
+                                None,
+                                &Content::Alerts(copy.notification),
+                                now_ms,
+                            )
+                            .await
+                            .map_err(|e| self.err(e))?;
+                            chats.push(copy.chat);
+                        }
+                    }
+                    Intake::Queued {
+                        id,
+                        chat: target,
+                        copies: chats,
+                    }
+                } else {
+                    Intake::Duplicate
                 }
             }
         };

@@ -117,6 +117,30 @@ CREATE TABLE alert_text (
 );
 ",
     ),
+    // Who gets what: subscriptions, mutes, quiet hours (`audience.rs`).
+    (
+        4,
+        "
+CREATE TABLE subscription (
+    chat_id BIGINT NOT NULL,
+    topic TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    PRIMARY KEY (chat_id, topic)
+);
+CREATE TABLE user_mute (
+    user_id BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    until_ms BIGINT NOT NULL,
+    PRIMARY KEY (user_id, kind, name)
+);
+CREATE TABLE user_quiet (
+    user_id BIGINT PRIMARY KEY,
+    start_min INTEGER NOT NULL,
+    end_min INTEGER NOT NULL
+);
+",
+    ),
 ];
 
 /// Applies the migrations the database lacks. Fails when the database is

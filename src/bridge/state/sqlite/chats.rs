@@ -12,7 +12,8 @@ use super::Store;
 #[async_trait]
 impl ChatStore for Store {
     /// Remembers that `from` became `to` (a group upgraded to a
-    /// supergroup) and moves everything queued for `from`.
+    /// supergroup) and moves everything queued for `from`, its firing
+    /// message ids, watchdog and subscriptions.
     async fn migrate_chat(&self, from: i64, to: i64) -> Result<(), StateError> {
         self.call(move |c| {
             c.execute(
@@ -30,6 +31,10 @@ impl ChatStore for Store {
             )?;
             c.execute(
                 "UPDATE OR REPLACE watchdog SET chat_id=?2 WHERE chat_id=?1",
+                params![from, to],
+            )?;
+            c.execute(
+                "UPDATE OR REPLACE subscription SET chat_id=?2 WHERE chat_id=?1",
                 params![from, to],
             )?;
             Ok(())

@@ -5,7 +5,8 @@
 //! by concern like the traits: `outbox.rs` (intake, queue, delivery marks,
 //! figures, pruning), `chats.rs` (migrations, firing message ids, the chat
 //! bot's update offset), `oncall.rs` (announced alerts, acknowledgements,
-//! escalation levels, alert keyboards), `watchdog.rs`, `audit.rs` (the
+//! escalation levels, alert keyboards), `audience.rs` (subscriptions,
+//! mutes, quiet hours), `watchdog.rs`, `audit.rs` (the
 //! chat engine's audit log: its queries, this thread's connection) and
 //! `lease.rs`.
 //!
@@ -25,6 +26,7 @@
 //! power loss, and Alertmanager would not resend what we acknowledged;
 //! group commit makes FULL affordable.
 
+mod audience;
 mod audit;
 mod chats;
 mod lease;
@@ -153,6 +155,7 @@ impl Store {
         .and_then(|_| conn.execute_batch(SCHEMA))
         .and_then(|_| conn.execute_batch(crate::chat::audit::SCHEMA))
         .and_then(|_| conn.execute_batch(oncall::SCHEMA))
+        .and_then(|_| conn.execute_batch(audience::SCHEMA))
         .map_err(|e| open_err(e.to_string()))?;
         let checkpoint_conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
         let (tx, rx) = mpsc::channel::<Job>(4096);

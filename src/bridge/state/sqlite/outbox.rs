@@ -5,8 +5,10 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{Epoch, Intake, OutboxStore, StateError, Stats};
+use super::audience;
 use super::chats::resolve_chat;
 use super::Store;
+use crate::bridge::fanout;
 use crate::bridge::outbox::{Content, Row};
 use crate::bridge::payload::Notification;
 
@@ -56,25 +58,24 @@ impl OutboxStore for Store {
             let Some(payload) = payload else {
                 return Ok(Intake::Nothing);
             };
-            let seen: Option<i64> = c
-                .query_row(
-                    "SELECT first_seen_ms FROM dedup WHERE key=?1",
-                    [&dedup_key],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(t) = seen {
-                if now_ms - t < window_ms {
-                    return Ok(Intake::Duplicate);
+            if !fresh(c, &dedup_key, window_ms, now_ms)? {
+                return Ok(Intake::Duplicate);
+            }
+            let subscriptions = audience::all_subscriptions(c)?;
+            if fanout::subscribed(chat, &subscriptions)
+                && !fresh(c, &notification.delivery_key(chat), window_ms, now_ms)?
+            {
+                return Ok(Intake::Duplicate);
+            }
+            let id = insert_raw(c, chat, thread, "alerts", &payload, now_ms)?;
+            let mut copies = Vec::new();
+            for copy in fanout::copies(&notification, chat, &subscriptions) {
+                if fresh(c, &copy.key, window_ms, now_ms)? {
+                    insert_row(c, copy.chat, None, &Content::Alerts(copy.notification), now_ms)?;
+                    copies.push(copy.chat);
                 }
             }
-            c.execute(
-                "INSERT INTO dedup(key, first_seen_ms) VALUES (?1, ?2)
-                 ON CONFLICT(key) DO UPDATE SET first_seen_ms=excluded.first_seen_ms",
-                params![dedup_key, now_ms],
-            )?;
-            let id = insert_raw(c, chat, thread, "alerts", &payload, now_ms)?;
-            Ok(Intake::Queued { id, chat })
+            Ok(Intake::Queued { id, chat, copies })
         })
         .await
     }
@@ -232,6 +233,24 @@ impl OutboxStore for Store {
         })
         .await
     }
+}
+
+/// Records `key` as seen at `now_ms` unless it was seen within
+/// `window_ms`; whether it was new (or past its window).
+fn fresh(c: &Connection, key: &str, window_ms: i64, now_ms: i64) -> Result<bool, StateError> {
+    let seen: Option<i64> = c
+        .prepare_cached("SELECT first_seen_ms FROM dedup WHERE key=?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?;
+    if seen.is_some_and(|t| now_ms - t < window_ms) {
+        return Ok(false);
+    }
+    c.prepare_cached(
+        "INSERT INTO dedup(key, first_seen_ms) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET first_seen_ms=excluded.first_seen_ms",
+    )?
+    .execute(params![key, now_ms])?;
+    Ok(true)
 }
 
 pub(super) fn insert_row(
