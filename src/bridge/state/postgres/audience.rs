@@ -1,5 +1,5 @@
 //! [`AudienceStore`] in PostgreSQL: the same tables as the SQLite backend
-//! (schema version 3). The outbox's intake reads the subscriptions with
+//! (schema version 4). The outbox's intake reads the subscriptions with
 //! [`all_subscriptions`] before it opens its transaction.
 
 use async_trait::async_trait;
