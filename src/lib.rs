@@ -129,7 +129,9 @@
 //!     `secret.rs` (redacting token type).
 //! - [`chat`]: the chat command engine (transport-independent) and
 //!   `outpost ask`.
-//!   - `commands.rs`: the one command list, `/help` and the pure parser.
+//!   - `commands/`: the one command list, `/help` and the pure parser
+//!     (`mod.rs`); the action commands' arguments (`acts.rs`), the config
+//!     commands' (`config.rs`), parser tests (`tests.rs`).
 //!   - `actions.rs`: the client of agents' signed actions (signs with
 //!     [`signing`], TLS to the pinned certificate only, time limits,
 //!     typed errors).
