@@ -143,7 +143,7 @@
 //!     `charts.rs` (pictures, `/plot`, `/mem_picture`, an alert's
 //!     expression), `history.rs` (`/history`, `/uptime`, `/stats`),
 //!     `oncall.rs` (`/ack`, the "I'm on it" button, `/oncall`),
-//!     `audience.rs` (`/subscribe`, `/mute`, `/quiet`), `window.rs`
+//!     `audience.rs` (`/subscribe`, `/mute`, `/quiet`), `tests.rs`, `window.rs`
 //!     (chart window time maths), `config.rs` (the config commands: diff,
 //!     confirm, apply, reload the agents list). `roles.rs`:
 //!     viewer/operator/admin per user id; `confirm.rs`: Confirm/Cancel
