@@ -32,6 +32,7 @@ mod ha_victoria;
 mod oncall;
 mod oncall_state;
 mod packaging;
+mod pg_server;
 mod probe;
 mod stack;
 mod state;
