@@ -36,4 +36,5 @@ mod pg_server;
 mod probe;
 mod stack;
 mod state;
+mod state_intake;
 mod support;
