@@ -100,7 +100,8 @@
 //!     `watchdog.rs`, `audit.rs`, `lease.rs`, `oncall.rs`, `audience.rs`
 //!     (subscriptions, mutes, quiet hours) the queries;
 //!     `postgres/` the shared backend for a pair of bridges: `mod.rs` the
-//!     pool, `schema.rs` versioned migrations, the same query files),
+//!     pool, `schema.rs` versioned migrations, `intake.rs` the group
+//!     commit of webhooks, the same query files),
 //!     `desk.rs` (the chat engine's view of the bridge's state:
 //!     `/stats`, acknowledgements edited onto alert messages),
 //!     `escalate.rs` (unacknowledged critical alerts sent again, on the

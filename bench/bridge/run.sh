@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Bridge benchmark: intake throughput and ack latency, end-to-end latency,
-# RSS, against a null-receiver anchor. Usage: bench/bridge/run.sh [SECONDS]
+# RSS, against a null-receiver anchor; then a pair of bridges on a PostgreSQL
+# of its own (Debian's `postgresql`). Usage: bench/bridge/run.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 target="${CARGO_TARGET_DIR:-target}"

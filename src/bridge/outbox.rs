@@ -78,6 +78,8 @@ pub enum BatchContent {
 
 /// The most alerts coalesced into one batch; later rows wait for the next
 /// batch (so a batch never needs more messages than the layout allows).
+/// Also the most a failover can repeat per chat: docs/deployment.md
+/// states this number, and `tests/it/ha.rs` checks that it does.
 pub const MAX_ALERTS_PER_BATCH: usize = 250;
 
 /// The first batch of a chat's queue (rows in id order), or `None` when

@@ -11,8 +11,9 @@
 //! `migrate_to_chat_id` for upgraded groups; refuses an edit that changes
 //! nothing ("message is not modified") or of a message marked too old
 //! ("message can't be edited"); and can be told to fail
-//! (5xx, dropped connections, lost replies), to answer the next sends
-//! with a 429 of any `retry_after` (u64::MAX included), or to echo the
+//! (5xx, dropped connections, lost replies), to hold the answers to the
+//! sends it accepted (a slow Telegram: the message is delivered, the
+//! sender waits), to answer the next sends with a 429 of any `retry_after` (u64::MAX included), or to echo the
 //! request path, token and all, in every error's `description` (as some
 //! proxies and self-hosted Bot API servers do). It records everything it
 //! accepted.
@@ -102,6 +103,10 @@ struct Shared {
     min_interval: Duration,
     inner: Mutex<Inner>,
     updates: Notify,
+    /// While true, the answer to an accepted send waits (`hold_replies`).
+    hold: tokio::sync::watch::Sender<bool>,
+    /// Answers waiting on `hold` now.
+    held: std::sync::atomic::AtomicUsize,
 }
 
 /// The running fake. Stops when dropped.
@@ -146,6 +151,8 @@ impl FakeTelegram {
                 ..Default::default()
             }),
             updates: Notify::new(),
+            hold: tokio::sync::watch::Sender::new(false),
+            held: Default::default(),
         });
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -214,6 +221,18 @@ impl FakeTelegram {
 
     pub fn set_faults(&self, f: Faults) {
         self.with(|i| i.faults = f);
+    }
+
+    /// While `on`, every send the fake accepts is recorded (delivered) at
+    /// once, and its answer waits until `hold_replies(false)`: the sender
+    /// has a message out whose fate it does not know yet.
+    pub fn hold_replies(&self, on: bool) {
+        self.shared.hold.send_replace(on);
+    }
+
+    /// How many accepted sends are waiting for their answer now.
+    pub fn held(&self) -> usize {
+        self.shared.held.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Sending to `from` answers 400 with `migrate_to_chat_id: to`.
@@ -411,12 +430,31 @@ async fn route(sh: Arc<Shared>, req: Request<Incoming>) -> Answer {
         _ => Ok(error(404, "Not Found: method not found")),
     };
     let status = answer.as_ref().map_or(0, |r| r.status().as_u16());
+    let accepted_send =
+        matches!(method, "sendMessage" | "sendPhoto" | "editMessageText") && status == 200;
+    if accepted_send && *sh.hold.borrow() {
+        hold(&sh).await;
+    }
     sh.inner
         .lock()
         .unwrap()
         .log
         .push((method.to_owned(), status));
     answer
+}
+
+/// Waits until the answers are no longer held (counted in `held`
+/// meanwhile, also when the client goes away and the wait is dropped).
+async fn hold(sh: &Shared) {
+    struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    sh.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let _waiting = Waiting(&sh.held);
+    let _ = sh.hold.subscribe().wait_for(|on| !on).await;
 }
 
 /// Request parameters from the query string, a JSON body, a form body or

@@ -1,10 +1,14 @@
 //! High availability: two `outpost bridge` processes on one real
 //! PostgreSQL (Debian's `postgresql`, started by the test), webhooks
 //! spread over both, the leader killed with SIGKILL mid-burst while the
-//! fake Telegram fails intermittently.
+//! fake Telegram fails intermittently and, at the kill, holds the answers
+//! to what it accepted (so the leader dies with a batch delivered but not
+//! marked sent: the in-flight batch a failover repeats).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use outpost::bridge::outbox::MAX_ALERTS_PER_BATCH;
 
 use crate::bridge::{client, mentions, one_alert, post, post_unacknowledged, Bridge, TOKEN};
 use crate::fake_telegram::{FakeTelegram, Faults, Received};
@@ -91,6 +95,8 @@ fn two_bridges_survive_a_sigkilled_leader_mid_burst_without_losing_an_acknowledg
     let mut kill_at = Instant::now();
     let mut in_flight: Vec<String> = Vec::new();
     let mut delivered_before = 0;
+    let mut held_at_kill = 0;
+    let mut acked_at_kill = 0;
     std::thread::scope(|s| {
         for (t, chunk) in names.chunks(75).enumerate() {
             let (acked, bridges) = (&acked, &bridges);
@@ -104,18 +110,32 @@ fn two_bridges_survive_a_sigkilled_leader_mid_burst_without_losing_an_acknowledg
                     if let Ok((200, _)) = post(&c, &url, &one_alert(n, "firing"), &[]) {
                         acked.lock().unwrap().push(n.clone());
                     }
-                    std::thread::sleep(Duration::from_millis(5));
+                    std::thread::sleep(Duration::from_millis(20));
                 }
             });
         }
-        wait_for(Duration::from_secs(30), || {
-            (acked.lock().unwrap().len() >= 120 && !fake.received().is_empty()).then_some(())
+        // Mid-burst, Telegram turns slow: what it accepts is delivered but
+        // not answered, so the leader holds a claimed batch it cannot mark
+        // sent yet. The leader is killed then.
+        let started = wait_for(Duration::from_secs(60), || {
+            (acked.lock().unwrap().len() >= 60 && !fake.received().is_empty()).then_some(())
         });
+        fake.hold_replies(true);
+        let holding = wait_for(Duration::from_secs(60), || (fake.held() > 0).then_some(()));
+        assert!(
+            started.is_some() && holding.is_some(),
+            "the leader never had a message out (acknowledged {}, delivered {}); log:\n{}",
+            acked.lock().unwrap().len(),
+            fake.received().len(),
+            a.logs()
+        );
+        held_at_kill = fake.held();
+        acked_at_kill = acked.lock().unwrap().len();
         a.proc.0.kill().unwrap(); // SIGKILL
         kill_at = Instant::now();
         a.proc.0.wait().unwrap();
-        // What the dead leader had sent but not marked sent: the rows the
-        // next leader will send again (the documented bound).
+        // What the dead leader had delivered but not marked sent: the rows
+        // the next leader will send again (the documented bound).
         let seen = fake.received();
         delivered_before = seen.len();
         let queued = queued_names(&pg);
@@ -125,6 +145,7 @@ fn two_bridges_survive_a_sigkilled_leader_mid_burst_without_losing_an_acknowledg
             .filter(|(_, c)| *c > 0)
             .map(|(n, _)| n)
             .collect();
+        fake.hold_replies(false);
     });
     let takeover = wait_for(Duration::from_secs(20), || {
         leads(&b).then(|| kill_at.elapsed())
@@ -153,20 +174,53 @@ fn two_bridges_survive_a_sigkilled_leader_mid_burst_without_losing_an_acknowledg
     let explained: usize = mentions(&lost, &acked).values().sum();
     let failover_dups = dups.saturating_sub(explained);
     eprintln!(
-        "failover test: lease ttl {TTL}; leader (epoch {epoch_a}) killed after {acked_before_retry} of 300 acknowledged and {delivered_before} messages delivered; \
-         takeover after {takeover:?}; in-flight at the kill (sent, not marked): {} alerts; \
+        "failover test: lease ttl {TTL}; leader (epoch {epoch_a}) killed after {acked_at_kill} of 300 acknowledged ({acked_before_retry} by the end of the burst) and {delivered_before} messages delivered; \
+         takeover after {takeover:?}; in flight at the kill: {held_at_kill} messages delivered and not answered, {} alerts (delivered, not marked sent); \
          duplicate alert showings: {dups} ({explained} from lost Telegram replies, {failover_dups} from the failover); \
          messages delivered: {}",
         in_flight.len(),
         received.len()
+    );
+    // The kill really caught a batch in flight, the failover repeated no
+    // more than it, and that is within the documented bound: one batch
+    // per chat.
+    assert!(
+        !in_flight.is_empty(),
+        "{held_at_kill} messages were held at the kill, yet no queued row had been delivered"
     );
     assert!(
         failover_dups <= in_flight.len(),
         "the failover duplicated {failover_dups} alerts, more than the {} in flight",
         in_flight.len()
     );
+    assert!(
+        in_flight.len() <= chats.len() * MAX_ALERTS_PER_BATCH,
+        "{} alerts in flight: more than one batch ({MAX_ALERTS_PER_BATCH} alerts) for each of {} chats",
+        in_flight.len(),
+        chats.len()
+    );
     assert!(b.metric("outpost_bridge_leader_epoch") > epoch_a);
     // Only the leader sends: nothing after the kill came from the dead one,
     // and the survivor's password never reached its log.
     assert!(!b.logs().contains(PG_PASSWORD));
+}
+
+/// The failover's cost in docs/deployment.md is the sender's batch size,
+/// read from the one constant that sets it.
+#[test]
+fn the_documented_failover_bound_is_the_batch_size() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/deployment.md"),
+    )
+    .unwrap();
+    let section = doc
+        .split("#### What a failover costs")
+        .nth(1)
+        .and_then(|s| s.split("\n#### ").next())
+        .expect("docs/deployment.md has no \"What a failover costs\" section");
+    let claim = format!("at most {MAX_ALERTS_PER_BATCH} alerts per chat");
+    assert!(
+        section.split_whitespace().collect::<Vec<_>>().join(" ").contains(&claim),
+        "docs/deployment.md's \"What a failover costs\" must say \"{claim}\" (bridge::outbox::MAX_ALERTS_PER_BATCH):\n{section}"
+    );
 }

@@ -14,7 +14,7 @@ use outpost::chat::audit::{Entry, Retention};
 
 use crate::support::{Postgres, PG_PASSWORD};
 
-fn note(name: &str) -> Notification {
+pub(crate) fn note(name: &str) -> Notification {
     let mut n = Notification {
         status: "firing".into(),
         ..Default::default()

@@ -5,7 +5,8 @@
 //! (`lease.rs`), delivers and polls Telegram.
 //!
 //! This file is the pool and the schema migrations (`schema.rs`); the
-//! queries are split by concern like the traits: `outbox.rs`, `chats.rs`
+//! queries are split by concern like the traits: `outbox.rs` (and its
+//! group commit of intake, `intake.rs`), `chats.rs`
 //! (migrations, firing message ids, the update offset), `watchdog.rs`,
 //! `audit.rs`, `lease.rs`, `oncall.rs` and `audience.rs` (subscriptions,
 //! mutes, quiet hours).
@@ -19,8 +20,10 @@
 //! - No TLS: the connection is plain (`NoTls`); reach a remote database
 //!   over a private network or a local TLS proxy. A URL asking for
 //!   `sslmode=require` fails at start rather than falling back silently.
-//! - Every write that acknowledges a webhook is one transaction (a single
-//!   statement when there is no heartbeat), answered after its `COMMIT`.
+//! - Every write that acknowledges a webhook is committed before the
+//!   answer: webhooks without heartbeats by the group commit (`intake.rs`:
+//!   those waiting together share one statement and one WAL flush), the
+//!   others in a transaction of their own.
 //! - The clock of the lease is the database's (`clock_timestamp()`), so
 //!   bridges with skewed clocks agree on when it expires.
 //! - The URL's password never reaches a log line or an error: errors are
@@ -30,6 +33,7 @@
 mod audience;
 mod audit;
 mod chats;
+mod intake;
 mod lease;
 mod oncall;
 mod outbox;
@@ -47,6 +51,9 @@ pub struct PgState {
     pool: Pool,
     /// The URL's password, scrubbed from every error text.
     password: Option<String>,
+    /// The group commit of webhook intake (`intake.rs`); `None` in the
+    /// copy its own loop stores through.
+    committer: Option<intake::Committer>,
 }
 
 impl std::fmt::Debug for PgState {
@@ -81,13 +88,18 @@ impl PgState {
                 what: what.clone(),
                 reason: e.to_string(),
             })?;
-        let state = PgState { pool, password };
+        let mut state = PgState {
+            pool,
+            password,
+            committer: None,
+        };
         schema::migrate(&state)
             .await
             .map_err(|e| StateError::Open {
                 what,
                 reason: e.to_string(),
             })?;
+        state.committer = Some(intake::Committer::start(state.clone()));
         Ok(state)
     }
 

@@ -4,13 +4,15 @@
 //!
 //! A notification first reads the subscriptions (one small query: the
 //! price of subscriptions for every webhook). Without heartbeats or
-//! subscriptions it is then one statement ([`INTAKE`]); otherwise one
-//! transaction, key by key (see [`crate::bridge::fanout`]).
+//! subscriptions it then goes through the group commit in `intake.rs`
+//! (one statement, [`INTAKE`], shared by the webhooks waiting together);
+//! otherwise one transaction, key by key (see [`crate::bridge::fanout`]).
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 
 use super::super::{Epoch, Intake, OutboxStore, StateError, Stats};
+use super::intake::Pending;
 use super::{audience, PgState};
 use crate::bridge::fanout;
 use crate::bridge::outbox::{Content, Row};
@@ -82,6 +84,38 @@ pub(super) async fn insert_row(
     Ok(row.get(0))
 }
 
+impl PgState {
+    /// Stores one notification with [`INTAKE`], in its own transaction
+    /// (the group commit's fallback, and the path without it).
+    pub(super) async fn intake_one(
+        &self,
+        chat: i64,
+        thread: Option<i64>,
+        payload: &str,
+        dedup_key: &str,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> Result<Intake, StateError> {
+        let c = self.conn().await?;
+        let st = c.prepare_cached(INTAKE).await.map_err(|e| self.err(e))?;
+        let row = c
+            .query_opt(
+                &st,
+                &[&chat, &thread, &payload, &dedup_key, &window_ms, &now_ms],
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(match row {
+            Some(r) => Intake::Queued {
+                id: r.get(0),
+                chat: r.get(1),
+                copies: Vec::new(),
+            },
+            None => Intake::Duplicate,
+        })
+    }
+}
+
 fn rows(found: Vec<tokio_postgres::Row>) -> Vec<Row> {
     let mut rows: Vec<Row> = found
         .into_iter()
@@ -112,36 +146,42 @@ impl OutboxStore for PgState {
         } else {
             Some(serde_json::to_string(&notification).map_err(|e| StateError::Db(e.to_string()))?)
         };
-        let mut c = self.conn().await?;
         // Read before the transaction: a subscription made meanwhile
         // counts from the next notification.
         let subscriptions = match payload {
-            Some(_) => audience::all_subscriptions(&c)
-                .await
-                .map_err(|e| self.err(e))?,
+            Some(_) => {
+                let c = self.conn().await?;
+                audience::all_subscriptions(&c)
+                    .await
+                    .map_err(|e| self.err(e))?
+            }
             None => Vec::new(),
         };
         if heartbeats == 0 && subscriptions.is_empty() {
             let Some(payload) = payload else {
                 return Ok(Intake::Nothing);
             };
-            let st = c.prepare_cached(INTAKE).await.map_err(|e| self.err(e))?;
-            let row = c
-                .query_opt(
-                    &st,
-                    &[&chat, &thread, &payload, &dedup_key, &window_ms, &now_ms],
-                )
-                .await
-                .map_err(|e| self.err(e))?;
-            return Ok(match row {
-                Some(r) => Intake::Queued {
-                    id: r.get(0),
-                    chat: r.get(1),
-                    copies: Vec::new(),
-                },
-                None => Intake::Duplicate,
-            });
+            return match &self.committer {
+                Some(committer) => {
+                    committer
+                        .intake(Pending {
+                            chat,
+                            thread,
+                            payload,
+                            key: dedup_key,
+                            window_ms,
+                            now_ms,
+                            reply: tokio::sync::oneshot::channel().0,
+                        })
+                        .await
+                }
+                None => {
+                    self.intake_one(chat, thread, &payload, &dedup_key, window_ms, now_ms)
+                        .await
+                }
+            };
         }
+        let mut c = self.conn().await?;
         let tx = c.transaction().await.map_err(|e| self.err(e))?;
         let target: i64 = tx
             .query_one(
