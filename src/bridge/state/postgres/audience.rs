@@ -1,6 +1,10 @@
 //! [`AudienceStore`] in PostgreSQL: the same tables as the SQLite backend
 //! (schema version 4). The outbox's intake reads the subscriptions with
-//! [`all_subscriptions`] before it opens its transaction.
+//! [`PgState::intake_subscriptions`] (at most a second old) before it opens
+//! its transaction.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -42,11 +46,50 @@ pub(super) async fn subscriptions_of(
         .collect())
 }
 
-/// Every subscription, `(chat, topic)`.
-pub(super) async fn all_subscriptions(
-    c: &impl GenericClient,
-) -> Result<Vec<(i64, Topic)>, tokio_postgres::Error> {
-    subscriptions_of(c, None).await
+/// How long intake reuses the subscriptions it read: one query a second
+/// instead of one per webhook (intake is the pair's hot path, see
+/// BENCHMARKS.md). A bridge forgets its copy when it changes
+/// subscriptions itself, so only a change made through the other bridge of
+/// a pair can take this long to count.
+pub(super) const SUBSCRIPTIONS_FRESH: Duration = Duration::from_secs(1);
+
+/// Every subscription, `(chat, topic)`, as intake last read it.
+#[derive(Default)]
+pub(super) struct SubscriptionCache(Mutex<Option<(Instant, Subscriptions)>>);
+
+/// `(chat, topic)` pairs, shared.
+type Subscriptions = Arc<Vec<(i64, Topic)>>;
+
+impl SubscriptionCache {
+    fn fresh(&self, now: Instant) -> Option<Subscriptions> {
+        let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        held.as_ref()
+            .filter(|(at, _)| now.saturating_duration_since(*at) < SUBSCRIPTIONS_FRESH)
+            .map(|(_, v)| Arc::clone(v))
+    }
+
+    pub(super) fn forget(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+impl PgState {
+    /// Every subscription, `(chat, topic)`, at most [`SUBSCRIPTIONS_FRESH`]
+    /// old.
+    pub(super) async fn intake_subscriptions(&self) -> Result<Arc<Vec<(i64, Topic)>>, StateError> {
+        let asked = Instant::now();
+        if let Some(v) = self.subscriptions.fresh(asked) {
+            return Ok(v);
+        }
+        let c = self.conn().await?;
+        let v = Arc::new(subscriptions_of(&c, None).await.map_err(|e| self.err(e))?);
+        *self
+            .subscriptions
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((asked, Arc::clone(&v)));
+        Ok(v)
+    }
 }
 
 fn topics(found: Vec<(i64, Topic)>) -> Vec<Topic> {
@@ -78,6 +121,8 @@ impl AudienceStore for PgState {
             .await
             .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
+        // Forgotten after the commit: a read in between would keep the old.
+        self.subscriptions.forget();
         Ok(topics(now))
     }
 
@@ -98,6 +143,8 @@ impl AudienceStore for PgState {
             .await
             .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
+        // Forgotten after the commit: a read in between would keep the old.
+        self.subscriptions.forget();
         Ok(topics(now))
     }
 

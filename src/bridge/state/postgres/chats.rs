@@ -33,7 +33,10 @@ impl ChatStore for PgState {
                 .await
                 .map_err(|e| self.err(e))?;
         }
-        tx.commit().await.map_err(|e| self.err(e))
+        tx.commit().await.map_err(|e| self.err(e))?;
+        // Subscriptions moved with the chat.
+        self.subscriptions.forget();
+        Ok(())
     }
 
     async fn remember_firing(

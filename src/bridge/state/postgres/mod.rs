@@ -54,6 +54,8 @@ pub struct PgState {
     /// The group commit of webhook intake (`intake.rs`); `None` in the
     /// copy its own loop stores through.
     committer: Option<intake::Committer>,
+    /// What intake last read of the subscriptions (`audience.rs`).
+    subscriptions: std::sync::Arc<audience::SubscriptionCache>,
 }
 
 impl std::fmt::Debug for PgState {
@@ -92,6 +94,7 @@ impl PgState {
             pool,
             password,
             committer: None,
+            subscriptions: Default::default(),
         };
         schema::migrate(&state)
             .await

@@ -2,8 +2,8 @@
 //! the database, watchdog heartbeats, copies for subscribed chats), the
 //! fenced claim, delivery marks, figures and pruning.
 //!
-//! A notification first reads the subscriptions (one small query: the
-//! price of subscriptions for every webhook). Without heartbeats or
+//! A notification first looks at the subscriptions (read at most once a
+//! second, `audience.rs`). Without heartbeats or
 //! subscriptions it then goes through the group commit in `intake.rs`
 //! (one statement, [`INTAKE`], shared by the webhooks waiting together);
 //! otherwise one transaction, key by key (see [`crate::bridge::fanout`]).
@@ -13,7 +13,7 @@ use deadpool_postgres::GenericClient;
 
 use super::super::{Epoch, Intake, OutboxStore, StateError, Stats};
 use super::intake::Pending;
-use super::{audience, PgState};
+use super::PgState;
 use crate::bridge::fanout;
 use crate::bridge::outbox::{Content, Row};
 use crate::bridge::payload::Notification;
@@ -149,13 +149,8 @@ impl OutboxStore for PgState {
         // Read before the transaction: a subscription made meanwhile
         // counts from the next notification.
         let subscriptions = match payload {
-            Some(_) => {
-                let c = self.conn().await?;
-                audience::all_subscriptions(&c)
-                    .await
-                    .map_err(|e| self.err(e))?
-            }
-            None => Vec::new(),
+            Some(_) => self.intake_subscriptions().await?,
+            None => Default::default(),
         };
         if heartbeats == 0 && subscriptions.is_empty() {
             let Some(payload) = payload else {
