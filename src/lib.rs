@@ -122,7 +122,7 @@
 //!     `deliver.rs` (one message until delivered: the retry policy,
 //!     pacing and counters for alerts and replies alike), `pacer.rs`
 //!     (Telegram's limits), `doorbell.rs` (which chats have new rows),
-//!     `sender.rs` (drains the outbox: batches, charts, bookkeeping),
+//!     `sender/` (drains the outbox: batches, charts, bookkeeping; `tests.rs`),
 //!     `leader.rs` (the lease: who delivers and polls Telegram),
 //!     `bot.rs` (chat commands over long polling, replies), `watchdog.rs`
 //!     (dead man's switch), `metrics.rs`, `health.rs` (what `/-/ready`
