@@ -19,31 +19,38 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 OUTPOST_LINK_MAP="$work/outpost.map" cargo build --release
 bin="$PWD/target/release/outpost"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-collectors=(arp conntrack cpu diskstats entropy filefd filesystem loadavg meminfo netclass netdev netstat
-  os pressure sockstat softnet stat textfile time timex udp_queues uname vmstat)
-flags=(--collector.disable-defaults)
-for c in "${collectors[@]}"; do flags+=("--collector.$c"); done
-
-valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/cg" \
-  "$bin" exporter --web.listen-address "127.0.0.1:$port" "${flags[@]}" 2>"$work/log" &
-pid=$!
-url="http://127.0.0.1:$port"
-for _ in $(seq 1 150); do curl -sf -o /dev/null "$url/" && break; sleep 0.2; done
-scrape() {
-  curl -sf -o /dev/null -H 'Accept-Encoding: gzip' "$url/metrics"
-  curl -sf -o /dev/null "$url/metrics"
+fixtures="$PWD/tests/fixtures"
+# Two runs, each exporter's default collector set: on this host, and on the
+# fixture tree (a bare-metal host's hwmon, md, ZFS, NFS… that this host may
+# lack), so every default collector's code is listed.
+profile() { # TAG FLAG...
+  local tag=$1; shift
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/$tag" \
+    "$bin" exporter --web.listen-address "127.0.0.1:$port" "$@" 2>"$work/$tag.log" &
+  local pid=$!
+  local url="http://127.0.0.1:$port"
+  for _ in $(seq 1 300); do curl -sf -o /dev/null "$url/" && break; sleep 0.2; done
+  scrape() {
+    curl -sf -o /dev/null -H 'Accept-Encoding: gzip' "$url/metrics"
+    curl -sf -o /dev/null "$url/metrics"
+  }
+  dump() { callgrind_control -d "$pid" >/dev/null; }
+  sleep 1; dump                                   # TAG.1: startup
+  for _ in 1 2; do scrape; done
+  curl -sf -o /dev/null -H 'Accept: application/openmetrics-text; version=1.0.0' "$url/metrics"
+  dump                                            # TAG.2: first scrapes
+  for _ in $(seq 1 30); do scrape; done
+  curl -sf -o /dev/null -H 'Accept: application/openmetrics-text; version=1.0.0' "$url/metrics"
+  dump                                            # TAG.3: steady scrapes
+  sleep 3; dump                                   # TAG.4: idle (page shedding)
+  kill "$pid"; wait "$pid" || true                # TAG: shutdown
 }
-dump() { callgrind_control -d "$pid" >/dev/null; }
-sleep 1; dump                                   # cg.1: startup
-for _ in 1 2; do scrape; done
-curl -sf -o /dev/null -H 'Accept: application/openmetrics-text; version=1.0.0' "$url/metrics"
-dump                                            # cg.2: first scrapes
-for _ in $(seq 1 40); do scrape; done
-curl -sf -o /dev/null -H 'Accept: application/openmetrics-text; version=1.0.0' "$url/metrics"
-dump                                            # cg.3: steady scrapes
-sleep 3; dump                                   # cg.4: idle (page shedding)
-kill "$pid"; wait "$pid" || true                # cg: shutdown
+profile host
+profile fix --path.procfs="$fixtures/proc" --path.sysfs="$fixtures/sys" \
+  --path.rootfs="$fixtures/rootfs" --collector.textfile.directory="$fixtures/textfile" \
+  --path.udev.data="$fixtures/rootfs/run/udev/data"
 
 # How much of the list being replaced still named functions of this build
 # (names carry hashes that move with the compiler, dependencies and generic
@@ -57,6 +64,8 @@ PY
 {
   echo "# Functions the exporter runs, hottest first; made by bench/symbol-order.sh"
   echo "# with $(rustc --version). build.rs passes this list to lld."
-  python3 bench/callgrind_functions.py --map "$work/outpost.map" "$bin" "$work/cg.3" "$work/cg.2" "$work/cg.4" "$work/cg.1" "$work/cg"
+  python3 bench/callgrind_functions.py --map "$work/outpost.map" "$bin" \
+    "$work/host.3" "$work/fix.3" "$work/host.2" "$work/fix.2" "$work/host.4" "$work/fix.4" \
+    "$work/host.1" "$work/fix.1" "$work/host" "$work/fix"
 } > link/symbol-order.txt
 echo "link/symbol-order.txt: $(grep -vc '^#' link/symbol-order.txt) functions" >&2

@@ -45,7 +45,8 @@
 //!   - `scrape.rs`: the one thread that gathers, encodes and gzips scrapes;
 //!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters
 //!     and node_exporter's include/exclude device filter);
-//!     `openfiles.rs` (procfs/sysfs files kept open, one scratch buffer);
+//!     `openfiles.rs` (files kept open between scrapes, directory listings
+//!     kept while unchanged, one scratch buffer);
 //!     `intern.rs` (metric names built from kernel keys, made once);
 //!     `fasthash.rs` (the unkeyed hash for those internal maps).
 //!   - `metrics.rs` (the metric model), `encode.rs` (text 0.0.4 and

@@ -114,7 +114,7 @@ pub fn read_if_present(path: &Path) -> Result<Option<String>, CollectError> {
 /// The names of the entries of `dir`, sorted; empty when `dir` does not
 /// exist (a device class with no devices, a module not loaded).
 pub fn entries(dir: &Path) -> Result<Vec<String>, CollectError> {
-    let list = match std::fs::read_dir(dir) {
+    let list = match super::openfiles::list_dir(dir) {
         Ok(list) => list,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
@@ -125,8 +125,8 @@ pub fn entries(dir: &Path) -> Result<Vec<String>, CollectError> {
         }
     };
     let mut names: Vec<String> = list
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .iter()
+        .map(|n| n.to_string_lossy().into_owned())
         .collect();
     names.sort();
     Ok(names)
@@ -180,25 +180,27 @@ pub fn require_int_attr(path: &Path) -> Result<f64, CollectError> {
 /// The entries `PREFIX<n>` of `dir` (`thermal_zone0`, `mc1`) as `(n, path)`,
 /// in number order; none when `dir` is absent.
 pub fn numbered_entries(dir: &Path, prefix: &str) -> Vec<(String, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = super::openfiles::list_dir(dir) else {
         return Vec::new();
     };
-    let mut found: Vec<(u64, String, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name();
-            let n = name.to_str()?.strip_prefix(prefix)?.to_owned();
-            Some((n.parse().ok()?, n, e.path()))
+    let mut found: Vec<(u64, &str)> = entries
+        .iter()
+        .filter_map(|name| {
+            let n = name.to_str()?.strip_prefix(prefix)?;
+            Some((n.parse().ok()?, n))
         })
         .collect();
     found.sort();
-    found.into_iter().map(|(_, n, p)| (n, p)).collect()
+    found
+        .into_iter()
+        .map(|(_, n)| (n.to_owned(), dir.join(format!("{prefix}{n}"))))
+        .collect()
 }
 
 /// The entry names of a sysfs class directory (`/sys/class/nvme`), sorted;
 /// [`CollectError::NoData`] naming `what` when the host has no such class.
 pub fn class_entries(dir: &Path, what: &'static str) -> Result<Vec<String>, CollectError> {
-    let entries = match std::fs::read_dir(dir) {
+    let entries = match super::openfiles::list_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(CollectError::NoData(what))
@@ -210,12 +212,10 @@ pub fn class_entries(dir: &Path, what: &'static str) -> Result<Vec<String>, Coll
             })
         }
     };
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    names.sort();
-    Ok(names)
+    Ok(entries
+        .iter()
+        .filter_map(|n| n.to_str().map(str::to_owned))
+        .collect())
 }
 
 /// One source of metrics. `update` reads and parses everything first and

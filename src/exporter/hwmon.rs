@@ -111,9 +111,7 @@ fn collect_attributes(
     dir: &Path,
     sensors: &mut BTreeMap<String, BTreeMap<String, String>>,
 ) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let file = entry.file_name();
+    for file in super::openfiles::list_dir(dir)?.iter() {
         let Some(file) = file.to_str() else { continue };
         let Some((kind, number, property)) = split_attribute(file) else {
             continue;
@@ -121,7 +119,7 @@ fn collect_attributes(
         if !TYPES.contains(&kind) {
             continue;
         }
-        if let Some(value) = read_value(&entry.path()) {
+        if let Some(value) = read_value(&dir.join(file)) {
             sensors
                 .entry(format!("{kind}{number}"))
                 .or_default()
@@ -133,7 +131,7 @@ fn collect_attributes(
 
 /// The chip's `chip` label: from its device's path, else its `name` file,
 /// else the `hwmonN` directory's own name.
-fn chip_label(dir: &Path) -> Option<String> {
+fn chip_label(dir: &Path, human_name: Option<&str>) -> Option<String> {
     if let Ok(device) = std::fs::canonicalize(dir.join("device")) {
         let name = device.file_name().map(|n| clean(&n.to_string_lossy()));
         let kind = device
@@ -148,8 +146,8 @@ fn chip_label(dir: &Path) -> Option<String> {
             _ => {}
         }
     }
-    if let Some(name) = human_name(dir) {
-        return Some(name);
+    if let Some(name) = human_name {
+        return Some(name.to_owned());
     }
     let real = std::fs::canonicalize(dir).ok()?;
     let name = clean(&real.file_name()?.to_string_lossy());
@@ -158,8 +156,11 @@ fn chip_label(dir: &Path) -> Option<String> {
 
 /// The chip's `name` file, cleaned (`nvme`, `coretemp`).
 fn human_name(dir: &Path) -> Option<String> {
-    let raw = std::fs::read(dir.join("name")).ok()?;
-    let name = clean(&String::from_utf8_lossy(&raw));
+    let raw = super::openfiles::read_with(&dir.join("name"), true, |b| {
+        String::from_utf8_lossy(b).into_owned()
+    })
+    .ok()?;
+    let name = clean(&raw);
     (!name.is_empty()).then_some(name)
 }
 
@@ -184,16 +185,23 @@ pub fn read_chip_filtered(dir: &Path, filters: &Filters) -> Result<Option<Chip>,
         path: dir.to_owned(),
         source,
     };
-    let chip = chip_label(dir)
+    let chip_name = human_name(dir);
+    let chip = chip_label(dir, chip_name.as_deref())
         .ok_or_else(|| CollectError::Other(format!("no name for hwmon chip {}", dir.display())))?;
     if filters.chips.ignored(&chip) {
         return Ok(None);
     }
     let mut sensors = BTreeMap::new();
     collect_attributes(dir, &mut sensors).map_err(io)?;
-    let device = dir.join("device");
-    if device.is_dir() {
-        collect_attributes(&device, &mut sensors).map_err(io)?;
+    match collect_attributes(&dir.join("device"), &mut sensors) {
+        Ok(()) => {}
+        // No device directory (a virtual chip), or `device` is not one.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(nix::libc::ENOENT | nix::libc::ENOTDIR)
+            ) => {}
+        Err(e) => return Err(io(e)),
     }
     if filters.sensors.include.is_some() || filters.sensors.exclude.is_some() {
         let mut key = String::new();
@@ -207,7 +215,7 @@ pub fn read_chip_filtered(dir: &Path, filters: &Filters) -> Result<Option<Chip>,
     }
     Ok(Some(Chip {
         chip,
-        chip_name: human_name(dir),
+        chip_name,
         sensors,
     }))
 }
@@ -388,7 +396,7 @@ impl Hwmon {
 impl Collector for Hwmon {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let class = self.paths.sys("class/hwmon");
-        let entries = match std::fs::read_dir(&class) {
+        let entries = match super::openfiles::list_dir(&class) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CollectError::NoData("/sys/class/hwmon"))
@@ -401,8 +409,8 @@ impl Collector for Hwmon {
             }
         };
         let mut dirs: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
+            .iter()
+            .map(|name| class.join(name))
             .filter(|p| p.is_dir())
             .collect();
         dirs.sort();

@@ -457,6 +457,9 @@ pub fn main(mut config: Config) -> anyhow::Result<()> {
     };
     let (server, nofile) = crate::server::prepare(config.server, 128 + probe_sockets);
     config.server = server;
+    if let Some(n) = nofile {
+        openfiles::cap(n);
+    }
     if let Some(limit) = nofile.filter(|&n| (n as usize) < config.probe.concurrency + 128) {
         tracing::warn!(
             limit,

@@ -20,15 +20,14 @@ pub struct ClockSource {
 /// Reads every `clocksource<N>` under `dir`, ordered by N. No directory
 /// (no sysfs, or a kernel without it) means no clock sources.
 pub fn read_clocksources(dir: &Path) -> Vec<ClockSource> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = super::openfiles::list_dir(dir) else {
         return Vec::new();
     };
     let mut out: Vec<(u32, ClockSource)> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let n: u32 = name.strip_prefix("clocksource")?.parse().ok()?;
-            let path = e.path();
+        .iter()
+        .filter_map(|name| {
+            let n: u32 = name.to_str()?.strip_prefix("clocksource")?.parse().ok()?;
+            let path = dir.join(name);
             Some((
                 n,
                 ClockSource {
