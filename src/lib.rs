@@ -14,33 +14,45 @@
 //!   - `collector.rs`: the [`exporter::collector::Collector`] trait, the one
 //!     list of collectors ([`exporter::collector::Name`]) and the registry
 //!     that wraps each with `node_scrape_collector_*`.
-//!   - one file per collector (`cpu.rs`, `meminfo.rs`, `filesystem.rs`,
-//!     `diskstats.rs`, `netdev.rs`, `textfile.rs`, `mdadm.rs`, `hwmon.rs`,
-//!     `edac.rs`, …), named as in [`exporter::collector::Name`]; `timex.rs`
-//!     holds one of the crate's three `unsafe` blocks (adjtimex(2)); `nfs.rs`
-//!     also owns the RPC statistics line reader `nfsd.rs` uses.
-//!     `collector.rs` also owns the shared sysfs readers (required
-//!     attributes, numbered entries such as `thermal_zoneN`) and the "no
-//!     data" outcome of a collector whose files the host lacks.
-//!     `processes.rs` is the (off by default) processes collector, not
-//!     `process.rs` below. `dbus.rs` owns the system bus (address,
-//!     connection, property reads, errors) that `systemd.rs` and
-//!     `logind.rs` (node_exporter's collectors) and `logins/` share;
-//!     `logind.rs` reads through `logins/logind.rs`'s client. `ethtool.rs`
-//!     reads through its `Source` trait; `ethtool_ioctl.rs` is the source
-//!     on a host (the `SIOCETHTOOL` ioctl, another `unsafe` block); `rtnl.rs` is
+//!   - `collectors/`: one file per collector, named as in
+//!     [`exporter::collector::Name`], in folders by what they watch:
+//!     `hardware/` (hwmon, thermal_zone, powersupplyclass, rapl, edac,
+//!     dmi, cpufreq, drm, watchdog, `gpu/`), `storage/` (diskstats,
+//!     filesystem, mdadm, bcache, bcachefs, btrfs, xfs, zfs, nfs, nfsd,
+//!     mountstats, nvme, dmmultipath, fibrechannel, tapestats), `network/`
+//!     (netdev, netclass, netstat, arp, bonding, conntrack, ethtool,
+//!     infiniband, ipvs, sockstat, softnet, tcpstat, udp_queues), `kernel/`
+//!     (cpu, stat, meminfo, meminfo_numa, vmstat, loadavg, pressure,
+//!     schedstat, interrupts, softirqs, entropy, filefd, kernel_hung, time,
+//!     timex, uname, selinux, processes, cpu_vulnerabilities) and `system/`
+//!     (os, textfile, systemd, logind, `logins/`). The folders are for
+//!     reading the tree: `exporter` re-exports every collector under its
+//!     short path (`exporter::cpu`).
+//!     `kernel/timex.rs` holds one of the crate's three `unsafe` blocks
+//!     (adjtimex(2)); `storage/nfs.rs` also owns the RPC statistics line
+//!     reader `nfsd.rs` uses. `processes.rs` is the (off by default)
+//!     processes collector, not `process.rs` below. `system/systemd.rs` and
+//!     `system/logind.rs` (node_exporter's collectors) and `system/logins/`
+//!     share `dbus.rs`; `logind.rs` reads through `logins/logind.rs`'s
+//!     client. `network/ethtool.rs` reads through its `Source` trait;
+//!     `network/ethtool_ioctl.rs` is the source on a host (the
+//!     `SIOCETHTOOL` ioctl, another `unsafe` block); `network/rtnl.rs` is
 //!     the rtnetlink edge (link, neighbour and address dumps behind its
 //!     `Source` trait) that `netdev.rs` and `arp.rs` read in their netlink
 //!     modes.
-//!   - Outpost's own collectors (off by default): `gpu/` (`mod.rs`: the
+//!   - `collector.rs` also owns the shared sysfs readers (required
+//!     attributes, numbered entries such as `thermal_zoneN`) and the "no
+//!     data" outcome of a collector whose files the host lacks. `dbus.rs`
+//!     owns the system bus (address, connection, property reads, errors).
+//!   - Outpost's own collectors (off by default): `hardware/gpu/` (`mod.rs`: the
 //!     [`exporter::gpu::GpuLibrary`] trait and the collector; `nvml.rs`:
 //!     NVML through nvml-wrapper, loaded at run time; `tests.rs`: a
-//!     recorded NVML stand-in), `logins/` (`mod.rs`: sessions and logins;
+//!     recorded NVML stand-in), `system/logins/` (`mod.rs`: sessions and logins;
 //!     `logind.rs`: systemd-logind over D-Bus, its sessions and scheduled
 //!     shutdown;
 //!     `utmp.rs`: the record format; `alert.rs`: rate-limited Alertmanager
-//!     alerts), `cpu_benchmark.rs` (a fixed workload on its own thread,
-//!     kept out of scrapes by the registry's
+//!     alerts), `cpu_benchmark.rs` (beside `collector.rs`: a fixed workload
+//!     on its own thread, kept out of scrapes by the registry's
 //!     [`exporter::collector::ScrapeGate`]).
 //!   - `scrape.rs`: the one thread that gathers, encodes and gzips scrapes;
 //!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters
@@ -186,11 +198,11 @@
 //! codes: 2 for usage errors ([`UsageError`]), 1 for everything else.
 
 // `deny` rather than `forbid`: exactly three reviewed `unsafe` blocks are
-// allowed: the adjtimex(2) call in `exporter/timex.rs`, which neither nix nor
-// rustix wraps, `madvise` on code mappings in `exporter/residency.rs`, and
-// the `SIOCETHTOOL` ioctl in `exporter/ethtool_ioctl.rs` (into a buffer that
-// ends at a guard page) (see each for why). Everything else stays free of
-// `unsafe`.
+// allowed: the adjtimex(2) call in `exporter/collectors/kernel/timex.rs`,
+// which neither nix nor rustix wraps, `madvise` on code mappings in
+// `exporter/residency.rs`, and the `SIOCETHTOOL` ioctl in
+// `exporter/collectors/network/ethtool_ioctl.rs` (into a buffer that ends at
+// a guard page) (see each for why). Everything else stays free of `unsafe`.
 #![deny(unsafe_code)]
 
 pub mod alerts;

@@ -21,76 +21,32 @@ pub mod openfiles;
 pub mod probe;
 pub mod process;
 pub mod residency;
-pub mod rtnl;
 pub mod scrape;
 pub mod web;
 
-pub mod arp;
-pub mod bonding;
-pub mod conntrack;
-pub mod cpu;
+pub mod collectors;
+// Collectors keep their short paths (`exporter::cpu`): the groups are
+// for reading the tree, not part of any name.
+pub use collectors::hardware::{
+    cpufreq, dmi, drm, edac, gpu, hwmon, powersupplyclass, rapl, thermal_zone, watchdog,
+};
+pub use collectors::kernel::{
+    cpu, cpu_vulnerabilities, entropy, filefd, interrupts, kernel_hung, loadavg, meminfo,
+    meminfo_numa, pressure, processes, schedstat, selinux, softirqs, stat, time, timex, uname,
+    vmstat,
+};
+pub use collectors::network::{
+    arp, bonding, conntrack, ethtool, ethtool_ioctl, infiniband, ipvs, netclass, netdev, netstat,
+    rtnl, sockstat, softnet, tcpstat, udp_queues,
+};
+pub use collectors::storage::{
+    bcache, bcachefs, btrfs, diskstats, dmmultipath, fibrechannel, filesystem, mdadm, mountstats,
+    nfs, nfsd, nvme, tapestats, xfs, zfs,
+};
+pub use collectors::system::{logind, logins, os, systemd, textfile};
+
+// Outpost's own benchmark collector (not node_exporter's).
 pub mod cpu_benchmark;
-pub mod cpufreq;
-pub mod diskstats;
-pub mod dmi;
-pub mod edac;
-pub mod entropy;
-pub mod fibrechannel;
-pub mod filefd;
-pub mod filesystem;
-pub mod gpu;
-pub mod hwmon;
-pub mod infiniband;
-pub mod loadavg;
-pub mod logins;
-pub mod mdadm;
-pub mod meminfo;
-pub mod netclass;
-pub mod netdev;
-pub mod netstat;
-pub mod nvme;
-pub mod os;
-pub mod powersupplyclass;
-pub mod pressure;
-pub mod sockstat;
-pub mod softnet;
-pub mod stat;
-pub mod textfile;
-pub mod thermal_zone;
-pub mod time;
-pub mod timex;
-pub mod udp_queues;
-pub mod uname;
-pub mod vmstat;
-// Added for node_exporter parity (issue 12), kept apart so branches merge.
-pub mod bcache;
-pub mod btrfs;
-pub mod cpu_vulnerabilities;
-pub mod dmmultipath;
-pub mod drm;
-pub mod interrupts;
-pub mod ipvs;
-pub mod kernel_hung;
-pub mod meminfo_numa;
-pub mod nfs;
-pub mod nfsd;
-pub mod processes;
-pub mod rapl;
-pub mod schedstat;
-pub mod selinux;
-pub mod softirqs;
-pub mod tapestats;
-pub mod tcpstat;
-pub mod watchdog;
-pub mod xfs;
-pub mod zfs;
-// Issue 12, the rest of the collectors (branch p12a).
-pub mod bcachefs;
-pub mod ethtool;
-pub mod ethtool_ioctl;
-pub mod logind;
-pub mod mountstats;
-pub mod systemd;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,0 +1,557 @@
+//! `hwmon`: hardware sensors from `/sys/class/hwmon/hwmon*/` (temperatures,
+//! fans, voltages, currents, power, energy, humidity, alarms), named as
+//! node_exporter names them (`node_hwmon_temp_celsius{chip,sensor}`,
+//! `node_hwmon_chip_names{chip,chip_name}`, `node_hwmon_sensor_label`).
+//!
+//! Decisions, all node_exporter's so the series are the same:
+//! - A chip is named after its device (`platform_coretemp_0`,
+//!   `nvme_nvme0`), which is stable and unique, falling back to the chip's
+//!   `name` file, then to `hwmonN`. Two chips with the same `name` (two
+//!   NVMe drives) stay apart by device; `node_hwmon_chip_names` maps each
+//!   to its human name.
+//! - A sensor keeps its file name (`temp1`) even when it has a label; the
+//!   label goes to `node_hwmon_sensor_label`, as the driver wrote it.
+//! - Attributes in the chip's `device/` directory count too (old drivers).
+//! - An attribute that cannot be read (`EINVAL` from a sensor without a
+//!   reading) or is not a number is left out, never an error.
+//! - A host without `/sys/class/hwmon` reports no data.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::exporter::collector::{CollectError, Collector, Paths};
+use crate::exporter::intern;
+use crate::exporter::matcher::DeviceFilter;
+use crate::exporter::metrics::Metrics;
+
+/// The sensor types node_exporter reads (the prefix of an attribute file).
+const TYPES: [&str; 13] = [
+    "vrm",
+    "beep_enable",
+    "update_interval",
+    "in",
+    "cpu",
+    "fan",
+    "pwm",
+    "temp",
+    "curr",
+    "power",
+    "energy",
+    "humidity",
+    "intrusion",
+];
+
+/// One chip: its `chip` label, its human name, and its sensors' attributes
+/// (`temp1` → `crit` → `"100000"`; the bare value's property is `""`).
+#[derive(Debug, Default, PartialEq)]
+pub struct Chip {
+    pub chip: String,
+    pub chip_name: Option<String>,
+    pub sensors: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// node_exporter's `cleanMetricName`: lower case, anything but
+/// `[a-z0-9:_]` as `_`, no leading or trailing `_`.
+pub fn clean(name: &str) -> String {
+    let s: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == ':' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    s.trim_matches('_').to_owned()
+}
+
+/// Splits an attribute file name into `(type, number, property)`:
+/// `temp1_crit_alarm` → `("temp", 1, "crit_alarm")`, `beep_enable` →
+/// `("beep_enable", 0, "")`.
+pub fn split_attribute(file: &str) -> Option<(&str, u32, &str)> {
+    let digits_at = file
+        .find(|c: char| c.is_ascii_digit())
+        .unwrap_or(file.len());
+    if digits_at == 0 {
+        return None;
+    }
+    let (kind, rest) = file.split_at(digits_at);
+    let digits_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let (digits, rest) = rest.split_at(digits_end);
+    let property = match rest {
+        "" => "",
+        r => r.strip_prefix('_').filter(|p| !p.is_empty())?,
+    };
+    let number = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().ok()?
+    };
+    Some((kind, number, property))
+}
+
+/// Reads a sensor attribute as node_exporter does: one read of at most 128
+/// bytes, newlines trimmed. `None` when unreadable (`EINVAL`, a directory).
+fn read_value(path: &Path) -> Option<String> {
+    crate::exporter::openfiles::read_with(path, true, |b| {
+        let b = &b[..b.len().min(128)];
+        std::str::from_utf8(b)
+            .ok()
+            .map(|s| s.trim_matches('\n').to_owned())
+    })
+    .ok()?
+}
+
+/// Adds the sensor attributes of one directory to `sensors`.
+fn collect_attributes(
+    dir: &Path,
+    sensors: &mut BTreeMap<String, BTreeMap<String, String>>,
+) -> std::io::Result<()> {
+    for file in crate::exporter::openfiles::list_dir(dir)?.iter() {
+        let Some(file) = file.to_str() else { continue };
+        let Some((kind, number, property)) = split_attribute(file) else {
+            continue;
+        };
+        if !TYPES.contains(&kind) {
+            continue;
+        }
+        if let Some(value) = read_value(&dir.join(file)) {
+            sensors
+                .entry(format!("{kind}{number}"))
+                .or_default()
+                .insert(property.to_owned(), value);
+        }
+    }
+    Ok(())
+}
+
+/// The chip's `chip` label: from its device's path, else its `name` file,
+/// else the `hwmonN` directory's own name.
+fn chip_label(dir: &Path, human_name: Option<&str>) -> Option<String> {
+    if let Ok(device) = std::fs::canonicalize(dir.join("device")) {
+        let name = device.file_name().map(|n| clean(&n.to_string_lossy()));
+        let kind = device
+            .parent()
+            .and_then(Path::file_name)
+            .map(|n| clean(&n.to_string_lossy()));
+        match (kind, name) {
+            (Some(k), Some(n)) if !k.is_empty() && !n.is_empty() => {
+                return Some(format!("{k}_{n}"))
+            }
+            (_, Some(n)) if !n.is_empty() => return Some(n),
+            _ => {}
+        }
+    }
+    if let Some(name) = human_name {
+        return Some(name.to_owned());
+    }
+    let real = std::fs::canonicalize(dir).ok()?;
+    let name = clean(&real.file_name()?.to_string_lossy());
+    (!name.is_empty()).then_some(name)
+}
+
+/// The chip's `name` file, cleaned (`nvme`, `coretemp`).
+fn human_name(dir: &Path) -> Option<String> {
+    let raw = crate::exporter::openfiles::read_with(&dir.join("name"), true, |b| {
+        String::from_utf8_lossy(b).into_owned()
+    })
+    .ok()?;
+    let name = clean(&raw);
+    (!name.is_empty()).then_some(name)
+}
+
+/// Reads one `hwmonN` directory.
+pub fn read_chip(dir: &Path) -> Result<Chip, CollectError> {
+    read_chip_filtered(dir, &Filters::default()).map(|c| c.expect("no filter"))
+}
+
+/// `--collector.hwmon.chip-include|exclude` and
+/// `--collector.hwmon.sensor-include|exclude`. A sensor is matched as
+/// `CHIP;SENSOR` (`platform_coretemp_0;temp3`), as node_exporter does.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub chips: DeviceFilter,
+    pub sensors: DeviceFilter,
+}
+
+/// Reads one `hwmonN` directory through `filters`; `None` when the chip is
+/// filtered out (its attributes are then not read).
+pub fn read_chip_filtered(dir: &Path, filters: &Filters) -> Result<Option<Chip>, CollectError> {
+    let io = |source| CollectError::Read {
+        path: dir.to_owned(),
+        source,
+    };
+    let chip_name = human_name(dir);
+    let chip = chip_label(dir, chip_name.as_deref())
+        .ok_or_else(|| CollectError::Other(format!("no name for hwmon chip {}", dir.display())))?;
+    if filters.chips.ignored(&chip) {
+        return Ok(None);
+    }
+    let mut sensors = BTreeMap::new();
+    collect_attributes(dir, &mut sensors).map_err(io)?;
+    match collect_attributes(&dir.join("device"), &mut sensors) {
+        Ok(()) => {}
+        // No device directory (a virtual chip), or `device` is not one.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(nix::libc::ENOENT | nix::libc::ENOTDIR)
+            ) => {}
+        Err(e) => return Err(io(e)),
+    }
+    if filters.sensors.include.is_some() || filters.sensors.exclude.is_some() {
+        let mut key = String::new();
+        sensors.retain(|sensor, _| {
+            key.clear();
+            key.push_str(&chip);
+            key.push(';');
+            key.push_str(sensor);
+            !filters.sensors.ignored(&key)
+        });
+    }
+    Ok(Some(Chip {
+        chip,
+        chip_name,
+        sensors,
+    }))
+}
+
+/// A family name and help text built from parts, kept once (see `intern`).
+fn text(parts: &[&str]) -> std::borrow::Cow<'static, str> {
+    intern::concat(parts)
+}
+
+/// Adds one chip's metrics, as node_exporter's `updateHwmon` does.
+pub fn encode(chip: &Chip, out: &mut Metrics) {
+    let c = chip.chip.as_str();
+    if let Some(name) = &chip.chip_name {
+        out.gauge(
+            "node_hwmon_chip_names",
+            "Annotation metric for human-readable chip names",
+        )
+        .add(&[("chip", c), ("chip_name", name)], 1.0);
+    }
+    for (sensor, attrs) in &chip.sensors {
+        let labels = [("chip", c), ("sensor", sensor.as_str())];
+        if let Some(label) = attrs.get("label").filter(|l| !l.is_empty()) {
+            out.gauge("node_hwmon_sensor_label", "Label for given chip and sensor")
+                .add(&[("chip", c), ("sensor", sensor), ("label", label)], 1.0);
+        }
+        let kind = split_attribute(sensor).map_or("", |(k, _, _)| k);
+        let bare = attrs.get("").map(String::as_str);
+        match kind {
+            "beep_enable" => {
+                let v = if bare == Some("1") { 1.0 } else { 0.0 };
+                out.gauge("node_hwmon_beep_enabled", "Hardware beep enabled")
+                    .add(&labels, v);
+                continue;
+            }
+            "vrm" => {
+                if let Some(v) = bare.and_then(|v| v.parse::<f64>().ok()) {
+                    out.gauge(
+                        "node_hwmon_voltage_regulator_version",
+                        "Hardware voltage regulator",
+                    )
+                    .add(&labels, v);
+                }
+                continue;
+            }
+            "update_interval" => {
+                if let Some(v) = bare.and_then(|v| v.parse::<f64>().ok()) {
+                    out.gauge(
+                        "node_hwmon_update_interval_seconds",
+                        "Hardware monitor update interval",
+                    )
+                    .add(&labels, v * 0.001);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        for (element, value) in attrs {
+            if element == "label" {
+                continue;
+            }
+            let Ok(v) = value.parse::<f64>() else {
+                continue;
+            };
+            let cleaned;
+            let suffix: &str = match element.as_str() {
+                "input" if bare.is_some() => "_input",
+                "input" | "" => "",
+                e => {
+                    cleaned = ["_", &clean(e)].concat();
+                    &cleaned
+                }
+            };
+            let name = |unit: &str| text(&["node_hwmon_", kind, suffix, unit]);
+            let e = element.as_str();
+            let (name, help, value, counter) = match (kind, e) {
+                (_, "fault" | "alarm") => (
+                    name(""),
+                    text(&["Hardware sensor ", e, " status (", kind, ")"]),
+                    v,
+                    false,
+                ),
+                (_, "beep") => (
+                    name("_enabled"),
+                    "Hardware monitor sensor has beeping enabled".into(),
+                    v,
+                    false,
+                ),
+                ("in" | "cpu", _) => (
+                    name("_volts"),
+                    text(&["Hardware monitor for voltage (", e, ")"]),
+                    v * 0.001,
+                    false,
+                ),
+                ("temp", e) if e != "type" => (
+                    name("_celsius"),
+                    text(&[
+                        "Hardware monitor for temperature (",
+                        if e.is_empty() { "input" } else { e },
+                        ")",
+                    ]),
+                    v * 0.001,
+                    false,
+                ),
+                ("curr", _) => (
+                    name("_amps"),
+                    text(&["Hardware monitor for current (", e, ")"]),
+                    v * 0.001,
+                    false,
+                ),
+                ("energy", _) => (
+                    name("_joule_total"),
+                    text(&["Hardware monitor for joules used so far (", e, ")"]),
+                    v / 1000000.0,
+                    true,
+                ),
+                ("power", "accuracy") => (
+                    name(""),
+                    "Hardware monitor power meter accuracy, as a ratio".into(),
+                    v / 1000000.0,
+                    false,
+                ),
+                ("power", "average_interval" | "average_interval_min" | "average_interval_max") => (
+                    name("_seconds"),
+                    text(&["Hardware monitor power usage update interval (", e, ")"]),
+                    v * 0.001,
+                    false,
+                ),
+                ("power", _) => (
+                    name("_watt"),
+                    text(&["Hardware monitor for power usage in watts (", e, ")"]),
+                    v / 1000000.0,
+                    false,
+                ),
+                ("humidity", _) => (
+                    name(""),
+                    text(&[
+                        "Hardware monitor for humidity, as a ratio (multiply with 100.0 to get the humidity as a percentage) (",
+                        e,
+                        ")",
+                    ]),
+                    v / 1000000.0,
+                    false,
+                ),
+                ("fan", "input" | "min" | "max" | "target") => (
+                    name("_rpm"),
+                    text(&["Hardware monitor for fan revolutions per minute (", e, ")"]),
+                    v,
+                    false,
+                ),
+                _ => (
+                    name(""),
+                    text(&["Hardware monitor ", kind, " element ", e]),
+                    v,
+                    false,
+                ),
+            };
+            let fam = if counter {
+                out.counter(name, help)
+            } else {
+                out.gauge(name, help)
+            };
+            fam.add(&labels, value);
+        }
+    }
+}
+
+pub struct Hwmon {
+    paths: Paths,
+    filters: Filters,
+}
+
+impl Hwmon {
+    pub fn new(paths: Paths, filters: Filters) -> Self {
+        Hwmon { paths, filters }
+    }
+}
+
+impl Collector for Hwmon {
+    fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
+        let class = self.paths.sys("class/hwmon");
+        let entries = match crate::exporter::openfiles::list_dir(&class) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CollectError::NoData("/sys/class/hwmon"))
+            }
+            Err(source) => {
+                return Err(CollectError::Read {
+                    path: class,
+                    source,
+                })
+            }
+        };
+        let mut dirs: Vec<_> = entries
+            .iter()
+            .map(|name| class.join(name))
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.sort();
+        let chips = dirs
+            .iter()
+            .filter_map(|d| read_chip_filtered(d, &self.filters).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
+        for chip in &chips {
+            encode(chip, out);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_names_split_as_node_exporter_splits_them() {
+        assert_eq!(
+            split_attribute("temp1_crit_alarm"),
+            Some(("temp", 1, "crit_alarm"))
+        );
+        assert_eq!(split_attribute("in0_input"), Some(("in", 0, "input")));
+        assert_eq!(split_attribute("pwm1"), Some(("pwm", 1, "")));
+        assert_eq!(split_attribute("beep_enable"), Some(("beep_enable", 0, "")));
+        assert_eq!(split_attribute("temp01_input"), Some(("temp", 1, "input")));
+        assert_eq!(split_attribute("temp1x"), None);
+        assert_eq!(split_attribute("1temp"), None);
+        assert_eq!(clean("Package id 0\n"), "package_id_0");
+        assert_eq!(clean("ACPI000D:00"), "acpi000d:00");
+        assert_eq!(clean(" "), "");
+    }
+
+    fn write(dir: &Path, file: &str, text: &str) {
+        crate::exporter::collector::write_fixture(&dir.join(file), text);
+    }
+
+    #[test]
+    fn a_chip_reads_into_its_sensors_and_encodes_with_units() {
+        let root = tempfile::tempdir().unwrap();
+        let dev = root.path().join("devices/platform/coretemp.0");
+        let hw = dev.join("hwmon/hwmon1");
+        write(&hw, "name", "coretemp\n");
+        write(&hw, "temp1_input", "52000\n");
+        write(&hw, "temp1_label", "Package id 0\n");
+        write(&hw, "temp1_crit", "100000\n");
+        write(&hw, "temp2_input", "49500\n");
+        write(&hw, "fan1_input", "1198\n");
+        write(&hw, "fan1_pulses", "2\n");
+        write(&hw, "power1_model_number", "ACPI000D\n");
+        // An attribute whose read fails (a directory here; EINVAL on a
+        // real chip) is skipped.
+        std::fs::create_dir_all(hw.join("temp9_input")).unwrap();
+        std::os::unix::fs::symlink("../../../coretemp.0", hw.join("device")).unwrap();
+
+        let chip = read_chip(&hw).unwrap();
+        assert_eq!(chip.chip, "platform_coretemp_0");
+        assert_eq!(chip.chip_name.as_deref(), Some("coretemp"));
+        assert!(!chip.sensors.contains_key("temp9"));
+        let mut m = Metrics::new();
+        encode(&chip, &mut m);
+        let temp = m.get("node_hwmon_temp_celsius").unwrap();
+        assert_eq!(temp.len(), 2);
+        assert_eq!(temp.sample(0).label("sensor"), Some("temp1"));
+        assert_eq!(temp.sample(0).value, 52.0);
+        assert_eq!(temp.sample(1).value, 49.5);
+        assert_eq!(
+            m.get("node_hwmon_temp_crit_celsius")
+                .unwrap()
+                .sample(0)
+                .value,
+            100.0
+        );
+        let label = m.get("node_hwmon_sensor_label").unwrap().sample(0);
+        assert_eq!(label.label("label"), Some("Package id 0"));
+        assert_eq!(m.get("node_hwmon_fan_rpm").unwrap().sample(0).value, 1198.0);
+        assert!(m.get("node_hwmon_fan_pulses").is_some());
+        assert!(m.get("node_hwmon_power_model_number_watt").is_none());
+    }
+
+    #[test]
+    fn chips_without_a_device_are_named_by_their_name_file() {
+        let root = tempfile::tempdir().unwrap();
+        let hw = root.path().join("hwmon0");
+        write(&hw, "name", "acpitz\n");
+        write(&hw, "temp1_input", "27800\n");
+        assert_eq!(read_chip(&hw).unwrap().chip, "acpitz");
+        let bare = root.path().join("hwmon7");
+        write(&bare, "temp1_input", "1000\n");
+        assert_eq!(read_chip(&bare).unwrap().chip, "hwmon7");
+    }
+
+    #[test]
+    fn chip_and_sensor_filters_follow_node_exporter() {
+        use crate::exporter::matcher::Matcher;
+        let root = tempfile::tempdir().unwrap();
+        let dev = root.path().join("devices/platform/coretemp.0");
+        let hw = dev.join("hwmon/hwmon1");
+        write(&hw, "name", "coretemp\n");
+        write(&hw, "temp1_input", "52000\n");
+        write(&hw, "temp2_input", "49500\n");
+        write(&hw, "fan1_input", "1198\n");
+        std::os::unix::fs::symlink("../../../coretemp.0", hw.join("device")).unwrap();
+        let re = |p: &str| Some(Matcher::new(p).unwrap());
+        let sensors = |f: Filters| -> Option<Vec<String>> {
+            read_chip_filtered(&hw, &f)
+                .unwrap()
+                .map(|c| c.sensors.into_keys().collect())
+        };
+        assert_eq!(
+            sensors(Filters::default()).unwrap(),
+            ["fan1", "temp1", "temp2"]
+        );
+        let chips = |include, exclude| Filters {
+            chips: DeviceFilter { include, exclude },
+            sensors: DeviceFilter::default(),
+        };
+        assert_eq!(
+            sensors(chips(re("^platform_coretemp"), None))
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(sensors(chips(re("^nvme"), None)), None);
+        assert_eq!(sensors(chips(None, re("coretemp"))), None);
+        let by_sensor = |include, exclude| Filters {
+            chips: DeviceFilter::default(),
+            sensors: DeviceFilter { include, exclude },
+        };
+        assert_eq!(
+            sensors(by_sensor(None, re("^platform_coretemp_0;temp2$"))).unwrap(),
+            ["fan1", "temp1"]
+        );
+        assert_eq!(
+            sensors(by_sensor(re(";temp"), None)).unwrap(),
+            ["temp1", "temp2"]
+        );
+        // The sensor is matched with its chip: a bare sensor name anchored
+        // at the start matches nothing.
+        assert!(sensors(by_sensor(re("^temp1$"), None)).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,134 @@
+//! `time`: the system clock (`node_time_seconds`), the local time zone and
+//! its offset (`node_time_zone_offset_seconds{time_zone}`, from `TZ` or
+//! `/etc/localtime`, like Go's `time.Local`), and the clock sources in
+//! `/sys/devices/system/clocksource/clocksource<N>/`
+//! (`node_time_clocksource_{available,current}_info{device,clocksource}`).
+
+use std::path::Path;
+
+use crate::exporter::collector::{read_attr, CollectError, Collector, Paths};
+use crate::exporter::metrics::Metrics;
+
+/// One `clocksource<N>` directory.
+#[derive(Debug, PartialEq)]
+pub struct ClockSource {
+    pub device: String,
+    pub available: Vec<String>,
+    pub current: String,
+}
+
+/// Reads every `clocksource<N>` under `dir`, ordered by N. No directory
+/// (no sysfs, or a kernel without it) means no clock sources.
+pub fn read_clocksources(dir: &Path) -> Vec<ClockSource> {
+    let Ok(entries) = crate::exporter::openfiles::list_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(u32, ClockSource)> = entries
+        .iter()
+        .filter_map(|name| {
+            let n: u32 = name.to_str()?.strip_prefix("clocksource")?.parse().ok()?;
+            let path = dir.join(name);
+            Some((
+                n,
+                ClockSource {
+                    device: n.to_string(),
+                    available: read_attr(&path.join("available_clocksource"))
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect(),
+                    current: read_attr(&path.join("current_clocksource"))?,
+                },
+            ))
+        })
+        .collect();
+    out.sort_by_key(|(n, _)| *n);
+    out.into_iter().map(|(_, c)| c).collect()
+}
+
+pub fn encode_clocksources(sources: &[ClockSource], out: &mut Metrics) {
+    for cs in sources {
+        for a in &cs.available {
+            out.gauge(
+                "node_time_clocksource_available_info",
+                "Available clocksources read from '/sys/devices/system/clocksource'.",
+            )
+            .add(&[("device", &cs.device), ("clocksource", a)], 1.0);
+        }
+        out.gauge(
+            "node_time_clocksource_current_info",
+            "Current clocksource read from '/sys/devices/system/clocksource'.",
+        )
+        .add(&[("device", &cs.device), ("clocksource", &cs.current)], 1.0);
+    }
+}
+
+pub struct Time {
+    paths: Paths,
+}
+
+impl Time {
+    pub fn new(paths: Paths) -> Self {
+        Time { paths }
+    }
+}
+
+impl Collector for Time {
+    fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
+        let now = jiff::Zoned::now();
+        let zone = now.strftime("%Z").to_string();
+        let offset = now.offset().seconds();
+        let seconds = now.timestamp().as_nanosecond() as f64 / 1e9;
+        let sources = read_clocksources(&self.paths.sys("devices/system/clocksource"));
+        out.gauge(
+            "node_time_seconds",
+            "System time in seconds since epoch (1970).",
+        )
+        .add(&[], seconds);
+        out.gauge(
+            "node_time_zone_offset_seconds",
+            "System time zone offset in seconds.",
+        )
+        .add(&[("time_zone", &zone)], f64::from(offset));
+        encode_clocksources(&sources, out);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_clock_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = dir.path().join("clocksource0");
+        std::fs::create_dir_all(&cs).unwrap();
+        std::fs::write(cs.join("available_clocksource"), "kvm-clock tsc \n").unwrap();
+        std::fs::write(cs.join("current_clocksource"), "tsc\n").unwrap();
+        std::fs::create_dir_all(dir.path().join("power")).unwrap();
+        let got = read_clocksources(dir.path());
+        assert_eq!(
+            got,
+            [ClockSource {
+                device: "0".into(),
+                available: vec!["kvm-clock".into(), "tsc".into()],
+                current: "tsc".into()
+            }]
+        );
+        assert!(read_clocksources(&dir.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn the_clock_is_now() {
+        let mut m = Metrics::new();
+        Time::new(Paths::default()).update(&mut m).unwrap();
+        let t = m.get("node_time_seconds").unwrap().sample(0).value;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!((t - now).abs() < 5.0);
+        assert_eq!(m.get("node_time_zone_offset_seconds").unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,86 @@
+//! `vmstat`: selected fields of `/proc/vmstat` as untyped
+//! `node_vmstat_<field>`, filtered by node_exporter 1.5's default
+//! `--collector.vmstat.fields`.
+
+use crate::exporter::matcher::Matcher;
+
+use crate::exporter::collector::{read, CollectError, Collector, Paths};
+use crate::exporter::intern;
+use crate::exporter::metrics::Metrics;
+
+/// node_exporter's default `--collector.vmstat.fields` (the same in 1.5 and 1.12).
+pub const DEFAULT_FIELDS: &str = r"^(oom_kill|pgpg|pswp|pg.*fault).*";
+
+/// Parses every `name value` line.
+pub fn parse(text: &str) -> Result<Vec<(String, f64)>, CollectError> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let mut parts = line.split_whitespace();
+            match (
+                parts.next(),
+                parts.next().map(str::parse::<f64>),
+                parts.next(),
+            ) {
+                (Some(name), Some(Ok(value)), None) => Ok((name.to_owned(), value)),
+                _ => Err(CollectError::parse(
+                    "/proc/vmstat",
+                    format!("malformed line {line:?}"),
+                )),
+            }
+        })
+        .collect()
+}
+
+pub struct Vmstat {
+    paths: Paths,
+    /// `--collector.vmstat.fields`.
+    fields: Matcher,
+}
+
+impl Vmstat {
+    pub fn new(paths: Paths, fields: Matcher) -> Self {
+        Vmstat { paths, fields }
+    }
+}
+
+impl Collector for Vmstat {
+    fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
+        let fields = parse(&read(&self.paths.proc("vmstat"))?)?;
+        let filter = &self.fields;
+        for (name, value) in fields.into_iter().filter(|(n, _)| filter.is_match(n)) {
+            let help = intern::concat(&["/proc/vmstat information field ", &name, "."]);
+            out.untyped(intern::concat(&["node_vmstat_", &name]), help)
+                .add(&[], value);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields_filter() -> Matcher {
+        Matcher::new(DEFAULT_FIELDS).expect("static regex")
+    }
+
+    #[test]
+    fn parses_and_filters_like_node_exporter() {
+        let f = parse("nr_free_pages 100\npgfault 5\noom_kill 0\npgpgin 7\n").unwrap();
+        assert_eq!(f.len(), 4);
+        let kept: Vec<&str> = f
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| fields_filter().is_match(n))
+            .collect();
+        assert_eq!(kept, ["pgfault", "oom_kill", "pgpgin"]);
+    }
+
+    #[test]
+    fn malformed_input_is_an_error() {
+        assert!(parse("pgfault\n").is_err());
+        assert!(parse("pgfault many\n").is_err());
+        assert!(parse("pgfault 1 2\n").is_err());
+    }
+}

@@ -1,0 +1,281 @@
+//! `netclass`: network interface attributes from `/sys/class/net/<iface>/`
+//! (`node_network_up`, `node_network_info`, `node_network_mtu_bytes`,
+//! `node_network_speed_bytes`, …), as node_exporter exposes them
+//! (1.12's `adminstate` label on `node_network_info` included).
+//!
+//! Many attributes cannot be read on some interfaces (`speed` on virtual
+//! NICs, `carrier` on a down link answer `EINVAL`); such an attribute is left
+//! out for that interface, never an error.
+
+use std::path::Path;
+
+use crate::exporter::collector::{read_attr, CollectError, Collector, Paths};
+use crate::exporter::intern;
+use crate::exporter::matcher::DeviceFilter;
+use crate::exporter::metrics::Metrics;
+
+pub struct Netclass {
+    paths: Paths,
+    /// `--collector.netclass.ignored-devices`.
+    ignored: DeviceFilter,
+    /// `--collector.netclass.ignore-invalid-speed`: leave out a speed the
+    /// kernel reports as unknown (-1) instead of exporting -125000.
+    ignore_invalid_speed: bool,
+}
+
+impl Netclass {
+    pub fn new(paths: Paths, ignored: DeviceFilter, ignore_invalid_speed: bool) -> Self {
+        Netclass {
+            paths,
+            ignored,
+            ignore_invalid_speed,
+        }
+    }
+}
+
+/// Numeric attributes: sysfs file, metric suffix, whether it is a counter.
+/// `dev_id` and `flags` are hexadecimal (`0x1003`).
+const NUMERIC: [(&str, &str, bool); 16] = [
+    ("addr_assign_type", "address_assign_type", false),
+    ("carrier", "carrier", false),
+    ("carrier_changes", "carrier_changes_total", true),
+    ("carrier_up_count", "carrier_up_changes_total", true),
+    ("carrier_down_count", "carrier_down_changes_total", true),
+    ("dev_id", "device_id", false),
+    ("dormant", "dormant", false),
+    ("flags", "flags", false),
+    ("ifindex", "iface_id", false),
+    ("iflink", "iface_link", false),
+    ("link_mode", "iface_link_mode", false),
+    ("mtu", "mtu_bytes", false),
+    ("name_assign_type", "name_assign_type", false),
+    ("netdev_group", "net_dev_group", false),
+    ("tx_queue_len", "transmit_queue_length", false),
+    ("type", "protocol_type", false),
+];
+
+/// What one interface's directory says.
+#[derive(Debug, Default, PartialEq)]
+pub struct Interface {
+    pub name: String,
+    pub address: String,
+    pub broadcast: String,
+    pub duplex: String,
+    pub ifalias: String,
+    pub operstate: String,
+    /// Readable numeric attributes in [`NUMERIC`] order (`None` = unreadable).
+    pub numeric: Vec<Option<f64>>,
+    /// Link speed in Mbit/s, as the kernel reports it (-1 = unknown).
+    pub speed_mbps: Option<f64>,
+}
+
+impl Interface {
+    /// node_exporter 1.12's `adminstate`: `up` when `flags` has `IFF_UP`,
+    /// `down` when not, `unknown` when `flags` cannot be read.
+    pub fn adminstate(&self) -> &'static str {
+        const FLAGS: usize = 7;
+        debug_assert_eq!(NUMERIC[FLAGS].0, "flags");
+        match self.numeric.get(FLAGS).copied().flatten() {
+            None => "unknown",
+            Some(f) if (f as i64) & 1 == 1 => "up",
+            Some(_) => "down",
+        }
+    }
+}
+
+/// Parses a numeric attribute the way the kernel prints it: decimal, or
+/// hexadecimal with `0x`.
+pub fn parse_number(text: &str) -> Option<f64> {
+    let t = text.trim();
+    match t.strip_prefix("0x") {
+        Some(hex) => i64::from_str_radix(hex, 16).ok().map(|v| v as f64),
+        None => t.parse::<i64>().ok().map(|v| v as f64),
+    }
+}
+
+/// Reads one interface directory. Unreadable attributes are `None`/empty.
+pub fn read_interface(dir: &Path, name: &str) -> Interface {
+    let text = |file: &str| read_attr(&dir.join(file)).unwrap_or_default();
+    Interface {
+        name: name.to_owned(),
+        address: text("address"),
+        broadcast: text("broadcast"),
+        duplex: text("duplex"),
+        ifalias: text("ifalias"),
+        operstate: text("operstate"),
+        numeric: NUMERIC
+            .iter()
+            .map(|(file, _, _)| read_attr(&dir.join(file)).as_deref().and_then(parse_number))
+            .collect(),
+        speed_mbps: read_attr(&dir.join("speed"))
+            .as_deref()
+            .and_then(parse_number),
+    }
+}
+
+/// Adds one interface's metrics.
+pub fn encode(iface: &Interface, out: &mut Metrics) {
+    let dev = [("device", iface.name.as_str())];
+    out.gauge(
+        "node_network_up",
+        "Value is 1 if operstate is 'up', 0 otherwise.",
+    )
+    .add(&dev, if iface.operstate == "up" { 1.0 } else { 0.0 });
+    out.gauge(
+        "node_network_info",
+        "Non-numeric data from /sys/class/net/<iface>, value is always 1.",
+    )
+    .add(
+        &[
+            ("device", &iface.name),
+            ("address", &iface.address),
+            ("broadcast", &iface.broadcast),
+            ("duplex", &iface.duplex),
+            ("ifalias", &iface.ifalias),
+            ("operstate", &iface.operstate),
+            ("adminstate", iface.adminstate()),
+        ],
+        1.0,
+    );
+    for ((_, suffix, counter), value) in NUMERIC.iter().zip(&iface.numeric) {
+        let Some(value) = value else { continue };
+        let name = intern::concat(&["node_network_", suffix]);
+        let help = intern::concat(&["Network device property: ", suffix]);
+        let fam = if *counter {
+            out.counter(name, help)
+        } else {
+            out.gauge(name, help)
+        };
+        fam.add(&dev, *value);
+    }
+    if let Some(speed) = iface.speed_mbps {
+        // node_exporter 1.5 reports an unknown speed (-1) as -125000.
+        out.gauge(
+            "node_network_speed_bytes",
+            "Network device property: speed_bytes",
+        )
+        .add(&dev, speed * 1000.0 * 1000.0 / 8.0);
+    }
+}
+
+impl Collector for Netclass {
+    fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
+        let base = self.paths.sys("class/net");
+        let entries = match std::fs::read_dir(&base) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CollectError::NoData("/sys/class/net"))
+            }
+            Err(source) => {
+                return Err(CollectError::Read {
+                    path: base.clone(),
+                    source,
+                })
+            }
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| CollectError::Read {
+                path: base.clone(),
+                source,
+            })?;
+            // Interfaces are directories (symlinks into /sys/devices);
+            // plain files such as `bonding_masters` are not.
+            let name = entry.file_name();
+            if entry.path().is_dir() && !self.ignored.ignored(&name.to_string_lossy()) {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        let mut ifaces: Vec<Interface> = names
+            .iter()
+            .map(|n| read_interface(&base.join(n), n))
+            .collect();
+        if self.ignore_invalid_speed {
+            for iface in &mut ifaces {
+                iface.speed_mbps = iface.speed_mbps.filter(|s| *s >= 0.0);
+            }
+        }
+        for iface in &ifaces {
+            encode(iface, out);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_decimal_and_hex() {
+        assert_eq!(parse_number("1500\n"), Some(1500.0));
+        assert_eq!(parse_number("0x1003"), Some(4099.0));
+        assert_eq!(parse_number("-1"), Some(-1.0));
+        assert_eq!(parse_number("up"), None);
+        assert_eq!(parse_number(""), None);
+    }
+
+    #[test]
+    fn unreadable_attributes_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let eth = dir.path().join("class/net/eth0");
+        std::fs::create_dir_all(&eth).unwrap();
+        std::fs::write(eth.join("operstate"), "up\n").unwrap();
+        std::fs::write(eth.join("mtu"), "1500\n").unwrap();
+        std::fs::write(eth.join("flags"), "0x1003\n").unwrap();
+        std::fs::write(eth.join("carrier"), "garbage\n").unwrap();
+        std::fs::write(dir.path().join("class/net/bonding_masters"), "\n").unwrap();
+        let paths = Paths {
+            procfs: dir.path().into(),
+            sysfs: dir.path().into(),
+            rootfs: dir.path().into(),
+            udev_data: None,
+        };
+        let mut m = Metrics::new();
+        Netclass::new(paths, DeviceFilter::default(), false)
+            .update(&mut m)
+            .unwrap();
+        assert_eq!(m.get("node_network_up").unwrap().sample(0).value, 1.0);
+        assert_eq!(m.get("node_network_up").unwrap().len(), 1);
+        assert_eq!(
+            m.get("node_network_mtu_bytes").unwrap().sample(0).value,
+            1500.0
+        );
+        assert_eq!(m.get("node_network_flags").unwrap().sample(0).value, 4099.0);
+        assert!(m.get("node_network_carrier").is_none());
+        assert!(m.get("node_network_speed_bytes").is_none());
+        let info = &m.get("node_network_info").unwrap().sample(0);
+        assert_eq!(info.label("duplex"), Some(""));
+        assert_eq!(info.label("adminstate"), Some("up"));
+    }
+
+    #[test]
+    fn adminstate_follows_iff_up() {
+        let with_flags = |f: Option<f64>| {
+            let mut numeric = vec![None; NUMERIC.len()];
+            numeric[7] = f;
+            Interface {
+                numeric,
+                ..Default::default()
+            }
+            .adminstate()
+        };
+        assert_eq!(with_flags(Some(4099.0)), "up");
+        assert_eq!(with_flags(Some(4098.0)), "down");
+        assert_eq!(with_flags(None), "unknown");
+    }
+
+    #[test]
+    fn missing_class_directory_is_an_error() {
+        let paths = Paths {
+            procfs: "/nonexistent".into(),
+            sysfs: "/nonexistent".into(),
+            rootfs: "/nonexistent".into(),
+            udev_data: None,
+        };
+        assert!(Netclass::new(paths, DeviceFilter::default(), false)
+            .update(&mut Metrics::new())
+            .is_err());
+    }
+}

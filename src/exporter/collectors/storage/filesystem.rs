@@ -1,0 +1,668 @@
+//! `filesystem`: size, free space and inodes per mount, from the mount table
+//! and `statfs`.
+//!
+//! A dead network filesystem can make `statfs` block forever. Each scrape
+//! stats mounts on a worker thread and waits at most `mount_timeout` in all;
+//! a mount whose call has not returned is *stuck*: it is reported with
+//! `node_filesystem_device_error 1` and not stat'ed again until that call
+//! returns, so there is never more than one blocked thread per mount.
+//! Mounts are stat'ed by up to `--collector.filesystem.stat-workers`
+//! threads at once (node_exporter's default 4; 0: one per mount), each
+//! taking every n-th mount in order.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::exporter::matcher::{DeviceFilter, Matcher};
+
+use crate::exporter::collector::{read, CollectError, Collector, Paths};
+use crate::exporter::metrics::Metrics;
+
+pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--collector.filesystem.mount-points-exclude|include`.
+    pub mount_points: DeviceFilter,
+    /// `--collector.filesystem.fs-types-exclude|include`.
+    pub fs_types: DeviceFilter,
+    pub mount_timeout: Duration,
+    /// `--collector.filesystem.stat-workers`: how many `statfs` calls run
+    /// at once (0: one thread per mount).
+    pub stat_workers: usize,
+}
+
+/// node_exporter's `--collector.filesystem.stat-workers` default.
+pub const DEFAULT_STAT_WORKERS: usize = 4;
+
+impl Default for Options {
+    fn default() -> Self {
+        let exclude = |re| DeviceFilter {
+            include: None,
+            exclude: Some(Matcher::new(re).expect("valid default")),
+        };
+        Options {
+            mount_points: exclude(DEFAULT_MOUNT_POINTS_EXCLUDE),
+            fs_types: exclude(DEFAULT_FS_TYPES_EXCLUDE),
+            mount_timeout: Duration::from_secs(5),
+            stat_workers: DEFAULT_STAT_WORKERS,
+        }
+    }
+}
+
+/// What `statfs` tells about one mount, in bytes and inodes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FsStats {
+    pub size: f64,
+    pub free: f64,
+    pub avail: f64,
+    pub files: f64,
+    pub files_free: f64,
+}
+
+/// The `statfs` call, behind a trait so tests can inject one that hangs.
+pub trait StatFs: Send + Sync + 'static {
+    fn statfs(&self, path: &Path) -> io::Result<FsStats>;
+}
+
+/// The real `statvfs(2)`.
+pub struct SysStatFs;
+
+impl StatFs for SysStatFs {
+    fn statfs(&self, path: &Path) -> io::Result<FsStats> {
+        let st = nix::sys::statvfs::statvfs(path).map_err(io::Error::from)?;
+        let frag = st.fragment_size() as f64;
+        Ok(FsStats {
+            size: st.blocks() as f64 * frag,
+            free: st.blocks_free() as f64 * frag,
+            avail: st.blocks_available() as f64 * frag,
+            files: st.files() as f64,
+            files_free: st.files_free() as f64,
+        })
+    }
+}
+
+/// One line of the mount table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    pub device: String,
+    pub mount_point: String,
+    pub fs_type: String,
+    pub read_only: bool,
+}
+
+/// Parses `/proc/*/mounts`, decoding the kernel's octal escapes (`\040`).
+pub fn parse_mounts(text: &str) -> Result<Vec<Mount>, CollectError> {
+    let mut mounts = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 4 {
+            return Err(CollectError::parse(
+                "mounts",
+                format!("malformed line {line:?}"),
+            ));
+        }
+        mounts.push(Mount {
+            device: unescape(f[0]),
+            mount_point: unescape(f[1]),
+            fs_type: unescape(f[2]),
+            read_only: f[3].split(',').any(|o| o == "ro"),
+        });
+    }
+    Ok(mounts)
+}
+
+fn unescape(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_owned();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub struct Filesystem {
+    paths: Paths,
+    options: Options,
+    stat: Arc<dyn StatFs>,
+    /// Mount points whose `statfs` has not returned yet.
+    in_flight: Arc<Mutex<HashSet<PathBuf>>>,
+    /// The long-lived workers that run `statfs` calls, by slot.
+    workers: Mutex<Vec<Option<mpsc::Sender<Job>>>>,
+}
+
+enum Outcome {
+    Stats(FsStats),
+    Error,
+}
+
+impl Filesystem {
+    pub fn new(paths: Paths, options: Options) -> Self {
+        Self::with_statfs(paths, options, Arc::new(SysStatFs))
+    }
+
+    pub fn with_statfs(paths: Paths, options: Options, stat: Arc<dyn StatFs>) -> Self {
+        Filesystem {
+            paths,
+            options,
+            stat,
+            in_flight: Arc::default(),
+            workers: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn mounts(&self) -> Result<Vec<Mount>, CollectError> {
+        let primary = self.paths.proc("1/mounts");
+        let text = match read(&primary) {
+            Ok(t) => t,
+            Err(_) => read(&self.paths.proc("self/mounts"))?,
+        };
+        let rootfs = self
+            .paths
+            .rootfs
+            .to_string_lossy()
+            .trim_end_matches('/')
+            .to_owned();
+        let mut seen = HashSet::new();
+        let mut out: Vec<Mount> = Vec::new();
+        for mut m in parse_mounts(&text)?.into_iter().rev() {
+            // Inside a container the host's mounts appear below --path.rootfs.
+            if !rootfs.is_empty() {
+                match m.mount_point.strip_prefix(&rootfs) {
+                    Some("") => m.mount_point = "/".into(),
+                    Some(rest) if rest.starts_with('/') => m.mount_point = rest.to_owned(),
+                    _ => continue,
+                }
+            }
+            if self.options.mount_points.ignored(&m.mount_point)
+                || self.options.fs_types.ignored(&m.fs_type)
+            {
+                continue;
+            }
+            // The last mount on a point hides the earlier ones.
+            if seen.insert(m.mount_point.clone()) {
+                out.push(m);
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Stats `mounts` on worker threads. Returns one outcome per mount;
+    /// `None` where no answer came in time.
+    ///
+    /// Each of up to `stat_workers` workers stats its share of the mounts
+    /// (every n-th) in order. When the first round's deadline passes, the
+    /// mount a worker is blocked on is stuck, and that worker is retired;
+    /// fresh workers get the mounts still unanswered, with `grace` more
+    /// time. A scrape therefore waits at most `timeout + grace`, and a
+    /// healthy mount is not blamed for a neighbour that hangs.
+    fn stat_all(&self, mounts: &[Mount], timeout: Duration) -> Vec<Option<Outcome>> {
+        let start = Instant::now();
+        let mut results: Vec<Option<Outcome>> = (0..mounts.len()).map(|_| None).collect();
+        let mut pending: Vec<(usize, PathBuf)> = {
+            let in_flight = self.in_flight.lock().expect("in_flight lock");
+            mounts
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (i, self.paths.root(&m.mount_point)))
+                .filter(|(_, p)| !in_flight.contains(p))
+                .collect()
+        };
+        let deadlines = [start + timeout, start + timeout + timeout / 2];
+        for deadline in deadlines {
+            if pending.is_empty() {
+                break;
+            }
+            let workers = match self.options.stat_workers {
+                0 => pending.len(),
+                n => n.min(pending.len()),
+            };
+            let (tx, rx) = mpsc::channel();
+            let abandoned = Arc::new(AtomicBool::new(false));
+            let shares: Vec<Vec<(usize, PathBuf)>> = (0..workers)
+                .map(|k| pending.iter().skip(k).step_by(workers).cloned().collect())
+                .collect();
+            for (slot, targets) in shares.iter().enumerate() {
+                if let Err(err) = self.submit(
+                    slot,
+                    Job {
+                        targets: targets.clone(),
+                        tx: tx.clone(),
+                        abandoned: Arc::clone(&abandoned),
+                    },
+                ) {
+                    tracing::warn!(error = %err, "cannot start statfs worker");
+                }
+            }
+            drop(tx);
+            loop {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                match rx.recv_timeout(deadline - now) {
+                    Ok((i, outcome)) => results[i] = Some(outcome),
+                    Err(_) => break, // all answered, or out of time
+                }
+            }
+            abandoned.store(true, Ordering::SeqCst);
+            let in_flight = self.in_flight.lock().expect("in_flight lock");
+            let mut slots = self.workers.lock().expect("workers lock");
+            for (slot, targets) in shares.iter().enumerate() {
+                if targets.iter().any(|(i, _)| results[*i].is_none()) {
+                    // The worker may be blocked in a stuck mount: retire it.
+                    slots[slot] = None;
+                }
+            }
+            pending.retain(|(i, p)| results[*i].is_none() && !in_flight.contains(p));
+        }
+        results
+    }
+
+    /// Hands `job` to the long-lived worker in `slot`, starting one when
+    /// there is none (first use, or the last one was retired while
+    /// blocked).
+    fn submit(&self, slot: usize, job: Job) -> io::Result<()> {
+        let mut slots = self.workers.lock().expect("workers lock");
+        if slots.len() <= slot {
+            slots.resize_with(slot + 1, || None);
+        }
+        let slot = &mut slots[slot];
+        if let Some(tx) = slot.as_ref() {
+            match tx.send(job) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::SendError(job)) => {
+                    *slot = None;
+                    return self.start_worker(slot, job);
+                }
+            }
+        }
+        self.start_worker(slot, job)
+    }
+
+    fn start_worker(&self, slot: &mut Option<mpsc::Sender<Job>>, job: Job) -> io::Result<()> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let stat = Arc::clone(&self.stat);
+        let in_flight = Arc::clone(&self.in_flight);
+        std::thread::Builder::new()
+            .name("statfs".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                // Ends when the collector drops or retires this worker.
+                while let Ok(job) = rx.recv() {
+                    run_job(&*stat, &in_flight, job);
+                }
+            })?;
+        tx.send(job)
+            .map_err(|_| io::Error::other("statfs worker exited"))?;
+        *slot = Some(tx);
+        Ok(())
+    }
+}
+
+/// A batch of mounts for the worker, with where to send each outcome.
+struct Job {
+    targets: Vec<(usize, PathBuf)>,
+    tx: mpsc::Sender<(usize, Outcome)>,
+    abandoned: Arc<AtomicBool>,
+}
+
+fn run_job(stat: &dyn StatFs, in_flight: &Mutex<HashSet<PathBuf>>, job: Job) {
+    for (i, path) in job.targets {
+        {
+            // Claim the mount: never two calls in flight on one mount.
+            let mut g = in_flight.lock().expect("in_flight lock");
+            if job.abandoned.load(Ordering::SeqCst) {
+                return;
+            }
+            if !g.insert(path.clone()) {
+                continue;
+            }
+        }
+        let r = stat.statfs(&path);
+        in_flight.lock().expect("in_flight lock").remove(&path);
+        let outcome = match r {
+            Ok(s) => Outcome::Stats(s),
+            Err(err) => {
+                tracing::debug!(path = %path.display(), error = %err, "statfs failed");
+                Outcome::Error
+            }
+        };
+        if job.tx.send((i, outcome)).is_err() {
+            return;
+        }
+    }
+}
+
+impl Collector for Filesystem {
+    fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
+        let mounts = self.mounts()?;
+        let results = self.stat_all(&mounts, self.options.mount_timeout);
+
+        let mut rows = Vec::with_capacity(mounts.len());
+        for (m, r) in mounts.iter().zip(results) {
+            match r {
+                Some(Outcome::Stats(s)) => rows.push((m, Some(s))),
+                Some(Outcome::Error) => rows.push((m, None)),
+                None => {
+                    tracing::warn!(mountpoint = %m.mount_point, timeout = ?self.options.mount_timeout, "statfs did not return in time; mount marked stuck");
+                    rows.push((m, None));
+                }
+            }
+        }
+
+        let error = out.gauge(
+            "node_filesystem_device_error",
+            "Whether an error occurred while getting statistics for the given device.",
+        );
+        for (m, s) in &rows {
+            error.add(&labels(m), if s.is_some() { 0.0 } else { 1.0 });
+        }
+        let ro = out.gauge("node_filesystem_readonly", "Filesystem read-only status.");
+        for (m, _) in &rows {
+            ro.add(&labels(m), if m.read_only { 1.0 } else { 0.0 });
+        }
+        type Pick = fn(&FsStats) -> f64;
+        let fields: [(&'static str, &'static str, Pick); 5] = [
+            (
+                "node_filesystem_size_bytes",
+                "Filesystem size in bytes.",
+                |s| s.size,
+            ),
+            (
+                "node_filesystem_free_bytes",
+                "Filesystem free space in bytes.",
+                |s| s.free,
+            ),
+            (
+                "node_filesystem_avail_bytes",
+                "Filesystem space available to non-root users in bytes.",
+                |s| s.avail,
+            ),
+            (
+                "node_filesystem_files",
+                "Filesystem total file nodes.",
+                |s| s.files,
+            ),
+            (
+                "node_filesystem_files_free",
+                "Filesystem total free file nodes.",
+                |s| s.files_free,
+            ),
+        ];
+        for (name, help, pick) in fields {
+            let fam = out.gauge(name, help);
+            for (m, s) in &rows {
+                if let Some(s) = s {
+                    fam.add(&labels(m), pick(s));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn labels(m: &Mount) -> [(&'static str, &str); 3] {
+    [
+        ("device", &m.device),
+        ("fstype", &m.fs_type),
+        ("mountpoint", &m.mount_point),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_table_parsing_decodes_escapes_and_ro() {
+        let m = parse_mounts(
+            "/dev/sda1 / ext4 rw,relatime 0 0\nserver:/x /mnt/my\\040share nfs4 ro,vers=4 0 0\n",
+        )
+        .unwrap();
+        assert_eq!(m[1].mount_point, "/mnt/my share");
+        assert!(m[1].read_only);
+        assert!(!m[0].read_only);
+        assert!(parse_mounts("garbage\n").is_err());
+    }
+
+    #[test]
+    fn default_excludes_match_node_exporter() {
+        let o = Options::default();
+        assert!(o.mount_points.ignored("/proc"));
+        assert!(o.mount_points.ignored("/sys/fs/cgroup"));
+        assert!(o.mount_points.ignored("/var/lib/docker/overlay2/x"));
+        assert!(!o.mount_points.ignored("/"));
+        assert!(!o.mount_points.ignored("/devices"));
+        assert!(o.fs_types.ignored("cgroup2"));
+        assert!(!o.fs_types.ignored("ext4"));
+    }
+
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Condvar;
+
+    /// Answers at once, except for paths containing "dead", which block
+    /// until released, counting how many calls are in flight at once.
+    struct HangingStat {
+        released: Mutex<bool>,
+        cv: Condvar,
+        dead_in_flight: AtomicUsize,
+        dead_max_in_flight: AtomicUsize,
+        dead_calls: AtomicUsize,
+    }
+
+    impl HangingStat {
+        fn new() -> Arc<Self> {
+            Arc::new(HangingStat {
+                released: Mutex::new(false),
+                cv: Condvar::new(),
+                dead_in_flight: AtomicUsize::new(0),
+                dead_max_in_flight: AtomicUsize::new(0),
+                dead_calls: AtomicUsize::new(0),
+            })
+        }
+        fn release(&self) {
+            *self.released.lock().unwrap() = true;
+            self.cv.notify_all();
+        }
+    }
+
+    impl StatFs for HangingStat {
+        fn statfs(&self, path: &Path) -> io::Result<FsStats> {
+            if path.to_string_lossy().contains("dead") {
+                self.dead_calls.fetch_add(1, Ordering::SeqCst);
+                let now = self.dead_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                self.dead_max_in_flight.fetch_max(now, Ordering::SeqCst);
+                let mut r = self.released.lock().unwrap();
+                while !*r {
+                    r = self.cv.wait(r).unwrap();
+                }
+                self.dead_in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+            Ok(FsStats {
+                size: 1000.0,
+                free: 500.0,
+                avail: 400.0,
+                files: 10.0,
+                files_free: 5.0,
+            })
+        }
+    }
+
+    fn value(m: &Metrics, name: &str, mountpoint: &str) -> Option<f64> {
+        m.get(name)?
+            .samples()
+            .find(|s| s.label("mountpoint") == Some(mountpoint))
+            .map(|s| s.value)
+    }
+
+    /// Counts the `statfs` calls running at once. Each call waits (up to
+    /// 300 ms) until `meet` calls run together, so the allowed number is
+    /// reached however slowly threads start.
+    #[derive(Default)]
+    struct CountingStat {
+        meet: usize,
+        now: AtomicUsize,
+        max: AtomicUsize,
+        calls: AtomicUsize,
+    }
+
+    impl StatFs for CountingStat {
+        fn statfs(&self, _: &Path) -> io::Result<FsStats> {
+            let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max.fetch_max(now, Ordering::SeqCst);
+            let start = Instant::now();
+            while self.max.load(Ordering::SeqCst) < self.meet
+                && start.elapsed() < Duration::from_millis(300)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            self.now.fetch_sub(1, Ordering::SeqCst);
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(FsStats {
+                size: 1.0,
+                free: 1.0,
+                avail: 1.0,
+                files: 1.0,
+                files_free: 1.0,
+            })
+        }
+    }
+
+    #[test]
+    fn stat_workers_bound_the_calls_running_at_once() {
+        let proc = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(proc.path().join("1")).unwrap();
+        let table: String = (0..9)
+            .map(|i| format!("/dev/sd{i} /srv/{i} ext4 rw 0 0\n"))
+            .collect();
+        std::fs::write(proc.path().join("1/mounts"), table).unwrap();
+        let paths = Paths {
+            procfs: proc.path().into(),
+            sysfs: "/nonexistent".into(),
+            rootfs: "/".into(),
+            udev_data: None,
+        };
+        for (workers, want) in [(1, 1), (3, 3), (0, 9)] {
+            let stat = Arc::new(CountingStat {
+                meet: want,
+                ..CountingStat::default()
+            });
+            let fs = Filesystem::with_statfs(
+                paths.clone(),
+                Options {
+                    stat_workers: workers,
+                    ..Options::default()
+                },
+                stat.clone(),
+            );
+            let mut m = Metrics::new();
+            fs.update(&mut m).unwrap();
+            assert_eq!(stat.calls.load(Ordering::SeqCst), 9);
+            assert_eq!(m.get("node_filesystem_size_bytes").unwrap().len(), 9);
+            assert_eq!(
+                stat.max.load(Ordering::SeqCst),
+                want,
+                "--collector.filesystem.stat-workers={workers}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_hanging_statfs_is_bounded_reported_and_never_piles_up() {
+        let proc = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(proc.path().join("1")).unwrap();
+        std::fs::write(
+            proc.path().join("1/mounts"),
+            "/dev/sda1 / ext4 rw 0 0\nnfs:/x /mnt/dead nfs4 rw 0 0\n/dev/sda2 /home ext4 ro 0 0\n",
+        )
+        .unwrap();
+        let paths = Paths {
+            procfs: proc.path().into(),
+            sysfs: "/nonexistent".into(),
+            rootfs: "/".into(),
+            udev_data: None,
+        };
+        let timeout = Duration::from_millis(200);
+        let stat = HangingStat::new();
+        let fs = Filesystem::with_statfs(
+            paths,
+            Options {
+                mount_timeout: timeout,
+                ..Options::default()
+            },
+            stat.clone(),
+        );
+
+        for scrape in 0..5 {
+            let started = Instant::now();
+            let mut m = Metrics::new();
+            fs.update(&mut m).unwrap();
+            let took = started.elapsed();
+            assert!(took < timeout * 2, "scrape {scrape} took {took:?}");
+            assert_eq!(
+                value(&m, "node_filesystem_device_error", "/mnt/dead"),
+                Some(1.0)
+            );
+            assert_eq!(value(&m, "node_filesystem_size_bytes", "/mnt/dead"), None);
+            // Healthy mounts on both sides of the stuck one are still reported.
+            assert_eq!(value(&m, "node_filesystem_device_error", "/"), Some(0.0));
+            assert_eq!(
+                value(&m, "node_filesystem_device_error", "/home"),
+                Some(0.0)
+            );
+            assert_eq!(
+                value(&m, "node_filesystem_avail_bytes", "/home"),
+                Some(400.0)
+            );
+            assert_eq!(value(&m, "node_filesystem_readonly", "/home"), Some(1.0));
+            if scrape > 0 {
+                // Later scrapes skip the stuck mount without waiting.
+                assert!(
+                    took < timeout / 2,
+                    "scrape {scrape} waited on a stuck mount: {took:?}"
+                );
+            }
+        }
+        assert_eq!(
+            stat.dead_calls.load(Ordering::SeqCst),
+            1,
+            "the stuck mount was stat'ed again"
+        );
+        assert_eq!(stat.dead_max_in_flight.load(Ordering::SeqCst), 1);
+
+        // Once the call returns, the mount is reported normally again.
+        stat.release();
+        let ok =
+            crate::exporter::collector::tests_support::wait_until(Duration::from_secs(2), || {
+                let mut m = Metrics::new();
+                fs.update(&mut m).unwrap();
+                value(&m, "node_filesystem_device_error", "/mnt/dead") == Some(0.0)
+            });
+        assert!(ok, "the mount did not recover after its statfs returned");
+    }
+}
