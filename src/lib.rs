@@ -25,7 +25,9 @@
 //!     (cpu, stat, meminfo, meminfo_numa, vmstat, loadavg, pressure,
 //!     schedstat, interrupts, softirqs, entropy, filefd, kernel_hung, time,
 //!     timex, uname, selinux, processes, cpu_vulnerabilities) and `system/`
-//!     (os, textfile, systemd, logind, `logins/`). The folders are for
+//!     (os, `textfile/` (`parse.rs` the text format, `encode.rs` into the
+//!     scrape, `mod.rs` the files and directories), systemd, logind,
+//!     `logins/`). The folders are for
 //!     reading the tree: `exporter` re-exports every collector under its
 //!     short path (`exporter::cpu`).
 //!     `kernel/timex.rs` holds one of the crate's three `unsafe` blocks
