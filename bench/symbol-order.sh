@@ -18,7 +18,8 @@ command -v curl >/dev/null || { echo "needs curl" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 OUTPOST_LINK_MAP="$work/outpost.map" cargo build --release
-bin="$PWD/target/release/outpost"
+# Resolved: callgrind names the object by its real path (target/ may be a link).
+bin="$(realpath "$PWD/target/release/outpost")"
 fixtures="$PWD/tests/fixtures"
 # Two runs, each exporter's default collector set: on this host, and on the
 # fixture tree (a bare-metal host's hwmon, md, ZFS, NFS… that this host may
