@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::bot::in_chat;
 use crate::bridge::{client, one_alert, post, Bridge, TOKEN};
-use crate::chat_actions::{alive, start_bridge, ActionsAgent};
+use crate::chat_actions::{alive, start_bridge, start_web1_bridge, ActionsAgent};
 use crate::chat_actions_hosts::{engine, host_builtin};
 use crate::fake_telegram::{FakeTelegram, Received};
 use crate::support::{free_port, outpost_bin, wait_for};
@@ -66,16 +66,8 @@ fn high_disk(mountpoint: &str) -> String {
 fn a_high_cpu_alert_carries_the_agents_top_processes() {
     let agent = ActionsAgent::start();
     let dir = tempfile::tempdir().unwrap();
-    let agents = dir.path().join("agents.txt");
-    std::fs::write(&agents, agent.line("web1", &agent.pin)).unwrap();
     let fake = FakeTelegram::start(TOKEN);
-    let bridge = start_bridge(
-        &fake,
-        &agents,
-        &agent.key,
-        &dir.path().join("state.db"),
-        &[],
-    );
+    let bridge = start_web1_bridge(&fake, &agent, dir.path(), &[]);
 
     post_alert(&bridge, &one_alert("AgentHighCPU", "firing"));
     let m = nth_alert_message(&fake, 1, &bridge);
@@ -109,8 +101,6 @@ fn a_high_disk_alert_carries_docker_disk_use_and_heals_once_per_cooldown() {
     let builtin = host_builtin(&docker.socket);
     let agent = ActionsAgent::start_extra(dir, &builtin, &[]);
     let chat = tempfile::tempdir().unwrap();
-    let agents = chat.path().join("agents.txt");
-    std::fs::write(&agents, agent.line("web1", &agent.pin)).unwrap();
     let rules = chat.path().join("heal.yml");
     std::fs::write(
         &rules,
@@ -118,11 +108,10 @@ fn a_high_disk_alert_carries_docker_disk_use_and_heals_once_per_cooldown() {
     )
     .unwrap();
     let fake = FakeTelegram::start(TOKEN);
-    let bridge = start_bridge(
+    let bridge = start_web1_bridge(
         &fake,
-        &agents,
-        &agent.key,
-        &chat.path().join("state.db"),
+        &agent,
+        chat.path(),
         &["--self-healing", rules.to_str().unwrap()],
     );
     let count = |request: &str| docker.requests().iter().filter(|r| *r == request).count();
@@ -258,8 +247,7 @@ fn ask_runs_a_change_only_with_yes_or_a_yes_on_its_terminal() {
     let agent = ActionsAgent::start();
     let mut victim = crate::actions::python_listener(agent.victim_port);
     let dir = tempfile::tempdir().unwrap();
-    let agents = dir.path().join("agents.txt");
-    std::fs::write(&agents, agent.line("web1", &agent.pin)).unwrap();
+    let agents = agent.web1_agents_txt(dir.path());
     let command = format!("/kill_port web1 {}", agent.victim_port);
     let args: Vec<String> = [
         "ask",

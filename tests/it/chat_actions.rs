@@ -35,6 +35,13 @@ pub(crate) struct ActionsAgent {
 }
 
 impl ActionsAgent {
+    /// Writes `dir/agents.txt` listing this agent as `web1`; its path.
+    pub(crate) fn web1_agents_txt(&self, dir: &Path) -> PathBuf {
+        let agents = dir.join("agents.txt");
+        std::fs::write(&agents, self.line("web1", &self.pin)).unwrap();
+        agents
+    }
+
     pub(crate) fn start() -> ActionsAgent {
         ActionsAgent::start_extra(tempfile::tempdir().unwrap(), "", &[])
     }
@@ -117,6 +124,18 @@ impl ActionsAgent {
             .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
             .sum()
     }
+}
+
+/// A bridge (state in `dir`) whose agents.txt, written in `dir`, lists
+/// only `agent` as `web1` with its pin.
+pub(crate) fn start_web1_bridge(
+    fake: &FakeTelegram,
+    agent: &ActionsAgent,
+    dir: &Path,
+    extra: &[&str],
+) -> Bridge {
+    let agents = agent.web1_agents_txt(dir);
+    start_bridge(fake, &agents, &agent.key, &dir.join("state.db"), extra)
 }
 
 /// The bridge with the test's roles, `agents`, signing with `key`, plus
@@ -443,8 +462,7 @@ fn action_round_trip() {
     let agent = ActionsAgent::start();
     let _victim = crate::actions::python_listener(agent.victim_port);
     let dir = tempfile::tempdir().unwrap();
-    let agents = dir.path().join("agents.txt");
-    std::fs::write(&agents, agent.line("web1", &agent.pin)).unwrap();
+    let agents = agent.web1_agents_txt(dir.path());
     let fake = FakeTelegram::start_with(TOKEN, Duration::from_millis(1));
     let users: Vec<String> = (0..=2 * n as i64).map(|i| (5000 + i).to_string()).collect();
     let _bridge = Bridge::start(

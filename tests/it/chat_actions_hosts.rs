@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use crate::bot::{ask, buttons, in_chat, press};
-use crate::chat_actions::{start_bridge, ActionsAgent, OPERATOR, VIEWER};
+use crate::chat_actions::{start_web1_bridge, ActionsAgent, OPERATOR, VIEWER};
 use crate::dbus_standin::{self, logind, systemd};
 use crate::docker_standin;
 use crate::fake_telegram::FakeTelegram;
@@ -90,16 +90,8 @@ fn docker_containers_from_the_chat_read_and_restart_through_the_engine_api() {
     let builtin = host_builtin(&docker.socket);
     let agent = ActionsAgent::start_extra(dir, &builtin, &[]);
     let chat = tempfile::tempdir().unwrap();
-    let agents = chat.path().join("agents.txt");
-    std::fs::write(&agents, agent.line("web1", &agent.pin)).unwrap();
     let fake = FakeTelegram::start(crate::bridge::TOKEN);
-    let bridge = start_bridge(
-        &fake,
-        &agents,
-        &agent.key,
-        &chat.path().join("state.db"),
-        &[],
-    );
+    let bridge = start_web1_bridge(&fake, &agent, chat.path(), &[]);
 
     // A viewer lists the containers: every one, those the allow-list
     // lets actions touch marked.
@@ -189,16 +181,8 @@ fn a_unit_and_a_reboot_from_the_chat_reach_systemd_and_logind_over_dbus() {
     let rootfs = format!("--path.rootfs={}", root.display());
     let agent = ActionsAgent::start_extra(dir, &builtin, &[rootfs]);
     let chat = tempfile::tempdir().unwrap();
-    let agents = chat.path().join("agents.txt");
-    std::fs::write(&agents, agent.line("web1", &agent.pin)).unwrap();
     let fake = FakeTelegram::start(crate::bridge::TOKEN);
-    let bridge = start_bridge(
-        &fake,
-        &agents,
-        &agent.key,
-        &chat.path().join("state.db"),
-        &[],
-    );
+    let bridge = start_web1_bridge(&fake, &agent, chat.path(), &[]);
 
     let status = ask(&fake, VIEWER, "/service web1 nginx");
     assert!(
