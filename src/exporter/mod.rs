@@ -271,7 +271,7 @@ impl AppState {
             paths: config.paths.clone(),
             telemetry_path: config.telemetry_path.clone(),
             limit: (config.max_requests > 0).then(|| Semaphore::new(config.max_requests)),
-            gzip: gzip::GzipPool::new(flate2::Compression::fast()),
+            gzip: gzip::GzipPool::new(),
             scraper: std::sync::OnceLock::new(),
             probes: probe::Probes::new(&config.probe),
             connections: Arc::default(),
