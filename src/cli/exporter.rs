@@ -214,6 +214,7 @@ impl TryFrom<ExporterArgs> for Config {
                 &a.netclass_ignored_devices,
             )?,
             netclass_ignore_invalid_speed: a.netclass_ignore_invalid_speed,
+            netclass_netlink: a.netclass_netlink,
             stat_softirq: a.stat_softirq,
             cpu_info: cpu::InfoOptions {
                 enabled: a.cpu_info,
