@@ -1,8 +1,8 @@
 //! The netlink variants of netdev and arp (node_exporter 1.12's defaults)
-//! on the live host: netlink answers for the running kernel, never for a
-//! fixture tree, so these tests compare with what the same kernel shows
-//! in /proc at the same moment, and with the real node_exporter 1.5's
-//! netlink mode.
+//! and netclass (`--collector.netclass.netlink`) on the live host: netlink
+//! answers for the running kernel, never for a fixture tree, so these
+//! tests compare with what the same kernel shows in /proc and /sys at the
+//! same moment, and with the real node_exporter 1.5's netlink mode.
 //!
 //! Counters move while a test reads them, so a netlink value is checked
 //! to lie between a read taken just before it and one just after (live
@@ -210,4 +210,340 @@ fn netlink_netdev_and_address_info_match_node_exporter_on_the_live_host() {
     let theirs = parse_exposition(&text, info).samples;
     assert!(!theirs.is_empty(), "the host has no address");
     assert_eq!(scrape(&config, info), theirs);
+}
+
+/// `node_exporter 1.5 --collector.netclass --collector.netclass.netlink`,
+/// started on a free port.
+fn node_exporter_netclass_netlink() -> (support::Proc, u16) {
+    let bin = support::require("prometheus-node-exporter", "prometheus-node-exporter");
+    let port = support::free_port();
+    let ne = support::Proc(
+        Command::new(bin)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args([
+                "--collector.disable-defaults",
+                "--collector.netclass",
+                "--collector.netclass.netlink",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node_exporter starts"),
+    );
+    assert!(
+        support::wait_for_port(port, Duration::from_secs(10)),
+        "node_exporter did not listen"
+    );
+    (ne, port)
+}
+
+fn is_netclass(name: &str) -> bool {
+    name.starts_with("node_network_")
+}
+
+/// Counters that can move between two reads (the carrier changes).
+fn is_netclass_counter(series: &str) -> bool {
+    series.starts_with("node_network_carrier") && series.contains("_changes_total{")
+}
+
+/// A series' family name and labels (`name{a="x",b="y"}`).
+fn split_series(series: &str) -> (&str, BTreeMap<String, String>) {
+    let Some((name, rest)) = series.split_once('{') else {
+        return (series, BTreeMap::new());
+    };
+    let mut labels = BTreeMap::new();
+    let mut chars = rest.trim_end_matches('}').chars().peekable();
+    while chars.peek().is_some() {
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        assert_eq!(chars.next(), Some('"'), "{series}");
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => value.push(chars.next().unwrap()),
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        labels.insert(key, value);
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    (name, labels)
+}
+
+/// `/sys/class/net/<device>/<attr>`, trimmed (`None` when unreadable, as
+/// `speed` or `carrier` of a device that is not running).
+fn sysfs_attr(device: &str, attr: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/sys/class/net/{device}/{attr}"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+/// Whether the device is administratively up (`IFF_UP` in sysfs
+/// `flags`): the kernel answers `EINVAL` for `carrier`, `dormant`,
+/// `speed` and `duplex` of one that is not.
+fn admin_up(device: &str) -> bool {
+    let flags = sysfs_attr(device, "flags").expect("flags");
+    i64::from_str_radix(flags.trim_start_matches("0x"), 16).unwrap() & 1 == 1
+}
+
+/// Checks `got` against reads taken just `before` and `after` it: counters
+/// lie between, everything else equals both reads.
+fn assert_series_between(series: &str, before: f64, got: f64, after: f64) {
+    if is_netclass_counter(series) {
+        assert!(
+            before <= got && got <= after,
+            "{series}: {got} not between {before} and {after}"
+        );
+    } else {
+        assert!(
+            before == got && got == after,
+            "{series}: {got}, read {before} before and {after} after"
+        );
+    }
+}
+
+#[test]
+fn netlink_netclass_matches_node_exporters_netlink_mode_on_the_live_host() {
+    let (_ne, port) = node_exporter_netclass_netlink();
+    let config = live_config(&["--collector.netclass", "--collector.netclass.netlink"]);
+    let before = scrape(&config, is_netclass);
+    let (status, text) = support::http_get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
+    assert_eq!(status, 200);
+    let after = scrape(&config, is_netclass);
+    let theirs = parse_exposition(&text, is_netclass).samples;
+    assert!(
+        !theirs.is_empty(),
+        "node_exporter exported no netclass series"
+    );
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "the host's interfaces changed during the test"
+    );
+    // node_exporter 1.5's netlink mode has no `adminstate` on info (nor
+    // has 1.12's): a sysfs-mode answer would.
+    assert!(
+        theirs.keys().all(|k| !k.contains("adminstate=")),
+        "node_exporter was not in netlink mode"
+    );
+    for (series, got) in &theirs {
+        let (Some(b), Some(a)) = (before.get(series), after.get(series)) else {
+            panic!("{series} from node_exporter is not in Outpost's netlink mode");
+        };
+        assert_series_between(series, *b, *got, *a);
+    }
+    // What Outpost has beyond 1.5: the three attributes node_exporter 1.6
+    // (#2669, "Read missing from netlink netclass attributes from sysfs")
+    // reads from sysfs in this mode, for every device where sysfs answers
+    // them; and altnames_info (newer than 1.5), one per alternative name.
+    let extra: Vec<&String> = before.keys().filter(|k| !theirs.contains_key(*k)).collect();
+    for series in &extra {
+        let (name, labels) = split_series(series);
+        let device = &labels["device"];
+        let attr = match name {
+            "node_network_address_assign_type" => "addr_assign_type",
+            "node_network_device_id" => "dev_id",
+            "node_network_name_assign_type" => "name_assign_type",
+            "node_network_altnames_info" => continue,
+            _ => panic!("{series} is in Outpost's netlink mode, not node_exporter's"),
+        };
+        assert!(sysfs_attr(device, attr).is_some(), "{series}");
+    }
+    let devices: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| std::path::Path::new("/sys/class/net").join(n).is_dir())
+        .collect();
+    let readable = devices
+        .iter()
+        .flat_map(|d| ["addr_assign_type", "dev_id", "name_assign_type"].map(|a| (d, a)))
+        .filter(|(d, a)| sysfs_attr(d, a).is_some())
+        .count();
+    let altnames = extra
+        .iter()
+        .filter(|s| s.starts_with("node_network_altnames_info"))
+        .count();
+    assert_eq!(extra.len(), readable + altnames, "{extra:#?}");
+}
+
+#[test]
+fn netlink_netclass_agrees_with_the_sysfs_mode_on_the_live_host() {
+    let netlink = live_config(&["--collector.netclass", "--collector.netclass.netlink"]);
+    let sysfs = live_config(&["--collector.netclass"]);
+    let before = scrape(&sysfs, is_netclass);
+    let got = scrape(&netlink, is_netclass);
+    let after = scrape(&sysfs, is_netclass);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "the host's interfaces changed during the test"
+    );
+    assert!(!got.is_empty(), "no interfaces");
+
+    // Where node_exporter's netlink code (netclass_rtnl.go) gives other
+    // labels or values than its sysfs code, by the Go code's reasons:
+    // - info: no `adminstate` label; `duplex` is the ethtool library's
+    //   name (Full/Half/Unknown) where sysfs says full/half/unknown, and
+    //   is set for a device that is down (sysfs answers EINVAL there);
+    // - flags: the message's ifi_flags (dev_get_flags: IFF_RUNNING,
+    //   IFF_LOWER_UP, IFF_DORMANT, and promiscuity from gflags), not the
+    //   device's raw flags that sysfs prints;
+    // - dormant: IFLA_LINKMODE, the value of iface_link_mode;
+    // - speed_bytes: an unknown speed (-1 in sysfs, -125000 there) is read
+    //   unsigned, 536870911875000.
+    // Series only the netlink mode has: carrier, dormant and speed_bytes
+    // of a device that is down (sysfs answers EINVAL, netlink always
+    // carries IFLA_CARRIER and IFLA_LINKMODE, and the ethtool dump lists
+    // every device with link settings), and altnames_info. None is only in
+    // the sysfs mode.
+    const VOLATILE_FLAGS: i64 = 0x40 | 0x100 | 0x200 | 0x1_0000 | 0x2_0000;
+    let info_by_device =
+        |samples: &BTreeMap<String, f64>| -> BTreeMap<String, BTreeMap<String, String>> {
+            samples
+                .keys()
+                .filter(|k| k.starts_with("node_network_info{"))
+                .map(|k| {
+                    let labels = split_series(k).1;
+                    (labels["device"].clone(), labels)
+                })
+                .collect()
+        };
+    let (nl_info, fs_info) = (info_by_device(&got), info_by_device(&before));
+    assert_eq!(
+        nl_info.keys().collect::<Vec<_>>(),
+        fs_info.keys().collect::<Vec<_>>()
+    );
+    for (device, fs) in &fs_info {
+        let mut want = fs.clone();
+        want.remove("adminstate");
+        let nl = &nl_info[device];
+        let duplex = &nl["duplex"];
+        if want["duplex"].is_empty() && !admin_up(device) {
+            want.insert("duplex".into(), duplex.clone());
+        } else {
+            let mut d = want["duplex"].clone();
+            if let Some(first) = d.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            want.insert("duplex".into(), d);
+        }
+        assert_eq!(nl, &want, "info of {device}");
+    }
+
+    let value = |samples: &BTreeMap<String, f64>, name: &str, device: &str| {
+        samples
+            .get(&format!("{name}{{device=\"{device}\"}}"))
+            .copied()
+    };
+    for (series, v) in &got {
+        let (name, labels) = split_series(series);
+        if name == "node_network_info" || name == "node_network_altnames_info" {
+            continue;
+        }
+        let device = &labels["device"];
+        let (Some(b), Some(a)) = (before.get(series), after.get(series)) else {
+            assert!(
+                matches!(
+                    name,
+                    "node_network_carrier" | "node_network_dormant" | "node_network_speed_bytes"
+                ) && !admin_up(device),
+                "{series} is only in the netlink mode"
+            );
+            continue;
+        };
+        match name {
+            "node_network_flags" => {
+                let (v, b, a) = (*v as i64, *b as i64, *a as i64);
+                assert_eq!(b, a, "{series} changed during the test");
+                assert_eq!(v & !VOLATILE_FLAGS, b & !VOLATILE_FLAGS, "{series}");
+            }
+            "node_network_dormant" => {
+                assert_eq!(
+                    Some(*v),
+                    value(&got, "node_network_iface_link_mode", device),
+                    "{series}"
+                );
+            }
+            "node_network_speed_bytes" if *b == -125000.0 => {
+                assert_eq!(*a, -125000.0, "{series}");
+                assert_eq!(*v, f64::from(u32::MAX) * 125000.0, "{series}");
+            }
+            _ => assert_series_between(series, *b, *v, *a),
+        }
+    }
+    for series in before.keys() {
+        assert!(
+            got.contains_key(series) || series.starts_with("node_network_info{"),
+            "{series} is only in the sysfs mode"
+        );
+    }
+}
+
+#[test]
+fn netlink_netclass_honours_ignored_devices_and_ignore_invalid_speed() {
+    // A device whose link settings say SPEED_UNKNOWN: sysfs prints -1.
+    let unknown: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|d| sysfs_attr(d, "speed").as_deref() == Some("-1"))
+        .collect();
+    assert!(
+        !unknown.is_empty(),
+        "this test needs an interface with an unknown link speed (sysfs speed -1, e.g. virtio_net)"
+    );
+    let speed = |d: &str| format!("node_network_speed_bytes{{device=\"{d}\"}}");
+    let plain = scrape(
+        &live_config(&["--collector.netclass", "--collector.netclass.netlink"]),
+        is_netclass,
+    );
+    for d in &unknown {
+        assert_eq!(
+            plain.get(&speed(d)),
+            Some(&(f64::from(u32::MAX) * 125000.0))
+        );
+    }
+    let dropped = scrape(
+        &live_config(&[
+            "--collector.netclass",
+            "--collector.netclass.netlink",
+            "--collector.netclass.ignore-invalid-speed",
+        ]),
+        is_netclass,
+    );
+    for d in &unknown {
+        assert!(!dropped.contains_key(&speed(d)), "{d}: {dropped:#?}");
+        assert!(dropped.contains_key(&format!("node_network_up{{device=\"{d}\"}}")));
+    }
+    // Known speeds stay.
+    let known = |m: &BTreeMap<String, f64>| -> Vec<String> {
+        m.keys()
+            .filter(|k| {
+                k.starts_with("node_network_speed_bytes{")
+                    && !unknown.iter().any(|d| **k == speed(d))
+            })
+            .cloned()
+            .collect()
+    };
+    assert_eq!(known(&plain), known(&dropped));
+
+    // Ignoring the device drops all of its series, speed included, and
+    // nothing else.
+    let device = &unknown[0];
+    let ignoring = scrape(
+        &live_config(&[
+            "--collector.netclass",
+            "--collector.netclass.netlink",
+            &format!("--collector.netclass.ignored-devices=^{device}$"),
+        ]),
+        is_netclass,
+    );
+    let of_device = |k: &String| split_series(k).1.get("device") == Some(device);
+    assert!(!ignoring.keys().any(of_device), "{ignoring:#?}");
+    assert!(plain.keys().any(of_device));
+    let others = |m: &BTreeMap<String, f64>| -> Vec<String> {
+        m.keys().filter(|k| !of_device(k)).cloned().collect()
+    };
+    assert_eq!(others(&plain), others(&ignoring));
 }
