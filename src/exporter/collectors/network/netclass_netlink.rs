@@ -33,7 +33,18 @@
 //! - `altnames_info{device,altname}`, one per alternative name
 //!   (`IFLA_ALT_IFNAME`), exists only in this mode.
 //!
+//! The facts come from the newest `netclass_rtnl.go` the project could
+//! read (node_exporter 1.6–1.8's, which 1.12 keeps in these respects as
+//! far as its docs show) and from the real node_exporter 1.5's netlink
+//! mode, which the live tests compare with (1.5 lacks only the three sysfs
+//! attributes, added in 1.6, and `altnames_info`). Series order is not a
+//! difference: both exporters serve families by name and samples by
+//! labels.
+//!
 //! Decisions:
+//! - The three sysfs attributes are read under `--path.sysfs`, where
+//!   node_exporter reads a fixed `/sys`: the same files on a host, and the
+//!   host's files in a container that mounts them elsewhere.
 //! - `--collector.netclass.ignore-invalid-speed` leaves out a speed of
 //!   `SPEED_UNKNOWN` here too. node_exporter's netlink code never consults
 //!   the flag (its `>= 0` test cannot fail on a number read unsigned), so
