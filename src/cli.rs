@@ -942,6 +942,26 @@ pub struct ExporterArgs {
         overrides_with = "netclass_netlink"
     )]
     pub no_netclass_netlink: bool,
+
+    /// In netclass's netlink mode, also export each interface's statistics
+    /// from its link message (IFLA_STATS64) as node_exporter names them:
+    /// node_network_receive_bytes_total, …_packets_total, …_errors_total,
+    /// multicast_total, collisions_total and the detailed error counters,
+    /// 24 gauges per interface ("replacing netdev collector"; with netdev
+    /// on too, netdev leaves those names out). Honours
+    /// --collector.netclass.ignored-devices; no effect in the sysfs mode.
+    #[arg(
+        long = "collector.netclass_rtnl.with-stats",
+        overrides_with = "no_netclass_rtnl_with_stats"
+    )]
+    pub netclass_rtnl_with_stats: bool,
+
+    /// Leave the interface statistics out of netclass (the default).
+    #[arg(
+        long = "no-collector.netclass_rtnl.with-stats",
+        overrides_with = "netclass_rtnl_with_stats"
+    )]
+    pub no_netclass_rtnl_with_stats: bool,
     // --- end of netlink variants ---
     /// Leave out node_cpu_guest_seconds_total (`--collector.cpu.guest`, the
     /// default, exports it).

@@ -94,6 +94,8 @@ pub struct Config {
     pub netclass_ignore_invalid_speed: bool,
     /// `--collector.netclass.netlink`.
     pub netclass_netlink: bool,
+    /// `--collector.netclass_rtnl.with-stats`.
+    pub netclass_rtnl_with_stats: bool,
     pub stat_softirq: bool,
     pub cpu_info: cpu::InfoOptions,
     pub systemd: systemd::Options,
@@ -173,6 +175,7 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
                 },
                 ignore_invalid_speed: config.netclass_ignore_invalid_speed,
                 netlink: config.netclass_netlink,
+                with_stats: config.netclass_rtnl_with_stats,
             },
         )),
         Name::Netdev => Arc::new(netdev::Netdev::new(
@@ -188,6 +191,9 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
                         exclude: config.netdev_device_exclude.clone(),
                     },
                 },
+                yield_to_netclass_stats: config.netclass_rtnl_with_stats
+                    && config.netclass_netlink
+                    && config.collectors.contains(&Name::Netclass),
                 ..config.netdev.clone()
             },
         )),

@@ -35,6 +35,10 @@ pub struct Options {
     /// `--collector.netclass.netlink`: rtnetlink and the ethtool family
     /// rather than ~20 sysfs attributes per interface.
     pub netlink: bool,
+    /// `--collector.netclass_rtnl.with-stats`: in the netlink mode, also
+    /// each interface's `IFLA_STATS64` (ignored in the sysfs mode, as in
+    /// node_exporter).
+    pub with_stats: bool,
 }
 
 impl Netclass {

@@ -32,12 +32,21 @@
 //!   pushes that attribute for both.
 //! - `altnames_info{device,altname}`, one per alternative name
 //!   (`IFLA_ALT_IFNAME`), exists only in this mode.
+//! - `--collector.netclass_rtnl.with-stats` (off by default) adds the 24
+//!   fields of the message's `IFLA_STATS64` up to `rx_nohandler`, under
+//!   netdev's netlink names plus `_total` (`receive_bytes_total`,
+//!   `multicast_total`, `receive_missed_errors_total`, …; the table is
+//!   netdev's [`NETLINK_FIELDS`](super::netdev::NETLINK_FIELDS)), labelled
+//!   `device`, with the help "Network device property: <name>" and as
+//!   gauges, as node_exporter pushes them. A device left out by
+//!   `ignored-devices` has none; a message without `IFLA_STATS64` (the
+//!   32-bit `IFLA_STATS` only) adds none.
 //!
 //! The facts come from the newest `netclass_rtnl.go` the project could
 //! read (node_exporter 1.6–1.8's, which 1.12 keeps in these respects as
 //! far as its docs show) and from the real node_exporter 1.5's netlink
 //! mode, which the live tests compare with (1.5 lacks only the three sysfs
-//! attributes, added in 1.6, and `altnames_info`). Series order is not a
+//! attributes, added in 1.6, and `altnames_info`; it has `with-stats`). Series order is not a
 //! difference: both exporters serve families by name and samples by
 //! labels.
 //!
@@ -56,17 +65,22 @@
 //!   that could be read predates it.
 //! - A kernel without the ethtool family (before 5.6) is not an error:
 //!   no speed and an empty duplex, as node_exporter logs and does.
+//! - The with-stats names are netdev's; with netdev on too, netdev leaves
+//!   them out (see its module doc) rather than serve a second family of
+//!   the same name, where node_exporter serves one at random and logs.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use netlink_packet_route::link::{LinkAttribute, LinkMessage, Prop};
+use netlink_packet_route::link::{LinkAttribute, LinkMessage, Prop, Stats64};
 
 use super::netclass::{
     add_property, add_speed, parse_number, property, Options, INFO, UP, UP_HELP,
 };
+use super::netdev::netlink_counters;
 use super::rtnl::{self, LinkModes, Source};
 use crate::exporter::collector::{read_attr, CollectError, Paths};
+use crate::exporter::intern;
 use crate::exporter::metrics::Metrics;
 
 /// The attributes read from sysfs in this mode (node_exporter: they take
@@ -127,6 +141,7 @@ struct Link<'a> {
     carrier_up: Option<u32>,
     carrier_down: Option<u32>,
     link_mode: Option<u8>,
+    stats: Option<Stats64>,
     iflink: u32,
     mtu: u32,
     group: Option<u32>,
@@ -147,6 +162,7 @@ fn link(message: &LinkMessage) -> Link<'_> {
             LinkAttribute::CarrierUpCount(c) => l.carrier_up = Some(*c),
             LinkAttribute::CarrierDownCount(c) => l.carrier_down = Some(*c),
             LinkAttribute::Mode(m) => l.link_mode = Some(u8::from(*m)),
+            LinkAttribute::Stats64(s) => l.stats = Some(*s),
             LinkAttribute::Link(i) => l.iflink = *i,
             LinkAttribute::Mtu(m) => l.mtu = *m,
             LinkAttribute::Group(g) => l.group = Some(*g),
@@ -271,6 +287,12 @@ pub fn encode(
             if let Some(value) = value {
                 let (suffix, counter) = property(file);
                 add_property(out, suffix, counter, device, value);
+            }
+        }
+        if let Some(stats) = l.stats.filter(|_| options.with_stats) {
+            for (field, value) in netlink_counters(&stats) {
+                let suffix = intern::concat(&[field, "_total"]);
+                add_property(out, &suffix, false, device, value as f64);
             }
         }
     }
@@ -415,6 +437,7 @@ mod tests {
             },
             ignore_invalid_speed: true,
             netlink: true,
+            with_stats: false,
         };
         let mut out = Metrics::new();
         let eth1 = message(5, "eth1", vec![LinkAttribute::Mtu(1500)]);
@@ -438,5 +461,123 @@ mod tests {
         let info = out.get("node_network_info").unwrap().sample(0);
         assert_eq!(info.label("duplex"), Some(""));
         assert!(out.get("node_network_speed_bytes").is_none());
+    }
+
+    #[test]
+    fn with_stats_adds_ifla_stats64_as_node_exporters_gauges() {
+        use crate::exporter::matcher::{DeviceFilter, Matcher};
+        use crate::exporter::metrics::Kind;
+        use netlink_packet_route::link::Stats;
+        // eth0's statistics are 1..=24 in rtnl_link_stats64's order (and
+        // rx_otherhost_dropped, which node_exporter does not export).
+        let mut s = Stats64::default();
+        let fields: [&mut u64; 25] = [
+            &mut s.rx_packets,
+            &mut s.tx_packets,
+            &mut s.rx_bytes,
+            &mut s.tx_bytes,
+            &mut s.rx_errors,
+            &mut s.tx_errors,
+            &mut s.rx_dropped,
+            &mut s.tx_dropped,
+            &mut s.multicast,
+            &mut s.collisions,
+            &mut s.rx_length_errors,
+            &mut s.rx_over_errors,
+            &mut s.rx_crc_errors,
+            &mut s.rx_frame_errors,
+            &mut s.rx_fifo_errors,
+            &mut s.rx_missed_errors,
+            &mut s.tx_aborted_errors,
+            &mut s.tx_carrier_errors,
+            &mut s.tx_fifo_errors,
+            &mut s.tx_heartbeat_errors,
+            &mut s.tx_window_errors,
+            &mut s.rx_compressed,
+            &mut s.tx_compressed,
+            &mut s.rx_nohandler,
+            &mut s.rx_otherhost_dropped,
+        ];
+        for (v, f) in (1..).zip(fields) {
+            *f = v;
+        }
+        let with = |name: &str, index: u32, attr: LinkAttribute| {
+            message(index, name, vec![LinkAttribute::Mtu(1500), attr])
+        };
+        // eth1 is ignored; old0 carries only the 32-bit IFLA_STATS, which
+        // node_exporter's netlink mode does not read.
+        let links = [
+            with("eth0", 2, LinkAttribute::Stats64(s)),
+            with("eth1", 3, LinkAttribute::Stats64(s)),
+            with("old0", 4, LinkAttribute::Stats(Stats::default())),
+        ];
+        let options = Options {
+            ignored: DeviceFilter {
+                include: None,
+                exclude: Some(Matcher::new("^eth1$").unwrap()),
+            },
+            with_stats: true,
+            netlink: true,
+            ..Options::default()
+        };
+        let mut out = Metrics::new();
+        encode(&links, None, &HashMap::new(), &options, &mut out);
+        let names = [
+            "receive_packets",
+            "transmit_packets",
+            "receive_bytes",
+            "transmit_bytes",
+            "receive_errors",
+            "transmit_errors",
+            "receive_dropped",
+            "transmit_dropped",
+            "multicast",
+            "collisions",
+            "receive_length_errors",
+            "receive_over_errors",
+            "receive_crc_errors",
+            "receive_frame_errors",
+            "receive_fifo_errors",
+            "receive_missed_errors",
+            "transmit_aborted_errors",
+            "transmit_carrier_errors",
+            "transmit_fifo_errors",
+            "transmit_heartbeat_errors",
+            "transmit_window_errors",
+            "receive_compressed",
+            "transmit_compressed",
+            "receive_nohandler",
+        ];
+        for (value, name) in (1..).zip(names) {
+            let family = format!("node_network_{name}_total");
+            let fam = out.get(&family).unwrap_or_else(|| panic!("no {family}"));
+            assert_eq!(fam.kind, Kind::Gauge, "{family}");
+            assert_eq!(fam.help, format!("Network device property: {name}_total"));
+            assert_eq!(fam.len(), 1, "{family}: only eth0");
+            let sample = fam.sample(0);
+            assert_eq!(sample.label("device"), Some("eth0"));
+            assert_eq!(sample.value, f64::from(value), "{family}");
+        }
+        let stats_families = |out: Metrics| -> Vec<String> {
+            out.into_sorted()
+                .into_iter()
+                .map(|f| f.name.into_owned())
+                .filter(|n| {
+                    names
+                        .iter()
+                        .any(|s| *n == format!("node_network_{s}_total"))
+                })
+                .collect()
+        };
+        assert_eq!(stats_families(out).len(), 24);
+        // Without the flag: none of them.
+        let mut out = Metrics::new();
+        let without = Options {
+            with_stats: false,
+            ..options
+        };
+        encode(&links, None, &HashMap::new(), &without, &mut out);
+        assert!(out.get("node_network_mtu_bytes").is_some());
+        assert_eq!(stats_families(out), Vec::<String>::new());
     }
 }
