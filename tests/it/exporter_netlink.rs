@@ -36,13 +36,17 @@ fn live_config(flags: &[&str]) -> Config {
     Config::try_from(args).expect("valid flags")
 }
 
-/// One scrape as `series → value`, for families `keep` accepts.
-fn scrape(config: &Config, keep: impl Fn(&str) -> bool) -> BTreeMap<String, f64> {
-    let text = encode::encode(
+/// One scrape in the text format.
+fn scrape_text(config: &Config) -> String {
+    encode::encode(
         &build_registry(config).gather().into_sorted(),
         encode::Format::Text,
-    );
-    parse_exposition(&text, keep).samples
+    )
+}
+
+/// One scrape as `series → value`, for families `keep` accepts.
+fn scrape(config: &Config, keep: impl Fn(&str) -> bool) -> BTreeMap<String, f64> {
+    parse_exposition(&scrape_text(config), keep).samples
 }
 
 /// /proc/net/dev as node_exporter's legacy series names → value (its own
@@ -212,9 +216,9 @@ fn netlink_netdev_and_address_info_match_node_exporter_on_the_live_host() {
     assert_eq!(scrape(&config, info), theirs);
 }
 
-/// `node_exporter 1.5 --collector.netclass --collector.netclass.netlink`,
-/// started on a free port.
-fn node_exporter_netclass_netlink() -> (support::Proc, u16) {
+/// `node_exporter 1.5 --collector.netclass --collector.netclass.netlink
+/// FLAGS…`, started on a free port.
+fn node_exporter_netclass_netlink(flags: &[&str]) -> (support::Proc, u16) {
     let bin = support::require("prometheus-node-exporter", "prometheus-node-exporter");
     let port = support::free_port();
     let ne = support::Proc(
@@ -225,6 +229,7 @@ fn node_exporter_netclass_netlink() -> (support::Proc, u16) {
                 "--collector.netclass",
                 "--collector.netclass.netlink",
             ])
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -306,7 +311,7 @@ fn assert_series_between(series: &str, before: f64, got: f64, after: f64) {
 
 #[test]
 fn netlink_netclass_matches_node_exporters_netlink_mode_on_the_live_host() {
-    let (_ne, port) = node_exporter_netclass_netlink();
+    let (_ne, port) = node_exporter_netclass_netlink(&[]);
     let config = live_config(&["--collector.netclass", "--collector.netclass.netlink"]);
     let before = scrape(&config, is_netclass);
     let (status, text) = support::http_get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
@@ -546,4 +551,188 @@ fn netlink_netclass_honours_ignored_devices_and_ignore_invalid_speed() {
         m.keys().filter(|k| !of_device(k)).cloned().collect()
     };
     assert_eq!(others(&plain), others(&ignoring));
+}
+
+/// The files of `/sys/class/net/<device>/statistics/` that node_exporter's
+/// `--collector.netclass_rtnl.with-stats` exports (the fields of the
+/// kernel's `rtnl_link_stats64` up to `rx_nohandler`), with the series
+/// suffix it gives each.
+const STATISTICS: [(&str, &str); 24] = [
+    ("rx_packets", "receive_packets_total"),
+    ("tx_packets", "transmit_packets_total"),
+    ("rx_bytes", "receive_bytes_total"),
+    ("tx_bytes", "transmit_bytes_total"),
+    ("rx_errors", "receive_errors_total"),
+    ("tx_errors", "transmit_errors_total"),
+    ("rx_dropped", "receive_dropped_total"),
+    ("tx_dropped", "transmit_dropped_total"),
+    ("multicast", "multicast_total"),
+    ("collisions", "collisions_total"),
+    ("rx_length_errors", "receive_length_errors_total"),
+    ("rx_over_errors", "receive_over_errors_total"),
+    ("rx_crc_errors", "receive_crc_errors_total"),
+    ("rx_frame_errors", "receive_frame_errors_total"),
+    ("rx_fifo_errors", "receive_fifo_errors_total"),
+    ("rx_missed_errors", "receive_missed_errors_total"),
+    ("tx_aborted_errors", "transmit_aborted_errors_total"),
+    ("tx_carrier_errors", "transmit_carrier_errors_total"),
+    ("tx_fifo_errors", "transmit_fifo_errors_total"),
+    ("tx_heartbeat_errors", "transmit_heartbeat_errors_total"),
+    ("tx_window_errors", "transmit_window_errors_total"),
+    ("rx_compressed", "receive_compressed_total"),
+    ("tx_compressed", "transmit_compressed_total"),
+    ("rx_nohandler", "receive_nohandler_total"),
+];
+
+fn is_stats(name: &str) -> bool {
+    STATISTICS
+        .iter()
+        .any(|(_, suffix)| name.strip_prefix("node_network_") == Some(suffix))
+}
+
+/// The interfaces of this network namespace (`/sys/class/net`).
+fn sysfs_devices() -> Vec<String> {
+    std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| std::path::Path::new("/sys/class/net").join(n).is_dir())
+        .collect()
+}
+
+/// Every interface's [`STATISTICS`] from sysfs (the kernel's
+/// `dev_get_stats`, as `IFLA_STATS64` is), as the with-stats series.
+fn sysfs_statistics() -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for device in sysfs_devices() {
+        for (file, suffix) in STATISTICS {
+            let v = sysfs_attr(&device, &format!("statistics/{file}"))
+                .unwrap_or_else(|| panic!("{device}: no statistics/{file}"));
+            out.insert(
+                format!("node_network_{suffix}{{device=\"{device}\"}}"),
+                v.parse().unwrap(),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn netclass_with_stats_matches_sysfs_statistics_and_node_exporter_on_the_live_host() {
+    const WITH_STATS: &str = "--collector.netclass_rtnl.with-stats";
+    let (_ne, port) = node_exporter_netclass_netlink(&[WITH_STATS]);
+    let config = live_config(&[
+        "--collector.netclass",
+        "--collector.netclass.netlink",
+        WITH_STATS,
+    ]);
+    // Counters only move forward: sysfs ≤ Outpost ≤ node_exporter ≤
+    // Outpost ≤ sysfs, each read after the one before it.
+    let sys_before = sysfs_statistics();
+    let ours_before = scrape_text(&config);
+    let (status, theirs) = support::http_get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
+    assert_eq!(status, 200);
+    let ours_after = scrape(&config, is_stats);
+    let sys_after = sysfs_statistics();
+    assert!(
+        sys_before.keys().any(|k| k.contains("device=\"lo\"")),
+        "no lo in /sys/class/net"
+    );
+    let ours = parse_exposition(&ours_before, is_stats);
+    let theirs = parse_exposition(&theirs, is_stats);
+    assert!(
+        !theirs.samples.is_empty(),
+        "node_exporter 1.5 exported no statistics with {WITH_STATS}"
+    );
+    let chain = [
+        &sys_before,
+        &ours.samples,
+        &theirs.samples,
+        &ours_after,
+        &sys_after,
+    ];
+    for w in chain.windows(3) {
+        assert_between(w[0], w[1], w[2]);
+    }
+    // Same help and type (gauge, as node_exporter pushes them) per family.
+    assert_eq!(ours.meta, theirs.meta);
+    assert_eq!(ours.meta.len(), 2 * STATISTICS.len(), "{:#?}", ours.meta);
+    assert!(ours
+        .meta
+        .iter()
+        .filter(|(k, _)| k.starts_with("TYPE "))
+        .all(|(_, v)| v == "gauge"));
+
+    // --collector.netclass.ignored-devices leaves a device's statistics
+    // out too (lo: every namespace has it).
+    let ignoring = scrape(
+        &live_config(&[
+            "--collector.netclass",
+            "--collector.netclass.netlink",
+            WITH_STATS,
+            "--collector.netclass.ignored-devices=^lo$",
+        ]),
+        is_stats,
+    );
+    let not_lo: Vec<&String> = sys_before
+        .keys()
+        .filter(|k| !k.contains("{device=\"lo\"}"))
+        .collect();
+    assert_eq!(ignoring.keys().collect::<Vec<_>>(), not_lo);
+
+    // Without the flag, or in the sysfs mode, none of these series.
+    for flags in [
+        &["--collector.netclass", "--collector.netclass.netlink"][..],
+        &["--collector.netclass", WITH_STATS][..],
+    ] {
+        let got = scrape(&live_config(flags), is_stats);
+        assert!(got.is_empty(), "{flags:?}: {got:#?}");
+    }
+}
+
+#[test]
+fn netclass_with_stats_replaces_netdevs_same_named_counters() {
+    // node_exporter's help: "replacing netdev collector". With both on,
+    // each name is served once: netclass's gauge where the names meet,
+    // netdev's counter for its own /proc/net/dev names.
+    let text = scrape_text(&live_config(&[
+        "--collector.netclass",
+        "--collector.netclass.netlink",
+        "--collector.netclass_rtnl.with-stats",
+        "--collector.netdev",
+        "--collector.netdev.device-exclude=",
+    ]));
+    let types: Vec<(&str, &str)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(name, _)| name.starts_with("node_network_") && name.ends_with("_total"))
+        .collect();
+    let mut names: Vec<&str> = types.iter().map(|(n, _)| *n).collect();
+    names.dedup();
+    assert_eq!(
+        names.len(),
+        types.len(),
+        "a family served twice: {types:#?}"
+    );
+    for (name, kind) in &types {
+        let want = if is_stats(name) { "gauge" } else { "counter" };
+        assert_eq!(*kind, want, "{name}");
+    }
+    // netdev's folded names stay (receive_errs, transmit_colls, …).
+    let errs = parse_exposition(&text, |n| n == "node_network_receive_errs_total");
+    assert_eq!(
+        errs.samples.len(),
+        sysfs_devices().len(),
+        "{:#?}",
+        errs.samples
+    );
+    let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    let mut series: Vec<&str> = samples
+        .iter()
+        .filter_map(|l| l.rsplit_once(' ').map(|(s, _)| s))
+        .collect();
+    series.sort();
+    let len = series.len();
+    series.dedup();
+    assert_eq!(series.len(), len, "a series served twice");
 }
