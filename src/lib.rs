@@ -44,7 +44,8 @@
 //!     `netdev.rs`, `arp.rs` and netclass read in their netlink modes;
 //!     `network/netclass_netlink.rs` is netclass's
 //!     `--collector.netclass.netlink` mode (`netclass.rs` owns the series'
-//!     names for both).
+//!     names for both; its `--collector.netclass_rtnl.with-stats` series
+//!     take `netdev.rs`'s names for the link statistics).
 //!   - `collector.rs` also owns the shared sysfs readers (required
 //!     attributes, numbered entries such as `thermal_zoneN`) and the "no
 //!     data" outcome of a collector whose files the host lacks. `dbus.rs`
