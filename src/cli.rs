@@ -920,6 +920,48 @@ pub struct ExporterArgs {
     /// the running kernel whatever --path.procfs says.
     #[arg(long = "collector.arp.netlink", overrides_with = "no_arp_netlink")]
     pub arp_netlink: bool,
+
+    /// Gather netclass's interface attributes over netlink (one RTM_GETLINK
+    /// dump, plus speed and duplex from the ethtool netlink family) instead
+    /// of ~20 files per interface under /sys/class/net; addr_assign_type,
+    /// dev_id and name_assign_type are still read from sysfs. Off by
+    /// default, as in node_exporter. Reads the running kernel whatever
+    /// --path.sysfs says. Differs from the sysfs mode as node_exporter's
+    /// does: no adminstate label, duplex as Full/Half/Unknown, flags with
+    /// IFF_RUNNING/IFF_LOWER_UP, an unknown speed as 536870911875000, and
+    /// node_network_altnames_info.
+    #[arg(
+        long = "collector.netclass.netlink",
+        overrides_with = "no_netclass_netlink"
+    )]
+    pub netclass_netlink: bool,
+
+    /// Read netclass's attributes from /sys/class/net (the default).
+    #[arg(
+        long = "no-collector.netclass.netlink",
+        overrides_with = "netclass_netlink"
+    )]
+    pub no_netclass_netlink: bool,
+
+    /// In netclass's netlink mode, also export each interface's statistics
+    /// from its link message (IFLA_STATS64) as node_exporter names them:
+    /// node_network_receive_bytes_total, …_packets_total, …_errors_total,
+    /// multicast_total, collisions_total and the detailed error counters,
+    /// 24 gauges per interface ("replacing netdev collector"; with netdev
+    /// on too, netdev leaves those names out). Honours
+    /// --collector.netclass.ignored-devices; no effect in the sysfs mode.
+    #[arg(
+        long = "collector.netclass_rtnl.with-stats",
+        overrides_with = "no_netclass_rtnl_with_stats"
+    )]
+    pub netclass_rtnl_with_stats: bool,
+
+    /// Leave the interface statistics out of netclass (the default).
+    #[arg(
+        long = "no-collector.netclass_rtnl.with-stats",
+        overrides_with = "netclass_rtnl_with_stats"
+    )]
+    pub no_netclass_rtnl_with_stats: bool,
     // --- end of netlink variants ---
     /// Leave out node_cpu_guest_seconds_total (`--collector.cpu.guest`, the
     /// default, exports it).

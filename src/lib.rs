@@ -39,9 +39,13 @@
 //!     client. `network/ethtool.rs` reads through its `Source` trait;
 //!     `network/ethtool_ioctl.rs` is the source on a host (the
 //!     `SIOCETHTOOL` ioctl, another `unsafe` block); `network/rtnl.rs` is
-//!     the rtnetlink edge (link, neighbour and address dumps behind its
-//!     `Source` trait) that `netdev.rs` and `arp.rs` read in their netlink
-//!     modes.
+//!     the netlink edge (link, neighbour and address dumps behind its
+//!     `Source` trait, and the ethtool genetlink family's link modes) that
+//!     `netdev.rs`, `arp.rs` and netclass read in their netlink modes;
+//!     `network/netclass_netlink.rs` is netclass's
+//!     `--collector.netclass.netlink` mode (`netclass.rs` owns the series'
+//!     names for both; its `--collector.netclass_rtnl.with-stats` series
+//!     take `netdev.rs`'s names for the link statistics).
 //!   - `collector.rs` also owns the shared sysfs readers (required
 //!     attributes, numbered entries such as `thermal_zoneN`) and the "no
 //!     data" outcome of a collector whose files the host lacks. `dbus.rs`

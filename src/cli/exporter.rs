@@ -207,6 +207,8 @@ impl TryFrom<ExporterArgs> for Config {
                 detailed: a.netdev_enable_detailed_metrics,
                 address_info: a.netdev_address_info,
                 label_ifalias: a.netdev_label_ifalias,
+                // Set where the collectors are built (it depends on netclass).
+                yield_to_netclass_stats: false,
             },
             arp_netlink: !a.no_arp_netlink,
             netclass_ignored_devices: optional_regex(
@@ -214,6 +216,8 @@ impl TryFrom<ExporterArgs> for Config {
                 &a.netclass_ignored_devices,
             )?,
             netclass_ignore_invalid_speed: a.netclass_ignore_invalid_speed,
+            netclass_netlink: a.netclass_netlink,
+            netclass_rtnl_with_stats: a.netclass_rtnl_with_stats,
             stat_softirq: a.stat_softirq,
             cpu_info: cpu::InfoOptions {
                 enabled: a.cpu_info,

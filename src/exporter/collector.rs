@@ -266,7 +266,7 @@ collectors! {
     Logins => "logins", default false, "login sessions from utmp; new remote logins posted to Alertmanager";
     Mdadm => "mdadm", default true, "software RAID arrays from /proc/mdstat";
     Meminfo => "meminfo", default true, "memory statistics from /proc/meminfo";
-    Netclass => "netclass", default true, "network interface attributes from /sys/class/net";
+    Netclass => "netclass", default true, "network interface attributes from /sys/class/net, or over netlink";
     Netdev => "netdev", default true, "network interface counters, over netlink or from /proc/net/dev";
     Netstat => "netstat", default true, "network protocol statistics from /proc/net/{netstat,snmp,snmp6}";
     Nvme => "nvme", default true, "NVMe controller information from /sys/class/nvme";

@@ -36,8 +36,8 @@ pub use collectors::kernel::{
     vmstat,
 };
 pub use collectors::network::{
-    arp, bonding, conntrack, ethtool, ethtool_ioctl, infiniband, ipvs, netclass, netdev, netstat,
-    rtnl, sockstat, softnet, tcpstat, udp_queues,
+    arp, bonding, conntrack, ethtool, ethtool_ioctl, infiniband, ipvs, netclass, netclass_netlink,
+    netdev, netstat, rtnl, sockstat, softnet, tcpstat, udp_queues,
 };
 pub use collectors::storage::{
     bcache, bcachefs, btrfs, diskstats, dmmultipath, fibrechannel, filesystem, mdadm, mountstats,
@@ -92,6 +92,10 @@ pub struct Config {
     pub arp_netlink: bool,
     pub netclass_ignored_devices: Option<Matcher>,
     pub netclass_ignore_invalid_speed: bool,
+    /// `--collector.netclass.netlink`.
+    pub netclass_netlink: bool,
+    /// `--collector.netclass_rtnl.with-stats`.
+    pub netclass_rtnl_with_stats: bool,
     pub stat_softirq: bool,
     pub cpu_info: cpu::InfoOptions,
     pub systemd: systemd::Options,
@@ -164,11 +168,15 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
         Name::Meminfo => Arc::new(meminfo::Meminfo::new(p)),
         Name::Netclass => Arc::new(netclass::Netclass::new(
             p,
-            DeviceFilter {
-                include: None,
-                exclude: config.netclass_ignored_devices.clone(),
+            netclass::Options {
+                ignored: DeviceFilter {
+                    include: None,
+                    exclude: config.netclass_ignored_devices.clone(),
+                },
+                ignore_invalid_speed: config.netclass_ignore_invalid_speed,
+                netlink: config.netclass_netlink,
+                with_stats: config.netclass_rtnl_with_stats,
             },
-            config.netclass_ignore_invalid_speed,
         )),
         Name::Netdev => Arc::new(netdev::Netdev::new(
             p,
@@ -183,6 +191,9 @@ fn build_collector(name: Name, config: &Config, gate: &Arc<ScrapeGate>) -> Arc<d
                         exclude: config.netdev_device_exclude.clone(),
                     },
                 },
+                yield_to_netclass_stats: config.netclass_rtnl_with_stats
+                    && config.netclass_netlink
+                    && config.collectors.contains(&Name::Netclass),
                 ..config.netdev.clone()
             },
         )),

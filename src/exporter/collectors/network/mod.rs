@@ -1,7 +1,8 @@
 //! Interfaces, protocols and the kernel's network tables. `rtnl.rs` and
 //! `ethtool_ioctl.rs` are not collectors: they are the kernel edges
-//! (rtnetlink dumps, the `SIOCETHTOOL` ioctl) that netdev, arp and
-//! ethtool read through.
+//! (rtnetlink and ethtool-genetlink dumps, the `SIOCETHTOOL` ioctl) that
+//! netdev, arp, netclass and ethtool read through. `netclass_netlink.rs`
+//! is netclass's `--collector.netclass.netlink` mode.
 
 pub mod arp;
 pub mod bonding;
@@ -11,6 +12,7 @@ pub mod ethtool_ioctl;
 pub mod infiniband;
 pub mod ipvs;
 pub mod netclass;
+pub mod netclass_netlink;
 pub mod netdev;
 pub mod netstat;
 pub mod rtnl;

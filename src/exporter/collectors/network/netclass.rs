@@ -6,9 +6,14 @@
 //! Many attributes cannot be read on some interfaces (`speed` on virtual
 //! NICs, `carrier` on a down link answer `EINVAL`); such an attribute is left
 //! out for that interface, never an error.
+//!
+//! With `--collector.netclass.netlink` (off by default, as in node_exporter)
+//! the same families come from netlink instead: see `netclass_netlink.rs`.
+//! This file owns the series' names and help texts for both modes.
 
 use std::path::Path;
 
+use super::netclass_netlink;
 use crate::exporter::collector::{read_attr, CollectError, Collector, Paths};
 use crate::exporter::intern;
 use crate::exporter::matcher::DeviceFilter;
@@ -16,21 +21,71 @@ use crate::exporter::metrics::Metrics;
 
 pub struct Netclass {
     paths: Paths,
+    options: Options,
+}
+
+/// The collector's flags.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
     /// `--collector.netclass.ignored-devices`.
-    ignored: DeviceFilter,
+    pub ignored: DeviceFilter,
     /// `--collector.netclass.ignore-invalid-speed`: leave out a speed the
-    /// kernel reports as unknown (-1) instead of exporting -125000.
-    ignore_invalid_speed: bool,
+    /// kernel reports as unknown (-1) instead of exporting it.
+    pub ignore_invalid_speed: bool,
+    /// `--collector.netclass.netlink`: rtnetlink and the ethtool family
+    /// rather than ~20 sysfs attributes per interface.
+    pub netlink: bool,
+    /// `--collector.netclass_rtnl.with-stats`: in the netlink mode, also
+    /// each interface's `IFLA_STATS64` (ignored in the sysfs mode, as in
+    /// node_exporter).
+    pub with_stats: bool,
 }
 
 impl Netclass {
-    pub fn new(paths: Paths, ignored: DeviceFilter, ignore_invalid_speed: bool) -> Self {
-        Netclass {
-            paths,
-            ignored,
-            ignore_invalid_speed,
-        }
+    pub fn new(paths: Paths, options: Options) -> Self {
+        Netclass { paths, options }
     }
+}
+
+pub(super) const UP: &str = "node_network_up";
+pub(super) const UP_HELP: &str = "Value is 1 if operstate is 'up', 0 otherwise.";
+pub(super) const INFO: &str = "node_network_info";
+const SPEED: &str = "node_network_speed_bytes";
+
+/// Adds `node_network_<suffix>{device}` with node_exporter's help text
+/// ("Network device property: <suffix>").
+pub(super) fn add_property(
+    out: &mut Metrics,
+    suffix: &str,
+    counter: bool,
+    device: &str,
+    value: f64,
+) {
+    let name = intern::concat(&["node_network_", suffix]);
+    let help = intern::concat(&["Network device property: ", suffix]);
+    let fam = if counter {
+        out.counter(name, help)
+    } else {
+        out.gauge(name, help)
+    };
+    fam.add(&[("device", device)], value);
+}
+
+/// The series suffix and counter-ness of the sysfs attribute `file`
+/// (`carrier_changes` → `carrier_changes_total`, a counter): the one
+/// table both modes name their series from.
+pub(super) fn property(file: &str) -> (&'static str, bool) {
+    NUMERIC
+        .iter()
+        .find(|(f, _, _)| *f == file)
+        .map(|(_, suffix, counter)| (*suffix, *counter))
+        .unwrap_or_else(|| panic!("{file} is not a netclass attribute"))
+}
+
+/// Adds `node_network_speed_bytes{device}` (`Mbit/s × 10⁶ / 8`).
+pub(super) fn add_speed(out: &mut Metrics, device: &str, mbps: f64) {
+    out.gauge(SPEED, "Network device property: speed_bytes")
+        .add(&[("device", device)], mbps * 1000.0 * 1000.0 / 8.0);
 }
 
 /// Numeric attributes: sysfs file, metric suffix, whether it is a counter.
@@ -116,13 +171,10 @@ pub fn read_interface(dir: &Path, name: &str) -> Interface {
 /// Adds one interface's metrics.
 pub fn encode(iface: &Interface, out: &mut Metrics) {
     let dev = [("device", iface.name.as_str())];
+    out.gauge(UP, UP_HELP)
+        .add(&dev, if iface.operstate == "up" { 1.0 } else { 0.0 });
     out.gauge(
-        "node_network_up",
-        "Value is 1 if operstate is 'up', 0 otherwise.",
-    )
-    .add(&dev, if iface.operstate == "up" { 1.0 } else { 0.0 });
-    out.gauge(
-        "node_network_info",
+        INFO,
         "Non-numeric data from /sys/class/net/<iface>, value is always 1.",
     )
     .add(
@@ -138,28 +190,21 @@ pub fn encode(iface: &Interface, out: &mut Metrics) {
         1.0,
     );
     for ((_, suffix, counter), value) in NUMERIC.iter().zip(&iface.numeric) {
-        let Some(value) = value else { continue };
-        let name = intern::concat(&["node_network_", suffix]);
-        let help = intern::concat(&["Network device property: ", suffix]);
-        let fam = if *counter {
-            out.counter(name, help)
-        } else {
-            out.gauge(name, help)
-        };
-        fam.add(&dev, *value);
+        if let Some(value) = value {
+            add_property(out, suffix, *counter, &iface.name, *value);
+        }
     }
     if let Some(speed) = iface.speed_mbps {
         // node_exporter 1.5 reports an unknown speed (-1) as -125000.
-        out.gauge(
-            "node_network_speed_bytes",
-            "Network device property: speed_bytes",
-        )
-        .add(&dev, speed * 1000.0 * 1000.0 / 8.0);
+        add_speed(out, &iface.name, speed);
     }
 }
 
 impl Collector for Netclass {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
+        if self.options.netlink {
+            return netclass_netlink::collect(&self.paths, &self.options, out);
+        }
         let base = self.paths.sys("class/net");
         let entries = match std::fs::read_dir(&base) {
             Ok(e) => e,
@@ -182,7 +227,7 @@ impl Collector for Netclass {
             // Interfaces are directories (symlinks into /sys/devices);
             // plain files such as `bonding_masters` are not.
             let name = entry.file_name();
-            if entry.path().is_dir() && !self.ignored.ignored(&name.to_string_lossy()) {
+            if entry.path().is_dir() && !self.options.ignored.ignored(&name.to_string_lossy()) {
                 names.push(entry.file_name().to_string_lossy().into_owned());
             }
         }
@@ -191,7 +236,7 @@ impl Collector for Netclass {
             .iter()
             .map(|n| read_interface(&base.join(n), n))
             .collect();
-        if self.ignore_invalid_speed {
+        if self.options.ignore_invalid_speed {
             for iface in &mut ifaces {
                 iface.speed_mbps = iface.speed_mbps.filter(|s| *s >= 0.0);
             }
@@ -233,7 +278,7 @@ mod tests {
             udev_data: None,
         };
         let mut m = Metrics::new();
-        Netclass::new(paths, DeviceFilter::default(), false)
+        Netclass::new(paths, Options::default())
             .update(&mut m)
             .unwrap();
         assert_eq!(m.get("node_network_up").unwrap().sample(0).value, 1.0);
@@ -274,7 +319,7 @@ mod tests {
             rootfs: "/nonexistent".into(),
             udev_data: None,
         };
-        assert!(Netclass::new(paths, DeviceFilter::default(), false)
+        assert!(Netclass::new(paths, Options::default())
             .update(&mut Metrics::new())
             .is_err());
     }

@@ -25,8 +25,17 @@
 //! Interfaces matching `--collector.netdev.device-exclude` (default `^lo$`,
 //! as Debian's node_exporter ships it) are left out.
 //!
-//! Decisions: the kernel is asked through [`rtnl::Source`], so the mapping
-//! from link messages to series is tested on constructed messages.
+//! Decisions:
+//! - The kernel is asked through [`rtnl::Source`], so the mapping from
+//!   link messages to series is tested on constructed messages.
+//! - With `--collector.netclass_rtnl.with-stats` in netclass's netlink
+//!   mode, netclass serves the raw [`NETLINK_FIELDS`] names as gauges
+//!   ("replacing netdev collector", node_exporter's help says); when both
+//!   collectors run, node_exporter serves whichever family reaches its
+//!   registry first and logs the other's samples as inconsistent on every
+//!   scrape. Outpost leaves those names out of netdev instead
+//!   ([`Options::yield_to_netclass_stats`]), so one family of each name is
+//!   served, always netclass's.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -56,6 +65,11 @@ pub struct Options {
     pub address_info: bool,
     /// `--collector.netdev.label-ifalias`.
     pub label_ifalias: bool,
+    /// Leave out the series netclass serves under
+    /// `--collector.netclass_rtnl.with-stats` (the [`NETLINK_FIELDS`]
+    /// names): set when that flag, netclass's netlink mode and the netclass
+    /// collector are all on, as the flag replaces these counters.
+    pub yield_to_netclass_stats: bool,
 }
 
 /// One interface's counters under node_exporter's raw names (before
@@ -169,34 +183,65 @@ fn widen(s: &netlink_packet_route::link::Stats) -> Stats64 {
     w
 }
 
-/// node_exporter's names for the `rtnl_link_stats64` fields it exports.
-fn netlink_counters(s: &Stats64) -> BTreeMap<&'static str, u64> {
-    BTreeMap::from([
-        ("receive_packets", s.rx_packets),
-        ("transmit_packets", s.tx_packets),
-        ("receive_bytes", s.rx_bytes),
-        ("transmit_bytes", s.tx_bytes),
-        ("receive_errors", s.rx_errors),
-        ("transmit_errors", s.tx_errors),
-        ("receive_dropped", s.rx_dropped),
-        ("transmit_dropped", s.tx_dropped),
-        ("multicast", s.multicast),
-        ("collisions", s.collisions),
-        ("receive_length_errors", s.rx_length_errors),
-        ("receive_over_errors", s.rx_over_errors),
-        ("receive_crc_errors", s.rx_crc_errors),
-        ("receive_frame_errors", s.rx_frame_errors),
-        ("receive_fifo_errors", s.rx_fifo_errors),
-        ("receive_missed_errors", s.rx_missed_errors),
-        ("transmit_aborted_errors", s.tx_aborted_errors),
-        ("transmit_carrier_errors", s.tx_carrier_errors),
-        ("transmit_fifo_errors", s.tx_fifo_errors),
-        ("transmit_heartbeat_errors", s.tx_heartbeat_errors),
-        ("transmit_window_errors", s.tx_window_errors),
-        ("receive_compressed", s.rx_compressed),
-        ("transmit_compressed", s.tx_compressed),
-        ("receive_nohandler", s.rx_nohandler),
-    ])
+/// node_exporter's names for the `rtnl_link_stats64` fields it exports,
+/// in the struct's order: netdev's netlink set, and netclass's
+/// `--collector.netclass_rtnl.with-stats` series (with `_total`).
+pub const NETLINK_FIELDS: [&str; 24] = [
+    "receive_packets",
+    "transmit_packets",
+    "receive_bytes",
+    "transmit_bytes",
+    "receive_errors",
+    "transmit_errors",
+    "receive_dropped",
+    "transmit_dropped",
+    "multicast",
+    "collisions",
+    "receive_length_errors",
+    "receive_over_errors",
+    "receive_crc_errors",
+    "receive_frame_errors",
+    "receive_fifo_errors",
+    "receive_missed_errors",
+    "transmit_aborted_errors",
+    "transmit_carrier_errors",
+    "transmit_fifo_errors",
+    "transmit_heartbeat_errors",
+    "transmit_window_errors",
+    "receive_compressed",
+    "transmit_compressed",
+    "receive_nohandler",
+];
+
+/// The [`NETLINK_FIELDS`] of one interface's statistics, by name.
+pub fn netlink_counters(s: &Stats64) -> BTreeMap<&'static str, u64> {
+    let values = [
+        s.rx_packets,
+        s.tx_packets,
+        s.rx_bytes,
+        s.tx_bytes,
+        s.rx_errors,
+        s.tx_errors,
+        s.rx_dropped,
+        s.tx_dropped,
+        s.multicast,
+        s.collisions,
+        s.rx_length_errors,
+        s.rx_over_errors,
+        s.rx_crc_errors,
+        s.rx_frame_errors,
+        s.rx_fifo_errors,
+        s.rx_missed_errors,
+        s.tx_aborted_errors,
+        s.tx_carrier_errors,
+        s.tx_fifo_errors,
+        s.tx_heartbeat_errors,
+        s.tx_window_errors,
+        s.rx_compressed,
+        s.tx_compressed,
+        s.rx_nohandler,
+    ];
+    NETLINK_FIELDS.into_iter().zip(values).collect()
 }
 
 /// Folds the raw names into `/proc/net/dev`'s, summing as the kernel does
@@ -398,6 +443,9 @@ impl Collector for Netdev {
             let mut labels = vec![("device", d.name.as_str())];
             labels.extend(alias.map(|a| ("ifalias", a.as_str())));
             for (field, value) in &d.counters {
+                if self.options.yield_to_netclass_stats && NETLINK_FIELDS.contains(field) {
+                    continue;
+                }
                 out.counter(
                     intern::concat(&["node_network_", field, "_total"]),
                     intern::concat(&["Network device statistic ", field, "."]),
@@ -639,6 +687,7 @@ eth0: 1000 10 1 2 3 4 5 6 2000 20 7 8 9 10 11 12\n";
             detailed: true,
             address_info: false,
             label_ifalias: true,
+            yield_to_netclass_stats: false,
         };
         let mut m = Metrics::new();
         Netdev::with_source(paths(dir.path()), options, Box::new(source))
@@ -720,6 +769,57 @@ eth0: 1000 10 1 2 3 4 5 6 2000 20 7 8 9 10 11 12\n";
             .unwrap_err();
         assert!(e.to_string().contains("RTM_GETLINK"), "{e}");
         assert!(m.get("node_network_receive_bytes_total").is_none());
+    }
+
+    #[test]
+    fn yielding_to_netclass_stats_leaves_out_exactly_their_names() {
+        // netclass's with-stats series are the 24 raw names: in the folded
+        // set that is bytes, packets, compressed and receive_nohandler;
+        // in the detailed set, everything.
+        for (detailed, kept) in [
+            (
+                false,
+                vec![
+                    "receive_drop",
+                    "receive_errs",
+                    "receive_fifo",
+                    "receive_frame",
+                    "receive_multicast",
+                    "transmit_carrier",
+                    "transmit_colls",
+                    "transmit_drop",
+                    "transmit_errs",
+                    "transmit_fifo",
+                ],
+            ),
+            (true, vec![]),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let options = Options {
+                netlink: true,
+                detailed,
+                yield_to_netclass_stats: true,
+                ..Options::default()
+            };
+            let source = Recorded {
+                links: vec![link(2, "eth0")],
+                addresses: Vec::new(),
+            };
+            let mut m = Metrics::new();
+            Netdev::with_source(paths(dir.path()), options, Box::new(source))
+                .update(&mut m)
+                .unwrap();
+            let names: Vec<String> = m
+                .into_sorted()
+                .into_iter()
+                .map(|f| f.name.into_owned())
+                .collect();
+            let want: Vec<String> = kept
+                .iter()
+                .map(|k| format!("node_network_{k}_total"))
+                .collect();
+            assert_eq!(names, want, "detailed: {detailed}");
+        }
     }
 
     #[test]

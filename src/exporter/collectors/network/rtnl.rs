@@ -1,10 +1,13 @@
-//! The kernel's routing netlink (rtnetlink) as the netdev and arp
-//! collectors read it when `--collector.netdev.netlink` /
-//! `--collector.arp.netlink` are on (node_exporter 1.12's defaults): one
+//! The kernel's netlink as the collectors read it: routing netlink
+//! (rtnetlink) when `--collector.netdev.netlink` /
+//! `--collector.arp.netlink` / `--collector.netclass.netlink` are on, one
 //! dump request (`RTM_GETLINK`, `RTM_GETNEIGH`, `RTM_GETADDR`) answered by
-//! typed messages. The collectors take a [`Source`], so their mapping is
-//! tested with constructed messages; [`Kernel`] is the one that opens a
-//! socket.
+//! typed messages; and the ethtool generic-netlink family's
+//! `ETHTOOL_MSG_LINKMODES_GET` dump (link speed and duplex) for
+//! `--collector.netclass.netlink`. The collectors take a [`Source`] or
+//! plain messages, so their mapping is tested with constructed messages;
+//! [`Kernel`] is the one that opens a socket, and [`ask`] the one loop
+//! that sends a request and reads its answer.
 //!
 //! Netlink answers for the host's own network namespace, never for
 //! `--path.procfs`/`--path.sysfs`: like node_exporter, a fixture tree is
@@ -20,15 +23,31 @@
 //!   every scrape needs). No hand-written parsing of netlink bytes.
 //! - A socket per dump: a scrape asks at most three questions, and a fresh
 //!   socket needs no sequence bookkeeping across scrapes.
+//! - The ethtool family through `netlink-packet-generic` (the family-id
+//!   lookup, `CTRL_CMD_GETFAMILY`) and the `ethtool` crate's typed
+//!   messages (rust-netlink's, made for this family; its async handle is
+//!   not used, the blocking [`ask`] loop sends its messages). Speed and
+//!   duplex come from this dump rather than the `ETHTOOL_GSET` ioctl that
+//!   `ethtool_ioctl.rs` owns because the two can differ in what
+//!   node_exporter exports: on a kernel without the ethtool family
+//!   (before 5.6) node_exporter's netlink mode exports no speed and an
+//!   empty duplex while the ioctl still answers, and the dump (not a
+//!   per-device call) decides which devices appear.
 
+use ethtool::{EthtoolAttr, EthtoolHeader, EthtoolLinkModeAttr, EthtoolMessage};
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+    NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
+use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
+use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
+use netlink_packet_generic::GenlMessage;
 use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::LinkMessage;
 use netlink_packet_route::neighbour::NeighbourMessage;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use netlink_sys::protocols::{NETLINK_GENERIC, NETLINK_ROUTE};
+use netlink_sys::{Socket, SocketAddr};
 
 /// Why a dump failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +76,7 @@ pub struct Kernel;
 
 impl Source for Kernel {
     fn links(&self) -> Result<Vec<LinkMessage>, RtnlError> {
-        dump(
+        route_dump(
             "RTM_GETLINK",
             RouteNetlinkMessage::GetLink(LinkMessage::default()),
             |m| match m {
@@ -70,7 +89,7 @@ impl Source for Kernel {
     fn neighbours(&self) -> Result<Vec<NeighbourMessage>, RtnlError> {
         let mut request = NeighbourMessage::default();
         request.header.family = AddressFamily::Inet;
-        dump(
+        route_dump(
             "RTM_GETNEIGH",
             RouteNetlinkMessage::GetNeighbour(request),
             |m| match m {
@@ -81,7 +100,7 @@ impl Source for Kernel {
     }
 
     fn addresses(&self) -> Result<Vec<AddressMessage>, RtnlError> {
-        dump(
+        route_dump(
             "RTM_GETADDR",
             RouteNetlinkMessage::GetAddress(AddressMessage::default()),
             |m| match m {
@@ -92,20 +111,122 @@ impl Source for Kernel {
     }
 }
 
-/// Sends one dump request and collects the answers `keep` accepts until
-/// the kernel's `NLMSG_DONE`.
-fn dump<T>(
+/// One device's link settings, from the ethtool family's LINKMODES
+/// dump: what node_exporter's netlink mode reads (mdlayher/ethtool's
+/// `LinkMode`). An attribute the kernel left out reads 0, as there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkModes {
+    pub device: String,
+    /// `ETHTOOL_A_LINKMODES_SPEED` in Mbit/s; `u32::MAX` is the kernel's
+    /// `SPEED_UNKNOWN` (-1).
+    pub speed_mbps: u32,
+    /// `ETHTOOL_A_LINKMODES_DUPLEX`: 0 half, 1 full, 255 unknown.
+    pub duplex: u8,
+}
+
+/// The kernel's `ENOENT`, as a netlink error code: no such family.
+const ENOENT: i32 = -2;
+
+impl Kernel {
+    /// Every device with link settings (`ETHTOOL_MSG_LINKMODES_GET`
+    /// dump; the kernel leaves out devices whose driver has none).
+    /// `None` when the kernel has no ethtool genetlink family.
+    pub fn link_modes(&self) -> Result<Option<Vec<LinkModes>>, RtnlError> {
+        let lookup = GenlMessage::from_payload(GenlCtrl {
+            cmd: GenlCtrlCmd::GetFamily,
+            nlas: vec![GenlCtrlAttrs::FamilyName("ethtool".into())],
+        });
+        let ids = ask(
+            NETLINK_GENERIC,
+            "CTRL_CMD_GETFAMILY ethtool",
+            lookup,
+            NLM_F_REQUEST | NLM_F_ACK,
+            |m: GenlMessage<GenlCtrl>| {
+                m.payload.nlas.iter().find_map(|a| match a {
+                    GenlCtrlAttrs::FamilyId(id) => Some(*id),
+                    _ => None,
+                })
+            },
+        );
+        let family = match ids {
+            Ok(ids) => match ids.first() {
+                Some(id) => *id,
+                None => return Ok(None),
+            },
+            Err(RtnlError::Refused { code: ENOENT, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut request = GenlMessage::from_payload(EthtoolMessage::new_link_mode_get(None));
+        request.set_resolved_family_id(family);
+        ask(
+            NETLINK_GENERIC,
+            "ETHTOOL_MSG_LINKMODES_GET",
+            request,
+            NLM_F_REQUEST | NLM_F_DUMP,
+            |m: GenlMessage<EthtoolMessage>| link_modes(&m.payload),
+        )
+        .map(Some)
+    }
+}
+
+/// One LINKMODES answer as [`LinkModes`]; `None` without a device name.
+pub fn link_modes(message: &EthtoolMessage) -> Option<LinkModes> {
+    let mut out = LinkModes::default();
+    for attr in &message.nlas {
+        let EthtoolAttr::LinkMode(attr) = attr else {
+            continue;
+        };
+        match attr {
+            EthtoolLinkModeAttr::Header(header) => {
+                for h in header {
+                    if let EthtoolHeader::DevName(name) = h {
+                        out.device = name.clone();
+                    }
+                }
+            }
+            EthtoolLinkModeAttr::Speed(speed) => out.speed_mbps = *speed,
+            EthtoolLinkModeAttr::Duplex(duplex) => out.duplex = u8::from(*duplex),
+            _ => {}
+        }
+    }
+    (!out.device.is_empty()).then_some(out)
+}
+
+/// An rtnetlink dump.
+fn route_dump<T>(
     what: &'static str,
     request: RouteNetlinkMessage,
     keep: impl Fn(RouteNetlinkMessage) -> Option<T>,
 ) -> Result<Vec<T>, RtnlError> {
-    let mut socket = Socket::new(NETLINK_ROUTE)?;
+    ask(
+        NETLINK_ROUTE,
+        what,
+        request,
+        NLM_F_REQUEST | NLM_F_DUMP,
+        keep,
+    )
+}
+
+/// Sends one request on a fresh socket of `protocol` and collects the
+/// answers `keep` accepts until the kernel's `NLMSG_DONE` (a dump) or
+/// its acknowledgement (a request with `NLM_F_ACK`).
+fn ask<M, T>(
+    protocol: isize,
+    what: &'static str,
+    request: M,
+    flags: u16,
+    keep: impl Fn(M) -> Option<T>,
+) -> Result<Vec<T>, RtnlError>
+where
+    M: NetlinkSerializable + NetlinkDeserializable + std::fmt::Debug,
+{
+    let mut socket = Socket::new(protocol)?;
     socket.bind_auto()?;
     socket.connect(&SocketAddr::new(0, 0))?;
     let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.flags = flags;
     header.sequence_number = 1;
-    let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(request));
+    let mut packet = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(request));
     packet.finalize();
     let mut buf = vec![0u8; packet.header.length as usize];
     packet.serialize(&mut buf);
@@ -122,32 +243,38 @@ fn dump<T>(
     }
 }
 
-/// Decodes one datagram of a dump's answer into `out` (the messages
-/// `keep` accepts); `true` once it holds the final `NLMSG_DONE`.
-fn decode<T>(
+/// Decodes one datagram of an answer into `out` (the messages `keep`
+/// accepts); `true` once it holds the final `NLMSG_DONE` or the
+/// acknowledgement (an error message with code 0).
+fn decode<M, T>(
     datagram: &[u8],
     what: &'static str,
-    keep: &impl Fn(RouteNetlinkMessage) -> Option<T>,
+    keep: &impl Fn(M) -> Option<T>,
     out: &mut Vec<T>,
-) -> Result<bool, RtnlError> {
+) -> Result<bool, RtnlError>
+where
+    M: NetlinkDeserializable + std::fmt::Debug,
+{
     let mut offset = 0;
     while offset < datagram.len() {
-        let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&datagram[offset..])
-            .map_err(|e| RtnlError::Decode {
+        let message = NetlinkMessage::<M>::deserialize(&datagram[offset..]).map_err(|e| {
+            RtnlError::Decode {
                 what,
                 reason: e.to_string(),
-            })?;
+            }
+        })?;
         let length = message.header.length as usize;
         match message.payload {
             NetlinkPayload::Done(_) => return Ok(true),
-            NetlinkPayload::Error(e) => {
-                if let Some(code) = e.code {
+            NetlinkPayload::Error(e) => match e.code {
+                Some(code) => {
                     return Err(RtnlError::Refused {
                         what,
                         code: code.get(),
-                    });
+                    })
                 }
-            }
+                None => return Ok(true),
+            },
             NetlinkPayload::InnerMessage(m) => out.extend(keep(m)),
             _ => {}
         }
@@ -238,6 +365,46 @@ mod tests {
         );
         let e = decode(&[1, 2, 3], "RTM_GETLINK", &links, &mut Vec::new()).unwrap_err();
         assert!(e.to_string().contains("RTM_GETLINK"), "{e}");
+    }
+
+    #[test]
+    fn a_linkmodes_answer_gives_device_speed_and_duplex() {
+        use ethtool::EthtoolLinkModeDuplex;
+        let answer = EthtoolMessage {
+            cmd: ethtool::EthtoolCmd::LinkModeGetReply,
+            nlas: vec![
+                EthtoolAttr::LinkMode(EthtoolLinkModeAttr::Header(vec![
+                    EthtoolHeader::DevIndex(4),
+                    EthtoolHeader::DevName("eth0".into()),
+                ])),
+                EthtoolAttr::LinkMode(EthtoolLinkModeAttr::Speed(u32::MAX)),
+                EthtoolAttr::LinkMode(EthtoolLinkModeAttr::Duplex(EthtoolLinkModeDuplex::Unknown)),
+            ],
+        };
+        assert_eq!(
+            link_modes(&answer),
+            Some(LinkModes {
+                device: "eth0".into(),
+                speed_mbps: u32::MAX,
+                duplex: 255,
+            })
+        );
+        let nameless = EthtoolMessage {
+            nlas: vec![EthtoolAttr::LinkMode(EthtoolLinkModeAttr::Speed(1000))],
+            ..answer
+        };
+        assert_eq!(link_modes(&nameless), None);
+    }
+
+    #[test]
+    fn an_acknowledgement_ends_a_request() {
+        let mut out = Vec::new();
+        let ack = datagram(vec![
+            new_link(1, "lo"),
+            NetlinkPayload::Error(ErrorMessage::default()),
+        ]);
+        assert!(decode(&ack, "RTM_GETLINK", &links, &mut out).unwrap());
+        assert_eq!(out.len(), 1);
     }
 
     #[test]
