@@ -8,6 +8,10 @@
 //! renderer: the exporter's resident set after back-to-back scrapes drops by
 //! about 2.5 MB and a scrape costs less CPU (figures in BENCHMARKS.md).
 //!
+//! `link/rodata-order.ld` does the same for the read-only data a scrape
+//! reads (string literals, tables): it names their input sections, most
+//! read first, for one output section placed before `.rodata`.
+//!
 //! Only applied where the linker is lld, which understands the option:
 //! rustc's default on x86_64 Linux since 1.90, unless the build chooses its
 //! own linker. Symbols the list names but the binary lacks (after a
@@ -21,6 +25,8 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("link/symbol-order.txt");
     println!("cargo:rerun-if-changed={}", order.display());
+    let rodata = Path::new(env!("CARGO_MANIFEST_DIR")).join("link/rodata-order.ld");
+    println!("cargo:rerun-if-changed={}", rodata.display());
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
     println!("cargo:rerun-if-env-changed=OUTPOST_LINK_MAP");
     if !linker_is_lld() {
@@ -32,6 +38,13 @@ fn main() {
             order.display()
         );
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+        // The read-only data a scrape reads, grouped the same way: an
+        // `INSERT BEFORE .rodata` script, which adds one output section and
+        // leaves lld's default layout otherwise as it is. Sections it names
+        // that the binary lacks match nothing.
+        if rodata.exists() {
+            println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", rodata.display());
+        }
         // Symbol names carry hashes that change with the compiler: a list
         // made by another one matches nothing, and the build says so.
         let made_with = list

@@ -6,7 +6,10 @@
 # depend on the profile) with a linker map, runs it under callgrind (Debian
 # package `valgrind`), which names the stripped code by address, and scrapes
 # it in phases:
-# startup, the first scrapes, steady back-to-back scrapes, an idle second.
+# startup, the first scrapes, steady back-to-back scrapes, an idle second;
+# then runs it natively under perf for what valgrind's CPU does not run
+# (bench/native_functions.py), and once more under lackey for the read-only
+# data a scrape reads (bench/rodata_sections.py: link/rodata-order.ld).
 # The list puts steady-state code first, then first-scrape, idle and startup
 # code. Run it after a toolchain or dependency update (symbol hashes change)
 # and commit the result.
@@ -48,10 +51,29 @@ profile() { # TAG FLAG...
   sleep 3; dump                                   # TAG.4: idle (page shedding)
   kill "$pid"; wait "$pid" || true                # TAG: shutdown
 }
+fixture_paths=(--path.procfs="$fixtures/proc" --path.sysfs="$fixtures/sys"
+  --path.rootfs="$fixtures/rootfs" --collector.textfile.directory="$fixtures/textfile"
+  --path.udev.data="$fixtures/rootfs/run/udev/data")
+# Each also with the netlink modes off: /proc/net/dev and /proc/net/arp are
+# what the fixture tree has, and what bench/exporter.py compares.
+nl_off=(--no-collector.netdev.netlink --no-collector.arp.netlink)
 profile host
-profile fix --path.procfs="$fixtures/proc" --path.sysfs="$fixtures/sys" \
-  --path.rootfs="$fixtures/rootfs" --collector.textfile.directory="$fixtures/textfile" \
-  --path.udev.data="$fixtures/rootfs/run/udev/data"
+profile hostnl "${nl_off[@]}"
+profile fix "${fixture_paths[@]}"
+profile fixnl "${fixture_paths[@]}" "${nl_off[@]}"
+
+# Code valgrind's CPU does not run (feature-dispatched SIMD, timing-dependent
+# paths) but the host's does, seen natively with perf; skipped without perf.
+: > "$work/native"
+if command -v perf >/dev/null; then
+  for flags in "" "${nl_off[*]}" "${fixture_paths[*]} ${nl_off[*]}"; do
+    # shellcheck disable=SC2086  # the flags are words
+    python3 bench/native_functions.py --map "$work/outpost.map" "$bin" 300 $flags >> "$work/native" \
+      || echo "native pass failed (perf permissions?): the list has callgrind's functions only" >&2
+  done
+else
+  echo "no perf (Debian linux-perf): the list has callgrind's functions only" >&2
+fi
 
 # How much of the list being replaced still named functions of this build
 # (names carry hashes that move with the compiler, dependencies and generic
@@ -62,11 +84,36 @@ names = {l.split()[4] for l in open(sys.argv[1], errors="replace") if len(l.spli
 old = [l.strip() for l in open(sys.argv[2]) if l.strip() and not l.startswith("#")]
 print(f"previous list: {sum(n in names for n in old)} of {len(old)} names still in the binary")
 PY
+cg() { python3 bench/callgrind_functions.py --map "$work/outpost.map" "$bin" "$@"; }
 {
   echo "# Functions the exporter runs, hottest first; made by bench/symbol-order.sh"
   echo "# with $(rustc --version). build.rs passes this list to lld."
-  python3 bench/callgrind_functions.py --map "$work/outpost.map" "$bin" \
-    "$work/host.3" "$work/fix.3" "$work/host.2" "$work/fix.2" "$work/host.4" "$work/fix.4" \
-    "$work/host.1" "$work/fix.1" "$work/host" "$work/fix"
+  # Steady scrapes (callgrind, then what only the native run showed), first
+  # scrapes, idle, startup, shutdown; each name once.
+  {
+    cg "$work"/{host,hostnl,fix,fixnl}.3
+    cat "$work/native"
+    cg "$work"/{host,hostnl,fix,fixnl}.2 "$work"/{host,hostnl,fix,fixnl}.4 \
+      "$work"/{host,hostnl,fix,fixnl}.1 "$work"/{host,hostnl,fix,fixnl}
+  } | awk '!seen[$0]++'
 } > link/symbol-order.txt
 echo "link/symbol-order.txt: $(grep -vc '^#' link/symbol-order.txt) functions" >&2
+
+# The read-only data a scrape reads (string literals, tables), placed first
+# in an output section of its own; the merged string and constant pools
+# (`.rodata.str*`, `.rodata.cst*`, shared with all other code) last.
+python3 bench/rodata_sections.py --map "$work/outpost.map" "$bin" > "$work/rodata"
+python3 bench/rodata_sections.py --map "$work/outpost.map" "$bin" \
+  "${fixture_paths[@]}" "${nl_off[@]}" >> "$work/rodata"
+{
+  echo "/* Read-only data an exporter scrape reads, most read first; made by"
+  echo "   bench/symbol-order.sh with $(rustc --version)."
+  echo "   build.rs passes this script to lld. */"
+  echo "SECTIONS {"
+  echo "  .rodata.hot : {"
+  awk '!seen[$0]++' "$work/rodata" | grep -v '^\.rodata\.\(str\|cst\)' | sed 's/.*/    *("&")/'
+  awk '!seen[$0]++' "$work/rodata" | grep '^\.rodata\.\(str\|cst\)' | sed 's/.*/    *("&")/'
+  echo "  }"
+  echo "} INSERT BEFORE .rodata;"
+} > link/rodata-order.ld
+echo "link/rodata-order.ld: $(grep -c '^    \*(' link/rodata-order.ld) sections" >&2

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Lists the functions of the exporter that run natively but that a callgrind
+profile may not see.
+
+Usage: native_functions.py --map LINKMAP BINARY SCRAPES [EXPORTER FLAG...]
+
+Under valgrind a program sees valgrind's CPU, not the host's: code chosen at
+run time by CPU feature (crc32 with AVX-512 or PCLMUL, SIMD header parsing,
+memchr) takes another branch there, and timing-dependent paths (the
+runtime's timer wheel, a netlink answer split differently) may not run at
+all. Any such function left out of link/symbol-order.txt sits somewhere in
+the binary's 12 MB of code, and the kernel maps 64 KiB around each page a
+scrape touches: each one costs up to 64 KiB of resident set.
+
+This runs BINARY natively as an exporter with FLAGs, scrapes it, lets it
+drop its code pages (residency.rs: after a second of idleness), then scrapes
+it SCRAPES more times under `perf record` twice: once for every page fault
+(the first instruction that touches each 64 KiB window of code), once
+sampling the instruction pointer at a high rate. Prints the mangled name of
+every function in BINARY those saw, most often first. Needs `perf` (Debian
+`linux-perf`) and permission to use it (root, or kernel.perf_event_paranoid
+<= 1).
+"""
+import bisect
+import collections
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import http.client
+
+
+def text_symbols(map_path):
+    """(addresses, names) of the symbols in `.text`, sorted, from an lld map."""
+    syms = []
+    out = None
+    for line in open(map_path, errors="replace"):
+        parts = line.split()
+        if len(parts) != 5 or not re.fullmatch(r"[0-9a-f]+", parts[0]):
+            continue
+        name = parts[4]
+        indent = len(line) - len(line.lstrip())
+        if name.startswith(".") and indent < 20 and ":(" not in name:
+            out = name
+        elif out == ".text" and ":(" not in name and not name.startswith("<"):
+            syms.append((int(parts[0], 16), name))
+    syms.sort()
+    return [a for a, _ in syms], [n for _, n in syms]
+
+
+def load_bias(pid, binary):
+    """Run-time address minus link-time address of BINARY's mappings."""
+    real = os.path.realpath(binary)
+    for line in open(f"/proc/{pid}/maps"):
+        f = line.split()
+        if len(f) >= 6 and f[5] == real and int(f[2], 16) == 0:
+            return int(f[0].split("-")[0], 16)
+    sys.exit(f"{binary} is not mapped in {pid}")
+
+
+def main():
+    args = sys.argv[1:]
+    if len(args) < 4 or args[0] != "--map":
+        sys.exit(__doc__)
+    map_path, binary, scrapes, flags = args[1], args[2], int(args[3]), args[4:]
+    addrs, names = text_symbols(map_path)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    proc = subprocess.Popen(
+        [binary, "exporter", "--web.listen-address", f"127.0.0.1:{port}"] + flags,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    seen = collections.Counter()
+    try:
+        for _ in range(100):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port)
+                conn.request("GET", "/")
+                conn.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+        def scrape(n):
+            for _ in range(n):
+                conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+                conn.getresponse().read()
+
+        bias = load_bias(proc.pid, binary)
+        with tempfile.TemporaryDirectory() as work:
+            for i, event in enumerate(
+                [["-e", "page-faults", "-c", "1"], ["-e", "cpu-clock", "-F", "20000"]]
+            ):
+                scrape(5)
+                time.sleep(2.5)  # the exporter drops its code pages
+                data = os.path.join(work, f"{i}.data")
+                rec = subprocess.Popen(
+                    ["perf", "record", "-q", "-o", data, "-p", str(proc.pid)] + event,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                time.sleep(1)
+                scrape(scrapes)
+                time.sleep(0.2)
+                rec.send_signal(2)
+                rec.wait()
+                ips = subprocess.run(
+                    ["perf", "script", "-i", data, "-F", "ip"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.split()
+                for ip in ips:
+                    at = int(ip, 16) - bias
+                    k = bisect.bisect_right(addrs, at) - 1
+                    if 0 <= k and at - addrs[k] < 1 << 20:
+                        seen[names[k]] += 1
+    finally:
+        proc.kill()
+        proc.wait()
+    for name, _ in seen.most_common():
+        print(name)
+
+
+if __name__ == "__main__":
+    main()
