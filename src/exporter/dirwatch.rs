@@ -15,7 +15,8 @@
 //!   and always at the start of a scrape ([`sync`]): a scrape sees every
 //!   change made before it began, and a change during it within 1 ms (as
 //!   fresh as the read itself being 1 ms earlier). Measured on the fixture
-//!   tree: ~720 `statx` per scrape become ~10 empty `read`s.
+//!   tree (strace): 731 `statx` per scrape become 107 (the collectors' own
+//!   `stat`s of paths, not this module's) and 24 empty `read`s.
 //! - Content written in place needs no event: readers of ordinary files
 //!   read to the end every time (a short read is the end).
 //! - Only directories on ordinary file systems are watched (`statfs` when
@@ -335,6 +336,15 @@ mod tests {
         std::fs::write(d.join("x"), "").unwrap();
         sync();
         assert!(!is_current(s), "the new directory's watch sees its events");
+    }
+
+    #[test]
+    fn an_overflowed_queue_makes_every_stamp_stale() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (sa, sb) = (stamp(a.path()).unwrap(), stamp(b.path()).unwrap());
+        // What the kernel queues when events were lost (wd -1).
+        with(|w| w.event(-1, libc::IN_Q_OVERFLOW));
+        assert!(!is_current(sa) && !is_current(sb));
     }
 
     #[test]
