@@ -64,7 +64,8 @@
 //!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters
 //!     and node_exporter's include/exclude device filter);
 //!     `openfiles.rs` (files kept open between scrapes, directory listings
-//!     kept while unchanged, one scratch buffer);
+//!     kept while unchanged, one scratch buffer), `dirwatch.rs` (inotify
+//!     watches that tell it when an ordinary directory changed);
 //!     `intern.rs` (metric names built from kernel keys, made once);
 //!     `fasthash.rs` (the unkeyed hash for those internal maps).
 //!   - `metrics.rs` (the metric model), `encode.rs` (text 0.0.4 and

@@ -11,6 +11,7 @@
 pub mod actions;
 pub mod collector;
 pub mod dbus;
+pub mod dirwatch;
 pub mod encode;
 pub mod fasthash;
 pub mod gzip;
@@ -309,6 +310,8 @@ impl AppState {
 
     /// One full scrape: every collector plus the process metrics.
     pub fn gather(&self) -> Metrics {
+        // Every change made before the scrape began is seen by it.
+        dirwatch::sync();
         let mut m = self.registry.gather();
         let boot = *self
             .boot_time

@@ -149,6 +149,8 @@ mod tests {
         );
         assert_eq!(c.governor, "powersave");
         std::fs::write(dir.path().join("scaling_min_freq"), "slow\n").unwrap();
+        // As at the start of a scrape: the file seen missing is there now.
+        crate::exporter::dirwatch::sync();
         let e = read_cpu(dir.path(), "3").unwrap_err().to_string();
         assert!(e.contains("scaling_min_freq"), "{e}");
     }

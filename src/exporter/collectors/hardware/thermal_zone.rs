@@ -150,6 +150,8 @@ mod tests {
         assert!(e.contains("policy"), "{e}");
         write(&z, "policy", "step_wise\n");
         write(&z, "temp", "warm\n");
+        // As at the start of a scrape: the file seen missing is there now.
+        crate::exporter::dirwatch::sync();
         let e = read_zone(&z, "0").unwrap_err().to_string();
         assert!(e.contains("thermal_zone0/temp"), "{e}");
     }
