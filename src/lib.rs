@@ -63,7 +63,7 @@
 //!   - `scrape.rs`: the one thread that gathers, encodes and gzips scrapes;
 //!     `gzip.rs` (pooled deflate state); `matcher.rs` (memoised regex filters
 //!     and node_exporter's include/exclude device filter);
-//!     `openfiles.rs` (files kept open between scrapes, directory listings
+//!     `openfiles/` (files kept open between scrapes, directory listings
 //!     kept while unchanged, one scratch buffer), `dirwatch.rs` (inotify
 //!     watches that tell it when an ordinary directory changed);
 //!     `intern.rs` (metric names built from kernel keys, made once);

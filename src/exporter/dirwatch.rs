@@ -34,15 +34,13 @@
 //!   as kept files are. Changes the watch cannot see (an ancestor of the
 //!   directory replaced) are bounded by the same time.
 
-use std::fs::File;
-use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nix::libc;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, WatchDescriptor};
 
 use super::fasthash::FastMap;
 use super::openfiles::ORDINARY_FOR;
@@ -61,64 +59,36 @@ pub struct Stamp {
 }
 
 /// A watch descriptor (`inotify_add_watch`'s result).
-type Wd = i32;
+type Wd = WatchDescriptor;
 
-/// The inotify descriptor. Called through `libc`: nix's wrapper sits behind
-/// a feature, and switching a dependency's feature renames every symbol of
-/// this crate, which `link/symbol-order.txt` names (the layout's gain is
-/// lost until it is made again).
-struct Inotify(File);
+/// The inotify descriptor (nix's safe wrapper).
+struct Inotify(nix::sys::inotify::Inotify);
 
 impl Inotify {
     fn init() -> Option<Self> {
-        // SAFETY: takes flags only; a non-negative result is a new
-        // descriptor that nothing else owns.
-        #[allow(unsafe_code)]
-        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: as above: open, and owned by nothing else.
-        #[allow(unsafe_code)]
-        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-        Some(Inotify(File::from(owned)))
+        nix::sys::inotify::Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+            .ok()
+            .map(Inotify)
     }
 
-    fn add_watch(&self, dir: &Path, mask: u32) -> io::Result<Wd> {
-        let path = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
-        // SAFETY: a live descriptor and a NUL-terminated string that
-        // outlives the call.
-        #[allow(unsafe_code)]
-        let wd = unsafe { libc::inotify_add_watch(self.0.as_raw_fd(), path.as_ptr(), mask) };
-        if wd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(wd)
+    fn add_watch(&self, dir: &Path, mask: AddWatchFlags) -> io::Result<Wd> {
+        Ok(self.0.add_watch(dir, mask)?)
     }
 
     fn rm_watch(&self, wd: Wd) {
-        // SAFETY: plain integers; a stale watch descriptor is EINVAL.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::inotify_rm_watch(self.0.as_raw_fd(), wd)
-        };
+        // A watch the kernel already removed is EINVAL: nothing to do.
+        let _ = self.0.rm_watch(wd);
     }
 
     /// Calls `f(wd, mask)` for every queued event.
-    fn drain(&self, mut f: impl FnMut(Wd, u32)) {
-        // Whole events only, each at most a header and NAME_MAX + 1 bytes.
-        const HEADER: usize = std::mem::size_of::<libc::inotify_event>();
-        let mut buf = [0u8; 4096];
-        while let Ok(n @ 1..) = (&self.0).read(&mut buf) {
-            let mut at = 0;
-            while at + HEADER <= n {
-                let field = |o: usize| {
-                    let bytes = buf[at + o..at + o + 4].try_into().expect("four bytes");
-                    u32::from_ne_bytes(bytes)
-                };
-                // inotify_event: wd, mask, cookie, len, then len bytes of name.
-                f(field(0) as Wd, field(4));
-                at += HEADER + field(12) as usize;
+    fn drain(&self, mut f: impl FnMut(Wd, AddWatchFlags)) {
+        // Non-blocking: an empty queue is EAGAIN.
+        while let Ok(events) = self.0.read_events() {
+            if events.is_empty() {
+                break;
+            }
+            for e in events {
+                f(e.wd, e.mask);
             }
         }
     }
@@ -167,14 +137,14 @@ fn with<R>(f: impl FnOnce(&mut Watches) -> R) -> R {
 
 /// Every event that can change what a path in the directory names, or the
 /// directory's listing (not `IN_MODIFY`: content is read fresh anyway).
-const MASK: u32 = libc::IN_CREATE
-    | libc::IN_DELETE
-    | libc::IN_MOVED_FROM
-    | libc::IN_MOVED_TO
-    | libc::IN_ATTRIB
-    | libc::IN_DELETE_SELF
-    | libc::IN_MOVE_SELF
-    | libc::IN_ONLYDIR;
+const MASK: AddWatchFlags = AddWatchFlags::IN_CREATE
+    .union(AddWatchFlags::IN_DELETE)
+    .union(AddWatchFlags::IN_MOVED_FROM)
+    .union(AddWatchFlags::IN_MOVED_TO)
+    .union(AddWatchFlags::IN_ATTRIB)
+    .union(AddWatchFlags::IN_DELETE_SELF)
+    .union(AddWatchFlags::IN_MOVE_SELF)
+    .union(AddWatchFlags::IN_ONLYDIR);
 
 impl Watches {
     fn bump(&mut self, slot: u32) {
@@ -187,22 +157,29 @@ impl Watches {
         let Some(inotify) = self.inotify.take() else {
             return;
         };
-        inotify.drain(|wd, mask| self.event(wd, mask));
+        inotify.drain(|wd, mask| {
+            if mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+                self.overflowed();
+            } else {
+                self.event(wd, mask);
+            }
+        });
         self.inotify = Some(inotify);
     }
 
-    fn event(&mut self, wd: Wd, mask: u32) {
-        if mask & libc::IN_Q_OVERFLOW != 0 {
-            for slot in 0..self.slots.len() as u32 {
-                self.bump(slot);
-            }
-            return;
+    /// Events were lost: every stamp is stale.
+    fn overflowed(&mut self) {
+        for slot in 0..self.slots.len() as u32 {
+            self.bump(slot);
         }
+    }
+
+    fn event(&mut self, wd: Wd, mask: AddWatchFlags) {
         let Some(&slot) = self.by_wd.get(&wd) else {
             return;
         };
         self.bump(slot);
-        if mask & libc::IN_IGNORED != 0 {
+        if mask.contains(AddWatchFlags::IN_IGNORED) {
             self.by_wd.remove(&wd);
             self.by_path
                 .retain(|_, k| !matches!(k, Known::Watched(s, _) if *s == slot));
@@ -342,8 +319,8 @@ mod tests {
     fn an_overflowed_queue_makes_every_stamp_stale() {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let (sa, sb) = (stamp(a.path()).unwrap(), stamp(b.path()).unwrap());
-        // What the kernel queues when events were lost (wd -1).
-        with(|w| w.event(-1, libc::IN_Q_OVERFLOW));
+        // What the kernel's IN_Q_OVERFLOW event makes drain() do.
+        with(|w| w.overflowed());
         assert!(!is_current(sa) && !is_current(sb));
     }
 

@@ -1,0 +1,328 @@
+use super::*;
+
+fn read(path: &Path, single: bool) -> io::Result<Vec<u8>> {
+    read_with(path, single, <[u8]>::to_vec)
+}
+
+fn is_kept(path: &Path) -> bool {
+    KEPT.lock()
+        .unwrap()
+        .as_ref()
+        .is_some_and(|k| k.files.contains_key(path.as_os_str().as_bytes()))
+}
+
+#[test]
+fn an_attribute_without_a_value_keeps_its_descriptor() {
+    // The loopback interface has no link speed: reading it fails with
+    // EINVAL, every time, through the same descriptor.
+    let path = Path::new("/sys/class/net/lo/speed");
+    let first = read(path, true).unwrap_err();
+    assert!(attribute_unavailable(&first), "{first}");
+    assert!(is_kept(path));
+    let again = read(path, true).unwrap_err();
+    assert!(attribute_unavailable(&again), "{again}");
+}
+
+#[test]
+fn large_files_are_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big");
+    let content: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(&p, &content).unwrap();
+    assert_eq!(read(&p, false).unwrap(), content);
+    // A small file read next gets only its own bytes.
+    std::fs::write(&p, "small").unwrap();
+    assert_eq!(read(&p, false).unwrap(), b"small");
+}
+
+#[test]
+fn procfs_files_are_kept_and_reread_fresh() {
+    let path = Path::new("/proc/self/stat");
+    let a = read(path, false).unwrap();
+    let b = read(path, false).unwrap();
+    assert!(is_kept(path));
+    // Fresh content each time: the utime/ticks or at least the whole line is re-read.
+    assert!(!a.is_empty() && !b.is_empty());
+    assert!(String::from_utf8(b).unwrap().contains(')'));
+}
+
+#[test]
+fn an_ordinary_file_is_reopened_after_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, link) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("l"),
+    );
+    std::fs::write(&a, "a").unwrap();
+    std::fs::write(&b, "b").unwrap();
+    std::os::unix::fs::symlink(&a, &link).unwrap();
+    assert_eq!(read(&link, false).unwrap(), b"a");
+    // The symlink re-pointed at another file that still exists: the
+    // link count cannot tell, the age bound does.
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&b, &link).unwrap();
+    let key: &[u8] = link.as_os_str().as_bytes();
+    if let Some(k) = KEPT.lock().unwrap().as_mut() {
+        let kept = k.files.get_mut(key).unwrap();
+        let long_ago = Instant::now().checked_sub(ORDINARY_FOR).expect("uptime");
+        let Source::Ordinary(_, stamp) = kept.source else {
+            panic!("kept as ordinary")
+        };
+        kept.source = Source::Ordinary(long_ago, stamp);
+    }
+    assert_eq!(read(&link, false).unwrap(), b"b");
+}
+
+/// Without a watch: pretends the listing was taken long after the
+/// directory's last change.
+fn set_listed_long_ago(dir: &Path) {
+    let mut guard = DIRS.lock().unwrap();
+    let dirs = guard.as_mut().unwrap();
+    let Some(Listed::Ordinary(kept)) = dirs.get_mut(dir.as_os_str().as_bytes()) else {
+        panic!("{} not kept", dir.display())
+    };
+    if let Check::Stat { settled, .. } = &mut kept.check {
+        *settled = true;
+    }
+}
+
+/// Runs `f` with every stamp failing, as when no watch can be added.
+fn unwatched<R>(f: impl FnOnce() -> R) -> R {
+    dirwatch::UNWATCHABLE.set(true);
+    let r = f();
+    dirwatch::UNWATCHABLE.set(false);
+    r
+}
+
+fn is_watched(path: &Path) -> bool {
+    let key = path.as_os_str().as_bytes();
+    if let Some(kept) = KEPT.lock().unwrap().as_ref().and_then(|k| k.files.get(key)) {
+        return matches!(kept.source, Source::Ordinary(_, Some(_)));
+    }
+    let guard = DIRS.lock().unwrap();
+    match guard.as_ref().and_then(|d| d.get(key)) {
+        Some(Listed::Ordinary(kept)) => matches!(kept.check, Check::Watched(_)),
+        _ => panic!("{} not kept", path.display()),
+    }
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    list_dir(dir)
+        .unwrap()
+        .iter()
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn an_unwatched_listing_follows_added_removed_and_renamed_entries() {
+    unwatched(unwatched_listing_follows_changes);
+}
+
+fn unwatched_listing_follows_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("b"), "").unwrap();
+    std::fs::write(d.join("a"), "").unwrap();
+    assert_eq!(names(d), ["a", "b"]);
+    assert!(!is_watched(d));
+    // Pretend the listing was taken long after the last change: from
+    // now on only the directory's own times make it list again.
+    set_listed_long_ago(d);
+    assert_eq!(names(d), ["a", "b"]);
+    // Past the time stamps' granularity (a clock tick) after the listing.
+    let tick = || std::thread::sleep(Duration::from_millis(20));
+    tick();
+    std::fs::write(d.join("c"), "").unwrap();
+    assert_eq!(names(d), ["a", "b", "c"]);
+    set_listed_long_ago(d);
+    tick();
+    std::fs::remove_file(d.join("a")).unwrap();
+    assert_eq!(names(d), ["b", "c"]);
+    set_listed_long_ago(d);
+    tick();
+    std::fs::rename(d.join("b"), d.join("d")).unwrap();
+    assert_eq!(names(d), ["c", "d"]);
+}
+
+#[test]
+fn an_unwatched_listing_taken_right_after_a_change_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("a"), "").unwrap();
+    assert_eq!(unwatched(|| names(d)), ["a"]);
+    let guard = DIRS.lock().unwrap();
+    let Some(Listed::Ordinary(kept)) = guard.as_ref().unwrap().get(d.as_os_str().as_bytes()) else {
+        panic!("not kept")
+    };
+    assert!(matches!(kept.check, Check::Stat { settled: false, .. }));
+}
+
+#[test]
+fn a_replaced_directory_is_listed_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, new) = (dir.path().join("d"), dir.path().join("new"));
+    std::fs::create_dir(&d).unwrap();
+    std::fs::create_dir(&new).unwrap();
+    std::fs::write(new.join("x"), "").unwrap();
+    assert!(names(&d).is_empty());
+    assert!(is_watched(&d));
+    std::fs::rename(&new, &d).unwrap();
+    dirwatch::sync();
+    assert_eq!(names(&d), ["x"]);
+    std::fs::remove_dir_all(&d).unwrap();
+    dirwatch::sync();
+    assert_eq!(list_dir(&d).unwrap_err().kind(), io::ErrorKind::NotFound);
+}
+
+/// What a read sees once the change is older than a drain interval.
+fn read_later(path: &Path) -> io::Result<Vec<u8>> {
+    std::thread::sleep(dirwatch::DRAIN_EVERY * 2);
+    read(path, false)
+}
+
+#[test]
+fn watched_files_see_every_change_on_the_next_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = d.join("x");
+    std::fs::write(&p, "one").unwrap();
+    assert_eq!(read(&p, false).unwrap(), b"one");
+    assert!(is_kept(&p) && is_watched(&p));
+    // Replaced by rename.
+    std::fs::write(d.join("y"), "two").unwrap();
+    std::fs::rename(d.join("y"), &p).unwrap();
+    assert_eq!(read_later(&p).unwrap(), b"two");
+    // Truncated and rewritten in place, shorter then longer.
+    std::fs::write(&p, "2").unwrap();
+    assert_eq!(read_later(&p).unwrap(), b"2");
+    std::fs::write(&p, "twenty-two").unwrap();
+    assert_eq!(read_later(&p).unwrap(), b"twenty-two");
+    // Deleted and recreated.
+    std::fs::remove_file(&p).unwrap();
+    std::fs::write(&p, "three").unwrap();
+    assert_eq!(read_later(&p).unwrap(), b"three");
+    // Deleted.
+    std::fs::remove_file(&p).unwrap();
+    assert_eq!(read_later(&p).unwrap_err().kind(), io::ErrorKind::NotFound);
+    assert!(!is_kept(&p));
+}
+
+#[test]
+fn an_absent_file_is_remembered_until_it_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("later");
+    assert_eq!(read(&p, false).unwrap_err().kind(), io::ErrorKind::NotFound);
+    let key = p.as_os_str().as_bytes();
+    let remembered = || {
+        KEPT.lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .absent
+            .contains_key(key)
+    };
+    assert!(remembered());
+    assert_eq!(read(&p, false).unwrap_err().kind(), io::ErrorKind::NotFound);
+    std::fs::write(&p, "here").unwrap();
+    assert_eq!(read_later(&p).unwrap(), b"here");
+    assert!(!remembered());
+    // A path under a directory that is not there is not remembered.
+    let deeper = dir.path().join("no/such");
+    assert!(read(&deeper, false).is_err());
+    assert!(!KEPT
+        .lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .absent
+        .contains_key(deeper.as_os_str().as_bytes()));
+}
+
+#[test]
+fn a_symlinked_file_is_checked_with_fstat() {
+    let (here, there) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (link, target) = (here.path().join("os-release"), there.path().join("t"));
+    std::fs::write(&target, "one").unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    assert_eq!(read(&link, false).unwrap(), b"one");
+    assert!(is_kept(&link) && !is_watched(&link));
+    // The target replaced in its own directory: no event where the
+    // link is, seen at once all the same.
+    std::fs::write(there.path().join("u"), "two").unwrap();
+    std::fs::rename(there.path().join("u"), &target).unwrap();
+    assert_eq!(read(&link, false).unwrap(), b"two");
+    // A dangling symlink is not remembered as absent.
+    std::fs::remove_file(&target).unwrap();
+    assert!(read(&link, false).is_err());
+    std::fs::write(&target, "three").unwrap();
+    assert_eq!(read(&link, false).unwrap(), b"three");
+}
+
+#[test]
+fn a_change_before_a_scrape_is_seen_without_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x");
+    std::fs::write(&p, "one").unwrap();
+    assert_eq!(read(&p, false).unwrap(), b"one");
+    std::fs::write(dir.path().join("y"), "two").unwrap();
+    std::fs::rename(dir.path().join("y"), &p).unwrap();
+    dirwatch::sync();
+    assert_eq!(read(&p, false).unwrap(), b"two");
+}
+
+#[test]
+fn unwatched_files_are_checked_with_fstat() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = d.join("x");
+    std::fs::write(&p, "one").unwrap();
+    unwatched(|| {
+        assert_eq!(read(&p, false).unwrap(), b"one");
+        assert!(is_kept(&p) && !is_watched(&p));
+        // Replaced: seen at once, with no drain between.
+        std::fs::write(d.join("y"), "two").unwrap();
+        std::fs::rename(d.join("y"), &p).unwrap();
+        assert_eq!(read(&p, false).unwrap(), b"two");
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(read(&p, false).unwrap_err().kind(), io::ErrorKind::NotFound);
+        // Not remembered as absent without a watch.
+        std::fs::write(&p, "three").unwrap();
+        assert_eq!(read(&p, false).unwrap(), b"three");
+    });
+}
+
+#[test]
+fn a_watched_listing_follows_added_removed_and_renamed_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("b"), "").unwrap();
+    std::fs::write(d.join("a"), "").unwrap();
+    assert_eq!(names(d), ["a", "b"]);
+    assert!(is_watched(d));
+    let later = |d: &Path| {
+        std::thread::sleep(dirwatch::DRAIN_EVERY * 2);
+        names(d)
+    };
+    // No clock tick needed between the change and the listing.
+    std::fs::write(d.join("c"), "").unwrap();
+    assert_eq!(later(d), ["a", "b", "c"]);
+    std::fs::remove_file(d.join("a")).unwrap();
+    assert_eq!(later(d), ["b", "c"]);
+    std::fs::rename(d.join("b"), d.join("d")).unwrap();
+    assert_eq!(later(d), ["c", "d"]);
+    std::fs::create_dir(d.join("e")).unwrap();
+    assert_eq!(later(d), ["c", "d", "e"]);
+}
+
+#[test]
+fn kernel_directories_are_listed_every_time() {
+    let d = Path::new("/proc/self/fd");
+    let extra = File::open("/proc/self/stat").unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&extra).to_string();
+    assert!(names(d).contains(&fd));
+    let guard = DIRS.lock().unwrap();
+    let listed = guard.as_ref().unwrap().get(d.as_os_str().as_bytes());
+    assert!(matches!(listed, Some(Listed::Kernel)));
+}
