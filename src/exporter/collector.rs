@@ -157,6 +157,16 @@ pub fn read_attr(path: &Path) -> Option<String> {
     .ok()?
 }
 
+/// Reads a small sysfs attribute like [`read_attr`] and hands it, trimmed,
+/// to `parse`, without making a `String` of it; `None` when absent,
+/// unreadable or not parsed.
+pub fn read_attr_with<T>(path: &Path, parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+    super::openfiles::read_with(path, true, |b| {
+        std::str::from_utf8(b).ok().and_then(|s| parse(s.trim()))
+    })
+    .ok()?
+}
+
 /// A sysfs attribute a collector cannot do without, trimmed; an error
 /// naming the file when absent or unreadable.
 pub fn require_attr(path: &Path) -> Result<String, CollectError> {
@@ -370,14 +380,14 @@ impl Registry {
         let mut outcomes = Vec::with_capacity(self.collectors.len());
         for (name, collector) in &self.collectors {
             let started = Instant::now();
-            let mut scratch = Metrics::new();
-            let result = collector.update(&mut scratch);
+            all.begin_part();
+            let result = collector.update(&mut all);
             let elapsed = started.elapsed();
+            if result.is_err() {
+                all.discard_part();
+            }
             let ok = match result {
-                Ok(()) => {
-                    all.merge(scratch);
-                    true
-                }
+                Ok(()) => true,
                 Err(err @ CollectError::NoData(_)) => {
                     tracing::debug!(collector = name.as_str(), reason = %err, "collector returned no data");
                     false
@@ -389,6 +399,7 @@ impl Registry {
             };
             outcomes.push((*name, ok, elapsed));
         }
+        all.begin_part();
         record_outcomes(&mut all, &outcomes);
         self.families.store(all.len(), Relaxed);
         all

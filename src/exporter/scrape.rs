@@ -8,6 +8,7 @@
 //! bursts of scrapes, which cost megabytes of RSS for nothing. Concurrent
 //! scrapes queue; each takes about a millisecond.
 
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::sync::{Arc, Weak};
 
@@ -92,10 +93,17 @@ impl Scraper {
     }
 }
 
+/// The length of the last scrape's text, to size the next one's buffer.
+/// Only the size is kept, not the buffer: memory between scrapes stays as
+/// it was.
+static LAST_LEN: AtomicUsize = AtomicUsize::new(64 * 1024);
+
 /// Gathers, encodes and (optionally) compresses one scrape.
 pub fn render(state: &Arc<AppState>, format: Format, gzip: bool) -> Vec<u8> {
     let families = state.gather().into_sorted();
-    let text = encode::encode(&families, format);
+    let last = LAST_LEN.load(Relaxed);
+    let text = encode::encode_with_capacity(&families, format, last + last / 16 + 1024);
+    LAST_LEN.store(text.len(), Relaxed);
     // Free the model before compressing: a smaller peak, so a smaller heap.
     drop(families);
     if gzip {

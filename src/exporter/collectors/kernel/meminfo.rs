@@ -38,10 +38,22 @@ pub fn parse(text: &str) -> Result<Vec<Field>, CollectError> {
         let value: f64 = parts.next().and_then(|v| v.parse().ok()).ok_or_else(|| {
             CollectError::parse("/proc/meminfo", format!("malformed value in {line:?}"))
         })?;
-        let key = key.replace('(', "_").replace(')', "");
-        let (name, value) = match parts.next() {
-            Some("kB") => (format!("{key}_bytes"), value * 1024.0),
-            _ => (key, value),
+        // One allocation per line: `Active(anon)` -> `Active_anon`, plus
+        // `_bytes` for a value in kB.
+        let kb = parts.next() == Some("kB");
+        let mut name = String::with_capacity(key.len() + 6);
+        for c in key.chars() {
+            match c {
+                '(' => name.push('_'),
+                ')' => {}
+                c => name.push(c),
+            }
+        }
+        let value = if kb {
+            name.push_str("_bytes");
+            value * 1024.0
+        } else {
+            value
         };
         fields.push(Field { name, value });
     }

@@ -12,7 +12,7 @@ use crate::exporter::metrics::Metrics;
 pub const DEFAULT_FIELDS: &str = r"^(oom_kill|pgpg|pswp|pg.*fault).*";
 
 /// Parses every `name value` line.
-pub fn parse(text: &str) -> Result<Vec<(String, f64)>, CollectError> {
+pub fn parse(text: &str) -> Result<Vec<(&str, f64)>, CollectError> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
@@ -22,7 +22,7 @@ pub fn parse(text: &str) -> Result<Vec<(String, f64)>, CollectError> {
                 parts.next().map(str::parse::<f64>),
                 parts.next(),
             ) {
-                (Some(name), Some(Ok(value)), None) => Ok((name.to_owned(), value)),
+                (Some(name), Some(Ok(value)), None) => Ok((name, value)),
                 _ => Err(CollectError::parse(
                     "/proc/vmstat",
                     format!("malformed line {line:?}"),
@@ -46,11 +46,12 @@ impl Vmstat {
 
 impl Collector for Vmstat {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
-        let fields = parse(&read(&self.paths.proc("vmstat"))?)?;
+        let text = read(&self.paths.proc("vmstat"))?;
+        let fields = parse(&text)?;
         let filter = &self.fields;
         for (name, value) in fields.into_iter().filter(|(n, _)| filter.is_match(n)) {
-            let help = intern::concat(&["/proc/vmstat information field ", &name, "."]);
-            out.untyped(intern::concat(&["node_vmstat_", &name]), help)
+            let help = intern::concat(&["/proc/vmstat information field ", name, "."]);
+            out.untyped(intern::concat(&["node_vmstat_", name]), help)
                 .add(&[], value);
         }
         Ok(())
@@ -71,7 +72,7 @@ mod tests {
         assert_eq!(f.len(), 4);
         let kept: Vec<&str> = f
             .iter()
-            .map(|(n, _)| n.as_str())
+            .map(|(n, _)| *n)
             .filter(|n| fields_filter().is_match(n))
             .collect();
         assert_eq!(kept, ["pgfault", "oom_kill", "pgpgin"]);

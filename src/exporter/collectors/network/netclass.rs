@@ -14,7 +14,7 @@
 use std::path::Path;
 
 use super::netclass_netlink;
-use crate::exporter::collector::{read_attr, CollectError, Collector, Paths};
+use crate::exporter::collector::{read_attr, read_attr_with, CollectError, Collector, Paths};
 use crate::exporter::intern;
 use crate::exporter::matcher::DeviceFilter;
 use crate::exporter::metrics::Metrics;
@@ -160,11 +160,9 @@ pub fn read_interface(dir: &Path, name: &str) -> Interface {
         operstate: text("operstate"),
         numeric: NUMERIC
             .iter()
-            .map(|(file, _, _)| read_attr(&dir.join(file)).as_deref().and_then(parse_number))
+            .map(|(file, _, _)| read_attr_with(&dir.join(file), parse_number))
             .collect(),
-        speed_mbps: read_attr(&dir.join("speed"))
-            .as_deref()
-            .and_then(parse_number),
+        speed_mbps: read_attr_with(&dir.join("speed"), parse_number),
     }
 }
 
