@@ -14,11 +14,12 @@ bench/exporter.py's ratio against node_exporter is too coarse.
 """
 import http.client
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
+
+from exporter import cpu_ns, free_port, rss_bytes
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
 
@@ -33,33 +34,6 @@ def flags(mode):
             f"--path.udev.data={fx}/rootfs/run/udev/data", "--no-collector.netdev.netlink",
         ]
     return f
-
-
-def cpu_ns(pid):
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass
-    return total
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def main():
@@ -95,7 +69,7 @@ def main():
         for b, p, _ in procs:
             v = per[b]
             print(f"{b}: CPU per scrape median {statistics.median(v):.3f} ms, "
-                  f"min {min(v):.3f} ms; VmRSS {rss_kb(p.pid)} kB")
+                  f"min {min(v):.3f} ms; VmRSS {rss_bytes(p.pid) // 1024} kB")
     finally:
         for _, p, _ in procs:
             p.kill()

@@ -24,31 +24,14 @@ every function in BINARY those saw, most often first. Needs `perf` (Debian
 import bisect
 import collections
 import os
-import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import http.client
 
-
-def text_symbols(map_path):
-    """(addresses, names) of the symbols in `.text`, sorted, from an lld map."""
-    syms = []
-    out = None
-    for line in open(map_path, errors="replace"):
-        parts = line.split()
-        if len(parts) != 5 or not re.fullmatch(r"[0-9a-f]+", parts[0]):
-            continue
-        name = parts[4]
-        indent = len(line) - len(line.lstrip())
-        if name.startswith(".") and indent < 20 and ":(" not in name:
-            out = name
-        elif out == ".text" and ":(" not in name and not name.startswith("<"):
-            syms.append((int(parts[0], 16), name))
-    syms.sort()
-    return [a for a, _ in syms], [n for _, n in syms]
+from callgrind_functions import text_symbols
+from exporter import free_port
 
 
 def load_bias(pid, binary):
@@ -67,10 +50,7 @@ def main():
         sys.exit(__doc__)
     map_path, binary, scrapes, flags = args[1], args[2], int(args[3]), args[4:]
     addrs, names = text_symbols(map_path)
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = free_port()
     proc = subprocess.Popen(
         [binary, "exporter", "--web.listen-address", f"127.0.0.1:{port}"] + flags,
         stdout=subprocess.DEVNULL,

@@ -17,15 +17,17 @@ import collections
 import http.client
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
 import time
 
+from exporter import free_port
+
 
 def rodata_sections(map_path):
-    """Sorted (start, size, section name) of `.rodata`'s input sections."""
+    """Sorted (start, size, section name) of the input sections of `.rodata`
+    and `.rodata.hot`."""
     secs = []
     out = None
     for line in open(map_path, errors="replace"):
@@ -36,7 +38,8 @@ def rodata_sections(map_path):
         indent = len(line) - len(line.lstrip())
         if name.startswith(".") and indent < 20 and ":(" not in name:
             out = name
-        elif out == ".rodata" and ":(" in name:
+        elif out in (".rodata", ".rodata.hot") and ":(" in name:
+            # `.rodata.hot` is where link/rodata-order.ld put the last list.
             secs.append((int(parts[0], 16), int(parts[2], 16), name.split(":(", 1)[1][:-1]))
     secs.sort()
     return secs
@@ -50,10 +53,7 @@ def main():
     secs = rodata_sections(map_path)
     starts = [s for s, _, _ in secs]
     lo, hi = secs[0][0], secs[-1][0] + secs[-1][1]
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = free_port()
     rfd, wfd = os.pipe()
     proc = subprocess.Popen(
         ["valgrind", "--tool=lackey", "--trace-mem=yes", f"--log-fd={wfd}", binary,

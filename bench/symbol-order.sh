@@ -111,8 +111,8 @@ python3 bench/rodata_sections.py --map "$work/outpost.map" "$bin" \
   echo "   build.rs passes this script to lld. */"
   echo "SECTIONS {"
   echo "  .rodata.hot : {"
-  awk '!seen[$0]++' "$work/rodata" | grep -v '^\.rodata\.\(str\|cst\)' | sed 's/.*/    *("&")/'
-  awk '!seen[$0]++' "$work/rodata" | grep '^\.rodata\.\(str\|cst\)' | sed 's/.*/    *("&")/'
+  awk '!seen[$0]++' "$work/rodata" | { grep -v '^\.rodata\.\(str\|cst\)' || true; } | sed 's/.*/    *("&")/'
+  awk '!seen[$0]++' "$work/rodata" | { grep '^\.rodata\.\(str\|cst\)' || true; } | sed 's/.*/    *("&")/'
   echo "  }"
   echo "} INSERT BEFORE .rodata;"
 } > link/rodata-order.ld
