@@ -470,37 +470,7 @@ mod tests {
         use netlink_packet_route::link::Stats;
         // eth0's statistics are 1..=24 in rtnl_link_stats64's order (and
         // rx_otherhost_dropped, which node_exporter does not export).
-        let mut s = Stats64::default();
-        let fields: [&mut u64; 25] = [
-            &mut s.rx_packets,
-            &mut s.tx_packets,
-            &mut s.rx_bytes,
-            &mut s.tx_bytes,
-            &mut s.rx_errors,
-            &mut s.tx_errors,
-            &mut s.rx_dropped,
-            &mut s.tx_dropped,
-            &mut s.multicast,
-            &mut s.collisions,
-            &mut s.rx_length_errors,
-            &mut s.rx_over_errors,
-            &mut s.rx_crc_errors,
-            &mut s.rx_frame_errors,
-            &mut s.rx_fifo_errors,
-            &mut s.rx_missed_errors,
-            &mut s.tx_aborted_errors,
-            &mut s.tx_carrier_errors,
-            &mut s.tx_fifo_errors,
-            &mut s.tx_heartbeat_errors,
-            &mut s.tx_window_errors,
-            &mut s.rx_compressed,
-            &mut s.tx_compressed,
-            &mut s.rx_nohandler,
-            &mut s.rx_otherhost_dropped,
-        ];
-        for (v, f) in (1..).zip(fields) {
-            *f = v;
-        }
+        let s = crate::exporter::collectors::network::netdev::tests::numbered_stats64();
         let with = |name: &str, index: u32, attr: LinkAttribute| {
             message(index, name, vec![LinkAttribute::Mtu(1500), attr])
         };

@@ -475,7 +475,7 @@ impl Collector for Netdev {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::exporter::matcher::Matcher;
     use crate::exporter::rtnl::RtnlError;
@@ -488,11 +488,12 @@ mod tests {
 lo:  308816     436    0    0    0     0          0         0   308816     436    0    0    0     0       0          0\n  \
 eth0: 1000 10 1 2 3 4 5 6 2000 20 7 8 9 10 11 12\n";
 
-    /// A link message as the kernel sends it in a dump: index, name and
-    /// 64-bit statistics whose fields are 1, 2, 3… in struct order.
-    fn link(index: u32, name: &str) -> LinkMessage {
+    /// 64-bit statistics whose fields are 1, 2, 3… in `rtnl_link_stats64`'s
+    /// order (the 25th, `rx_otherhost_dropped`, is one node_exporter does
+    /// not export).
+    pub(crate) fn numbered_stats64() -> Stats64 {
         let mut s = Stats64::default();
-        let fields: [&mut u64; 24] = [
+        let fields: [&mut u64; 25] = [
             &mut s.rx_packets,
             &mut s.tx_packets,
             &mut s.rx_bytes,
@@ -517,10 +518,18 @@ eth0: 1000 10 1 2 3 4 5 6 2000 20 7 8 9 10 11 12\n";
             &mut s.rx_compressed,
             &mut s.tx_compressed,
             &mut s.rx_nohandler,
+            &mut s.rx_otherhost_dropped,
         ];
-        for (i, f) in fields.into_iter().enumerate() {
-            *f = i as u64 + 1;
+        for (v, f) in (1..).zip(fields) {
+            *f = v;
         }
+        s
+    }
+
+    /// A link message as the kernel sends it in a dump: index, name and
+    /// [`numbered_stats64`].
+    fn link(index: u32, name: &str) -> LinkMessage {
+        let s = numbered_stats64();
         let mut m = LinkMessage::default();
         m.header.index = index;
         m.attributes.push(LinkAttribute::IfName(name.into()));
