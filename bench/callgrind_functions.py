@@ -17,6 +17,8 @@ import collections
 import re
 import sys
 
+from lldmap import text_symbols
+
 NAMED = re.compile(r"^(ob|fl|fi|fe|fn|cob|cfi|cfl|cfn)=\((\d+)\)(?: (.*))?$")
 COST = re.compile(r"^[+-]?(?:0x)?[0-9a-f]+ (\d+)")
 
@@ -51,24 +53,6 @@ def functions(path, wanted):
                 cost[fn] += int(m.group(1))
             after_calls = False
     return cost
-
-
-def text_symbols(map_path):
-    """(addresses, names) of the symbols in `.text`, sorted, from an lld map."""
-    syms = []
-    out = None
-    for line in open(map_path, errors="replace"):
-        parts = line.split()
-        if len(parts) != 5 or not re.fullmatch(r"[0-9a-f]+", parts[0]):
-            continue
-        name = parts[4]
-        indent = len(line) - len(line.lstrip())
-        if name.startswith(".") and indent < 20 and ":(" not in name:
-            out = name  # an output section
-        elif out == ".text" and ":(" not in name and not name.startswith("<"):
-            syms.append((int(parts[0], 16), name))
-    syms.sort()
-    return [a for a, _ in syms], [n for _, n in syms]
 
 
 def main():

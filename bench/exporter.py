@@ -71,8 +71,9 @@ def rss_bytes(pid):
     return 0
 
 
-def wait_port(port):
-    for _ in range(200):
+def wait_port(port, seconds=10):
+    end = time.time() + seconds
+    while time.time() < end:
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
             return

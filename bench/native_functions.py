@@ -30,18 +30,8 @@ import tempfile
 import time
 import http.client
 
-from callgrind_functions import text_symbols
-from exporter import free_port
-
-
-def load_bias(pid, binary):
-    """Run-time address minus link-time address of BINARY's mappings."""
-    real = os.path.realpath(binary)
-    for line in open(f"/proc/{pid}/maps"):
-        f = line.split()
-        if len(f) >= 6 and f[5] == real and int(f[2], 16) == 0:
-            return int(f[0].split("-")[0], 16)
-    sys.exit(f"{binary} is not mapped in {pid}")
+from exporter import free_port, wait_port
+from lldmap import load_bias, text_symbols
 
 
 def main():
@@ -58,14 +48,8 @@ def main():
     )
     seen = collections.Counter()
     try:
-        for _ in range(100):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port)
-                conn.request("GET", "/")
-                conn.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_port(port)
+        conn = http.client.HTTPConnection("127.0.0.1", port)
 
         def scrape(n):
             for _ in range(n):
@@ -73,6 +57,8 @@ def main():
                 conn.getresponse().read()
 
         bias = load_bias(proc.pid, binary)
+        if bias is None:
+            sys.exit(f"{binary} is not mapped in {proc.pid}")
         with tempfile.TemporaryDirectory() as work:
             for i, event in enumerate(
                 [["-e", "page-faults", "-c", "1"], ["-e", "cpu-clock", "-F", "20000"]]

@@ -16,33 +16,13 @@ import bisect
 import collections
 import http.client
 import os
-import re
 import subprocess
 import sys
 import threading
 import time
 
-from exporter import free_port
-
-
-def rodata_sections(map_path):
-    """Sorted (start, size, section name) of the input sections of `.rodata`
-    and `.rodata.hot`."""
-    secs = []
-    out = None
-    for line in open(map_path, errors="replace"):
-        parts = line.split()
-        if len(parts) != 5 or not re.fullmatch(r"[0-9a-f]+", parts[0]):
-            continue
-        name = parts[4]
-        indent = len(line) - len(line.lstrip())
-        if name.startswith(".") and indent < 20 and ":(" not in name:
-            out = name
-        elif out in (".rodata", ".rodata.hot") and ":(" in name:
-            # `.rodata.hot` is where link/rodata-order.ld put the last list.
-            secs.append((int(parts[0], 16), int(parts[2], 16), name.split(":(", 1)[1][:-1]))
-    secs.sort()
-    return secs
+from exporter import free_port, wait_port
+from lldmap import input_sections, load_bias
 
 
 def main():
@@ -50,7 +30,8 @@ def main():
     if len(args) < 2 or args[0] != "--map":
         sys.exit(__doc__)
     map_path, binary, flags = args[1], args[2], args[3:]
-    secs = rodata_sections(map_path)
+    # `.rodata.hot` is where link/rodata-order.ld put the last list.
+    secs = input_sections(map_path, (".rodata", ".rodata.hot"))
     starts = [s for s, _, _ in secs]
     lo, hi = secs[0][0], secs[-1][0] + secs[-1][1]
     port = free_port()
@@ -80,20 +61,9 @@ def main():
     t = threading.Thread(target=reader, daemon=True)
     t.start()
     try:
-        conn = None
-        for _ in range(600):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port)
-                conn.request("GET", "/")
-                conn.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.2)
-        real = os.path.realpath(binary)
-        for line in open(f"/proc/{proc.pid}/maps"):
-            f = line.split()
-            if len(f) >= 6 and f[5] == real and int(f[2], 16) == 0:
-                state["base"] = int(f[0].split("-")[0], 16)
+        wait_port(port, seconds=120)  # valgrind starts slowly
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        state["base"] = load_bias(proc.pid, binary)
         if state["base"] is None:
             sys.exit("cannot find the binary's mapping")
 
