@@ -265,9 +265,9 @@ impl Family {
 /// the same family from several places.
 ///
 /// Lookup is a linear scan from the newest family: a collector fills its own
-/// small scratch set, usually adding to the family it created last, and
-/// [`Metrics::merge`] appends without lookups; [`Metrics::into_sorted`]
-/// joins same-named families. This beats hashing every name on each scrape.
+/// part ([`Metrics::begin_part`]), usually adding to the family it created
+/// last, and [`Metrics::into_sorted`] joins same-named families of different
+/// parts. This beats hashing every name on each scrape.
 #[derive(Debug, Default)]
 pub struct Metrics {
     families: Vec<Family>,
@@ -326,12 +326,6 @@ impl Metrics {
         self.family(name, help, Kind::Untyped)
     }
 
-    /// Moves every family of `other` into `self`. Same-named families are
-    /// joined by [`Metrics::into_sorted`].
-    pub fn merge(&mut self, other: Metrics) {
-        self.families.extend(other.families);
-    }
-
     /// An empty set with room for `families` families.
     pub fn with_capacity(families: usize) -> Self {
         Metrics {
@@ -341,8 +335,9 @@ impl Metrics {
     }
 
     /// Starts a new part: families added from now on are found by name
-    /// only among each other, as if added to a fresh set that is then
-    /// [merged](Metrics::merge), and [`Metrics::discard_part`] drops them.
+    /// only among each other, as if added to a fresh set (same-named
+    /// families of two parts are joined by [`Metrics::into_sorted`]), and
+    /// [`Metrics::discard_part`] drops them.
     /// The registry gives each collector a part of one set instead of a
     /// set of its own, so a scrape builds one vector of families.
     pub fn begin_part(&mut self) {
@@ -396,12 +391,13 @@ mod tests {
     fn joined_families_keep_every_sample_with_its_own_labels() {
         let mut a = Metrics::new();
         a.gauge("m", "h").add(&[("z", "1"), ("a", "x")], 1.0);
-        let mut b = Metrics::new();
-        b.gauge("m", "h")
+        // A second part, as the next collector gets: its "m" is a family of
+        // its own until into_sorted joins them.
+        a.begin_part();
+        a.gauge("m", "h")
             .add(&[("a", "w"), ("z", "2")], 2.0)
             .add_owned(vec![(LabelName::Owned("a".into()), "y".into())], 3.0);
-        b.gauge("k", "h").add(&[], 4.0);
-        a.merge(b);
+        a.gauge("k", "h").add(&[], 4.0);
         let sorted = a.into_sorted();
         assert_eq!(sorted.len(), 2);
         assert_eq!(sorted[0].name, "k");
