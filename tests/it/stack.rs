@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use crate::support::{free_port, http_get, outpost_bin, require, wait_for, Proc};
+use crate::support::{http_get, low_free_port, outpost_bin, require, wait_for, Proc};
 
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -37,7 +37,16 @@ impl Stack {
         let dir = tempfile::tempdir().unwrap();
         let mut ports = BTreeMap::new();
         for name in ["EXPORTER", "PROMETHEUS", "ALERTMANAGER", "BRIDGE"] {
-            ports.insert(name, free_port());
+            // Below the ephemeral range: scripts/up binds these seconds after
+            // they are chosen, and a parallel test's outgoing connection can take
+            // an ephemeral port meanwhile (it did in CI: "already in use").
+            let port = loop {
+                let p = low_free_port();
+                if !ports.values().any(|&q| q == p) {
+                    break p;
+                }
+            };
+            ports.insert(name, port);
         }
         let stack = Stack { dir, ports };
         std::fs::write(
