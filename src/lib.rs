@@ -30,7 +30,7 @@
 //!     `logins/`). The folders are for
 //!     reading the tree: `exporter` re-exports every collector under its
 //!     short path (`exporter::cpu`).
-//!     `kernel/timex.rs` holds one of the crate's three `unsafe` blocks
+//!     `kernel/timex.rs` holds one of the crate's four `unsafe` blocks
 //!     (adjtimex(2)); `storage/nfs.rs` also owns the RPC statistics line
 //!     reader `nfsd.rs` uses. `processes.rs` is the (off by default)
 //!     processes collector, not `process.rs` below. `system/systemd.rs` and
@@ -74,7 +74,8 @@
 //!     response headers; served by [`server`]),
 //!     `residency.rs` (drops startup-only code pages once listening, after
 //!     the first scrape and when idle; `build.rs` and `link/` keep the hot
-//!     code together so what stays is small).
+//!     code together so what stays is small; one malloc arena for all
+//!     threads).
 //!   - `probe/`: TCP probes. `mod.rs` (the one probe: resolve, connect,
 //!     optional TLS, [`exporter::probe::ProbeOutcome`]), `target.rs`
 //!     (strict `HOST:PORT` parsing), `cert.rs` (certificate expiry from DER),
@@ -204,12 +205,13 @@
 //! `main.rs` only parses flags, runs a subcommand and maps errors to exit
 //! codes: 2 for usage errors ([`UsageError`]), 1 for everything else.
 
-// `deny` rather than `forbid`: exactly three reviewed `unsafe` blocks are
+// `deny` rather than `forbid`: exactly four reviewed `unsafe` blocks are
 // allowed: the adjtimex(2) call in `exporter/collectors/kernel/timex.rs`,
-// which neither nix nor rustix wraps, `madvise` on code mappings in
-// `exporter/residency.rs`, and the `SIOCETHTOOL` ioctl in
-// `exporter/collectors/network/ethtool_ioctl.rs` (into a buffer that ends at
-// a guard page) (see each for why). Everything else stays free of `unsafe`.
+// which neither nix nor rustix wraps, `madvise` on code mappings and
+// `mallopt(M_ARENA_MAX, 1)` (glibc only) in `exporter/residency.rs`, and the
+// `SIOCETHTOOL` ioctl in `exporter/collectors/network/ethtool_ioctl.rs`
+// (into a buffer that ends at a guard page) (see each for why). Everything
+// else stays free of `unsafe`.
 #![deny(unsafe_code)]
 
 pub mod alerts;

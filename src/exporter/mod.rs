@@ -417,6 +417,7 @@ fn accepts_gzip(v: &str) -> bool {
 /// `outpost exporter`: bind, serve until SIGINT/SIGTERM (the flags were
 /// validated into `config` by `cli::exporter`).
 pub fn main(mut config: Config) -> anyhow::Result<()> {
+    residency::one_malloc_arena();
     // Thousands of probes in flight need as many sockets: those, and 128
     // for files and clients, are kept free of HTTP connections.
     let background_probes = !config.probe.targets.is_empty() || config.probe.targets_file.is_some();

@@ -116,6 +116,32 @@ fn shed(mappings: &CleanMappings) {
 #[cfg(not(target_os = "linux"))]
 fn shed(_: &CleanMappings) {}
 
+/// Keeps every thread on glibc's main malloc arena. By default glibc gives
+/// a thread that allocates while another holds the main arena's lock an
+/// arena of its own (up to eight per core), and the scrape thread's kept
+/// about 1 MB resident after back-to-back scrapes beside the main heap's
+/// 0.4 MB: two heaps each holding their own free space. The exporter's
+/// threads seldom allocate at the same moment (the runtime thread parses a
+/// request while the scrape thread works), so one arena costs no measurable
+/// lock contention. Call before any thread starts; later threads inherit
+/// the limit.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn one_malloc_arena() {
+    // SAFETY: mallopt(3) only sets one of glibc's malloc tunables (an int)
+    // under the allocator's own lock; it takes no pointers and is safe to
+    // call at any time, from any thread. A zero return (refused) leaves
+    // the default, which is merely larger.
+    #[allow(unsafe_code)]
+    let ok = unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    if ok == 0 {
+        tracing::debug!("mallopt(M_ARENA_MAX, 1) refused");
+    }
+}
+
+/// Other C libraries (musl) have one heap already.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn one_malloc_arena() {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,10 +3,11 @@
 //!
 //! Collectors block (file reads, a bounded wait on `statfs`), so they cannot
 //! run on the async scheduler. A single dedicated thread instead of tokio's
-//! blocking pool keeps the process to one extra malloc arena and one warm
-//! set of buffers: the blocking pool spawned a new thread (and arena) for
-//! bursts of scrapes, which cost megabytes of RSS for nothing. Concurrent
-//! scrapes queue; each takes about a millisecond.
+//! blocking pool keeps one warm set of buffers: the blocking pool spawned a
+//! new thread (and malloc arena) for bursts of scrapes, which cost
+//! megabytes of RSS for nothing. (All threads now share glibc's main arena:
+//! `residency::one_malloc_arena`.) Concurrent scrapes queue; each takes
+//! about a millisecond.
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc;
