@@ -18,8 +18,9 @@
 //!     [`exporter::collector::Name`], in folders by what they watch:
 //!     `hardware/` (hwmon, thermal_zone, powersupplyclass, rapl, edac,
 //!     dmi, cpufreq, drm, watchdog, `gpu/`), `storage/` (diskstats,
-//!     filesystem, mdadm, bcache, bcachefs, btrfs, xfs, zfs, nfs, nfsd,
-//!     mountstats, nvme, dmmultipath, fibrechannel, tapestats), `network/`
+//!     filesystem (tests in `filesystem/tests.rs`), mdadm, bcache,
+//!     bcachefs, btrfs, xfs, zfs, nfs, nfsd, mountstats, nvme,
+//!     dmmultipath, fibrechannel, tapestats), `network/`
 //!     (netdev, netclass, netstat, arp, bonding, conntrack, ethtool,
 //!     infiniband, ipvs, sockstat, softnet, tcpstat, udp_queues), `kernel/`
 //!     (cpu, stat, meminfo, meminfo_numa, vmstat, loadavg, pressure,
