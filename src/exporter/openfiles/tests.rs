@@ -326,3 +326,36 @@ fn kernel_directories_are_listed_every_time() {
     let listed = guard.as_ref().unwrap().get(d.as_os_str().as_bytes());
     assert!(matches!(listed, Some(Listed::Kernel)));
 }
+
+#[test]
+fn a_records_read_ends_only_where_seq_file_proves_the_end() {
+    let udp = Stop::Records(256);
+    // Room for one more 256-byte record in a 4 KiB page: the table ended.
+    assert!(udp.ends(128, 16384));
+    assert!(udp.ends(4096 - 256, 16384));
+    // A fuller page may have stopped because the next record did not fit.
+    assert!(!udp.ends(4096 - 255, 16384));
+    assert!(!udp.ends(4096, 16384));
+    // A read that filled the caller's buffer proves nothing.
+    assert!(!udp.ends(1024, 1024));
+    assert!(!Stop::End.ends(1, 16384));
+}
+
+#[test]
+fn a_udp_table_longer_than_a_page_is_read_whole() {
+    // 64 bound sockets make /proc/net/udp about 8 KiB: several reads, each
+    // of which must go on until the one that proves the end.
+    let sockets: Vec<std::net::UdpSocket> = (0..64)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let path = Path::new("/proc/net/udp");
+    for _ in 0..2 {
+        let text =
+            read_records_with(path, 256, |b| String::from_utf8(b.to_vec()).unwrap()).unwrap();
+        assert!(text.len() > 2 * 4096, "{} bytes", text.len());
+        for s in &sockets {
+            let port = format!("0100007F:{:04X} ", s.local_addr().unwrap().port());
+            assert!(text.contains(&port), "port {port} missing");
+        }
+    }
+}
