@@ -30,8 +30,15 @@
 //!   a regular file), so neither its size nor an event for it is needed.
 //! - A path that is not there, in a watched ordinary directory, is
 //!   remembered as absent until an event in that directory (on the fixture
-//!   tree ~156 failing `openat`s per scrape, ~9% of its CPU). Never on
-//!   procfs or sysfs: they send no events, so they get no watch.
+//!   tree ~156 failing `openat`s per scrape, ~9% of its CPU).
+//! - A path that is not there on procfs or sysfs (which send no events) is
+//!   remembered as absent for [`KERNEL_ABSENT_FOR`]: the classes and files
+//!   of hardware and modules a host lacks (`/sys/class/nvme`,
+//!   `thermal_throttle`, `/proc/net/rpc/nfsd`: ~24 failing `openat`s per
+//!   scrape on a small VM, each a path walk of several microseconds). So a
+//!   module loaded or a device class that appears is seen up to a minute
+//!   later, where node_exporter looks on every scrape; one that goes away
+//!   is seen at once (its read fails).
 //! - Ordinary directory listings ([`list_dir`]) are kept while no event
 //!   arrived in the directory itself; without a watch, while one `fstat`
 //!   on it shows the same times (and only once [`SETTLE`] has passed since
@@ -80,6 +87,10 @@ pub const MAX_KEPT: usize = 1024;
 /// opened again (see the module's decisions).
 pub const ORDINARY_FOR: Duration = Duration::from_secs(60);
 
+/// How long a path that procfs or sysfs did not have is taken to be still
+/// absent (see the module's decisions).
+pub const KERNEL_ABSENT_FOR: Duration = Duration::from_secs(60);
+
 static LIMIT: AtomicUsize = AtomicUsize::new(MAX_KEPT);
 
 /// Keeps at most an eighth of `nofile` (the open-file limit in force)
@@ -110,8 +121,10 @@ struct KeptFile {
 #[derive(Default)]
 struct Kept {
     files: FastMap<Box<[u8]>, KeptFile>,
-    /// Paths on watched ordinary directories that were not there.
-    absent: FastMap<Box<[u8]>, (Stamp, Instant)>,
+    /// Paths that were not there, since when: on watched ordinary
+    /// directories with their directory's stamp, on procfs or sysfs
+    /// without one.
+    absent: FastMap<Box<[u8]>, (Option<Stamp>, Instant)>,
     scratch: Vec<u8>,
 }
 
@@ -123,6 +136,23 @@ fn is_kernel_fs(f: &File) -> bool {
         Ok(st) => st.filesystem_type() == PROC_SUPER_MAGIC || st.filesystem_type() == SYSFS_MAGIC,
         Err(_) => false,
     }
+}
+
+/// Whether the nearest existing directory above `path` (absent itself) is
+/// on procfs or sysfs.
+fn below_kernel_fs(path: &Path) -> bool {
+    use nix::sys::statfs::{statfs, PROC_SUPER_MAGIC, SYSFS_MAGIC};
+    for dir in path.ancestors().skip(1) {
+        match statfs(dir) {
+            Ok(st) => {
+                return st.filesystem_type() == PROC_SUPER_MAGIC
+                    || st.filesystem_type() == SYSFS_MAGIC
+            }
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => continue,
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// Whether a read error says only that the attribute has no value now; the
@@ -257,7 +287,11 @@ fn read_stopping<R>(path: &Path, kernel_stop: Stop, f: impl FnOnce(&[u8]) -> R) 
         }
         files.remove(key);
     } else if let Some(&(stamp, since)) = absent.get(key) {
-        if since.elapsed() < ORDINARY_FOR && dirwatch::is_current(stamp) {
+        let current = match stamp {
+            Some(stamp) => since.elapsed() < ORDINARY_FOR && dirwatch::is_current(stamp),
+            None => since.elapsed() < KERNEL_ABSENT_FOR,
+        };
+        if current {
             return Err(io::Error::from_raw_os_error(nix::libc::ENOENT));
         }
         absent.remove(key);
@@ -270,12 +304,17 @@ fn read_stopping<R>(path: &Path, kernel_stop: Stop, f: impl FnOnce(&[u8]) -> R) 
             // watch, the name is not there at all (not created meanwhile,
             // not a dangling symlink, whose target's directory is not
             // watched).
-            let stamp = parent(path).and_then(dirwatch::stamp);
-            if let Some(stamp) = stamp.filter(|_| absent.len() < MAX_KEPT) {
-                if std::fs::symlink_metadata(path)
-                    .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
-                {
-                    absent.insert(key.into(), (stamp, Instant::now()));
+            // On procfs or sysfs, remembered for a while.
+            if absent.len() < MAX_KEPT {
+                let stamp = parent(path).and_then(dirwatch::stamp);
+                if let Some(stamp) = stamp {
+                    if std::fs::symlink_metadata(path)
+                        .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+                    {
+                        absent.insert(key.into(), (Some(stamp), Instant::now()));
+                    }
+                } else if below_kernel_fs(path) {
+                    absent.insert(key.into(), (None, Instant::now()));
                 }
             }
             return Err(e);
@@ -380,6 +419,8 @@ impl KeptDir {
 enum Listed {
     /// On procfs or sysfs: listed afresh every time.
     Kernel,
+    /// Not there on procfs or sysfs, since then (see [`KERNEL_ABSENT_FOR`]).
+    KernelAbsent(Instant),
     Ordinary(KeptDir),
 }
 
@@ -422,6 +463,12 @@ pub fn list_dir(dir: &Path) -> io::Result<std::sync::Arc<[std::ffi::OsString]>> 
     let dirs = guard.get_or_insert_with(FastMap::default);
     match dirs.get(key) {
         Some(Listed::Kernel) => return list_fresh(dir).map(Into::into),
+        Some(Listed::KernelAbsent(since)) => {
+            if since.elapsed() < KERNEL_ABSENT_FOR {
+                return Err(io::Error::from_raw_os_error(nix::libc::ENOENT));
+            }
+            dirs.remove(key);
+        }
         Some(Listed::Ordinary(kept)) => {
             if kept.is_current() {
                 return Ok(kept.names.clone());
@@ -430,7 +477,16 @@ pub fn list_dir(dir: &Path) -> io::Result<std::sync::Arc<[std::ffi::OsString]>> 
         }
         None => {}
     }
-    let file = File::open(dir)?;
+    let file = match File::open(dir) {
+        Ok(file) => file,
+        Err(e) => {
+            if e.kind() == io::ErrorKind::NotFound && dirs.len() < MAX_KEPT && below_kernel_fs(dir)
+            {
+                dirs.insert(key.into(), Listed::KernelAbsent(Instant::now()));
+            }
+            return Err(e);
+        }
+    };
     if is_kernel_fs(&file) {
         if dirs.len() < MAX_KEPT {
             dirs.insert(key.into(), Listed::Kernel);

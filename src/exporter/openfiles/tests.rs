@@ -359,3 +359,31 @@ fn a_udp_table_longer_than_a_page_is_read_whole() {
         }
     }
 }
+
+#[test]
+fn an_absent_kernel_path_is_remembered_for_a_while() {
+    let file = Path::new("/proc/outpost-no-such-file");
+    let dir = Path::new("/sys/class/outpost-no-such-class");
+    let remembered = |p: &Path| {
+        KEPT.lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|k| k.absent.get(p.as_os_str().as_bytes()).copied())
+    };
+    for _ in 0..2 {
+        let e = read(file, false).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(matches!(remembered(file), Some((None, _))));
+        let e = list_dir(dir).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let listed = DIRS.lock().unwrap();
+        let entry = listed.as_ref().unwrap().get(dir.as_os_str().as_bytes());
+        assert!(matches!(entry, Some(Listed::KernelAbsent(_))));
+    }
+    // Below a missing directory of sysfs, too; never on other file systems.
+    assert!(below_kernel_fs(Path::new(
+        "/sys/class/outpost-none/device/x"
+    )));
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(!below_kernel_fs(&tmp.path().join("none/x")));
+}
