@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::metrics::Metrics;
+use super::metrics::{Metrics, SortOrder};
 
 /// Where the readers look. Every file a collector reads lives below one of
 /// these, so tests point them at fixture trees.
@@ -405,6 +405,8 @@ pub struct Registry {
     gate: Arc<ScrapeGate>,
     /// How many families the last scrape had, to size the next one.
     families: std::sync::atomic::AtomicUsize,
+    /// The order the last scrape's families sorted into.
+    order: Arc<std::sync::Mutex<SortOrder>>,
 }
 
 impl Registry {
@@ -418,6 +420,7 @@ impl Registry {
             collectors,
             gate,
             families: Default::default(),
+            order: Arc::default(),
         }
     }
 
@@ -431,7 +434,7 @@ impl Registry {
         use std::sync::atomic::Ordering::Relaxed;
         let _scraping = self.gate.shared();
         let _shared = SharedReads::begin();
-        let mut all = Metrics::with_capacity(self.families.load(Relaxed));
+        let mut all = Metrics::with_order(self.families.load(Relaxed), self.order.clone());
         let mut outcomes = Vec::with_capacity(self.collectors.len());
         for (name, collector) in &self.collectors {
             let started = Instant::now();
