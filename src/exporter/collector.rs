@@ -92,10 +92,13 @@ pub fn read(path: &Path) -> Result<String, CollectError> {
     })
 }
 
+/// Files read during one scrape, with their text.
+type ScrapeReads = Vec<(PathBuf, Rc<str>)>;
+
 thread_local! {
     /// Files read by [`read_shared`] during the scrape now running on this
     /// thread; `None` outside [`Registry::gather`].
-    static SHARED: std::cell::RefCell<Option<Vec<(PathBuf, Rc<str>)>>> =
+    static SHARED: std::cell::RefCell<Option<ScrapeReads>> =
         const { std::cell::RefCell::new(None) };
 }
 
