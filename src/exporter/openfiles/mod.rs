@@ -118,13 +118,23 @@ struct KeptFile {
     source: Source,
 }
 
+/// What is known of a path that was not there.
+#[derive(Clone, Copy, Debug)]
+enum Absent {
+    /// In a watched ordinary directory: absent while its stamp is current.
+    Watched(Stamp, Instant),
+    /// On procfs or sysfs: absent for [`KERNEL_ABSENT_FOR`].
+    Kernel(Instant),
+    /// Neither: tried afresh every time, but known not to be below procfs
+    /// or sysfs, so not checked for that again.
+    Unknown,
+}
+
 #[derive(Default)]
 struct Kept {
     files: FastMap<Box<[u8]>, KeptFile>,
-    /// Paths that were not there, since when: on watched ordinary
-    /// directories with their directory's stamp, on procfs or sysfs
-    /// without one.
-    absent: FastMap<Box<[u8]>, (Option<Stamp>, Instant)>,
+    /// Paths that were not there.
+    absent: FastMap<Box<[u8]>, Absent>,
     scratch: Vec<u8>,
 }
 
@@ -286,15 +296,20 @@ fn read_stopping<R>(path: &Path, kernel_stop: Stop, f: impl FnOnce(&[u8]) -> R) 
             }
         }
         files.remove(key);
-    } else if let Some(&(stamp, since)) = absent.get(key) {
-        let current = match stamp {
-            Some(stamp) => since.elapsed() < ORDINARY_FOR && dirwatch::is_current(stamp),
-            None => since.elapsed() < KERNEL_ABSENT_FOR,
+    } else if let Some(&was) = absent.get(key) {
+        let current = match was {
+            Absent::Watched(stamp, since) => {
+                since.elapsed() < ORDINARY_FOR && dirwatch::is_current(stamp)
+            }
+            Absent::Kernel(since) => since.elapsed() < KERNEL_ABSENT_FOR,
+            Absent::Unknown => false,
         };
         if current {
             return Err(io::Error::from_raw_os_error(nix::libc::ENOENT));
         }
-        absent.remove(key);
+        if !matches!(was, Absent::Unknown) {
+            absent.remove(key);
+        }
     }
     let file = match File::open(path) {
         Ok(file) => file,
@@ -304,17 +319,21 @@ fn read_stopping<R>(path: &Path, kernel_stop: Stop, f: impl FnOnce(&[u8]) -> R) 
             // watch, the name is not there at all (not created meanwhile,
             // not a dangling symlink, whose target's directory is not
             // watched).
-            // On procfs or sysfs, remembered for a while.
-            if absent.len() < MAX_KEPT {
+            // On procfs or sysfs, remembered for a while. A path known to
+            // be neither is not checked again.
+            if absent.len() < MAX_KEPT && !matches!(absent.get(key), Some(Absent::Unknown)) {
                 let stamp = parent(path).and_then(dirwatch::stamp);
-                if let Some(stamp) = stamp {
-                    if std::fs::symlink_metadata(path)
+                let was = if let Some(stamp) = stamp {
+                    std::fs::symlink_metadata(path)
                         .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
-                    {
-                        absent.insert(key.into(), (Some(stamp), Instant::now()));
-                    }
+                        .then(|| Absent::Watched(stamp, Instant::now()))
                 } else if below_kernel_fs(path) {
-                    absent.insert(key.into(), (None, Instant::now()));
+                    Some(Absent::Kernel(Instant::now()))
+                } else {
+                    Some(Absent::Unknown)
+                };
+                if let Some(was) = was {
+                    absent.insert(key.into(), was);
                 }
             }
             return Err(e);

@@ -221,7 +221,8 @@ fn an_absent_file_is_remembered_until_it_appears() {
             .as_ref()
             .unwrap()
             .absent
-            .contains_key(key)
+            .get(key)
+            .is_some_and(|a| !matches!(a, Absent::Unknown))
     };
     assert!(remembered());
     assert_eq!(read(&p, false).unwrap_err().kind(), io::ErrorKind::NotFound);
@@ -231,13 +232,15 @@ fn an_absent_file_is_remembered_until_it_appears() {
     // A path under a directory that is not there is not remembered.
     let deeper = dir.path().join("no/such");
     assert!(read(&deeper, false).is_err());
-    assert!(!KEPT
-        .lock()
-        .unwrap()
-        .as_ref()
-        .unwrap()
-        .absent
-        .contains_key(deeper.as_os_str().as_bytes()));
+    assert!(matches!(
+        KEPT.lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .absent
+            .get(deeper.as_os_str().as_bytes()),
+        None | Some(Absent::Unknown)
+    ));
 }
 
 #[test]
@@ -373,7 +376,7 @@ fn an_absent_kernel_path_is_remembered_for_a_while() {
     for _ in 0..2 {
         let e = read(file, false).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
-        assert!(matches!(remembered(file), Some((None, _))));
+        assert!(matches!(remembered(file), Some(Absent::Kernel(_))));
         let e = list_dir(dir).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
         let listed = DIRS.lock().unwrap();
@@ -385,5 +388,15 @@ fn an_absent_kernel_path_is_remembered_for_a_while() {
         "/sys/class/outpost-none/device/x"
     )));
     let tmp = tempfile::tempdir().unwrap();
-    assert!(!below_kernel_fs(&tmp.path().join("none/x")));
+    let ordinary = tmp.path().join("none/x");
+    assert!(!below_kernel_fs(&ordinary));
+    // An ordinary path under a missing (so unwatched) directory is tried
+    // every time, and is seen as soon as it appears.
+    for _ in 0..2 {
+        assert!(read(&ordinary, false).is_err());
+        assert!(matches!(remembered(&ordinary), Some(Absent::Unknown)));
+    }
+    std::fs::create_dir(tmp.path().join("none")).unwrap();
+    std::fs::write(&ordinary, "here").unwrap();
+    assert_eq!(read(&ordinary, false).unwrap(), b"here");
 }
