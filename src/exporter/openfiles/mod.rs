@@ -440,6 +440,9 @@ enum Listed {
     Kernel,
     /// Not there on procfs or sysfs, since then (see [`KERNEL_ABSENT_FOR`]).
     KernelAbsent(Instant),
+    /// Not there, and not below procfs or sysfs: looked for afresh every
+    /// time, without checking that again.
+    Absent,
     Ordinary(KeptDir),
 }
 
@@ -466,6 +469,46 @@ fn settled(stamp: &DirStamp) -> bool {
     now - newest > SETTLE.as_secs() as i64
 }
 
+/// Records that `dir` (`key`) is not there: for a while on procfs or sysfs
+/// (see [`KERNEL_ABSENT_FOR`]).
+fn remember_absent_dir(dirs: &mut FastMap<Box<[u8]>, Listed>, key: &[u8], dir: &Path) {
+    if matches!(dirs.get(key), Some(Listed::Absent)) || dirs.len() >= MAX_KEPT {
+        return;
+    }
+    let listed = if below_kernel_fs(dir) {
+        Listed::KernelAbsent(Instant::now())
+    } else {
+        Listed::Absent
+    };
+    dirs.insert(key.into(), listed);
+}
+
+/// Whether `dir` is a directory, as `Path::is_dir`; a procfs or sysfs
+/// directory that is not there is remembered as [`list_dir`] remembers it,
+/// so a collector's check for a class the host lacks (`cpufreq`, ZFS's
+/// kstats) costs no path walk on most scrapes.
+pub fn is_dir(dir: &Path) -> bool {
+    let key = dir.as_os_str().as_bytes();
+    let mut guard = DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let dirs = guard.get_or_insert_with(FastMap::default);
+    match dirs.get(key) {
+        Some(Listed::KernelAbsent(since)) if since.elapsed() < KERNEL_ABSENT_FOR => return false,
+        Some(Listed::KernelAbsent(_)) => {
+            dirs.remove(key);
+        }
+        _ => {}
+    }
+    match std::fs::metadata(dir) {
+        Ok(meta) => meta.is_dir(),
+        Err(e) => {
+            if e.kind() == io::ErrorKind::NotFound {
+                remember_absent_dir(dirs, key, dir);
+            }
+            false
+        }
+    }
+}
+
 /// The entry names of `dir`, sorted by their bytes.
 ///
 /// Directories on procfs and sysfs are listed on every call, as
@@ -488,6 +531,7 @@ pub fn list_dir(dir: &Path) -> io::Result<std::sync::Arc<[std::ffi::OsString]>> 
             }
             dirs.remove(key);
         }
+        Some(Listed::Absent) => {}
         Some(Listed::Ordinary(kept)) => {
             if kept.is_current() {
                 return Ok(kept.names.clone());
@@ -499,9 +543,8 @@ pub fn list_dir(dir: &Path) -> io::Result<std::sync::Arc<[std::ffi::OsString]>> 
     let file = match File::open(dir) {
         Ok(file) => file,
         Err(e) => {
-            if e.kind() == io::ErrorKind::NotFound && dirs.len() < MAX_KEPT && below_kernel_fs(dir)
-            {
-                dirs.insert(key.into(), Listed::KernelAbsent(Instant::now()));
+            if e.kind() == io::ErrorKind::NotFound {
+                remember_absent_dir(dirs, key, dir);
             }
             return Err(e);
         }

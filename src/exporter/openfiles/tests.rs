@@ -383,6 +383,15 @@ fn an_absent_kernel_path_is_remembered_for_a_while() {
         let entry = listed.as_ref().unwrap().get(dir.as_os_str().as_bytes());
         assert!(matches!(entry, Some(Listed::KernelAbsent(_))));
     }
+    // A check whether it is a directory knows it too.
+    let class = Path::new("/sys/class/outpost-no-such-class-either");
+    for _ in 0..2 {
+        assert!(!is_dir(class));
+        let listed = DIRS.lock().unwrap();
+        let entry = listed.as_ref().unwrap().get(class.as_os_str().as_bytes());
+        assert!(matches!(entry, Some(Listed::KernelAbsent(_))));
+    }
+    assert!(is_dir(Path::new("/sys/class")));
     // Below a missing directory of sysfs, too; never on other file systems.
     assert!(below_kernel_fs(Path::new(
         "/sys/class/outpost-none/device/x"
@@ -399,4 +408,16 @@ fn an_absent_kernel_path_is_remembered_for_a_while() {
     std::fs::create_dir(tmp.path().join("none")).unwrap();
     std::fs::write(&ordinary, "here").unwrap();
     assert_eq!(read(&ordinary, false).unwrap(), b"here");
+    // An ordinary directory that appears is seen at once, listed or checked.
+    let later = tmp.path().join("later");
+    assert!(!is_dir(&later));
+    assert!(list_dir(&later).is_err());
+    let listed = DIRS.lock().unwrap();
+    let entry = listed.as_ref().unwrap().get(later.as_os_str().as_bytes());
+    assert!(matches!(entry, Some(Listed::Absent)));
+    drop(listed);
+    std::fs::create_dir(&later).unwrap();
+    std::fs::write(later.join("f"), "").unwrap();
+    assert!(is_dir(&later));
+    assert_eq!(list_dir(&later).unwrap().len(), 1);
 }
