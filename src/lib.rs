@@ -67,7 +67,8 @@
 //!     `openfiles/` (files kept open between scrapes, directory listings
 //!     kept while unchanged, one scratch buffer), `dirwatch.rs` (inotify
 //!     watches that tell it when an ordinary directory changed);
-//!     `intern.rs` (metric names built from kernel keys, made once);
+//!     `intern.rs` (metric names built from kernel keys, made once;
+//!     `intern/table.rs`: a table's per-key answers kept in its key order);
 //!     `fasthash.rs` (the unkeyed hash for those internal maps).
 //!   - `metrics.rs` (the metric model), `encode.rs` (text 0.0.4 and
 //!     OpenMetrics), `process.rs` (`process_*` self metrics), `web.rs`

@@ -6,10 +6,11 @@
 //! `node_scrape_collector_success` / `node_scrape_collector_duration_seconds`.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::metrics::Metrics;
+use super::metrics::{Metrics, SortOrder};
 
 /// Where the readers look. Every file a collector reads lives below one of
 /// these, so tests point them at fixture trees.
@@ -89,6 +90,62 @@ pub fn read(path: &Path) -> Result<String, CollectError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// Files read during one scrape, with their text.
+type ScrapeReads = Vec<(PathBuf, Rc<str>)>;
+
+thread_local! {
+    /// Files read by [`read_shared`] during the scrape now running on this
+    /// thread; `None` outside [`Registry::gather`].
+    static SHARED: std::cell::RefCell<Option<ScrapeReads>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Reads a whole file like [`read`], once per scrape: a file that several
+/// collectors read (`/proc/stat`: cpu and stat) is read by the first of
+/// them and shared with the others in the same [`Registry::gather`].
+/// Outside a scrape (a collector's unit test) every call reads afresh.
+///
+/// Decisions: the collectors of a scrape run one after the other on one
+/// thread, so the scrape's reads live in a thread-local list that
+/// `gather` opens and drops; the next scrape reads afresh. Reading
+/// `/proc/stat` makes the kernel sum every CPU's counters and every
+/// interrupt's per-CPU counts.
+pub fn read_shared(path: &Path) -> Result<Rc<str>, CollectError> {
+    let hit = SHARED.with_borrow(|reads| {
+        reads
+            .as_ref()?
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, text)| text.clone())
+    });
+    if let Some(text) = hit {
+        return Ok(text);
+    }
+    let text: Rc<str> = read(path)?.into();
+    SHARED.with_borrow_mut(|reads| {
+        if let Some(reads) = reads {
+            reads.push((path.to_owned(), text.clone()));
+        }
+    });
+    Ok(text)
+}
+
+/// While alive, [`read_shared`] shares what it reads on this thread.
+struct SharedReads;
+
+impl SharedReads {
+    fn begin() -> Self {
+        SHARED.with_borrow_mut(|reads| *reads = Some(Vec::new()));
+        SharedReads
+    }
+}
+
+impl Drop for SharedReads {
+    fn drop(&mut self) {
+        SHARED.with_borrow_mut(|reads| *reads = None);
+    }
 }
 
 /// Reads a whole file like [`read`]; [`CollectError::NoData`] naming
@@ -351,6 +408,8 @@ pub struct Registry {
     gate: Arc<ScrapeGate>,
     /// How many families the last scrape had, to size the next one.
     families: std::sync::atomic::AtomicUsize,
+    /// The order the last scrape's families sorted into.
+    order: Arc<std::sync::Mutex<SortOrder>>,
 }
 
 impl Registry {
@@ -364,6 +423,7 @@ impl Registry {
             collectors,
             gate,
             families: Default::default(),
+            order: Arc::default(),
         }
     }
 
@@ -376,7 +436,8 @@ impl Registry {
     pub fn gather(&self) -> Metrics {
         use std::sync::atomic::Ordering::Relaxed;
         let _scraping = self.gate.shared();
-        let mut all = Metrics::with_capacity(self.families.load(Relaxed));
+        let _shared = SharedReads::begin();
+        let mut all = Metrics::with_order(self.families.load(Relaxed), self.order.clone());
         let mut outcomes = Vec::with_capacity(self.collectors.len());
         for (name, collector) in &self.collectors {
             let started = Instant::now();
@@ -479,6 +540,43 @@ mod tests {
         };
         assert_eq!(by("cpu"), 0.0);
         assert_eq!(by("stat"), 1.0);
+    }
+
+    /// Reads a file with [`read_shared`], then overwrites it.
+    struct ReadsThenWrites(PathBuf, &'static str);
+    impl Collector for ReadsThenWrites {
+        fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
+            let text = read_shared(&self.0)?;
+            std::fs::write(&self.0, self.1).unwrap();
+            out.gauge("node_read", "read").add(&[("text", &text)], 1.0);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_file_read_by_two_collectors_is_read_once_per_scrape() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stat");
+        std::fs::write(&path, "first").unwrap();
+        let reg = Registry::new(vec![
+            (Name::Cpu, Arc::new(ReadsThenWrites(path.clone(), "second"))),
+            (Name::Stat, Arc::new(ReadsThenWrites(path.clone(), "third"))),
+        ]);
+        let texts = |m: Metrics| -> Vec<String> {
+            let sorted = m.into_sorted();
+            let f = sorted.iter().find(|f| f.name == "node_read").unwrap();
+            f.samples()
+                .map(|s| s.label("text").unwrap().to_owned())
+                .collect()
+        };
+        // Both collectors of one scrape see what the first one read...
+        assert_eq!(texts(reg.gather()), ["first", "first"]);
+        // ...and the next scrape reads afresh.
+        assert_eq!(texts(reg.gather()), ["third", "third"]);
+        // Outside a scrape every read is fresh.
+        assert_eq!(&*read_shared(&path).unwrap(), "third");
+        std::fs::write(&path, "fourth").unwrap();
+        assert_eq!(&*read_shared(&path).unwrap(), "fourth");
     }
 
     #[test]

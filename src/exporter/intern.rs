@@ -13,6 +13,9 @@ use std::sync::Mutex;
 
 use super::fasthash::FastSet;
 
+mod table;
+pub use table::{Pass, TableMemo};
+
 /// The most texts kept, and the most bytes they may take.
 const LIMIT: usize = 4096;
 const LIMIT_BYTES: usize = 512 * 1024;

@@ -16,10 +16,14 @@
 //!   and the copies of the families as the scrape's vector grew.
 //! - Sorting first checks whether the labels and samples are in order
 //!   already (most are added in order): one pass, and no scratch buffer
-//!   for the stable sort.
+//!   for the stable sort. The families themselves are sorted by checking
+//!   the previous scrape's order first ([`SortOrder`]): sorting ~600
+//!   families by name was ~1.2% of a scrape's CPU on this host (the sort
+//!   and its `memcmp`s).
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 /// The type of a metric family, as written on its `# TYPE` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +129,12 @@ impl<'a> Sample<'a> {
 }
 
 impl Family {
+    /// An empty family that allocates nothing, to move a family out of a
+    /// vector.
+    fn placeholder() -> Self {
+        Family::new(Cow::Borrowed(""), Cow::Borrowed(""), Kind::Untyped)
+    }
+
     fn new(name: Cow<'static, str>, help: Cow<'static, str>, kind: Kind) -> Self {
         Family {
             name,
@@ -274,7 +284,19 @@ pub struct Metrics {
     /// Where the current part begins (see [`Metrics::begin_part`]): lookups
     /// by name see only the families from here on.
     part: usize,
+    /// The order the previous set from the same source sorted into, tried
+    /// first by [`Metrics::into_sorted`].
+    order: Option<Arc<Mutex<SortOrder>>>,
 }
+
+/// The order a set of families sorted into: for each place in name order,
+/// the index the family was added at. A registry keeps one across scrapes
+/// (see [`Metrics::with_order`]): the families of a scrape come in the
+/// same order every time, so checking that the last order still sorts them
+/// (one comparison per family) replaces sorting them (a dozen per family,
+/// and moving each large family as many times).
+#[derive(Debug, Default)]
+pub struct SortOrder(Vec<u32>);
 
 impl Metrics {
     pub fn new() -> Self {
@@ -331,6 +353,17 @@ impl Metrics {
         Metrics {
             families: Vec::with_capacity(families),
             part: 0,
+            order: None,
+        }
+    }
+
+    /// An empty set like [`Metrics::with_capacity`] that
+    /// [`Metrics::into_sorted`] sorts by trying `order` first (and records
+    /// its order there).
+    pub fn with_order(families: usize, order: Arc<Mutex<SortOrder>>) -> Self {
+        Metrics {
+            order: Some(order),
+            ..Self::with_capacity(families)
         }
     }
 
@@ -367,7 +400,13 @@ impl Metrics {
     pub fn into_sorted(self) -> Vec<Family> {
         let mut families = self.families;
         // Stable, so joined families keep the order samples were added in.
-        families.sort_by(|a, b| a.name.cmp(&b.name));
+        match &self.order {
+            Some(order) => {
+                let mut order = order.lock().unwrap_or_else(|e| e.into_inner());
+                families = sort_by_order(families, &mut order);
+            }
+            None => families.sort_by(|a, b| a.name.cmp(&b.name)),
+        }
         families.dedup_by(|later, first| {
             if later.name == first.name {
                 first.append(later);
@@ -383,9 +422,66 @@ impl Metrics {
     }
 }
 
+/// `families` sorted by name, stably: in `order` when it still sorts them,
+/// else sorted afresh, and `order` records the new order.
+fn sort_by_order(mut families: Vec<Family>, order: &mut SortOrder) -> Vec<Family> {
+    let before = |a: u32, b: u32| {
+        let (fa, fb) = (&families[a as usize], &families[b as usize]);
+        match fa.name.cmp(&fb.name) {
+            std::cmp::Ordering::Equal => a < b,
+            o => o.is_lt(),
+        }
+    };
+    let fits = order.0.len() == families.len() && order.0.windows(2).all(|w| before(w[0], w[1]));
+    if !fits {
+        order.0.clear();
+        order.0.extend(0..families.len() as u32);
+        order.0.sort_unstable_by(|&a, &b| {
+            let (fa, fb) = (&families[a as usize], &families[b as usize]);
+            fa.name.cmp(&fb.name).then(a.cmp(&b))
+        });
+    }
+    order
+        .0
+        .iter()
+        .map(|&i| std::mem::replace(&mut families[i as usize], Family::placeholder()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remembered_order_sorts_like_a_fresh_sort() {
+        let order = Arc::new(Mutex::new(SortOrder::default()));
+        let build = |names: &[&'static str]| {
+            let mut plain = Metrics::new();
+            let mut hinted = Metrics::with_order(0, order.clone());
+            for (i, n) in names.iter().enumerate() {
+                for m in [&mut plain, &mut hinted] {
+                    m.begin_part();
+                    m.gauge(*n, "h").add(&[], i as f64);
+                }
+            }
+            let (plain, hinted) = (plain.into_sorted(), hinted.into_sorted());
+            assert_eq!(plain, hinted, "{names:?}");
+            hinted
+        };
+        build(&["b", "a", "c", "a"]);
+        assert_eq!(order.lock().unwrap().0, [1, 3, 0, 2]);
+        // The same names again: the remembered order is used, and a joined
+        // family keeps its samples in the order added.
+        let again = build(&["b", "a", "c", "a"]);
+        let a: Vec<f64> = again[0].samples().map(|s| s.value).collect();
+        assert_eq!(a, [1.0, 3.0]);
+        // Other names, or as many in another order: sorted afresh.
+        build(&["c", "a", "b", "a"]);
+        assert_eq!(order.lock().unwrap().0, [1, 3, 2, 0]);
+        build(&["a", "b"]);
+        build(&["b", "a"]);
+        assert_eq!(order.lock().unwrap().0, [1, 0]);
+    }
 
     #[test]
     fn joined_families_keep_every_sample_with_its_own_labels() {

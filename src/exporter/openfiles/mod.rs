@@ -30,8 +30,15 @@
 //!   a regular file), so neither its size nor an event for it is needed.
 //! - A path that is not there, in a watched ordinary directory, is
 //!   remembered as absent until an event in that directory (on the fixture
-//!   tree ~156 failing `openat`s per scrape, ~9% of its CPU). Never on
-//!   procfs or sysfs: they send no events, so they get no watch.
+//!   tree ~156 failing `openat`s per scrape, ~9% of its CPU).
+//! - A path that is not there on procfs or sysfs (which send no events) is
+//!   remembered as absent for [`KERNEL_ABSENT_FOR`]: the classes and files
+//!   of hardware and modules a host lacks (`/sys/class/nvme`,
+//!   `thermal_throttle`, `/proc/net/rpc/nfsd`: ~24 failing `openat`s per
+//!   scrape on a small VM, each a path walk of several microseconds). So a
+//!   module loaded or a device class that appears is seen up to a minute
+//!   later, where node_exporter looks on every scrape; one that goes away
+//!   is seen at once (its read fails).
 //! - Ordinary directory listings ([`list_dir`]) are kept while no event
 //!   arrived in the directory itself; without a watch, while one `fstat`
 //!   on it shows the same times (and only once [`SETTLE`] has passed since
@@ -43,6 +50,20 @@
 //!   reopened.
 //! - At most [`MAX_KEPT`] descriptors (and an eighth of the open-file limit,
 //!   see [`cap`]) are kept; the rest are opened per read.
+//!
+//! - A procfs table whose records have a known maximum length
+//!   ([`read_records_with`]: `/proc/net/udp`) stops after a read that left
+//!   room for one more record in seq_file's buffer, instead of reading on
+//!   to a `read` that returns 0. Each `read` of such a file walks the
+//!   kernel's table from the start (`udp_seq_start` skips to the
+//!   position), so that last, empty `read` was a second walk of the UDP
+//!   hash table every scrape (`udp_get_first`, ~3% of a scrape's CPU on
+//!   this host). Why a short read is the end: `seq_read_iter` (fs/seq_file.c)
+//!   fills its buffer, at least one page, with whole records and stops
+//!   only at the end of the table, when the caller's buffer is full (ours
+//!   is larger than a page), or when the next record does not fit (or its
+//!   `show` fails, which the UDP tables' never does). A read that returned
+//!   at most a page less the longest record therefore stopped at the end.
 //!
 //! Reads go into one scratch buffer that lives as long as the process, so a
 //! read allocates nothing but its result.
@@ -65,6 +86,10 @@ pub const MAX_KEPT: usize = 1024;
 /// How long an ordinary file's descriptor is used before the path is
 /// opened again (see the module's decisions).
 pub const ORDINARY_FOR: Duration = Duration::from_secs(60);
+
+/// How long a path that procfs or sysfs did not have is taken to be still
+/// absent (see the module's decisions).
+pub const KERNEL_ABSENT_FOR: Duration = Duration::from_secs(60);
 
 static LIMIT: AtomicUsize = AtomicUsize::new(MAX_KEPT);
 
@@ -93,11 +118,23 @@ struct KeptFile {
     source: Source,
 }
 
+/// What is known of a path that was not there.
+#[derive(Clone, Copy, Debug)]
+enum Absent {
+    /// In a watched ordinary directory: absent while its stamp is current.
+    Watched(Stamp, Instant),
+    /// On procfs or sysfs: absent for [`KERNEL_ABSENT_FOR`].
+    Kernel(Instant),
+    /// Neither: tried afresh every time, but known not to be below procfs
+    /// or sysfs, so not checked for that again.
+    Unknown,
+}
+
 #[derive(Default)]
 struct Kept {
     files: FastMap<Box<[u8]>, KeptFile>,
-    /// Paths on watched ordinary directories that were not there.
-    absent: FastMap<Box<[u8]>, (Stamp, Instant)>,
+    /// Paths that were not there.
+    absent: FastMap<Box<[u8]>, Absent>,
     scratch: Vec<u8>,
 }
 
@@ -109,6 +146,23 @@ fn is_kernel_fs(f: &File) -> bool {
         Ok(st) => st.filesystem_type() == PROC_SUPER_MAGIC || st.filesystem_type() == SYSFS_MAGIC,
         Err(_) => false,
     }
+}
+
+/// Whether the nearest existing directory above `path` (absent itself) is
+/// on procfs or sysfs.
+fn below_kernel_fs(path: &Path) -> bool {
+    use nix::sys::statfs::{statfs, PROC_SUPER_MAGIC, SYSFS_MAGIC};
+    for dir in path.ancestors().skip(1) {
+        match statfs(dir) {
+            Ok(st) => {
+                return st.filesystem_type() == PROC_SUPER_MAGIC
+                    || st.filesystem_type() == SYSFS_MAGIC
+            }
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => continue,
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// Whether a read error says only that the attribute has no value now; the
@@ -130,6 +184,27 @@ enum Stop {
     Short,
     /// Only at end of file.
     End,
+    /// After a read that left room, in seq_file's buffer of at least
+    /// [`SEQ_BUF_MIN`] bytes, for a record of this many bytes (see the
+    /// module's decisions).
+    Records(usize),
+}
+
+/// The smallest buffer `seq_read_iter` fills per `read`: one page, and no
+/// page is smaller.
+const SEQ_BUF_MIN: usize = 4096;
+
+impl Stop {
+    /// Whether a `read` that returned `n` of `asked` bytes (`n > 0`) may
+    /// be the last.
+    fn ends(self, n: usize, asked: usize) -> bool {
+        match self {
+            Stop::First => true,
+            Stop::Short => n < asked,
+            Stop::End => false,
+            Stop::Records(max) => n < asked && n + max <= SEQ_BUF_MIN,
+        }
+    }
 }
 
 /// Reads `f` from offset 0 into `buf`, which stays initialised at its full
@@ -148,10 +223,8 @@ fn read_all_at(f: &File, buf: &mut Vec<u8>, stop: Stop) -> io::Result<usize> {
             Ok(0) => return Ok(len),
             Ok(n) => {
                 len += n;
-                match stop {
-                    Stop::First => return Ok(len),
-                    Stop::Short if n < asked => return Ok(len),
-                    _ => {}
+                if stop.ends(n, asked) {
+                    return Ok(len);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -180,6 +253,22 @@ fn parent(path: &Path) -> Option<&Path> {
 /// possible. `single` reads once (a sysfs attribute is produced by one
 /// `show()` call).
 pub fn read_with<R>(path: &Path, single: bool, f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
+    read_stopping(path, if single { Stop::First } else { Stop::End }, f)
+}
+
+/// Calls `f` with the bytes of `path`, a procfs table made by seq_file
+/// whose records (lines) are at most `max_record` bytes long: the read
+/// stops once a `read` proves the end (see the module's decisions).
+pub fn read_records_with<R>(
+    path: &Path,
+    max_record: usize,
+    f: impl FnOnce(&[u8]) -> R,
+) -> io::Result<R> {
+    read_stopping(path, Stop::Records(max_record), f)
+}
+
+/// [`read_with`], stopping a kernel file's read at `kernel_stop`.
+fn read_stopping<R>(path: &Path, kernel_stop: Stop, f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
     let key = path.as_os_str().as_bytes();
     let mut guard = KEPT.lock().unwrap_or_else(|e| e.into_inner());
     let kept = guard.get_or_insert_with(Kept::default);
@@ -192,7 +281,6 @@ pub fn read_with<R>(path: &Path, single: bool, f: impl FnOnce(&[u8]) -> R) -> io
         scratch.truncate(SCRATCH);
         scratch.shrink_to_fit();
     }
-    let kernel_stop = if single { Stop::First } else { Stop::End };
     if let Some(kept) = files.get(key) {
         let stop = match kept.source {
             Source::Kernel => Some(kernel_stop),
@@ -208,11 +296,20 @@ pub fn read_with<R>(path: &Path, single: bool, f: impl FnOnce(&[u8]) -> R) -> io
             }
         }
         files.remove(key);
-    } else if let Some(&(stamp, since)) = absent.get(key) {
-        if since.elapsed() < ORDINARY_FOR && dirwatch::is_current(stamp) {
+    } else if let Some(&was) = absent.get(key) {
+        let current = match was {
+            Absent::Watched(stamp, since) => {
+                since.elapsed() < ORDINARY_FOR && dirwatch::is_current(stamp)
+            }
+            Absent::Kernel(since) => since.elapsed() < KERNEL_ABSENT_FOR,
+            Absent::Unknown => false,
+        };
+        if current {
             return Err(io::Error::from_raw_os_error(nix::libc::ENOENT));
         }
-        absent.remove(key);
+        if !matches!(was, Absent::Unknown) {
+            absent.remove(key);
+        }
     }
     let file = match File::open(path) {
         Ok(file) => file,
@@ -222,12 +319,21 @@ pub fn read_with<R>(path: &Path, single: bool, f: impl FnOnce(&[u8]) -> R) -> io
             // watch, the name is not there at all (not created meanwhile,
             // not a dangling symlink, whose target's directory is not
             // watched).
-            let stamp = parent(path).and_then(dirwatch::stamp);
-            if let Some(stamp) = stamp.filter(|_| absent.len() < MAX_KEPT) {
-                if std::fs::symlink_metadata(path)
-                    .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
-                {
-                    absent.insert(key.into(), (stamp, Instant::now()));
+            // On procfs or sysfs, remembered for a while. A path known to
+            // be neither is not checked again.
+            if absent.len() < MAX_KEPT && !matches!(absent.get(key), Some(Absent::Unknown)) {
+                let stamp = parent(path).and_then(dirwatch::stamp);
+                let was = if let Some(stamp) = stamp {
+                    std::fs::symlink_metadata(path)
+                        .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+                        .then(|| Absent::Watched(stamp, Instant::now()))
+                } else if below_kernel_fs(path) {
+                    Some(Absent::Kernel(Instant::now()))
+                } else {
+                    Some(Absent::Unknown)
+                };
+                if let Some(was) = was {
+                    absent.insert(key.into(), was);
                 }
             }
             return Err(e);
@@ -332,6 +438,11 @@ impl KeptDir {
 enum Listed {
     /// On procfs or sysfs: listed afresh every time.
     Kernel,
+    /// Not there on procfs or sysfs, since then (see [`KERNEL_ABSENT_FOR`]).
+    KernelAbsent(Instant),
+    /// Not there, and not below procfs or sysfs: looked for afresh every
+    /// time, without checking that again.
+    Absent,
     Ordinary(KeptDir),
 }
 
@@ -358,6 +469,46 @@ fn settled(stamp: &DirStamp) -> bool {
     now - newest > SETTLE.as_secs() as i64
 }
 
+/// Records that `dir` (`key`) is not there: for a while on procfs or sysfs
+/// (see [`KERNEL_ABSENT_FOR`]).
+fn remember_absent_dir(dirs: &mut FastMap<Box<[u8]>, Listed>, key: &[u8], dir: &Path) {
+    if matches!(dirs.get(key), Some(Listed::Absent)) || dirs.len() >= MAX_KEPT {
+        return;
+    }
+    let listed = if below_kernel_fs(dir) {
+        Listed::KernelAbsent(Instant::now())
+    } else {
+        Listed::Absent
+    };
+    dirs.insert(key.into(), listed);
+}
+
+/// Whether `dir` is a directory, as `Path::is_dir`; a procfs or sysfs
+/// directory that is not there is remembered as [`list_dir`] remembers it,
+/// so a collector's check for a class the host lacks (`cpufreq`, ZFS's
+/// kstats) costs no path walk on most scrapes.
+pub fn is_dir(dir: &Path) -> bool {
+    let key = dir.as_os_str().as_bytes();
+    let mut guard = DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let dirs = guard.get_or_insert_with(FastMap::default);
+    match dirs.get(key) {
+        Some(Listed::KernelAbsent(since)) if since.elapsed() < KERNEL_ABSENT_FOR => return false,
+        Some(Listed::KernelAbsent(_)) => {
+            dirs.remove(key);
+        }
+        _ => {}
+    }
+    match std::fs::metadata(dir) {
+        Ok(meta) => meta.is_dir(),
+        Err(e) => {
+            if e.kind() == io::ErrorKind::NotFound {
+                remember_absent_dir(dirs, key, dir);
+            }
+            false
+        }
+    }
+}
+
 /// The entry names of `dir`, sorted by their bytes.
 ///
 /// Directories on procfs and sysfs are listed on every call, as
@@ -374,6 +525,13 @@ pub fn list_dir(dir: &Path) -> io::Result<std::sync::Arc<[std::ffi::OsString]>> 
     let dirs = guard.get_or_insert_with(FastMap::default);
     match dirs.get(key) {
         Some(Listed::Kernel) => return list_fresh(dir).map(Into::into),
+        Some(Listed::KernelAbsent(since)) => {
+            if since.elapsed() < KERNEL_ABSENT_FOR {
+                return Err(io::Error::from_raw_os_error(nix::libc::ENOENT));
+            }
+            dirs.remove(key);
+        }
+        Some(Listed::Absent) => {}
         Some(Listed::Ordinary(kept)) => {
             if kept.is_current() {
                 return Ok(kept.names.clone());
@@ -382,7 +540,15 @@ pub fn list_dir(dir: &Path) -> io::Result<std::sync::Arc<[std::ffi::OsString]>> 
         }
         None => {}
     }
-    let file = File::open(dir)?;
+    let file = match File::open(dir) {
+        Ok(file) => file,
+        Err(e) => {
+            if e.kind() == io::ErrorKind::NotFound {
+                remember_absent_dir(dirs, key, dir);
+            }
+            return Err(e);
+        }
+    };
     if is_kernel_fs(&file) {
         if dirs.len() < MAX_KEPT {
             dirs.insert(key.into(), Listed::Kernel);

@@ -221,7 +221,8 @@ fn an_absent_file_is_remembered_until_it_appears() {
             .as_ref()
             .unwrap()
             .absent
-            .contains_key(key)
+            .get(key)
+            .is_some_and(|a| !matches!(a, Absent::Unknown))
     };
     assert!(remembered());
     assert_eq!(read(&p, false).unwrap_err().kind(), io::ErrorKind::NotFound);
@@ -231,13 +232,15 @@ fn an_absent_file_is_remembered_until_it_appears() {
     // A path under a directory that is not there is not remembered.
     let deeper = dir.path().join("no/such");
     assert!(read(&deeper, false).is_err());
-    assert!(!KEPT
-        .lock()
-        .unwrap()
-        .as_ref()
-        .unwrap()
-        .absent
-        .contains_key(deeper.as_os_str().as_bytes()));
+    assert!(matches!(
+        KEPT.lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .absent
+            .get(deeper.as_os_str().as_bytes()),
+        None | Some(Absent::Unknown)
+    ));
 }
 
 #[test]
@@ -325,4 +328,96 @@ fn kernel_directories_are_listed_every_time() {
     let guard = DIRS.lock().unwrap();
     let listed = guard.as_ref().unwrap().get(d.as_os_str().as_bytes());
     assert!(matches!(listed, Some(Listed::Kernel)));
+}
+
+#[test]
+fn a_records_read_ends_only_where_seq_file_proves_the_end() {
+    let udp = Stop::Records(256);
+    // Room for one more 256-byte record in a 4 KiB page: the table ended.
+    assert!(udp.ends(128, 16384));
+    assert!(udp.ends(4096 - 256, 16384));
+    // A fuller page may have stopped because the next record did not fit.
+    assert!(!udp.ends(4096 - 255, 16384));
+    assert!(!udp.ends(4096, 16384));
+    // A read that filled the caller's buffer proves nothing.
+    assert!(!udp.ends(1024, 1024));
+    assert!(!Stop::End.ends(1, 16384));
+}
+
+#[test]
+fn a_udp_table_longer_than_a_page_is_read_whole() {
+    // 64 bound sockets make /proc/net/udp about 8 KiB: several reads, each
+    // of which must go on until the one that proves the end.
+    let sockets: Vec<std::net::UdpSocket> = (0..64)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let path = Path::new("/proc/net/udp");
+    for _ in 0..2 {
+        let text =
+            read_records_with(path, 256, |b| String::from_utf8(b.to_vec()).unwrap()).unwrap();
+        assert!(text.len() > 2 * 4096, "{} bytes", text.len());
+        for s in &sockets {
+            let port = format!("0100007F:{:04X} ", s.local_addr().unwrap().port());
+            assert!(text.contains(&port), "port {port} missing");
+        }
+    }
+}
+
+#[test]
+fn an_absent_kernel_path_is_remembered_for_a_while() {
+    let file = Path::new("/proc/outpost-no-such-file");
+    let dir = Path::new("/sys/class/outpost-no-such-class");
+    let remembered = |p: &Path| {
+        KEPT.lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|k| k.absent.get(p.as_os_str().as_bytes()).copied())
+    };
+    for _ in 0..2 {
+        let e = read(file, false).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(matches!(remembered(file), Some(Absent::Kernel(_))));
+        let e = list_dir(dir).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let listed = DIRS.lock().unwrap();
+        let entry = listed.as_ref().unwrap().get(dir.as_os_str().as_bytes());
+        assert!(matches!(entry, Some(Listed::KernelAbsent(_))));
+    }
+    // A check whether it is a directory knows it too.
+    let class = Path::new("/sys/class/outpost-no-such-class-either");
+    for _ in 0..2 {
+        assert!(!is_dir(class));
+        let listed = DIRS.lock().unwrap();
+        let entry = listed.as_ref().unwrap().get(class.as_os_str().as_bytes());
+        assert!(matches!(entry, Some(Listed::KernelAbsent(_))));
+    }
+    assert!(is_dir(Path::new("/sys/class")));
+    // Below a missing directory of sysfs, too; never on other file systems.
+    assert!(below_kernel_fs(Path::new(
+        "/sys/class/outpost-none/device/x"
+    )));
+    let tmp = tempfile::tempdir().unwrap();
+    let ordinary = tmp.path().join("none/x");
+    assert!(!below_kernel_fs(&ordinary));
+    // An ordinary path under a missing (so unwatched) directory is tried
+    // every time, and is seen as soon as it appears.
+    for _ in 0..2 {
+        assert!(read(&ordinary, false).is_err());
+        assert!(matches!(remembered(&ordinary), Some(Absent::Unknown)));
+    }
+    std::fs::create_dir(tmp.path().join("none")).unwrap();
+    std::fs::write(&ordinary, "here").unwrap();
+    assert_eq!(read(&ordinary, false).unwrap(), b"here");
+    // An ordinary directory that appears is seen at once, listed or checked.
+    let later = tmp.path().join("later");
+    assert!(!is_dir(&later));
+    assert!(list_dir(&later).is_err());
+    let listed = DIRS.lock().unwrap();
+    let entry = listed.as_ref().unwrap().get(later.as_os_str().as_bytes());
+    assert!(matches!(entry, Some(Listed::Absent)));
+    drop(listed);
+    std::fs::create_dir(&later).unwrap();
+    std::fs::write(later.join("f"), "").unwrap();
+    assert!(is_dir(&later));
+    assert_eq!(list_dir(&later).unwrap().len(), 1);
 }

@@ -97,7 +97,7 @@ impl Collector for Cpufreq {
         let cpus = numbered_entries(&self.paths.sys("devices/system/cpu"), "cpu")
             .into_iter()
             .map(|(n, dir)| (n, dir.join("cpufreq")))
-            .filter(|(_, dir)| dir.is_dir())
+            .filter(|(_, dir)| crate::exporter::openfiles::is_dir(dir))
             .map(|(n, dir)| read_cpu(&dir, &n))
             .collect::<Result<Vec<_>, _>>()?;
         for (i, (_, name, help)) in FREQUENCIES.iter().enumerate() {

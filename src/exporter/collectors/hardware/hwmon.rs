@@ -17,9 +17,11 @@
 //! - A host without `/sys/class/hwmon` reports no data.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::exporter::collector::{CollectError, Collector, Paths};
+use crate::exporter::fasthash::FastMap;
 use crate::exporter::intern;
 use crate::exporter::matcher::DeviceFilter;
 use crate::exporter::metrics::Metrics;
@@ -129,9 +131,53 @@ fn collect_attributes(
     Ok(())
 }
 
+/// A chip's label as last worked out, with what it was worked out from:
+/// the `hwmonN` entry's link target and the chip's `name`.
+struct KeptLabel {
+    link: PathBuf,
+    human_name: Option<String>,
+    label: Option<String>,
+}
+
+/// The last label per chip directory (see [`chip_label`]).
+static LABELS: Mutex<Option<FastMap<PathBuf, KeptLabel>>> = Mutex::new(None);
+
+/// [`label_of`] of `dir`, remembered while the `hwmonN` entry links to the
+/// same device path and the chip's `name` is the same.
+///
+/// Decisions: resolving the two paths costs a `readlink` per path
+/// component (about 15 per chip, 107 per scrape on the fixture tree);
+/// checking the entry's own link costs one. A chip re-created for another
+/// device (`hwmonN` renumbered after a module reload) links elsewhere; an
+/// entry that is no symlink (a fixture tree) is resolved every time.
+fn chip_label(dir: &Path, human_name: Option<&str>) -> Option<String> {
+    let Ok(link) = std::fs::read_link(dir) else {
+        return label_of(dir, human_name);
+    };
+    let mut guard = LABELS.lock().unwrap_or_else(|e| e.into_inner());
+    let kept = guard.get_or_insert_with(FastMap::default);
+    if let Some(k) = kept.get(dir) {
+        if k.link == link && k.human_name.as_deref() == human_name {
+            return k.label.clone();
+        }
+    }
+    let label = label_of(dir, human_name);
+    if kept.len() < 256 {
+        kept.insert(
+            dir.to_owned(),
+            KeptLabel {
+                link,
+                human_name: human_name.map(str::to_owned),
+                label: label.clone(),
+            },
+        );
+    }
+    label
+}
+
 /// The chip's `chip` label: from its device's path, else its `name` file,
 /// else the `hwmonN` directory's own name.
-fn chip_label(dir: &Path, human_name: Option<&str>) -> Option<String> {
+fn label_of(dir: &Path, human_name: Option<&str>) -> Option<String> {
     if let Ok(device) = std::fs::canonicalize(dir.join("device")) {
         let name = device.file_name().map(|n| clean(&n.to_string_lossy()));
         let kind = device
@@ -491,6 +537,34 @@ mod tests {
         assert_eq!(m.get("node_hwmon_fan_rpm").unwrap().sample(0).value, 1198.0);
         assert!(m.get("node_hwmon_fan_pulses").is_some());
         assert!(m.get("node_hwmon_power_model_number_watt").is_none());
+    }
+
+    #[test]
+    fn a_chip_linked_to_another_device_is_labelled_afresh() {
+        let root = tempfile::tempdir().unwrap();
+        for dev in ["platform/coretemp.0", "pci0000:00/nvme0"] {
+            let hw = root.path().join("devices").join(dev).join("hwmon/hwmon1");
+            write(&hw, "temp1_input", "1000\n");
+            std::os::unix::fs::symlink(
+                "../../../".to_owned() + dev.rsplit('/').next().unwrap(),
+                hw.join("device"),
+            )
+            .unwrap();
+        }
+        let class = root.path().join("class/hwmon");
+        std::fs::create_dir_all(&class).unwrap();
+        let entry = class.join("hwmon1");
+        let link = |dev: &str| {
+            let _ = std::fs::remove_file(&entry);
+            std::os::unix::fs::symlink(format!("../../devices/{dev}/hwmon/hwmon1"), &entry)
+                .unwrap();
+        };
+        link("platform/coretemp.0");
+        assert_eq!(read_chip(&entry).unwrap().chip, "platform_coretemp_0");
+        assert_eq!(read_chip(&entry).unwrap().chip, "platform_coretemp_0");
+        // The same hwmonN, re-created for another device.
+        link("pci0000:00/nvme0");
+        assert_eq!(read_chip(&entry).unwrap().chip, "pci0000:00_nvme0");
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! which turns the info on, as in node_exporter) `node_cpu_flag_info` /
 //! `node_cpu_bug_info` for the first CPU's matching flags and bugs.
 
-use crate::exporter::collector::{read, read_attr, CollectError, Collector, Paths};
+use crate::exporter::collector::{read, read_attr, read_shared, CollectError, Collector, Paths};
 use crate::exporter::matcher::Matcher;
 use crate::exporter::metrics::Metrics;
 
@@ -193,7 +193,7 @@ pub fn parse(text: &str) -> Result<Vec<CpuTimes>, CollectError> {
 
 impl Collector for Cpu {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
-        let cpus = parse(&read(&self.paths.proc("stat"))?)?;
+        let cpus = parse(&read_shared(&self.paths.proc("stat"))?)?;
         // Throttle counters are optional: absent on VMs and most ARM boards.
         let mut core_throttles = Vec::new();
         let mut package_throttles = std::collections::BTreeMap::new();

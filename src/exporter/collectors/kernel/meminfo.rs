@@ -2,30 +2,62 @@
 //! (or without `_bytes` for page counts), named exactly as node_exporter
 //! names them, camel case included, so existing dashboards keep working.
 
+use std::borrow::Cow;
+use std::sync::Mutex;
+
 use crate::exporter::collector::{read, CollectError, Collector, Paths};
 use crate::exporter::intern;
+use crate::exporter::intern::TableMemo;
 use crate::exporter::metrics::Metrics;
+
+/// A field's family name and help text.
+type Named = (Cow<'static, str>, Cow<'static, str>);
 
 pub struct Meminfo {
     paths: Paths,
+    /// Per field, its name and help (`intern/table.rs`).
+    named: Mutex<TableMemo<Named>>,
 }
 
 impl Meminfo {
     pub fn new(paths: Paths) -> Self {
-        Meminfo { paths }
+        Meminfo {
+            paths,
+            named: Mutex::default(),
+        }
     }
 }
 
-/// One parsed line: the metric name suffix and its value in bytes (or pages).
+/// One parsed line: the kernel's key, whether its value was in kB, and the
+/// value in bytes (or pages).
 #[derive(Debug, PartialEq)]
-pub struct Field {
-    pub name: String,
+pub struct Field<'a> {
+    pub key: &'a str,
+    pub kb: bool,
     pub value: f64,
 }
 
-/// Parses `/proc/meminfo`. `Active(anon)` becomes `Active_anon`; values with
-/// a `kB` unit become bytes and gain the `_bytes` suffix.
-pub fn parse(text: &str) -> Result<Vec<Field>, CollectError> {
+impl Field<'_> {
+    /// The metric name suffix: `Active(anon)` becomes `Active_anon`, and a
+    /// value in kB gains `_bytes`.
+    pub fn name(&self) -> String {
+        let mut name = String::with_capacity(self.key.len() + 6);
+        for c in self.key.chars() {
+            match c {
+                '(' => name.push('_'),
+                ')' => {}
+                c => name.push(c),
+            }
+        }
+        if self.kb {
+            name.push_str("_bytes");
+        }
+        name
+    }
+}
+
+/// Parses `/proc/meminfo`; values with a `kB` unit become bytes.
+pub fn parse(text: &str) -> Result<Vec<Field<'_>>, CollectError> {
     let mut fields = Vec::with_capacity(64);
     for line in text.lines() {
         if line.trim().is_empty() {
@@ -38,35 +70,35 @@ pub fn parse(text: &str) -> Result<Vec<Field>, CollectError> {
         let value: f64 = parts.next().and_then(|v| v.parse().ok()).ok_or_else(|| {
             CollectError::parse("/proc/meminfo", format!("malformed value in {line:?}"))
         })?;
-        // One allocation per line: `Active(anon)` -> `Active_anon`, plus
-        // `_bytes` for a value in kB.
         let kb = parts.next() == Some("kB");
-        let mut name = String::with_capacity(key.len() + 6);
-        for c in key.chars() {
-            match c {
-                '(' => name.push('_'),
-                ')' => {}
-                c => name.push(c),
-            }
-        }
-        let value = if kb {
-            name.push_str("_bytes");
-            value * 1024.0
-        } else {
-            value
-        };
-        fields.push(Field { name, value });
+        let value = if kb { value * 1024.0 } else { value };
+        fields.push(Field { key, kb, value });
     }
     Ok(fields)
 }
 
 impl Collector for Meminfo {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
-        let fields = parse(&read(&self.paths.proc("meminfo"))?)?;
+        let text = read(&self.paths.proc("meminfo"))?;
+        let fields = parse(&text)?;
+        let mut named = self.named.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pass = named.pass();
+        // The memo's key: the kernel's key, and its unit.
+        let mut key = String::with_capacity(64);
         for f in fields {
-            let help = intern::concat(&["Memory information field ", &f.name, "."]);
-            out.gauge(intern::concat(&["node_memory_", &f.name]), help)
-                .add(&[], f.value);
+            key.clear();
+            key.push_str(f.key);
+            if f.kb {
+                key.push_str(" kB");
+            }
+            let (name, help) = pass.answer(&key, |_| {
+                let name = f.name();
+                (
+                    intern::concat(&["node_memory_", &name]),
+                    intern::concat(&["Memory information field ", &name, "."]),
+                )
+            });
+            out.gauge(name.clone(), help.clone()).add(&[], f.value);
         }
         Ok(())
     }
@@ -82,20 +114,50 @@ mod tests {
             "MemTotal:       16318412 kB\nActive(anon):     12 kB\nHugePages_Total:       0\n",
         )
         .unwrap();
+        assert_eq!(f[0].name(), "MemTotal_bytes");
+        assert_eq!(f[0].value, 16318412.0 * 1024.0);
+        assert_eq!(f[1].name(), "Active_anon_bytes");
+        assert_eq!(f[2].name(), "HugePages_Total");
+        assert_eq!(f[2].value, 0.0);
+    }
+
+    #[test]
+    fn names_follow_a_changed_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meminfo");
+        let paths = Paths {
+            procfs: dir.path().to_owned(),
+            ..Paths::default()
+        };
+        let c = Meminfo::new(paths);
+        let names = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            let mut m = Metrics::new();
+            c.update(&mut m).unwrap();
+            m.into_sorted()
+                .iter()
+                .map(|f| (f.name.to_string(), f.sample(0).value))
+                .collect::<Vec<_>>()
+        };
+        let a = names("MemTotal: 1 kB\nHugePages_Total: 2\n");
         assert_eq!(
-            f[0],
-            Field {
-                name: "MemTotal_bytes".into(),
-                value: 16318412.0 * 1024.0
-            }
+            a,
+            [
+                ("node_memory_HugePages_Total".into(), 2.0),
+                ("node_memory_MemTotal_bytes".into(), 1024.0)
+            ]
         );
-        assert_eq!(f[1].name, "Active_anon_bytes");
+        // The same keys, new values: remembered names, fresh values.
+        let b = names("MemTotal: 2 kB\nHugePages_Total: 3\n");
+        assert_eq!(b[1], ("node_memory_MemTotal_bytes".into(), 2048.0));
+        // The same key in another unit is another name.
+        let c = names("MemTotal: 2\nHugePages_Total: 3 kB\n");
         assert_eq!(
-            f[2],
-            Field {
-                name: "HugePages_Total".into(),
-                value: 0.0
-            }
+            c,
+            [
+                ("node_memory_HugePages_Total_bytes".into(), 3072.0),
+                ("node_memory_MemTotal".into(), 2.0)
+            ]
         );
     }
 

@@ -2,7 +2,7 @@
 //! states from `/proc/stat`; with `--collector.stat.softirq`, softirqs per
 //! vector (`node_softirqs_total{vector}`) from its `softirq` line.
 
-use crate::exporter::collector::{read, CollectError, Collector, Paths};
+use crate::exporter::collector::{read_shared, CollectError, Collector, Paths};
 use crate::exporter::metrics::Metrics;
 
 pub struct Stat {
@@ -89,7 +89,7 @@ pub fn parse(text: &str) -> Result<KernelStat, CollectError> {
 
 impl Collector for Stat {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
-        let st = parse(&read(&self.paths.proc("stat"))?)?;
+        let st = parse(&read_shared(&self.paths.proc("stat"))?)?;
         if let (true, Some(v)) = (self.softirq, &st.softirqs) {
             let f = out.counter("node_softirqs_total", "Number of softirq calls.");
             for (vector, n) in SOFTIRQ_VECTORS.iter().zip(v) {

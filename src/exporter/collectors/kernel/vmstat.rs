@@ -2,6 +2,10 @@
 //! `node_vmstat_<field>`, filtered by node_exporter 1.5's default
 //! `--collector.vmstat.fields`.
 
+use std::borrow::Cow;
+use std::sync::Mutex;
+
+use crate::exporter::intern::TableMemo;
 use crate::exporter::matcher::Matcher;
 
 use crate::exporter::collector::{read, CollectError, Collector, Paths};
@@ -32,15 +36,25 @@ pub fn parse(text: &str) -> Result<Vec<(&str, f64)>, CollectError> {
         .collect()
 }
 
+/// A field's family name and help text.
+type Named = (Cow<'static, str>, Cow<'static, str>);
+
 pub struct Vmstat {
     paths: Paths,
     /// `--collector.vmstat.fields`.
     fields: Matcher,
+    /// Per field, its name and help if the filter keeps it
+    /// (`intern/table.rs`).
+    named: Mutex<TableMemo<Option<Named>>>,
 }
 
 impl Vmstat {
     pub fn new(paths: Paths, fields: Matcher) -> Self {
-        Vmstat { paths, fields }
+        Vmstat {
+            paths,
+            fields,
+            named: Mutex::default(),
+        }
     }
 }
 
@@ -49,10 +63,20 @@ impl Collector for Vmstat {
         let text = read(&self.paths.proc("vmstat"))?;
         let fields = parse(&text)?;
         let filter = &self.fields;
-        for (name, value) in fields.into_iter().filter(|(n, _)| filter.is_match(n)) {
-            let help = intern::concat(&["/proc/vmstat information field ", name, "."]);
-            out.untyped(intern::concat(&["node_vmstat_", name]), help)
-                .add(&[], value);
+        let mut named = self.named.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pass = named.pass();
+        for (field, value) in fields {
+            let answer = pass.answer(field, |field| {
+                filter.is_match(field).then(|| {
+                    (
+                        intern::concat(&["node_vmstat_", field]),
+                        intern::concat(&["/proc/vmstat information field ", field, "."]),
+                    )
+                })
+            });
+            if let Some((name, help)) = answer {
+                out.untyped(name.clone(), help.clone()).add(&[], value);
+            }
         }
         Ok(())
     }

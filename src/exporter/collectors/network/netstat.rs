@@ -4,6 +4,10 @@
 //! default `--collector.netstat.fields` so the same series appear.
 //! `snmp6` is absent when IPv6 is disabled; that is not an error.
 
+use std::borrow::Cow;
+use std::sync::Mutex;
+
+use crate::exporter::intern::TableMemo;
 use crate::exporter::matcher::Matcher;
 
 use crate::exporter::collector::{read, CollectError, Collector, Paths};
@@ -89,15 +93,25 @@ pub fn parse_snmp6(text: &str) -> Result<Vec<Stat<'_>>, CollectError> {
     Ok(out)
 }
 
+/// A counter's family name and help text.
+type Named = (Cow<'static, str>, Cow<'static, str>);
+
 pub struct Netstat {
     paths: Paths,
     /// `--collector.netstat.fields`.
     fields: Matcher,
+    /// Per counter (`Protocol_Field`), its name and help if the filter
+    /// keeps it.
+    named: Mutex<TableMemo<Option<Named>>>,
 }
 
 impl Netstat {
     pub fn new(paths: Paths, fields: Matcher) -> Self {
-        Netstat { paths, fields }
+        Netstat {
+            paths,
+            fields,
+            named: Mutex::default(),
+        }
     }
 }
 
@@ -113,19 +127,27 @@ impl Collector for Netstat {
         }
         let filter = &self.fields;
         // Most of the ~300 counters are filtered out: match on a reused
-        // buffer, and name only the ones kept.
+        // buffer, and name only the ones kept; both answers are kept for
+        // the next scrape (`intern/table.rs`).
+        let mut named = self.named.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pass = named.pass();
         let mut key = String::with_capacity(64);
         for s in stats {
             key.clear();
             key.push_str(s.protocol);
             key.push('_');
             key.push_str(s.field);
-            if !filter.is_match(&key) {
-                continue;
+            let answer = pass.answer(&key, |key| {
+                filter.is_match(key).then(|| {
+                    (
+                        intern::concat(&["node_netstat_", key]),
+                        intern::concat(&["Statistic ", s.protocol, s.field, "."]),
+                    )
+                })
+            });
+            if let Some((name, help)) = answer {
+                out.untyped(name.clone(), help.clone()).add(&[], s.value);
             }
-            let name = intern::concat(&["node_netstat_", &key]);
-            let help = intern::concat(&["Statistic ", s.protocol, s.field, "."]);
-            out.untyped(name, help).add(&[], s.value);
         }
         Ok(())
     }

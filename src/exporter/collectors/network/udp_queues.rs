@@ -1,9 +1,25 @@
 //! `udp_queues`: bytes queued in the kernel for UDP sockets, summed over
 //! `/proc/net/udp` and `/proc/net/udp6` (`node_udp_queues{ip,queue}`).
 //! `udp6` is absent when IPv6 is disabled; that is not an error.
+//!
+//! Decisions: both tables are read through
+//! [`openfiles::read_records_with`](crate::exporter::openfiles::read_records_with),
+//! which spares the `read` that would only return the end of the file (a
+//! second walk of the kernel's UDP hash table per file and scrape). It needs
+//! the longest line: [`MAX_LINE`].
 
-use crate::exporter::collector::{read_if_present, CollectError, Collector, Paths};
+use std::path::Path;
+
+use crate::exporter::collector::{CollectError, Collector, Paths};
 use crate::exporter::metrics::Metrics;
+use crate::exporter::openfiles;
+
+/// An upper bound of a line's length in `/proc/net/udp` and `udp6`: every
+/// field of `udp4_format_sock` / `__ip6_dgram_sock_seq_show` at its widest
+/// (an `int` slot, 32-hex-digit addresses, 64-bit timer, uid, inode and
+/// pointer, 32-bit drops) adds up to about 222 bytes for `udp6`; IPv4
+/// lines are padded to 128.
+pub const MAX_LINE: usize = 256;
 
 /// Sums the `tx_queue:rx_queue` column (hexadecimal) into `(tx, rx)`.
 pub fn parse(what: &str, text: &str) -> Result<(f64, f64), CollectError> {
@@ -44,13 +60,11 @@ impl UdpQueues {
 impl Collector for UdpQueues {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         // Either table may be absent (no IPv6); both absent is "no data".
-        let v4 = read_if_present(&self.paths.proc("net/udp"))?;
-        let v6 = read_if_present(&self.paths.proc("net/udp6"))?;
+        let v4 = read_table(&self.paths.proc("net/udp"), "/proc/net/udp")?;
+        let v6 = read_table(&self.paths.proc("net/udp6"), "/proc/net/udp6")?;
         if v4.is_none() && v6.is_none() {
             return Err(CollectError::NoData("/proc/net/udp and /proc/net/udp6"));
         }
-        let v4 = v4.map(|t| parse("/proc/net/udp", &t)).transpose()?;
-        let v6 = v6.map(|t| parse("/proc/net/udp6", &t)).transpose()?;
         let fam = out.gauge(
             "node_udp_queues",
             "Number of allocated memory in the kernel for UDP datagrams in bytes.",
@@ -63,6 +77,23 @@ impl Collector for UdpQueues {
             fam.add(&[("ip", ip), ("queue", "rx")], rx);
         }
         Ok(())
+    }
+}
+
+/// The sums of one table, `None` when it does not exist.
+fn read_table(path: &Path, what: &str) -> Result<Option<(f64, f64)>, CollectError> {
+    let parsed = openfiles::read_records_with(path, MAX_LINE, |b| {
+        std::str::from_utf8(b)
+            .map_err(|_| CollectError::parse(what, "not UTF-8"))
+            .and_then(|text| parse(what, text))
+    });
+    match parsed {
+        Ok(sums) => sums.map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CollectError::Read {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 

@@ -135,7 +135,7 @@ struct Pool {
 impl Collector for Zfs {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let root = self.paths.proc("spl/kstat/zfs");
-        if !root.is_dir() {
+        if !crate::exporter::openfiles::is_dir(&root) {
             return Err(CollectError::NoData("/proc/spl/kstat/zfs"));
         }
         let mut files = Vec::new();
