@@ -376,6 +376,7 @@ impl Registry {
     pub fn gather(&self) -> Metrics {
         use std::sync::atomic::Ordering::Relaxed;
         let _scraping = self.gate.shared();
+        let _scrape = InScrape::enter();
         let mut all = Metrics::with_capacity(self.families.load(Relaxed));
         let mut outcomes = Vec::with_capacity(self.collectors.len());
         for (name, collector) in &self.collectors {
@@ -403,6 +404,40 @@ impl Registry {
         record_outcomes(&mut all, &outcomes);
         self.families.store(all.len(), Relaxed);
         all
+    }
+}
+
+/// Numbers the gathers: no two share one.
+static SCRAPES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+thread_local! {
+    /// The gather this thread is running, if any.
+    static SCRAPE: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The scrape this thread is gathering now (a number no other gather
+/// has), `None` outside [`Registry::gather`]. A kernel answer that several
+/// collectors read (rtnl.rs's link dump) is kept for this scrape only.
+/// Collectors run one after another on the gathering thread; a collector
+/// run on another thread sees `None` and asks afresh.
+pub fn current_scrape() -> Option<u64> {
+    SCRAPE.with(std::cell::Cell::get)
+}
+
+/// Marks this thread as gathering until dropped; restores what was there
+/// (a registry gathered inside another's scrape gets its own number).
+struct InScrape(Option<u64>);
+
+impl InScrape {
+    fn enter() -> Self {
+        let id = SCRAPES.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        InScrape(SCRAPE.with(|s| s.replace(Some(id))))
+    }
+}
+
+impl Drop for InScrape {
+    fn drop(&mut self) {
+        SCRAPE.with(|s| s.set(self.0));
     }
 }
 
@@ -479,6 +514,30 @@ mod tests {
         };
         assert_eq!(by("cpu"), 0.0);
         assert_eq!(by("stat"), 1.0);
+    }
+
+    /// Records the scrape each of its runs saw.
+    struct Sees(std::sync::Mutex<Vec<Option<u64>>>);
+    impl Collector for Sees {
+        fn update(&self, _: &mut Metrics) -> Result<(), CollectError> {
+            self.0.lock().unwrap().push(current_scrape());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn collectors_of_one_gather_share_its_scrape_and_no_other_gather_does() {
+        let sees = Arc::new(Sees(Default::default()));
+        let reg = Registry::new(vec![(Name::Cpu, sees.clone()), (Name::Stat, sees.clone())]);
+        assert_eq!(current_scrape(), None);
+        reg.gather();
+        reg.gather();
+        assert_eq!(current_scrape(), None, "the scope ends with the gather");
+        let seen = sees.0.lock().unwrap().clone();
+        assert!(seen.iter().all(Option::is_some), "{seen:?}");
+        assert_eq!(seen[0], seen[1], "one gather, one scrape");
+        assert_eq!(seen[2], seen[3]);
+        assert_ne!(seen[1], seen[2], "a new gather, a new scrape");
     }
 
     #[test]
