@@ -282,6 +282,7 @@ fn decode_links(
             let payload = message.payload();
             let mut link = LinkMessage::default();
             link.header = LinkHeader::parse(payload).map_err(error)?;
+            link.attributes.reserve_exact(LINK_ATTRIBUTES.len());
             let family = link.header.interface_family;
             for nla in NlasIterator::new(&payload[IFINFOMSG.min(payload.len())..]) {
                 let nla = nla.map_err(error)?;
