@@ -42,7 +42,10 @@
 //!     `SIOCETHTOOL` ioctl, another `unsafe` block); `network/rtnl.rs` is
 //!     the netlink edge (link, neighbour and address dumps behind its
 //!     `Source` trait, and the ethtool genetlink family's link modes) that
-//!     `netdev.rs`, `arp.rs` and netclass read in their netlink modes;
+//!     `netdev.rs`, `arp.rs` and netclass read in their netlink modes,
+//!     and netclass's sysfs mode on the live `/sys` (one link dump per
+//!     scrape, kept by `rtnl.rs` for `collector.rs`'s current scrape;
+//!     `network/netclass_dump.rs` reads an interface from it);
 //!     `network/netclass_netlink.rs` is netclass's
 //!     `--collector.netclass.netlink` mode (`netclass.rs` owns the series'
 //!     names for both; its `--collector.netclass_rtnl.with-stats` series

@@ -132,19 +132,47 @@ pub fn read_shared(path: &Path) -> Result<Rc<str>, CollectError> {
     Ok(text)
 }
 
-/// While alive, [`read_shared`] shares what it reads on this thread.
-struct SharedReads;
+/// Numbers the gathers: no two share one.
+static SCRAPES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-impl SharedReads {
-    fn begin() -> Self {
-        SHARED.with_borrow_mut(|reads| *reads = Some(Vec::new()));
-        SharedReads
+thread_local! {
+    /// The gather this thread is running, if any.
+    static SCRAPE: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The scrape this thread is gathering now (a number no other gather
+/// has), `None` outside [`Registry::gather`]. A kernel answer that several
+/// collectors read (rtnl.rs's link dump) is kept for this scrape only.
+/// Collectors run one after another on the gathering thread; a collector
+/// run on another thread sees `None` and asks afresh.
+pub fn current_scrape() -> Option<u64> {
+    SCRAPE.with(std::cell::Cell::get)
+}
+
+/// One scrape's scope on this thread, until dropped: its number
+/// ([`current_scrape`]) and its shared reads ([`read_shared`]). Restores
+/// what was there, so a registry gathered inside another's scrape gets its
+/// own number and reads.
+struct InScrape {
+    outer: Option<u64>,
+    outer_reads: Option<ScrapeReads>,
+}
+
+impl InScrape {
+    fn enter() -> Self {
+        let id = SCRAPES.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        InScrape {
+            outer: SCRAPE.with(|s| s.replace(Some(id))),
+            outer_reads: SHARED.with_borrow_mut(|reads| reads.replace(Vec::new())),
+        }
     }
 }
 
-impl Drop for SharedReads {
+impl Drop for InScrape {
     fn drop(&mut self) {
-        SHARED.with_borrow_mut(|reads| *reads = None);
+        SCRAPE.with(|s| s.set(self.outer));
+        let outer = self.outer_reads.take();
+        SHARED.with_borrow_mut(|reads| *reads = outer);
     }
 }
 
@@ -436,7 +464,7 @@ impl Registry {
     pub fn gather(&self) -> Metrics {
         use std::sync::atomic::Ordering::Relaxed;
         let _scraping = self.gate.shared();
-        let _shared = SharedReads::begin();
+        let _scrape = InScrape::enter();
         let mut all = Metrics::with_order(self.families.load(Relaxed), self.order.clone());
         let mut outcomes = Vec::with_capacity(self.collectors.len());
         for (name, collector) in &self.collectors {
@@ -577,6 +605,30 @@ mod tests {
         assert_eq!(&*read_shared(&path).unwrap(), "third");
         std::fs::write(&path, "fourth").unwrap();
         assert_eq!(&*read_shared(&path).unwrap(), "fourth");
+    }
+
+    /// Records the scrape each of its runs saw.
+    struct Sees(std::sync::Mutex<Vec<Option<u64>>>);
+    impl Collector for Sees {
+        fn update(&self, _: &mut Metrics) -> Result<(), CollectError> {
+            self.0.lock().unwrap().push(current_scrape());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn collectors_of_one_gather_share_its_scrape_and_no_other_gather_does() {
+        let sees = Arc::new(Sees(Default::default()));
+        let reg = Registry::new(vec![(Name::Cpu, sees.clone()), (Name::Stat, sees.clone())]);
+        assert_eq!(current_scrape(), None);
+        reg.gather();
+        reg.gather();
+        assert_eq!(current_scrape(), None, "the scope ends with the gather");
+        let seen = sees.0.lock().unwrap().clone();
+        assert!(seen.iter().all(Option::is_some), "{seen:?}");
+        assert_eq!(seen[0], seen[1], "one gather, one scrape");
+        assert_eq!(seen[2], seen[3]);
+        assert_ne!(seen[1], seen[2], "a new gather, a new scrape");
     }
 
     #[test]

@@ -482,6 +482,69 @@ fn netlink_netclass_agrees_with_the_sysfs_mode_on_the_live_host() {
     }
 }
 
+/// One run of netclass's sysfs mode on the live /sys as `series → value`;
+/// `sysfs_only`: every attribute from sysfs, else (the default) what the
+/// link dump carries from the dump.
+fn netclass_sysfs_mode(sysfs_only: bool) -> BTreeMap<String, f64> {
+    use outpost::exporter::collector::{Collector, Paths};
+    use outpost::exporter::metrics::Metrics;
+    use outpost::exporter::netclass::{Netclass, Options};
+    let collector = Netclass::new(Paths::default(), Options::default());
+    assert!(collector.reads_the_link_dump(), "/sys is the live one");
+    let collector = match sysfs_only {
+        true => collector.sysfs_only(),
+        false => collector,
+    };
+    let mut m = Metrics::new();
+    collector.update(&mut m).expect("netclass reads /sys");
+    let text = encode::encode(&m.into_sorted(), encode::Format::Text);
+    parse_exposition(&text, is_netclass).samples
+}
+
+#[test]
+fn netclass_sysfs_mode_takes_from_the_link_dump_exactly_what_sysfs_says_on_the_live_host() {
+    // The default sysfs mode on the live /sys takes most attributes from
+    // the link dump (netclass.rs's module doc lists which and why); its
+    // series must be the pure sysfs read's, series for series, devices
+    // that are down included. Counters lie between a read just before and
+    // one just after.
+    let before = netclass_sysfs_mode(true);
+    let got = netclass_sysfs_mode(false);
+    let after = netclass_sysfs_mode(true);
+    assert!(
+        got.keys().any(|k| k.starts_with("node_network_mtu_bytes{")),
+        "no interfaces: {got:#?}"
+    );
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "the host's interfaces changed during the test"
+    );
+    assert_between_or_equal(&before, &got, &after);
+    // The same through the exporter's flags and registry (the mode
+    // `--collector.netclass` gets by default).
+    let registry = scrape(&live_config(&["--collector.netclass"]), is_netclass);
+    let after = netclass_sysfs_mode(true);
+    assert_between_or_equal(&got, &registry, &after);
+}
+
+/// `got`'s series are `before`'s and `after`'s, each equal to both, or,
+/// for a counter, between them.
+fn assert_between_or_equal(
+    before: &BTreeMap<String, f64>,
+    got: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+) {
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "series differ"
+    );
+    for (series, v) in got {
+        assert_series_between(series, before[series], *v, after[series]);
+    }
+}
+
 #[test]
 fn netlink_netclass_honours_ignored_devices_and_ignore_invalid_speed() {
     // Meant for any host: CI's interfaces are not this one's. Devices

@@ -10,10 +10,15 @@
 //! With `--collector.netclass.netlink` (off by default, as in node_exporter)
 //! the same families come from netlink instead: see `netclass_netlink.rs`.
 //! This file owns the series' names and help texts for both modes.
+//!
+//! Where `--path.sysfs` is the live `/sys`, the sysfs mode takes what the
+//! scrape's link dump gives exactly as sysfs does from the dump and reads
+//! the rest: see `netclass_dump.rs`.
 
 use std::path::Path;
 
-use super::netclass_netlink;
+use super::rtnl::{self, Source};
+use super::{netclass_dump, netclass_netlink};
 use crate::exporter::collector::{read_attr, read_attr_with, CollectError, Collector, Paths};
 use crate::exporter::intern;
 use crate::exporter::matcher::DeviceFilter;
@@ -22,6 +27,9 @@ use crate::exporter::metrics::Metrics;
 pub struct Netclass {
     paths: Paths,
     options: Options,
+    /// Whether the sysfs mode takes from the link dump what it carries
+    /// (`--path.sysfs` is the live `/sys`): see `netclass_dump.rs`.
+    with_dump: bool,
 }
 
 /// The collector's flags.
@@ -43,7 +51,28 @@ pub struct Options {
 
 impl Netclass {
     pub fn new(paths: Paths, options: Options) -> Self {
-        Netclass { paths, options }
+        let with_dump = !options.netlink
+            && std::fs::canonicalize(&paths.sysfs).is_ok_and(|p| p == Path::new("/sys"));
+        Netclass {
+            paths,
+            options,
+            with_dump,
+        }
+    }
+
+    /// Whether the sysfs mode takes attributes from the link dump.
+    pub fn reads_the_link_dump(&self) -> bool {
+        self.with_dump
+    }
+
+    /// The sysfs mode reading every attribute from sysfs, even where
+    /// `--path.sysfs` is the live `/sys` (no flag asks for it: the live
+    /// tests compare the two reads).
+    pub fn sysfs_only(self) -> Self {
+        Netclass {
+            with_dump: false,
+            ..self
+        }
     }
 }
 
@@ -90,7 +119,7 @@ pub(super) fn add_speed(out: &mut Metrics, device: &str, mbps: f64) {
 
 /// Numeric attributes: sysfs file, metric suffix, whether it is a counter.
 /// `dev_id` and `flags` are hexadecimal (`0x1003`).
-const NUMERIC: [(&str, &str, bool); 16] = [
+pub(super) const NUMERIC: [(&str, &str, bool); 16] = [
     ("addr_assign_type", "address_assign_type", false),
     ("carrier", "carrier", false),
     ("carrier_changes", "carrier_changes_total", true),
@@ -216,23 +245,50 @@ impl Collector for Netclass {
                 })
             }
         };
-        let mut names = Vec::new();
+        // The dump describes the directories when every device it names is
+        // listed and every other entry is no device (a plain file such as
+        // `bonding_masters`): the same namespace's devices at one moment.
+        let links = match self.with_dump {
+            true => rtnl::Kernel.links().ok(),
+            false => None,
+        };
+        let mut links = links.as_deref();
+        let mut listed = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|source| CollectError::Read {
                 path: base.clone(),
                 source,
             })?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let link = links.and_then(|l| l.iter().find(|l| rtnl::link_name(l) == Some(&name)));
             // Interfaces are directories (symlinks into /sys/devices);
-            // plain files such as `bonding_masters` are not.
-            let name = entry.file_name();
-            if entry.path().is_dir() && !self.options.ignored.ignored(&name.to_string_lossy()) {
-                names.push(entry.file_name().to_string_lossy().into_owned());
+            // plain files such as `bonding_masters` are not. A device the
+            // dump names needs no look.
+            let device = link.is_some() || entry.path().is_dir();
+            if device && link.is_none() {
+                links = None;
+            }
+            if device {
+                listed.push(name);
             }
         }
+        if links.is_some_and(|l| l.len() != listed.len()) {
+            links = None;
+        }
+        let mut names: Vec<String> = listed
+            .into_iter()
+            .filter(|n| !self.options.ignored.ignored(n))
+            .collect();
         names.sort();
         let mut ifaces: Vec<Interface> = names
             .iter()
-            .map(|n| read_interface(&base.join(n), n))
+            .map(|n| {
+                let dir = base.join(n);
+                links
+                    .and_then(|l| l.iter().find(|l| rtnl::link_name(l) == Some(n)))
+                    .and_then(|message| netclass_dump::read_interface(&dir, n, message))
+                    .unwrap_or_else(|| read_interface(&dir, n))
+            })
             .collect();
         if self.options.ignore_invalid_speed {
             for iface in &mut ifaces {
@@ -307,6 +363,27 @@ mod tests {
         assert_eq!(with_flags(Some(4099.0)), "up");
         assert_eq!(with_flags(Some(4098.0)), "down");
         assert_eq!(with_flags(None), "unknown");
+    }
+
+    #[test]
+    fn a_fixture_tree_is_read_from_sysfs_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            procfs: dir.path().into(),
+            sysfs: dir.path().into(),
+            rootfs: dir.path().into(),
+            udev_data: None,
+        };
+        assert!(!Netclass::new(paths, Options::default()).reads_the_link_dump());
+        assert!(Netclass::new(Paths::default(), Options::default()).reads_the_link_dump());
+        let netlink = Options {
+            netlink: true,
+            ..Options::default()
+        };
+        assert!(!Netclass::new(Paths::default(), netlink).reads_the_link_dump());
+        assert!(!Netclass::new(Paths::default(), Options::default())
+            .sysfs_only()
+            .reads_the_link_dump());
     }
 
     #[test]

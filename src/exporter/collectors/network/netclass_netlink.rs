@@ -90,8 +90,9 @@ pub const SYSFS_EXTRAS: [&str; 3] = ["addr_assign_type", "dev_id", "name_assign_
 /// One interface's [`SYSFS_EXTRAS`], in that order (`None` = unreadable).
 pub type Extras = [Option<f64>; 3];
 
-/// `IF_OPER_*` names, by value (`include/uapi/linux/if.h`).
-const OPERSTATES: [&str; 7] = [
+/// `IF_OPER_*` names, by value (`include/uapi/linux/if.h`), as sysfs
+/// `operstate` prints them too.
+pub(super) const OPERSTATES: [&str; 7] = [
     "unknown",
     "notpresent",
     "down",
@@ -129,44 +130,46 @@ pub fn read_extras(dir: &Path) -> Extras {
     SYSFS_EXTRAS.map(|file| read_attr(&dir.join(file)).as_deref().and_then(parse_number))
 }
 
-/// What one link message carries for this collector.
+/// What one link message carries for netclass (this mode and the sysfs
+/// mode's reads from the dump); `None`/empty where the kernel left the
+/// attribute out.
 #[derive(Default)]
-struct Link<'a> {
-    address: String,
-    broadcast: String,
-    ifalias: &'a str,
-    operstate: u8,
-    carrier: Option<u8>,
-    carrier_changes: Option<u32>,
-    carrier_up: Option<u32>,
-    carrier_down: Option<u32>,
-    link_mode: Option<u8>,
-    stats: Option<Stats64>,
-    iflink: u32,
-    mtu: u32,
-    group: Option<u32>,
-    tx_queue_len: u32,
-    altnames: Vec<&'a str>,
+pub(super) struct Link<'a> {
+    pub address: String,
+    pub broadcast: String,
+    pub ifalias: &'a str,
+    pub operstate: Option<u8>,
+    pub carrier: Option<u8>,
+    pub carrier_changes: Option<u32>,
+    pub carrier_up: Option<u32>,
+    pub carrier_down: Option<u32>,
+    pub link_mode: Option<u8>,
+    pub stats: Option<Stats64>,
+    pub iflink: Option<u32>,
+    pub mtu: Option<u32>,
+    pub group: Option<u32>,
+    pub tx_queue_len: Option<u32>,
+    pub altnames: Vec<&'a str>,
 }
 
-fn link(message: &LinkMessage) -> Link<'_> {
+pub(super) fn link(message: &LinkMessage) -> Link<'_> {
     let mut l = Link::default();
     for attr in &message.attributes {
         match attr {
             LinkAttribute::Address(a) => l.address = hardware_address(a),
             LinkAttribute::Broadcast(a) => l.broadcast = hardware_address(a),
             LinkAttribute::IfAlias(a) => l.ifalias = a,
-            LinkAttribute::OperState(s) => l.operstate = u8::from(*s),
+            LinkAttribute::OperState(s) => l.operstate = Some(u8::from(*s)),
             LinkAttribute::Carrier(c) => l.carrier = Some(*c),
             LinkAttribute::CarrierChanges(c) => l.carrier_changes = Some(*c),
             LinkAttribute::CarrierUpCount(c) => l.carrier_up = Some(*c),
             LinkAttribute::CarrierDownCount(c) => l.carrier_down = Some(*c),
             LinkAttribute::Mode(m) => l.link_mode = Some(u8::from(*m)),
             LinkAttribute::Stats64(s) => l.stats = Some(*s),
-            LinkAttribute::Link(i) => l.iflink = *i,
-            LinkAttribute::Mtu(m) => l.mtu = *m,
+            LinkAttribute::Link(i) => l.iflink = Some(*i),
+            LinkAttribute::Mtu(m) => l.mtu = Some(*m),
             LinkAttribute::Group(g) => l.group = Some(*g),
-            LinkAttribute::TxQueueLen(q) => l.tx_queue_len = *q,
+            LinkAttribute::TxQueueLen(q) => l.tx_queue_len = Some(*q),
             LinkAttribute::PropList(props) => {
                 l.altnames.extend(props.iter().filter_map(|p| match p {
                     Prop::AltIfName(name) => Some(name.as_str()),
@@ -179,11 +182,22 @@ fn link(message: &LinkMessage) -> Link<'_> {
     l
 }
 
-/// A link-layer address as Go's `net.HardwareAddr` prints it.
-fn hardware_address(bytes: &[u8]) -> String {
-    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    hex.join(":")
+/// A link-layer address as Go's `net.HardwareAddr` prints it, which is
+/// also the kernel's `%*phC` in sysfs `address`/`broadcast`: lower-case
+/// hex bytes joined by `:`.
+pub(super) fn hardware_address(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    out
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// `ETHTOOL_A_LINKMODES_DUPLEX` as mdlayher/ethtool's `Duplex` names it.
 fn duplex_name(duplex: u8) -> String {
@@ -226,7 +240,11 @@ pub fn encode(
         let index = message.header.index;
         out.gauge(UP, UP_HELP).add(
             &[("device", device)],
-            if l.operstate == IF_OPER_UP { 1.0 } else { 0.0 },
+            if l.operstate == Some(IF_OPER_UP) {
+                1.0
+            } else {
+                0.0
+            },
         );
         let duplex = modes
             .iter()
@@ -234,7 +252,7 @@ pub fn encode(
             .map(|m| duplex_name(m.duplex))
             .unwrap_or_default();
         let operstate = OPERSTATES
-            .get(usize::from(l.operstate))
+            .get(usize::from(l.operstate.unwrap_or(0)))
             .copied()
             .unwrap_or("unknown");
         out.gauge(INFO, "Non-numeric data of <iface>, value is always 1.")
@@ -272,12 +290,15 @@ pub fn encode(
             ("dormant", l.link_mode.map(f64::from)),
             (
                 "iflink",
-                Some(f64::from(if l.iflink > 0 { l.iflink } else { index })),
+                Some(f64::from(match l.iflink {
+                    Some(link) if link > 0 => link,
+                    _ => index,
+                })),
             ),
-            ("mtu", Some(f64::from(l.mtu))),
+            ("mtu", Some(f64::from(l.mtu.unwrap_or(0)))),
             ("name_assign_type", *name_assign_type),
             ("netdev_group", l.group.map(f64::from)),
-            ("tx_queue_len", Some(f64::from(l.tx_queue_len))),
+            ("tx_queue_len", Some(f64::from(l.tx_queue_len.unwrap_or(0)))),
             (
                 "type",
                 Some(f64::from(u16::from(message.header.link_layer_type))),

@@ -553,8 +553,8 @@ eth0: 1000 10 1 2 3 4 5 6 2000 20 7 8 9 10 11 12\n";
     }
 
     impl rtnl::Source for Recorded {
-        fn links(&self) -> Result<Vec<LinkMessage>, RtnlError> {
-            Ok(self.links.clone())
+        fn links(&self) -> Result<std::sync::Arc<[LinkMessage]>, RtnlError> {
+            Ok(self.links.clone().into())
         }
         fn neighbours(&self) -> Result<Vec<NeighbourMessage>, RtnlError> {
             Ok(Vec::new())
@@ -751,7 +751,7 @@ eth0: 1000 10 1 2 3 4 5 6 2000 20 7 8 9 10 11 12\n";
     struct Refusing;
 
     impl rtnl::Source for Refusing {
-        fn links(&self) -> Result<Vec<LinkMessage>, RtnlError> {
+        fn links(&self) -> Result<std::sync::Arc<[LinkMessage]>, RtnlError> {
             Err(RtnlError::Refused {
                 what: "RTM_GETLINK",
                 code: -13,
