@@ -185,7 +185,9 @@ def main():
             for t in targets:
                 t.scrape(gz=True)
         spaced1 = {t.name: cpu_ns(t.proc.pid) for t in targets}
-        time.sleep(a.gap)
+        # Idle means past Outpost's page drop, one second after a scrape:
+        # sleeping exactly that long raced it.
+        time.sleep(max(a.gap, 1.5))
         for t in targets:
             # CPU per spaced scrape includes whatever the process does while
             # idle between scrapes (Go's GC and timers; Outpost's page drop).
