@@ -108,13 +108,7 @@ impl StatFs for CountingStat {
         }
         self.now.fetch_sub(1, Ordering::SeqCst);
         self.calls.fetch_add(1, Ordering::SeqCst);
-        Ok(FsStats {
-            size: 1.0,
-            free: 1.0,
-            avail: 1.0,
-            files: 1.0,
-            files_free: 1.0,
-        })
+        Ok(ONES)
     }
 }
 
@@ -157,6 +151,15 @@ fn stat_workers_bound_the_calls_running_at_once() {
     }
 }
 
+/// What the stand-in `statfs`es answer: the tests count calls, not sizes.
+const ONES: FsStats = FsStats {
+    size: 1.0,
+    free: 1.0,
+    avail: 1.0,
+    files: 1.0,
+    files_free: 1.0,
+};
+
 /// Records which thread stat'ed each path.
 #[derive(Default)]
 struct ThreadStat {
@@ -169,13 +172,7 @@ impl StatFs for ThreadStat {
             path.to_string_lossy().into_owned(),
             std::thread::current().id(),
         ));
-        Ok(FsStats {
-            size: 1.0,
-            free: 1.0,
-            avail: 1.0,
-            files: 1.0,
-            files_free: 1.0,
-        })
+        Ok(ONES)
     }
 }
 
