@@ -112,13 +112,10 @@ impl StatFs for CountingStat {
     }
 }
 
-#[test]
-fn stat_workers_bound_the_calls_running_at_once() {
+/// A procfs holding only `1/mounts` = `table`, and paths that read it.
+fn proc_with_mounts(table: &str) -> (tempfile::TempDir, Paths) {
     let proc = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(proc.path().join("1")).unwrap();
-    let table: String = (0..9)
-        .map(|i| format!("nfs:/{i} /srv/{i} nfs4 rw 0 0\n"))
-        .collect();
     std::fs::write(proc.path().join("1/mounts"), table).unwrap();
     let paths = Paths {
         procfs: proc.path().into(),
@@ -126,6 +123,15 @@ fn stat_workers_bound_the_calls_running_at_once() {
         rootfs: "/".into(),
         udev_data: None,
     };
+    (proc, paths)
+}
+
+#[test]
+fn stat_workers_bound_the_calls_running_at_once() {
+    let table: String = (0..9)
+        .map(|i| format!("nfs:/{i} /srv/{i} nfs4 rw 0 0\n"))
+        .collect();
+    let (_proc, paths) = proc_with_mounts(&table);
     for (workers, want) in [(1, 1), (3, 3), (0, 9)] {
         let stat = Arc::new(CountingStat {
             meet: want,
@@ -178,10 +184,7 @@ impl StatFs for ThreadStat {
 
 #[test]
 fn local_mounts_are_stated_in_place_and_network_ones_on_a_worker() {
-    let proc = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(proc.path().join("1")).unwrap();
-    std::fs::write(
-        proc.path().join("1/mounts"),
+    let (_proc, paths) = proc_with_mounts(
         "/dev/sda1 / ext4 rw 0 0\n\
          tmpfs /run tmpfs rw 0 0\n\
          srv:/x /mnt/nfs nfs4 rw 0 0\n\
@@ -190,14 +193,7 @@ fn local_mounts_are_stated_in_place_and_network_ones_on_a_worker() {
          sshfs#x /mnt/sshfs fuse.sshfs rw 0 0\n\
          /dev/sdb1 /mnt/nfsdata xfs rw 0 0\n\
          odd /mnt/odd someotherfs rw 0 0\n",
-    )
-    .unwrap();
-    let paths = Paths {
-        procfs: proc.path().into(),
-        sysfs: "/nonexistent".into(),
-        rootfs: "/".into(),
-        udev_data: None,
-    };
+    );
     let stat = Arc::new(ThreadStat::default());
     let fs = Filesystem::with_statfs(paths, Options::default(), stat.clone());
     let mut m = Metrics::new();
@@ -247,19 +243,9 @@ fn mount_point_ancestry() {
 
 #[test]
 fn a_hanging_statfs_is_bounded_reported_and_never_piles_up() {
-    let proc = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(proc.path().join("1")).unwrap();
-    std::fs::write(
-        proc.path().join("1/mounts"),
+    let (_proc, paths) = proc_with_mounts(
         "/dev/sda1 / ext4 rw 0 0\nnfs:/x /mnt/dead nfs4 rw 0 0\n/dev/sda2 /home ext4 ro 0 0\n",
-    )
-    .unwrap();
-    let paths = Paths {
-        procfs: proc.path().into(),
-        sysfs: "/nonexistent".into(),
-        rootfs: "/".into(),
-        udev_data: None,
-    };
+    );
     let timeout = Duration::from_millis(200);
     let stat = HangingStat::new();
     let fs = Filesystem::with_statfs(
