@@ -36,6 +36,12 @@ pub(crate) fn leads(b: &Bridge) -> bool {
 
 /// The alert names in the outbox rows still queued (claimed or not).
 fn queued_names(pg: &Postgres) -> Vec<String> {
+    outbox_names(pg, "state = 'queued'")
+}
+
+/// The alert names in the outbox's alert rows that match `filter`, one per
+/// row and alert.
+fn outbox_names(pg: &Postgres, filter: &str) -> Vec<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -47,7 +53,7 @@ fn queued_names(pg: &Postgres) -> Vec<String> {
         tokio::spawn(conn);
         let rows = c
             .query(
-                "SELECT payload FROM outbox WHERE state = 'queued' AND kind = 'alerts'",
+                &format!("SELECT payload FROM outbox WHERE {filter} AND kind = 'alerts'"),
                 &[],
             )
             .await
@@ -64,6 +70,21 @@ fn queued_names(pg: &Postgres) -> Vec<String> {
             })
             .collect()
     })
+}
+
+/// Waits until the fake has recorded no new message, and held no new
+/// request, for `quiet`.
+fn settle(fake: &FakeTelegram, quiet: Duration) {
+    let seen = || (fake.received().len(), fake.held());
+    let mut last = seen();
+    let mut since = Instant::now();
+    while since.elapsed() < quiet {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = seen();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+    }
 }
 
 #[test]
@@ -134,6 +155,11 @@ fn two_bridges_survive_a_sigkilled_leader_mid_burst_without_losing_an_acknowledg
         a.proc.0.kill().unwrap(); // SIGKILL
         kill_at = Instant::now();
         a.proc.0.wait().unwrap();
+        // A request the leader wrote just before it died can still be on
+        // its way into the fake (recorded once its body is read): let what
+        // arrives settle first. The standby cannot lead within this time:
+        // the lease runs for a TTL after the dead leader's last renewal.
+        settle(&fake, Duration::from_millis(300));
         // What the dead leader had delivered but not marked sent: the rows
         // the next leader will send again (the documented bound).
         let seen = fake.received();
@@ -172,11 +198,20 @@ fn two_bridges_survive_a_sigkilled_leader_mid_burst_without_losing_an_acknowledg
         .filter(|r| r.reply_lost)
         .collect();
     let explained: usize = mentions(&lost, &acked).values().sum();
-    let failover_dups = dups.saturating_sub(explained);
+    // A webhook the leader stored but died before answering is, like any
+    // unanswered one, sent again by Alertmanager (here: to the survivor),
+    // stored a second time and shown twice: at-least-once delivery, not
+    // the failover's in-flight batch. Each extra row of an alert is one.
+    let mut rows: std::collections::HashMap<String, usize> = Default::default();
+    for n in outbox_names(&pg, "TRUE") {
+        *rows.entry(n).or_default() += 1;
+    }
+    let stored_twice: usize = rows.values().map(|&c| c.saturating_sub(1)).sum();
+    let failover_dups = dups.saturating_sub(explained + stored_twice);
     eprintln!(
         "failover test: lease ttl {TTL}; leader (epoch {epoch_a}) killed after {acked_at_kill} of 300 acknowledged ({acked_before_retry} by the end of the burst) and {delivered_before} messages delivered; \
          takeover after {takeover:?}; in flight at the kill: {held_at_kill} messages delivered and not answered, {} alerts (delivered, not marked sent); \
-         duplicate alert showings: {dups} ({explained} from lost Telegram replies, {failover_dups} from the failover); \
+         duplicate alert showings: {dups} ({explained} from lost Telegram replies, {stored_twice} from webhooks stored before the kill and sent again unanswered, {failover_dups} from the failover); \
          messages delivered: {}",
         in_flight.len(),
         received.len()
