@@ -123,8 +123,11 @@ fn shed(_: &CleanMappings) {}
 /// 0.4 MB: two heaps each holding their own free space. The exporter's
 /// threads seldom allocate at the same moment (the runtime thread parses a
 /// request while the scrape thread works), so one arena costs no measurable
-/// lock contention. Call before any thread starts; later threads inherit
-/// the limit.
+/// lock contention. Call before the exporter starts its threads; later
+/// threads inherit the limit. The one thread that ran before it (`main.rs`
+/// parses flags on a short-lived thread) left a second arena, which the
+/// scrape thread then reuses: measured, that is still 40 kB less private
+/// memory than parsing on the main thread (1,656 against 1,696 kB).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn one_malloc_arena() {
     // SAFETY: mallopt(3) only sets one of glibc's malloc tunables (an int)
