@@ -327,7 +327,61 @@ fn kernel_directories_are_listed_every_time() {
     assert!(names(d).contains(&fd));
     let guard = DIRS.lock().unwrap();
     let listed = guard.as_ref().unwrap().get(d.as_os_str().as_bytes());
-    assert!(matches!(listed, Some(Listed::Kernel)));
+    // procfs: listed by path every time, nothing kept open.
+    assert!(matches!(listed, Some(Listed::Kernel(None))));
+}
+
+#[test]
+fn a_sysfs_directory_is_listed_again_through_its_kept_descriptor() {
+    let d = Path::new("/sys/devices/system/cpu");
+    let direct = || {
+        let mut n: Vec<String> = std::fs::read_dir(d)
+            .expect("sysfs is mounted")
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        n.sort();
+        n
+    };
+    let first = names(d);
+    assert!(first.iter().any(|n| n == "cpu0"), "{first:?}");
+    assert_eq!(first, direct());
+    {
+        let guard = DIRS.lock().unwrap();
+        let listed = guard.as_ref().unwrap().get(d.as_os_str().as_bytes());
+        assert!(matches!(listed, Some(Listed::Kernel(Some(_)))));
+    }
+    // Rewound, not read on from where the last listing ended.
+    assert_eq!(names(d), first);
+    assert_eq!(names(d), first);
+}
+
+#[test]
+fn a_kept_directory_that_lists_nothing_is_listed_afresh_by_path() {
+    // What a kept sysfs descriptor does once its device went away (lists
+    // nothing, no error), shown with an ordinary directory removed and
+    // made again under the same name.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("class");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("old"), "").unwrap();
+    let mut kept = None;
+    let names = list_and_keep(File::open(&d).unwrap(), true, &mut kept).unwrap();
+    assert_eq!(names, ["old"]);
+    assert!(kept.is_some());
+    std::fs::remove_dir_all(&d).unwrap();
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("new"), "").unwrap();
+    assert_eq!(list_kernel(&d, &mut kept).unwrap(), ["new"]);
+    // The old descriptor is gone; the new one is kept only on sysfs.
+    assert!(kept.is_none());
+    // An empty directory is not kept: there is nothing to tell a live one
+    // from one that went away.
+    std::fs::remove_file(d.join("new")).unwrap();
+    let mut none = None;
+    assert!(list_and_keep(File::open(&d).unwrap(), true, &mut none)
+        .unwrap()
+        .is_empty());
+    assert!(none.is_none());
 }
 
 #[test]
