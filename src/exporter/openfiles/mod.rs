@@ -77,6 +77,17 @@
 //!   `show` fails, which the UDP tables' never does). A read that returned
 //!   at most a page less the longest record therefore stopped at the end.
 //!
+//! - A sysctl file (`/proc/sys/…`) is read with a first `read` of
+//!   [`SYSCTL_ASK`] bytes, not the whole scratch buffer: the kernel
+//!   allocates and zeroes a buffer of the size asked for every read of a
+//!   sysctl (`proc_sys_call_handler`), ~1 µs for 16 KiB, and a value that
+//!   fits is produced whole by one call, so a read that returns less than
+//!   asked is the end and the `read` that would return 0 is not made. A
+//!   value that fills the small read is read again whole from offset 0
+//!   (a sysctl of numbers gives nothing at a later offset). Seven sysctls
+//!   are read per scrape here (entropy, conntrack, file-nr, hung tasks,
+//!   domainname): 14 reads zeroing 16 KiB each became 7 small ones.
+//!
 //! Reads go into one scratch buffer that lives as long as the process, so a
 //! read allocates nothing but its result.
 
@@ -118,8 +129,9 @@ const SCRATCH: usize = 16 * 1024;
 const SCRATCH_KEEP: usize = 256 * 1024;
 
 enum Source {
-    /// procfs or sysfs.
-    Kernel,
+    /// procfs or sysfs; `sysctl`: below `/proc/sys` (see the module's
+    /// decisions).
+    Kernel { sysctl: bool },
     /// An ordinary file, opened at this time, current while its directory's
     /// stamp is (or, without one, while `fstat` shows it still linked).
     Ordinary(Instant, Option<Stamp>),
@@ -171,10 +183,6 @@ fn kernel_fs(f: &File) -> Option<KernelFs> {
     }
 }
 
-fn is_kernel_fs(f: &File) -> bool {
-    kernel_fs(f).is_some()
-}
-
 /// Whether the nearest existing directory above `path` (absent itself) is
 /// on procfs or sysfs.
 fn below_kernel_fs(path: &Path) -> bool {
@@ -211,10 +219,25 @@ enum Stop {
     Short,
     /// Only at end of file.
     End,
+    /// After a first read of this many bytes that returned less; a first
+    /// read that filled them is followed by reading the file whole from
+    /// offset 0 (a sysctl: see the module's decisions).
+    Small(usize),
     /// After a read that left room, in seq_file's buffer of at least
     /// [`SEQ_BUF_MIN`] bytes, for a record of this many bytes (see the
     /// module's decisions).
     Records(usize),
+}
+
+/// How much the first read of a sysctl file asks for (see the module's
+/// decisions): more than any number, list of numbers or name a collector
+/// reads there.
+pub const SYSCTL_ASK: usize = 512;
+
+/// Whether `path`, a file on procfs, is a sysctl: below a `sys` directory
+/// (procfs has no other).
+fn is_sysctl(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == "sys")
 }
 
 /// The smallest buffer `seq_read_iter` fills per `read`: one page, and no
@@ -229,6 +252,7 @@ impl Stop {
             Stop::First => true,
             Stop::Short => n < asked,
             Stop::End => false,
+            Stop::Small(_) => n < asked,
             Stop::Records(max) => n < asked && n + max <= SEQ_BUF_MIN,
         }
     }
@@ -239,6 +263,17 @@ impl Stop {
 fn read_all_at(f: &File, buf: &mut Vec<u8>, stop: Stop) -> io::Result<usize> {
     if buf.len() < SCRATCH {
         buf.resize(SCRATCH, 0);
+    }
+    if let Stop::Small(ask) = stop {
+        let ask = ask.min(buf.len());
+        loop {
+            match f.read_at(&mut buf[..ask], 0) {
+                Ok(n) if stop.ends(n, ask) => return Ok(n),
+                Ok(_) => return read_all_at(f, buf, Stop::End),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
     let mut len = 0;
     loop {
@@ -310,7 +345,8 @@ fn read_stopping<R>(path: &Path, kernel_stop: Stop, f: impl FnOnce(&[u8]) -> R) 
     }
     if let Some(kept) = files.get(key) {
         let stop = match kept.source {
-            Source::Kernel => Some(kernel_stop),
+            Source::Kernel { sysctl: true } => Some(Stop::Small(SYSCTL_ASK)),
+            Source::Kernel { sysctl: false } => Some(kernel_stop),
             Source::Ordinary(opened, stamp) => {
                 still_current(&kept.file, opened, stamp).then_some(Stop::Short)
             }
@@ -367,8 +403,14 @@ fn read_stopping<R>(path: &Path, kernel_stop: Stop, f: impl FnOnce(&[u8]) -> R) 
         }
         Err(e) => return Err(e),
     };
-    let (source, stop) = if is_kernel_fs(&file) {
-        (Some(Source::Kernel), kernel_stop)
+    let (source, stop) = if let Some(kind) = kernel_fs(&file) {
+        let sysctl = kind == KernelFs::Proc && is_sysctl(path);
+        let stop = if sysctl {
+            Stop::Small(SYSCTL_ASK)
+        } else {
+            kernel_stop
+        };
+        (Some(Source::Kernel { sysctl }), stop)
     } else {
         // The stamp vouches for the descriptor only if, after the watch,
         // the name itself still is this file: not replaced meanwhile, and

@@ -475,3 +475,37 @@ fn an_absent_kernel_path_is_remembered_for_a_while() {
     assert!(is_dir(&later));
     assert_eq!(list_dir(&later).unwrap().len(), 1);
 }
+
+#[test]
+fn a_sysctl_is_read_with_one_small_read_and_a_longer_one_whole() {
+    assert!(is_sysctl(Path::new("/proc/sys/fs/file-nr")));
+    assert!(is_sysctl(Path::new(
+        "/host/proc/sys/kernel/random/poolsize"
+    )));
+    assert!(!is_sysctl(Path::new("/proc/stat")));
+    assert!(!is_sysctl(Path::new("/proc/net/snmp")));
+    // A read that returns less than asked is the end; one that fills the
+    // small read is read again, whole.
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("value");
+    std::fs::write(&f, "1024\t0\t9223372036854775807\n").unwrap();
+    let file = File::open(&f).unwrap();
+    let mut buf = Vec::new();
+    for ask in [4, 29, 30, 512] {
+        let n = read_all_at(&file, &mut buf, Stop::Small(ask)).unwrap();
+        assert_eq!(&buf[..n], b"1024\t0\t9223372036854775807\n", "ask {ask}");
+    }
+    // A real sysctl, through the kept descriptor.
+    let p = Path::new("/proc/sys/kernel/ostype");
+    let direct = std::fs::read_to_string(p).expect("procfs is mounted");
+    for _ in 0..2 {
+        let got = read_with(p, false, |b| String::from_utf8(b.to_vec()).unwrap()).unwrap();
+        assert_eq!(got, direct);
+    }
+    let guard = KEPT.lock().unwrap();
+    let kept = guard.as_ref().unwrap().files.get(p.as_os_str().as_bytes());
+    assert!(matches!(
+        kept.map(|k| &k.source),
+        Some(Source::Kernel { sysctl: true })
+    ));
+}
