@@ -92,6 +92,28 @@ pub fn read(path: &Path) -> Result<String, CollectError> {
     })
 }
 
+/// A number in a kernel table's text, checked to parse as an `f64` but
+/// converted only when asked ([`Number::value`]): most counters of the big
+/// tables (`/proc/vmstat`, `/proc/net/netstat`) are filtered out, and a
+/// malformed one must still fail the collector, as in node_exporter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Number<'a>(&'a str);
+
+impl<'a> Number<'a> {
+    /// `text` if it parses as an `f64`. Plain decimal digits (the kernel's
+    /// counters), with an optional `-`, are taken without parsing.
+    pub fn new(text: &'a str) -> Option<Self> {
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        let plain = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+        (plain || text.parse::<f64>().is_ok()).then_some(Number(text))
+    }
+
+    pub fn value(self) -> f64 {
+        // `new` checked that it parses.
+        self.0.parse().unwrap_or(f64::NAN)
+    }
+}
+
 /// Files read during one scrape, with their text.
 type ScrapeReads = Vec<(PathBuf, Rc<str>)>;
 
@@ -532,6 +554,22 @@ pub(crate) mod tests_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_is_checked_when_read_and_converted_when_asked() {
+        for (text, value) in [
+            ("0", 0.0),
+            ("-12", -12.0),
+            ("18446744073709551615", 1.8446744073709552e19),
+            ("1.5", 1.5),
+            ("1e3", 1000.0),
+        ] {
+            assert_eq!(Number::new(text).map(Number::value), Some(value), "{text}");
+        }
+        for bad in ["", "-", "12a", "two", "1.2.3", "--1"] {
+            assert_eq!(Number::new(bad), None, "{bad:?}");
+        }
+    }
 
     struct Fails;
     impl Collector for Fails {

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use crate::exporter::intern::TableMemo;
 use crate::exporter::matcher::Matcher;
 
-use crate::exporter::collector::{read, CollectError, Collector, Paths};
+use crate::exporter::collector::{read, CollectError, Collector, Number, Paths};
 use crate::exporter::intern;
 use crate::exporter::metrics::Metrics;
 
@@ -16,17 +16,13 @@ use crate::exporter::metrics::Metrics;
 pub const DEFAULT_FIELDS: &str = r"^(oom_kill|pgpg|pswp|pg.*fault).*";
 
 /// Parses every `name value` line.
-pub fn parse(text: &str) -> Result<Vec<(&str, f64)>, CollectError> {
+pub fn parse(text: &str) -> Result<Vec<(&str, Number<'_>)>, CollectError> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
             let mut parts = line.split_whitespace();
-            match (
-                parts.next(),
-                parts.next().map(str::parse::<f64>),
-                parts.next(),
-            ) {
-                (Some(name), Some(Ok(value)), None) => Ok((name, value)),
+            match (parts.next(), parts.next().map(Number::new), parts.next()) {
+                (Some(name), Some(Some(value)), None) => Ok((name, value)),
                 _ => Err(CollectError::parse(
                     "/proc/vmstat",
                     format!("malformed line {line:?}"),
@@ -75,7 +71,8 @@ impl Collector for Vmstat {
                 })
             });
             if let Some((name, help)) = answer {
-                out.untyped(name.clone(), help.clone()).add(&[], value);
+                out.untyped(name.clone(), help.clone())
+                    .add(&[], value.value());
             }
         }
         Ok(())

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use crate::exporter::intern::TableMemo;
 use crate::exporter::matcher::Matcher;
 
-use crate::exporter::collector::{read, CollectError, Collector, Paths};
+use crate::exporter::collector::{read, CollectError, Collector, Number, Paths};
 use crate::exporter::intern;
 use crate::exporter::metrics::Metrics;
 
@@ -19,12 +19,13 @@ use crate::exporter::metrics::Metrics;
 pub const DEFAULT_FIELDS: &str = r"^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
 
 /// One counter: protocol (`TcpExt`, `Ip6`), field (`ListenDrops`) and value,
-/// borrowed from the file's text (most are filtered out right away).
+/// borrowed from the file's text (most are filtered out right away, so the
+/// value is converted only for those kept).
 #[derive(Debug, PartialEq)]
 pub struct Stat<'a> {
     pub protocol: &'a str,
     pub field: &'a str,
-    pub value: f64,
+    pub value: Number<'a>,
 }
 
 /// Parses the paired-line format of `/proc/net/{netstat,snmp}`: a line of
@@ -54,7 +55,7 @@ pub fn parse_pairs<'a>(what: &str, text: &'a str) -> Result<Vec<Stat<'a>>, Colle
                 (None, None) => break,
                 _ => return Err(mismatch()),
             };
-            let value = value.parse::<f64>().map_err(|_| {
+            let value = Number::new(value).ok_or_else(|| {
                 CollectError::parse(what, format!("bad value {value:?} for {protocol}{name}"))
             })?;
             out.push(Stat {
@@ -81,9 +82,8 @@ pub fn parse_snmp6(text: &str) -> Result<Vec<Stat<'_>>, CollectError> {
             ));
         };
         let Some(six) = key.find('6') else { continue };
-        let value = value
-            .parse::<f64>()
-            .map_err(|_| CollectError::parse(WHAT, format!("bad value in {line:?}")))?;
+        let value = Number::new(value)
+            .ok_or_else(|| CollectError::parse(WHAT, format!("bad value in {line:?}")))?;
         out.push(Stat {
             protocol: &key[..=six],
             field: &key[six + 1..],
@@ -146,7 +146,8 @@ impl Collector for Netstat {
                 })
             });
             if let Some((name, help)) = answer {
-                out.untyped(name.clone(), help.clone()).add(&[], s.value);
+                out.untyped(name.clone(), help.clone())
+                    .add(&[], s.value.value());
             }
         }
         Ok(())
@@ -174,13 +175,13 @@ mod tests {
             Stat {
                 protocol: "Tcp",
                 field: "CurrEstab",
-                value: 3.0
+                value: Number::new("3").unwrap()
             }
         );
         let s6 = parse_snmp6("Ip6InOctets  10\nUdpLite6InErrors 1\nIcmp6OutMsgs\t4\n").unwrap();
         assert_eq!(s6[1].protocol, "UdpLite6");
         assert_eq!(s6[1].field, "InErrors");
-        assert_eq!(s6[2].value, 4.0);
+        assert_eq!(s6[2].value.value(), 4.0);
     }
 
     #[test]
