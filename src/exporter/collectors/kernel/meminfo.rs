@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use crate::exporter::collector::{read, CollectError, Collector, Paths};
 use crate::exporter::intern;
 use crate::exporter::intern::TableMemo;
-use crate::exporter::metrics::Metrics;
+use crate::exporter::metrics::{Kind, Metrics};
 
 /// A field's family name and help text.
 type Named = (Cow<'static, str>, Cow<'static, str>);
@@ -98,7 +98,8 @@ impl Collector for Meminfo {
                     intern::concat(&["Memory information field ", &name, "."]),
                 )
             });
-            out.gauge(name.clone(), help.clone()).add(&[], f.value);
+            out.new_family(name.clone(), help.clone(), Kind::Gauge)
+                .add(&[], f.value);
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use crate::exporter::matcher::Matcher;
 
 use crate::exporter::collector::{read, CollectError, Collector, Number, Paths};
 use crate::exporter::intern;
-use crate::exporter::metrics::Metrics;
+use crate::exporter::metrics::{Kind, Metrics};
 
 /// node_exporter's default `--collector.vmstat.fields` (the same in 1.5 and 1.12).
 pub const DEFAULT_FIELDS: &str = r"^(oom_kill|pgpg|pswp|pg.*fault).*";
@@ -71,7 +71,7 @@ impl Collector for Vmstat {
                 })
             });
             if let Some((name, help)) = answer {
-                out.untyped(name.clone(), help.clone())
+                out.new_family(name.clone(), help.clone(), Kind::Untyped)
                     .add(&[], value.value());
             }
         }

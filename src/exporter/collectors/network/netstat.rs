@@ -12,7 +12,7 @@ use crate::exporter::matcher::Matcher;
 
 use crate::exporter::collector::{read, CollectError, Collector, Number, Paths};
 use crate::exporter::intern;
-use crate::exporter::metrics::Metrics;
+use crate::exporter::metrics::{Kind, Metrics};
 
 /// node_exporter 1.12's default `--collector.netstat.fields` (1.5's plus
 /// `TcpExt_TCPOFOQueue` and `TcpExt_TCPRcvQDrop`).
@@ -146,7 +146,7 @@ impl Collector for Netstat {
                 })
             });
             if let Some((name, help)) = answer {
-                out.untyped(name.clone(), help.clone())
+                out.new_family(name.clone(), help.clone(), Kind::Untyped)
                     .add(&[], s.value.value());
             }
         }
