@@ -264,7 +264,7 @@ impl Collector for Netclass {
             // Interfaces are directories (symlinks into /sys/devices);
             // plain files such as `bonding_masters` are not. A device the
             // dump names needs no look.
-            let device = link.is_some() || entry.path().is_dir();
+            let device = link.is_some() || crate::exporter::collector::entry_is_dir(&entry);
             if device && link.is_none() {
                 links = None;
             }

@@ -14,7 +14,9 @@
 
 use std::path::Path;
 
-use crate::exporter::collector::{entries, read_if_present, CollectError, Collector, Paths};
+use crate::exporter::collector::{
+    entries, read_if_present, subdirectories, CollectError, Collector, Paths,
+};
 use crate::exporter::intern;
 use crate::exporter::metrics::Metrics;
 
@@ -248,11 +250,12 @@ pub fn read_filesystem(dir: &Path, uuid: &str) -> Result<Filesystem, CollectErro
         fs.errors = parse_errors(&p, &t)?;
     }
     let counters = dir.join("counters");
+    let skip = subdirectories(&counters)?;
     for name in entries(&counters)? {
-        let p = counters.join(&name);
-        if p.is_dir() {
+        if skip.contains(&name) {
             continue;
         }
+        let p = counters.join(&name);
         if let Some(t) = optional(&p)? {
             fs.counters.push((name, parse_counter(&p, &t)?));
         }
@@ -261,14 +264,11 @@ pub fn read_filesystem(dir: &Path, uuid: &str) -> Result<Filesystem, CollectErro
     if let Some(t) = optional(&p)? {
         fs.btree_writes = parse_btree_writes(&p, &t)?;
     }
-    for entry in entries(dir)? {
+    for entry in subdirectories(dir)? {
         let Some(device) = entry.strip_prefix("dev-") else {
             continue;
         };
-        let path = dir.join(&entry);
-        if path.is_dir() {
-            fs.devices.push(read_device(&path, device)?);
-        }
+        fs.devices.push(read_device(&dir.join(&entry), device)?);
     }
     Ok(fs)
 }
@@ -287,11 +287,8 @@ impl Collector for Bcachefs {
     fn update(&self, out: &mut Metrics) -> Result<(), CollectError> {
         let base = self.paths.sys("fs/bcachefs");
         let mut all = Vec::new();
-        for uuid in entries(&base)? {
-            let dir = base.join(&uuid);
-            if dir.is_dir() {
-                all.push(read_filesystem(&dir, &uuid)?);
-            }
+        for uuid in subdirectories(&base)? {
+            all.push(read_filesystem(&base.join(&uuid), &uuid)?);
         }
         if all.is_empty() {
             return Err(CollectError::NoData("/sys/fs/bcachefs"));

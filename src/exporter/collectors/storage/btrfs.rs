@@ -13,7 +13,9 @@
 //! per-device error counters need an ioctl on the mounted filesystem and
 //! are not read here.
 
-use crate::exporter::collector::{entries, read_if_present, CollectError, Collector, Paths};
+use crate::exporter::collector::{
+    entries, read_if_present, subdirectories, CollectError, Collector, Paths,
+};
 use crate::exporter::metrics::Metrics;
 use std::path::Path;
 
@@ -84,11 +86,8 @@ pub fn read_filesystem(dir: &Path, name: &str) -> Result<Filesystem, CollectErro
     for t in TYPES {
         let tdir = dir.join("allocation").join(t);
         let mut layouts = Vec::new();
-        for mode in entries(&tdir)? {
+        for mode in subdirectories(&tdir)? {
             let ldir = tdir.join(&mode);
-            if !ldir.is_dir() {
-                continue;
-            }
             layouts.push(Layout {
                 ratio: ratio(&mode, devices.len()),
                 total_bytes: value(&ldir.join("total_bytes"))?,

@@ -13,7 +13,9 @@
 //! collector. node_exporter 1.12 also reads `int64` (type 3) values and adds
 //! the state `suspended`; that catch-up is left to the 1.5→1.12 work.
 
-use crate::exporter::collector::{entries, read_if_present, CollectError, Collector, Paths};
+use crate::exporter::collector::{
+    entries, read_if_present, subdirectories, CollectError, Collector, Paths,
+};
 use crate::exporter::metrics::Metrics;
 
 /// Subsystem and kstat file, as node_exporter maps them.
@@ -150,11 +152,8 @@ impl Collector for Zfs {
             }
         }
         let mut pools = Vec::new();
-        for name in entries(&root)? {
+        for name in subdirectories(&root)? {
             let dir = root.join(&name);
-            if !dir.is_dir() {
-                continue;
-            }
             let io_path = dir.join("io");
             let io = match read_if_present(&io_path)? {
                 Some(text) => parse_io(&io_path.display().to_string(), &text)?,
