@@ -88,6 +88,10 @@
 //!   are read per scrape here (entropy, conntrack, file-nr, hung tasks,
 //!   domainname): 14 reads zeroing 16 KiB each became 7 small ones.
 //!
+//! - Files are opened with `O_NOATIME` where the kernel allows it: a
+//!   scrape does not mark what it reads as accessed, and skips the
+//!   access-time check on every read of an ordinary file.
+//!
 //! Reads go into one scratch buffer that lives as long as the process, so a
 //! read allocates nothing but its result.
 
@@ -295,6 +299,23 @@ fn read_all_at(f: &File, buf: &mut Vec<u8>, stop: Stop) -> io::Result<usize> {
     }
 }
 
+/// Opens `path` for reading without updating its access time
+/// (`O_NOATIME`), where the kernel allows it (the file's owner, or
+/// `CAP_FOWNER`); otherwise as usual. A scrape only looks, and the
+/// access-time check on each read of an ordinary file (`touch_atime`) was
+/// ~2% of a scrape of the fixture tree.
+fn open_noatime(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOATIME)
+        .open(path)
+    {
+        Err(e) if e.raw_os_error() == Some(nix::libc::EPERM) => File::open(path),
+        opened => opened,
+    }
+}
+
 /// Whether an ordinary kept file's descriptor still names what its path
 /// names (see the module's decisions).
 fn still_current(file: &File, opened: Instant, stamp: Option<Stamp>) -> bool {
@@ -374,7 +395,7 @@ fn read_stopping<R>(path: &Path, kernel_stop: Stop, f: impl FnOnce(&[u8]) -> R) 
             absent.remove(key);
         }
     }
-    let file = match File::open(path) {
+    let file = match open_noatime(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             // Remembered as absent only if its directory is watched (an

@@ -509,3 +509,35 @@ fn a_sysctl_is_read_with_one_small_read_and_a_longer_one_whole() {
         Some(Source::Kernel { sysctl: true })
     ));
 }
+
+#[test]
+fn files_are_read_without_touching_their_access_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let long_ago = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+    // A file whose access time is long before its modification time, which
+    // any ordinary read updates (also under `relatime`).
+    let file = |name: &str| {
+        let f = tmp.path().join(name);
+        std::fs::write(&f, "x 1\n").unwrap();
+        File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_times(std::fs::FileTimes::new().set_accessed(long_ago))
+            .unwrap();
+        f
+    };
+    let accessed = |f: &Path| std::fs::metadata(f).unwrap().accessed().unwrap();
+    let ours = file("app.prom");
+    assert_eq!(read_with(&ours, false, |b| b.to_vec()).unwrap(), b"x 1\n");
+    assert_eq!(accessed(&ours), long_ago);
+    // The control: a plain read of the same kind of file moves it, unless
+    // the temporary directory is mounted `noatime`.
+    let plain = file("plain.prom");
+    std::fs::read(&plain).unwrap();
+    let mounted_noatime = accessed(&plain) == long_ago;
+    eprintln!(
+        "a plain read updates the access time here: {}",
+        !mounted_noatime
+    );
+}
