@@ -56,9 +56,11 @@
 //!   events, and a descriptor on a directory whose device went away lists
 //!   nothing, without an error, even once a device of the same name is back
 //!   (checked with `ip link add`/`del` on an `ifb` interface). So a kept
-//!   descriptor that lists no entries is dropped and the path listed afresh,
-//!   and so is one older than [`ORDINARY_FOR`]. procfs directories (a
-//!   process's `fd/`) are listed by path every time.
+//!   descriptor that had entries and lists none is dropped and the path
+//!   listed afresh, and so is one older than [`ORDINARY_FOR`]. One that was
+//!   empty when opened (a class with no devices) is trusted for
+//!   [`KERNEL_ABSENT_FOR`], like a path that is not there. procfs
+//!   directories (a process's `fd/`) are listed by path every time.
 //! - At most [`MAX_KEPT`] descriptors (and an eighth of the open-file limit,
 //!   see [`cap`]) are kept for files, and a quarter of that for sysfs
 //!   directories; the rest are opened per read.
@@ -547,11 +549,13 @@ static OPEN_DIRS: AtomicUsize = AtomicUsize::new(0);
 struct OpenDir {
     dir: nix::dir::Dir,
     opened: Instant,
+    /// Whether it listed nothing when opened (see [`list_kernel`]).
+    empty: bool,
 }
 
 impl OpenDir {
-    /// Keeps `dir` if the limit allows.
-    fn keep(dir: nix::dir::Dir) -> Option<Self> {
+    /// Keeps `dir`, which listed nothing if `empty`, if the limit allows.
+    fn keep(dir: nix::dir::Dir, empty: bool) -> Option<Self> {
         let limit = LIMIT.load(Ordering::Relaxed) / 4;
         OPEN_DIRS
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
@@ -561,6 +565,7 @@ impl OpenDir {
         Some(OpenDir {
             dir,
             opened: Instant::now(),
+            empty,
         })
     }
 }
@@ -589,11 +594,17 @@ fn list_open(dir: &mut nix::dir::Dir) -> io::Result<Vec<std::ffi::OsString>> {
 /// Lists a kernel directory: through `kept` while that lists entries and
 /// is younger than [`ORDINARY_FOR`], else by `path`, keeping the new
 /// descriptor in `kept` if it is on sysfs and listed entries.
+///
+/// A descriptor that listed nothing when it was opened (a class with no
+/// devices: `power_supply`, `watchdog` on a VM) is trusted to list nothing
+/// for [`KERNEL_ABSENT_FOR`], as a path that is not there is: a device that
+/// appears in a live directory is listed at once, and only a directory
+/// removed and made again (a module reloaded) is seen up to a minute late.
 fn list_kernel(path: &Path, kept: &mut Option<OpenDir>) -> io::Result<Vec<std::ffi::OsString>> {
     if let Some(open) = kept {
         if open.opened.elapsed() < ORDINARY_FOR {
             if let Ok(names) = list_open(&mut open.dir) {
-                if !names.is_empty() {
+                if !names.is_empty() || (open.empty && open.opened.elapsed() < KERNEL_ABSENT_FOR) {
                     return Ok(names);
                 }
             }
@@ -605,8 +616,7 @@ fn list_kernel(path: &Path, kept: &mut Option<OpenDir>) -> io::Result<Vec<std::f
     list_and_keep(file, sysfs, kept)
 }
 
-/// Lists the open directory `file`, and keeps it in `kept` if `keep` and
-/// it listed entries.
+/// Lists the open directory `file`, and keeps it in `kept` if `keep`.
 fn list_and_keep(
     file: File,
     keep: bool,
@@ -614,8 +624,8 @@ fn list_and_keep(
 ) -> io::Result<Vec<std::ffi::OsString>> {
     let mut dir = nix::dir::Dir::from(file)?;
     let names = list_open(&mut dir)?;
-    if keep && !names.is_empty() {
-        *kept = OpenDir::keep(dir);
+    if keep {
+        *kept = OpenDir::keep(dir, names.is_empty());
     }
     Ok(names)
 }

@@ -374,14 +374,29 @@ fn a_kept_directory_that_lists_nothing_is_listed_afresh_by_path() {
     assert_eq!(list_kernel(&d, &mut kept).unwrap(), ["new"]);
     // The old descriptor is gone; the new one is kept only on sysfs.
     assert!(kept.is_none());
-    // An empty directory is not kept: there is nothing to tell a live one
-    // from one that went away.
+    // A directory that was empty when opened is kept and trusted to be
+    // empty for a while (as a path that is not there is), while an entry
+    // that appears in it is listed at once.
     std::fs::remove_file(d.join("new")).unwrap();
-    let mut none = None;
-    assert!(list_and_keep(File::open(&d).unwrap(), true, &mut none)
+    let mut empty = None;
+    assert!(list_and_keep(File::open(&d).unwrap(), true, &mut empty)
         .unwrap()
         .is_empty());
-    assert!(none.is_none());
+    assert!(empty.as_ref().is_some_and(|o| o.empty));
+    std::fs::remove_dir(&d).unwrap();
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("later"), "").unwrap();
+    assert!(
+        list_kernel(&d, &mut empty).unwrap().is_empty(),
+        "trusted empty"
+    );
+    empty.as_mut().unwrap().opened -= KERNEL_ABSENT_FOR;
+    assert_eq!(list_kernel(&d, &mut empty).unwrap(), ["later"]);
+    let mut live = None;
+    std::fs::remove_file(d.join("later")).unwrap();
+    list_and_keep(File::open(&d).unwrap(), true, &mut live).unwrap();
+    std::fs::write(d.join("appeared"), "").unwrap();
+    assert_eq!(list_kernel(&d, &mut live).unwrap(), ["appeared"]);
 }
 
 #[test]
