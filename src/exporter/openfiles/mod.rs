@@ -321,11 +321,12 @@ fn open_noatime(path: &Path) -> io::Result<File> {
 /// Whether an ordinary kept file's descriptor still names what its path
 /// names (see the module's decisions).
 fn still_current(file: &File, opened: Instant, stamp: Option<Stamp>) -> bool {
-    if opened.elapsed() >= ORDINARY_FOR {
+    let now = Instant::now();
+    if now.saturating_duration_since(opened) >= ORDINARY_FOR {
         return false;
     }
     match stamp {
-        Some(stamp) => dirwatch::is_current(stamp),
+        Some(stamp) => dirwatch::is_current_at(stamp, now),
         None => file.metadata().is_ok_and(|m| m.nlink() > 0),
     }
 }
