@@ -16,26 +16,39 @@ const MEMO_LIMIT: usize = 8192;
 
 #[derive(Clone)]
 pub struct Matcher {
+    /// The pattern as given (`re` may be its rewrite without captures).
+    pattern: Arc<str>,
     re: Regex,
     memo: Arc<Mutex<FastMap<String, bool>>>,
 }
 
 impl std::fmt::Debug for Matcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Matcher({:?})", self.re.as_str())
+        write!(f, "Matcher({:?})", self.pattern)
     }
 }
 
 impl Matcher {
     pub fn new(pattern: &str) -> Result<Self, regex_lite::Error> {
+        let re = Regex::new(pattern)?;
+        let re = match without_captures(pattern) {
+            Some((rewritten, groups)) if groups + 1 == re.captures_len() => {
+                match Regex::new(&rewritten) {
+                    Ok(plain) if plain.captures_len() == 1 => plain,
+                    _ => re,
+                }
+            }
+            _ => re,
+        };
         Ok(Matcher {
-            re: Regex::new(pattern)?,
+            pattern: pattern.into(),
+            re,
             memo: Arc::default(),
         })
     }
 
     pub fn as_str(&self) -> &str {
-        self.re.as_str()
+        &self.pattern
     }
 
     pub fn is_match(&self, s: &str) -> bool {
@@ -49,6 +62,89 @@ impl Matcher {
         }
         hit
     }
+}
+
+/// `pattern` with every capturing group made non-capturing (`(a|b)` and
+/// `(?P<n>a)` as `(?:a|b)`, `(?:a)`), and how many it rewrote; `None` when
+/// it has none. Escapes and character classes are copied as they are.
+///
+/// Decisions: a filter only asks whether a name matches, but regex_lite's
+/// search cache keeps two slots per group for every state of the pattern.
+/// node_exporter's default netstat field pattern has 13 groups: its cache
+/// was ~94 KB, kept for the process's life, where the same pattern
+/// without captures needs a tenth of that. Matching is the same (groups
+/// only record where they matched; regex_lite has no backreferences).
+/// [`Matcher::new`] uses the rewrite only when it rewrote exactly the
+/// groups the regex parser counted and the result compiles.
+fn without_captures(pattern: &str) -> Option<(String, usize)> {
+    let b = pattern.as_bytes();
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut groups = 0;
+    let mut i = 0;
+    // Start of the literal text not yet copied to `out`.
+    let mut copied = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'[' => {
+                // A class: `]` right after `[` or `[^` is a literal; nested
+                // classes (`[[:alpha:]]`, `[a&&[^b]]`) open with `[`.
+                let mut depth = 0;
+                loop {
+                    if i >= b.len() {
+                        return None;
+                    }
+                    match b[i] {
+                        b'\\' => i += 2,
+                        b'[' => {
+                            depth += 1;
+                            i += 1;
+                            if b.get(i) == Some(&b'^') {
+                                i += 1;
+                            }
+                            if b.get(i) == Some(&b']') {
+                                i += 1;
+                            }
+                        }
+                        b']' => {
+                            depth -= 1;
+                            i += 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => i += 1,
+                    }
+                }
+            }
+            b'(' => {
+                let rest = &pattern[i + 1..];
+                let skip = if rest.starts_with("?P<")
+                    || (rest.starts_with("?<") && !rest[2..].starts_with(['=', '!']))
+                {
+                    // A named group: drop `?P<name>` / `?<name>`.
+                    1 + rest.find('>')? + 1
+                } else if rest.starts_with('?') {
+                    // `(?:`, `(?i)`, `(?i:`: not a capture.
+                    i += 1;
+                    continue;
+                } else {
+                    1
+                };
+                out.push_str(&pattern[copied..i]);
+                out.push_str("(?:");
+                groups += 1;
+                i += skip;
+                copied = i;
+            }
+            _ => i += 1,
+        }
+    }
+    if groups == 0 {
+        return None;
+    }
+    out.push_str(pattern.get(copied..)?);
+    Some((out, groups))
 }
 
 /// node_exporter's device filter: a device is ignored when it fails the
@@ -171,6 +267,62 @@ mod tests {
             DeviceFilter::from_flags("", Some("("), "").unwrap_err(),
             FilterError::Regex { include: false, .. }
         ));
+    }
+
+    #[test]
+    fn patterns_lose_their_captures_but_match_the_same() {
+        use super::without_captures;
+        assert_eq!(
+            without_captures("^(a|b)x(?P<n>c)(?<m>d)$").unwrap(),
+            ("^(?:a|b)x(?:c)(?:d)$".to_owned(), 3)
+        );
+        // Escaped parentheses, parentheses in classes and non-capturing
+        // groups stay as they are.
+        assert_eq!(
+            without_captures(r"\(x\)[(][]()][^]()][[:alpha:](](?i:y)(?:z)"),
+            None
+        );
+        assert_eq!(
+            without_captures(r"[\]](q)").unwrap(),
+            (r"[\]](?:q)".to_owned(), 1)
+        );
+        // node_exporter's default netstat fields, and patterns of every
+        // shape above: the same answers with and without captures.
+        let patterns = [
+            "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$",
+            "^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$",
+            r"^([(]x|[]]y|\(z)$",
+            "^(?i)(A|b)+$",
+        ];
+        let names = [
+            "Tcp_InSegs",
+            "TcpExt_ListenDrops",
+            "Ip6_InOctets",
+            "Udp_InErrors",
+            "Udp_Foo",
+            "ram0",
+            "sda1",
+            "sda",
+            "nvme0n1p2",
+            "xvda3",
+            "(x",
+            "]y",
+            "(z",
+            "x",
+            "aB",
+            "ab",
+            "c",
+            "",
+        ];
+        for p in patterns {
+            let with = regex_lite::Regex::new(p).unwrap();
+            let m = super::Matcher::new(p).unwrap();
+            assert_eq!(m.as_str(), p);
+            assert_eq!(m.re.captures_len(), 1, "{p}");
+            for n in names {
+                assert_eq!(m.is_match(n), with.is_match(n), "{p} on {n}");
+            }
+        }
     }
 
     #[test]
