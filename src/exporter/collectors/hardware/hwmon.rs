@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::exporter::collector::{CollectError, Collector, Paths};
+use crate::exporter::collector::{AttrDir, CollectError, Collector, Paths};
 use crate::exporter::fasthash::FastMap;
 use crate::exporter::intern;
 use crate::exporter::matcher::DeviceFilter;
@@ -55,18 +55,22 @@ pub struct Chip {
 /// node_exporter's `cleanMetricName`: lower case, anything but
 /// `[a-z0-9:_]` as `_`, no leading or trailing `_`.
 pub fn clean(name: &str) -> String {
-    let s: String = name
-        .to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == ':' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    s.trim_matches('_').to_owned()
+    let mut s = String::new();
+    clean_into(name, &mut s);
+    s
+}
+
+/// [`clean`], appended to `out`.
+fn clean_into(name: &str, out: &mut String) {
+    let start = out.len();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        let keep = c.is_ascii_lowercase() || c.is_ascii_digit() || c == ':' || c == '_';
+        out.push(if keep { c } else { '_' });
+    }
+    let end = out.trim_end_matches('_').len().max(start);
+    out.truncate(end);
+    let leading = out[start..].len() - out[start..].trim_start_matches('_').len();
+    out.drain(start..start + leading);
 }
 
 /// Splits an attribute file name into `(type, number, property)`:
@@ -113,7 +117,10 @@ fn collect_attributes(
     dir: &Path,
     sensors: &mut BTreeMap<String, BTreeMap<String, String>>,
 ) -> std::io::Result<()> {
-    for file in crate::exporter::openfiles::list_dir(dir)?.iter() {
+    let listing = crate::exporter::openfiles::list_dir(dir)?;
+    let mut attrs = AttrDir::new(dir);
+    let mut sensor = String::new();
+    for file in listing.iter() {
         let Some(file) = file.to_str() else { continue };
         let Some((kind, number, property)) = split_attribute(file) else {
             continue;
@@ -121,11 +128,15 @@ fn collect_attributes(
         if !TYPES.contains(&kind) {
             continue;
         }
-        if let Some(value) = read_value(&dir.join(file)) {
-            sensors
-                .entry(format!("{kind}{number}"))
-                .or_default()
-                .insert(property.to_owned(), value);
+        if let Some(value) = read_value(attrs.path(file)) {
+            use std::fmt::Write;
+            sensor.clear();
+            let _ = write!(sensor, "{kind}{number}");
+            let attrs = match sensors.get_mut(sensor.as_str()) {
+                Some(attrs) => attrs,
+                None => sensors.entry(sensor.clone()).or_default(),
+            };
+            attrs.insert(property.to_owned(), value);
         }
     }
     Ok(())
@@ -281,6 +292,7 @@ pub fn encode(chip: &Chip, out: &mut Metrics) {
         )
         .add(&[("chip", c), ("chip_name", name)], 1.0);
     }
+    let mut cleaned = String::new();
     for (sensor, attrs) in &chip.sensors {
         let labels = [("chip", c), ("sensor", sensor.as_str())];
         if let Some(label) = attrs.get("label").filter(|l| !l.is_empty()) {
@@ -325,12 +337,13 @@ pub fn encode(chip: &Chip, out: &mut Metrics) {
             let Ok(v) = value.parse::<f64>() else {
                 continue;
             };
-            let cleaned;
             let suffix: &str = match element.as_str() {
                 "input" if bare.is_some() => "_input",
                 "input" | "" => "",
                 e => {
-                    cleaned = ["_", &clean(e)].concat();
+                    cleaned.clear();
+                    cleaned.push('_');
+                    clean_into(e, &mut cleaned);
                     &cleaned
                 }
             };
@@ -490,6 +503,12 @@ mod tests {
         assert_eq!(clean("Package id 0\n"), "package_id_0");
         assert_eq!(clean("ACPI000D:00"), "acpi000d:00");
         assert_eq!(clean(" "), "");
+        assert_eq!(clean("__Core 0__"), "core_0");
+        // Lower-cased as `str::to_lowercase` does, then trimmed.
+        assert_eq!(clean("_Temp İ_"), "temp_i");
+        let mut out = "node_".to_owned();
+        clean_into("-X-", &mut out);
+        assert_eq!(out, "node_x");
     }
 
     fn write(dir: &Path, file: &str, text: &str) {

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use crate::exporter::collector::{class_entries, read_attr, CollectError, Collector, Paths};
+use crate::exporter::collector::{class_entries, AttrDir, CollectError, Collector, Paths};
 use crate::exporter::intern;
 use crate::exporter::matcher::Matcher;
 use crate::exporter::metrics::Metrics;
@@ -104,14 +104,16 @@ pub struct Supply {
 
 pub fn read_supply(dir: &Path, name: &str) -> Result<Supply, CollectError> {
     let mut values = Vec::new();
+    let mut attrs = AttrDir::new(dir);
     for (file, suffix, divisor) in NUMERIC {
-        let path = dir.join(file);
-        let Some(text) = read_attr(&path) else {
+        let Some(read) = attrs.read_with(file, |text| {
+            Some(text.parse::<i64>().map_err(|_| text.to_owned()))
+        }) else {
             continue;
         };
-        let v: i64 = text.parse().map_err(|_| {
+        let v = read.map_err(|text| {
             CollectError::parse(
-                path.display().to_string(),
+                dir.join(file).display().to_string(),
                 format!("expected an integer, got {text:?}"),
             )
         })?;
@@ -119,7 +121,7 @@ pub fn read_supply(dir: &Path, name: &str) -> Result<Supply, CollectError> {
     }
     let info = TEXT
         .iter()
-        .filter_map(|file| Some((*file, read_attr(&dir.join(file)).filter(|t| !t.is_empty())?)))
+        .filter_map(|file| Some((*file, attrs.read(file).filter(|t| !t.is_empty())?)))
         .collect();
     Ok(Supply {
         name: name.to_owned(),

@@ -14,7 +14,8 @@
 use std::path::Path;
 
 use crate::exporter::collector::{
-    class_entries, numbered_entries, read_attr, require_attr, CollectError, Collector, Paths,
+    class_entries, numbered_entries, read_attr, require_attr, AttrDir, CollectError, Collector,
+    Paths,
 };
 use crate::exporter::intern;
 use crate::exporter::metrics::Metrics;
@@ -96,12 +97,10 @@ fn rate(path: &Path) -> Result<f64, CollectError> {
 
 pub fn read_port(dir: &Path, port: &str) -> Result<Port, CollectError> {
     let mut counters = Vec::new();
+    let mut attrs = AttrDir::new(&dir.join("counters"));
     for (i, (file, _, _, times)) in COUNTERS.iter().enumerate() {
-        let Some(text) = read_attr(&dir.join("counters").join(file)) else {
-            continue;
-        };
         // "N/A (no PMA)" where the adapter has no such counter.
-        if let Ok(v) = text.parse::<u64>() {
+        if let Some(v) = attrs.read_with(file, |text| text.parse::<u64>().ok()) {
             counters.push((i, v as f64 * times));
         }
     }

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use super::rtnl::{self, Source};
 use super::{netclass_dump, netclass_netlink};
-use crate::exporter::collector::{read_attr, read_attr_with, CollectError, Collector, Paths};
+use crate::exporter::collector::{AttrDir, CollectError, Collector, Paths};
 use crate::exporter::intern;
 use crate::exporter::matcher::DeviceFilter;
 use crate::exporter::metrics::Metrics;
@@ -179,19 +179,27 @@ pub fn parse_number(text: &str) -> Option<f64> {
 
 /// Reads one interface directory. Unreadable attributes are `None`/empty.
 pub fn read_interface(dir: &Path, name: &str) -> Interface {
-    let text = |file: &str| read_attr(&dir.join(file)).unwrap_or_default();
+    let mut attrs = AttrDir::new(dir);
+    let mut text = |file: &str| attrs.read(file).unwrap_or_default();
+    let (address, broadcast, duplex, ifalias, operstate) = (
+        text("address"),
+        text("broadcast"),
+        text("duplex"),
+        text("ifalias"),
+        text("operstate"),
+    );
     Interface {
         name: name.to_owned(),
-        address: text("address"),
-        broadcast: text("broadcast"),
-        duplex: text("duplex"),
-        ifalias: text("ifalias"),
-        operstate: text("operstate"),
+        address,
+        broadcast,
+        duplex,
+        ifalias,
+        operstate,
         numeric: NUMERIC
             .iter()
-            .map(|(file, _, _)| read_attr_with(&dir.join(file), parse_number))
+            .map(|(file, _, _)| attrs.read_with(file, parse_number))
             .collect(),
-        speed_mbps: read_attr_with(&dir.join("speed"), parse_number),
+        speed_mbps: attrs.read_with("speed", parse_number),
     }
 }
 

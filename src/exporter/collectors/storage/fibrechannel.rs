@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use crate::exporter::collector::{class_entries, read_attr, CollectError, Collector, Paths};
+use crate::exporter::collector::{class_entries, AttrDir, CollectError, Collector, Paths};
 use crate::exporter::intern;
 use crate::exporter::metrics::Metrics;
 
@@ -109,23 +109,26 @@ pub struct Host {
 }
 
 pub fn read_host(dir: &Path, host: &str) -> Result<Host, CollectError> {
+    let mut attrs = AttrDir::new(dir);
     let info = INFO
         .iter()
         .map(|f| {
-            let v = read_attr(&dir.join(f)).unwrap_or_default();
+            let v = attrs.read(f).unwrap_or_default();
             v.strip_prefix("0x").map(str::to_owned).unwrap_or(v)
         })
         .collect();
     let mut statistics = Vec::new();
+    let mut attrs = AttrDir::new(&dir.join("statistics"));
     for (i, (file, _, _)) in STATISTICS.iter().enumerate() {
-        let path = dir.join("statistics").join(file);
-        let Some(text) = read_attr(&path) else {
+        let Some(read) = attrs.read_with(file, |text| {
+            let digits = text.strip_prefix("0x").unwrap_or(text);
+            Some(u64::from_str_radix(digits, 16).map_err(|_| text.to_owned()))
+        }) else {
             continue;
         };
-        let digits = text.strip_prefix("0x").unwrap_or(&text);
-        let v = u64::from_str_radix(digits, 16).map_err(|_| {
+        let v = read.map_err(|text| {
             CollectError::parse(
-                path.display().to_string(),
+                dir.join("statistics").join(file).display().to_string(),
                 format!("expected a hexadecimal counter, got {text:?}"),
             )
         })?;
