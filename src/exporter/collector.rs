@@ -242,46 +242,47 @@ pub fn entries(dir: &Path) -> Result<Vec<String>, CollectError> {
 
 /// The names of the entries of `dir` that are directories, sorted; empty
 /// when `dir` is not a directory (a procfs or sysfs one that is not there
-/// is remembered as [`super::openfiles::is_dir`] does).
+/// is remembered as [`super::openfiles::list_dir`] does).
 ///
-/// Decisions: the kind comes from the listing itself (`d_type`, which
-/// sysfs and local file systems fill), not from a `stat` of each entry's
-/// path: btrfs's `allocation/<type>/` holds a dozen attribute files beside
-/// its one or two layout directories, and the per-entry `stat` was 63 path
-/// walks per scrape of the fixture tree (~5% of its CPU). A symlink, or an
-/// entry whose kind the file system does not say, is `stat`ed as before.
+/// Decisions:
+/// - The kind comes from the listing itself (`d_type`, which sysfs and
+///   local file systems fill), not from a `stat` of each entry's path:
+///   btrfs's `allocation/<type>/` holds a dozen attribute files beside its
+///   one or two layout directories, and the per-entry `stat` was 63 path
+///   walks per scrape of the fixture tree (~5% of its CPU). A symlink, or
+///   an entry whose kind the file system does not say, is `stat`ed.
+/// - The listing is `openfiles`' (kept as [`super::openfiles::list_dir`]
+///   keeps it, kinds included), not a fresh `read_dir`: that was an
+///   `openat`, two `getdents64`, a `close` and glibc's 32 KiB directory
+///   buffer per call, ~30 calls per scrape of the fixture tree (btrfs,
+///   bcachefs, zfs).
 pub fn subdirectories(dir: &Path) -> Result<Vec<String>, CollectError> {
-    let read_error = |source| CollectError::Read {
-        path: dir.to_owned(),
-        source,
-    };
-    if !super::openfiles::is_dir(dir) {
-        return Ok(Vec::new());
-    }
-    let listing = match std::fs::read_dir(dir) {
+    let (names, kinds) = match super::openfiles::list_entries(dir) {
         Ok(listing) => listing,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(read_error(source)),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(nix::libc::ENOTDIR) =>
+        {
+            return Ok(Vec::new())
+        }
+        Err(source) => {
+            return Err(CollectError::Read {
+                path: dir.to_owned(),
+                source,
+            })
+        }
     };
-    let mut names = Vec::new();
-    for entry in listing {
-        let entry = entry.map_err(read_error)?;
-        if entry_is_dir(&entry) {
-            names.push(entry.file_name().to_string_lossy().into_owned());
+    let mut out = Vec::new();
+    for (name, kind) in names.iter().zip(kinds.iter()) {
+        if kind.is_dir(dir, name) {
+            out.push(name.to_string_lossy().into_owned());
         }
     }
-    names.sort();
-    Ok(names)
-}
-
-/// Whether a listed entry is a directory (following a symlink), from the
-/// listing's `d_type` where it says, else by `stat` (see
-/// [`subdirectories`]).
-pub fn entry_is_dir(entry: &std::fs::DirEntry) -> bool {
-    match entry.file_type() {
-        Ok(kind) if !kind.is_symlink() => kind.is_dir(),
-        _ => entry.path().is_dir(),
+    // Already in byte order; a lossily converted name may sort elsewhere.
+    if !out.is_sorted() {
+        out.sort();
     }
+    Ok(out)
 }
 
 /// Reads a procfs/sysfs file as text, keeping kernel files open between
@@ -658,6 +659,15 @@ mod tests {
         assert!(subdirectories(&d.path().join("bytes_used"))
             .unwrap()
             .is_empty());
+        // The listing and its kinds are kept; a change in the directory
+        // (a directory replaced by a file, one added) is seen at once.
+        std::fs::remove_dir(d.path().join("single")).unwrap();
+        std::fs::write(d.path().join("single"), "").unwrap();
+        std::fs::create_dir(d.path().join("raid0")).unwrap();
+        assert_eq!(
+            subdirectories(d.path()).unwrap(),
+            ["link_to_dir", "raid0", "raid1"]
+        );
     }
 
     #[test]

@@ -499,11 +499,55 @@ enum Check {
     },
 }
 
+/// What a directory listing said an entry is (`d_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Dir,
+    /// A file, a device, a socket: anything but a directory or a symlink.
+    Other,
+    /// A symlink, or a file system that does not say: `stat` to know.
+    Unknown,
+}
+
+impl EntryKind {
+    /// Whether the entry `name` of `dir` is a directory (a symlink
+    /// followed): as the listing said, else by `stat`.
+    pub fn is_dir(self, dir: &Path, name: &std::ffi::OsStr) -> bool {
+        match self {
+            EntryKind::Dir => true,
+            EntryKind::Other => false,
+            EntryKind::Unknown => dir.join(name).is_dir(),
+        }
+    }
+
+    fn of(kind: Option<std::fs::FileType>) -> Self {
+        match kind {
+            Some(k) if k.is_dir() => EntryKind::Dir,
+            Some(k) if !k.is_symlink() => EntryKind::Other,
+            _ => EntryKind::Unknown,
+        }
+    }
+}
+
+/// A directory's entries, sorted by name, with their kinds.
+type Entries = Vec<(std::ffi::OsString, EntryKind)>;
+
+/// The names and kinds of a listing, as handed out.
+pub type Listing = (
+    std::sync::Arc<[std::ffi::OsString]>,
+    std::sync::Arc<[EntryKind]>,
+);
+
+fn into_listing(entries: Entries) -> Listing {
+    let kinds = entries.iter().map(|(_, k)| *k).collect();
+    (entries.into_iter().map(|(n, _)| n).collect(), kinds)
+}
+
 /// A listing of an ordinary directory.
 struct KeptDir {
     check: Check,
     opened: Instant,
-    names: std::sync::Arc<[std::ffi::OsString]>,
+    listing: Listing,
 }
 
 impl KeptDir {
@@ -577,19 +621,25 @@ impl Drop for OpenDir {
     }
 }
 
-/// The entry names of an open directory, from its start, sorted by their
-/// bytes. `nix`'s iterator rewinds the directory when it is dropped.
-fn list_open(dir: &mut nix::dir::Dir) -> io::Result<Vec<std::ffi::OsString>> {
-    let mut names = Vec::new();
+/// The entries of an open directory, from its start, sorted by their
+/// names' bytes. `nix`'s iterator rewinds the directory when it is dropped.
+fn list_open(dir: &mut nix::dir::Dir) -> io::Result<Entries> {
+    use nix::dir::Type;
+    let mut entries = Vec::new();
     for entry in dir.iter() {
         let entry = entry.map_err(io::Error::from)?;
         let name = entry.file_name().to_bytes();
         if name != b"." && name != b".." {
-            names.push(std::ffi::OsStr::from_bytes(name).to_owned());
+            let kind = match entry.file_type() {
+                Some(Type::Directory) => EntryKind::Dir,
+                Some(Type::Symlink) | None => EntryKind::Unknown,
+                Some(_) => EntryKind::Other,
+            };
+            entries.push((std::ffi::OsStr::from_bytes(name).to_owned(), kind));
         }
     }
-    names.sort();
-    Ok(names)
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(entries)
 }
 
 /// Lists a kernel directory: through `kept` while that lists entries and
@@ -601,7 +651,7 @@ fn list_open(dir: &mut nix::dir::Dir) -> io::Result<Vec<std::ffi::OsString>> {
 /// for [`KERNEL_ABSENT_FOR`], as a path that is not there is: a device that
 /// appears in a live directory is listed at once, and only a directory
 /// removed and made again (a module reloaded) is seen up to a minute late.
-fn list_kernel(path: &Path, kept: &mut Option<OpenDir>) -> io::Result<Vec<std::ffi::OsString>> {
+fn list_kernel(path: &Path, kept: &mut Option<OpenDir>) -> io::Result<Entries> {
     if let Some(open) = kept {
         if open.opened.elapsed() < ORDINARY_FOR {
             if let Ok(names) = list_open(&mut open.dir) {
@@ -618,11 +668,7 @@ fn list_kernel(path: &Path, kept: &mut Option<OpenDir>) -> io::Result<Vec<std::f
 }
 
 /// Lists the open directory `file`, and keeps it in `kept` if `keep`.
-fn list_and_keep(
-    file: File,
-    keep: bool,
-    kept: &mut Option<OpenDir>,
-) -> io::Result<Vec<std::ffi::OsString>> {
+fn list_and_keep(file: File, keep: bool, kept: &mut Option<OpenDir>) -> io::Result<Entries> {
     let mut dir = nix::dir::Dir::from(file)?;
     let names = list_open(&mut dir)?;
     if keep {
@@ -635,13 +681,13 @@ fn list_and_keep(
 /// complete (well above any file system's time stamp granularity).
 const SETTLE: Duration = Duration::from_secs(2);
 
-fn list_fresh(dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)?
+fn list_fresh(dir: &Path) -> io::Result<Entries> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
-        .map(|e| e.file_name())
+        .map(|e| (e.file_name(), EntryKind::of(e.file_type().ok())))
         .collect();
-    names.sort();
-    Ok(names)
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(entries)
 }
 
 fn settled(stamp: &DirStamp) -> bool {
@@ -703,11 +749,18 @@ pub fn is_dir(dir: &Path) -> bool {
 /// link count and size, and still linked) and it changed more than
 /// [`SETTLE`] before it was listed; otherwise it is listed again.
 pub fn list_dir(dir: &Path) -> io::Result<std::sync::Arc<[std::ffi::OsString]>> {
+    list_entries(dir).map(|(names, _)| names)
+}
+
+/// [`list_dir`] with each entry's kind as the listing gave it (`d_type`),
+/// kept with the names: telling the subdirectories of a kept listing
+/// apart needs no system call (see `collector::subdirectories`).
+pub fn list_entries(dir: &Path) -> io::Result<Listing> {
     let key = dir.as_os_str().as_bytes();
     let mut guard = DIRS.lock().unwrap_or_else(|e| e.into_inner());
     let dirs = guard.get_or_insert_with(FastMap::default);
     match dirs.get_mut(key) {
-        Some(Listed::Kernel(kept)) => return list_kernel(dir, kept).map(Into::into),
+        Some(Listed::Kernel(kept)) => return list_kernel(dir, kept).map(into_listing),
         Some(Listed::KernelAbsent(since)) => {
             if since.elapsed() < KERNEL_ABSENT_FOR {
                 return Err(io::Error::from_raw_os_error(nix::libc::ENOENT));
@@ -717,7 +770,7 @@ pub fn list_dir(dir: &Path) -> io::Result<std::sync::Arc<[std::ffi::OsString]>> 
         Some(Listed::Absent) => {}
         Some(Listed::Ordinary(kept)) => {
             if kept.is_current() {
-                return Ok(kept.names.clone());
+                return Ok(kept.listing.clone());
             }
             dirs.remove(key);
         }
@@ -734,17 +787,17 @@ pub fn list_dir(dir: &Path) -> io::Result<std::sync::Arc<[std::ffi::OsString]>> 
     };
     if let Some(kind) = kernel_fs(&file) {
         let mut kept = None;
-        let names = list_and_keep(file, kind == KernelFs::Sys, &mut kept)?;
+        let entries = list_and_keep(file, kind == KernelFs::Sys, &mut kept)?;
         if dirs.len() < MAX_KEPT {
             dirs.insert(key.into(), Listed::Kernel(kept));
         }
-        return Ok(names.into());
+        return Ok(into_listing(entries));
     }
     // Watched before it is listed: a change after the listing began is an
     // event.
     let watched = dirwatch::stamp(dir);
     let meta = file.metadata()?;
-    let names: std::sync::Arc<[_]> = list_fresh(dir)?.into();
+    let listing = into_listing(list_fresh(dir)?);
     let limit = LIMIT.load(Ordering::Relaxed) / 4;
     if meta.is_dir() && dirs.len() < limit {
         let check = match watched {
@@ -761,11 +814,11 @@ pub fn list_dir(dir: &Path) -> io::Result<std::sync::Arc<[std::ffi::OsString]>> 
         let kept = KeptDir {
             check,
             opened: Instant::now(),
-            names: names.clone(),
+            listing: listing.clone(),
         };
         dirs.insert(key.into(), Listed::Ordinary(kept));
     }
-    Ok(names)
+    Ok(listing)
 }
 
 #[cfg(test)]

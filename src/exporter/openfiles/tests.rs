@@ -366,12 +366,15 @@ fn a_kept_directory_that_lists_nothing_is_listed_afresh_by_path() {
     std::fs::write(d.join("old"), "").unwrap();
     let mut kept = None;
     let names = list_and_keep(File::open(&d).unwrap(), true, &mut kept).unwrap();
-    assert_eq!(names, ["old"]);
+    assert_eq!(names, [("old".into(), EntryKind::Other)]);
     assert!(kept.is_some());
     std::fs::remove_dir_all(&d).unwrap();
     std::fs::create_dir(&d).unwrap();
     std::fs::write(d.join("new"), "").unwrap();
-    assert_eq!(list_kernel(&d, &mut kept).unwrap(), ["new"]);
+    assert_eq!(
+        list_kernel(&d, &mut kept).unwrap(),
+        [("new".into(), EntryKind::Other)]
+    );
     // The old descriptor is gone; the new one is kept only on sysfs.
     assert!(kept.is_none());
     // A directory that was empty when opened is kept and trusted to be
@@ -391,12 +394,18 @@ fn a_kept_directory_that_lists_nothing_is_listed_afresh_by_path() {
         "trusted empty"
     );
     empty.as_mut().unwrap().opened -= KERNEL_ABSENT_FOR;
-    assert_eq!(list_kernel(&d, &mut empty).unwrap(), ["later"]);
+    assert_eq!(
+        list_kernel(&d, &mut empty).unwrap(),
+        [("later".into(), EntryKind::Other)]
+    );
     let mut live = None;
     std::fs::remove_file(d.join("later")).unwrap();
     list_and_keep(File::open(&d).unwrap(), true, &mut live).unwrap();
     std::fs::write(d.join("appeared"), "").unwrap();
-    assert_eq!(list_kernel(&d, &mut live).unwrap(), ["appeared"]);
+    assert_eq!(
+        list_kernel(&d, &mut live).unwrap(),
+        [("appeared".into(), EntryKind::Other)]
+    );
 }
 
 #[test]

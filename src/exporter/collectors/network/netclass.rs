@@ -241,8 +241,8 @@ impl Collector for Netclass {
             return netclass_netlink::collect(&self.paths, &self.options, out);
         }
         let base = self.paths.sys("class/net");
-        let entries = match std::fs::read_dir(&base) {
-            Ok(e) => e,
+        let (entries, kinds) = match crate::exporter::openfiles::list_entries(&base) {
+            Ok(listing) => listing,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CollectError::NoData("/sys/class/net"))
             }
@@ -262,17 +262,13 @@ impl Collector for Netclass {
         };
         let mut links = links.as_deref();
         let mut listed = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|source| CollectError::Read {
-                path: base.clone(),
-                source,
-            })?;
-            let name = entry.file_name().to_string_lossy().into_owned();
+        for (entry, kind) in entries.iter().zip(kinds.iter()) {
+            let name = entry.to_string_lossy().into_owned();
             let link = links.and_then(|l| l.iter().find(|l| rtnl::link_name(l) == Some(&name)));
             // Interfaces are directories (symlinks into /sys/devices);
             // plain files such as `bonding_masters` are not. A device the
             // dump names needs no look.
-            let device = link.is_some() || crate::exporter::collector::entry_is_dir(&entry);
+            let device = link.is_some() || kind.is_dir(&base, entry);
             if device && link.is_none() {
                 links = None;
             }
