@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 
-from exporter import free_port, wait_port
+from exporter import cpu_ns, free_port, wait_port
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
 
@@ -53,27 +53,17 @@ def main():
                 fields = f.read().rsplit(")", 1)[1].split()
             return int(fields[11]), int(fields[12])
 
-        def on_cpu_ns():
-            total = 0
-            for tid in os.listdir(f"/proc/{op.pid}/task"):
-                try:
-                    with open(f"/proc/{op.pid}/task/{tid}/schedstat") as f:
-                        total += int(f.read().split()[0])
-                except OSError:
-                    pass
-            return total
-
         for _ in range(10):
             scrape(ne_conn)
             scrape(op_conn)
         tick = os.sysconf("SC_CLK_TCK")
         for phase in ["alternating", "alone", "alternating", "alone"]:
-            (u0, s0), c0 = ticks(), on_cpu_ns()
+            (u0, s0), c0 = ticks(), cpu_ns(op.pid)
             for _ in range(n):
                 if phase == "alternating":
                     scrape(ne_conn)
                 scrape(op_conn)
-            (u1, s1), c1 = ticks(), on_cpu_ns()
+            (u1, s1), c1 = ticks(), cpu_ns(op.pid)
             print(f"{phase:12} user {(u1 - u0) / tick / n * 1e3:.3f} ms  system {(s1 - s0) / tick / n * 1e3:.3f} ms"
                   f"  on-CPU {(c1 - c0) / n / 1e6:.3f} ms per Outpost scrape")
     finally:
