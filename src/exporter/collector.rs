@@ -222,9 +222,25 @@ pub fn read_if_present(path: &Path) -> Result<Option<String>, CollectError> {
 /// The names of the entries of `dir`, sorted; empty when `dir` does not
 /// exist (a device class with no devices, a module not loaded).
 pub fn entries(dir: &Path) -> Result<Vec<String>, CollectError> {
-    let list = match super::openfiles::list_dir(dir) {
-        Ok(list) => list,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+    names_where(dir, false, |_, _| true)
+}
+
+/// The names of `dir`'s entries that `keep` accepts, sorted, from
+/// `openfiles`' listing; empty when `dir` does not exist (or, if
+/// `not_a_dir_is_empty`, is no directory).
+fn names_where(
+    dir: &Path,
+    not_a_dir_is_empty: bool,
+    keep: impl Fn(&std::ffi::OsStr, super::openfiles::EntryKind) -> bool,
+) -> Result<Vec<String>, CollectError> {
+    let (names, kinds) = match super::openfiles::list_entries(dir) {
+        Ok(listing) => listing,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || (not_a_dir_is_empty && e.raw_os_error() == Some(nix::libc::ENOTDIR)) =>
+        {
+            return Ok(Vec::new())
+        }
         Err(source) => {
             return Err(CollectError::Read {
                 path: dir.to_owned(),
@@ -232,12 +248,17 @@ pub fn entries(dir: &Path) -> Result<Vec<String>, CollectError> {
             })
         }
     };
-    let mut names: Vec<String> = list
+    let mut out: Vec<String> = names
         .iter()
-        .map(|n| n.to_string_lossy().into_owned())
+        .zip(kinds.iter())
+        .filter(|(name, kind)| keep(name, **kind))
+        .map(|(name, _)| name.to_string_lossy().into_owned())
         .collect();
-    names.sort();
-    Ok(names)
+    // Already in byte order; a lossily converted name may sort elsewhere.
+    if !out.is_sorted() {
+        out.sort();
+    }
+    Ok(out)
 }
 
 /// The names of the entries of `dir` that are directories, sorted; empty
@@ -257,32 +278,7 @@ pub fn entries(dir: &Path) -> Result<Vec<String>, CollectError> {
 ///   buffer per call, ~30 calls per scrape of the fixture tree (btrfs,
 ///   bcachefs, zfs).
 pub fn subdirectories(dir: &Path) -> Result<Vec<String>, CollectError> {
-    let (names, kinds) = match super::openfiles::list_entries(dir) {
-        Ok(listing) => listing,
-        Err(e)
-            if e.kind() == std::io::ErrorKind::NotFound
-                || e.raw_os_error() == Some(nix::libc::ENOTDIR) =>
-        {
-            return Ok(Vec::new())
-        }
-        Err(source) => {
-            return Err(CollectError::Read {
-                path: dir.to_owned(),
-                source,
-            })
-        }
-    };
-    let mut out = Vec::new();
-    for (name, kind) in names.iter().zip(kinds.iter()) {
-        if kind.is_dir(dir, name) {
-            out.push(name.to_string_lossy().into_owned());
-        }
-    }
-    // Already in byte order; a lossily converted name may sort elsewhere.
-    if !out.is_sorted() {
-        out.sort();
-    }
-    Ok(out)
+    names_where(dir, true, |name, kind| kind.is_dir(dir, name))
 }
 
 /// Reads a procfs/sysfs file as text, keeping kernel files open between
