@@ -132,11 +132,11 @@ fn collect_attributes(
             use std::fmt::Write;
             sensor.clear();
             let _ = write!(sensor, "{kind}{number}");
-            let attrs = match sensors.get_mut(sensor.as_str()) {
-                Some(attrs) => attrs,
+            let properties = match sensors.get_mut(sensor.as_str()) {
+                Some(properties) => properties,
                 None => sensors.entry(sensor.clone()).or_default(),
             };
-            attrs.insert(property.to_owned(), value);
+            properties.insert(property.to_owned(), value);
         }
     }
     Ok(())
