@@ -18,6 +18,11 @@
 //!   is kept.
 //! - No or unreadable `/etc/localtime` is UTC, as for Go's `time.Local`
 //!   and jiff.
+//! - Whether `TZ` is set is read once, when the collector is made: a
+//!   process's environment does not change from outside, and Go reads it
+//!   once for `time.Local` too. Asking on every scrape took the standard
+//!   library's environment lock and ran C's `getenv`, whose code then kept
+//!   64 KiB of the C library resident for that alone.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -85,6 +90,8 @@ pub fn encode_clocksources(sources: &[ClockSource], out: &mut Metrics) {
 /// data, kept with the bytes it was parsed from.
 pub struct LocalZone {
     path: PathBuf,
+    /// `TZ` was set when the zone was made.
+    from_env: bool,
     kept: Mutex<Option<(Box<[u8]>, TimeZone)>>,
 }
 
@@ -92,13 +99,14 @@ impl LocalZone {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         LocalZone {
             path: path.into(),
+            from_env: std::env::var_os("TZ").is_some(),
             kept: Mutex::new(None),
         }
     }
 
     /// The zone now.
     pub fn get(&self) -> TimeZone {
-        if std::env::var_os("TZ").is_some() {
+        if self.from_env {
             return TimeZone::system();
         }
         self.in_file()

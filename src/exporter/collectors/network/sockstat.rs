@@ -80,11 +80,16 @@ pub fn encode(lines: &[Line], page_size: f64, out: &mut Metrics) {
 
 pub struct Sockstat {
     paths: Paths,
+    /// The page size, asked once: it cannot change while the process runs.
+    page_size: f64,
 }
 
 impl Sockstat {
     pub fn new(paths: Paths) -> Self {
-        Sockstat { paths }
+        Sockstat {
+            paths,
+            page_size: page_size(),
+        }
     }
 }
 
@@ -107,7 +112,7 @@ impl Collector for Sockstat {
             Some(text) => parse("/proc/net/sockstat6", &text)?,
             None => Vec::new(),
         };
-        let page = page_size();
+        let page = self.page_size;
         encode(&v4, page, out);
         encode(&v6, page, out);
         Ok(())
