@@ -9,9 +9,11 @@
 # startup, the first scrapes, steady back-to-back scrapes, an idle second;
 # then runs it natively under perf for what valgrind's CPU does not run
 # (bench/native_functions.py), and once more under lackey for the read-only
-# data a scrape reads (bench/rodata_sections.py: link/rodata-order.ld).
-# The list puts steady-state code first, then first-scrape, idle and startup
-# code. Run it after a toolchain or dependency update (symbol hashes change)
+# data a scrape reads (bench/rodata_sections.py, then natively for what
+# lackey missed, bench/native_rodata.py: link/rodata-order.ld).
+# The list puts steady-state code first, grouped by the kinds of run that
+# use it (bench/group_by_run.py), then first-scrape, idle and startup code;
+# the read-only data list is grouped the same way. Run it after a toolchain or dependency update (symbol hashes change)
 # and commit the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,13 +66,17 @@ profile fixnl "${fixture_paths[@]}" "${nl_off[@]}"
 
 # Code valgrind's CPU does not run (feature-dispatched SIMD, timing-dependent
 # paths) but the host's does, seen natively with perf; skipped without perf.
-: > "$work/native"
+: > "$work/native.0"; : > "$work/native.1"; : > "$work/native.3"
 if command -v perf >/dev/null; then
-  for flags in "" "${nl_off[*]}" "${fixture_paths[*]} ${nl_off[*]}"; do
-    # shellcheck disable=SC2086  # the flags are words
-    python3 bench/native_functions.py --map "$work/outpost.map" "$bin" 300 $flags >> "$work/native" \
+  # Numbered by the kind of run, as for group_by_run.py below.
+  native() { # POSITION FLAG...
+    local pos=$1; shift
+    python3 bench/native_functions.py --map "$work/outpost.map" "$bin" 300 "$@" > "$work/native.$pos" \
       || echo "native pass failed (perf permissions?): the list has callgrind's functions only" >&2
-  done
+  }
+  native 0
+  native 1 "${nl_off[@]}"
+  native 3 "${fixture_paths[@]}" "${nl_off[@]}"
 else
   echo "no perf (Debian linux-perf): the list has callgrind's functions only" >&2
 fi
@@ -88,23 +94,39 @@ cg() { python3 bench/callgrind_functions.py --map "$work/outpost.map" "$bin" "$@
 {
   echo "# Functions the exporter runs, hottest first; made by bench/symbol-order.sh"
   echo "# with $(rustc --version). build.rs passes this list to lld."
-  # Steady scrapes (callgrind, then what only the native run showed), first
-  # scrapes, idle, startup, shutdown; each name once.
-  {
-    cg "$work"/{host,hostnl,fix,fixnl}.3
-    cat "$work/native"
-    cg "$work"/{host,hostnl,fix,fixnl}.2 "$work"/{host,hostnl,fix,fixnl}.4 \
-      "$work"/{host,hostnl,fix,fixnl}.1 "$work"/{host,hostnl,fix,fixnl}
-  } | awk '!seen[$0]++'
+  # Steady scrapes, grouped by the kinds of run that use them (host 0,
+  # host without netlink 1, fixture tree 2, fixture tree without netlink 3;
+  # callgrind's, then what only the native runs showed), then first scrapes,
+  # idle, startup, shutdown; each name once.
+  cg "$work/host.3" > "$work/steady.0"
+  cg "$work/hostnl.3" > "$work/steady.1"
+  cg "$work/fix.3" > "$work/steady.2"
+  cg "$work/fixnl.3" > "$work/steady.3"
+  cg "$work"/{host,hostnl,fix,fixnl}.2 "$work"/{host,hostnl,fix,fixnl}.4 \
+    "$work"/{host,hostnl,fix,fixnl}.1 "$work"/{host,hostnl,fix,fixnl} > "$work/rest"
+  python3 bench/group_by_run.py 0:"$work/steady.0" 1:"$work/steady.1" 2:"$work/steady.2" \
+    3:"$work/steady.3" 0:"$work/native.0" 1:"$work/native.1" 3:"$work/native.3" --then "$work/rest"
 } > link/symbol-order.txt
 echo "link/symbol-order.txt: $(grep -vc '^#' link/symbol-order.txt) functions" >&2
 
 # The read-only data a scrape reads (string literals, tables), placed first
 # in an output section of its own; the merged string and constant pools
 # (`.rodata.str*`, `.rodata.cst*`, shared with all other code) last.
-python3 bench/rodata_sections.py --map "$work/outpost.map" "$bin" > "$work/rodata"
+# Grouped like the code: this host's only, both, the fixture tree's only.
+python3 bench/rodata_sections.py --map "$work/outpost.map" "$bin" > "$work/rodata.0"
 python3 bench/rodata_sections.py --map "$work/outpost.map" "$bin" \
-  "${fixture_paths[@]}" "${nl_off[@]}" >> "$work/rodata"
+  "${fixture_paths[@]}" "${nl_off[@]}" > "$work/rodata.3"
+# And what only the native runs read (time-dependent paths; needs perf).
+: > "$work/native_ro.0"; : > "$work/native_ro.3"
+if command -v perf >/dev/null; then
+  python3 bench/native_rodata.py --map "$work/outpost.map" "$bin" > "$work/native_ro.0" \
+    || echo "native read-only data pass failed (perf permissions?)" >&2
+  python3 bench/native_rodata.py --map "$work/outpost.map" "$bin" \
+    "${fixture_paths[@]}" "${nl_off[@]}" > "$work/native_ro.3" \
+    || echo "native read-only data pass failed (perf permissions?)" >&2
+fi
+python3 bench/group_by_run.py 0:"$work/rodata.0" 3:"$work/rodata.3" \
+  0:"$work/native_ro.0" 3:"$work/native_ro.3" > "$work/rodata"
 {
   echo "/* Read-only data an exporter scrape reads, most read first; made by"
   echo "   bench/symbol-order.sh with $(rustc --version)."

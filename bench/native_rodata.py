@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Lists read-only data the exporter reads natively that a lackey run may not
+see.
+
+Usage: native_rodata.py --map LINKMAP BINARY [EXPORTER FLAG...]
+
+bench/rodata_sections.py records a scrape's reads under valgrind, where
+everything runs some fifty times slower: paths that depend on time (a file
+kept open for a minute checked again, the first scrape after an idle
+second) go another way there. A section read only natively sits somewhere in
+2 MB of read-only data and keeps a 64 KiB window of it resident: measured,
+one 1-byte string constant cost 64 KiB on every scrape.
+
+This runs BINARY natively with FLAGs, lets it drop its pages (residency.rs:
+after a second of idleness), and records every page fault of the next
+scrapes with its data address under `perf record -d`; once for a single
+scrape after the drop, once for several back to back. Each fault names the
+first read in a 64 KiB window, so a window whose first read is already
+listed hides the others in it until the list's next run. Prints the
+`.rodata` and `.rodata.hot` input sections (as in the lld map) the faults
+fall in, most often first. Needs `perf` (Debian `linux-perf`) and permission
+to use it.
+"""
+import bisect
+import collections
+import http.client
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from exporter import free_port, wait_port
+from lldmap import input_sections, load_bias
+
+
+def main():
+    args = sys.argv[1:]
+    if len(args) < 3 or args[0] != "--map":
+        sys.exit(__doc__)
+    map_path, binary, flags = args[1], args[2], args[3:]
+    secs = input_sections(map_path, (".rodata", ".rodata.hot"))
+    starts = [s for s, _, _ in secs]
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "exporter", "--web.listen-address", f"127.0.0.1:{port}"] + flags,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    seen = collections.Counter()
+    try:
+        wait_port(port)
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+
+        def scrape(n):
+            for _ in range(n):
+                conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+                conn.getresponse().read()
+
+        bias = load_bias(proc.pid, binary)
+        if bias is None:
+            sys.exit(f"{binary} is not mapped in {proc.pid}")
+        with tempfile.TemporaryDirectory() as work:
+            for i, scrapes in enumerate([1, 30]):
+                scrape(5)
+                time.sleep(2.5)  # the exporter drops its pages
+                data = os.path.join(work, f"{i}.data")
+                rec = subprocess.Popen(
+                    ["perf", "record", "-q", "-d", "-e", "page-faults", "-c", "1",
+                     "-o", data, "-p", str(proc.pid)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                time.sleep(1)
+                scrape(scrapes)
+                time.sleep(0.2)
+                rec.send_signal(2)
+                rec.wait()
+                out = subprocess.run(
+                    ["perf", "script", "-i", data, "-F", "addr"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.split()
+                for addr in out:
+                    at = int(addr, 16) - bias
+                    k = bisect.bisect_right(starts, at) - 1
+                    if 0 <= k and at < secs[k][0] + secs[k][1]:
+                        seen[secs[k][2]] += 1
+    finally:
+        proc.kill()
+        proc.wait()
+    for name, _ in seen.most_common():
+        print(name)
+
+
+if __name__ == "__main__":
+    main()
