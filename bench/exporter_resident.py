@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Where an exporter's resident set is, by mapping, after back-to-back scrapes.
+
+Usage: bench/exporter_resident.py BINARY [--runs 8] [--scrapes 100]
+                                  [--plain 0] [--fx] [--touched]
+
+Starts BINARY as an exporter with its default collectors (--fx: over
+tests/fixtures with the netlink modes off; else this host with arp from
+/proc/net/arp, as bench/exporter.py runs them), asks for --plain identity
+bodies and then --scrapes gzip ones back to back, and reads
+/proc/PID/smaps: kB resident per mapping (the binary's code, its read-only
+data with the relocated RELRO, the malloc arenas, libc…), the mean over
+--runs runs with the least and most. File-backed pages come in the
+kernel's 64 KiB fault-around windows, which fall where the load address
+puts them: one run can differ from the next by a window or two.
+
+--touched also writes /proc/PID/clear_refs after the scrapes, scrapes 50
+more times and reports smaps' `Referenced`: the pages those 50 touched,
+against what is resident.
+"""
+import argparse
+import http.client
+import os
+import re
+import statistics
+import subprocess
+import time
+
+from exporter import free_port, wait_port
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
+
+
+def flags(fx):
+    f = ["--no-collector.arp.netlink"]
+    if fx:
+        d = os.path.abspath(FIXTURES)
+        f += [f"--path.procfs={d}/proc", f"--path.sysfs={d}/sys", f"--path.rootfs={d}/rootfs",
+              f"--collector.textfile.directory={d}/textfile",
+              f"--path.udev.data={d}/rootfs/run/udev/data", "--no-collector.netdev.netlink"]
+    return f
+
+
+def by_mapping(pid, binary, field):
+    """kB of smaps `field` per mapping, named by file (or [anon]) and mode."""
+    out = {}
+    name = None
+    own = os.path.realpath(binary)
+    for line in open(f"/proc/{pid}/smaps"):
+        m = re.match(r"^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$", line)
+        if m:
+            path = m.group(2).strip()
+            label = "outpost" if path == own else (os.path.basename(path) or "[anon]")
+            name = f"{label} {m.group(1)}"
+        elif line.startswith(field + ":") and name:
+            out[name] = out.get(name, 0) + int(line.split()[1])
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("--runs", type=int, default=8)
+    ap.add_argument("--scrapes", type=int, default=100)
+    ap.add_argument("--plain", type=int, default=0)
+    ap.add_argument("--fx", action="store_true")
+    ap.add_argument("--touched", action="store_true")
+    a = ap.parse_args()
+    rss, touched = {}, {}
+    for _ in range(a.runs):
+        port = free_port()
+        proc = subprocess.Popen(
+            [a.binary, "exporter", "--web.listen-address", f"127.0.0.1:{port}"] + flags(a.fx),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_port(port)
+            conn = http.client.HTTPConnection("127.0.0.1", port)
+
+            def scrape(n, enc):
+                for _ in range(n):
+                    conn.request("GET", "/metrics", headers={"Accept-Encoding": enc})
+                    conn.getresponse().read()
+
+            scrape(a.plain, "identity")
+            scrape(a.scrapes, "gzip")
+            if a.touched:
+                with open(f"/proc/{proc.pid}/clear_refs", "w") as f:
+                    f.write("1")
+                scrape(50, "gzip")
+                for k, v in by_mapping(proc.pid, a.binary, "Referenced").items():
+                    touched.setdefault(k, []).append(v)
+            for k, v in by_mapping(proc.pid, a.binary, "Rss").items():
+                rss.setdefault(k, []).append(v)
+            with open(f"/proc/{proc.pid}/status") as f:
+                vm = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+            rss.setdefault("VmRSS", []).append(vm)
+        finally:
+            proc.kill()
+            proc.wait()
+            time.sleep(0.1)
+    print(f"{'kB resident':>12}{'least':>8}{'most':>8}" + (f"{'touched':>9}" if a.touched else "") + "  mapping")
+    for k, v in sorted(rss.items(), key=lambda kv: -statistics.mean(kv[1])):
+        if statistics.mean(v) < 16:
+            continue
+        t = f"{statistics.mean(touched[k]):9.0f}" if a.touched and k in touched else (" " * 9 if a.touched else "")
+        print(f"{statistics.mean(v):12.0f}{min(v):8d}{max(v):8d}{t}  {k}")
+
+
+if __name__ == "__main__":
+    main()
