@@ -82,6 +82,42 @@ def wait_port(port, seconds=10):
     sys.exit(f"nothing listening on {port}")
 
 
+class Exporter:
+    """`BINARY exporter` with FLAGS on a free loopback port, for the scripts
+    that study one Outpost process; `scrape` asks for bodies over one kept
+    connection. Use as a context manager: the process is killed on exit."""
+
+    def __init__(self, binary, flags):
+        port = free_port()
+        self.proc = subprocess.Popen(
+            [binary, "exporter", "--web.listen-address", f"127.0.0.1:{port}"] + flags,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.pid = self.proc.pid
+        try:
+            wait_port(port)
+        except SystemExit:
+            self.close()
+            raise
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def scrape(self, n, encoding="gzip"):
+        for _ in range(n):
+            self.conn.request("GET", "/metrics", headers={"Accept-Encoding": encoding})
+            self.conn.getresponse().read()
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class Target:
     def __init__(self, name, argv, port):
         self.name, self.port = name, port

@@ -19,14 +19,11 @@ more times and reports smaps' `Referenced`: the pages those 50 touched,
 against what is resident.
 """
 import argparse
-import http.client
 import os
 import re
 import statistics
-import subprocess
-import time
 
-from exporter import free_port, wait_port
+from exporter import Exporter
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
 
@@ -68,36 +65,20 @@ def main():
     a = ap.parse_args()
     rss, touched = {}, {}
     for _ in range(a.runs):
-        port = free_port()
-        proc = subprocess.Popen(
-            [a.binary, "exporter", "--web.listen-address", f"127.0.0.1:{port}"] + flags(a.fx),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_port(port)
-            conn = http.client.HTTPConnection("127.0.0.1", port)
-
-            def scrape(n, enc):
-                for _ in range(n):
-                    conn.request("GET", "/metrics", headers={"Accept-Encoding": enc})
-                    conn.getresponse().read()
-
-            scrape(a.plain, "identity")
-            scrape(a.scrapes, "gzip")
+        with Exporter(a.binary, flags(a.fx)) as exporter:
+            exporter.scrape(a.plain, "identity")
+            exporter.scrape(a.scrapes)
             if a.touched:
-                with open(f"/proc/{proc.pid}/clear_refs", "w") as f:
+                with open(f"/proc/{exporter.pid}/clear_refs", "w") as f:
                     f.write("1")
-                scrape(50, "gzip")
-                for k, v in by_mapping(proc.pid, a.binary, "Referenced").items():
+                exporter.scrape(50)
+                for k, v in by_mapping(exporter.pid, a.binary, "Referenced").items():
                     touched.setdefault(k, []).append(v)
-            for k, v in by_mapping(proc.pid, a.binary, "Rss").items():
+            for k, v in by_mapping(exporter.pid, a.binary, "Rss").items():
                 rss.setdefault(k, []).append(v)
-            with open(f"/proc/{proc.pid}/status") as f:
+            with open(f"/proc/{exporter.pid}/status") as f:
                 vm = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
             rss.setdefault("VmRSS", []).append(vm)
-        finally:
-            proc.kill()
-            proc.wait()
-            time.sleep(0.1)
     print(f"{'kB resident':>12}{'least':>8}{'most':>8}" + (f"{'touched':>9}" if a.touched else "") + "  mapping")
     for k, v in sorted(rss.items(), key=lambda kv: -statistics.mean(kv[1])):
         if statistics.mean(v) < 16:

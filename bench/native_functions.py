@@ -28,9 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import http.client
 
-from exporter import free_port, wait_port
+from exporter import Exporter
 from lldmap import load_bias, text_symbols
 
 
@@ -40,39 +39,25 @@ def main():
         sys.exit(__doc__)
     map_path, binary, scrapes, flags = args[1], args[2], int(args[3]), args[4:]
     addrs, names = text_symbols(map_path)
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "exporter", "--web.listen-address", f"127.0.0.1:{port}"] + flags,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     seen = collections.Counter()
-    try:
-        wait_port(port)
-        conn = http.client.HTTPConnection("127.0.0.1", port)
-
-        def scrape(n):
-            for _ in range(n):
-                conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
-                conn.getresponse().read()
-
-        bias = load_bias(proc.pid, binary)
+    with Exporter(binary, flags) as exporter:
+        bias = load_bias(exporter.pid, binary)
         if bias is None:
-            sys.exit(f"{binary} is not mapped in {proc.pid}")
+            sys.exit(f"{binary} is not mapped in {exporter.pid}")
         with tempfile.TemporaryDirectory() as work:
             for i, event in enumerate(
                 [["-e", "page-faults", "-c", "1"], ["-e", "cpu-clock", "-F", "20000"]]
             ):
-                scrape(5)
+                exporter.scrape(5)
                 time.sleep(2.5)  # the exporter drops its code pages
                 data = os.path.join(work, f"{i}.data")
                 rec = subprocess.Popen(
-                    ["perf", "record", "-q", "-o", data, "-p", str(proc.pid)] + event,
+                    ["perf", "record", "-q", "-o", data, "-p", str(exporter.pid)] + event,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
                 time.sleep(1)
-                scrape(scrapes)
+                exporter.scrape(scrapes)
                 time.sleep(0.2)
                 rec.send_signal(2)
                 rec.wait()
@@ -87,9 +72,6 @@ def main():
                     k = bisect.bisect_right(addrs, at) - 1
                     if 0 <= k and at - addrs[k] < 1 << 20:
                         seen[names[k]] += 1
-    finally:
-        proc.kill()
-        proc.wait()
     for name, _ in seen.most_common():
         print(name)
 

@@ -23,14 +23,13 @@ to use it.
 """
 import bisect
 import collections
-import http.client
 import os
 import subprocess
 import sys
 import tempfile
 import time
 
-from exporter import free_port, wait_port
+from exporter import Exporter
 from lldmap import input_sections, load_bias
 
 
@@ -41,38 +40,24 @@ def main():
     map_path, binary, flags = args[1], args[2], args[3:]
     secs = input_sections(map_path, (".rodata", ".rodata.hot"))
     starts = [s for s, _, _ in secs]
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "exporter", "--web.listen-address", f"127.0.0.1:{port}"] + flags,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     seen = collections.Counter()
-    try:
-        wait_port(port)
-        conn = http.client.HTTPConnection("127.0.0.1", port)
-
-        def scrape(n):
-            for _ in range(n):
-                conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
-                conn.getresponse().read()
-
-        bias = load_bias(proc.pid, binary)
+    with Exporter(binary, flags) as exporter:
+        bias = load_bias(exporter.pid, binary)
         if bias is None:
-            sys.exit(f"{binary} is not mapped in {proc.pid}")
+            sys.exit(f"{binary} is not mapped in {exporter.pid}")
         with tempfile.TemporaryDirectory() as work:
             for i, scrapes in enumerate([1, 30]):
-                scrape(5)
+                exporter.scrape(5)
                 time.sleep(2.5)  # the exporter drops its pages
                 data = os.path.join(work, f"{i}.data")
                 rec = subprocess.Popen(
                     ["perf", "record", "-q", "-d", "-e", "page-faults", "-c", "1",
-                     "-o", data, "-p", str(proc.pid)],
+                     "-o", data, "-p", str(exporter.pid)],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
                 time.sleep(1)
-                scrape(scrapes)
+                exporter.scrape(scrapes)
                 time.sleep(0.2)
                 rec.send_signal(2)
                 rec.wait()
@@ -87,9 +72,6 @@ def main():
                     k = bisect.bisect_right(starts, at) - 1
                     if 0 <= k and at < secs[k][0] + secs[k][1]:
                         seen[secs[k][2]] += 1
-    finally:
-        proc.kill()
-        proc.wait()
     for name, _ in seen.most_common():
         print(name)
 
