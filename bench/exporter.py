@@ -26,6 +26,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 COLLECTORS = [
@@ -116,6 +117,34 @@ class Exporter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def samples_after_drop(exporter, bias, perf_args, scrapes, field):
+    """Lets `exporter` drop its pages (residency.rs: after a second idle),
+    records `scrapes` more scrapes with `perf record PERF_ARGS` (Debian
+    `linux-perf`) and returns perf's FIELD (`ip`, `addr`) of each sample,
+    less `bias`: offsets in the binary's link map."""
+    exporter.scrape(5)
+    time.sleep(2.5)
+    with tempfile.TemporaryDirectory() as work:
+        data = os.path.join(work, "perf.data")
+        rec = subprocess.Popen(
+            ["perf", "record", "-q", "-o", data, "-p", str(exporter.pid)] + perf_args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1)
+        exporter.scrape(scrapes)
+        time.sleep(0.2)
+        rec.send_signal(2)
+        rec.wait()
+        out = subprocess.run(
+            ["perf", "script", "-i", data, "-F", field],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    return [int(v, 16) - bias for v in out]
 
 
 class Target:

@@ -23,13 +23,9 @@ every function in BINARY those saw, most often first. Needs `perf` (Debian
 """
 import bisect
 import collections
-import os
-import subprocess
 import sys
-import tempfile
-import time
 
-from exporter import Exporter
+from exporter import Exporter, samples_after_drop
 from lldmap import load_bias, text_symbols
 
 
@@ -44,34 +40,11 @@ def main():
         bias = load_bias(exporter.pid, binary)
         if bias is None:
             sys.exit(f"{binary} is not mapped in {exporter.pid}")
-        with tempfile.TemporaryDirectory() as work:
-            for i, event in enumerate(
-                [["-e", "page-faults", "-c", "1"], ["-e", "cpu-clock", "-F", "20000"]]
-            ):
-                exporter.scrape(5)
-                time.sleep(2.5)  # the exporter drops its code pages
-                data = os.path.join(work, f"{i}.data")
-                rec = subprocess.Popen(
-                    ["perf", "record", "-q", "-o", data, "-p", str(exporter.pid)] + event,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                time.sleep(1)
-                exporter.scrape(scrapes)
-                time.sleep(0.2)
-                rec.send_signal(2)
-                rec.wait()
-                ips = subprocess.run(
-                    ["perf", "script", "-i", data, "-F", "ip"],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout.split()
-                for ip in ips:
-                    at = int(ip, 16) - bias
-                    k = bisect.bisect_right(addrs, at) - 1
-                    if 0 <= k and at - addrs[k] < 1 << 20:
-                        seen[names[k]] += 1
+        for event in [["-e", "page-faults", "-c", "1"], ["-e", "cpu-clock", "-F", "20000"]]:
+            for at in samples_after_drop(exporter, bias, event, scrapes, "ip"):
+                k = bisect.bisect_right(addrs, at) - 1
+                if 0 <= k and at - addrs[k] < 1 << 20:
+                    seen[names[k]] += 1
     for name, _ in seen.most_common():
         print(name)
 

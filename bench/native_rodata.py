@@ -23,13 +23,9 @@ to use it.
 """
 import bisect
 import collections
-import os
-import subprocess
 import sys
-import tempfile
-import time
 
-from exporter import Exporter
+from exporter import Exporter, samples_after_drop
 from lldmap import input_sections, load_bias
 
 
@@ -45,33 +41,12 @@ def main():
         bias = load_bias(exporter.pid, binary)
         if bias is None:
             sys.exit(f"{binary} is not mapped in {exporter.pid}")
-        with tempfile.TemporaryDirectory() as work:
-            for i, scrapes in enumerate([1, 30]):
-                exporter.scrape(5)
-                time.sleep(2.5)  # the exporter drops its pages
-                data = os.path.join(work, f"{i}.data")
-                rec = subprocess.Popen(
-                    ["perf", "record", "-q", "-d", "-e", "page-faults", "-c", "1",
-                     "-o", data, "-p", str(exporter.pid)],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                time.sleep(1)
-                exporter.scrape(scrapes)
-                time.sleep(0.2)
-                rec.send_signal(2)
-                rec.wait()
-                out = subprocess.run(
-                    ["perf", "script", "-i", data, "-F", "addr"],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout.split()
-                for addr in out:
-                    at = int(addr, 16) - bias
-                    k = bisect.bisect_right(starts, at) - 1
-                    if 0 <= k and at < secs[k][0] + secs[k][1]:
-                        seen[secs[k][2]] += 1
+        for scrapes in [1, 30]:
+            event = ["-d", "-e", "page-faults", "-c", "1"]
+            for at in samples_after_drop(exporter, bias, event, scrapes, "addr"):
+                k = bisect.bisect_right(starts, at) - 1
+                if 0 <= k and at < secs[k][0] + secs[k][1]:
+                    seen[secs[k][2]] += 1
     for name, _ in seen.most_common():
         print(name)
 
