@@ -24,19 +24,7 @@ import re
 import statistics
 
 from exporter import Exporter
-
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
-
-
-def flags(fx):
-    f = ["--no-collector.arp.netlink"]
-    if fx:
-        d = os.path.abspath(FIXTURES)
-        f += [f"--path.procfs={d}/proc", f"--path.sysfs={d}/sys", f"--path.rootfs={d}/rootfs",
-              f"--collector.textfile.directory={d}/textfile",
-              f"--path.udev.data={d}/rootfs/run/udev/data", "--no-collector.netdev.netlink"]
-    return f
-
+from exporter_ab import flags
 
 def by_mapping(pid, binary, field):
     """kB of smaps `field` per mapping, named by file (or [anon]) and mode."""
@@ -65,7 +53,7 @@ def main():
     a = ap.parse_args()
     rss, touched = {}, {}
     for _ in range(a.runs):
-        with Exporter(a.binary, flags(a.fx)) as exporter:
+        with Exporter(a.binary, flags("fx" if a.fx else "host")) as exporter:
             exporter.scrape(a.plain, "identity")
             exporter.scrape(a.scrapes)
             if a.touched:

@@ -13,8 +13,8 @@
 # lackey missed, bench/native_rodata.py: link/rodata-order.ld).
 # The list puts steady-state code first, grouped by the kinds of run that
 # use it (bench/group_by_run.py), then first-scrape, idle and startup code;
-# the read-only data list is grouped the same way. Run it after a toolchain or dependency update (symbol hashes change)
-# and commit the result.
+# the read-only data list is grouped the same way. Run it after a toolchain
+# or dependency update (symbol hashes change) and commit the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
