@@ -597,6 +597,12 @@ impl Registry {
         self.families.store(all.len(), Relaxed);
         all
     }
+
+    /// Hands back the families of a scrape's sorted set once encoded, for
+    /// the next scrape to fill (see `metrics.rs`).
+    pub fn recycle(&self, families: Vec<super::metrics::Family>) {
+        Metrics::recycle(&self.order, families);
+    }
 }
 
 fn record_outcomes(out: &mut Metrics, outcomes: &[(Name, bool, Duration)]) {

@@ -308,6 +308,11 @@ impl AppState {
         self.scraper.get()
     }
 
+    /// Hands back an encoded scrape's families ([`collector::Registry::recycle`]).
+    pub fn recycle(&self, families: Vec<metrics::Family>) {
+        self.registry.recycle(families);
+    }
+
     /// One full scrape: every collector plus the process metrics.
     pub fn gather(&self) -> Metrics {
         // Every change made before the scrape began is seen by it.

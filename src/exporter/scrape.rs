@@ -45,6 +45,7 @@ impl Scraper {
             .spawn(move || {
                 let mut shed_pending = false;
                 let mut first = true;
+                let mut text = String::new();
                 loop {
                     let job = match rx.recv_timeout(SHED_AFTER_IDLE) {
                         Ok(job) => job,
@@ -58,7 +59,7 @@ impl Scraper {
                         Err(mpsc::RecvTimeoutError::Disconnected) => return,
                     };
                     let Some(state) = state.upgrade() else { return };
-                    let body = render(&state, job.format, job.gzip);
+                    let body = render(&state, job.format, job.gzip, &mut text);
                     drop(state);
                     let _ = job.reply.send(body);
                     if std::mem::take(&mut first) {
@@ -94,22 +95,26 @@ impl Scraper {
     }
 }
 
-/// The length of the last scrape's text, to size the next one's buffer.
-/// Only the size is kept, not the buffer: memory between scrapes stays as
-/// it was.
+/// The length of the last scrape's text, to size a new buffer: a plain
+/// (uncompressed) response takes the thread's buffer with it.
 static LAST_LEN: AtomicUsize = AtomicUsize::new(64 * 1024);
 
-/// Gathers, encodes and (optionally) compresses one scrape.
-pub fn render(state: &Arc<AppState>, format: Format, gzip: bool) -> Vec<u8> {
+/// Gathers, encodes and (optionally) compresses one scrape, writing the
+/// text in `text`: the scrape thread keeps that buffer for the next
+/// scrape, unless the text itself is the (plain) response.
+pub fn render(state: &Arc<AppState>, format: Format, gzip: bool, text: &mut String) -> Vec<u8> {
     let families = state.gather().into_sorted();
-    let last = LAST_LEN.load(Relaxed);
-    let text = encode::encode_with_capacity(&families, format, last + last / 16 + 1024);
+    text.clear();
+    if text.capacity() == 0 {
+        let last = LAST_LEN.load(Relaxed);
+        text.reserve(last + last / 16 + 1024);
+    }
+    encode::encode_into(text, &families, format);
     LAST_LEN.store(text.len(), Relaxed);
-    // Free the model before compressing: a smaller peak, so a smaller heap.
-    drop(families);
+    state.recycle(families);
     if gzip {
         state.gzip.compress(text.as_bytes())
     } else {
-        text.into_bytes()
+        std::mem::take(text).into_bytes()
     }
 }
