@@ -9,7 +9,8 @@
 //! Decisions: the scrape thread writes into one buffer it keeps
 //! ([`encode_into`]), first sized from the last scrape's length, so a large
 //! exposition (150 kB on the fixture tree) is written without growing and
-//! copying the buffer, and without a 150 kB allocation per scrape; integral sample values, the common case, are written
+//! copying the buffer, and without a 150 kB allocation per scrape;
+//! integral sample values, the common case, are written
 //! digit by digit rather than through `fmt`.
 
 use std::fmt::Write;
