@@ -200,7 +200,22 @@ struct Scan {
 /// glob's matches in order, or the value itself when it is no glob, not
 /// valid as one or matches nothing (as node_exporter's `filepath.Glob`
 /// fallback).
+///
+/// A value without the glob crate's special characters (`*`, `?`, `[`)
+/// is taken as it is: its glob would give that path if it exists and the
+/// fallback gives it if not, and the glob crate `stat`s every component of
+/// the path to find that out (five system calls a scrape for
+/// `tests/fixtures/textfile`, each a path walk).
 pub fn expand(pattern: &Path) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    if !pattern
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .any(|b| matches!(b, b'*' | b'?' | b'['))
+    {
+        return vec![pattern.to_owned()];
+    }
     let matches: Vec<PathBuf> = pattern
         .to_str()
         .and_then(|p| glob::glob(p).ok())

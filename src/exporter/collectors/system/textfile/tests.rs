@@ -286,3 +286,22 @@ fn skipped_files_are_named_with_their_reason() {
         1.0
     );
 }
+
+#[test]
+fn a_directory_without_glob_characters_is_taken_as_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let there = tmp.path().join("prom.d");
+    std::fs::create_dir(&there).unwrap();
+    std::fs::create_dir(tmp.path().join("prom.e")).unwrap();
+    // Taken as it is whether or not it exists, as globbing it would give.
+    assert_eq!(expand(&there), vec![there.clone()]);
+    let missing = tmp.path().join("none");
+    assert_eq!(expand(&missing), vec![missing.clone()]);
+    // With a glob character it is still globbed, in order.
+    let pattern = tmp.path().join("prom.?");
+    assert_eq!(expand(&pattern), vec![there, tmp.path().join("prom.e")]);
+    let bracket = tmp.path().join("prom.[e]");
+    assert_eq!(expand(&bracket), vec![tmp.path().join("prom.e")]);
+    let nothing = tmp.path().join("x*");
+    assert_eq!(expand(&nothing), vec![nothing.clone()]);
+}
