@@ -112,12 +112,13 @@ fn read_value(path: &Path) -> Option<String> {
     .ok()?
 }
 
-/// Adds the sensor attributes of one directory to `sensors`.
+/// Adds the sensor attributes of one directory, listed as `listing`, to
+/// `sensors`.
 fn collect_attributes(
     dir: &Path,
+    listing: &[std::ffi::OsString],
     sensors: &mut BTreeMap<String, BTreeMap<String, String>>,
-) -> std::io::Result<()> {
-    let listing = crate::exporter::openfiles::list_dir(dir)?;
+) {
     let mut attrs = AttrDir::new(dir);
     let mut sensor = String::new();
     for file in listing.iter() {
@@ -139,7 +140,6 @@ fn collect_attributes(
             properties.insert(property.to_owned(), value);
         }
     }
-    Ok(())
 }
 
 /// A chip's label as last worked out, with what it was worked out from:
@@ -221,9 +221,9 @@ fn human_name(dir: &Path) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-/// Reads one `hwmonN` directory.
-pub fn read_chip(dir: &Path) -> Result<Chip, CollectError> {
-    read_chip_filtered(dir, &Filters::default()).map(|c| c.expect("no filter"))
+/// Reads one `hwmonN` directory (`None`: not a directory).
+pub fn read_chip(dir: &Path) -> Result<Option<Chip>, CollectError> {
+    read_chip_filtered(dir, &Filters::default())
 }
 
 /// `--collector.hwmon.chip-include|exclude` and
@@ -235,12 +235,32 @@ pub struct Filters {
     pub sensors: DeviceFilter,
 }
 
-/// Reads one `hwmonN` directory through `filters`; `None` when the chip is
+/// Whether a failed listing means "no directory there" (an entry that is
+/// no directory, or one gone since it was listed).
+fn not_a_directory(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(nix::libc::ENOENT | nix::libc::ENOTDIR)
+    )
+}
+
+/// Reads one `hwmonN` directory through `filters`; `None` when it is no
+/// directory (node_exporter passes over such an entry) or the chip is
 /// filtered out (its attributes are then not read).
+///
+/// Decisions: the entry is listed first, and a listing that fails because
+/// it is no directory (or is gone) is what tells; a `stat` of every entry
+/// beforehand (as node_exporter does) walked each `hwmonN` link through
+/// sysfs once more per scrape, and the listing is needed anyway.
 pub fn read_chip_filtered(dir: &Path, filters: &Filters) -> Result<Option<Chip>, CollectError> {
     let io = |source| CollectError::Read {
         path: dir.to_owned(),
         source,
+    };
+    let listing = match crate::exporter::openfiles::list_dir(dir) {
+        Ok(listing) => listing,
+        Err(e) if not_a_directory(&e) => return Ok(None),
+        Err(e) => return Err(io(e)),
     };
     let chip_name = human_name(dir);
     let chip = chip_label(dir, chip_name.as_deref())
@@ -249,15 +269,12 @@ pub fn read_chip_filtered(dir: &Path, filters: &Filters) -> Result<Option<Chip>,
         return Ok(None);
     }
     let mut sensors = BTreeMap::new();
-    collect_attributes(dir, &mut sensors).map_err(io)?;
-    match collect_attributes(&dir.join("device"), &mut sensors) {
-        Ok(()) => {}
+    collect_attributes(dir, &listing, &mut sensors);
+    let device = dir.join("device");
+    match crate::exporter::openfiles::list_dir(&device) {
+        Ok(listing) => collect_attributes(&device, &listing, &mut sensors),
         // No device directory (a virtual chip), or `device` is not one.
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(nix::libc::ENOENT | nix::libc::ENOTDIR)
-            ) => {}
+        Err(e) if not_a_directory(&e) => {}
         Err(e) => return Err(io(e)),
     }
     if filters.sensors.include.is_some() || filters.sensors.exclude.is_some() {
@@ -467,11 +484,9 @@ impl Collector for Hwmon {
                 })
             }
         };
-        let mut dirs: Vec<_> = entries
-            .iter()
-            .map(|name| class.join(name))
-            .filter(|p| p.is_dir())
-            .collect();
+        // Entries that are no directory are passed over by
+        // `read_chip_filtered` when listing them fails.
+        let mut dirs: Vec<_> = entries.iter().map(|name| class.join(name)).collect();
         dirs.sort();
         let chips = dirs
             .iter()
@@ -533,7 +548,7 @@ mod tests {
         std::fs::create_dir_all(hw.join("temp9_input")).unwrap();
         std::os::unix::fs::symlink("../../../coretemp.0", hw.join("device")).unwrap();
 
-        let chip = read_chip(&hw).unwrap();
+        let chip = read_chip(&hw).unwrap().unwrap();
         assert_eq!(chip.chip, "platform_coretemp_0");
         assert_eq!(chip.chip_name.as_deref(), Some("coretemp"));
         assert!(!chip.sensors.contains_key("temp9"));
@@ -579,11 +594,55 @@ mod tests {
                 .unwrap();
         };
         link("platform/coretemp.0");
-        assert_eq!(read_chip(&entry).unwrap().chip, "platform_coretemp_0");
-        assert_eq!(read_chip(&entry).unwrap().chip, "platform_coretemp_0");
+        assert_eq!(
+            read_chip(&entry).unwrap().unwrap().chip,
+            "platform_coretemp_0"
+        );
+        assert_eq!(
+            read_chip(&entry).unwrap().unwrap().chip,
+            "platform_coretemp_0"
+        );
         // The same hwmonN, re-created for another device.
         link("pci0000:00/nvme0");
-        assert_eq!(read_chip(&entry).unwrap().chip, "pci0000:00_nvme0");
+        assert_eq!(read_chip(&entry).unwrap().unwrap().chip, "pci0000:00_nvme0");
+    }
+
+    #[test]
+    fn class_entries_that_are_no_directory_are_passed_over() {
+        let root = tempfile::tempdir().unwrap();
+        let class = root.path().join("class/hwmon");
+        let hw = root
+            .path()
+            .join("devices/virtual/thermal/thermal_zone0/hwmon0");
+        write(&hw, "name", "acpitz\n");
+        write(&hw, "temp1_input", "27800\n");
+        std::fs::create_dir_all(&class).unwrap();
+        std::os::unix::fs::symlink(
+            "../../devices/virtual/thermal/thermal_zone0/hwmon0",
+            class.join("hwmon0"),
+        )
+        .unwrap();
+        // A dangling link (a chip gone) and a plain file: no chips, no error.
+        std::os::unix::fs::symlink("../../devices/gone/hwmon1", class.join("hwmon1")).unwrap();
+        write(&class, "hwmon2", "not a chip\n");
+        assert_eq!(read_chip(&class.join("hwmon1")).unwrap(), None);
+        assert_eq!(read_chip(&class.join("hwmon2")).unwrap(), None);
+        let paths = Paths {
+            sysfs: root.path().into(),
+            ..Paths::default()
+        };
+        let mut m = Metrics::new();
+        Hwmon::new(paths, Filters::default())
+            .update(&mut m)
+            .unwrap();
+        let temps = m.get("node_hwmon_temp_celsius").unwrap();
+        assert_eq!(temps.len(), 1);
+        assert_eq!(temps.sample(0).value, 27.8);
+        assert_eq!(
+            m.get("node_hwmon_chip_names").unwrap().len(),
+            1,
+            "only hwmon0 is a chip"
+        );
     }
 
     #[test]
@@ -592,10 +651,10 @@ mod tests {
         let hw = root.path().join("hwmon0");
         write(&hw, "name", "acpitz\n");
         write(&hw, "temp1_input", "27800\n");
-        assert_eq!(read_chip(&hw).unwrap().chip, "acpitz");
+        assert_eq!(read_chip(&hw).unwrap().unwrap().chip, "acpitz");
         let bare = root.path().join("hwmon7");
         write(&bare, "temp1_input", "1000\n");
-        assert_eq!(read_chip(&bare).unwrap().chip, "hwmon7");
+        assert_eq!(read_chip(&bare).unwrap().unwrap().chip, "hwmon7");
     }
 
     #[test]
